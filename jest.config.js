@@ -1,0 +1,31 @@
+// Three tiers by file suffix (see README, "Tests"): unit = pure logic, int = embedded SQLite
+// store and in-process servers/doubles, e2e = real external servers (Kafka, PostgreSQL) or whole apps.
+const swc = [
+  '@swc/jest',
+  {
+    jsc: {
+      parser: { syntax: 'typescript', decorators: true },
+      transform: { legacyDecorator: true, decoratorMetadata: true },
+      target: 'es2022',
+    },
+    module: { type: 'commonjs' },
+    sourceMaps: 'inline',
+  },
+];
+const moduleNameMapper = {
+  '^@cem/(domain|event-store|identity|ingestion|config|read-models)$': '<rootDir>/libs/$1/src',
+  '^@cem/(domain|event-store|identity|ingestion|config|read-models)/(.*)$': '<rootDir>/libs/$1/src/$2',
+};
+const common = {
+  transform: { '^.+\\.ts$': swc },
+  moduleNameMapper,
+  testEnvironment: 'node',
+  roots: ['<rootDir>/apps', '<rootDir>/libs', '<rootDir>/test', '<rootDir>/seeds'],
+};
+module.exports = {
+  projects: [
+    { ...common, displayName: 'unit', testMatch: ['**/*.unit.spec.ts'] },
+    { ...common, displayName: 'int', testMatch: ['**/*.int.spec.ts'] },
+    { ...common, displayName: 'e2e', testMatch: ['**/*.e2e.spec.ts'] },
+  ],
+};

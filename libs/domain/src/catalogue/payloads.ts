@@ -1,0 +1,164 @@
+import type { Identifier } from '../identity/identifier';
+
+/**
+ * Payloads of the touch-point event catalogue, latest version of each type. Plain types: validation
+ * happens at the edge (libs/ingestion DTOs), upcasting of older versions in ./upcasters.
+ * Money is a decimal amount in the currency's major unit plus an ISO-4217 code.
+ */
+export interface ContactHandledV1 {
+  direction: 'inbound' | 'outbound';
+  reason?: string;
+  waitSeconds?: number;
+  handleSeconds: number;
+  resolved: boolean;
+  transferred?: boolean;
+  /** free text: personal data */
+  notes?: string;
+}
+export interface MessageV1 {
+  threadId?: string;
+  /** personal data */
+  subject?: string;
+  /** personal data */
+  body?: string;
+}
+export interface WebVisitedV1 {
+  url: string;
+  pageViews?: number;
+  durationSeconds?: number;
+  device?: string;
+}
+export interface PurchaseCompletedV1 {
+  orderId: string;
+  amount: number;
+  currency: string;
+  items?: number;
+  productCategory?: string;
+}
+export interface OrderCancelledV1 {
+  orderId: string;
+  reason?: string;
+}
+export interface RefundIssuedV1 {
+  orderId?: string;
+  amount: number;
+  currency: string;
+  reason?: string;
+}
+/** v1 carried one score and its scale; v2 (current) carries each scale in its own field. */
+export interface SurveyAnsweredV1 {
+  surveyId?: string;
+  survey: 'nps' | 'csat' | 'ces';
+  score: number;
+  comment?: string;
+}
+export interface SurveyAnsweredV2 {
+  surveyId?: string;
+  /** 0-10 */
+  nps?: number;
+  /** 1-5 */
+  csat?: number;
+  /** 1-7 */
+  ces?: number;
+  /** free text: personal data */
+  comment?: string;
+}
+export interface CaseOpenedV1 {
+  caseId: string;
+  category?: string;
+  priority?: 'low' | 'normal' | 'high' | 'urgent';
+  /** personal data */
+  subject?: string;
+}
+export interface CaseResolvedV1 {
+  caseId: string;
+  firstContactResolution: boolean;
+  resolution?: string;
+}
+export interface CaseReopenedV1 {
+  caseId: string;
+  reason?: string;
+}
+export interface CaseEscalatedV1 {
+  caseId: string;
+  level?: number;
+  reason?: string;
+}
+export interface ComplaintFiledV1 {
+  complaintId?: string;
+  caseId?: string;
+  category: string;
+  severity?: 'low' | 'medium' | 'high';
+  /** personal data */
+  description?: string;
+}
+export interface CampaignRespondedV1 {
+  campaignId: string;
+  response: 'opened' | 'clicked' | 'converted' | 'unsubscribed' | 'ignored';
+}
+export interface SubscriptionStartedV1 {
+  subscriptionId: string;
+  plan: string;
+  monthlyAmount?: number;
+  currency?: string;
+}
+export interface SubscriptionChangedV1 {
+  subscriptionId: string;
+  change: 'upgrade' | 'downgrade' | 'other';
+  fromPlan?: string;
+  toPlan: string;
+  monthlyAmount?: number;
+  currency?: string;
+}
+export interface SubscriptionCancelledV1 {
+  subscriptionId: string;
+  reason?: string;
+}
+export interface PostalAddress {
+  line1?: string;
+  line2?: string;
+  postalCode?: string;
+  city?: string;
+  country?: string;
+}
+/** Every field is personal data. */
+export interface ProfileUpdatedV1 {
+  firstName?: string;
+  lastName?: string;
+  birthDate?: string;
+  language?: string;
+  address?: PostalAddress;
+}
+export interface ConsentChangedV1 {
+  purpose: string;
+  granted: boolean;
+}
+export interface IdentifiersLinkedV1 {
+  identifiers: Identifier[];
+}
+
+/** System events the platform writes itself. */
+export interface CustomerRegisteredV1 {
+  customerId: string;
+  identifiers: Identifier[];
+}
+export interface MergeEvidence {
+  /** identifier keys (`kind:value`) that were found on more than one customer */
+  identifiers: string[];
+  /** the rule that decided the merge, e.g. `shared-identifier` */
+  rule: string;
+  /** the ingested event that carried the shared identifiers */
+  triggeringEventId: string;
+  /** how the survivor was chosen */
+  survivorRule: string;
+}
+export interface CustomersMergedV1 {
+  survivorId: string;
+  mergedIds: string[];
+  evidence: MergeEvidence;
+}
+/** Written into a merged-away stream so a reader of that stream knows where the customer went. */
+export interface CustomerMergedIntoV1 {
+  customerId: string;
+  survivorId: string;
+}

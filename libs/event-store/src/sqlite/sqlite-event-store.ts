@@ -1,0 +1,263 @@
+import Database from 'better-sqlite3';
+import { EventEmitter } from 'node:events';
+import { contentHash } from '../content-hash';
+import { EventIdConflictError, StreamNotFoundError, WrongExpectedRevisionError } from '../errors';
+import type {
+  AppendResult,
+  EventData,
+  EventStore,
+  ExpectedRevision,
+  ReadAllOptions,
+  ReadStreamOptions,
+  RecordedEvent,
+  StreamWrite,
+  SubscribeOptions,
+  Subscription,
+  SubscriptionMessage,
+} from '../port';
+import { migrateEventStore } from './schema';
+
+export interface SqliteEventStoreOptions {
+  /** `FULL` (default) fsyncs every commit; `NORMAL` survives a process kill but not a power cut */
+  synchronous?: 'FULL' | 'NORMAL';
+  /**
+   * How often an idle live subscription looks for events written by another process on the same
+   * file (in-process appends wake it at once).
+   */
+  livePollMs?: number;
+}
+
+interface EventRow {
+  position: number;
+  event_id: string;
+  stream_id: string;
+  revision: number;
+  type: string;
+  data: string;
+  metadata: string;
+  recorded_at: string;
+  content_hash?: string;
+}
+
+const toRecorded = (r: EventRow): RecordedEvent => ({
+  eventId: r.event_id,
+  type: r.type,
+  streamId: r.stream_id,
+  revision: r.revision,
+  position: r.position,
+  data: JSON.parse(r.data),
+  metadata: JSON.parse(r.metadata),
+  recordedAt: r.recorded_at,
+});
+
+const COLUMNS = 'position, event_id, stream_id, revision, type, data, metadata, recorded_at';
+
+/**
+ * Embedded event store: one SQLite file in WAL mode. Appends are synchronous transactions, so one
+ * process never interleaves two of them; `BEGIN IMMEDIATE` serialises writers of other processes.
+ */
+export class SqliteEventStore implements EventStore {
+  readonly capabilities = { atomicMultiStreamAppend: true };
+  readonly db: Database.Database;
+  private readonly appended = new EventEmitter();
+  private readonly livePollMs: number;
+  private closed = false;
+  private readonly stmt;
+
+  constructor(filename: string, options: SqliteEventStoreOptions = {}) {
+    this.db = new Database(filename);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma(`synchronous = ${options.synchronous ?? 'FULL'}`);
+    this.db.pragma('busy_timeout = 10000');
+    this.appended.setMaxListeners(0);
+    this.livePollMs = options.livePollMs ?? 50;
+    migrateEventStore(this.db);
+    this.stmt = {
+      byEventId: this.db.prepare<[string], EventRow>(`SELECT ${COLUMNS}, content_hash FROM events WHERE event_id = ?`),
+      streamRevision: this.db.prepare<[string], { revision: number }>('SELECT revision FROM streams WHERE stream_id = ?'),
+      upsertStream: this.db.prepare('INSERT INTO streams (stream_id, revision) VALUES (?, ?) ON CONFLICT (stream_id) DO UPDATE SET revision = excluded.revision'),
+      insert: this.db.prepare(
+        'INSERT INTO events (event_id, stream_id, revision, type, data, metadata, content_hash, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      ),
+      readForwards: this.db.prepare<[string, number, number], EventRow>(
+        `SELECT ${COLUMNS} FROM events WHERE stream_id = ? AND revision >= ? ORDER BY revision ASC LIMIT ?`,
+      ),
+      readBackwards: this.db.prepare<[string, number, number], EventRow>(
+        `SELECT ${COLUMNS} FROM events WHERE stream_id = ? AND revision <= ? ORDER BY revision DESC LIMIT ?`,
+      ),
+      readAll: this.db.prepare<[number, number], EventRow>(`SELECT ${COLUMNS} FROM events WHERE position > ? ORDER BY position ASC LIMIT ?`),
+      head: this.db.prepare<[], { head: number | null }>('SELECT max(position) AS head FROM events'),
+    };
+  }
+
+  async appendToStream(streamId: string, events: EventData[], options: { expectedRevision?: ExpectedRevision } = {}): Promise<AppendResult> {
+    return this.appendManySync([{ streamId, events, expectedRevision: options.expectedRevision }])[0];
+  }
+
+  async appendMany(writes: StreamWrite[]): Promise<AppendResult[]> {
+    return this.appendManySync(writes);
+  }
+
+  /** The synchronous core: every write of the call in one IMMEDIATE transaction, all or nothing. */
+  appendManySync(writes: StreamWrite[]): AppendResult[] {
+    const results = this.db.transaction((ws: StreamWrite[]) => ws.map((w) => this.appendOne(w))).immediate(writes);
+    if (results.some((r) => r.events.some((e) => !e.duplicate))) this.appended.emit('appended');
+    return results;
+  }
+
+  private appendOne({ streamId, events, expectedRevision = 'any' }: StreamWrite): AppendResult {
+    const row = this.stmt.streamRevision.get(streamId);
+    let revision = row ? row.revision : -1;
+    const fresh: { event: EventData; hash: string; index: number }[] = [];
+    const out: AppendResult['events'] = new Array(events.length);
+    const firstInCall = new Map<string, { hash: string; index: number }>();
+    const repeatsInCall: { index: number; firstIndex: number }[] = [];
+    events.forEach((event, index) => {
+      const hash = contentHash(event);
+      const earlier = firstInCall.get(event.eventId);
+      if (earlier) {
+        if (earlier.hash !== hash) throw new EventIdConflictError(event.eventId, streamId);
+        repeatsInCall.push({ index, firstIndex: earlier.index });
+        return;
+      }
+      firstInCall.set(event.eventId, { hash, index });
+      const existing = this.stmt.byEventId.get(event.eventId);
+      if (existing) {
+        if (existing.content_hash !== hash) throw new EventIdConflictError(event.eventId, existing.stream_id);
+        out[index] = { eventId: event.eventId, revision: existing.revision, position: existing.position, duplicate: true };
+        return;
+      }
+      fresh.push({ event, hash, index });
+    });
+    if (fresh.length > 0) {
+      checkExpected(streamId, expectedRevision, revision);
+      const recordedAt = new Date().toISOString();
+      for (const { event, hash, index } of fresh) {
+        revision++;
+        const info = this.stmt.insert.run(
+          event.eventId,
+          streamId,
+          revision,
+          event.type,
+          JSON.stringify(event.data ?? null),
+          JSON.stringify(event.metadata ?? {}),
+          hash,
+          recordedAt,
+        );
+        out[index] = { eventId: event.eventId, revision, position: Number(info.lastInsertRowid), duplicate: false };
+      }
+      this.stmt.upsertStream.run(streamId, revision);
+    }
+    for (const { index, firstIndex } of repeatsInCall) out[index] = { ...out[firstIndex], duplicate: true };
+    return { streamId, nextExpectedRevision: revision, events: out };
+  }
+
+  async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
+    const row = this.stmt.streamRevision.get(streamId);
+    if (!row) throw new StreamNotFoundError(streamId);
+    const max = options.maxCount ?? Number.MAX_SAFE_INTEGER;
+    const rows =
+      options.direction === 'backwards'
+        ? this.stmt.readBackwards.all(streamId, options.fromRevision ?? row.revision, max)
+        : this.stmt.readForwards.all(streamId, options.fromRevision ?? 0, max);
+    return rows.map(toRecorded);
+  }
+
+  async streamRevisions(streamIds: string[]): Promise<Map<string, number>> {
+    return this.streamRevisionsSync(streamIds);
+  }
+
+  streamRevisionsSync(streamIds: string[]): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const id of streamIds) out.set(id, this.stmt.streamRevision.get(id)?.revision ?? -1);
+    return out;
+  }
+
+  async readAll(options: ReadAllOptions = {}): Promise<RecordedEvent[]> {
+    return this.readAllSync(options);
+  }
+
+  readAllSync(options: ReadAllOptions = {}): RecordedEvent[] {
+    return this.stmt.readAll.all(options.after ?? 0, options.maxCount ?? Number.MAX_SAFE_INTEGER).map(toRecorded);
+  }
+
+  async findEvents(eventIds: string[]): Promise<Map<string, RecordedEvent>> {
+    return this.findEventsSync(eventIds);
+  }
+
+  findEventsSync(eventIds: string[]): Map<string, RecordedEvent> {
+    const out = new Map<string, RecordedEvent>();
+    for (const id of eventIds) {
+      const row = this.stmt.byEventId.get(id);
+      if (row) out.set(id, toRecorded(row));
+    }
+    return out;
+  }
+
+  async headPosition(): Promise<number> {
+    return this.stmt.head.get()?.head ?? 0;
+  }
+
+  subscribeToAll(options: SubscribeOptions = {}): Subscription {
+    const batchSize = options.batchSize ?? 1000;
+    let after = options.after ?? 0;
+    let stopped = false;
+    let wake: (() => void) | undefined;
+    const onAppended = () => wake?.();
+    this.appended.on('appended', onAppended);
+    const store = this;
+
+    async function* messages(): AsyncGenerator<SubscriptionMessage> {
+      let live = false;
+      try {
+        while (!stopped && !store.closed) {
+          const batch = store.readAllSync({ after, maxCount: batchSize });
+          if (batch.length > 0) {
+            after = batch[batch.length - 1].position;
+            yield { type: 'events', events: batch };
+            continue;
+          }
+          if (!live) {
+            live = true;
+            yield { type: 'caught-up', position: after };
+          }
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, store.livePollMs);
+            wake = () => {
+              clearTimeout(timer);
+              resolve();
+            };
+          });
+          wake = undefined;
+        }
+      } finally {
+        store.appended.off('appended', onAppended);
+      }
+    }
+    const iterator = messages();
+    return {
+      [Symbol.asyncIterator]: () => iterator,
+      close: async () => {
+        stopped = true;
+        wake?.();
+        await iterator.return(undefined);
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.appended.emit('appended');
+    this.db.close();
+  }
+}
+
+function checkExpected(streamId: string, expected: ExpectedRevision, actual: number): void {
+  const ok =
+    expected === 'any' ||
+    (expected === 'no_stream' && actual === -1) ||
+    (expected === 'stream_exists' && actual >= 0) ||
+    (typeof expected === 'number' && expected === actual);
+  if (!ok) throw new WrongExpectedRevisionError(streamId, expected, actual);
+}
