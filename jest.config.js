@@ -13,8 +13,8 @@ const swc = [
   },
 ];
 const moduleNameMapper = {
-  '^@cem/(domain|event-store|identity|ingestion|config|read-models)$': '<rootDir>/libs/$1/src',
-  '^@cem/(domain|event-store|identity|ingestion|config|read-models)/(.*)$': '<rootDir>/libs/$1/src/$2',
+  '^@cem/(domain|event-store|identity|ingestion|config|read-models|platform)$': '<rootDir>/libs/$1/src',
+  '^@cem/(domain|event-store|identity|ingestion|config|read-models|platform)/(.*)$': '<rootDir>/libs/$1/src/$2',
 };
 const common = {
   transform: { '^.+\\.ts$': swc },

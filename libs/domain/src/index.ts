@@ -6,3 +6,4 @@ export * from './catalogue/upcasters';
 export type * from './catalogue/payloads';
 export * from './ingestion/decide-ingest';
 export * from './ingestion/decide-merge';
+export * from './ids';

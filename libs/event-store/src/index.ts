@@ -2,3 +2,4 @@ export * from './port';
 export * from './errors';
 export * from './content-hash';
 export * from './sqlite/sqlite-event-store';
+export * from './sqlite/migrations';

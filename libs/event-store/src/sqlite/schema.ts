@@ -1,9 +1,7 @@
 import type Database from 'better-sqlite3';
+import { runMigrations } from './migrations';
 
-/**
- * Versioned migrations of the embedded event store. Each runs once, in order, inside a transaction;
- * `PRAGMA user_version` remembers how far a file got.
- */
+/** Versioned migrations of the embedded event store (append only: never edit a released step). */
 const MIGRATIONS: string[] = [
   `CREATE TABLE events (
      position     INTEGER PRIMARY KEY,
@@ -24,14 +22,5 @@ const MIGRATIONS: string[] = [
 ];
 
 export function migrateEventStore(db: Database.Database): void {
-  const current = db.pragma('user_version', { simple: true }) as number;
-  if (current > MIGRATIONS.length) {
-    throw new Error(`event store file has schema version ${current}, newer than this build knows (${MIGRATIONS.length})`);
-  }
-  for (let v = current; v < MIGRATIONS.length; v++) {
-    db.transaction(() => {
-      db.exec(MIGRATIONS[v]);
-      db.pragma(`user_version = ${v + 1}`);
-    }).immediate();
-  }
+  runMigrations(db, 'event-store', MIGRATIONS);
 }

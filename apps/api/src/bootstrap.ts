@@ -1,0 +1,33 @@
+import 'reflect-metadata';
+import { ConsoleLogger, type LogLevel } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import type { Platform } from '@cem/platform';
+import { AppModule } from './app.module';
+
+const LEVELS: Record<string, LogLevel[]> = {
+  silent: [],
+  fatal: ['fatal'],
+  error: ['fatal', 'error'],
+  warn: ['fatal', 'error', 'warn'],
+  info: ['fatal', 'error', 'warn', 'log'],
+  debug: ['fatal', 'error', 'warn', 'log', 'debug'],
+  trace: ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'],
+};
+
+/** Builds the HTTP app around an opened platform (used by main.ts and the e2e tests). */
+export async function createApiApp(platform: Platform): Promise<NestFastifyApplication> {
+  const adapter = new FastifyAdapter({ bodyLimit: platform.config.INGEST_MAX_BODY_BYTES, logger: false });
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forPlatform(platform), adapter, {
+    logger: new ConsoleLogger({ json: true, logLevels: LEVELS[platform.config.LOG_LEVEL] ?? LEVELS.info }),
+  });
+  const doc = new DocumentBuilder()
+    .setTitle('CEM platform API')
+    .setDescription('Ingest touch-point events, query projections, operate the platform. Every endpoint names the role it needs.')
+    .setVersion('1')
+    .addApiKey({ type: 'apiKey', in: 'header', name: 'X-API-Key' }, 'api-key')
+    .build();
+  SwaggerModule.setup('docs', app, () => SwaggerModule.createDocument(app, doc), { jsonDocumentUrl: 'docs/openapi.json' });
+  return app;
+}

@@ -1,0 +1,61 @@
+import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
+import type { FastifyReply } from 'fastify';
+import { StoreUnavailableError } from '@cem/event-store';
+import { IngestConflictError, IngestValidationError } from '@cem/ingestion';
+
+export interface ErrorBody {
+  statusCode: number;
+  error: string;
+  message: string;
+  errors?: unknown[];
+}
+
+/** Maps every failure to one JSON shape: `{ statusCode, error, message, errors? }`. Never echoes input. */
+export function toErrorBody(exception: unknown): { status: number; body: ErrorBody; headers?: Record<string, string> } {
+  if (exception instanceof IngestValidationError) {
+    return { status: 422, body: { statusCode: 422, error: 'validation_failed', message: 'the request was refused whole; nothing was written', errors: exception.errors } };
+  }
+  if (exception instanceof IngestConflictError) {
+    return { status: 409, body: { statusCode: 409, error: 'event_id_conflict', message: 'an eventId was already recorded with different content; nothing was written', errors: exception.errors } };
+  }
+  if (exception instanceof StoreUnavailableError) {
+    return { status: 503, body: { statusCode: 503, error: 'store_unavailable', message: 'the event store is unavailable; nothing was acknowledged, retry later' }, headers: { 'retry-after': '5' } };
+  }
+  if (exception instanceof HttpException) {
+    const status = exception.getStatus();
+    const res = exception.getResponse();
+    // Nest hands Fastify's own errors (body parser, limits) over as an HttpException with a plain message
+    if (typeof res === 'string') return fromFastify(status, res);
+    const r = (typeof res === 'object' && res !== null ? res : { message: String(res) }) as Record<string, unknown>;
+    const message = Array.isArray(r.message) ? r.message.join('; ') : String(r.message ?? exception.message);
+    return { status, body: { statusCode: status, error: String(r.error ?? 'error').toLowerCase().replace(/\s+/g, '_'), message, ...(r.errors ? { errors: r.errors as unknown[] } : {}) } };
+  }
+  const statusCode = (exception as { statusCode?: number })?.statusCode;
+  if (statusCode && statusCode >= 400 && statusCode < 500) return fromFastify(statusCode, String((exception as Error).message));
+  return { status: 500, body: { statusCode: 500, error: 'internal_error', message: 'internal error' } };
+}
+
+@Catch()
+export class ErrorFilter implements ExceptionFilter {
+  private readonly logger = new Logger('http');
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const reply = host.switchToHttp().getResponse<FastifyReply>();
+    const { status, body, headers } = toErrorBody(exception);
+    // log the kind of failure only: bodies and messages may carry personal data
+    if (status >= 500) this.logger.error({ msg: 'request failed', status, error: (exception as Error)?.name, stack: (exception as Error)?.stack });
+    if (headers) for (const [k, v] of Object.entries(headers)) reply.header(k, v);
+    reply.status(status).send(body);
+  }
+}
+
+function fromFastify(status: number, message: string): { status: number; body: ErrorBody } {
+  const known: Record<number, [string, string]> = {
+    400: /JSON/i.test(message) ? ['malformed_json', 'the body is not valid JSON'] : ['bad_request', message],
+    404: ['not_found', message],
+    413: ['payload_too_large', 'the body is larger than the limit (INGEST_MAX_BODY_BYTES)'],
+    415: ['unsupported_media_type', 'send Content-Type: application/json'],
+  };
+  const [error, text] = known[status] ?? ['bad_request', message];
+  return { status, body: { statusCode: status, error, message: text } };
+}

@@ -1,0 +1,31 @@
+import 'reflect-metadata';
+import { Logger } from '@nestjs/common';
+import { ConfigError, loadConfig } from '@cem/config';
+import { openPlatform } from '@cem/platform';
+import { createApiApp } from './bootstrap';
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      console.error(e.message);
+      process.exit(2);
+    }
+    throw e;
+  }
+  const platform = openPlatform(config);
+  const app = await createApiApp(platform);
+  await app.listen({ port: config.PORT, host: config.HOST });
+  new Logger('api').log({ msg: 'listening', url: `http://${config.HOST}:${config.PORT}`, docs: `http://${config.HOST}:${config.PORT}/docs`, dataDir: config.DATA_DIR, eventStore: config.EVENT_STORE });
+  const stop = async () => {
+    await app.close();
+    await platform.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+void main();

@@ -1,0 +1,177 @@
+import Database from 'better-sqlite3';
+import { randomUUID } from 'node:crypto';
+import { chooseSurvivor, deterministicUuid, identifierKey, SURVIVOR_RULE, type Identifier } from '@cem/domain';
+import { runMigrations } from '@cem/event-store';
+import type { IdentityRegistry, PendingMerge, Resolution, ResolveRequest } from '../port';
+
+const MIGRATIONS = [
+  `CREATE TABLE identity_customers (
+     customer_id TEXT PRIMARY KEY,
+     seq         INTEGER NOT NULL UNIQUE,
+     merged_into TEXT
+   );
+   CREATE TABLE identity_identifiers (
+     key         TEXT PRIMARY KEY,
+     customer_id TEXT NOT NULL
+   ) WITHOUT ROWID;
+   CREATE INDEX identity_identifiers_by_customer ON identity_identifiers (customer_id);
+   CREATE TABLE identity_merges (
+     merge_id    TEXT PRIMARY KEY,
+     survivor_id TEXT NOT NULL,
+     merged_ids  TEXT NOT NULL,
+     evidence    TEXT NOT NULL,
+     occurred_at TEXT NOT NULL,
+     source      TEXT NOT NULL,
+     confirmed   INTEGER NOT NULL DEFAULT 0
+   );
+   CREATE INDEX identity_merges_unconfirmed ON identity_merges (confirmed) WHERE confirmed = 0;`,
+];
+
+interface MergeRow {
+  merge_id: string;
+  survivor_id: string;
+  merged_ids: string;
+  evidence: string;
+  occurred_at: string;
+  source: string;
+}
+
+/**
+ * Embedded identity registry. Every resolveBatch is one IMMEDIATE transaction: within a process the
+ * call is synchronous, and across processes SQLite's write lock serialises claims, so two writers can
+ * never register two customers for one identifier.
+ */
+export class SqliteIdentityRegistry implements IdentityRegistry {
+  private readonly db: Database.Database;
+  private readonly ownsDb: boolean;
+  private readonly stmt;
+
+  constructor(
+    fileOrDb: string | Database.Database,
+    private readonly newCustomerId: () => string = randomUUID,
+  ) {
+    this.ownsDb = typeof fileOrDb === 'string';
+    this.db = typeof fileOrDb === 'string' ? new Database(fileOrDb) : fileOrDb;
+    if (this.ownsDb) {
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma('busy_timeout = 10000');
+    }
+    runMigrations(this.db, 'identity', MIGRATIONS);
+    this.stmt = {
+      owner: this.db.prepare<[string], { customer_id: string }>('SELECT customer_id FROM identity_identifiers WHERE key = ?'),
+      customer: this.db.prepare<[string], { customer_id: string; seq: number; merged_into: string | null }>(
+        'SELECT customer_id, seq, merged_into FROM identity_customers WHERE customer_id = ?',
+      ),
+      nextSeq: this.db.prepare<[], { next: number }>('SELECT coalesce(max(seq), 0) + 1 AS next FROM identity_customers'),
+      insertCustomer: this.db.prepare('INSERT INTO identity_customers (customer_id, seq) VALUES (?, ?)'),
+      claim: this.db.prepare('INSERT INTO identity_identifiers (key, customer_id) VALUES (?, ?) ON CONFLICT (key) DO NOTHING'),
+      markMerged: this.db.prepare('UPDATE identity_customers SET merged_into = ? WHERE customer_id = ?'),
+      repoint: this.db.prepare('UPDATE identity_identifiers SET customer_id = ? WHERE customer_id = ?'),
+      repointMergedInto: this.db.prepare('UPDATE identity_customers SET merged_into = ? WHERE merged_into = ?'),
+      insertMerge: this.db.prepare(
+        'INSERT INTO identity_merges (merge_id, survivor_id, merged_ids, evidence, occurred_at, source) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (merge_id) DO NOTHING',
+      ),
+      pending: this.db.prepare<[], MergeRow>('SELECT * FROM identity_merges WHERE confirmed = 0 ORDER BY rowid'),
+      confirm: this.db.prepare('UPDATE identity_merges SET confirmed = 1 WHERE merge_id = ?'),
+    };
+  }
+
+  async resolveBatch(requests: ResolveRequest[]): Promise<Resolution[]> {
+    return this.resolveBatchSync(requests);
+  }
+
+  resolveBatchSync(requests: ResolveRequest[]): Resolution[] {
+    return this.db.transaction((reqs: ResolveRequest[]) => reqs.map((r) => this.resolveOne(r))).immediate(requests);
+  }
+
+  private resolveOne(req: ResolveRequest): Resolution {
+    const keys = [...new Set(req.identifiers.map(identifierKey))];
+    const owners = new Map<string, string[]>(); // customer -> keys that led to it
+    const unclaimed: string[] = [];
+    for (const key of keys) {
+      const row = this.stmt.owner.get(key);
+      if (!row) {
+        unclaimed.push(key);
+        continue;
+      }
+      const owner = this.canonicalSync(row.customer_id) ?? row.customer_id;
+      owners.set(owner, [...(owners.get(owner) ?? []), key]);
+    }
+
+    if (owners.size === 0) {
+      const customerId = this.newCustomerId();
+      this.stmt.insertCustomer.run(customerId, this.stmt.nextSeq.get()!.next);
+      for (const key of unclaimed) this.stmt.claim.run(key, customerId);
+      return { customerId, registered: true, merges: [] };
+    }
+
+    if (owners.size === 1) {
+      const [customerId] = owners.keys();
+      for (const key of unclaimed) this.stmt.claim.run(key, customerId);
+      return { customerId, registered: false, merges: [] };
+    }
+
+    const candidates = [...owners.keys()].map((id) => ({ customerId: id, registeredSeq: this.stmt.customer.get(id)!.seq }));
+    const { survivorId, mergedIds } = chooseSurvivor(candidates);
+    for (const mergedId of mergedIds) {
+      this.stmt.markMerged.run(survivorId, mergedId);
+      this.stmt.repointMergedInto.run(survivorId, mergedId);
+      this.stmt.repoint.run(survivorId, mergedId);
+    }
+    for (const key of unclaimed) this.stmt.claim.run(key, survivorId);
+    const merge: PendingMerge = {
+      mergeId: deterministicUuid('customers.merged', survivorId, ...[...mergedIds].sort(), req.triggeringEventId),
+      survivorId,
+      mergedIds,
+      evidence: {
+        identifiers: [...owners.values()].flat().sort(),
+        rule: 'shared-identifier',
+        triggeringEventId: req.triggeringEventId,
+        survivorRule: SURVIVOR_RULE,
+      },
+      occurredAt: req.occurredAt,
+      source: req.source,
+    };
+    this.stmt.insertMerge.run(merge.mergeId, survivorId, JSON.stringify(mergedIds), JSON.stringify(merge.evidence), merge.occurredAt, merge.source);
+    return { customerId: survivorId, registered: false, merges: [merge] };
+  }
+
+  async pendingMerges(): Promise<PendingMerge[]> {
+    return this.stmt.pending.all().map((r) => ({
+      mergeId: r.merge_id,
+      survivorId: r.survivor_id,
+      mergedIds: JSON.parse(r.merged_ids),
+      evidence: JSON.parse(r.evidence),
+      occurredAt: r.occurred_at,
+      source: r.source,
+    }));
+  }
+
+  async confirmMerges(mergeIds: string[]): Promise<void> {
+    this.db.transaction(() => mergeIds.forEach((id) => this.stmt.confirm.run(id)))();
+  }
+
+  async lookup(identifier: Identifier): Promise<string | undefined> {
+    const row = this.stmt.owner.get(identifierKey(identifier));
+    return row ? this.canonicalSync(row.customer_id) : undefined;
+  }
+
+  async canonicalId(customerId: string): Promise<string | undefined> {
+    return this.canonicalSync(customerId);
+  }
+
+  private canonicalSync(customerId: string): string | undefined {
+    let id = customerId;
+    for (let hops = 0; hops < 64; hops++) {
+      const row = this.stmt.customer.get(id);
+      if (!row) return undefined;
+      if (!row.merged_into) return id;
+      id = row.merged_into;
+    }
+    throw new Error(`merge chain of ${customerId} is too long`);
+  }
+
+  async close(): Promise<void> {
+    if (this.ownsDb && this.db.open) this.db.close();
+  }
+}

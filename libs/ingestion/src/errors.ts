@@ -1,0 +1,23 @@
+import type { FieldError } from '@cem/domain';
+
+/** A problem with one event of a batch: its index in the batch, its eventId when known, the field, why. */
+export interface EventError extends FieldError {
+  index: number;
+  eventId?: string;
+}
+
+/** The batch was refused whole because these events are invalid; nothing was written. */
+export class IngestValidationError extends Error {
+  constructor(readonly errors: EventError[]) {
+    super(`${errors.length} validation error(s): ${errors.slice(0, 3).map((e) => `[${e.index}] ${e.field}: ${e.reason}`).join('; ')}`);
+    this.name = 'IngestValidationError';
+  }
+}
+
+/** An eventId was already recorded with different content; nothing of the batch was written. */
+export class IngestConflictError extends Error {
+  constructor(readonly errors: EventError[]) {
+    super(errors.map((e) => `[${e.index}] ${e.field}: ${e.reason}`).join('; '));
+    this.name = 'IngestConflictError';
+  }
+}

@@ -1,0 +1,6 @@
+export * from './errors';
+export * from './ingestion.service';
+export * from './validation/validate-envelope';
+export * from './dto/envelope.dto';
+export * from './dto/identifier.dto';
+export * from './dto/payload.dtos';

@@ -1,0 +1,181 @@
+import {
+  customerIdOfStream,
+  customerStreamId,
+  decideIngest,
+  decideMerge,
+  deterministicUuid,
+  identifiersOf,
+  type DomainEvent,
+  type TouchpointCommand,
+} from '@cem/domain';
+import { contentHash, EventIdConflictError, WrongExpectedRevisionError, type EventData, type EventStore, type StreamWrite } from '@cem/event-store';
+import type { IdentityRegistry, PendingMerge } from '@cem/identity';
+import { IngestConflictError, IngestValidationError, type EventError } from './errors';
+import { validateEnvelope, type ValidationOptions, type ValidationOutcome } from './validation/validate-envelope';
+
+export interface IngestResult {
+  eventId: string;
+  customerId: string;
+  position: number;
+  /** true when this eventId was already recorded: acknowledged, nothing written */
+  duplicate: boolean;
+}
+
+export interface IngestionOptions extends ValidationOptions {
+  /** attempts when another writer moved a stream between our read and our append */
+  maxConflictRetries?: number;
+}
+
+/** Stored form of a domain event. */
+const toEventData = (e: DomainEvent): EventData => ({ eventId: e.eventId, type: e.type, data: e.data, metadata: { ...e.metadata } });
+
+/**
+ * The one write path shared by HTTP, Kafka and file imports:
+ * validate -> skip already-recorded ids -> resolve identities -> decide -> append with expected revision.
+ */
+export class IngestionService {
+  private readonly maxRetries: number;
+
+  constructor(
+    private readonly store: EventStore,
+    private readonly registry: IdentityRegistry,
+    private readonly options: IngestionOptions,
+  ) {
+    this.maxRetries = options.maxConflictRetries ?? 10;
+  }
+
+  /** Validates one raw envelope (for callers that reject per message, like Kafka and imports). */
+  validate(raw: unknown): ValidationOutcome {
+    return validateEnvelope(raw, this.options);
+  }
+
+  /** All or nothing: any invalid event refuses the whole batch, naming each problem. */
+  async ingest(raws: unknown[]): Promise<IngestResult[]> {
+    const commands: TouchpointCommand[] = [];
+    const errors: EventError[] = [];
+    raws.forEach((raw, index) => {
+      const outcome = this.validate(raw);
+      const eventId = typeof (raw as { eventId?: unknown })?.eventId === 'string' ? ((raw as { eventId: string }).eventId) : undefined;
+      if (outcome.ok) commands.push(outcome.command);
+      else for (const e of outcome.errors) errors.push({ index, eventId, ...e });
+    });
+    const seen = new Map<string, number>();
+    commands.forEach((c, index) => {
+      const first = seen.get(c.eventId);
+      if (first !== undefined && contentHash(toStored(c)) !== contentHash(toStored(commands[first]))) {
+        errors.push({ index, eventId: c.eventId, field: 'eventId', reason: `repeats the eventId of event ${first} with different content` });
+      } else if (first === undefined) seen.set(c.eventId, index);
+    });
+    if (errors.length > 0) throw new IngestValidationError(errors);
+    return this.appendCommands(commands);
+  }
+
+  /**
+   * Appends validated commands in one go (atomically on stores that can). Results come back in the
+   * order of the commands.
+   */
+  async appendCommands(commands: TouchpointCommand[]): Promise<IngestResult[]> {
+    if (commands.length === 0) return [];
+    const results: (IngestResult | undefined)[] = new Array(commands.length);
+
+    // 1. ids already recorded: acknowledge, and make sure the retry is really the same event
+    const existing = await this.store.findEvents([...new Set(commands.map((c) => c.eventId))]);
+    const conflicts: EventError[] = [];
+    const fresh: { command: TouchpointCommand; index: number }[] = [];
+    const freshIds = new Map<string, number>();
+    commands.forEach((command, index) => {
+      const stored = existing.get(command.eventId);
+      if (stored) {
+        if (contentHash(toStored(command)) !== contentHash(stored as EventData)) {
+          conflicts.push({ index, eventId: command.eventId, field: 'eventId', reason: 'was already recorded with different content' });
+          return;
+        }
+        const customerId = (stored.metadata as { customerId?: string }).customerId ?? customerIdOfStream(stored.streamId) ?? '';
+        results[index] = { eventId: command.eventId, customerId, position: stored.position, duplicate: true };
+        return;
+      }
+      if (freshIds.has(command.eventId)) return; // repeated inside the batch: answered below
+      freshIds.set(command.eventId, index);
+      fresh.push({ command, index });
+    });
+    if (conflicts.length > 0) throw new IngestConflictError(conflicts);
+
+    // 2. who is it? (registers new customers, decides merges)
+    const resolutions = await this.registry.resolveBatch(
+      fresh.map(({ command }) => ({ identifiers: identifiersOf(command), triggeringEventId: command.eventId, occurredAt: command.occurredAt, source: command.source })),
+    );
+    const merges: PendingMerge[] = [...(await this.registry.pendingMerges())];
+    for (const r of resolutions) for (const m of r.merges) if (!merges.some((x) => x.mergeId === m.mergeId)) merges.push(m);
+    const survivorOf = new Map<string, string>();
+    for (const m of merges) for (const id of m.mergedIds) survivorOf.set(id, m.survivorId);
+    const canonical = (id: string): string => {
+      let cur = id;
+      for (let i = 0; i < 64 && survivorOf.has(cur); i++) cur = survivorOf.get(cur)!;
+      return cur;
+    };
+
+    // 3. decide and append; a concurrent writer moving a stream means: read heads again and redo
+    for (let attempt = 1; ; attempt++) {
+      const planned: { streamId: string; event: DomainEvent; resultIndex?: number }[] = [];
+      const targets = new Set<string>();
+      for (const m of merges) for (const { streamCustomerId } of decideMerge(m, (id) => pointerId(m, id))) targets.add(customerStreamId(streamCustomerId));
+      fresh.forEach((_, i) => targets.add(customerStreamId(resolutions[i].customerId)));
+      const heads = await this.store.streamRevisions([...targets]);
+      const revision = new Map(heads);
+
+      for (const m of merges) {
+        for (const { streamCustomerId, event } of decideMerge(m, (id) => pointerId(m, id))) planned.push({ streamId: customerStreamId(streamCustomerId), event });
+      }
+      fresh.forEach(({ command, index }, i) => {
+        const customerId = resolutions[i].customerId;
+        const streamId = customerStreamId(customerId);
+        const state = { revision: revision.get(streamId) ?? -1 };
+        const events = decideIngest(command, state, { customerId, registrationEventId: deterministicUuid('customer.registered', customerId) });
+        revision.set(streamId, state.revision + events.length);
+        for (const event of events) planned.push({ streamId, event, resultIndex: event.eventId === command.eventId ? index : undefined });
+      });
+
+      const writes = new Map<string, StreamWrite>();
+      for (const p of planned) {
+        let w = writes.get(p.streamId);
+        if (!w) writes.set(p.streamId, (w = { streamId: p.streamId, events: [], expectedRevision: heads.get(p.streamId) ?? -1 }));
+        w.events.push(toEventData(p.event));
+      }
+      for (const w of writes.values()) if (w.expectedRevision === -1) w.expectedRevision = 'no_stream';
+
+      try {
+        const appended = await this.store.appendMany([...writes.values()]);
+        const positions = new Map<string, { position: number; duplicate: boolean }>();
+        for (const r of appended) for (const e of r.events) positions.set(e.eventId, e);
+        for (const p of planned) {
+          if (p.resultIndex === undefined) continue;
+          const customerId = canonical(customerIdOfStream(p.streamId)!);
+          const { position, duplicate } = positions.get(p.event.eventId)!;
+          results[p.resultIndex] = { eventId: p.event.eventId, customerId, position, duplicate };
+        }
+        break;
+      } catch (e) {
+        if (e instanceof WrongExpectedRevisionError && attempt < this.maxRetries) continue;
+        if (e instanceof EventIdConflictError) {
+          const index = commands.findIndex((c) => c.eventId === e.eventId);
+          throw new IngestConflictError([{ index, eventId: e.eventId, field: 'eventId', reason: 'was already recorded with different content' }]);
+        }
+        throw e;
+      }
+    }
+    if (merges.length > 0) await this.registry.confirmMerges(merges.map((m) => m.mergeId));
+
+    // repeats of an id inside the batch get the answer of its first occurrence
+    commands.forEach((c, index) => {
+      if (!results[index]) results[index] = { ...results[freshIds.get(c.eventId)!]!, duplicate: true };
+    });
+    return results as IngestResult[];
+  }
+}
+
+const pointerId = (m: PendingMerge, mergedId: string) => deterministicUuid('customer.merged-into', m.mergeId, mergedId);
+
+/** The fields the store's idempotency hash looks at, for comparing a retry before any work. */
+function toStored(c: TouchpointCommand): EventData {
+  return { eventId: c.eventId, type: c.type, data: c.data, metadata: { occurredAt: c.occurredAt } };
+}

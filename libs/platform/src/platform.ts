@@ -1,0 +1,65 @@
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { AppConfig } from '@cem/config';
+import { SqliteEventStore, type EventStore } from '@cem/event-store';
+import { SqliteIdentityRegistry, type IdentityRegistry } from '@cem/identity';
+import { IngestionService } from '@cem/ingestion';
+import { ApiKeyStore } from './api-keys';
+
+/** The wired write side of one deployment: what every app (api, cli, kafka-ingest) starts from. */
+export interface Platform {
+  config: AppConfig;
+  store: EventStore;
+  registry: IdentityRegistry;
+  ingestion: IngestionService;
+  apiKeys: ApiKeyStore;
+  /** the embedded platform database (identity registry, API keys); SQLite in every mode */
+  db: Database.Database;
+  close(): Promise<void>;
+}
+
+export interface PlatformOverrides {
+  now?: () => number;
+  store?: EventStore;
+  registry?: IdentityRegistry;
+}
+
+/**
+ * Opens the platform on its configured adapters. The embedded default keeps everything in DATA_DIR:
+ * `events.db` (the event log) and `platform.db` (identity registry, API keys).
+ */
+export function openPlatform(config: AppConfig, overrides: PlatformOverrides = {}): Platform {
+  const dataDir = resolve(config.DATA_DIR);
+  mkdirSync(dataDir, { recursive: true });
+  const db = new Database(join(dataDir, 'platform.db'));
+  db.pragma('journal_mode = WAL');
+  db.pragma(`synchronous = ${config.SQLITE_SYNCHRONOUS}`);
+  db.pragma('busy_timeout = 10000');
+
+  let store = overrides.store;
+  if (!store) {
+    if (config.EVENT_STORE !== 'sqlite') throw new Error(`EVENT_STORE=${config.EVENT_STORE} is not wired yet`);
+    store = new SqliteEventStore(join(dataDir, 'events.db'), { synchronous: config.SQLITE_SYNCHRONOUS });
+  }
+  const registry = overrides.registry ?? new SqliteIdentityRegistry(db);
+  const ingestion = new IngestionService(store, registry, {
+    now: overrides.now ?? Date.now,
+    maxFutureSkewMs: config.MAX_FUTURE_SKEW_SECONDS * 1000,
+    defaultPhoneRegion: config.DEFAULT_PHONE_REGION,
+  });
+  const apiKeys = new ApiKeyStore(db, config.API_KEYS);
+  return {
+    config,
+    store,
+    registry,
+    ingestion,
+    apiKeys,
+    db,
+    async close() {
+      await store!.close();
+      await registry.close();
+      if (db.open) db.close();
+    },
+  };
+}
