@@ -1,0 +1,19 @@
+import 'reflect-metadata';
+import { Command } from 'commander';
+import { registerApiKeyCommands } from './commands/api-key.command';
+
+/**
+ * Ops command line: one sub-command per capability (api keys, import, replay, rebuild, audit, ...).
+ * Each command module registers itself here.
+ */
+const program = new Command()
+  .name('cem')
+  .description('Operate the CEM platform. Configuration comes from the same environment variables as the API (see README).')
+  .showHelpAfterError();
+
+registerApiKeyCommands(program);
+
+program.parseAsync(process.argv).catch((e: unknown) => {
+  console.error(e instanceof Error ? e.message : String(e));
+  process.exit(1);
+});
