@@ -22,6 +22,8 @@ export async function createApiApp(platform: Platform): Promise<NestFastifyAppli
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forPlatform(platform), adapter, {
     logger: new ConsoleLogger({ json: true, logLevels: LEVELS[platform.config.LOG_LEVEL] ?? LEVELS.info }),
   });
+  // JSON only: a text/plain body is refused with 415 instead of reaching validation as a string
+  app.getHttpAdapter().getInstance().removeContentTypeParser(['text/plain']);
   const doc = new DocumentBuilder()
     .setTitle('CEM platform API')
     .setDescription('Ingest touch-point events, query projections, operate the platform. Every endpoint names the role it needs.')

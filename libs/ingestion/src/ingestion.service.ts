@@ -35,13 +35,14 @@ const toEventData = (e: DomainEvent): EventData => ({ eventId: e.eventId, type: 
  */
 export class IngestionService {
   private readonly maxRetries: number;
+  private queue: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly store: EventStore,
     private readonly registry: IdentityRegistry,
     private readonly options: IngestionOptions,
   ) {
-    this.maxRetries = options.maxConflictRetries ?? 10;
+    this.maxRetries = options.maxConflictRetries ?? 20;
   }
 
   /** Validates one raw envelope (for callers that reject per message, like Kafka and imports). */
@@ -76,6 +77,17 @@ export class IngestionService {
    */
   async appendCommands(commands: TouchpointCommand[]): Promise<IngestResult[]> {
     if (commands.length === 0) return [];
+    // One batch at a time per process: batches never race each other for a stream here, so
+    // expected-revision conflicts only come from other processes (and are retried below).
+    const run = this.queue.then(() => this.appendSerially(commands));
+    this.queue = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  private async appendSerially(commands: TouchpointCommand[]): Promise<IngestResult[]> {
     const results: (IngestResult | undefined)[] = new Array(commands.length);
 
     // 1. ids already recorded: acknowledge, and make sure the retry is really the same event
@@ -155,7 +167,11 @@ export class IngestionService {
         }
         break;
       } catch (e) {
-        if (e instanceof WrongExpectedRevisionError && attempt < this.maxRetries) continue;
+        if (e instanceof WrongExpectedRevisionError && attempt < this.maxRetries) {
+          // another process won the race for a stream: back off a little, with jitter, and redo
+          await new Promise((r) => setTimeout(r, Math.random() * Math.min(100, 2 ** attempt)));
+          continue;
+        }
         if (e instanceof EventIdConflictError) {
           const index = commands.findIndex((c) => c.eventId === e.eventId);
           throw new IngestConflictError([{ index, eventId: e.eventId, field: 'eventId', reason: 'was already recorded with different content' }]);

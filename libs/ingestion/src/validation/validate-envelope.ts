@@ -24,6 +24,7 @@ export interface ValidationOptions {
 export type ValidationOutcome = { ok: true; command: TouchpointCommand } | { ok: false; errors: FieldError[] };
 
 const VALIDATOR_OPTIONS = { whitelist: true, forbidNonWhitelisted: true, forbidUnknownValues: true, validationError: { target: false, value: true } };
+const TYPE_CONSTRAINTS = new Set(['isInt', 'isNumber', 'isString', 'isBoolean', 'isObject', 'isArray', 'nestedValidation']);
 const EARLIEST = Date.parse('1900-01-01T00:00:00Z');
 
 /** Flattens class-validator's tree into dotted fields with readable reasons. */
@@ -35,7 +36,10 @@ export function flattenValidationErrors(errors: ValidationError[], prefix = ''):
       out.push({ field, reason: 'is required' });
       continue;
     }
-    for (const [key, message] of Object.entries(e.constraints ?? {})) {
+    const constraints = Object.entries(e.constraints ?? {});
+    // a value of the wrong type breaks its range and length rules too: name only the type
+    const typeErrors = constraints.filter(([key]) => TYPE_CONSTRAINTS.has(key));
+    for (const [key, message] of typeErrors.length > 0 ? typeErrors : constraints) {
       if (key === 'whitelistValidation') out.push({ field, reason: 'is not a known field of this type' });
       else out.push({ field, reason: message.startsWith(`${e.property} `) ? message.slice(e.property.length + 1) : message });
     }

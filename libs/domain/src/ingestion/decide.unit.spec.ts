@@ -1,0 +1,76 @@
+import { given } from '../../../../test/support/given-when-then';
+import type { TouchpointCommand } from '../events';
+import { chooseSurvivor, decideMerge } from './decide-merge';
+import { decideIngest, identifiersOf } from './decide-ingest';
+
+const command: TouchpointCommand = {
+  eventId: '7f0c2c1e-6a8e-4c36-9d59-1b1c3c3e0a01',
+  type: 'contact.handled',
+  schemaVersion: 1,
+  occurredAt: '2026-11-20T08:15:00.000Z',
+  source: 'genesys',
+  channel: 'phone',
+  identifiers: [{ kind: 'email', value: 'ana@example.com' }],
+  data: { direction: 'inbound', handleSeconds: 300, resolved: true },
+};
+const ctx = { customerId: 'c-1', registrationEventId: 'reg-1' };
+
+describe('decideIngest', () => {
+  it('registers the customer before the first event of a new stream', () => {
+    given({ revision: -1 })
+      .when((c: TouchpointCommand, s) => decideIngest(c, s, ctx), command)
+      .then((events) => {
+        expect(events.map((e) => e.type)).toEqual(['customer.registered', 'contact.handled']);
+        expect(events[0]).toMatchObject({ eventId: 'reg-1', data: { customerId: 'c-1', identifiers: command.identifiers }, metadata: { causationId: command.eventId } });
+        expect(events[1]).toMatchObject({ eventId: command.eventId, data: command.data, metadata: { customerId: 'c-1', channel: 'phone', occurredAt: command.occurredAt } });
+      });
+  });
+
+  it('only records the event on an existing stream', () => {
+    given({ revision: 4 })
+      .when((c: TouchpointCommand, s) => decideIngest(c, s, ctx), command)
+      .then((events) => expect(events.map((e) => e.type)).toEqual(['contact.handled']));
+  });
+
+  it('resolves identity by the envelope identifiers plus those an identifiers.linked event links', () => {
+    const linked: TouchpointCommand = {
+      ...command,
+      type: 'identifiers.linked',
+      data: { identifiers: [{ kind: 'crm', value: 'C-9' }, { kind: 'email', value: 'ana@example.com' }] },
+    };
+    expect(identifiersOf(linked)).toEqual([
+      { kind: 'email', value: 'ana@example.com' },
+      { kind: 'crm', value: 'C-9' },
+    ]);
+  });
+});
+
+describe('merges', () => {
+  it('keeps the earliest registered customer, whatever the order of the candidates', () => {
+    const a = { customerId: 'zz', registeredSeq: 1 };
+    const b = { customerId: 'aa', registeredSeq: 7 };
+    expect(chooseSurvivor([b, a])).toEqual({ survivorId: 'zz', mergedIds: ['aa'] });
+    expect(chooseSurvivor([a, b])).toEqual({ survivorId: 'zz', mergedIds: ['aa'] });
+    expect(() => chooseSurvivor([a])).toThrow();
+  });
+
+  it('records the merge with its evidence on the survivor and a pointer on each merged stream', () => {
+    const out = decideMerge(
+      {
+        mergeId: 'm-1',
+        survivorId: 's',
+        mergedIds: ['x', 'y'],
+        evidence: { identifiers: ['email:a@b.c'], rule: 'shared-identifier', triggeringEventId: 'e-1', survivorRule: 'earliest-registered' },
+        occurredAt: '2026-01-01T00:00:00.000Z',
+        source: 'crm',
+      },
+      (id) => `p-${id}`,
+    );
+    expect(out.map((o) => [o.streamCustomerId, o.event.type, o.event.eventId])).toEqual([
+      ['s', 'customers.merged', 'm-1'],
+      ['x', 'customer.merged-into', 'p-x'],
+      ['y', 'customer.merged-into', 'p-y'],
+    ]);
+    expect(out[0].event.data).toMatchObject({ evidence: { rule: 'shared-identifier', identifiers: ['email:a@b.c'] } });
+  });
+});
