@@ -3,3 +3,4 @@ export * from './errors';
 export * from './content-hash';
 export * from './sqlite/sqlite-event-store';
 export * from './sqlite/migrations';
+export * from './esdb';

@@ -1,0 +1,226 @@
+import { randomUUID } from 'node:crypto';
+import { BACKWARDS, END, FORWARDS, jsonEvent, NO_STREAM, START, type EventStoreDBClient } from '@eventstore/db-client';
+import { chooseSurvivor, deterministicUuid, identifierKey, SURVIVOR_RULE, type Identifier } from '@cem/domain';
+import { INTERNAL_STREAM_PREFIX, identifierStream, isStreamNotFound, isWrongExpectedVersion, mapEsdbError, StoreUnavailableError } from '@cem/event-store';
+import type { IdentityRegistry, PendingMerge, Resolution, ResolveRequest } from '../port';
+
+/** Registry streams (hidden from the global log by the internal prefix). */
+export const registryCustomerStream = (customerId: string): string => `${INTERNAL_STREAM_PREFIX}customer-${customerId}`;
+export const REGISTRY_MERGES_STREAM = `${INTERNAL_STREAM_PREFIX}identity-merges`;
+
+const CLAIMED = 'IdentifierClaimed';
+const REGISTERED = 'CustomerRegistered';
+const MERGED_INTO = 'CustomerMergedInto';
+const MERGE_DECIDED = 'MergeDecided';
+const MERGE_CONFIRMED = 'MergeConfirmed';
+
+export interface EsdbIdentityRegistryOptions {
+  newCustomerId?: () => string;
+  /** how often one request is re-resolved after losing a race to another writer; default 20 */
+  maxAttempts?: number;
+}
+
+interface CustomerState {
+  /** the live customer at the end of the merge chain */
+  customerId: string;
+  /** revision of its registry stream (compare-and-set point for merging it away) */
+  revision: bigint;
+  /** registration order: the `$all` position of its registration */
+  seq: number;
+}
+
+/** Lost a race: re-read and resolve the request again. */
+class Contended extends Error {}
+
+/**
+ * The identity registry on EventStoreDB alone, so several API instances sharing one server never
+ * split a customer (no local file involved):
+ *
+ * - one reservation stream per normalised identifier (`cem-internal-identifier-<kind:value>`), claimed
+ *   with expected revision `no_stream`: its first event names the owner, and only one writer can
+ *   ever append it;
+ * - one registry stream per customer (`cem-internal-customer-<id>`): `CustomerRegistered` (its `$all`
+ *   position is the registration order the survivor rule needs), then at most one
+ *   `CustomerMergedInto`, appended with the exact expected revision so two writers cannot both merge
+ *   it; owners are always followed through merges, so a claim that names a merged-away customer
+ *   still leads to the survivor. The survivor is always the earlier registered, so merge chains
+ *   cannot form a cycle;
+ * - merges decided are logged in `cem-internal-identity-merges` (`MergeDecided` / `MergeConfirmed`).
+ *
+ * A writer that loses a race (an identifier claimed or a customer merged under it) re-reads and
+ * resolves the request again.
+ */
+export class EsdbIdentityRegistry implements IdentityRegistry {
+  private readonly newCustomerId: () => string;
+  private readonly maxAttempts: number;
+
+  constructor(
+    private readonly client: EventStoreDBClient,
+    options: EsdbIdentityRegistryOptions = {},
+  ) {
+    this.newCustomerId = options.newCustomerId ?? randomUUID;
+    this.maxAttempts = options.maxAttempts ?? 20;
+  }
+
+  async resolveBatch(requests: ResolveRequest[]): Promise<Resolution[]> {
+    const out: Resolution[] = [];
+    for (const req of requests) out.push(await this.resolveOne(req));
+    return out;
+  }
+
+  private async resolveOne(req: ResolveRequest): Promise<Resolution> {
+    const keys = [...new Set(req.identifiers.map(identifierKey))].sort();
+    const merges: PendingMerge[] = [];
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const resolution = await this.tryResolve(req, keys, merges);
+        return { ...resolution, merges };
+      } catch (err) {
+        if (!(err instanceof Contended) || attempt >= this.maxAttempts) {
+          if (err instanceof Contended) throw new StoreUnavailableError(`identity resolution stayed contended after ${attempt} attempts; retry`);
+          throw err;
+        }
+        await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 2 ** attempt)));
+      }
+    }
+  }
+
+  private async tryResolve(req: ResolveRequest, keys: string[], merges: PendingMerge[]): Promise<Omit<Resolution, 'merges'>> {
+    const owners = await Promise.all(keys.map((k) => this.owner(k)));
+    const unclaimed = keys.filter((_, i) => owners[i] === undefined);
+    const states = new Map<string, { state: CustomerState; keys: string[] }>();
+    const resolved = await Promise.all(owners.map((o) => (o === undefined ? undefined : this.follow(o))));
+    resolved.forEach((state, i) => {
+      if (!state) return;
+      const entry = states.get(state.customerId) ?? { state, keys: [] };
+      entry.keys.push(keys[i]);
+      states.set(state.customerId, entry);
+    });
+
+    if (states.size === 0) {
+      const customerId = this.newCustomerId();
+      await this.append(registryCustomerStream(customerId), REGISTERED, { registeredAt: new Date().toISOString() }, NO_STREAM);
+      await this.claimAll(unclaimed, customerId);
+      return { customerId, registered: true };
+    }
+
+    let customerId: string;
+    if (states.size === 1) {
+      [customerId] = states.keys();
+    } else {
+      const { survivorId, mergedIds } = chooseSurvivor([...states.values()].map(({ state }) => ({ customerId: state.customerId, registeredSeq: state.seq })));
+      customerId = survivorId;
+      const evidenceKeys = [...states.values()].flatMap((s) => s.keys).sort();
+      // Compare-and-set on each merged-away customer: only one writer can merge it.
+      const results = await Promise.allSettled(
+        mergedIds.map((id) => this.append(registryCustomerStream(id), MERGED_INTO, { survivorId }, states.get(id)!.state.revision)),
+      );
+      const done = mergedIds.filter((_, i) => results[i].status === 'fulfilled');
+      const failed = results.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
+      if (done.length > 0) {
+        const merge: PendingMerge = {
+          mergeId: deterministicUuid('customers.merged', survivorId, ...[...done].sort(), req.triggeringEventId),
+          survivorId,
+          mergedIds: done,
+          evidence: { identifiers: evidenceKeys, rule: 'shared-identifier', triggeringEventId: req.triggeringEventId, survivorRule: SURVIVOR_RULE },
+          occurredAt: req.occurredAt,
+          source: req.source,
+        };
+        await this.append(REGISTRY_MERGES_STREAM, MERGE_DECIDED, merge, 'any');
+        merges.push(merge);
+      }
+      if (failed) throw failed.reason instanceof WrongRevision ? new Contended() : failed.reason;
+    }
+    await this.claimAll(unclaimed, customerId);
+    return { customerId, registered: false };
+  }
+
+  /** Claims every key for the customer; any key claimed by someone else meanwhile means: resolve again. */
+  private async claimAll(keys: string[], customerId: string): Promise<void> {
+    const results = await Promise.allSettled(keys.map((k) => this.append(identifierStream(k), CLAIMED, { customerId }, NO_STREAM)));
+    const failed = results.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
+    if (failed) throw failed.reason instanceof WrongRevision ? new Contended() : failed.reason;
+  }
+
+  private async append(stream: string, type: string, data: object, expectedRevision: bigint | 'no_stream' | 'any'): Promise<bigint> {
+    try {
+      const r = await this.client.appendToStream(stream, jsonEvent({ type, data: data as never }), { expectedRevision });
+      return r.nextExpectedRevision;
+    } catch (err) {
+      if (isWrongExpectedVersion(err)) throw new WrongRevision(stream);
+      throw mapEsdbError(err, stream);
+    }
+  }
+
+  private async read(stream: string, direction: 'forwards' | 'backwards', maxCount: number) {
+    try {
+      const out = [];
+      for await (const r of this.client.readStream(stream, { direction: direction === 'forwards' ? FORWARDS : BACKWARDS, fromRevision: direction === 'forwards' ? START : END, maxCount })) {
+        if (r.event) out.push(r.event);
+      }
+      return out;
+    } catch (err) {
+      if (isStreamNotFound(err)) return [];
+      throw mapEsdbError(err, stream);
+    }
+  }
+
+  /** the customer that claimed this identifier key (before following merges) */
+  private async owner(key: string): Promise<string | undefined> {
+    const [first] = await this.read(identifierStream(key), 'forwards', 1);
+    return first ? (first.data as { customerId: string }).customerId : undefined;
+  }
+
+  /** follows merges to the live customer; undefined for an id the registry never issued */
+  private async follow(customerId: string): Promise<CustomerState | undefined> {
+    let id = customerId;
+    for (let hops = 0; hops < 64; hops++) {
+      const events = await this.read(registryCustomerStream(id), 'forwards', 2);
+      if (events.length === 0) return undefined;
+      const last = events[events.length - 1];
+      if (last.type === MERGED_INTO) {
+        id = (last.data as { survivorId: string }).survivorId;
+        continue;
+      }
+      return { customerId: id, revision: last.revision, seq: Number(events[0].position?.commit ?? 0) };
+    }
+    throw new Error(`merge chain of ${customerId} is too long`);
+  }
+
+  async pendingMerges(): Promise<PendingMerge[]> {
+    const decided = new Map<string, PendingMerge>();
+    const confirmed = new Set<string>();
+    for (const e of await this.read(REGISTRY_MERGES_STREAM, 'forwards', Number.MAX_SAFE_INTEGER)) {
+      if (e.type === MERGE_DECIDED) {
+        const m = e.data as unknown as PendingMerge;
+        if (!decided.has(m.mergeId)) decided.set(m.mergeId, m);
+      } else if (e.type === MERGE_CONFIRMED) {
+        for (const id of (e.data as { mergeIds: string[] }).mergeIds) confirmed.add(id);
+      }
+    }
+    return [...decided.values()].filter((m) => !confirmed.has(m.mergeId));
+  }
+
+  async confirmMerges(mergeIds: string[]): Promise<void> {
+    if (mergeIds.length === 0) return;
+    await this.append(REGISTRY_MERGES_STREAM, MERGE_CONFIRMED, { mergeIds }, 'any');
+  }
+
+  async lookup(identifier: Identifier): Promise<string | undefined> {
+    const owner = await this.owner(identifierKey(identifier));
+    return owner === undefined ? undefined : (await this.follow(owner))?.customerId;
+  }
+
+  async canonicalId(customerId: string): Promise<string | undefined> {
+    return (await this.follow(customerId))?.customerId;
+  }
+
+  /** The client belongs to whoever created it (usually shared with the event store adapter). */
+  async close(): Promise<void> {}
+}
+
+class WrongRevision extends Error {
+  constructor(readonly stream: string) {
+    super(`wrong expected revision on ${stream}`);
+  }
+}
