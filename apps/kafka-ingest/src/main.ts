@@ -1,0 +1,60 @@
+import 'reflect-metadata';
+import { ConfigError as PlatformConfigError, loadConfig } from '@cem/config';
+import { openPlatform } from '@cem/platform';
+import { ConfigError, describeConfig, loadKafkaIngestConfig } from './config';
+import { startHealthServer } from './health.server';
+import { ingestionPortFor } from './ingestion.adapter';
+import { createKafka } from './kafka-client';
+import { KafkaIngestConsumer } from './kafka-ingest.consumer';
+import { jsonLogger } from './logger';
+
+/**
+ * kafka-ingest: consumes the touch-point topic into the configured event store through the shared
+ * ingestion service. Configuration: the platform's variables (DATA_DIR, EVENT_STORE, ...) plus the
+ * KAFKA_* variables of ./config.ts, all validated before anything connects.
+ */
+async function main(): Promise<void> {
+  const problems: string[] = [];
+  const load = <T>(fn: () => T): T | undefined => {
+    try {
+      return fn();
+    } catch (e) {
+      if (e instanceof ConfigError || e instanceof PlatformConfigError) problems.push(...e.problems);
+      else throw e;
+      return undefined;
+    }
+  };
+  const appConfig = load(() => loadConfig());
+  const config = load(() => loadKafkaIngestConfig());
+  if (!appConfig || !config) {
+    process.stderr.write(`kafka-ingest: invalid configuration:\n  - ${problems.join('\n  - ')}\n`);
+    process.exit(2);
+  }
+
+  const logger = jsonLogger(config.logLevel);
+  logger.info('starting', { config: describeConfig(config), dataDir: appConfig.DATA_DIR, eventStore: appConfig.EVENT_STORE });
+  const platform = openPlatform(appConfig);
+  const consumer = new KafkaIngestConsumer(createKafka(config, logger), config, ingestionPortFor(platform.ingestion), logger);
+  const health = config.healthPort > 0 ? await startHealthServer(consumer, config.healthPort, appConfig.HOST) : undefined;
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info('stopping', { signal });
+    await consumer.stop();
+    health?.close();
+    await platform.close();
+    logger.info('stopped', { stats: consumer.stats });
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+
+  await consumer.start();
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`kafka-ingest: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+  process.exit(1);
+});
