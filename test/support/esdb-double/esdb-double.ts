@@ -28,7 +28,6 @@ import * as grpc from '@grpc/grpc-js';
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 // The client's generated code: the same module instances the client itself loads.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 import * as streamsGrpc from '@eventstore/db-client/generated/streams_grpc_pb';
 import * as pb from '@eventstore/db-client/generated/streams_pb';
 import * as shared from '@eventstore/db-client/generated/shared_pb';
