@@ -13,11 +13,15 @@ const swc = [
   },
 ];
 const moduleNameMapper = {
-  '^@cem/(domain|event-store|identity|ingestion|config|read-models|platform)$': '<rootDir>/libs/$1/src',
-  '^@cem/(domain|event-store|identity|ingestion|config|read-models|platform)/(.*)$': '<rootDir>/libs/$1/src/$2',
+  '^@cem/(domain|event-store|identity|ingestion|config|read-models|platform|backfill)$': '<rootDir>/libs/$1/src',
+  '^@cem/(domain|event-store|identity|ingestion|config|read-models|platform|backfill)/(.*)$': '<rootDir>/libs/$1/src/$2',
 };
+// @fastify/static (Swagger UI assets) pulls in ESM-only packages; Node 20 requires them natively,
+// Jest does not, so swc turns those few into CommonJS for the tests.
+const esmOnly = ['glob', 'minimatch', 'minipass', 'path-scurry', 'lru-cache', 'balanced-match', 'brace-expansion', 'content-disposition', '@isaacs'];
 const common = {
-  transform: { '^.+\\.ts$': swc },
+  transform: { '^.+\\.ts$': swc, '^.+\\.m?js$': swc },
+  transformIgnorePatterns: [`/node_modules/(?!(${esmOnly.join('|')})/)`],
   moduleNameMapper,
   testEnvironment: 'node',
   roots: ['<rootDir>/apps', '<rootDir>/libs', '<rootDir>/test', '<rootDir>/seeds'],
