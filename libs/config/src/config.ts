@@ -14,7 +14,7 @@ export class AppConfig {
   @str() @IsString() DATA_DIR = './data';
 
   @str() @IsIn(['sqlite', 'esdb']) EVENT_STORE: 'sqlite' | 'esdb' = 'sqlite';
-  @str() @IsOptional() @Matches(/^(esdb|kurrentdb|kdb)(\+discover)?:\/\//, { message: 'ESDB_CONNECTION_STRING must start with esdb://' })
+  @str() @IsOptional() @Matches(/^esdb(\+discover)?:\/\//, { message: 'ESDB_CONNECTION_STRING must start with esdb:// or esdb+discover://' })
   ESDB_CONNECTION_STRING?: string;
   @str() @IsIn(['FULL', 'NORMAL']) SQLITE_SYNCHRONOUS: 'FULL' | 'NORMAL' = 'FULL';
 

@@ -1,2 +1,3 @@
 export * from './port';
 export * from './sqlite/sqlite-identity-registry';
+export * from './esdb/esdb-identity-registry';

@@ -2,10 +2,12 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { AppConfig } from '@cem/config';
-import { SqliteEventStore, type EventStore } from '@cem/event-store';
-import { SqliteIdentityRegistry, type IdentityRegistry } from '@cem/identity';
+import { EsdbEventStore, SqliteEventStore, type EventStore } from '@cem/event-store';
+import { EsdbIdentityRegistry, SqliteIdentityRegistry, type IdentityRegistry } from '@cem/identity';
 import { IngestionService } from '@cem/ingestion';
 import { ApiKeyStore } from './api-keys';
+
+const logger = { warn: (msg: string) => process.stderr.write(`${JSON.stringify({ level: 'warn', context: 'event-store', message: msg })}\n`) };
 
 /** The wired write side of one deployment: what every app (api, cli, kafka-ingest) starts from. */
 export interface Platform {
@@ -38,11 +40,16 @@ export function openPlatform(config: AppConfig, overrides: PlatformOverrides = {
   db.pragma('busy_timeout = 10000');
 
   let store = overrides.store;
-  if (!store) {
-    if (config.EVENT_STORE !== 'sqlite') throw new Error(`EVENT_STORE=${config.EVENT_STORE} is not wired yet`);
-    store = new SqliteEventStore(join(dataDir, 'events.db'), { synchronous: config.SQLITE_SYNCHRONOUS });
+  let registry = overrides.registry;
+  if (!store && config.EVENT_STORE === 'esdb') {
+    // production: the log and the identity registry both live in EventStoreDB, so several API
+    // instances can share it; the local platform.db keeps only API keys
+    const esdb = EsdbEventStore.connect(config.ESDB_CONNECTION_STRING!, { log: (m) => logger.warn(m) });
+    store = esdb;
+    registry ??= new EsdbIdentityRegistry(esdb.client);
   }
-  const registry = overrides.registry ?? new SqliteIdentityRegistry(db);
+  store ??= new SqliteEventStore(join(dataDir, 'events.db'), { synchronous: config.SQLITE_SYNCHRONOUS });
+  registry ??= new SqliteIdentityRegistry(db);
   const ingestion = new IngestionService(store, registry, {
     now: overrides.now ?? Date.now,
     maxFutureSkewMs: config.MAX_FUTURE_SKEW_SECONDS * 1000,
@@ -58,7 +65,7 @@ export function openPlatform(config: AppConfig, overrides: PlatformOverrides = {
     db,
     async close() {
       await store!.close();
-      await registry.close();
+      await registry!.close();
       if (db.open) db.close();
     },
   };
