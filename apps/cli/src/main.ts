@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { Command } from 'commander';
 import { registerApiKeyCommands } from './commands/api-key.command';
+import { registerImportCommand } from './commands/import.command';
 
 /**
  * Ops command line: one sub-command per capability (api keys, import, replay, rebuild, audit, ...).
@@ -12,6 +13,7 @@ const program = new Command()
   .showHelpAfterError();
 
 registerApiKeyCommands(program);
+registerImportCommand(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   console.error(e instanceof Error ? e.message : String(e));

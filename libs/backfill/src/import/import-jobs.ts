@@ -1,0 +1,220 @@
+import { randomUUID } from 'node:crypto';
+import { createWriteStream, existsSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { MappingError, parseMapping, type MappingProblem } from '../mapping/parse-mapping';
+import type { MappingSpec } from '../mapping/mapping.types';
+import { ImportFileError } from '../reader/read-records';
+import { ensureDir, readJson, REJECTS_FILE, writeJsonAtomic, zeroCounts, type ImportCounts } from './checkpoint';
+import { runImport, type IngestionPort, type ImportProgress } from './run-import';
+
+export type JobStatus = 'awaiting_upload' | 'queued' | 'running' | 'completed' | 'interrupted' | 'failed';
+
+export interface ImportJob {
+  jobId: string;
+  status: JobStatus;
+  mappingName: string;
+  createdAt: string;
+  uploadedBytes?: number;
+  startedAt?: string;
+  finishedAt?: string;
+  counts: ImportCounts;
+  progress?: { bytesRead: number; totalBytes: number; line: number };
+  error?: { message: string; problems?: MappingProblem[] };
+}
+
+export class UploadTooLargeError extends Error {
+  constructor(readonly limit: number) {
+    super(`the upload is larger than ${limit} bytes`);
+    this.name = 'UploadTooLargeError';
+  }
+}
+
+export class JobStateError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'JobStateError';
+  }
+}
+
+export interface ImportJobsOptions {
+  /** DATA_DIR/imports */
+  dir: string;
+  ingestion: IngestionPort;
+  maxUploadBytes?: number;
+  batchSize?: number;
+  now?: () => number;
+}
+
+const JOB_FILE = 'job.json';
+const MAPPING_FILE = 'mapping.json';
+const UPLOAD_FILE = 'upload.dat';
+
+/**
+ * Asynchronous imports of uploaded files (the HTTP side of backfill). A job is created with its
+ * mapping (checked at once), gets its file, then runs in the background, one job at a time, through
+ * the same importer as the CLI. Jobs live on disk: after a restart, queued and running jobs resume
+ * from their checkpoints.
+ */
+export class ImportJobs {
+  private readonly queue: string[] = [];
+  private running?: { jobId: string; abort: AbortController; done: Promise<void> };
+  private closed = false;
+  private readonly now: () => number;
+
+  constructor(private readonly options: ImportJobsOptions) {
+    this.now = options.now ?? Date.now;
+    ensureDir(options.dir);
+  }
+
+  /** Re-queues what a previous process left queued or running. */
+  resumePending(): void {
+    for (const id of readdirSync(this.options.dir)) {
+      const job = this.get(id);
+      if (job && (job.status === 'queued' || job.status === 'running')) this.enqueue(id);
+    }
+  }
+
+  create(rawMapping: unknown): ImportJob {
+    const mapping = parseMapping(rawMapping); // throws MappingError naming every bad path
+    const jobId = randomUUID();
+    const dir = this.jobDir(jobId);
+    ensureDir(dir);
+    writeJsonAtomic(join(dir, MAPPING_FILE), mapping);
+    const job: ImportJob = { jobId, status: 'awaiting_upload', mappingName: mapping.name, createdAt: this.iso(), counts: zeroCounts() };
+    this.save(job);
+    return job;
+  }
+
+  get(jobId: string): ImportJob | undefined {
+    if (!/^[0-9a-f-]{36}$/.test(jobId)) return undefined;
+    return readJson<ImportJob>(join(this.jobDir(jobId), JOB_FILE));
+  }
+
+  /** Path of the job's reject file (line, event, field, reason), once the job has started. */
+  rejectsPath(jobId: string): string | undefined {
+    const path = join(this.jobDir(jobId), REJECTS_FILE);
+    return this.get(jobId) && existsSync(path) ? path : undefined;
+  }
+
+  /** Streams the file to disk (bounded by maxUploadBytes), then queues the job. */
+  async upload(jobId: string, body: Readable): Promise<ImportJob> {
+    const job = this.get(jobId);
+    if (!job) throw new JobStateError(`no import job ${jobId}`);
+    if (job.status !== 'awaiting_upload') throw new JobStateError(`import job ${jobId} already has its file (status ${job.status})`);
+    const path = join(this.jobDir(jobId), UPLOAD_FILE);
+    const limit = this.options.maxUploadBytes ?? 2 * 1024 ** 3;
+    let bytes = 0;
+    try {
+      await pipeline(
+        body,
+        async function* (source: AsyncIterable<Buffer>) {
+          for await (const chunk of source) {
+            bytes += chunk.length;
+            if (bytes > limit) throw new UploadTooLargeError(limit);
+            yield chunk;
+          }
+        },
+        createWriteStream(path),
+      );
+    } catch (e) {
+      rmSync(path, { force: true });
+      throw e;
+    }
+    const queued: ImportJob = { ...job, status: 'queued', uploadedBytes: bytes };
+    this.save(queued);
+    this.enqueue(jobId);
+    return queued;
+  }
+
+  /** Resolves when no job is queued or running (tests, shutdown). */
+  async idle(): Promise<void> {
+    while (this.running) await this.running.done;
+  }
+
+  /** Stops the running job at its next batch boundary (it resumes after a restart). */
+  async close(): Promise<void> {
+    this.closed = true;
+    this.queue.length = 0;
+    this.running?.abort.abort();
+    await this.running?.done;
+  }
+
+  private enqueue(jobId: string) {
+    if (this.closed || this.queue.includes(jobId) || this.running?.jobId === jobId) return;
+    this.queue.push(jobId);
+    if (!this.running) this.next();
+  }
+
+  private next() {
+    const jobId = this.queue.shift();
+    if (!jobId || this.closed) return;
+    const abort = new AbortController();
+    const done = this.execute(jobId, abort.signal).finally(() => {
+      this.running = undefined;
+      this.next();
+    });
+    this.running = { jobId, abort, done };
+  }
+
+  private async execute(jobId: string, signal: AbortSignal): Promise<void> {
+    const dir = this.jobDir(jobId);
+    let job = this.get(jobId)!;
+    job = { ...job, status: 'running', startedAt: job.startedAt ?? this.iso(), error: undefined };
+    this.save(job);
+    let lastSave = 0;
+    const onProgress = (p: ImportProgress) => {
+      job.counts = pickCounts(p);
+      job.progress = { bytesRead: p.bytesRead, totalBytes: p.totalBytes, line: p.line };
+      if (this.now() - lastSave > 1000) {
+        lastSave = this.now();
+        this.save(job);
+      }
+    };
+    try {
+      const mapping = readJson<MappingSpec>(join(dir, MAPPING_FILE))!;
+      const summary = await runImport({
+        file: join(dir, UPLOAD_FILE),
+        mapping,
+        ingestion: this.options.ingestion,
+        stateDir: dir,
+        batchSize: this.options.batchSize,
+        signal,
+        onProgress,
+        now: this.now,
+      });
+      // interrupted by shutdown: stays "running" on disk so the next process resumes it
+      job = { ...job, counts: pickCounts(summary), status: summary.status === 'completed' ? 'completed' : 'running', finishedAt: summary.status === 'completed' ? this.iso() : undefined };
+    } catch (e) {
+      const expected = e instanceof MappingError || e instanceof ImportFileError;
+      job = {
+        ...job,
+        status: 'failed',
+        finishedAt: this.iso(),
+        error: expected ? { message: e.message, problems: e instanceof MappingError ? e.problems : undefined } : { message: `the import stopped: ${(e as Error)?.name ?? 'error'}; rows after the last checkpoint were not imported` },
+      };
+    }
+    this.save(job);
+  }
+
+  private save(job: ImportJob) {
+    writeJsonAtomic(join(this.jobDir(job.jobId), JOB_FILE), job);
+  }
+
+  private jobDir(jobId: string) {
+    return join(this.options.dir, jobId);
+  }
+
+  private iso() {
+    return new Date(this.now()).toISOString();
+  }
+}
+
+const pickCounts = (c: ImportCounts): ImportCounts => ({
+  rowsRead: c.rowsRead,
+  rowsFiltered: c.rowsFiltered,
+  rowsRejected: c.rowsRejected,
+  eventsImported: c.eventsImported,
+  eventsDuplicate: c.eventsDuplicate,
+});

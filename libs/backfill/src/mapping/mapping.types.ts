@@ -1,0 +1,104 @@
+import type { ShiftUnit } from '../convert/dates';
+
+/**
+ * The declarative mapping of an export onto touch-point events (JSON). See docs/backfill.md for the
+ * reference and seeds/mappings/ for worked examples.
+ */
+export interface MappingSpec {
+  /** free name of the mapping, shown in summaries */
+  name: string;
+  /** the envelope `source` of every event, and the namespace of the deterministic event ids */
+  source: string;
+  input: InputSpec;
+  /** rows for which any condition fails are skipped (counted as filtered) */
+  filter?: Condition[];
+  /**
+   * What identifies a row, for deterministic event ids: column names, `$line` (the line number) or
+   * `$row` (the whole row's text). Default `["$row"]`: identical rows are the same fact.
+   */
+  key?: string[];
+  events: EventRule[];
+}
+
+export interface InputSpec {
+  format: 'csv' | 'ndjson';
+  /** csv: one character, or `whitespace` for columns aligned with runs of blanks */
+  separator?: string;
+  /** csv: quote character (default `"`); `""` doubles it inside a quoted field */
+  quote?: string;
+  /** csv: the first line names the columns (default true) */
+  header?: boolean;
+  /** csv: column names, required without a header; with a header they must match it */
+  columns?: string[];
+  /** text encoding of the file (default utf-8) */
+  encoding?: 'utf-8' | 'latin1' | 'windows-1252' | 'utf-16le';
+  /** csv: trim blanks around every cell (default true) */
+  trim?: boolean;
+}
+
+/** A value: a JSON literal (a constant) or one of the objects below. */
+export type ValueSpec = string | number | boolean | null | ValueObject;
+
+export interface ValueObject {
+  /** a constant */
+  const?: unknown;
+  /** the cell of this column (csv) or the value at this dotted path (ndjson); `path` is a synonym */
+  column?: string;
+  path?: string;
+  /** a string with `{column}` placeholders; `{$line}` is the line number */
+  template?: string;
+  /** value table applied to the raw text before conversion: raw -> value */
+  map?: Record<string, unknown>;
+  /** conversion of the text (default string) */
+  type?: 'string' | 'number' | 'integer' | 'boolean' | 'date';
+  /** number: the decimal mark (default `.`) and the thousands separator to drop (default none) */
+  decimal?: string;
+  thousands?: string;
+  /** date: `iso`, `epoch-ms`, `epoch-s` or a pattern such as `YYYYMMDD`; wall times read in `timeZone` */
+  format?: string;
+  timeZone?: string;
+  /** date: calendar arithmetic, e.g. `{"months": {"column": "tenure", "type": "integer"}}` */
+  add?: Partial<Record<ShiftUnit, ValueSpec>>;
+  subtract?: Partial<Record<ShiftUnit, ValueSpec>>;
+  /** cells that mean "no value" (default: the empty cell) */
+  nullValues?: string[];
+  /** used when there is no value; without it a missing value rejects the row unless `optional` */
+  default?: unknown;
+  optional?: boolean;
+}
+
+export interface Condition {
+  column: string;
+  equals?: string;
+  notEquals?: string;
+  in?: string[];
+  notIn?: string[];
+  /** a regular expression the cell must match */
+  matches?: string;
+  /** true: the cell must be empty; false: it must not be */
+  empty?: boolean;
+}
+
+export interface IdentifierSpec {
+  kind: ValueSpec;
+  value: ValueSpec;
+  /** an empty cell skips this identifier instead of rejecting the row */
+  optional?: boolean;
+}
+
+export interface EventRule {
+  /** distinguishes the events one row yields; part of their ids (default: the rule's index) */
+  name?: string;
+  /** this event is produced only when every condition holds */
+  when?: Condition[];
+  type: ValueSpec;
+  schemaVersion?: number;
+  occurredAt: ValueSpec;
+  channel: ValueSpec;
+  customer: IdentifierSpec[];
+  agentId?: ValueSpec;
+  correlationId?: ValueSpec;
+  causationId?: ValueSpec;
+  /** payload fields: a value, or a nested object of fields */
+  data: Record<string, unknown>;
+}
