@@ -1,0 +1,190 @@
+import Database from 'better-sqlite3';
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { contentHash, SqliteEventStore, type EventData, type StreamWrite } from '@cem/event-store';
+import { progress, record } from './report';
+
+export interface IngestBenchOptions {
+  events: number;
+  batchSize: number;
+  eventsPerCustomer: number;
+}
+
+/** Realistic envelopes: a mix of contact, purchase, survey and case events over many customers. */
+export function makeEnvelopes(n: number, eventsPerCustomer: number): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = [];
+  const base = Date.parse('2026-01-01T00:00:00Z');
+  for (let i = 0; i < n; i++) {
+    const c = Math.floor(i / eventsPerCustomer);
+    const occurredAt = new Date(base + i * 1000).toISOString();
+    const identifiers = [{ kind: 'email', value: `customer${c}@example.com` }, ...(i % 3 === 0 ? [{ kind: 'crm', value: `CRM-${c}` }] : [])];
+    const common = { eventId: randomUUID(), occurredAt, source: 'bench', customer: { identifiers } };
+    switch (i % 4) {
+      case 0:
+        out.push({ ...common, type: 'contact.handled', channel: 'phone', agentId: `agent-${i % 50}`, data: { direction: 'inbound', reason: 'billing', waitSeconds: 40, handleSeconds: 300, resolved: i % 5 !== 0 } });
+        break;
+      case 1:
+        out.push({ ...common, type: 'purchase.completed', channel: 'web', data: { orderId: `o-${i}`, amount: 49.95, currency: 'EUR', items: 2 } });
+        break;
+      case 2:
+        out.push({ ...common, type: 'survey.answered', channel: 'email', data: { nps: i % 11, csat: 1 + (i % 5), comment: 'fine' } });
+        break;
+      default:
+        out.push({ ...common, type: 'case.opened', channel: 'chat', correlationId: `case-${i}`, data: { caseId: `case-${i}`, category: 'delivery', priority: 'normal' } });
+    }
+  }
+  return out;
+}
+
+/** The rows our store would write for these envelopes (after identity resolution), for the raw baselines. */
+function storedEvents(envelopes: Record<string, any>[]): { streamId: string; event: EventData }[] {
+  return envelopes.map((e) => {
+    const customer = (e.customer.identifiers[0].value as string).replace(/@.*/, '');
+    return {
+      streamId: `customer-${customer}`,
+      event: {
+        eventId: e.eventId,
+        type: e.type,
+        data: e.data,
+        metadata: { schemaVersion: 1, occurredAt: e.occurredAt, customerId: customer, source: e.source, channel: e.channel, identifiers: e.customer.identifiers },
+      },
+    };
+  });
+}
+
+function chunks<T>(list: T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < list.length; i += size) out.push(list.slice(i, i + size));
+  return out;
+}
+
+/** better-sqlite3 inserting the very rows our adapter writes, same schema and pragmas, nothing else. */
+function rawSqlite(dir: string, items: { streamId: string; event: EventData }[], batchSize: number): number {
+  const db = new Database(join(dir, 'raw.db'));
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  db.exec(`CREATE TABLE events (position INTEGER PRIMARY KEY, event_id TEXT NOT NULL UNIQUE, stream_id TEXT NOT NULL, revision INTEGER NOT NULL,
+           type TEXT NOT NULL, data TEXT NOT NULL, metadata TEXT NOT NULL, content_hash TEXT NOT NULL, recorded_at TEXT NOT NULL, UNIQUE (stream_id, revision))`);
+  const insert = db.prepare('INSERT INTO events (event_id, stream_id, revision, type, data, metadata, content_hash, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
+  const revisions = new Map<string, number>();
+  const t0 = performance.now();
+  for (const batch of chunks(items, batchSize)) {
+    const recordedAt = new Date().toISOString();
+    db.transaction(() => {
+      for (const { streamId, event } of batch) {
+        const rev = (revisions.get(streamId) ?? -1) + 1;
+        revisions.set(streamId, rev);
+        insert.run(event.eventId, streamId, rev, event.type, JSON.stringify(event.data), JSON.stringify(event.metadata), contentHash(event), recordedAt);
+      }
+    })();
+  }
+  const secs = (performance.now() - t0) / 1000;
+  db.close();
+  return items.length / secs;
+}
+
+/** Our embedded adapter through the port: idempotency check, expected revisions, stream heads. */
+async function ourStore(dir: string, items: { streamId: string; event: EventData }[], batchSize: number): Promise<number> {
+  const store = new SqliteEventStore(join(dir, 'ours.db'), { synchronous: 'FULL' });
+  const t0 = performance.now();
+  for (const batch of chunks(items, batchSize)) {
+    const writes = new Map<string, StreamWrite>();
+    for (const { streamId, event } of batch) {
+      const w = writes.get(streamId) ?? { streamId, events: [], expectedRevision: 'any' as const };
+      w.events.push(event);
+      writes.set(streamId, w);
+    }
+    await store.appendMany([...writes.values()]);
+  }
+  const secs = (performance.now() - t0) / 1000;
+  await store.close();
+  return items.length / secs;
+}
+
+/** The peer: Emmett's SQLite event store, appending the same events stream by stream. */
+async function emmettStore(dir: string, items: { streamId: string; event: EventData }[], batchSize: number): Promise<number> {
+  const { getSQLiteEventStore } = await import('@event-driven-io/emmett-sqlite');
+  const store = getSQLiteEventStore({ fileName: join(dir, 'emmett.db'), schema: { autoMigration: 'CreateOrUpdate' } });
+  const t0 = performance.now();
+  for (const batch of chunks(items, batchSize)) {
+    const byStream = new Map<string, EventData[]>();
+    for (const { streamId, event } of batch) byStream.set(streamId, [...(byStream.get(streamId) ?? []), event]);
+    for (const [streamId, events] of byStream) {
+      await store.appendToStream(
+        streamId,
+        events.map((e) => ({ type: e.type, data: e.data as Record<string, unknown>, metadata: { ...(e.metadata as object), messageId: e.eventId } })),
+      );
+    }
+  }
+  return items.length / ((performance.now() - t0) / 1000);
+}
+
+/** The full path: HTTP batches to the real API process (validation, identity, durable append). */
+async function httpIngest(dir: string, envelopes: Record<string, unknown>[], batchSize: number): Promise<number> {
+  const port = 3900 + Math.floor(Math.random() * 90);
+  const key = `bench-ingest-key-${randomUUID()}`;
+  const api = spawn(process.execPath, [resolve(__dirname, '../../apps/api/src/main.js')], {
+    env: { ...process.env, PORT: String(port), DATA_DIR: join(dir, 'api'), API_KEYS: `ingest:${key}`, LOG_LEVEL: 'warn', INGEST_MAX_BODY_BYTES: String(4 * 1024 * 1024), SQLITE_SYNCHRONOUS: 'FULL' },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  try {
+    const url = `http://127.0.0.1:${port}`;
+    for (let i = 0; ; i++) {
+      if (await fetch(`${url}/health/live`).then((r) => r.ok, () => false)) break;
+      if (i > 200) throw new Error('API did not start');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const bodies = chunks(envelopes, batchSize).map((events) => JSON.stringify({ events }));
+    const t0 = performance.now();
+    let done = 0;
+    let next = 0;
+    // two requests in flight: the server always has the next batch while the client reads a reply
+    const worker = async () => {
+      while (next < bodies.length) {
+        const body = bodies[next++];
+        const res = await fetch(`${url}/v1/events:batch`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body });
+        if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${(await res.text()).slice(0, 300)}`);
+        await res.arrayBuffer();
+        done += batchSize;
+        progress('http ingest', Math.min(done, envelopes.length), envelopes.length, t0);
+      }
+    };
+    await Promise.all([worker(), worker()]);
+    return envelopes.length / ((performance.now() - t0) / 1000);
+  } finally {
+    api.kill('SIGTERM');
+  }
+}
+
+export async function benchIngest(options: IngestBenchOptions): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'cem-bench-ingest-'));
+  try {
+    console.log(`\n# ingest: ${options.events.toLocaleString('en-US')} events, batches of ${options.batchSize}, ${options.eventsPerCustomer} events per customer`);
+    const envelopes = makeEnvelopes(options.events, options.eventsPerCustomer);
+    const items = storedEvents(envelopes);
+    const raw = rawSqlite(dir, items, options.batchSize);
+    record({ group: 'ingest', name: 'raw better-sqlite3 insert of the same rows', value: raw, unit: 'events/s', note: 'baseline' });
+    const ours = await ourStore(dir, items, options.batchSize);
+    record({ group: 'ingest', name: 'our SQLite event store (port appendMany)', value: ours, unit: 'events/s', note: `${(raw / ours).toFixed(2)}x slower than raw` });
+    const peer = await emmettStore(dir, items, options.batchSize).catch((e) => {
+      console.log(`  emmett-sqlite could not run: ${(e as Error).message}`);
+      return NaN;
+    });
+    if (!Number.isNaN(peer)) {
+      record({ group: 'ingest', name: 'peer: @event-driven-io/emmett-sqlite appendToStream', value: peer, unit: 'events/s', note: `ours is ${(ours / peer).toFixed(1)}x faster` });
+    }
+    const http = await httpIngest(dir, envelopes, options.batchSize);
+    record({
+      group: 'ingest',
+      name: 'HTTP batches, validated + identity-resolved + durably appended',
+      value: http,
+      unit: 'events/s',
+      note: `target >= 30,000; ${(raw / http).toFixed(2)}x slower than raw (target <= 3x)`,
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
