@@ -1,0 +1,117 @@
+import type { Kysely, Migration } from 'kysely';
+
+/** One row per customer id ever seen; merged-away customers keep a row pointing at their survivor. */
+export interface C360CustomersTable {
+  customer_id: string;
+  /** the live survivor (kept current across chains of merges); null for a live customer */
+  merged_into: string | null;
+  first_seen_at: string | null;
+  last_seen_at: string | null;
+  event_count: number;
+  /** purchases - refunds over all currencies, in major units (see lifecycle.ts for the caveat) */
+  net_value: number;
+  value_segment: string;
+  nps: number | null;
+  nps_category: string | null;
+  first_commercial_at: string | null;
+  last_win_at: string | null;
+  last_cancel_at: string | null;
+  last_complaint_at: string | null;
+  active_subscriptions: number;
+  open_cases: number;
+  last_position: number;
+  /** the whole Customer360State as canonical JSON */
+  doc: string;
+}
+
+/** Lookup index: which live customer holds an identifier. */
+export interface C360IdentifiersTable {
+  kind: string;
+  value: string;
+  customer_id: string;
+}
+
+/** Every event of a customer (merged-away customers' events included), for the timeline. */
+export interface C360TimelineTable {
+  position: number;
+  customer_id: string;
+  /** the customer whose stream holds the event (differs from customer_id after a merge) */
+  stream_customer_id: string;
+  occurred_at: string;
+  event_id: string;
+  type: string;
+  channel: string | null;
+  source: string;
+  agent_id: string | null;
+  correlation_id: string | null;
+  data: string;
+}
+
+export interface Customer360Tables {
+  c360_customers: C360CustomersTable;
+  c360_identifiers: C360IdentifiersTable;
+  c360_timeline: C360TimelineTable;
+}
+
+export const CUSTOMER_360_TABLES = ['c360_timeline', 'c360_identifiers', 'c360_customers'] as const;
+
+/*
+ * Column types are the portable subset: `integer` positions are SQLite rowids (a PostgreSQL
+ * migration set will use bigint), ISO-8601 UTC instants as text compare in time order.
+ */
+export const customer360Migrations: Record<string, Migration> = {
+  '0002-customer-360': {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('c360_customers')
+        .addColumn('customer_id', 'text', (c) => c.primaryKey())
+        .addColumn('merged_into', 'text')
+        .addColumn('first_seen_at', 'text')
+        .addColumn('last_seen_at', 'text')
+        .addColumn('event_count', 'integer', (c) => c.notNull())
+        .addColumn('net_value', 'double precision', (c) => c.notNull())
+        .addColumn('value_segment', 'text', (c) => c.notNull())
+        .addColumn('nps', 'integer')
+        .addColumn('nps_category', 'text')
+        .addColumn('first_commercial_at', 'text')
+        .addColumn('last_win_at', 'text')
+        .addColumn('last_cancel_at', 'text')
+        .addColumn('last_complaint_at', 'text')
+        .addColumn('active_subscriptions', 'integer', (c) => c.notNull())
+        .addColumn('open_cases', 'integer', (c) => c.notNull())
+        .addColumn('last_position', 'integer', (c) => c.notNull())
+        .addColumn('doc', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('c360_customers_merged_into').on('c360_customers').column('merged_into').execute();
+      await db.schema.createIndex('c360_customers_last_seen').on('c360_customers').columns(['last_seen_at', 'customer_id']).execute();
+      await db.schema.createIndex('c360_customers_first_seen').on('c360_customers').columns(['first_seen_at', 'customer_id']).execute();
+      await db.schema.createIndex('c360_customers_segment').on('c360_customers').columns(['value_segment', 'last_seen_at']).execute();
+      await db.schema.createIndex('c360_customers_net_value').on('c360_customers').columns(['net_value', 'customer_id']).execute();
+
+      await db.schema
+        .createTable('c360_identifiers')
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('value', 'text', (c) => c.notNull())
+        .addColumn('customer_id', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('c360_identifiers_pk', ['kind', 'value'])
+        .execute();
+      await db.schema.createIndex('c360_identifiers_customer').on('c360_identifiers').column('customer_id').execute();
+
+      await db.schema
+        .createTable('c360_timeline')
+        .addColumn('position', 'integer', (c) => c.primaryKey())
+        .addColumn('customer_id', 'text', (c) => c.notNull())
+        .addColumn('stream_customer_id', 'text', (c) => c.notNull())
+        .addColumn('occurred_at', 'text', (c) => c.notNull())
+        .addColumn('event_id', 'text', (c) => c.notNull())
+        .addColumn('type', 'text', (c) => c.notNull())
+        .addColumn('channel', 'text')
+        .addColumn('source', 'text', (c) => c.notNull())
+        .addColumn('agent_id', 'text')
+        .addColumn('correlation_id', 'text')
+        .addColumn('data', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('c360_timeline_customer').on('c360_timeline').columns(['customer_id', 'occurred_at', 'position']).execute();
+    },
+  },
+};

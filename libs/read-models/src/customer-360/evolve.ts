@@ -1,0 +1,303 @@
+import type { EventMetadata, Identifier, PayloadOf, TouchpointType } from '@cem/domain';
+import { isTouchpointType } from '@cem/domain';
+import type { ProjectedRecord } from '../projector/projected-event';
+import {
+  toMoneyUnits,
+  type CaseState,
+  type Customer360State,
+  type MergeRecord,
+  type MoneyState,
+  type Stamped,
+  type SubscriptionState,
+} from './customer-360.state';
+
+/*
+ * evolve folds one event into one customer's state. It mutates the state it is given instead of
+ * returning a copy: the projection owns a batch-scoped copy of each document, and copying nested
+ * maps for each of millions of events would cost most of the rebuild budget. It stays a pure
+ * function of (state, event) otherwise: no clock, no I/O.
+ */
+
+/** (at, pos) is strictly later than the stamp: latest by occurredAt, ties broken by log position. */
+export const isLater = (stamp: { at: string; pos: number } | null | undefined, at: string, pos: number): boolean =>
+  !stamp || at > stamp.at || (at === stamp.at && pos > stamp.pos);
+
+const minIso = (a: string | null, b: string | null): string | null => (a === null ? b : b === null ? a : a < b ? a : b);
+const maxIso = (a: string | null, b: string | null): string | null => (a === null ? b : b === null ? a : a > b ? a : b);
+const add = (counts: Record<string, number>, key: string, n = 1) => {
+  counts[key] = (counts[key] ?? 0) + n;
+};
+
+/** Adds identifiers to the state; returns those it did not hold yet (for the lookup index). */
+export function addIdentifiers(state: Customer360State, identifiers: readonly Identifier[] | undefined): Identifier[] {
+  const added: Identifier[] = [];
+  if (!identifiers) return added;
+  for (const id of identifiers) {
+    const values = (state.identifiers[id.kind] ??= []);
+    if (values.includes(id.value)) continue;
+    values.push(id.value);
+    values.sort();
+    added.push(id);
+  }
+  return added;
+}
+
+function stampIfLater<T>(current: Stamped<T> | null | undefined, value: T, at: string, pos: number): Stamped<T> | null {
+  return isLater(current, at, pos) ? { value, at, pos } : (current ?? null);
+}
+
+/**
+ * Folds a touch-point or registration event into the state. Merge events involve two customers and
+ * are folded by absorbCustomer. Returns identifiers the customer did not hold before.
+ */
+export function evolveCustomer360(state: Customer360State, event: ProjectedRecord): Identifier[] {
+  const meta = event.metadata as EventMetadata;
+  const at = meta.occurredAt;
+  const pos = event.position;
+  state.lastPosition = Math.max(state.lastPosition, pos);
+  const added = addIdentifiers(state, meta.identifiers);
+
+  if (event.type === 'customer.registered') {
+    const data = event.data as PayloadOf<'customer.registered'>;
+    added.push(...addIdentifiers(state, data.identifiers));
+    state.registeredAt = minIso(state.registeredAt, at);
+    return added;
+  }
+  if (!isTouchpointType(event.type)) return added;
+
+  state.eventCount++;
+  state.firstSeenAt = minIso(state.firstSeenAt, at);
+  state.lastSeenAt = maxIso(state.lastSeenAt, at);
+  add(state.types, event.type);
+  if (meta.channel) add(state.channels, meta.channel);
+  applyTouchpoint(state, event.type, event.data, at, pos, added);
+  return added;
+}
+
+function applyTouchpoint(state: Customer360State, type: TouchpointType, raw: unknown, at: string, pos: number, added: Identifier[]): void {
+  switch (type) {
+    case 'purchase.completed': {
+      const d = raw as PayloadOf<'purchase.completed'>;
+      money(state, d.currency).purchased += toMoneyUnits(d.amount);
+      state.purchases++;
+      state.lastPurchaseAt = maxIso(state.lastPurchaseAt, at);
+      state.firstCommercialAt = minIso(state.firstCommercialAt, at);
+      state.lastWinAt = maxIso(state.lastWinAt, at);
+      return;
+    }
+    case 'refund.issued': {
+      const d = raw as PayloadOf<'refund.issued'>;
+      money(state, d.currency).refunded += toMoneyUnits(d.amount);
+      state.refunds++;
+      return;
+    }
+    case 'order.cancelled':
+      state.cancelledOrders++;
+      return;
+    case 'survey.answered': {
+      const d = raw as PayloadOf<'survey.answered'>;
+      if (d.nps !== undefined) state.nps = stampIfLater(state.nps, d.nps, at, pos);
+      if (d.csat !== undefined) state.csat = stampIfLater(state.csat, d.csat, at, pos);
+      if (d.ces !== undefined) state.ces = stampIfLater(state.ces, d.ces, at, pos);
+      return;
+    }
+    case 'case.opened': {
+      const d = raw as PayloadOf<'case.opened'>;
+      const c = caseOf(state, d.caseId, at);
+      if (d.category !== undefined) c.category = d.category;
+      if (d.priority !== undefined) c.priority = d.priority;
+      setCaseStatus(c, 'open', at, pos);
+      return;
+    }
+    case 'case.resolved': {
+      const d = raw as PayloadOf<'case.resolved'>;
+      const c = caseOf(state, d.caseId, at);
+      if (setCaseStatus(c, 'resolved', at, pos)) c.firstContactResolution = d.firstContactResolution;
+      return;
+    }
+    case 'case.reopened': {
+      const d = raw as PayloadOf<'case.reopened'>;
+      const c = caseOf(state, d.caseId, at);
+      c.reopens++;
+      setCaseStatus(c, 'open', at, pos);
+      return;
+    }
+    case 'case.escalated': {
+      const d = raw as PayloadOf<'case.escalated'>;
+      caseOf(state, d.caseId, at).escalations++;
+      return;
+    }
+    case 'complaint.filed':
+      state.complaints++;
+      state.lastComplaintAt = maxIso(state.lastComplaintAt, at);
+      return;
+    case 'subscription.started': {
+      const d = raw as PayloadOf<'subscription.started'>;
+      const s = subscriptionOf(state, d.subscriptionId);
+      s.startedAt = minIso(s.startedAt ?? null, at) ?? undefined;
+      setPlan(s, d.plan, d.monthlyAmount, d.currency, at, pos);
+      setSubscriptionStatus(s, 'active', at, pos);
+      state.firstCommercialAt = minIso(state.firstCommercialAt, at);
+      state.lastWinAt = maxIso(state.lastWinAt, at);
+      return;
+    }
+    case 'subscription.changed': {
+      const d = raw as PayloadOf<'subscription.changed'>;
+      const s = subscriptionOf(state, d.subscriptionId);
+      setPlan(s, d.toPlan, d.monthlyAmount, d.currency, at, pos);
+      setSubscriptionStatus(s, 'active', at, pos);
+      return;
+    }
+    case 'subscription.cancelled': {
+      const d = raw as PayloadOf<'subscription.cancelled'>;
+      setSubscriptionStatus(subscriptionOf(state, d.subscriptionId), 'cancelled', at, pos);
+      state.lastCancelAt = maxIso(state.lastCancelAt, at);
+      return;
+    }
+    case 'consent.changed': {
+      const d = raw as PayloadOf<'consent.changed'>;
+      const next = stampIfLater(state.consents[d.purpose], d.granted, at, pos);
+      if (next) state.consents[d.purpose] = next;
+      return;
+    }
+    case 'profile.updated': {
+      const d = raw as PayloadOf<'profile.updated'>;
+      for (const [field, value] of Object.entries(d)) {
+        if (value === undefined) continue;
+        const next = stampIfLater(state.profile[field], value as unknown, at, pos);
+        if (next) state.profile[field] = next;
+      }
+      return;
+    }
+    case 'identifiers.linked': {
+      const d = raw as PayloadOf<'identifiers.linked'>;
+      added.push(...addIdentifiers(state, d.identifiers));
+      return;
+    }
+    case 'contact.handled':
+    case 'message.received':
+    case 'message.sent':
+    case 'web.visited':
+    case 'campaign.responded':
+      return; // counted by channel and type above; their detail lives in the timeline
+    default: {
+      const unhandled: never = type;
+      throw new Error(`customer-360 does not know the touch-point type ${String(unhandled)}`);
+    }
+  }
+}
+
+function money(state: Customer360State, currency: string): MoneyState {
+  return (state.money[currency] ??= { purchased: 0, refunded: 0 });
+}
+
+function caseOf(state: Customer360State, caseId: string, at: string): CaseState {
+  const existing = state.cases[caseId];
+  if (existing) {
+    if (at < existing.openedAt) existing.openedAt = at;
+    return existing;
+  }
+  // an empty status stamp loses to any real event: a case first seen through an escalation is
+  // open until an event of the case says otherwise
+  const created: CaseState = { openedAt: at, status: 'open', statusAt: '', statusPos: -1, escalations: 0, reopens: 0 };
+  state.cases[caseId] = created;
+  return created;
+}
+
+function setCaseStatus(c: CaseState, status: CaseState['status'], at: string, pos: number): boolean {
+  if (!isLater({ at: c.statusAt, pos: c.statusPos }, at, pos)) return false;
+  c.status = status;
+  c.statusAt = at;
+  c.statusPos = pos;
+  return true;
+}
+
+function subscriptionOf(state: Customer360State, id: string): SubscriptionState {
+  return (state.subscriptions[id] ??= { status: 'active', statusAt: '', statusPos: -1 });
+}
+
+function setPlan(s: SubscriptionState, plan: string, monthlyAmount: number | undefined, currency: string | undefined, at: string, pos: number): void {
+  if (s.planAt !== undefined && !isLater({ at: s.planAt, pos: s.planPos ?? -1 }, at, pos)) return;
+  s.plan = plan;
+  s.planAt = at;
+  s.planPos = pos;
+  s.monthlyAmount = monthlyAmount;
+  s.currency = currency;
+}
+
+function setSubscriptionStatus(s: SubscriptionState, status: SubscriptionState['status'], at: string, pos: number): void {
+  if (!isLater({ at: s.statusAt, pos: s.statusPos }, at, pos)) return;
+  s.status = status;
+  s.statusAt = at;
+  s.statusPos = pos;
+}
+
+/**
+ * Folds a merged-away customer's state into the survivor's. Every aggregate combines the same way
+ * it folds events, so "A then merge B" equals folding all of A's and B's events into one state.
+ */
+export function absorbCustomer(survivor: Customer360State, merged: Customer360State, record: Extract<MergeRecord, { kind: 'absorbed' }>): void {
+  survivor.lastPosition = Math.max(survivor.lastPosition, merged.lastPosition, record.position);
+  for (const [kind, values] of Object.entries(merged.identifiers)) addIdentifiers(survivor, values.map((value) => ({ kind, value }) as Identifier));
+  survivor.registeredAt = minIso(survivor.registeredAt, merged.registeredAt);
+  survivor.firstSeenAt = minIso(survivor.firstSeenAt, merged.firstSeenAt);
+  survivor.lastSeenAt = maxIso(survivor.lastSeenAt, merged.lastSeenAt);
+  survivor.eventCount += merged.eventCount;
+  for (const [k, n] of Object.entries(merged.channels)) add(survivor.channels, k, n);
+  for (const [k, n] of Object.entries(merged.types)) add(survivor.types, k, n);
+  for (const [currency, m] of Object.entries(merged.money)) {
+    const target = money(survivor, currency);
+    target.purchased += m.purchased;
+    target.refunded += m.refunded;
+  }
+  survivor.purchases += merged.purchases;
+  survivor.refunds += merged.refunds;
+  survivor.cancelledOrders += merged.cancelledOrders;
+  survivor.firstCommercialAt = minIso(survivor.firstCommercialAt, merged.firstCommercialAt);
+  survivor.lastWinAt = maxIso(survivor.lastWinAt, merged.lastWinAt);
+  survivor.lastCancelAt = maxIso(survivor.lastCancelAt, merged.lastCancelAt);
+  survivor.lastPurchaseAt = maxIso(survivor.lastPurchaseAt, merged.lastPurchaseAt);
+  for (const key of ['nps', 'csat', 'ces'] as const) {
+    const m = merged[key];
+    if (m && isLater(survivor[key], m.at, m.pos)) survivor[key] = m;
+  }
+  survivor.complaints += merged.complaints;
+  survivor.lastComplaintAt = maxIso(survivor.lastComplaintAt, merged.lastComplaintAt);
+  for (const [id, m] of Object.entries(merged.cases)) {
+    const s = survivor.cases[id];
+    if (!s) {
+      // a copy: the merged-away row keeps its own state, which later events must not change
+      survivor.cases[id] = structuredClone(m);
+      continue;
+    }
+    s.openedAt = s.openedAt < m.openedAt ? s.openedAt : m.openedAt;
+    s.escalations += m.escalations;
+    s.reopens += m.reopens;
+    s.category ??= m.category;
+    s.priority ??= m.priority;
+    if (isLater({ at: s.statusAt, pos: s.statusPos }, m.statusAt, m.statusPos)) {
+      s.status = m.status;
+      s.statusAt = m.statusAt;
+      s.statusPos = m.statusPos;
+      s.firstContactResolution = m.firstContactResolution;
+    }
+  }
+  for (const [id, m] of Object.entries(merged.subscriptions)) {
+    const s = survivor.subscriptions[id];
+    if (!s) {
+      survivor.subscriptions[id] = structuredClone(m);
+      continue;
+    }
+    if (m.startedAt) s.startedAt = minIso(s.startedAt ?? null, m.startedAt) ?? undefined;
+    if (m.planAt !== undefined) setPlan(s, m.plan!, m.monthlyAmount, m.currency, m.planAt, m.planPos!);
+    setSubscriptionStatus(s, m.status, m.statusAt, m.statusPos);
+  }
+  for (const [purpose, c] of Object.entries(merged.consents)) {
+    if (isLater(survivor.consents[purpose], c.at, c.pos)) survivor.consents[purpose] = c;
+  }
+  for (const [field, p] of Object.entries(merged.profile)) {
+    if (isLater(survivor.profile[field], p.at, p.pos)) survivor.profile[field] = p;
+  }
+  // the survivor's history includes whatever the merged-away customer had absorbed before
+  survivor.merges = [...survivor.merges, ...merged.merges.filter((m) => m.kind === 'absorbed'), record].sort((a, b) => a.position - b.position);
+}

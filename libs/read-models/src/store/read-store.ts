@@ -1,0 +1,37 @@
+import Database from 'better-sqlite3';
+import { Kysely, SqliteDialect } from 'kysely';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { migrateReadModels } from './migrations';
+import type { ReadModelsDb } from './read-models-db';
+
+export interface ReadStore {
+  db: Kysely<ReadModelsDb>;
+  close(): Promise<void>;
+}
+
+export interface SqliteReadStoreOptions {
+  /** `NORMAL` (default) survives a process kill; a power cut may lose the last batches, which the
+   * projector then simply projects again from its (equally rolled back) checkpoint */
+  synchronous?: 'FULL' | 'NORMAL';
+  /** run migrations (the projector does; readers of a store a projector owns may skip) */
+  migrate?: boolean;
+}
+
+/** Opens (and migrates) the embedded read-model store: one SQLite file in WAL mode. */
+export async function openSqliteReadStore(filename: string, options: SqliteReadStoreOptions = {}): Promise<ReadStore> {
+  mkdirSync(dirname(filename), { recursive: true });
+  const sqlite = new Database(filename);
+  sqlite.pragma('journal_mode = WAL');
+  sqlite.pragma(`synchronous = ${options.synchronous ?? 'NORMAL'}`);
+  sqlite.pragma('busy_timeout = 10000');
+  sqlite.pragma('cache_size = -65536');
+  const db = new Kysely<ReadModelsDb>({ dialect: new SqliteDialect({ database: sqlite }) });
+  if (options.migrate !== false) await migrateReadModels(db);
+  return {
+    db,
+    async close() {
+      await db.destroy();
+    },
+  };
+}
