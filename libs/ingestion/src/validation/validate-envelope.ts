@@ -1,5 +1,4 @@
-import { plainToInstance } from 'class-transformer';
-import { validateSync, type ValidationError } from 'class-validator';
+import type { ValidationError } from 'class-validator';
 import {
   DomainValidationError,
   TOUCHPOINT_CATALOGUE,
@@ -12,6 +11,7 @@ import {
 } from '@cem/domain';
 import { EnvelopeDto } from '../dto/envelope.dto';
 import { PAYLOAD_DTOS, PAYLOAD_RULES } from '../dto/payload.dtos';
+import { validateDto } from './fast-validation';
 
 export interface ValidationOptions {
   /** the current instant (injected so tests and backfills control it) */
@@ -57,7 +57,7 @@ const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v ===
  */
 export function validateEnvelope(raw: unknown, options: ValidationOptions): ValidationOutcome {
   if (!isPlainObject(raw)) return { ok: false, errors: [{ field: '', reason: 'an event must be a JSON object' }] };
-  const errors: FieldError[] = flattenValidationErrors(validateSync(plainToInstance(EnvelopeDto, raw), VALIDATOR_OPTIONS));
+  const errors: FieldError[] = flattenValidationErrors(validateDto(EnvelopeDto, raw, VALIDATOR_OPTIONS));
 
   const type = raw.type;
   let version: number | undefined;
@@ -71,7 +71,7 @@ export function validateEnvelope(raw: unknown, options: ValidationOptions): Vali
       version = undefined;
     } else if (isPlainObject(raw.data)) {
       const dto = PAYLOAD_DTOS[type][version];
-      errors.push(...flattenValidationErrors(validateSync(plainToInstance(dto, raw.data), VALIDATOR_OPTIONS), 'data'));
+      errors.push(...flattenValidationErrors(validateDto(dto, raw.data, VALIDATOR_OPTIONS), 'data'));
       if (version === entry.latestVersion) {
         for (const [field, reason] of PAYLOAD_RULES[type]?.(raw.data) ?? []) errors.push({ field: `data.${field}`, reason });
       }
