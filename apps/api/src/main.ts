@@ -19,6 +19,9 @@ async function main(): Promise<void> {
   const app = await createApiApp(platform);
   await app.listen({ port: config.PORT, host: config.HOST });
   new Logger('api').log({ msg: 'listening', url: `http://${config.HOST}:${config.PORT}`, docs: `http://${config.HOST}:${config.PORT}/docs`, dataDir: config.DATA_DIR, eventStore: config.EVENT_STORE });
+  if (!config.API_KEYS && platform.apiKeys.list().length === 0) {
+    new Logger('api').warn('no API keys yet: create one with `npm run cli -- api-key create --name me --role ingest+analyst+ops`');
+  }
   const stop = async () => {
     await app.close();
     await platform.close();
