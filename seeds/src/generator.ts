@@ -222,6 +222,8 @@ function iso(t: number, offsetMinutes: number): string {
 const LOCAL_TIME_SOURCES = new Set(['genesys-cloud', 'store-pos']);
 
 interface Extra {
+  /** identifiers.linked: the slots its payload names */
+  linked?: number;
   agentId?: string;
   correlationId?: string;
   causationId?: string;
@@ -324,8 +326,7 @@ class PersonBuilder {
       if (extra.correlationId !== undefined) env.correlationId = extra.correlationId;
       if (extra.causationId !== undefined) env.causationId = extra.causationId;
     }
-    let full = m;
-    if (type === 'identifiers.linked') full |= (data as unknown as { mask: number }).mask;
+    const full = m | (extra?.linked ?? 0);
     this.used |= full;
     this.events.push({ t, pi: this.index, arrival: 0, mask: full, seq: this.seq++, env, person: undefined as unknown as PersonState, duplicate: false });
     return eventId;
@@ -553,7 +554,7 @@ class PersonBuilder {
   link(t: number, envelopeMask: number, linkedMask: number): void {
     const linked = linkedMask & this.has & ~envelopeMask;
     if (!linked) return;
-    this.ev('identifiers.linked', t, 'other', 'salesforce-crm', envelopeMask, { identifiers: this.identifiers(linked), mask: linked } as never);
+    this.ev('identifiers.linked', t, 'other', 'salesforce-crm', envelopeMask, { identifiers: this.identifiers(linked) }, { linked });
   }
 
   /** routine life between two instants, at monthly rates scaled by intensity and engagement */
@@ -738,8 +739,6 @@ export function generatePerson(index: number, options: SeedOptions | Resolved): 
   manifest.lastSeenAt = new Date(hi).toISOString();
   if (churnedAt !== undefined) manifest.churnedAt = new Date(churnedAt).toISOString();
   if (wonBackAt !== undefined) manifest.wonBackAt = new Date(wonBackAt).toISOString();
-  // the builder's bookkeeping field is not part of the payload an integration sends
-  for (const e of p.events) if (e.env.type === 'identifiers.linked') delete e.env.data.mask;
   return { manifest, events: p.events };
 }
 
@@ -978,4 +977,5 @@ export class SeedGenerator {
   }
 }
 
-const byArrival = (a: Timed, b: Timed) => a.arrival - b.arrival || a.pi - b.pi || a.seq - b.seq;
+// Array.prototype.sort is stable, so equal arrivals keep generation order: still deterministic
+const byArrival = (a: Timed, b: Timed) => a.arrival - b.arrival;

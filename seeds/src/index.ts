@@ -1,0 +1,3 @@
+export * from './generator';
+export * from './loader';
+export { Rng, hashString, mix32 } from './prng';
