@@ -5,9 +5,10 @@ import { ApiKeyGuard } from './auth/api-key.guard';
 import { HealthController } from './health/health.controller';
 import { ErrorFilter } from './http/error.filter';
 import { EventsController } from './ingest/events.controller';
+import { ImportsController } from './imports/imports.controller';
 import { PLATFORM } from './tokens';
 
-const controllers = [EventsController, HealthController];
+const controllers = [EventsController, HealthController, ImportsController];
 
 @Module({})
 export class AppModule {
