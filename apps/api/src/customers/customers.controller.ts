@@ -1,0 +1,162 @@
+import {
+  Controller,
+  Get,
+  HttpStatus,
+  Inject,
+  NotFoundException,
+  Param,
+  Query,
+  Res,
+  ServiceUnavailableException,
+  UnprocessableEntityException,
+  UsePipes,
+  ValidationPipe,
+} from '@nestjs/common';
+import { ApiOkResponse, ApiOperation, ApiParam, ApiResponse, ApiSecurity, ApiTags } from '@nestjs/swagger';
+import type { FastifyReply } from 'fastify';
+import { DomainValidationError, parseIdentifierKey, type Identifier } from '@cem/domain';
+import { flattenValidationErrors } from '@cem/ingestion';
+import { InvalidCursorError, type CustomerLookup, type ReadSide } from '@cem/read-models';
+import type { Platform } from '@cem/platform';
+import { Roles } from '../auth/roles.decorator';
+import { PLATFORM } from '../tokens';
+import {
+  ConsistencyQueryDto,
+  Customer360Dto,
+  CustomerPageDto,
+  LookupQueryDto,
+  MergedPointerDto,
+  SearchQueryDto,
+  TimelinePageDto,
+  TimelineQueryDto,
+} from './customers.dto';
+import { READ_SIDE } from './read-side.token';
+
+const READ_YOUR_WRITES_TIMEOUT_MS = 5000;
+
+const validation = new ValidationPipe({
+  transform: true,
+  whitelist: true,
+  forbidNonWhitelisted: true,
+  exceptionFactory: (errors) =>
+    new UnprocessableEntityException({ error: 'validation_failed', message: 'invalid query parameters', errors: flattenValidationErrors(errors) }),
+});
+
+/**
+ * The customer 360 query API (role analyst). Merged-away ids answer 307 with a pointer to the
+ * survivor: a merge can be undone later, so the redirect is not permanent.
+ */
+@ApiTags('customers')
+@ApiSecurity('api-key')
+@Controller('v1/customers')
+@UsePipes(validation)
+export class CustomersController {
+  constructor(
+    @Inject(READ_SIDE) private readonly readSide: ReadSide,
+    @Inject(PLATFORM) private readonly platform: Platform,
+  ) {}
+
+  @Get()
+  @Roles('analyst')
+  @ApiOperation({ summary: 'Search customers by segment, lifecycle stage, last seen, NPS category (role: analyst)', description: 'Keyset pagination: pass nextCursor back with the same filters and sort.' })
+  @ApiOkResponse({ type: CustomerPageDto })
+  @ApiResponse({ status: 422, description: 'a filter, sort or cursor is invalid' })
+  async search(@Query() q: SearchQueryDto): Promise<CustomerPageDto> {
+    const now = await this.consistent(q);
+    let customerId: string | undefined;
+    if (q.identifier !== undefined) {
+      customerId = await this.readSide.customers.customerIdOf(this.identifier(q.identifier));
+      if (!customerId) return { items: [] };
+    }
+    return this.withCursor(() =>
+      this.readSide.customers.search(
+        {
+          customerId,
+          valueSegment: q.segment,
+          lifecycleStage: q.stage,
+          npsCategory: q.npsCategory,
+          lastSeenFrom: q.lastSeenFrom && new Date(q.lastSeenFrom).toISOString(),
+          lastSeenTo: q.lastSeenTo && new Date(q.lastSeenTo).toISOString(),
+          sort: q.sort,
+          limit: q.limit,
+          cursor: q.cursor,
+        },
+        now,
+      ),
+    );
+  }
+
+  @Get('lookup')
+  @Roles('analyst')
+  @ApiOperation({ summary: 'The 360 view of the customer holding an identifier (role: analyst)' })
+  @ApiOkResponse({ type: Customer360Dto })
+  @ApiResponse({ status: 404, description: 'no customer holds this identifier' })
+  @ApiResponse({ status: 422, description: 'the identifier is not valid' })
+  async lookup(@Query() q: LookupQueryDto, @Res({ passthrough: true }) reply: FastifyReply) {
+    const now = await this.consistent(q);
+    const found = await this.readSide.customers.byIdentifier(this.identifier(q.identifier), now);
+    return this.answer(found, reply, (id) => `/v1/customers/${id}`);
+  }
+
+  @Get(':id')
+  @Roles('analyst')
+  @ApiOperation({ summary: 'The 360 view of a customer (role: analyst)' })
+  @ApiParam({ name: 'id', description: 'customer id' })
+  @ApiOkResponse({ type: Customer360Dto })
+  @ApiResponse({ status: 307, type: MergedPointerDto, description: 'merged into another customer: Location names the survivor' })
+  @ApiResponse({ status: 404, description: 'unknown customer' })
+  async byId(@Param('id') id: string, @Query() q: ConsistencyQueryDto, @Res({ passthrough: true }) reply: FastifyReply) {
+    const now = await this.consistent(q);
+    return this.answer(await this.readSide.customers.byId(id, now), reply, (survivor) => `/v1/customers/${survivor}`);
+  }
+
+  @Get(':id/timeline')
+  @Roles('analyst')
+  @ApiOperation({ summary: "The customer's events by occurredAt, a page at a time (role: analyst)", description: 'Includes the events of customers merged into this one.' })
+  @ApiParam({ name: 'id', description: 'customer id' })
+  @ApiOkResponse({ type: TimelinePageDto })
+  @ApiResponse({ status: 307, type: MergedPointerDto, description: 'merged into another customer: Location names the survivor\'s timeline' })
+  @ApiResponse({ status: 404, description: 'unknown customer' })
+  async timeline(@Param('id') id: string, @Query() q: TimelineQueryDto, @Res({ passthrough: true }) reply: FastifyReply) {
+    await this.consistent(q);
+    const found = await this.readSide.customers.byId(id);
+    if (found.kind !== 'found') return this.answer(found, reply, (survivor) => `/v1/customers/${survivor}/timeline`);
+    return this.withCursor(() => this.readSide.customers.timeline(id, { limit: q.limit, cursor: q.cursor, order: q.order }));
+  }
+
+  /** Waits for read-your-writes when asked; returns the instant to evaluate time-dependent facts at. */
+  private async consistent(q: ConsistencyQueryDto): Promise<number | undefined> {
+    if (q.minPosition !== undefined && !(await this.readSide.whenCaughtUp(q.minPosition, READ_YOUR_WRITES_TIMEOUT_MS))) {
+      throw new ServiceUnavailableException({ error: 'projection_lagging', message: `the projections have not reached position ${q.minPosition} yet; retry shortly` });
+    }
+    return q.at ? Date.parse(q.at) : undefined; // undefined: the read side's clock
+  }
+
+  private identifier(key: string): Identifier {
+    try {
+      return parseIdentifierKey(key, { defaultPhoneRegion: this.platform.config.DEFAULT_PHONE_REGION });
+    } catch (e) {
+      if (e instanceof DomainValidationError) throw new UnprocessableEntityException({ error: 'validation_failed', message: 'the identifier is not valid', errors: e.errors });
+      throw e;
+    }
+  }
+
+  private async withCursor<T>(query: () => Promise<T>): Promise<T> {
+    try {
+      return await query();
+    } catch (e) {
+      if (e instanceof InvalidCursorError) throw new UnprocessableEntityException({ error: 'validation_failed', message: e.message, errors: [{ field: 'cursor', reason: e.message }] });
+      throw e;
+    }
+  }
+
+  private answer(found: CustomerLookup, reply: FastifyReply, location: (survivorId: string) => string) {
+    if (found.kind === 'found') return found.view;
+    if (found.kind === 'merged') {
+      const to = location(found.survivorId);
+      reply.status(HttpStatus.TEMPORARY_REDIRECT).header('location', to);
+      return { statusCode: 307, error: 'merged', message: `customer ${found.customerId} was merged into ${found.survivorId}`, customerId: found.customerId, mergedInto: found.survivorId, location: to };
+    }
+    throw new NotFoundException({ error: 'not_found', message: 'no such customer' });
+  }
+}
