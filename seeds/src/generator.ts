@@ -310,7 +310,8 @@ class PersonBuilder {
     t = t - (t % 1000);
     let m = mask & this.has;
     if (m === 0) m = this.has & EMAIL ? EMAIL : COOKIE;
-    const eventId = this.rng.uuid();
+    // unique by construction: (person, sequence number) are embedded bijectively
+    const eventId = this.rng.uuidOf(mix32((this.index ^ this.cfg.seedHash) >>> 0), mix32((this.seq ^ 0x5bd1e995) >>> 0));
     const env: RawEnvelope = {
       eventId,
       type,

@@ -95,6 +95,14 @@ describe('seed generator', () => {
     expect(tail.some((e) => Date.parse(e.occurredAt) < anchor - 180 * 86_400_000)).toBe(true);
   });
 
+  it('never repeats an eventId across people (a 32-bit PRNG state alone would at this size)', () => {
+    const gen = new SeedGenerator({ customers: 10_000, seed: 'ids', manifest: 'totals', duplicateRate: 0 });
+    const ids = new Set<string>();
+    for (const e of gen.envelopes()) ids.add(e.eventId);
+    expect(ids.size).toBe(gen.manifest().events);
+    expect(gen.manifest().people).toEqual([]);
+  });
+
   it('averages about ten events per customer at the default intensity', () => {
     const perCustomer = manifest.events / manifest.customers;
     expect(perCustomer).toBeGreaterThan(8);

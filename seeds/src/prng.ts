@@ -116,6 +116,23 @@ export class Rng {
     return s.slice(0, n);
   }
 
+  /**
+   * A version-4-layout UUID that embeds two 32-bit words in full (`a`: e.g. who, `b`: e.g. which)
+   * plus 58 random bits: distinct (a, b) pairs never collide, which a 32-bit PRNG state alone
+   * cannot promise at millions of ids.
+   */
+  uuidOf(a: number, b: number): string {
+    const c = this.u32();
+    const d = this.u32();
+    return (
+      HEX[a >>> 24] + HEX[(a >>> 16) & 255] + HEX[(a >>> 8) & 255] + HEX[a & 255] + '-' +
+      HEX[b >>> 24] + HEX[(b >>> 16) & 255] + '-' +
+      HEX[0x40 | (c >>> 28)] + HEX[(c >>> 20) & 255] + '-' +
+      HEX[0x80 | ((c >>> 14) & 0x3f)] + HEX[(c >>> 6) & 255] + '-' +
+      HEX[(b >>> 8) & 255] + HEX[b & 255] + HEX[d >>> 24] + HEX[(d >>> 16) & 255] + HEX[(d >>> 8) & 255] + HEX[d & 255]
+    );
+  }
+
   /** a random (version 4 layout) UUID from this generator: deterministic for a given seed */
   uuid(): string {
     const a = this.u32();
