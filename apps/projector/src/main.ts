@@ -1,0 +1,57 @@
+import 'reflect-metadata';
+import { ConsoleLogger, type LogLevel } from '@nestjs/common';
+import { ConfigError, loadConfig } from '@cem/config';
+import { openPlatform } from '@cem/platform';
+import { runProjector } from '@cem/read-models';
+
+const LEVELS: Record<string, LogLevel[]> = {
+  silent: [],
+  fatal: ['fatal'],
+  error: ['fatal', 'error'],
+  warn: ['fatal', 'error', 'warn'],
+  info: ['fatal', 'error', 'warn', 'log'],
+  debug: ['fatal', 'error', 'warn', 'log', 'debug'],
+  trace: ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'],
+};
+
+/** Events per read-store transaction: PROJECTOR_BATCH_SIZE, 1..50,000 (default 2,000). */
+function batchSize(): number {
+  const raw = process.env.PROJECTOR_BATCH_SIZE;
+  if (raw === undefined || raw === '') return 2000;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 50_000) throw new ConfigError(['PROJECTOR_BATCH_SIZE: must be an integer from 1 to 50000']);
+  return n;
+}
+
+/**
+ * The projector as its own process, for deployments that run the api with an external projector:
+ * projects the event log into DATA_DIR/read-models.db and follows it until SIGTERM/SIGINT.
+ */
+async function main(): Promise<void> {
+  let config;
+  let size;
+  try {
+    config = loadConfig();
+    size = batchSize();
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      console.error(e.message);
+      process.exit(2);
+    }
+    throw e;
+  }
+  const logger = new ConsoleLogger({ json: true, logLevels: LEVELS[config.LOG_LEVEL] ?? LEVELS.info });
+  const platform = openPlatform(config);
+  const running = await runProjector({ dataDir: config.DATA_DIR, store: platform.store, batchSize: size, logger });
+  logger.log({ msg: 'projector started', checkpoint: running.projector.position, batchSize: size, dataDir: config.DATA_DIR }, 'projector');
+  void running.projector.whenCaughtUpToHead(24 * 3600_000).then((ok) => ok && logger.log({ msg: 'caught up', position: running.projector.position }, 'projector'));
+  const stop = async () => {
+    await running.close();
+    await platform.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+void main();
