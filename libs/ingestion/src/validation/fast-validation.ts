@@ -63,6 +63,95 @@ export function asDto<T extends object>(dto: new () => T, plain: Record<string, 
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
+/*
+ * The fast verdict. Most events are valid, and a valid event needs no error objects or messages: we
+ * run the very constraint functions class-validator registered for the DTO (so the verdict is the
+ * same) straight on the plain object. Only when it says "invalid" does class-validator run in full to
+ * produce its errors and messages. Anything this checker does not model (async rules, nesting without
+ * @Type) answers "invalid", which also falls back to the full run: a wrong "valid" is impossible by
+ * construction, a wrong "invalid" only costs time.
+ */
+interface ConstraintCheck {
+  validate: (value: unknown, args: object) => unknown;
+  constraints: unknown[];
+  each: boolean;
+}
+interface PropertyPlan {
+  name: string;
+  conditions: ((object: unknown, value: unknown) => boolean)[];
+  checks: ConstraintCheck[];
+  /** undefined: no nesting; null: nesting this checker cannot follow */
+  nested?: Ctor | null;
+}
+interface ClassPlan {
+  name: string;
+  allowed: Set<string>;
+  properties: PropertyPlan[];
+}
+const plans = new Map<Ctor, ClassPlan>();
+const fullStorage = getMetadataStorage() as unknown as {
+  getTargetValidatorConstraints: (cls: Function) => { instance: { validate: ConstraintCheck['validate'] }; async: boolean }[];
+};
+
+function planOf(dto: Ctor): ClassPlan {
+  let plan = plans.get(dto);
+  if (plan) return plan;
+  const metadata = storage.getTargetValidationMetadatas(dto, undefined, false, false, undefined) as {
+    type: string;
+    propertyName: string;
+    constraints: unknown[];
+    constraintCls: Function;
+    each?: boolean;
+  }[];
+  const byProperty = storage.groupByPropertyName(metadata) as Record<string, typeof metadata>;
+  const types = new Map(nestedOf(dto));
+  plan = { name: dto.name, allowed: new Set(Object.keys(byProperty)), properties: [] };
+  for (const [name, metas] of Object.entries(byProperty)) {
+    const property: PropertyPlan = { name, conditions: [], checks: [] };
+    for (const m of metas) {
+      if (m.type === 'conditionalValidation') property.conditions.push(m.constraints[0] as PropertyPlan['conditions'][number]);
+      else if (m.type === 'nestedValidation') property.nested = types.get(name) ?? null;
+      else if (m.type === 'customValidation') {
+        for (const c of fullStorage.getTargetValidatorConstraints(m.constraintCls)) {
+          if (c.async) property.nested = null; // async rules: let class-validator decide
+          property.checks.push({ validate: c.instance.validate.bind(c.instance), constraints: m.constraints, each: m.each === true });
+        }
+      } else if (m.type !== 'whitelistValidation') property.nested = null; // unmodelled rule type
+    }
+    plan.properties.push(property);
+  }
+  plans.set(dto, plan);
+  return plan;
+}
+
+/** True only when class-validator (whitelist + forbidNonWhitelisted + forbidUnknownValues) would find no error. */
+export function passesFast(dto: Ctor, object: Record<string, unknown>): boolean {
+  const plan = planOf(dto);
+  if (plan.properties.length === 0) return false;
+  for (const key in object) if (!plan.allowed.has(key)) return false;
+  for (const p of plan.properties) {
+    const value = object[p.name];
+    let applies = true;
+    for (const condition of p.conditions) if (!condition(object, value)) applies = false;
+    if (!applies) continue;
+    if (p.nested === null) return false;
+    const args = { targetName: plan.name, property: p.name, object, value, constraints: undefined as unknown };
+    for (const check of p.checks) {
+      args.constraints = check.constraints;
+      if (check.each && (Array.isArray(value) || value instanceof Set || value instanceof Map)) {
+        for (const item of Array.isArray(value) ? value : [...(value as Set<unknown>).values()]) if (check.validate(item, args) !== true) return false;
+      } else if (check.validate(value, args) !== true) return false;
+    }
+    if (p.nested) {
+      if (Array.isArray(value)) {
+        for (const item of value) if (!isObject(item) || !passesFast(p.nested, item)) return false;
+      } else if (!isObject(value) || !passesFast(p.nested, value)) return false;
+    }
+  }
+  return true;
+}
+
 export function validateDto(dto: new () => object, plain: Record<string, unknown>, options: ValidatorOptions): ValidationError[] {
+  if (passesFast(dto, plain)) return [];
   return validateSync(asDto(dto, plain), options);
 }
