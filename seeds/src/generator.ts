@@ -439,6 +439,22 @@ class PersonBuilder {
     return caseId;
   }
 
+  /** an agent calls the customer (a follow-up, or retention when the customer looks at risk) */
+  outboundCall(t: number, reason: 'follow-up' | 'retention'): void {
+    const rng = this.rng;
+    if (!(this.has & PHONE)) return;
+    const reached = rng.chance(0.7);
+    const data: TouchpointPayloads['contact.handled'] = {
+      direction: 'outbound',
+      reason,
+      waitSeconds: 0,
+      handleSeconds: reached ? clampInt(rng.logNormal(reason === 'retention' ? 420 : 180, 0.5), 20, 3600) : clampInt(rng.real(15, 40), 15, 40),
+      resolved: reached && rng.chance(reason === 'retention' ? 0.3 : 0.8),
+    };
+    if (!reached) data.notes = 'No answer, voicemail left.';
+    this.ev('contact.handled', t, 'phone', 'genesys-cloud', PHONE | CRM, data, { agentId: this.agent() });
+  }
+
   purchase(t: number): void {
     const rng = this.rng;
     const orderId = `ORD-${this.token}-${++this.orderSeq}`;
@@ -574,6 +590,7 @@ class PersonBuilder {
       const tierRate = this.tier === 'platinum' ? 0.12 : this.tier === 'gold' ? 0.08 : 0.05;
       for (const t of times(tierRate)) this.purchase(t);
       for (const t of times(0.05)) this.contact(t, rng.pick(V.CONTACT_REASONS));
+      for (const t of times(0.008)) this.outboundCall(t, 'follow-up');
       for (const t of times(0.11)) this.npsSurvey(t);
       for (const t of times(0.004)) this.complaint(t, undefined, rng.pick(['low', 'medium'] as const));
       if (this.subscription) {
@@ -624,6 +641,8 @@ class PersonBuilder {
     if (rng.chance(0.85)) this.complaint(start + span * rng.real(0.4, 0.8), openCase, severity > 0.5 ? 'high' : 'medium');
     if (rng.chance(0.8)) this.npsSurvey(start + span * rng.real(0.5, 0.9));
     if (rng.chance(0.6)) this.changeSubscription(churnAt - rng.int(7, 30) * DAY, 'downgrade');
+    // sometimes the retention team notices and calls; it does not save this one
+    if (rng.chance(0.35)) this.outboundCall(churnAt - rng.real(2, 20) * DAY, 'retention');
     this.webVisit(churnAt - rng.int(1, 3) * DAY, true, '/account/cancel');
     this.cancelSubscription(churnAt, rng.pick(V.CANCEL_REASONS));
     this.mood = saved;

