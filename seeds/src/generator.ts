@@ -729,12 +729,12 @@ export function generatePerson(index: number, options: SeedOptions | Resolved): 
 
   // every identifier the person used must end up connected: if the touch points alone leave
   // separate groups, the CRM links them at the end of the person's known life
-  let groups = components(p.events.map((e) => e.mask));
+  let groups = components(p.events);
   if (groups.length > 1) {
     const last = p.events.reduce((m, e) => Math.max(m, e.t), 0);
     const head = groups[0] & EMAIL ? EMAIL : groups[0] & CRM ? CRM : lowestBit(groups[0]);
     p.link(Math.min(last + rng.real(0.1, 1) * HOUR, p.silentFrom - 1000), head, p.used & ~head);
-    groups = components(p.events.map((e) => e.mask));
+    groups = components(p.events);
     if (groups.length > 1) throw new Error(`seed: person ${index} has unconnected identifiers`);
   }
 
@@ -771,27 +771,33 @@ function identifiersOfMask(p: PersonBuilder, mask: number): Identifier[] {
 }
 
 /** connected groups of identifier slots (order independent) */
-function components(masks: number[]): number[] {
-  let comps: number[] = [];
-  for (const m of masks) comps = join(comps, m).comps;
+function components(events: Timed[]): number[] {
+  const comps: number[] = [];
+  for (const e of events) join(comps, e.mask);
   return comps;
 }
 
-/** adds one event's identifiers to the known groups; reports how many groups it joined */
-function join(comps: number[], mask: number): { comps: number[]; touched: number } {
-  let merged = mask;
+/**
+ * Adds one event's identifiers to the known groups (in place, no allocation); returns how many
+ * groups it touched: 0 = a new customer is registered, 2+ = the event merges customers.
+ */
+function join(comps: number[], mask: number): number {
+  let first = -1;
   let touched = 0;
-  const rest: number[] = [];
-  for (const c of comps) {
-    if (c & mask) {
-      merged |= c;
-      touched++;
-      // only identifiers of one known group: nothing changes
-      if ((c | mask) === c && comps.length === 1) return { comps, touched: 1 };
-    } else rest.push(c);
+  for (let i = 0; i < comps.length; i++) {
+    if ((comps[i] & mask) === 0) continue;
+    touched++;
+    if (first < 0) {
+      first = i;
+      comps[i] |= mask;
+    } else {
+      comps[first] |= comps[i];
+      comps.splice(i, 1);
+      i--;
+    }
   }
-  rest.push(merged);
-  return { comps: rest, touched };
+  if (touched === 0) comps.push(mask);
+  return touched;
 }
 
 const later = (a: Timed, t: number, seq: number) => a.t > t || (a.t === t && a.seq > seq);
@@ -962,8 +968,7 @@ export class SeedGenerator {
       return e.env;
     }
     const person = e.person;
-    const { comps, touched } = join(person.comps, e.mask);
-    person.comps = comps;
+    const touched = join(person.comps, e.mask);
     if (touched === 0) {
       person.manifest.expected.registrations++;
       totals.registrations++;
