@@ -490,6 +490,7 @@ class PersonBuilder {
     const plan = this.tier === 'platinum' ? 2 : this.tier === 'gold' ? rng.int(1, 2) : rng.int(0, 1);
     const id = `SUB-${this.token}-${++this.subSeq}`;
     this.subscription = { id, plan };
+    this.has |= ACCOUNT; // billing opens an account for a subscriber
     this.ev('subscription.started', t, channel, 'billing', ACCOUNT | CRM, { subscriptionId: id, plan: V.PLANS[plan].plan, monthlyAmount: V.PLANS[plan].monthly, currency: 'EUR' }, { correlationId: id });
   }
 
@@ -523,7 +524,7 @@ class PersonBuilder {
     if (r === 'unsubscribed') this.ev('consent.changed', t + MINUTE, 'email', 'braze', EMAIL, { purpose: 'marketing-email', granted: false });
   }
 
-  message(t: number, inbound: boolean): void {
+  message(t: number, inbound: boolean, presales = false): void {
     const rng = this.rng;
     const kind = rng.weighted(['email', 'sms', 'social', 'chat'] as const, [60, 15, this.has & SOCIAL ? 15 : 0, 10]);
     const channel: Channel = kind;
@@ -531,7 +532,9 @@ class PersonBuilder {
     const threadId = `TH-${this.token}-${rng.int(1, 9999)}`;
     const data: TouchpointPayloads['message.received'] = { threadId };
     if (inbound) {
-      data.subject = rng.pick(['Question about my order', 'Invoice', 'Change of address', 'Product question', 'Delivery']);
+      data.subject = presales
+        ? rng.pick(['Product question', 'Do you deliver to my area?', 'Which plan suits me?'])
+        : rng.pick(['Question about my order', 'Invoice', 'Change of address', 'Product question', 'Delivery']);
       if (rng.chance(0.5)) data.body = `Hello, ${data.subject.toLowerCase()}. Regards, ${this.first}`;
     } else {
       data.subject = rng.pick(['Your order has shipped', 'Your invoice', 'Re: your question', 'News for you']);
@@ -568,10 +571,10 @@ class PersonBuilder {
   }
 
   /** a source system that knows several identifiers states they are one person */
-  link(t: number, envelopeMask: number, linkedMask: number): void {
+  link(t: number, envelopeMask: number, linkedMask: number, source = 'salesforce-crm'): void {
     const linked = linkedMask & this.has & ~envelopeMask;
     if (!linked) return;
-    this.ev('identifiers.linked', t, 'other', 'salesforce-crm', envelopeMask, { identifiers: this.identifiers(linked) }, { linked });
+    this.ev('identifiers.linked', t, 'other', source, envelopeMask, { identifiers: this.identifiers(linked) }, { linked });
   }
 
   /** routine life between two instants, at monthly rates scaled by intensity and engagement */
@@ -678,7 +681,7 @@ export function generatePerson(index: number, options: SeedOptions | Resolved): 
         p.consent(first + rng.exp(10 * DAY), 'marketing-email', true, rng.chance(0.6) ? EMAIL | COOKIE : EMAIL);
         for (let i = rng.int(0, 3); i > 0; i--) p.campaign(first + rng.exp(60 * DAY), rng.pick(['opened', 'ignored', 'clicked'] as const));
         if (rng.chance(0.25)) p.contact(first + rng.exp(30 * DAY), 'product-info', { pResolved: 0.95, survey: 0.1 });
-        if (rng.chance(0.15)) p.message(first + rng.exp(30 * DAY), true);
+        if (rng.chance(0.15)) p.message(first + rng.exp(30 * DAY), true, true);
       }
       break;
     }
@@ -728,12 +731,12 @@ export function generatePerson(index: number, options: SeedOptions | Resolved): 
   if (p.events.length === 0) p.webVisit(from + rng.next() * (span - DAY), false);
 
   // every identifier the person used must end up connected: if the touch points alone leave
-  // separate groups, the CRM links them at the end of the person's known life
+  // separate groups, the CRM (for prospects: marketing automation) links them at the end of the person's known life
   let groups = components(p.events);
   if (groups.length > 1) {
     const last = p.events.reduce((m, e) => Math.max(m, e.t), 0);
     const head = groups[0] & EMAIL ? EMAIL : groups[0] & CRM ? CRM : lowestBit(groups[0]);
-    p.link(Math.min(last + rng.real(0.1, 1) * HOUR, p.silentFrom - 1000), head, p.used & ~head);
+    p.link(Math.min(last + rng.real(0.1, 1) * HOUR, p.silentFrom - 1000), head, p.used & ~head, lifecycle === 'prospect' ? 'braze' : 'salesforce-crm');
     groups = components(p.events);
     if (groups.length > 1) throw new Error(`seed: person ${index} has unconnected identifiers`);
   }
