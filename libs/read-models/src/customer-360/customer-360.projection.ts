@@ -7,7 +7,7 @@ import type { Projection } from '../projector/projection';
 import type { ReadModelsDb } from '../store/read-models-db';
 import type { C360CustomersTable, C360TimelineTable } from './customer-360.schema';
 import { CUSTOMER_360_TABLES } from './customer-360.schema';
-import { canonicalJson, emptyCustomer360, fromMoneyUnits, type Customer360State } from './customer-360.state';
+import { documentJson, emptyCustomer360, fromMoneyUnits, type Customer360State } from './customer-360.state';
 import { absorbCustomer, evolveCustomer360 } from './evolve';
 import { npsCategory, valueSegment } from './lifecycle';
 
@@ -250,6 +250,6 @@ export function toRow(state: Customer360State): C360CustomersTable {
     active_subscriptions: Object.values(state.subscriptions).filter((s) => s.status === 'active').length,
     open_cases: Object.values(state.cases).filter((c) => c.status === 'open').length,
     last_position: state.lastPosition,
-    doc: canonicalJson(state),
+    doc: documentJson(state),
   };
 }

@@ -1,0 +1,259 @@
+import { Agent, request } from 'node:http';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { loadConfig } from '@cem/config';
+import { deterministicUuid } from '@cem/domain';
+import { SqliteEventStore, type StreamWrite } from '@cem/event-store';
+import { openPlatform } from '@cem/platform';
+import { openReadSide, openSqliteReadStore, READ_MODELS_FILE, startProjector } from '@cem/read-models';
+import { createApiApp } from '../../apps/api/src/bootstrap';
+import { progress, record } from './report';
+
+export interface ProjectionBenchOptions {
+  /** touch-point events in the log (registrations come on top) */
+  events: number;
+  customers: number;
+  /** events per projector transaction */
+  batchSize?: number;
+  /** HTTP lookups per kind (by id, by identifier) */
+  lookups?: number;
+  /** ingest-to-visible probes */
+  probes?: number;
+}
+
+const ANALYST_KEY = 'bench-analyst-key-0123456789';
+const INGEST_KEY = 'bench-ingest-key-0123456789';
+const BASE = Date.parse('2025-01-01T00:00:00Z');
+const DAY = 86_400_000;
+
+const customerId = (c: number) => deterministicUuid('bench-customer', String(c));
+const email = (c: number) => `bench${c}@example.com`;
+
+/** A realistic log written straight into the store: customers interleaved, so each batch touches many. */
+function writeLog(store: SqliteEventStore, events: number, customers: number): void {
+  const started = performance.now();
+  let written = 0;
+  let writes: StreamWrite[] = [];
+  const registered = new Uint8Array(customers);
+  const flush = () => {
+    store.appendManySync(writes);
+    writes = [];
+  };
+  for (let i = 0; i < events; i++) {
+    // a multiplicative walk over customers: consecutive events belong to different customers
+    const c = (i * 7919) % customers;
+    const id = customerId(c);
+    const streamId = `customer-${id}`;
+    const identifiers = [{ kind: 'email', value: email(c) }];
+    const occurredAt = new Date(BASE + ((i * 104729) % 500) * DAY + (i % 86_400) * 1000).toISOString(); // not in log order: late events
+    const metadata = { schemaVersion: 1, occurredAt, customerId: id, source: 'bench', identifiers };
+    const batch: StreamWrite = { streamId, events: [] };
+    if (!registered[c]) {
+      registered[c] = 1;
+      batch.events.push({ eventId: deterministicUuid('reg', id), type: 'customer.registered', data: { customerId: id, identifiers }, metadata });
+    }
+    const eventId = deterministicUuid('bench-event', String(i));
+    switch (i % 6) {
+      case 0:
+        batch.events.push({ eventId, type: 'contact.handled', data: { direction: 'inbound', handleSeconds: 300, resolved: true }, metadata: { ...metadata, channel: 'phone', agentId: `a${i % 40}` } });
+        break;
+      case 1:
+        batch.events.push({ eventId, type: 'purchase.completed', data: { orderId: `o${i}`, amount: 49.95, currency: 'EUR' }, metadata: { ...metadata, channel: 'web' } });
+        break;
+      case 2:
+        batch.events.push({ eventId, type: 'survey.answered', data: { nps: i % 11, csat: 1 + (i % 5) }, metadata: { ...metadata, channel: 'email' } });
+        break;
+      case 3:
+        batch.events.push({ eventId, type: 'case.opened', data: { caseId: `k${i}`, priority: 'normal' }, metadata: { ...metadata, channel: 'chat' } });
+        break;
+      case 4:
+        batch.events.push({ eventId, type: 'web.visited', data: { url: 'https://shop.example.com/', pageViews: 3 }, metadata: { ...metadata, channel: 'web' } });
+        break;
+      default:
+        batch.events.push({ eventId, type: 'consent.changed', data: { purpose: 'marketing-email', granted: i % 2 === 0 }, metadata: { ...metadata, channel: 'app' } });
+    }
+    writes.push(batch);
+    written++;
+    if (writes.length >= 5000) {
+      flush();
+      progress('writing the log', written, events, started);
+    }
+  }
+  flush();
+  progress('writing the log', events, events, started);
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+function sampleRss(): { peakMb: () => number; stop: () => void } {
+  let peak = process.memoryUsage().rss;
+  const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 50);
+  return { peakMb: () => Math.max(peak, process.memoryUsage().rss) / 1024 / 1024, stop: () => clearInterval(timer) };
+}
+
+function httpGet(agent: Agent, port: number, path: string, key: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, agent, headers: { authorization: `Bearer ${key}` } }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+function httpPost(agent: Agent, port: number, path: string, key: string, payload: unknown): Promise<{ status: number; body: string }> {
+  const data = JSON.stringify(payload);
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { host: '127.0.0.1', port, path, method: 'POST', agent, headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
+    req.on('error', reject);
+    req.end(data);
+  });
+}
+
+/**
+ * Rebuild of the customer 360 from position 0 (events/s and peak RSS while rebuilding), then
+ * 360 lookups by id and by identifier over HTTP at that scale (p50/p99), then ingest-to-visible
+ * under HTTP ingest load (p99). Prints its figures through report.ts.
+ */
+export async function benchProjection(options: ProjectionBenchOptions): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'cem-bench-rm-'));
+  try {
+    const store = new SqliteEventStore(join(dir, 'events.db'), { synchronous: 'NORMAL' });
+    console.log(`projection: writing ${options.events.toLocaleString('en-US')} events over ${options.customers.toLocaleString('en-US')} customers`);
+    writeLog(store, options.events, options.customers);
+    const head = await store.headPosition();
+    await benchRebuild(store, dir, head, options.batchSize ?? 5000);
+    await store.close();
+    await benchLookups(dir, options.customers, options.lookups ?? 5000);
+    await benchIngestToVisible(dir, options.probes ?? 300);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export async function benchRebuild(store: SqliteEventStore, dir: string, head: number, batchSize: number): Promise<void> {
+  global.gc?.();
+  const rssBefore = process.memoryUsage().rss / 1024 / 1024;
+  const rss = sampleRss();
+  const readStore = await openSqliteReadStore(join(dir, READ_MODELS_FILE));
+  const started = performance.now();
+  const running = await startProjector({
+    store,
+    db: readStore.db,
+    batchSize,
+    onBatch: (b) => progress('rebuilding the customer 360', b.position, head, started),
+  });
+  await running.projector.whenCaughtUp(head, 3_600_000);
+  const seconds = (performance.now() - started) / 1000;
+  await running.close();
+  await readStore.close();
+  rss.stop();
+  record({ group: 'projection', name: `rebuild customer 360 from 0 (${head.toLocaleString('en-US')} events, batch ${batchSize})`, value: head / seconds, unit: 'events/s', note: 'target >= 100,000' });
+  record({ group: 'projection', name: 'peak RSS while rebuilding', value: rss.peakMb(), unit: 'MB', note: `${Math.round(rssBefore)} MB before; bounded by the batch` });
+}
+
+export async function benchLookups(dir: string, customers: number, lookups: number): Promise<void> {
+  const platform = openPlatform(loadConfig({ DATA_DIR: dir, SQLITE_SYNCHRONOUS: 'NORMAL', LOG_LEVEL: 'error', API_KEYS: `analyst:${ANALYST_KEY}` }));
+  const app = await createApiApp(platform);
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const port = (app.getHttpServer().address() as AddressInfo).port;
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  try {
+    for (const [name, path] of [
+      ['by id', (c: number) => `/v1/customers/${customerId(c)}`],
+      ['by identifier', (c: number) => `/v1/customers/lookup?identifier=email:${email(c)}`],
+    ] as const) {
+      for (let i = 0; i < 200; i++) await httpGet(agent, port, path(i % customers), ANALYST_KEY); // warm-up
+      const times: number[] = [];
+      for (let i = 0; i < lookups; i++) {
+        const c = (i * 15485863) % customers;
+        const t0 = performance.now();
+        const res = await httpGet(agent, port, path(c), ANALYST_KEY);
+        times.push(performance.now() - t0);
+        if (res.status !== 200) throw new Error(`lookup ${name} answered ${res.status}`);
+      }
+      times.sort((a, b) => a - b);
+      record({ group: 'customer 360 over HTTP', name: `lookup ${name} p50 (${customers.toLocaleString('en-US')} customers)`, value: percentile(times, 50), unit: 'ms' });
+      record({ group: 'customer 360 over HTTP', name: `lookup ${name} p99`, value: percentile(times, 99), unit: 'ms', note: 'target < 5' });
+    }
+  } finally {
+    agent.destroy();
+    await app.close();
+    await platform.close();
+  }
+}
+
+export async function benchIngestToVisible(dir: string, probes: number): Promise<void> {
+  const platform = openPlatform(loadConfig({ DATA_DIR: dir, SQLITE_SYNCHRONOUS: 'NORMAL', LOG_LEVEL: 'error', API_KEYS: `analyst:${ANALYST_KEY},ingest:${INGEST_KEY}` }));
+  // the embedded default: api and projector in one process (the read models are already caught up)
+  const readSide = await openReadSide({ dataDir: dir, store: platform.store });
+  await readSide.whenCaughtUp(await platform.store.headPosition(), 600_000);
+  const app = await createApiApp(platform, { readSide });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const port = (app.getHttpServer().address() as AddressInfo).port;
+  const loadAgent = new Agent({ keepAlive: true, maxSockets: 2 });
+  const probeAgent = new Agent({ keepAlive: true, maxSockets: 1 });
+  let loading = true;
+  let loaded = 0;
+  let n = 0;
+  const now = Date.now();
+  const envelope = (c: string, type = 'contact.handled') => ({
+    eventId: deterministicUuid('bench-visible', String(now), String(n++)),
+    type,
+    occurredAt: new Date(now - 60_000).toISOString(),
+    source: 'bench',
+    channel: type === 'contact.handled' ? 'phone' : 'email',
+    customer: { identifiers: [{ kind: 'email', value: c }] },
+    data: type === 'contact.handled' ? { direction: 'inbound', handleSeconds: 200, resolved: true } : { nps: 8 },
+  });
+  const loader = async () => {
+    while (loading) {
+      const events = Array.from({ length: 200 }, () => envelope(`load${n % 20_000}@example.com`));
+      const res = await httpPost(loadAgent, port, '/v1/events:batch', INGEST_KEY, { events });
+      if (res.status !== 200) throw new Error(`load batch answered ${res.status}`);
+      loaded += events.length;
+    }
+  };
+  const started = performance.now();
+  const loaders = [loader(), loader()];
+  const times: number[] = [];
+  try {
+    for (let i = 0; i < probes; i++) {
+      const res = await httpPost(probeAgent, port, '/v1/events', INGEST_KEY, envelope(`probe${i}@example.com`, 'survey.answered'));
+      const acked = performance.now();
+      const { customerId: id, position } = JSON.parse(res.body) as { customerId: string; position: number };
+      // the API waits server-side until the projector has committed `position`, then answers
+      const view = await httpGet(probeAgent, port, `/v1/customers/${id}?minPosition=${position}`, ANALYST_KEY);
+      times.push(performance.now() - acked);
+      if (view.status !== 200 || JSON.parse(view.body).scores.nps?.score !== 8) throw new Error(`probe ${i} not visible: ${view.status}`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  } finally {
+    loading = false;
+    await Promise.all(loaders);
+  }
+  const seconds = (performance.now() - started) / 1000;
+  times.sort((a, b) => a - b);
+  record({ group: 'ingest-to-visible', name: `p50 (under ${Math.round(loaded / seconds).toLocaleString('en-US')} events/s HTTP ingest)`, value: percentile(times, 50), unit: 'ms' });
+  record({ group: 'ingest-to-visible', name: 'p99', value: percentile(times, 99), unit: 'ms', note: 'target < 100' });
+  loadAgent.destroy();
+  probeAgent.destroy();
+  await app.close();
+  await readSide.close();
+  await platform.close();
+}
