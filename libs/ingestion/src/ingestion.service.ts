@@ -90,29 +90,17 @@ export class IngestionService {
   private async appendSerially(commands: TouchpointCommand[]): Promise<IngestResult[]> {
     const results: (IngestResult | undefined)[] = new Array(commands.length);
 
-    // 1. ids already recorded: acknowledge, and make sure the retry is really the same event
-    const existing = await this.store.findEvents([...new Set(commands.map((c) => c.eventId))]);
-    const conflicts: EventError[] = [];
+    // Repeats of an eventId (retries) need no lookup first: the store recognises them on append and
+    // answers with the original position (or refuses different content), all inside one transaction.
     const fresh: { command: TouchpointCommand; index: number }[] = [];
     const freshIds = new Map<string, number>();
     commands.forEach((command, index) => {
-      const stored = existing.get(command.eventId);
-      if (stored) {
-        if (contentHash(toStored(command)) !== contentHash(stored as EventData)) {
-          conflicts.push({ index, eventId: command.eventId, field: 'eventId', reason: 'was already recorded with different content' });
-          return;
-        }
-        const customerId = (stored.metadata as { customerId?: string }).customerId ?? customerIdOfStream(stored.streamId) ?? '';
-        results[index] = { eventId: command.eventId, customerId, position: stored.position, duplicate: true };
-        return;
-      }
       if (freshIds.has(command.eventId)) return; // repeated inside the batch: answered below
       freshIds.set(command.eventId, index);
       fresh.push({ command, index });
     });
-    if (conflicts.length > 0) throw new IngestConflictError(conflicts);
 
-    // 2. who is it? (registers new customers, decides merges)
+    // 1. who is it? (registers new customers, decides merges)
     const resolutions = await this.registry.resolveBatch(
       fresh.map(({ command }) => ({ identifiers: identifiersOf(command), triggeringEventId: command.eventId, occurredAt: command.occurredAt, source: command.source })),
     );
@@ -126,7 +114,7 @@ export class IngestionService {
       return cur;
     };
 
-    // 3. decide and append; a concurrent writer moving a stream means: read heads again and redo
+    // 2. decide and append; a concurrent writer moving a stream means: read heads again and redo
     for (let attempt = 1; ; attempt++) {
       const planned: { streamId: string; event: DomainEvent; resultIndex?: number }[] = [];
       const targets = new Set<string>();

@@ -108,47 +108,52 @@ export class SqliteEventStore implements EventStore {
   private appendOne({ streamId, events, expectedRevision = 'any' }: StreamWrite): AppendResult {
     const row = this.stmt.streamRevision.get(streamId);
     let revision = row ? row.revision : -1;
-    const fresh: { event: EventData; hash: string; index: number }[] = [];
     const out: AppendResult['events'] = new Array(events.length);
-    const firstInCall = new Map<string, { hash: string; index: number }>();
-    const repeatsInCall: { index: number; firstIndex: number }[] = [];
+    const hashes = events.map(contentHash);
+    if (!expectedMatches(expectedRevision, revision)) {
+      // a stale expectation is fine only for a retry of events that are all stored already
+      const stored = events.map((e) => this.stmt.byEventId.get(e.eventId));
+      stored.forEach((existing, i) => {
+        if (existing && existing.content_hash !== hashes[i]) throw new EventIdConflictError(events[i].eventId, existing.stream_id);
+      });
+      if (events.length === 0 || stored.some((e) => !e)) throw new WrongExpectedRevisionError(streamId, expectedRevision, revision);
+      return { streamId, nextExpectedRevision: revision, events: stored.map((e) => ({ eventId: e!.event_id, revision: e!.revision, position: e!.position, duplicate: true })) };
+    }
+    // Optimistic: insert, and let the UNIQUE(event_id) index find repeats (a rare path) instead of
+    // looking every event up first. A failed statement leaves the rest of the transaction intact.
+    const firstInCall = new Map<string, number>();
+    const recordedAt = new Date().toISOString();
+    let wrote = false;
     events.forEach((event, index) => {
-      const hash = contentHash(event);
-      const earlier = firstInCall.get(event.eventId);
-      if (earlier) {
-        if (earlier.hash !== hash) throw new EventIdConflictError(event.eventId, streamId);
-        repeatsInCall.push({ index, firstIndex: earlier.index });
+      const first = firstInCall.get(event.eventId);
+      if (first !== undefined) {
+        if (hashes[first] !== hashes[index]) throw new EventIdConflictError(event.eventId, streamId);
+        out[index] = { ...out[first], duplicate: true };
         return;
       }
-      firstInCall.set(event.eventId, { hash, index });
-      const existing = this.stmt.byEventId.get(event.eventId);
-      if (existing) {
-        if (existing.content_hash !== hash) throw new EventIdConflictError(event.eventId, existing.stream_id);
-        out[index] = { eventId: event.eventId, revision: existing.revision, position: existing.position, duplicate: true };
-        return;
-      }
-      fresh.push({ event, hash, index });
-    });
-    if (fresh.length > 0) {
-      checkExpected(streamId, expectedRevision, revision);
-      const recordedAt = new Date().toISOString();
-      for (const { event, hash, index } of fresh) {
-        revision++;
+      firstInCall.set(event.eventId, index);
+      try {
         const info = this.stmt.insert.run(
           event.eventId,
           streamId,
-          revision,
+          revision + 1,
           event.type,
           JSON.stringify(event.data ?? null),
           JSON.stringify(event.metadata ?? {}),
-          hash,
+          hashes[index],
           recordedAt,
         );
+        revision++;
+        wrote = true;
         out[index] = { eventId: event.eventId, revision, position: Number(info.lastInsertRowid), duplicate: false };
+      } catch (e) {
+        if (!isUniqueViolation(e, 'events.event_id')) throw e;
+        const existing = this.stmt.byEventId.get(event.eventId)!;
+        if (existing.content_hash !== hashes[index]) throw new EventIdConflictError(event.eventId, existing.stream_id);
+        out[index] = { eventId: event.eventId, revision: existing.revision, position: existing.position, duplicate: true };
       }
-      this.stmt.upsertStream.run(streamId, revision);
-    }
-    for (const { index, firstIndex } of repeatsInCall) out[index] = { ...out[firstIndex], duplicate: true };
+    });
+    if (wrote) this.stmt.upsertStream.run(streamId, revision);
     return { streamId, nextExpectedRevision: revision, events: out };
   }
 
@@ -253,11 +258,15 @@ export class SqliteEventStore implements EventStore {
   }
 }
 
-function checkExpected(streamId: string, expected: ExpectedRevision, actual: number): void {
-  const ok =
+function expectedMatches(expected: ExpectedRevision, actual: number): boolean {
+  return (
     expected === 'any' ||
     (expected === 'no_stream' && actual === -1) ||
     (expected === 'stream_exists' && actual >= 0) ||
-    (typeof expected === 'number' && expected === actual);
-  if (!ok) throw new WrongExpectedRevisionError(streamId, expected, actual);
+    (typeof expected === 'number' && expected === actual)
+  );
+}
+
+function isUniqueViolation(e: unknown, column: string): boolean {
+  return (e as { code?: string })?.code === 'SQLITE_CONSTRAINT_UNIQUE' && String((e as Error).message).includes(column);
 }
