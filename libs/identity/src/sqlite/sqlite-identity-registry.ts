@@ -62,8 +62,7 @@ export class SqliteIdentityRegistry implements IdentityRegistry {
       customer: this.db.prepare<[string], { customer_id: string; seq: number; merged_into: string | null }>(
         'SELECT customer_id, seq, merged_into FROM identity_customers WHERE customer_id = ?',
       ),
-      nextSeq: this.db.prepare<[], { next: number }>('SELECT coalesce(max(seq), 0) + 1 AS next FROM identity_customers'),
-      insertCustomer: this.db.prepare('INSERT INTO identity_customers (customer_id, seq) VALUES (?, ?)'),
+      insertCustomer: this.db.prepare('INSERT INTO identity_customers (customer_id, seq) VALUES (?, (SELECT coalesce(max(seq), 0) + 1 FROM identity_customers))'),
       claim: this.db.prepare('INSERT INTO identity_identifiers (key, customer_id) VALUES (?, ?) ON CONFLICT (key) DO NOTHING'),
       markMerged: this.db.prepare('UPDATE identity_customers SET merged_into = ? WHERE customer_id = ?'),
       repoint: this.db.prepare('UPDATE identity_identifiers SET customer_id = ? WHERE customer_id = ?'),
@@ -94,13 +93,17 @@ export class SqliteIdentityRegistry implements IdentityRegistry {
         unclaimed.push(key);
         continue;
       }
-      const owner = this.canonicalSync(row.customer_id) ?? row.customer_id;
-      owners.set(owner, [...(owners.get(owner) ?? []), key]);
+      // identifiers are repointed to the survivor inside the merge's transaction, so an owner is
+      // always a live customer: no need to follow merge chains here
+      const owner = row.customer_id;
+      const keysOfOwner = owners.get(owner);
+      if (keysOfOwner) keysOfOwner.push(key);
+      else owners.set(owner, [key]);
     }
 
     if (owners.size === 0) {
       const customerId = this.newCustomerId();
-      this.stmt.insertCustomer.run(customerId, this.stmt.nextSeq.get()!.next);
+      this.stmt.insertCustomer.run(customerId);
       for (const key of unclaimed) this.stmt.claim.run(key, customerId);
       return { customerId, registered: true, merges: [] };
     }
