@@ -1,18 +1,25 @@
 /**
  * `npm run bench`: every performance figure of the brief, measured side by side in one run and printed
- * as one table (paste it into docs/benchmarks.md). Sizes scale with BENCH_SCALE (default 1).
+ * as one table (paste it into docs/benchmarks.md). Sizes scale with BENCH_SCALE (default 1 = the
+ * brief's sizes); BENCH_ONLY=ingest,import,projection,esdb picks sections.
  */
 import 'reflect-metadata';
+import { benchImport } from './import.bench';
 import { benchIngest } from './ingest.bench';
-import { printTable } from './report';
+import { benchProjection } from './projection.bench';
+import { peakRssMb, printTable } from './report';
 
 async function main() {
   const scale = Number(process.env.BENCH_SCALE ?? 1);
   const only = (process.env.BENCH_ONLY ?? '').split(',').filter(Boolean);
   const want = (name: string) => only.length === 0 || only.includes(name);
-  console.log(`CEM platform benchmark (node ${process.version}, scale ${scale})`);
-  if (want('ingest')) await benchIngest({ events: Math.round(100_000 * scale), batchSize: 1000, eventsPerCustomer: 10 });
+  const n = (x: number) => Math.max(1000, Math.round(x * scale));
+  console.log(`CEM platform benchmark (node ${process.version}, scale ${scale}, ${new Date().toISOString()})`);
+  if (want('ingest')) await benchIngest({ events: n(100_000), batchSize: 1000, eventsPerCustomer: 10 });
+  if (want('import')) await benchImport({ rows: n(1_000_000) });
+  if (want('projection')) await benchProjection({ events: n(1_000_000), customers: n(100_000) });
   printTable();
+  console.log(`peak RSS of the bench process: ${peakRssMb().toFixed(0)} MB`);
 }
 
 main().then(
