@@ -10,7 +10,7 @@ describe('kafka-ingest configuration', () => {
       groupId: 'cem-ingest',
       ssl: false,
       fromBeginning: true,
-      appendChunkSize: 1000,
+      appendChunkSize: 4000,
     });
     expect(c.sasl).toBeUndefined();
   });

@@ -1,0 +1,152 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Kafka, logLevel, Partitioners } from 'kafkajs';
+import { loadConfig } from '@cem/config';
+import { openPlatform } from '@cem/platform';
+import { loadKafkaIngestConfig } from '../src/config';
+import { ingestionPortFor } from '../src/ingestion.adapter';
+import { KafkaIngestConsumer } from '../src/kafka-ingest.consumer';
+
+export interface KafkaBenchRow {
+  group: string;
+  name: string;
+  value: number;
+  unit: string;
+  note?: string;
+}
+
+export interface KafkaBenchOptions {
+  events: number;
+  /** default KAFKA_BROKERS or 127.0.0.1:9092 */
+  brokers?: string[];
+  partitions?: number;
+  record?: (row: KafkaBenchRow) => void;
+  log?: (line: string) => void;
+}
+
+function envelope(i: number, eventsPerCustomer = 10): Record<string, unknown> {
+  const c = Math.floor(i / eventsPerCustomer);
+  return {
+    eventId: randomUUID(),
+    type: 'contact.handled',
+    occurredAt: new Date(Date.parse('2026-01-01T00:00:00Z') + i * 1000).toISOString(),
+    source: 'bench',
+    channel: 'phone',
+    agentId: `agent-${i % 50}`,
+    customer: { identifiers: [{ kind: 'email', value: `customer${c}@example.com` }] },
+    data: { direction: 'inbound', reason: 'billing', waitSeconds: 40, handleSeconds: 300, resolved: i % 5 !== 0 },
+  };
+}
+
+/**
+ * Consume-validate-append throughput from the real broker into the embedded store (the whole
+ * kafka-ingest path: eachBatch, DTO validation, identity resolution, durable append, offset commit),
+ * next to kafkajs's raw consume rate of the same topic in the same run (eachBatch counting only).
+ * Both are timed from the first batch received to the last event handled, so group joins are excluded.
+ * Needs a running broker (infra/kafka/start.sh). Target: >= 20,000 events/s and within 2x of raw.
+ */
+export async function benchKafkaIngest(options: KafkaBenchOptions): Promise<{ rawPerSec: number; ingestPerSec: number }> {
+  const log = options.log ?? ((l: string) => console.log(l));
+  const brokers = options.brokers ?? (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
+  const n = options.events;
+  const kafka = new Kafka({ clientId: 'cem-bench', brokers, logLevel: logLevel.NOTHING });
+  const topic = `bench.touchpoints.${Date.now().toString(36)}`;
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.createTopics({ topics: [{ topic, numPartitions: options.partitions ?? 3 }], waitForLeaders: true });
+  const dataDir = mkdtempSync(join(tmpdir(), 'cem-kafka-bench-'));
+  try {
+    // produce
+    const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+    await producer.connect();
+    let t = performance.now();
+    for (let i = 0; i < n; i += 2000) {
+      const messages = [];
+      for (let j = i; j < Math.min(n, i + 2000); j++) {
+        const e = envelope(j);
+        messages.push({ key: (e.customer as { identifiers: { value: string }[] }).identifiers[0]!.value, value: JSON.stringify(e) });
+      }
+      await producer.send({ topic, acks: -1, messages });
+    }
+    await producer.disconnect();
+    log(`  kafka: produced ${n.toLocaleString('en-US')} events in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+
+    // raw kafkajs consume of the same topic
+    const raw = kafka.consumer({ groupId: `${topic}.raw` });
+    await raw.connect();
+    await raw.subscribe({ topics: [topic], fromBeginning: true });
+    let seen = 0;
+    let first = 0;
+    let last = 0;
+    await new Promise<void>((resolve) => {
+      void raw.run({
+        eachBatch: async ({ batch }) => {
+          if (!first) first = performance.now();
+          seen += batch.messages.length;
+          if (seen >= n) {
+            last = performance.now();
+            resolve();
+          }
+        },
+      });
+    });
+    await raw.disconnect();
+    const rawPerSec = n / ((last - first) / 1000);
+
+    // the kafka-ingest path into the embedded store
+    const platform = openPlatform(loadConfig({ ...process.env, DATA_DIR: dataDir }));
+    const port = ingestionPortFor(platform.ingestion);
+    let handled = 0;
+    first = 0;
+    let done!: () => void;
+    const finished = new Promise<void>((r) => (done = r));
+    const config = loadKafkaIngestConfig({ KAFKA_BROKERS: brokers.join(','), KAFKA_TOPIC: topic, KAFKA_GROUP_ID: `${topic}.ingest`, KAFKA_CREATE_TOPICS: 'true', KAFKA_INGEST_HEALTH_PORT: '0',
+      KAFKA_APPEND_CHUNK_SIZE: process.env.KAFKA_APPEND_CHUNK_SIZE, KAFKA_MAX_BYTES_PER_PARTITION: process.env.KAFKA_MAX_BYTES_PER_PARTITION, KAFKA_PARTITIONS_CONCURRENTLY: process.env.KAFKA_PARTITIONS_CONCURRENTLY });
+    const consumer = new KafkaIngestConsumer(kafka, config, {
+      validate: (r) => {
+        if (!first) first = performance.now();
+        return port.validate(r);
+      },
+      append: async (commands) => {
+        await port.append(commands);
+        handled += commands.length;
+        if (handled >= n) {
+          last = performance.now();
+          done();
+        }
+      },
+    });
+    await consumer.start();
+    await finished;
+    await consumer.stop();
+    await platform.close();
+    const ingestPerSec = n / ((last - first) / 1000);
+
+    const record = options.record ?? ((r: KafkaBenchRow) => log(`  ${r.group} | ${r.name}: ${Math.round(r.value)} ${r.unit}${r.note ? ` (${r.note})` : ''}`));
+    record({ group: 'kafka', name: `kafkajs raw consume (eachBatch, ${n.toLocaleString('en-US')} events)`, value: rawPerSec, unit: 'events/s' });
+    record({
+      group: 'kafka',
+      name: `kafka-ingest consume + validate + identity + durable append + commit (embedded SQLite, synchronous=${loadConfig({ ...process.env, DATA_DIR: dataDir }).SQLITE_SYNCHRONOUS})`,
+      value: ingestPerSec,
+      unit: 'events/s',
+      note: `${(rawPerSec / ingestPerSec).toFixed(2)}x slower than raw; target >= 20,000 and within 2x`,
+    });
+    return { rawPerSec, ingestPerSec };
+  } finally {
+    await admin.deleteTopics({ topics: [topic, `${topic}.dlq`] }).catch(() => undefined);
+    await admin.disconnect();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+if (require.main === module) {
+  benchKafkaIngest({ events: Number(process.env.BENCH_KAFKA_EVENTS ?? 100_000) }).then(
+    () => process.exit(0),
+    (e) => {
+      console.error(e);
+      process.exit(1);
+    },
+  );
+}
