@@ -1,26 +1,51 @@
-import { DynamicModule, Module } from '@nestjs/common';
-import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import { DynamicModule, Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
+import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
 import type { Platform } from '@cem/platform';
+import type { ReadSide } from '@cem/read-models';
 import { ApiKeyGuard } from './auth/api-key.guard';
+import { CustomersController } from './customers/customers.controller';
+import { READ_SIDE } from './customers/read-side.token';
 import { HealthController } from './health/health.controller';
 import { ErrorFilter } from './http/error.filter';
 import { EventsController } from './ingest/events.controller';
 import { ImportsController } from './imports/imports.controller';
+import { HttpMetricsInterceptor } from './metrics/http-metrics.interceptor';
+import { MetricsController } from './metrics/metrics.controller';
+import { METRICS_REGISTRY } from './metrics/metrics.token';
 import { PLATFORM } from './tokens';
 
-const controllers = [EventsController, HealthController, ImportsController];
+const controllers = [EventsController, HealthController, ImportsController, CustomersController, MetricsController];
+
+const OWNS_READ_SIDE = Symbol('OWNS_READ_SIDE');
 
 @Module({})
-export class AppModule {
-  /** The platform is opened by the caller (main.ts or a test) so it decides data dir, clock and adapters. */
-  static forPlatform(platform: Platform): DynamicModule {
+export class AppModule implements OnApplicationShutdown {
+  constructor(
+    @Inject(READ_SIDE) private readonly readSide: ReadSide,
+    @Inject(OWNS_READ_SIDE) private readonly ownsReadSide: boolean,
+  ) {}
+
+  /** A read side the app opened itself (embedded default) stops with the app. */
+  async onApplicationShutdown(): Promise<void> {
+    if (this.ownsReadSide) await this.readSide.close();
+  }
+
+  /**
+   * The platform and the read side are opened by the caller (main.ts or a test) so it decides data
+   * dir, clock, adapters and where the projector runs.
+   */
+  static forPlatform(platform: Platform, readSide: ReadSide, ownsReadSide = false): DynamicModule {
     return {
       module: AppModule,
       controllers,
       providers: [
         { provide: PLATFORM, useValue: platform },
+        { provide: READ_SIDE, useValue: readSide },
+        { provide: OWNS_READ_SIDE, useValue: ownsReadSide },
+        { provide: METRICS_REGISTRY, useValue: readSide.registry },
         { provide: APP_GUARD, useClass: ApiKeyGuard },
         { provide: APP_FILTER, useClass: ErrorFilter },
+        { provide: APP_INTERCEPTOR, useClass: HttpMetricsInterceptor },
       ],
       exports: [PLATFORM],
     };

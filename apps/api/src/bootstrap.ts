@@ -4,6 +4,7 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { Platform } from '@cem/platform';
+import { openReadSide, type ReadSide } from '@cem/read-models';
 import { AppModule } from './app.module';
 
 const LEVELS: Record<string, LogLevel[]> = {
@@ -16,12 +17,20 @@ const LEVELS: Record<string, LogLevel[]> = {
   trace: ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'],
 };
 
+export interface ApiAppOptions {
+  /**
+   * The read side the query API reads (see openReadSide in libs/read-models). Absent: the embedded
+   * default, a read side whose projector runs in this process, closed with the app.
+   */
+  readSide?: ReadSide;
+}
+
 /** Builds the HTTP app around an opened platform (used by main.ts and the e2e tests). */
-export async function createApiApp(platform: Platform): Promise<NestFastifyApplication> {
+export async function createApiApp(platform: Platform, options: ApiAppOptions = {}): Promise<NestFastifyApplication> {
+  const logger = new ConsoleLogger({ json: true, logLevels: LEVELS[platform.config.LOG_LEVEL] ?? LEVELS.info });
+  const readSide = options.readSide ?? (await openReadSide({ dataDir: platform.config.DATA_DIR, store: platform.store, logger }));
   const adapter = new FastifyAdapter({ bodyLimit: platform.config.INGEST_MAX_BODY_BYTES, logger: false });
-  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forPlatform(platform), adapter, {
-    logger: new ConsoleLogger({ json: true, logLevels: LEVELS[platform.config.LOG_LEVEL] ?? LEVELS.info }),
-  });
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forPlatform(platform, readSide, !options.readSide), adapter, { logger });
   // JSON only: a text/plain body is refused with 415 instead of reaching validation as a string
   app.getHttpAdapter().getInstance().removeContentTypeParser(['text/plain']);
   const doc = new DocumentBuilder()

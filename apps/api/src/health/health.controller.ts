@@ -1,13 +1,19 @@
-import { Controller, Get, Inject } from '@nestjs/common';
-import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Controller, Get, Inject, Res } from '@nestjs/common';
+import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import type { FastifyReply } from 'fastify';
 import type { Platform } from '@cem/platform';
+import type { ReadSide } from '@cem/read-models';
 import { Public } from '../auth/roles.decorator';
+import { READ_SIDE } from '../customers/read-side.token';
 import { PLATFORM } from '../tokens';
 
 @ApiTags('operations')
 @Controller('health')
 export class HealthController {
-  constructor(@Inject(PLATFORM) private readonly platform: Platform) {}
+  constructor(
+    @Inject(PLATFORM) private readonly platform: Platform,
+    @Inject(READ_SIDE) private readonly readSide: ReadSide,
+  ) {}
 
   @Get('live')
   @Public()
@@ -18,9 +24,17 @@ export class HealthController {
 
   @Get('ready')
   @Public()
-  @ApiOperation({ summary: 'Readiness: the event store answers (public)' })
-  async ready() {
+  @ApiOperation({ summary: 'Readiness: the event store answers and the projections have caught up once; reports projection lag (public)' })
+  @ApiResponse({ status: 200, description: 'ready' })
+  @ApiResponse({ status: 503, description: 'not ready: the projector is still catching up or retrying a failed batch' })
+  async ready(@Res({ passthrough: true }) reply: FastifyReply) {
     const head = await this.platform.store.headPosition();
-    return { status: 'ready', eventStore: { headPosition: head } };
+    const projections = await this.readSide.health();
+    if (!projections.ready) reply.status(503);
+    return {
+      status: projections.ready ? 'ready' : 'not-ready',
+      eventStore: { headPosition: head },
+      projections: { projector: projections.projector, status: projections.status, checkpoint: projections.lag.checkpoint, lagEvents: projections.lag.events, lagSeconds: projections.lag.seconds },
+    };
   }
 }

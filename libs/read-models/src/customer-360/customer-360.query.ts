@@ -58,6 +58,8 @@ export type CustomerSort = (typeof CUSTOMER_SORTS)[number];
 const SORT_COLUMNS = { lastSeenAt: 'last_seen_at', firstSeenAt: 'first_seen_at', netValue: 'net_value', eventCount: 'event_count' } as const;
 
 export interface CustomerSearch {
+  /** only this customer (e.g. the one an identifier resolved to) */
+  customerId?: string;
   valueSegment?: ValueSegment;
   lifecycleStage?: LifecycleStage;
   npsCategory?: NpsCategory;
@@ -266,6 +268,7 @@ export class Customer360Queries {
       ])
       .where('merged_into', 'is', null)
       .where(column, 'is not', null);
+    if (search.customerId !== undefined) q = q.where('customer_id', '=', search.customerId);
     if (search.valueSegment) q = q.where('value_segment', '=', search.valueSegment);
     if (search.npsCategory) q = q.where('nps_category', '=', search.npsCategory);
     if (search.lastSeenFrom) q = q.where('last_seen_at', '>=', search.lastSeenFrom);

@@ -82,7 +82,8 @@ export const customer360Migrations: Record<string, Migration> = {
         .addColumn('last_position', 'integer', (c) => c.notNull())
         .addColumn('doc', 'text', (c) => c.notNull())
         .execute();
-      await db.schema.createIndex('c360_customers_merged_into').on('c360_customers').column('merged_into').execute();
+      // partial: only merged-away customers are indexed, so live customers' updates never touch it
+      await db.schema.createIndex('c360_customers_merged_into').on('c360_customers').column('merged_into').where('merged_into', 'is not', null).execute();
       await db.schema.createIndex('c360_customers_last_seen').on('c360_customers').columns(['last_seen_at', 'customer_id']).execute();
       await db.schema.createIndex('c360_customers_first_seen').on('c360_customers').columns(['first_seen_at', 'customer_id']).execute();
       await db.schema.createIndex('c360_customers_segment').on('c360_customers').columns(['value_segment', 'last_seen_at']).execute();

@@ -26,12 +26,33 @@ export async function openSqliteReadStore(filename: string, options: SqliteReadS
   sqlite.pragma(`synchronous = ${options.synchronous ?? 'NORMAL'}`);
   sqlite.pragma('busy_timeout = 10000');
   sqlite.pragma('cache_size = -65536');
-  const db = new Kysely<ReadModelsDb>({ dialect: new SqliteDialect({ database: sqlite }) });
+  // checkpoint the WAL every ~40 MB instead of every 4 MB: a projection batch rewrites many pages
+  sqlite.pragma('wal_autocheckpoint = 10000');
+  const db = new Kysely<ReadModelsDb>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
   if (options.migrate !== false) await migrateReadModels(db);
   return {
     db,
     async close() {
       await db.destroy();
+    },
+  };
+}
+
+/**
+ * Kysely's SQLite driver prepares every statement anew; a projection runs the same few shapes of
+ * statement thousands of times, so keep the prepared ones (by SQL text, bounded).
+ */
+function withStatementCache(sqlite: Database.Database, max = 500) {
+  const cache = new Map<string, Database.Statement>();
+  return {
+    close: () => sqlite.close(),
+    prepare(sql: string) {
+      let stmt = cache.get(sql);
+      if (stmt) return stmt;
+      stmt = sqlite.prepare(sql);
+      if (cache.size >= max) cache.delete(cache.keys().next().value!);
+      cache.set(sql, stmt);
+      return stmt;
     },
   };
 }
