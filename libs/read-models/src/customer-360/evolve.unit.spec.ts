@@ -1,0 +1,65 @@
+import type { ProjectedRecord } from '../projector/projected-event';
+import { emptyCustomer360, type Customer360State } from './customer-360.state';
+import { absorbCustomer, evolveCustomer360 } from './evolve';
+
+let position = 0;
+const event = (type: string, occurredAt: string, data: unknown, extra: Record<string, unknown> = {}): ProjectedRecord => ({
+  position: ++position,
+  eventId: `e${position}`,
+  type,
+  streamId: 'customer-a',
+  revision: position,
+  data,
+  metadata: { schemaVersion: 1, occurredAt, customerId: 'a', source: 'test', channel: 'web', ...extra } as ProjectedRecord['metadata'],
+  recordedAt: '2026-01-01T00:00:00.000Z',
+});
+const fold = (state: Customer360State, events: ProjectedRecord[]) => {
+  for (const e of events) evolveCustomer360(state, e);
+  return state;
+};
+
+describe('customer 360 evolve', () => {
+  it('a late event does not overwrite newer facts', () => {
+    const s = fold(emptyCustomer360('a'), [
+      event('survey.answered', '2026-03-01T00:00:00.000Z', { nps: 9 }),
+      event('consent.changed', '2026-03-01T00:00:00.000Z', { purpose: 'marketing-email', granted: false }),
+      // arrives later, happened earlier
+      event('survey.answered', '2026-01-01T00:00:00.000Z', { nps: 2, csat: 4 }),
+      event('consent.changed', '2026-01-01T00:00:00.000Z', { purpose: 'marketing-email', granted: true }),
+    ]);
+    expect(s.lastSeenAt).toBe('2026-03-01T00:00:00.000Z');
+    expect(s.firstSeenAt).toBe('2026-01-01T00:00:00.000Z');
+    expect(s.nps?.value).toBe(9);
+    expect(s.csat?.value).toBe(4); // the only csat answer, however old
+    expect(s.consents['marketing-email'].value).toBe(false);
+  });
+
+  it('a case resolved before the (late) event that opened it stays resolved', () => {
+    const s = fold(emptyCustomer360('a'), [
+      event('case.resolved', '2026-02-02T00:00:00.000Z', { caseId: 'K', firstContactResolution: true }),
+      event('case.opened', '2026-02-01T00:00:00.000Z', { caseId: 'K', category: 'billing' }),
+    ]);
+    expect(s.cases.K).toMatchObject({ status: 'resolved', openedAt: '2026-02-01T00:00:00.000Z', category: 'billing' });
+  });
+
+  it('absorbing a merged customer equals folding both histories into one state', () => {
+    const aEvents = [
+      event('purchase.completed', '2026-01-05T00:00:00.000Z', { orderId: 'o1', amount: 10.1, currency: 'EUR' }),
+      event('subscription.started', '2026-01-06T00:00:00.000Z', { subscriptionId: 'S', plan: 'basic' }),
+    ];
+    const bEvents = [
+      event('purchase.completed', '2026-01-02T00:00:00.000Z', { orderId: 'o2', amount: 0.2, currency: 'EUR' }, { identifiers: [{ kind: 'phone', value: '+31612345678' }] }),
+      event('subscription.cancelled', '2026-01-07T00:00:00.000Z', { subscriptionId: 'S' }),
+      event('survey.answered', '2026-01-08T00:00:00.000Z', { nps: 6 }),
+    ];
+    const merged = fold(emptyCustomer360('a'), aEvents);
+    absorbCustomer(merged, fold(emptyCustomer360('b'), bEvents), { kind: 'absorbed', mergeId: 'm', mergedIds: ['b'], at: '2026-01-09T00:00:00.000Z', position: 99, rule: 'r', survivorRule: 's', identifiers: [] });
+    const together = fold(emptyCustomer360('a'), [...aEvents, ...bEvents]);
+    const { merges, lastPosition, ...rest } = merged;
+    const { merges: _m, lastPosition: _p, ...expected } = together;
+    expect(rest).toEqual(expected);
+    expect(merged.money.EUR.purchased).toBe(103_000); // 10.1 + 0.2 exactly, in 1/10,000 units
+    expect(merged.subscriptions.S.status).toBe('cancelled');
+    expect(merges).toHaveLength(1);
+  });
+});
