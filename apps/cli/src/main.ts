@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import { Command } from 'commander';
+import { registerKafkaCommands } from '../../kafka-ingest/src/redrive.command';
 import { registerApiKeyCommands } from './commands/api-key.command';
 import { registerImportCommand } from './commands/import.command';
 
@@ -13,6 +14,7 @@ const program = new Command()
   .showHelpAfterError();
 
 registerApiKeyCommands(program);
+registerKafkaCommands(program);
 registerImportCommand(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {

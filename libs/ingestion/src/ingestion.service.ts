@@ -60,13 +60,6 @@ export class IngestionService {
       if (outcome.ok) commands.push(outcome.command);
       else for (const e of outcome.errors) errors.push({ index, eventId, ...e });
     });
-    const seen = new Map<string, number>();
-    commands.forEach((c, index) => {
-      const first = seen.get(c.eventId);
-      if (first !== undefined && contentHash(toStored(c)) !== contentHash(toStored(commands[first]))) {
-        errors.push({ index, eventId: c.eventId, field: 'eventId', reason: `repeats the eventId of event ${first} with different content` });
-      } else if (first === undefined) seen.set(c.eventId, index);
-    });
     if (errors.length > 0) throw new IngestValidationError(errors);
     return this.appendCommands(commands);
   }
@@ -94,11 +87,17 @@ export class IngestionService {
     // answers with the original position (or refuses different content), all inside one transaction.
     const fresh: { command: TouchpointCommand; index: number }[] = [];
     const freshIds = new Map<string, number>();
+    const conflicts: EventError[] = [];
     commands.forEach((command, index) => {
-      if (freshIds.has(command.eventId)) return; // repeated inside the batch: answered below
-      freshIds.set(command.eventId, index);
-      fresh.push({ command, index });
+      const first = freshIds.get(command.eventId);
+      if (first === undefined) {
+        freshIds.set(command.eventId, index);
+        fresh.push({ command, index });
+      } else if (contentHash(toStored(command)) !== contentHash(toStored(commands[first]))) {
+        conflicts.push({ index, eventId: command.eventId, field: 'eventId', reason: `repeats the eventId of event ${first} with different content` });
+      } // else: a repeat inside the batch, answered below with the first one's result
     });
+    if (conflicts.length > 0) throw new IngestConflictError(conflicts);
 
     // 1. who is it? (registers new customers, decides merges)
     const resolutions = await this.registry.resolveBatch(

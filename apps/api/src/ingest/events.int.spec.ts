@@ -42,6 +42,22 @@ describe('HTTP ingestion', () => {
     expect(await head()).toBe(2);
   });
 
+  it('refuses a batch repeating one eventId with different content (409), writing nothing', async () => {
+    const e = envelope();
+    const res = await post('/v1/events:batch', { events: [e, envelope(), { ...e, channel: 'chat', data: { ...e.data, resolved: false } }] });
+    expect(res.statusCode).toBe(409);
+    expect(res.json().errors).toEqual([expect.objectContaining({ index: 2, field: 'eventId', reason: 'repeats the eventId of event 0 with different content' })]);
+    expect(await head()).toBe(0);
+  });
+
+  it('answers a batch repeating one event identically with the same result twice', async () => {
+    const e = envelope();
+    const res = await post('/v1/events:batch', { events: [e, e] });
+    expect(res.statusCode).toBe(200);
+    const [a, b] = res.json().results;
+    expect(b).toEqual({ ...a, duplicate: true });
+  });
+
   it('accepts a batch whole, resolving shared identifiers to one customer', async () => {
     const ids = { identifiers: [{ kind: 'email', value: 'ana@example.com' }] };
     const res = await post('/v1/events:batch', {
