@@ -100,6 +100,42 @@ describe('identity registry on EventStoreDB (gRPC double), concurrent writers', 
     expect(await reg.canonicalId('never-issued')).toBeUndefined();
     expect(await reg.lookup(email('nobody'))).toBeUndefined();
   });
+
+  it('resolves large batches that name the same customers again (remembered within the batch) while others merge them', async () => {
+    const POOL = 20;
+    // writers 0 and 1 remember settled facts, 2 and 3 read everything afresh
+    const regs = clients.map((c, i) => new EsdbIdentityRegistry(c, i < 2 ? {} : { factCacheSize: 0 }));
+    const work = regs.map((reg, w) =>
+      (async () => {
+        const out = [];
+        for (let i = 0; i < 8; i++) {
+          const batch: ResolveRequest[] = [];
+          for (let j = 0; j < 12; j++) {
+            const a = (i * 7 + j * 3 + w * 5) % POOL;
+            // the same few identifiers over and over in one batch, and pairs that merge customers
+            batch.push(j % 3 === 0 ? request(email(a), email((a + 1) % POOL)) : request(email(a % 4 === 0 ? a : (a + 2) % POOL)));
+          }
+          out.push(...(await reg.resolveBatch(batch)));
+        }
+        return out;
+      })(),
+    );
+    const resolutions = (await Promise.all(work)).flat();
+    const owners = await Promise.all(Array.from({ length: POOL }, (_, i) => regs[3].lookup(email(i))));
+    expect(owners.every((o) => o !== undefined)).toBe(true);
+    expect(new Set(owners).size).toBe(1);
+    const [survivor] = owners;
+    for (const r of resolutions) expect(await regs[2].canonicalId(r.customerId)).toBe(survivor);
+    const pending = await regs[0].pendingMerges();
+    const mergedInLog = new Set(pending.flatMap((m) => m.mergedIds));
+    // every customer a writer answered with is the survivor or merged into it in the log; a writer that
+    // registered a customer and then lost every claim leaves that registration unused (it owns no
+    // identifier, every lookup above answered the survivor, and no resolution named it)
+    const answered = new Set(resolutions.map((r) => r.customerId));
+    for (const id of answered) if (id !== survivor) expect(mergedInLog.has(id)).toBe(true);
+    // every writer answers the same afterwards, remembering or not
+    for (const reg of regs) expect(await reg.lookup(email(7))).toBe(survivor);
+  }, 60_000);
 });
 
 /** Customer ids with a registry stream, read from the server's global log. */

@@ -18,6 +18,26 @@ export interface EsdbIdentityRegistryOptions {
   newCustomerId?: () => string;
   /** how often one request is re-resolved after losing a race to another writer; default 20 */
   maxAttempts?: number;
+  /**
+   * How many settled facts (identifier -> claiming customer, merged-away customer -> survivor) this
+   * instance remembers; default 100,000, 0 turns the memory off. Both facts are written once and
+   * never change, so remembering them is always correct; it saves a read each.
+   */
+  factCacheSize?: number;
+}
+
+/** Insertion-ordered memory of facts that never change once written; forgets the oldest when full. */
+class FactCache {
+  private readonly map = new Map<string, string>();
+  constructor(private readonly max: number) {}
+  get(key: string): string | undefined {
+    return this.map.get(key);
+  }
+  set(key: string, value: string): void {
+    if (this.max <= 0 || this.map.has(key)) return;
+    if (this.map.size >= this.max) this.map.delete(this.map.keys().next().value!);
+    this.map.set(key, value);
+  }
 }
 
 interface CustomerState {
@@ -53,6 +73,10 @@ class Contended extends Error {}
 export class EsdbIdentityRegistry implements IdentityRegistry {
   private readonly newCustomerId: () => string;
   private readonly maxAttempts: number;
+  /** identifier key -> customer that claimed it (the claim stream's first event, never changes) */
+  private readonly claims: FactCache;
+  /** merged-away customer -> survivor (a customer is merged away at most once, never back) */
+  private readonly mergedInto: FactCache;
 
   constructor(
     private readonly client: EventStoreDBClient,
@@ -60,36 +84,48 @@ export class EsdbIdentityRegistry implements IdentityRegistry {
   ) {
     this.newCustomerId = options.newCustomerId ?? randomUUID;
     this.maxAttempts = options.maxAttempts ?? 20;
+    this.claims = new FactCache(options.factCacheSize ?? 100_000);
+    this.mergedInto = new FactCache(options.factCacheSize ?? 100_000);
   }
 
+  /**
+   * Resolves the requests one after the other. Live customers read during the batch are remembered
+   * until its end (a batch names the same customers many times): a later request of the batch may so
+   * be resolved to a customer another instance has merged away meanwhile, which is the same race as a
+   * merge landing between a read and the append, and ends the same way (the events follow the merge;
+   * merging that customer again fails its compare-and-set and re-reads).
+   */
   async resolveBatch(requests: ResolveRequest[]): Promise<Resolution[]> {
     const out: Resolution[] = [];
-    for (const req of requests) out.push(await this.resolveOne(req));
+    const live = new Map<string, CustomerState>();
+    for (const req of requests) out.push(await this.resolveOne(req, live));
     return out;
   }
 
-  private async resolveOne(req: ResolveRequest): Promise<Resolution> {
+  private async resolveOne(req: ResolveRequest, live = new Map<string, CustomerState>()): Promise<Resolution> {
     const keys = [...new Set(req.identifiers.map(identifierKey))].sort();
     const merges: PendingMerge[] = [];
     for (let attempt = 1; ; attempt++) {
       try {
-        const resolution = await this.tryResolve(req, keys, merges);
+        const resolution = await this.tryResolve(req, keys, merges, live);
         return { ...resolution, merges };
       } catch (err) {
         if (!(err instanceof Contended) || attempt >= this.maxAttempts) {
           if (err instanceof Contended) throw new StoreUnavailableError(`identity resolution stayed contended after ${attempt} attempts; retry`);
           throw err;
         }
+        // lost a race: what this batch remembers may be stale, the retry reads afresh
+        live.clear();
         await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 2 ** attempt)));
       }
     }
   }
 
-  private async tryResolve(req: ResolveRequest, keys: string[], merges: PendingMerge[]): Promise<Omit<Resolution, 'merges'>> {
+  private async tryResolve(req: ResolveRequest, keys: string[], merges: PendingMerge[], live: Map<string, CustomerState>): Promise<Omit<Resolution, 'merges'>> {
     const owners = await Promise.all(keys.map((k) => this.owner(k)));
     const unclaimed = keys.filter((_, i) => owners[i] === undefined);
     const states = new Map<string, { state: CustomerState; keys: string[] }>();
-    const resolved = await Promise.all(owners.map((o) => (o === undefined ? undefined : this.follow(o))));
+    const resolved = await Promise.all(owners.map((o) => (o === undefined ? undefined : this.follow(o, live))));
     resolved.forEach((state, i) => {
       if (!state) return;
       const entry = states.get(state.customerId) ?? { state, keys: [] };
@@ -116,6 +152,10 @@ export class EsdbIdentityRegistry implements IdentityRegistry {
         mergedIds.map((id) => this.append(registryCustomerStream(id), MERGED_INTO, { survivorId }, states.get(id)!.state.revision)),
       );
       const done = mergedIds.filter((_, i) => results[i].status === 'fulfilled');
+      for (const id of done) {
+        this.mergedInto.set(id, survivorId);
+        live.delete(id);
+      }
       const failed = results.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
       if (done.length > 0) {
         const merge: PendingMerge = {
@@ -138,6 +178,9 @@ export class EsdbIdentityRegistry implements IdentityRegistry {
   /** Claims every key for the customer; any key claimed by someone else meanwhile means: resolve again. */
   private async claimAll(keys: string[], customerId: string): Promise<void> {
     const results = await Promise.allSettled(keys.map((k) => this.append(identifierStream(k), CLAIMED, { customerId }, NO_STREAM)));
+    keys.forEach((k, i) => {
+      if (results[i].status === 'fulfilled') this.claims.set(k, customerId);
+    });
     const failed = results.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
     if (failed) throw failed.reason instanceof WrongRevision ? new Contended() : failed.reason;
   }
@@ -167,22 +210,38 @@ export class EsdbIdentityRegistry implements IdentityRegistry {
 
   /** the customer that claimed this identifier key (before following merges) */
   private async owner(key: string): Promise<string | undefined> {
+    const known = this.claims.get(key);
+    if (known !== undefined) return known;
     const [first] = await this.read(identifierStream(key), 'forwards', 1);
-    return first ? (first.data as { customerId: string }).customerId : undefined;
+    if (!first) return undefined;
+    const owner = (first.data as { customerId: string }).customerId;
+    this.claims.set(key, owner);
+    return owner;
   }
 
   /** follows merges to the live customer; undefined for an id the registry never issued */
-  private async follow(customerId: string): Promise<CustomerState | undefined> {
+  private async follow(customerId: string, live?: Map<string, CustomerState>): Promise<CustomerState | undefined> {
     let id = customerId;
     for (let hops = 0; hops < 64; hops++) {
+      const survivor = this.mergedInto.get(id);
+      if (survivor !== undefined) {
+        id = survivor;
+        continue;
+      }
+      const remembered = live?.get(id);
+      if (remembered) return remembered;
       const events = await this.read(registryCustomerStream(id), 'forwards', 2);
       if (events.length === 0) return undefined;
       const last = events[events.length - 1];
       if (last.type === MERGED_INTO) {
-        id = (last.data as { survivorId: string }).survivorId;
+        const survivorId = (last.data as { survivorId: string }).survivorId;
+        this.mergedInto.set(id, survivorId);
+        id = survivorId;
         continue;
       }
-      return { customerId: id, revision: last.revision, seq: Number(events[0].position?.commit ?? 0) };
+      const state = { customerId: id, revision: last.revision, seq: Number(events[0].position?.commit ?? 0) };
+      live?.set(id, state);
+      return state;
     }
     throw new Error(`merge chain of ${customerId} is too long`);
   }
