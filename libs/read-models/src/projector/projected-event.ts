@@ -1,17 +1,7 @@
-import type { EventMetadata } from '@cem/domain';
 import type { ProjectionBatch } from './projection';
+import type { ProjectedRecord } from './projected-record';
 
-/** A stored event as projections see it: payload upcast to the latest version of its type. */
-export interface ProjectedRecord {
-  position: number;
-  eventId: string;
-  type: string;
-  streamId: string;
-  revision: number;
-  data: unknown;
-  metadata: EventMetadata;
-  recordedAt: string;
-}
+export type { ProjectedRecord };
 
 /**
  * What the projector publishes on the @nestjs/cqrs EventBus, once per stored event. It carries the

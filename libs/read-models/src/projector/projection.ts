@@ -1,6 +1,6 @@
 import type { Transaction } from 'kysely';
 import type { ReadModelsDb } from '../store/read-models-db';
-import type { ProjectedRecord } from './projected-event';
+import type { ProjectedRecord } from './projected-record';
 
 /**
  * A read model fed by the projector. Its event handler (an @EventsHandler(ProjectedEvent)) folds
