@@ -1,0 +1,79 @@
+import type { LifecycleStage } from '@cem/read-models';
+
+/*
+ * Customer signals, schema version 1: what the platform tells the rest of the value chain about a
+ * customer, one JSON message per signal on the signals topic (docs/customer-signals.md). Additive
+ * changes (a new optional field, a new signal type) keep version 1; anything else is version 2 on a
+ * new topic (`cem.customer-signals.v2`).
+ */
+export const SIGNAL_SCHEMA = 'cem.customer-signal';
+export const SIGNAL_SCHEMA_VERSION = 1;
+export const DEFAULT_SIGNALS_TOPIC = 'cem.customer-signals.v1';
+
+export const SIGNAL_TYPES = ['customers.merged', 'customer.lifecycle-stage-changed'] as const;
+export type SignalType = (typeof SIGNAL_TYPES)[number];
+
+/** The stored event a signal was derived from. */
+export interface SignalSource {
+  eventId: string;
+  eventType: string;
+  /** position in the platform's global log (store-specific; for tracing, not for ordering across stores) */
+  position: number;
+}
+
+interface SignalBase<T extends SignalType, D> {
+  schema: typeof SIGNAL_SCHEMA;
+  schemaVersion: typeof SIGNAL_SCHEMA_VERSION;
+  /** deterministic: the same log always yields the same id for the same signal; dedupe on it */
+  signalId: string;
+  type: T;
+  /** the customer the signal is about; also the Kafka message key */
+  customerId: string;
+  /** occurredAt of the source event (when it happened in the world) */
+  occurredAt: string;
+  source: SignalSource;
+  data: D;
+}
+
+export interface CustomersMergedData {
+  survivorId: string;
+  /** customers whose history now belongs to the survivor; their ids are retired */
+  mergedIds: string[];
+  /** the identity rule that merged them, e.g. `shared-identifier` */
+  rule: string;
+  /** how the survivor was chosen, e.g. `earliest-registered` */
+  survivorRule: string;
+  /** kinds of the identifiers that were shared (`email`, `phone`, ...); never their values */
+  identifierKinds: string[];
+}
+
+export interface LifecycleStageChangedData {
+  /** null the first time the customer gets a stage (a new customer) */
+  previousStage: LifecycleStage | null;
+  stage: LifecycleStage;
+  /** the instant the stage was evaluated at: the latest occurredAt known for the customer */
+  asOf: string;
+}
+
+export type CustomersMergedSignal = SignalBase<'customers.merged', CustomersMergedData>;
+export type LifecycleStageChangedSignal = SignalBase<'customer.lifecycle-stage-changed', LifecycleStageChangedData>;
+export type CustomerSignal = CustomersMergedSignal | LifecycleStageChangedSignal;
+
+/** Kafka headers of every signal message (the value is the JSON of the signal). */
+export const SIGNAL_HEADERS = {
+  id: 'signal.id',
+  type: 'signal.type',
+  schema: 'signal.schema',
+} as const;
+
+export function toKafkaMessage(signal: CustomerSignal): { key: string; value: string; headers: Record<string, string> } {
+  return {
+    key: signal.customerId,
+    value: JSON.stringify(signal),
+    headers: {
+      [SIGNAL_HEADERS.id]: signal.signalId,
+      [SIGNAL_HEADERS.type]: signal.type,
+      [SIGNAL_HEADERS.schema]: `${SIGNAL_SCHEMA}/v${SIGNAL_SCHEMA_VERSION}`,
+    },
+  };
+}
