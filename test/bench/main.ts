@@ -20,7 +20,7 @@ async function main() {
   if (want('ingest')) await benchIngest({ events: n(100_000), batchSize: 1000, eventsPerCustomer: 10 });
   if (want('import')) await benchImport({ rows: n(1_000_000) });
   if (want('projection')) await benchProjection({ events: n(1_000_000), customers: n(100_000) });
-  if (want('esdb')) await benchEsdbIngest({ events: n(50_000), batchSize: 1000 });
+  if (want('esdb')) await benchEsdbIngest({ events: n(20_000), batchSize: 1000 });
   if (want('kafka')) {
     if (!process.env.KAFKA_BROKERS) console.log('\n# kafka: skipped, KAFKA_BROKERS is not set (start one with infra/kafka/start.sh)');
     else await benchKafkaIngest({ events: n(100_000), record: (row) => record(row) });
