@@ -162,6 +162,7 @@ function base(type: SignalType, record: ProjectedRecord, customerId: string) {
     schema: SIGNAL_SCHEMA,
     schemaVersion: SIGNAL_SCHEMA_VERSION,
     signalId: signalIdOf(type, record.eventId, customerId),
+    type,
     customerId,
     occurredAt: record.metadata.occurredAt,
     source: { eventId: record.eventId, eventType: record.type, position: record.position },

@@ -62,7 +62,14 @@ export class CustomerSignalPublisher {
       );
     }
     await this.ensureTopic();
-    this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+    // idempotent (no broker-side duplicates from the producer's own retries), ordered per partition,
+    // retrying until the broker is back (a stop() disconnects and ends a pending send)
+    this.producer = this.kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 300, maxRetryTime: 30_000 },
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
     await this.producer.connect();
     this.running = this.run();
   }
