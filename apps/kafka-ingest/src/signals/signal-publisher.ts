@@ -77,8 +77,9 @@ export class CustomerSignalPublisher {
   async stop(): Promise<void> {
     this.stopping = true;
     await this.subscription?.close().catch(() => undefined);
-    await this.running?.catch(() => undefined);
+    // first: ends a send that is still retrying (its batch is not checkpointed, so it is sent again on restart)
     await this.producer?.disconnect().catch(() => undefined);
+    await this.running?.catch(() => undefined);
     this.stats.status = 'stopped';
   }
 
