@@ -129,7 +129,9 @@ export class IngestionService {
         const customerId = resolutions[i].customerId;
         const streamId = customerStreamId(customerId);
         const state = { revision: revision.get(streamId) ?? -1 };
-        const events = decideIngest(command, state, { customerId, registrationEventId: deterministicUuid('customer.registered', customerId) });
+        // the registration id is only needed (and only hashed) when the stream is new
+        const registrationEventId = state.revision < 0 ? deterministicUuid('customer.registered', customerId) : '';
+        const events = decideIngest(command, state, { customerId, registrationEventId });
         revision.set(streamId, state.revision + events.length);
         for (const event of events) planned.push({ streamId, event, resultIndex: event.eventId === command.eventId ? index : undefined });
       });

@@ -29,7 +29,7 @@ export interface SqliteEventStoreOptions {
 
 interface EventRow {
   position: number;
-  event_id: string;
+  event_id: Buffer | string;
   stream_id: string;
   revision: number;
   type: string;
@@ -39,8 +39,21 @@ interface EventRow {
   content_hash?: string;
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** A lower-case UUID is stored as its 16 bytes; any other id as text, so every id reads back as written. */
+export function encodeEventId(eventId: string): Buffer | string {
+  return UUID.test(eventId) ? Buffer.from(eventId.replace(/-/g, ''), 'hex') : eventId;
+}
+
+export function decodeEventId(stored: Buffer | string): string {
+  if (typeof stored === 'string') return stored;
+  const h = stored.toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
 const toRecorded = (r: EventRow): RecordedEvent => ({
-  eventId: r.event_id,
+  eventId: decodeEventId(r.event_id),
   type: r.type,
   streamId: r.stream_id,
   revision: r.revision,
@@ -50,7 +63,8 @@ const toRecorded = (r: EventRow): RecordedEvent => ({
   recordedAt: r.recorded_at,
 });
 
-const COLUMNS = 'position, event_id, stream_id, revision, type, data, metadata, recorded_at';
+const COLUMNS = 'e.position, e.event_id, s.stream_id, e.revision, e.type, e.data, e.metadata, e.recorded_at';
+const FROM = 'event_log e JOIN streams s ON s.stream_no = e.stream_no';
 
 /**
  * Embedded event store: one SQLite file in WAL mode. Appends are synchronous transactions, so one
@@ -73,20 +87,22 @@ export class SqliteEventStore implements EventStore {
     this.livePollMs = options.livePollMs ?? 50;
     migrateEventStore(this.db);
     this.stmt = {
-      byEventId: this.db.prepare<[string], EventRow>(`SELECT ${COLUMNS}, content_hash FROM events WHERE event_id = ?`),
-      streamRevision: this.db.prepare<[string], { revision: number }>('SELECT revision FROM streams WHERE stream_id = ?'),
-      upsertStream: this.db.prepare('INSERT INTO streams (stream_id, revision) VALUES (?, ?) ON CONFLICT (stream_id) DO UPDATE SET revision = excluded.revision'),
+      byEventId: this.db.prepare<[Buffer | string], EventRow>(`SELECT ${COLUMNS}, e.content_hash FROM ${FROM} WHERE e.event_id = ?`),
+      stream: this.db.prepare<[string], { stream_no: number; revision: number }>('SELECT stream_no, revision FROM streams WHERE stream_id = ?'),
+      newStream: this.db.prepare('INSERT INTO streams (stream_id, revision) VALUES (?, -1)'),
+      setRevision: this.db.prepare('UPDATE streams SET revision = ? WHERE stream_no = ?'),
+      dropEmptyStream: this.db.prepare('DELETE FROM streams WHERE stream_no = ? AND revision < 0'),
       insert: this.db.prepare(
-        'INSERT INTO events (event_id, stream_id, revision, type, data, metadata, content_hash, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        'INSERT INTO event_log (event_id, stream_no, revision, type, data, metadata, content_hash, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
       ),
-      readForwards: this.db.prepare<[string, number, number], EventRow>(
-        `SELECT ${COLUMNS} FROM events WHERE stream_id = ? AND revision >= ? ORDER BY revision ASC LIMIT ?`,
+      readForwards: this.db.prepare<[number, number, number], EventRow>(
+        `SELECT ${COLUMNS} FROM ${FROM} WHERE e.stream_no = ? AND e.revision >= ? ORDER BY e.revision ASC LIMIT ?`,
       ),
-      readBackwards: this.db.prepare<[string, number, number], EventRow>(
-        `SELECT ${COLUMNS} FROM events WHERE stream_id = ? AND revision <= ? ORDER BY revision DESC LIMIT ?`,
+      readBackwards: this.db.prepare<[number, number, number], EventRow>(
+        `SELECT ${COLUMNS} FROM ${FROM} WHERE e.stream_no = ? AND e.revision <= ? ORDER BY e.revision DESC LIMIT ?`,
       ),
-      readAll: this.db.prepare<[number, number], EventRow>(`SELECT ${COLUMNS} FROM events WHERE position > ? ORDER BY position ASC LIMIT ?`),
-      head: this.db.prepare<[], { head: number | null }>('SELECT max(position) AS head FROM events'),
+      readAll: this.db.prepare<[number, number], EventRow>(`SELECT ${COLUMNS} FROM ${FROM} WHERE e.position > ? ORDER BY e.position ASC LIMIT ?`),
+      head: this.db.prepare<[], { head: number | null }>('SELECT max(position) AS head FROM event_log'),
     };
   }
 
@@ -106,18 +122,19 @@ export class SqliteEventStore implements EventStore {
   }
 
   private appendOne({ streamId, events, expectedRevision = 'any' }: StreamWrite): AppendResult {
-    const row = this.stmt.streamRevision.get(streamId);
+    const row = this.stmt.stream.get(streamId);
     let revision = row ? row.revision : -1;
+    let streamNo = row?.stream_no;
     const out: AppendResult['events'] = new Array(events.length);
     const hashes = events.map(contentHash);
     if (!expectedMatches(expectedRevision, revision)) {
       // a stale expectation is fine only for a retry of events that are all stored already
-      const stored = events.map((e) => this.stmt.byEventId.get(e.eventId));
+      const stored = events.map((e) => this.stmt.byEventId.get(encodeEventId(e.eventId)));
       stored.forEach((existing, i) => {
         if (existing && existing.content_hash !== hashes[i]) throw new EventIdConflictError(events[i].eventId, existing.stream_id);
       });
       if (events.length === 0 || stored.some((e) => !e)) throw new WrongExpectedRevisionError(streamId, expectedRevision, revision);
-      return { streamId, nextExpectedRevision: revision, events: stored.map((e) => ({ eventId: e!.event_id, revision: e!.revision, position: e!.position, duplicate: true })) };
+      return { streamId, nextExpectedRevision: revision, events: stored.map((e) => ({ eventId: decodeEventId(e!.event_id), revision: e!.revision, position: e!.position, duplicate: true })) };
     }
     // Optimistic: insert, and let the UNIQUE(event_id) index find repeats (a rare path) instead of
     // looking every event up first. A failed statement leaves the rest of the transaction intact.
@@ -132,10 +149,12 @@ export class SqliteEventStore implements EventStore {
         return;
       }
       firstInCall.set(event.eventId, index);
+      streamNo ??= Number(this.stmt.newStream.run(streamId).lastInsertRowid);
+      const storedId = encodeEventId(event.eventId);
       try {
         const info = this.stmt.insert.run(
-          event.eventId,
-          streamId,
+          storedId,
+          streamNo,
           revision + 1,
           event.type,
           JSON.stringify(event.data ?? null),
@@ -147,24 +166,25 @@ export class SqliteEventStore implements EventStore {
         wrote = true;
         out[index] = { eventId: event.eventId, revision, position: Number(info.lastInsertRowid), duplicate: false };
       } catch (e) {
-        if (!isUniqueViolation(e, 'events.event_id')) throw e;
-        const existing = this.stmt.byEventId.get(event.eventId)!;
+        if (!isUniqueViolation(e, 'event_log.event_id')) throw e;
+        const existing = this.stmt.byEventId.get(storedId)!;
         if (existing.content_hash !== hashes[index]) throw new EventIdConflictError(event.eventId, existing.stream_id);
         out[index] = { eventId: event.eventId, revision: existing.revision, position: existing.position, duplicate: true };
       }
     });
-    if (wrote) this.stmt.upsertStream.run(streamId, revision);
+    if (wrote) this.stmt.setRevision.run(revision, streamNo);
+    else if (!row && streamNo !== undefined) this.stmt.dropEmptyStream.run(streamNo); // only repeats: no new stream
     return { streamId, nextExpectedRevision: revision, events: out };
   }
 
   async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
-    const row = this.stmt.streamRevision.get(streamId);
-    if (!row) throw new StreamNotFoundError(streamId);
+    const row = this.stmt.stream.get(streamId);
+    if (!row || row.revision < 0) throw new StreamNotFoundError(streamId);
     const max = options.maxCount ?? Number.MAX_SAFE_INTEGER;
     const rows =
       options.direction === 'backwards'
-        ? this.stmt.readBackwards.all(streamId, options.fromRevision ?? row.revision, max)
-        : this.stmt.readForwards.all(streamId, options.fromRevision ?? 0, max);
+        ? this.stmt.readBackwards.all(row.stream_no, options.fromRevision ?? row.revision, max)
+        : this.stmt.readForwards.all(row.stream_no, options.fromRevision ?? 0, max);
     return rows.map(toRecorded);
   }
 
@@ -174,7 +194,7 @@ export class SqliteEventStore implements EventStore {
 
   streamRevisionsSync(streamIds: string[]): Map<string, number> {
     const out = new Map<string, number>();
-    for (const id of streamIds) out.set(id, this.stmt.streamRevision.get(id)?.revision ?? -1);
+    for (const id of streamIds) out.set(id, this.stmt.stream.get(id)?.revision ?? -1);
     return out;
   }
 
@@ -193,7 +213,7 @@ export class SqliteEventStore implements EventStore {
   findEventsSync(eventIds: string[]): Map<string, RecordedEvent> {
     const out = new Map<string, RecordedEvent>();
     for (const id of eventIds) {
-      const row = this.stmt.byEventId.get(id);
+      const row = this.stmt.byEventId.get(encodeEventId(id));
       if (row) out.set(id, toRecorded(row));
     }
     return out;
