@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { contentHash, SqliteEventStore, type EventData, type StreamWrite } from '@cem/event-store';
+import { contentHash, encodeEventId, SqliteEventStore, type EventData, type StreamWrite } from '@cem/event-store';
 import { progress, record } from './report';
 
 export interface IngestBenchOptions {
@@ -61,24 +61,34 @@ function chunks<T>(list: T[], size: number): T[][] {
   return out;
 }
 
-/** better-sqlite3 inserting the very rows our adapter writes, same schema and pragmas, nothing else. */
+/**
+ * better-sqlite3 inserting the very rows our adapter writes (same tables, keys and pragmas: blob event
+ * ids, numbered streams, content hash) with nothing else around it: the floor our append path sits on.
+ */
 function rawSqlite(dir: string, items: { streamId: string; event: EventData }[], batchSize: number): number {
   const db = new Database(join(dir, 'raw.db'));
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
-  db.exec(`CREATE TABLE events (position INTEGER PRIMARY KEY, event_id TEXT NOT NULL UNIQUE, stream_id TEXT NOT NULL, revision INTEGER NOT NULL,
-           type TEXT NOT NULL, data TEXT NOT NULL, metadata TEXT NOT NULL, content_hash TEXT NOT NULL, recorded_at TEXT NOT NULL, UNIQUE (stream_id, revision))`);
-  const insert = db.prepare('INSERT INTO events (event_id, stream_id, revision, type, data, metadata, content_hash, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
-  const revisions = new Map<string, number>();
+  db.exec(`CREATE TABLE streams (stream_no INTEGER PRIMARY KEY, stream_id TEXT NOT NULL UNIQUE, revision INTEGER NOT NULL);
+           CREATE TABLE event_log (position INTEGER PRIMARY KEY, event_id BLOB NOT NULL UNIQUE, stream_no INTEGER NOT NULL, revision INTEGER NOT NULL,
+           type TEXT NOT NULL, data TEXT NOT NULL, metadata TEXT NOT NULL, content_hash TEXT NOT NULL, recorded_at TEXT NOT NULL, UNIQUE (stream_no, revision))`);
+  const insert = db.prepare('INSERT INTO event_log (event_id, stream_no, revision, type, data, metadata, content_hash, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
+  const newStream = db.prepare('INSERT INTO streams (stream_id, revision) VALUES (?, ?)');
+  const setRevision = db.prepare('UPDATE streams SET revision = ? WHERE stream_no = ?');
+  const streams = new Map<string, { no: number; revision: number }>();
   const t0 = performance.now();
   for (const batch of chunks(items, batchSize)) {
     const recordedAt = new Date().toISOString();
     db.transaction(() => {
+      const touched = new Set<{ no: number; revision: number }>();
       for (const { streamId, event } of batch) {
-        const rev = (revisions.get(streamId) ?? -1) + 1;
-        revisions.set(streamId, rev);
-        insert.run(event.eventId, streamId, rev, event.type, JSON.stringify(event.data), JSON.stringify(event.metadata), contentHash(event), recordedAt);
+        let s = streams.get(streamId);
+        if (!s) streams.set(streamId, (s = { no: Number(newStream.run(streamId, -1).lastInsertRowid), revision: -1 }));
+        s.revision++;
+        touched.add(s);
+        insert.run(encodeEventId(event.eventId), s.no, s.revision, event.type, JSON.stringify(event.data), JSON.stringify(event.metadata), contentHash(event), recordedAt);
       }
+      for (const s of touched) setRevision.run(s.revision, s.no);
     })();
   }
   const secs = (performance.now() - t0) / 1000;
