@@ -133,11 +133,11 @@ async function emmettStore(dir: string, items: { streamId: string; event: EventD
 }
 
 /** The full path: HTTP batches to the real API process (validation, identity, durable append). */
-async function httpIngest(dir: string, envelopes: Record<string, unknown>[], batchSize: number): Promise<number> {
+async function httpIngest(dir: string, envelopes: Record<string, unknown>[], batchSize: number, projector: 'embedded' | 'external'): Promise<number> {
   const port = 3900 + Math.floor(Math.random() * 90);
   const key = `bench-ingest-key-${randomUUID()}`;
   const api = spawn(process.execPath, [resolve(__dirname, '../../apps/api/src/main.js')], {
-    env: { ...process.env, PORT: String(port), DATA_DIR: join(dir, 'api'), API_KEYS: `ingest:${key}`, LOG_LEVEL: 'warn', INGEST_MAX_BODY_BYTES: String(4 * 1024 * 1024), SQLITE_SYNCHRONOUS: 'FULL' },
+    env: { ...process.env, PORT: String(port), PROJECTOR: projector, DATA_DIR: join(dir, `api-${projector}`), API_KEYS: `ingest:${key}`, LOG_LEVEL: 'warn', INGEST_MAX_BODY_BYTES: String(4 * 1024 * 1024), SQLITE_SYNCHRONOUS: 'FULL' },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   try {
@@ -159,7 +159,7 @@ async function httpIngest(dir: string, envelopes: Record<string, unknown>[], bat
         if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${(await res.text()).slice(0, 300)}`);
         await res.arrayBuffer();
         done += batchSize;
-        progress('http ingest', Math.min(done, envelopes.length), envelopes.length, t0);
+        progress(`http ingest (projector ${projector})`, Math.min(done, envelopes.length), envelopes.length, t0);
       }
     };
     await Promise.all([worker(), worker()]);
@@ -186,13 +186,21 @@ export async function benchIngest(options: IngestBenchOptions): Promise<void> {
     if (!Number.isNaN(peer)) {
       record({ group: 'ingest', name: 'peer: @event-driven-io/emmett-sqlite appendToStream', value: peer, unit: 'events/s', note: `ours is ${(ours / peer).toFixed(1)}x faster` });
     }
-    const http = await httpIngest(dir, envelopes, options.batchSize);
+    const http = await httpIngest(dir, envelopes, options.batchSize, 'external');
     record({
       group: 'ingest',
-      name: 'HTTP batches, validated + identity-resolved + durably appended',
+      name: 'HTTP batches, validated + identity-resolved + durably appended (projector in its own process)',
       value: http,
       unit: 'events/s',
       note: `target >= 30,000; ${(raw / http).toFixed(2)}x slower than raw (target <= 3x)`,
+    });
+    const embedded = await httpIngest(dir, envelopes, options.batchSize, 'embedded');
+    record({
+      group: 'ingest',
+      name: 'same, with the projector in the API process (embedded default)',
+      value: embedded,
+      unit: 'events/s',
+      note: `${(raw / embedded).toFixed(2)}x slower than raw`,
     });
   } finally {
     rmSync(dir, { recursive: true, force: true });

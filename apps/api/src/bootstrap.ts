@@ -19,8 +19,8 @@ const LEVELS: Record<string, LogLevel[]> = {
 
 export interface ApiAppOptions {
   /**
-   * The read side the query API reads (see openReadSide in libs/read-models). Absent: the embedded
-   * default, a read side whose projector runs in this process, closed with the app.
+   * The read side the query API reads (see openReadSide in libs/read-models). Absent: the one the
+   * configuration names (PROJECTOR=embedded runs the projector in this process), closed with the app.
    */
   readSide?: ReadSide;
 }
@@ -28,7 +28,7 @@ export interface ApiAppOptions {
 /** Builds the HTTP app around an opened platform (used by main.ts and the e2e tests). */
 export async function createApiApp(platform: Platform, options: ApiAppOptions = {}): Promise<NestFastifyApplication> {
   const logger = new ConsoleLogger({ json: true, logLevels: LEVELS[platform.config.LOG_LEVEL] ?? LEVELS.info });
-  const readSide = options.readSide ?? (await openReadSide({ dataDir: platform.config.DATA_DIR, store: platform.store, logger }));
+  const readSide = options.readSide ?? (await openReadSide({ dataDir: platform.config.DATA_DIR, store: platform.store, logger, projector: platform.config.PROJECTOR }));
   const adapter = new FastifyAdapter({ bodyLimit: platform.config.INGEST_MAX_BODY_BYTES, logger: false });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forPlatform(platform, readSide, !options.readSide), adapter, { logger });
   // JSON only: a text/plain body is refused with 415 instead of reaching validation as a string

@@ -18,6 +18,8 @@ export class AppConfig {
   ESDB_CONNECTION_STRING?: string;
   @str() @IsIn(['FULL', 'NORMAL']) SQLITE_SYNCHRONOUS: 'FULL' | 'NORMAL' = 'FULL';
 
+  /** `embedded`: the API process also runs the projector; `external`: apps/projector does */
+  @str() @IsIn(['embedded', 'external']) PROJECTOR: 'embedded' | 'external' = 'embedded';
   @str() @IsIn(['sqlite', 'postgres']) READ_STORE: 'sqlite' | 'postgres' = 'sqlite';
   @str() @IsOptional() @Matches(/^postgres(ql)?:\/\//, { message: 'DATABASE_URL must be a postgres:// URL' }) DATABASE_URL?: string;
 
