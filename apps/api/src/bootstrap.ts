@@ -1,21 +1,12 @@
 import 'reflect-metadata';
-import { ConsoleLogger, type LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { createLogger } from '@cem/config';
 import type { Platform } from '@cem/platform';
 import { openReadSide, type ReadSide } from '@cem/read-models';
 import { AppModule } from './app.module';
 
-const LEVELS: Record<string, LogLevel[]> = {
-  silent: [],
-  fatal: ['fatal'],
-  error: ['fatal', 'error'],
-  warn: ['fatal', 'error', 'warn'],
-  info: ['fatal', 'error', 'warn', 'log'],
-  debug: ['fatal', 'error', 'warn', 'log', 'debug'],
-  trace: ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'],
-};
 
 export interface ApiAppOptions {
   /**
@@ -27,7 +18,7 @@ export interface ApiAppOptions {
 
 /** Builds the HTTP app around an opened platform (used by main.ts and the e2e tests). */
 export async function createApiApp(platform: Platform, options: ApiAppOptions = {}): Promise<NestFastifyApplication> {
-  const logger = new ConsoleLogger({ json: true, logLevels: LEVELS[platform.config.LOG_LEVEL] ?? LEVELS.info });
+  const logger = createLogger(platform.config.LOG_LEVEL);
   const readSide = options.readSide ?? (await openReadSide({ dataDir: platform.config.DATA_DIR, store: platform.store, logger, projector: platform.config.PROJECTOR }));
   const adapter = new FastifyAdapter({ bodyLimit: platform.config.INGEST_MAX_BODY_BYTES, logger: false });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forPlatform(platform, readSide, !options.readSide), adapter, { logger });

@@ -1,18 +1,7 @@
 import 'reflect-metadata';
-import { ConsoleLogger, type LogLevel } from '@nestjs/common';
-import { ConfigError, loadConfig } from '@cem/config';
+import { ConfigError, createLogger, loadConfig } from '@cem/config';
 import { openPlatform } from '@cem/platform';
 import { runProjector } from '@cem/read-models';
-
-const LEVELS: Record<string, LogLevel[]> = {
-  silent: [],
-  fatal: ['fatal'],
-  error: ['fatal', 'error'],
-  warn: ['fatal', 'error', 'warn'],
-  info: ['fatal', 'error', 'warn', 'log'],
-  debug: ['fatal', 'error', 'warn', 'log', 'debug'],
-  trace: ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'],
-};
 
 /** Events per read-store transaction: PROJECTOR_BATCH_SIZE, 1..50,000 (default 2,000). */
 function batchSize(): number {
@@ -40,7 +29,7 @@ async function main(): Promise<void> {
     }
     throw e;
   }
-  const logger = new ConsoleLogger({ json: true, logLevels: LEVELS[config.LOG_LEVEL] ?? LEVELS.info });
+  const logger = createLogger(config.LOG_LEVEL);
   const platform = openPlatform(config);
   const running = await runProjector({ dataDir: config.DATA_DIR, store: platform.store, batchSize: size, logger });
   logger.log({ msg: 'projector started', checkpoint: running.projector.position, batchSize: size, dataDir: config.DATA_DIR }, 'projector');
