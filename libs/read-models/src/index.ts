@@ -1,5 +1,6 @@
 export * from './store/read-models-db';
 export * from './store/read-store';
+export * from './store/direct-sql';
 export * from './store/migrations';
 export * from './projector/projected-event';
 export * from './projector/projection';

@@ -4,6 +4,7 @@ import type { Transaction } from 'kysely';
 import { customerIdOfStream, identifierKey, type Identifier, type PayloadOf } from '@cem/domain';
 import { ProjectedEvent, type ProjectedRecord } from '../projector/projected-event';
 import type { Projection } from '../projector/projection';
+import type { DirectSql } from '../store/direct-sql';
 import type { ReadModelsDb } from '../store/read-models-db';
 import type { C360CustomersTable, C360TimelineTable } from './customer-360.schema';
 import { CUSTOMER_360_TABLES } from './customer-360.schema';
@@ -21,14 +22,6 @@ interface Customer360Batch {
   repoints: { from: string; to: string }[];
 }
 
-// SQLite allows 32,766 bound values per statement; stay well below for every table
-const CHUNK = 500;
-const chunks = <T>(items: T[], size = CHUNK): T[][] => {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
-};
-
 /**
  * The customer-360 projection. Events of a merged-away customer's stream belong to its survivor:
  * every event is folded into the customer its stream's customer resolves to at that point of the
@@ -40,7 +33,7 @@ export class Customer360Projection implements IEventHandler<ProjectedEvent>, Pro
   readonly projectionName = 'customer-360';
   readonly tables = CUSTOMER_360_TABLES;
 
-  async beginBatch(trx: Transaction<ReadModelsDb>, records: readonly ProjectedRecord[]): Promise<Customer360Batch> {
+  async beginBatch(_trx: Transaction<ReadModelsDb>, records: readonly ProjectedRecord[], sql: DirectSql): Promise<Customer360Batch> {
     const ids = new Set<string>();
     for (const r of records) {
       ids.add(streamCustomer(r));
@@ -53,10 +46,10 @@ export class Customer360Projection implements IEventHandler<ProjectedEvent>, Pro
       }
     }
     const states = new Map<string, Customer360State>();
-    await loadStates(trx, [...ids], states);
+    loadStates(sql, [...ids], states);
     // merged-away customers point at their live survivor: load those too
     const survivors = [...states.values()].map((s) => s.mergedInto).filter((id): id is string => id !== null && !states.has(id));
-    await loadStates(trx, [...new Set(survivors)], states);
+    loadStates(sql, [...new Set(survivors)], states);
     return { states, dirty: new Set(), timeline: [], identifiers: new Map(), repoints: [] };
   }
 
@@ -162,36 +155,26 @@ export class Customer360Projection implements IEventHandler<ProjectedEvent>, Pro
     });
   }
 
-  async commitBatch(trx: Transaction<ReadModelsDb>, batch: Customer360Batch): Promise<void> {
+  async commitBatch(_trx: Transaction<ReadModelsDb>, batch: Customer360Batch, sql: DirectSql): Promise<void> {
     // inserts first, then merges in log order: a row written for `from` earlier in the batch moves too
-    for (const rows of chunks(batch.timeline)) {
-      await trx.insertInto('c360_timeline').values(rows).onConflict((oc) => oc.column('position').doNothing()).execute();
+    const insertTimeline = sql.prepare(INSERT_TIMELINE);
+    for (const t of batch.timeline) {
+      insertTimeline.run(t.position, t.customer_id, t.stream_customer_id, t.occurred_at, t.event_id, t.type, t.channel, t.source, t.agent_id, t.correlation_id, t.data);
     }
-    for (const rows of chunks([...batch.identifiers.values()])) {
-      await trx
-        .insertInto('c360_identifiers')
-        .values(rows)
-        .onConflict((oc) => oc.columns(['kind', 'value']).doUpdateSet((eb) => ({ customer_id: eb.ref('excluded.customer_id') })))
-        .execute();
+    const upsertIdentifier = sql.prepare(UPSERT_IDENTIFIER);
+    for (const i of batch.identifiers.values()) upsertIdentifier.run(i.kind, i.value, i.customer_id);
+    if (batch.repoints.length > 0) {
+      const [identifiers, timeline, customers] = REPOINT.map((text) => sql.prepare(text));
+      for (const { from, to } of batch.repoints) {
+        identifiers.run(to, from);
+        timeline.run(to, from);
+        customers.run(to, from);
+      }
     }
-    for (const { from, to } of batch.repoints) {
-      await trx.updateTable('c360_identifiers').set({ customer_id: to }).where('customer_id', '=', from).execute();
-      await trx.updateTable('c360_timeline').set({ customer_id: to }).where('customer_id', '=', from).execute();
-      await trx.updateTable('c360_customers').set({ merged_into: to }).where('merged_into', '=', from).execute();
-    }
-    const rows = [...batch.dirty].sort().map((id) => toRow(batch.states.get(id)!));
-    for (const chunk of chunks(rows, 100)) {
-      await trx
-        .insertInto('c360_customers')
-        .values(chunk)
-        .onConflict((oc) =>
-          oc.column('customer_id').doUpdateSet((eb) => {
-            const set: Record<string, unknown> = {};
-            for (const col of UPDATABLE) set[col] = eb.ref(`excluded.${col}`);
-            return set as never;
-          }),
-        )
-        .execute();
+    const upsertCustomer = sql.prepare(UPSERT_CUSTOMER);
+    for (const id of [...batch.dirty].sort()) {
+      const row = toRow(batch.states.get(id)!);
+      upsertCustomer.run(...CUSTOMER_COLUMNS.map((c) => row[c]));
     }
   }
 }
@@ -215,13 +198,28 @@ const UPDATABLE: (keyof C360CustomersTable)[] = [
   'doc',
 ];
 
+const CUSTOMER_COLUMNS: (keyof C360CustomersTable)[] = ['customer_id', ...UPDATABLE];
+const INSERT_TIMELINE =
+  'INSERT INTO c360_timeline (position, customer_id, stream_customer_id, occurred_at, event_id, type, channel, source, agent_id, correlation_id, data) ' +
+  'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (position) DO NOTHING';
+const UPSERT_IDENTIFIER = 'INSERT INTO c360_identifiers (kind, value, customer_id) VALUES (?, ?, ?) ON CONFLICT (kind, value) DO UPDATE SET customer_id = excluded.customer_id';
+const REPOINT = [
+  'UPDATE c360_identifiers SET customer_id = ? WHERE customer_id = ?',
+  'UPDATE c360_timeline SET customer_id = ? WHERE customer_id = ?',
+  'UPDATE c360_customers SET merged_into = ? WHERE merged_into = ?',
+];
+const UPSERT_CUSTOMER =
+  `INSERT INTO c360_customers (${CUSTOMER_COLUMNS.join(', ')}) VALUES (${CUSTOMER_COLUMNS.map(() => '?').join(', ')}) ` +
+  `ON CONFLICT (customer_id) DO UPDATE SET ${UPDATABLE.map((c) => `${c} = excluded.${c}`).join(', ')}`;
+/** one statement for any number of ids: the ids travel as one JSON array */
+const SELECT_DOCS = 'SELECT customer_id, doc FROM c360_customers WHERE customer_id IN (SELECT value FROM json_each(?))';
+
 const streamCustomer = (r: ProjectedRecord): string => customerIdOfStream(r.streamId) ?? r.metadata.customerId;
 
-async function loadStates(trx: Transaction<ReadModelsDb>, ids: string[], into: Map<string, Customer360State>): Promise<void> {
-  for (const chunk of chunks(ids)) {
-    const rows = await trx.selectFrom('c360_customers').select(['customer_id', 'doc']).where('customer_id', 'in', chunk).execute();
-    for (const row of rows) into.set(row.customer_id, JSON.parse(row.doc) as Customer360State);
-  }
+function loadStates(sql: DirectSql, ids: string[], into: Map<string, Customer360State>): void {
+  if (ids.length === 0) return;
+  const rows = sql.prepare(SELECT_DOCS).all<{ customer_id: string; doc: string }>(JSON.stringify(ids));
+  for (const row of rows) into.set(row.customer_id, JSON.parse(row.doc) as Customer360State);
 }
 
 /** Net value over all currencies in major units, summed in a fixed order from exact integers. */

@@ -1,4 +1,5 @@
 import type { Transaction } from 'kysely';
+import type { DirectSql } from '../store/direct-sql';
 import type { ReadModelsDb } from '../store/read-models-db';
 import type { ProjectedRecord } from './projected-record';
 
@@ -12,10 +13,13 @@ export interface Projection<S = unknown> {
   readonly projectionName: string;
   /** the tables it owns, in the order a rebuild empties them */
   readonly tables: readonly (keyof ReadModelsDb & string)[];
-  /** loads what the batch will touch (one query per table, not one per event) */
-  beginBatch(trx: Transaction<ReadModelsDb>, records: readonly ProjectedRecord[]): Promise<S>;
+  /**
+   * loads what the batch will touch (a few queries per batch, not per event); `sql` runs prepared
+   * statements inside `trx` (the hot path, without query-builder overhead)
+   */
+  beginBatch(trx: Transaction<ReadModelsDb>, records: readonly ProjectedRecord[], sql: DirectSql): Promise<S>;
   /** writes the batch's changes; the projector then stores the checkpoint in the same transaction */
-  commitBatch(trx: Transaction<ReadModelsDb>, state: S): Promise<void>;
+  commitBatch(trx: Transaction<ReadModelsDb>, state: S, sql: DirectSql): Promise<void>;
 }
 
 /** The batch being projected: its transaction and each projection's state and checkpoint. */

@@ -3,6 +3,7 @@ import type { EventBus } from '@nestjs/cqrs';
 import type { Kysely } from 'kysely';
 import { upcast, type EventMetadata } from '@cem/domain';
 import type { EventStore, RecordedEvent, Subscription } from '@cem/event-store';
+import { directSqlOf } from '../store/direct-sql';
 import type { ReadModelsDb } from '../store/read-models-db';
 import { readCheckpoints, writeCheckpoint } from './checkpoints';
 import { ProjectedEvent, type ProjectedRecord } from './projected-event';
@@ -174,16 +175,17 @@ export class Projector {
     const last = records[records.length - 1].position;
     const active = this.options.projections.filter((p) => (this.checkpoints.get(p.projectionName) ?? 0) < last);
     if (active.length > 0) {
+      const sql = directSqlOf(this.options.db);
       await this.options.db.transaction().execute(async (trx) => {
         const states = new Map<string, unknown>();
         for (const p of active) {
           const checkpoint = this.checkpoints.get(p.projectionName) ?? 0;
-          states.set(p.projectionName, await p.beginBatch(trx, records.filter((r) => r.position > checkpoint)));
+          states.set(p.projectionName, await p.beginBatch(trx, records.filter((r) => r.position > checkpoint), sql));
         }
         const batch = new ProjectionBatch(trx, this.checkpoints, states);
         for (const record of records) await this.options.eventBus.publish(new ProjectedEvent(record, batch));
         for (const p of active) {
-          await p.commitBatch(trx, states.get(p.projectionName));
+          await p.commitBatch(trx, states.get(p.projectionName), sql);
           await writeCheckpoint(trx, p.projectionName, last);
         }
       });

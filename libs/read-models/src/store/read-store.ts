@@ -2,6 +2,7 @@ import Database from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { registerDirectSql } from './direct-sql';
 import { migrateReadModels } from './migrations';
 import type { ReadModelsDb } from './read-models-db';
 
@@ -28,7 +29,14 @@ export async function openSqliteReadStore(filename: string, options: SqliteReadS
   sqlite.pragma('cache_size = -65536');
   // checkpoint the WAL every ~40 MB instead of every 4 MB: a projection batch rewrites many pages
   sqlite.pragma('wal_autocheckpoint = 10000');
-  const db = new Kysely<ReadModelsDb>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
+  const cached = withStatementCache(sqlite);
+  const db = new Kysely<ReadModelsDb>({ dialect: new SqliteDialect({ database: cached }) });
+  registerDirectSql(db, {
+    prepare(sql) {
+      const stmt = cached.prepare(sql);
+      return { run: (...params) => void stmt.run(...params), all: <R>(...params: unknown[]) => stmt.all(...params) as R[] };
+    },
+  });
   if (options.migrate !== false) await migrateReadModels(db);
   return {
     db,
