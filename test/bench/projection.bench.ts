@@ -7,7 +7,7 @@ import { loadConfig } from '@cem/config';
 import { deterministicUuid } from '@cem/domain';
 import { SqliteEventStore, type StreamWrite } from '@cem/event-store';
 import { openPlatform } from '@cem/platform';
-import { openReadSide, openSqliteReadStore, READ_MODELS_FILE, startProjector } from '@cem/read-models';
+import { DEFAULT_BATCH_SIZE, openReadSide, openSqliteReadStore, READ_MODELS_FILE, startProjector } from '@cem/read-models';
 import { createApiApp } from '../../apps/api/src/bootstrap';
 import { progress, record } from './report';
 
@@ -15,7 +15,7 @@ export interface ProjectionBenchOptions {
   /** touch-point events in the log (registrations come on top) */
   events: number;
   customers: number;
-  /** events per projector transaction */
+  /** most events per projector transaction (default: the projector's) */
   batchSize?: number;
   /** HTTP lookups per kind (by id, by identifier) */
   lookups?: number;
@@ -137,7 +137,7 @@ export async function benchProjection(options: ProjectionBenchOptions): Promise<
     console.log(`projection: writing ${options.events.toLocaleString('en-US')} events over ${options.customers.toLocaleString('en-US')} customers`);
     writeLog(store, options.events, options.customers);
     const head = await store.headPosition();
-    await benchRebuild(store, dir, head, options.batchSize ?? 5000);
+    await benchRebuild(store, dir, head, options.batchSize ?? DEFAULT_BATCH_SIZE);
     await store.close();
     await benchLookups(dir, options.customers, options.lookups ?? 5000);
     await benchIngestToVisible(dir, options.probes ?? 300);

@@ -1,12 +1,12 @@
 import 'reflect-metadata';
 import { ConfigError, createLogger, loadConfig } from '@cem/config';
 import { openPlatform } from '@cem/platform';
-import { runProjector } from '@cem/read-models';
+import { DEFAULT_BATCH_SIZE, runProjector } from '@cem/read-models';
 
-/** Events per read-store transaction: PROJECTOR_BATCH_SIZE, 1..50,000 (default 2,000). */
-function batchSize(): number {
+/** Most events per read-store transaction: PROJECTOR_BATCH_SIZE, 1..50,000 (default 20,000, see Projector). */
+function batchSize(): number | undefined {
   const raw = process.env.PROJECTOR_BATCH_SIZE;
-  if (raw === undefined || raw === '') return 2000;
+  if (raw === undefined || raw === '') return undefined;
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 1 || n > 50_000) throw new ConfigError(['PROJECTOR_BATCH_SIZE: must be an integer from 1 to 50000']);
   return n;
@@ -32,7 +32,7 @@ async function main(): Promise<void> {
   const logger = createLogger(config.LOG_LEVEL);
   const platform = openPlatform(config);
   const running = await runProjector({ dataDir: config.DATA_DIR, store: platform.store, batchSize: size, logger });
-  logger.log({ msg: 'projector started', checkpoint: running.projector.position, batchSize: size, dataDir: config.DATA_DIR }, 'projector');
+  logger.log({ msg: 'projector started', checkpoint: running.projector.position, batchSize: size ?? DEFAULT_BATCH_SIZE, dataDir: config.DATA_DIR }, 'projector');
   void running.projector.whenCaughtUpToHead(24 * 3600_000).then((ok) => ok && logger.log({ msg: 'caught up', position: running.projector.position }, 'projector'));
   const stop = async () => {
     await running.close();

@@ -9,6 +9,8 @@ import { readCheckpoints, writeCheckpoint } from './checkpoints';
 import { ProjectedEvent, type ProjectedRecord } from './projected-event';
 import { ProjectionBatch, type Projection } from './projection';
 
+export const DEFAULT_BATCH_SIZE = 20_000;
+
 export type ProjectorStatus = 'stopped' | 'catching-up' | 'live' | 'retrying';
 
 export interface BatchProjected {
@@ -25,7 +27,11 @@ export interface ProjectorOptions {
   db: Kysely<ReadModelsDb>;
   eventBus: EventBus;
   projections: readonly Projection[];
-  /** events per transaction (default 2000) */
+  /**
+   * most events per transaction (default 20,000). Catching up, every batch is this size, so each
+   * customer row a batch touches is written once for all its events; live, a batch is whatever
+   * arrived since the last one (a few events), so latency stays low.
+   */
   batchSize?: number;
   logger?: LoggerService;
   onBatch?: (info: BatchProjected) => void;
@@ -68,7 +74,7 @@ export class Projector {
   private readonly batchSize: number;
 
   constructor(private readonly options: ProjectorOptions) {
-    this.batchSize = options.batchSize ?? 2000;
+    this.batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
   }
 
   /** Position of the last event every projection has handled. */
