@@ -1,6 +1,6 @@
 import type { LoggerService } from '@nestjs/common';
 import type { EventBus } from '@nestjs/cqrs';
-import type { Kysely } from 'kysely';
+import type { ControlledTransaction, Kysely } from 'kysely';
 import { upcast, type EventMetadata } from '@cem/domain';
 import type { EventStore, RecordedEvent, Subscription } from '@cem/event-store';
 import { directSqlOf } from '../store/direct-sql';
@@ -9,7 +9,9 @@ import { readCheckpoints, writeCheckpoint } from './checkpoints';
 import { ProjectedEvent, type ProjectedRecord } from './projected-event';
 import { ProjectionBatch, type Projection } from './projection';
 
-export const DEFAULT_BATCH_SIZE = 20_000;
+export const DEFAULT_BATCH_SIZE = 5_000;
+/** batches per transaction while catching up (see ProjectorOptions.batchesPerTransaction) */
+export const DEFAULT_BATCHES_PER_TRANSACTION = 20;
 
 export type ProjectorStatus = 'stopped' | 'catching-up' | 'live' | 'retrying';
 
@@ -28,11 +30,19 @@ export interface ProjectorOptions {
   eventBus: EventBus;
   projections: readonly Projection[];
   /**
-   * most events per transaction (default 20,000). Catching up, every batch is this size, so each
-   * customer row a batch touches is written once for all its events; live, a batch is whatever
-   * arrived since the last one (a few events), so latency stays low.
+   * most events handed to the projections at once (default 5,000): each customer a batch touches
+   * is loaded once and written once for all its events. Live, a batch is whatever arrived since the
+   * last one (a few events).
    */
   batchSize?: number;
+  /**
+   * Catching up, the transaction stays open over up to this many full batches (default 20, so
+   * 100,000 events) before it commits with the checkpoint: SQLite then writes each page that many
+   * batches changed once instead of once per batch (the page writes of the commits were the largest
+   * cost of a rebuild). Memory stays bounded by one batch plus SQLite's page cache. A batch shorter
+   * than `batchSize` means the head is reached: it commits at once, so live latency is one batch.
+   */
+  batchesPerTransaction?: number;
   logger?: LoggerService;
   onBatch?: (info: BatchProjected) => void;
   /** first retry delay after a failed batch; doubles up to 30 s */
@@ -72,9 +82,13 @@ export class Projector {
   private failures = 0;
   private lastError?: string;
   private readonly batchSize: number;
+  private readonly transactionEvents: number;
+  /** the transaction of the batches projected since the last commit (catching up only) */
+  private open?: { trx: ControlledTransaction<ReadModelsDb>; events: number; last: number; lastRecordedAt: string; started: number; projections: Set<Projection> };
 
   constructor(private readonly options: ProjectorOptions) {
     this.batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
+    this.transactionEvents = this.batchSize * Math.max(1, options.batchesPerTransaction ?? DEFAULT_BATCHES_PER_TRANSACTION);
   }
 
   /** Position of the last event every projection has handled. */
@@ -152,7 +166,10 @@ export class Projector {
           if (this.stopping) break;
           if (message.type === 'events') {
             if (message.events.length > 0) await this.project(message.events);
+            // a short batch: nothing more to read right now, so make what was projected visible
+            if (message.events.length < this.batchSize) await this.commit();
           } else {
+            await this.commit();
             this.caughtUpOnce = true;
             this.status_ = 'live';
             this.advance(Math.max(this.position_, message.position), null);
@@ -160,8 +177,11 @@ export class Projector {
           this.failures = 0;
           delay = this.options.retryDelayMs ?? 500;
         }
+        // stopped: what was projected is consistent (checkpoint included), keep it
+        await this.commit();
         return;
       } catch (e) {
+        await this.rollback();
         if (this.stopping) return;
         this.failures++;
         this.lastError = (e as Error)?.name ?? 'Error';
@@ -179,27 +199,56 @@ export class Projector {
     const started = performance.now();
     const records = events.map(toProjectedRecord);
     const last = records[records.length - 1].position;
-    const active = this.options.projections.filter((p) => (this.checkpoints.get(p.projectionName) ?? 0) < last);
-    if (active.length > 0) {
-      const sql = directSqlOf(this.options.db);
-      await this.options.db.transaction().execute(async (trx) => {
-        const states = new Map<string, unknown>();
-        for (const p of active) {
-          const checkpoint = this.checkpoints.get(p.projectionName) ?? 0;
-          states.set(p.projectionName, await p.beginBatch(trx, records.filter((r) => r.position > checkpoint), sql));
-        }
-        const batch = new ProjectionBatch(trx, this.checkpoints, states);
-        for (const record of records) await this.options.eventBus.publish(new ProjectedEvent(record, batch));
-        for (const p of active) {
-          await p.commitBatch(trx, states.get(p.projectionName), sql);
-          await writeCheckpoint(trx, p.projectionName, last);
-        }
-      });
-      for (const p of active) this.checkpoints.set(p.projectionName, last);
-    }
     const lastRecordedAt = records[records.length - 1].recordedAt;
-    this.advance(last, lastRecordedAt);
-    this.options.onBatch?.({ position: last, events: records.length, durationMs: performance.now() - started, lastRecordedAt });
+    const active = this.options.projections.filter((p) => (this.checkpoints.get(p.projectionName) ?? 0) < last);
+    if (active.length === 0 && !this.open) {
+      this.advance(last, lastRecordedAt);
+      this.options.onBatch?.({ position: last, events: records.length, durationMs: performance.now() - started, lastRecordedAt });
+      return;
+    }
+    // checkpoints stay at their committed values while the transaction is open: every event of a
+    // later batch is past them, and a rollback leaves them right
+    this.open ??= { trx: await this.options.db.startTransaction().execute(), events: 0, last, lastRecordedAt, started, projections: new Set() };
+    const { trx } = this.open;
+    const sql = directSqlOf(this.options.db);
+    const states = new Map<string, unknown>();
+    for (const p of active) {
+      const checkpoint = this.checkpoints.get(p.projectionName) ?? 0;
+      states.set(p.projectionName, await p.beginBatch(trx, records.filter((r) => r.position > checkpoint), sql));
+    }
+    const batch = new ProjectionBatch(trx, this.checkpoints, states);
+    for (const record of records) await this.options.eventBus.publish(new ProjectedEvent(record, batch));
+    for (const p of active) {
+      await p.commitBatch(trx, states.get(p.projectionName), sql);
+      await writeCheckpoint(trx, p.projectionName, last);
+      this.open.projections.add(p);
+    }
+    this.open.events += records.length;
+    this.open.last = last;
+    this.open.lastRecordedAt = lastRecordedAt;
+    if (this.open.events >= this.transactionEvents) await this.commit();
+  }
+
+  /** Commits the open transaction (read models and checkpoints), then tells waiters. */
+  private async commit(): Promise<void> {
+    const open = this.open;
+    if (!open) return;
+    this.open = undefined;
+    try {
+      await open.trx.commit().execute();
+    } catch (e) {
+      await open.trx.rollback().execute().catch(() => undefined);
+      throw e;
+    }
+    for (const p of open.projections) this.checkpoints.set(p.projectionName, open.last);
+    this.advance(open.last, open.lastRecordedAt);
+    this.options.onBatch?.({ position: open.last, events: open.events, durationMs: performance.now() - open.started, lastRecordedAt: open.lastRecordedAt });
+  }
+
+  private async rollback(): Promise<void> {
+    const open = this.open;
+    this.open = undefined;
+    await open?.trx.rollback().execute().catch(() => undefined);
   }
 
   private advance(position: number, lastRecordedAt: string | null): void {
