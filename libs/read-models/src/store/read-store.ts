@@ -29,6 +29,9 @@ export async function openSqliteReadStore(filename: string, options: SqliteReadS
   sqlite.pragma('cache_size = -65536');
   // checkpoint the WAL every ~40 MB instead of every 4 MB: a projection batch rewrites many pages
   sqlite.pragma('wal_autocheckpoint = 10000');
+  // a catching-up projector's transaction spans up to 100,000 events, and the WAL grows to what it
+  // changed (it cannot be checkpointed while open): give the disk back after each checkpoint
+  sqlite.pragma('journal_size_limit = 67108864');
   const cached = withStatementCache(sqlite);
   const db = new Kysely<ReadModelsDb>({ dialect: new SqliteDialect({ database: cached }) });
   registerDirectSql(db, {
