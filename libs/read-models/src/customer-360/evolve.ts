@@ -112,7 +112,7 @@ function applyTouchpoint(state: Customer360State, type: TouchpointType, raw: unk
     case 'case.resolved': {
       const d = raw as PayloadOf<'case.resolved'>;
       const c = caseOf(state, d.caseId, at);
-      if (setCaseStatus(c, 'resolved', at, pos)) c.firstContactResolution = d.firstContactResolution;
+      if (setCaseStatus(c, 'resolved', at, pos)) setDefined(c, 'firstContactResolution', d.firstContactResolution);
       return;
     }
     case 'case.reopened': {
@@ -221,8 +221,17 @@ function setPlan(s: SubscriptionState, plan: string, monthlyAmount: number | und
   s.plan = plan;
   s.planAt = at;
   s.planPos = pos;
-  s.monthlyAmount = monthlyAmount;
-  s.currency = currency;
+  setDefined(s, 'monthlyAmount', monthlyAmount);
+  setDefined(s, 'currency', currency);
+}
+
+/**
+ * Never leaves a key holding `undefined`: JSON drops such keys, so after a batch boundary the key
+ * would come back in another place of the document, and rebuilds would stop being byte-identical.
+ */
+function setDefined<T extends object, K extends keyof T>(target: T, key: K, value: T[K] | undefined): void {
+  if (value === undefined) delete target[key];
+  else target[key] = value;
 }
 
 function setSubscriptionStatus(s: SubscriptionState, status: SubscriptionState['status'], at: string, pos: number): void {
@@ -273,13 +282,13 @@ export function absorbCustomer(survivor: Customer360State, merged: Customer360St
     s.openedAt = s.openedAt < m.openedAt ? s.openedAt : m.openedAt;
     s.escalations += m.escalations;
     s.reopens += m.reopens;
-    s.category ??= m.category;
-    s.priority ??= m.priority;
+    if (s.category === undefined) setDefined(s, 'category', m.category);
+    if (s.priority === undefined) setDefined(s, 'priority', m.priority);
     if (isLater({ at: s.statusAt, pos: s.statusPos }, m.statusAt, m.statusPos)) {
       s.status = m.status;
       s.statusAt = m.statusAt;
       s.statusPos = m.statusPos;
-      s.firstContactResolution = m.firstContactResolution;
+      setDefined(s, 'firstContactResolution', m.firstContactResolution);
     }
   }
   for (const [id, m] of Object.entries(merged.subscriptions)) {
