@@ -4,3 +4,4 @@ export * from './content-hash';
 export * from './sqlite/sqlite-event-store';
 export * from './sqlite/migrations';
 export * from './esdb';
+export * from './sqlite/background-checkpointer';

@@ -15,6 +15,7 @@ import type {
   Subscription,
   SubscriptionMessage,
 } from '../port';
+import { startBackgroundCheckpointer, type BackgroundCheckpointer } from './background-checkpointer';
 import { migrateEventStore } from './schema';
 
 export interface SqliteEventStoreOptions {
@@ -76,6 +77,7 @@ export class SqliteEventStore implements EventStore {
   private readonly appended = new EventEmitter();
   private readonly livePollMs: number;
   private closed = false;
+  private readonly checkpointer?: BackgroundCheckpointer;
   private readonly stmt;
 
   constructor(filename: string, options: SqliteEventStoreOptions = {}) {
@@ -83,6 +85,9 @@ export class SqliteEventStore implements EventStore {
     this.db.pragma('journal_mode = WAL');
     this.db.pragma(`synchronous = ${options.synchronous ?? 'FULL'}`);
     this.db.pragma('busy_timeout = 10000');
+    // checkpoints run on a background thread (see background-checkpointer); 10,000 pages is the fallback
+    this.db.pragma('wal_autocheckpoint = 10000');
+    this.checkpointer = filename === ':memory:' ? undefined : startBackgroundCheckpointer(filename);
     this.appended.setMaxListeners(0);
     this.livePollMs = options.livePollMs ?? 50;
     migrateEventStore(this.db);
@@ -274,6 +279,7 @@ export class SqliteEventStore implements EventStore {
     if (this.closed) return;
     this.closed = true;
     this.appended.emit('appended');
+    await this.checkpointer?.stop();
     this.db.close();
   }
 }
