@@ -1,11 +1,11 @@
 import 'reflect-metadata';
-import { ConfigError as PlatformConfigError, loadConfig } from '@cem/config';
 import { openPlatform } from '@cem/platform';
-import { ConfigError, describeConfig, loadKafkaIngestConfig } from './config';
+import { describeConfig, loadKafkaIngestConfig } from './config';
 import { startHealthServer } from './health.server';
 import { ingestionPortFor } from './ingestion.adapter';
 import { createKafka } from './kafka-client';
 import { KafkaIngestConsumer } from './kafka-ingest.consumer';
+import { loadConfigsOrExit } from './load-configs';
 import { jsonLogger } from './logger';
 
 /**
@@ -14,22 +14,7 @@ import { jsonLogger } from './logger';
  * KAFKA_* variables of ./config.ts, all validated before anything connects.
  */
 async function main(): Promise<void> {
-  const problems: string[] = [];
-  const load = <T>(fn: () => T): T | undefined => {
-    try {
-      return fn();
-    } catch (e) {
-      if (e instanceof ConfigError || e instanceof PlatformConfigError) problems.push(...e.problems);
-      else throw e;
-      return undefined;
-    }
-  };
-  const appConfig = load(() => loadConfig());
-  const config = load(() => loadKafkaIngestConfig());
-  if (!appConfig || !config) {
-    process.stderr.write(`kafka-ingest: invalid configuration:\n  - ${problems.join('\n  - ')}\n`);
-    process.exit(2);
-  }
+  const { appConfig, config } = loadConfigsOrExit('kafka-ingest', () => loadKafkaIngestConfig());
 
   const logger = jsonLogger(config.logLevel);
   logger.info('starting', { config: describeConfig(config), dataDir: appConfig.DATA_DIR, eventStore: appConfig.EVENT_STORE });

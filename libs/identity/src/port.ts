@@ -1,4 +1,4 @@
-import type { Identifier, MergeEvidence } from '@cem/domain';
+import type { Identifier, MergeDecision } from '@cem/domain';
 
 export interface ResolveRequest {
   /** normalised identifiers named by one incoming event */
@@ -9,16 +9,11 @@ export interface ResolveRequest {
   source: string;
 }
 
-/** A merge the registry decided; the write side records it as events, then confirms it. */
-export interface PendingMerge {
-  /** deterministic: the same customers merged by the same event give the same id */
-  mergeId: string;
-  survivorId: string;
-  mergedIds: string[];
-  evidence: MergeEvidence;
-  occurredAt: string;
-  source: string;
-}
+/**
+ * A merge the registry decided (the domain's MergeDecision: a deterministic mergeId, survivor, merged
+ * ids, evidence); the write side records it as events, then confirms it.
+ */
+export type PendingMerge = MergeDecision;
 
 export interface Resolution {
   /** the customer this event belongs to (after any merge it caused) */

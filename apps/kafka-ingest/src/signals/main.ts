@@ -1,8 +1,7 @@
 import 'reflect-metadata';
 import { join, resolve } from 'node:path';
-import { ConfigError as PlatformConfigError, loadConfig } from '@cem/config';
 import { openPlatform } from '@cem/platform';
-import { ConfigError } from '../config';
+import { loadConfigsOrExit } from '../load-configs';
 import { createKafka } from '../kafka-client';
 import { jsonLogger } from '../logger';
 import { CustomerSignalPublisher } from './signal-publisher';
@@ -16,22 +15,7 @@ import { loadSignalsConfig } from './signals.config';
  * ./signals.config.ts, all validated before anything connects.
  */
 async function main(): Promise<void> {
-  const problems: string[] = [];
-  const load = <T>(fn: () => T): T | undefined => {
-    try {
-      return fn();
-    } catch (e) {
-      if (e instanceof ConfigError || e instanceof PlatformConfigError) problems.push(...e.problems);
-      else throw e;
-      return undefined;
-    }
-  };
-  const appConfig = load(() => loadConfig());
-  const config = load(() => loadSignalsConfig());
-  if (!appConfig || !config) {
-    process.stderr.write(`customer-signals: invalid configuration:\n  - ${problems.join('\n  - ')}\n`);
-    process.exit(2);
-  }
+  const { appConfig, config } = loadConfigsOrExit('customer-signals', () => loadSignalsConfig());
 
   const logger = jsonLogger(config.logLevel, 'customer-signals');
   const dbFile = config.dbFile ?? join(resolve(appConfig.DATA_DIR), 'signals.db');
