@@ -29,3 +29,24 @@ describe('embedded SQLite specifics', () => {
     }
   });
 });
+
+describe('embedded SQLite: racing writers', () => {
+  it('answers a stale expectation with a revision conflict even when an event id exists with other content', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cem-es-'));
+    const store = new SqliteEventStore(join(dir, 'events.db'), { synchronous: 'NORMAL' });
+    try {
+      // two writers derive the same registration id for a new stream, from different inputs
+      const id = '0b6f7d52-8d0e-4a57-9e0b-4f1f3c6d2a10';
+      await store.appendToStream('customer-x', [{ eventId: id, type: 'customer.registered', data: { from: 'writer a' } }], { expectedRevision: 'no_stream' });
+      const loser = store.appendToStream('customer-x', [{ eventId: id, type: 'customer.registered', data: { from: 'writer b' } }], { expectedRevision: 'no_stream' });
+      await expect(loser).rejects.toMatchObject({ name: 'WrongExpectedRevisionError', actual: 0 });
+      // once the loser re-reads and still writes other content under that id, it is a content conflict
+      await expect(store.appendToStream('customer-x', [{ eventId: id, type: 'customer.registered', data: { from: 'writer b' } }], { expectedRevision: 0 })).rejects.toMatchObject({
+        name: 'EventIdConflictError',
+      });
+    } finally {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

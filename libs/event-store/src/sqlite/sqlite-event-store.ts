@@ -133,12 +133,14 @@ export class SqliteEventStore implements EventStore {
     const out: AppendResult['events'] = new Array(events.length);
     const hashes = events.map(contentHash);
     if (!expectedMatches(expectedRevision, revision)) {
-      // a stale expectation is fine only for a retry of events that are all stored already
+      // A stale expectation is fine only for a retry of events that are all stored already, with the
+      // same content. Anything else is a concurrency conflict, not a content conflict: two writers
+      // deriving the same event id (a registration) from different inputs must re-read and decide
+      // again, and a real content conflict shows up on that retry, when the expectation holds.
       const stored = events.map((e) => this.stmt.byEventId.get(encodeEventId(e.eventId)));
-      stored.forEach((existing, i) => {
-        if (existing && existing.content_hash !== hashes[i]) throw new EventIdConflictError(events[i].eventId, existing.stream_id);
-      });
-      if (events.length === 0 || stored.some((e) => !e)) throw new WrongExpectedRevisionError(streamId, expectedRevision, revision);
+      if (events.length === 0 || stored.some((e, i) => !e || e.content_hash !== hashes[i])) {
+        throw new WrongExpectedRevisionError(streamId, expectedRevision, revision);
+      }
       return { streamId, nextExpectedRevision: revision, events: stored.map((e) => ({ eventId: decodeEventId(e!.event_id), revision: e!.revision, position: e!.position, duplicate: true })) };
     }
     // Optimistic: insert, and let the UNIQUE(event_id) index find repeats (a rare path) instead of
