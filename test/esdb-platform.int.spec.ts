@@ -78,7 +78,7 @@ async function closeSide(side: Side | undefined): Promise<void> {
 }
 
 async function view(side: Side, identifier: { kind: string; value: string }): Promise<Customer360View> {
-  const found = await side.read.customers.byIdentifier(identifier as never);
+  const found = await side.read.queries['customer-360'].byIdentifier(identifier as never);
   if (found.kind !== 'found') throw new Error(`${identifier.kind}:${identifier.value}: ${found.kind}`);
   return found.view;
 }
@@ -146,14 +146,14 @@ describe('the full platform on EventStoreDB (gRPC double): ingest -> projector -
     const absorbed = v.merges.filter((m) => m.kind === 'absorbed');
     expect(absorbed).toHaveLength(1);
     const mergedId = absorbed[0].kind === 'absorbed' ? absorbed[0].mergedIds[0] : '';
-    expect(await esdb.read.customers.byId(mergedId)).toEqual({ kind: 'merged', customerId: mergedId, survivorId: v.customerId });
+    expect(await esdb.read.queries['customer-360'].byId(mergedId)).toEqual({ kind: 'merged', customerId: mergedId, survivorId: v.customerId });
     expect((await view(esdb, PHONE)).customerId).toBe(v.customerId);
   });
 
   it('every customer and its timeline match an independent recomputation from the log', async () => {
     expect(oracle.mergedInto.size).toBeGreaterThan(3);
     for (const expected of oracle.customers.values()) {
-      const found = await esdb.read.customers.byId(expected.customerId);
+      const found = await esdb.read.queries['customer-360'].byId(expected.customerId);
       if (found.kind !== 'found') throw new Error(`${expected.customerId}: ${found.kind}`);
       const v = found.view;
       expect({ identifiers: v.identifiers, firstSeenAt: v.firstSeenAt, lastSeenAt: v.lastSeenAt, registeredAt: v.registeredAt }).toEqual({
@@ -169,14 +169,14 @@ describe('the full platform on EventStoreDB (gRPC double): ingest -> projector -
       const positions: number[] = [];
       let cursor: string | undefined;
       do {
-        const page = await esdb.read.customers.timeline(expected.customerId, { limit: 25, cursor });
+        const page = await esdb.read.queries['customer-360'].timeline(expected.customerId, { limit: 25, cursor });
         positions.push(...page.items.map((i) => i.position));
         cursor = page.nextCursor;
       } while (cursor);
       expect(positions).toEqual(expected.timeline);
     }
     for (const [mergedId, survivorId] of oracle.mergedInto) {
-      expect(await esdb.read.customers.byId(mergedId)).toEqual({ kind: 'merged', customerId: mergedId, survivorId });
+      expect(await esdb.read.queries['customer-360'].byId(mergedId)).toEqual({ kind: 'merged', customerId: mergedId, survivorId });
     }
   });
 
@@ -217,7 +217,7 @@ describe('the full platform on EventStoreDB (gRPC double): ingest -> projector -
     const timeline: number[] = [];
     let cursor: string | undefined;
     do {
-      const page = await esdb.read.customers.timeline(v.customerId, { limit: 25, cursor });
+      const page = await esdb.read.queries['customer-360'].timeline(v.customerId, { limit: 25, cursor });
       timeline.push(...page.items.map((i) => i.position));
       cursor = page.nextCursor;
     } while (cursor);

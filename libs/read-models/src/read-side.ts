@@ -2,9 +2,10 @@ import type { LoggerService } from '@nestjs/common';
 import { join, resolve } from 'node:path';
 import { Gauge, Histogram, Registry } from 'prom-client';
 import type { EventStore } from '@cem/event-store';
-import { Customer360Queries } from './customer-360/customer-360.query';
+import type { QueriesOf, ReadModel } from './kit/read-model';
 import { readCheckpoints } from './projector/checkpoints';
-import { PROJECTIONS, startProjector, type RunningProjector } from './projector/projector.module';
+import { startProjector, type RunningProjector } from './projector/projector.module';
+import { READ_MODELS, type ReadModelName } from './read-models';
 import { openSqliteReadStore, type ReadStore } from './store/read-store';
 
 export const READ_MODELS_FILE = 'read-models.db';
@@ -16,7 +17,7 @@ export interface ReadSideOptions {
   /**
    * `embedded` (default): this process runs the projector. `external`: another process
    * (apps/projector) does, and this one only reads; catching up is then seen through the stored
-   * checkpoint.
+   * checkpoints.
    */
   projector?: 'embedded' | 'external';
   batchSize?: number;
@@ -27,7 +28,7 @@ export interface ReadSideOptions {
 }
 
 export interface ProjectionLag {
-  /** every projection has handled the log up to here */
+  /** the read models asked about have handled the log up to here */
   checkpoint: number;
   head: number;
   /** events recorded but not yet projected */
@@ -36,31 +37,40 @@ export interface ProjectionLag {
   seconds: number;
 }
 
-export interface ReadSideHealth {
-  ready: boolean;
-  projector: 'embedded' | 'external';
+export interface ReadModelHealth {
+  name: string;
   status: string;
   lag: ProjectionLag;
 }
 
+export interface ReadSideHealth {
+  ready: boolean;
+  projector: 'embedded' | 'external';
+  status: string;
+  /** over every read model (the slowest) */
+  lag: ProjectionLag;
+  readModels: ReadModelHealth[];
+}
+
 /**
- * The read side of one deployment: the read-model store, its queries and (embedded default) the
- * projector feeding it. The api opens it next to the platform; apps/projector runs the projector
- * alone through runProjector.
+ * The read side of one deployment: the read-model store, each read model's queries (by name) and
+ * (embedded default) the projector feeding them. The api opens it next to the platform;
+ * apps/projector runs the projector alone through runProjector.
  */
 export interface ReadSide {
-  customers: Customer360Queries;
+  queries: QueriesOf<typeof READ_MODELS>;
   readStore: ReadStore;
   running?: RunningProjector;
   registry: Registry;
-  /** resolves true once every projection has handled `position`; false after `timeoutMs` */
-  whenCaughtUp(position: number, timeoutMs?: number): Promise<boolean>;
-  lag(): Promise<ProjectionLag>;
+  /**
+   * Resolves true once `readModels` (default: all) have handled `position`; false after
+   * `timeoutMs`. A query waits only for the read models it reads (read-your-writes).
+   */
+  whenCaughtUp(position: number, timeoutMs?: number, readModels?: readonly ReadModelName[]): Promise<boolean>;
+  lag(readModels?: readonly ReadModelName[]): Promise<ProjectionLag>;
   health(): Promise<ReadSideHealth>;
   close(): Promise<void>;
 }
-
-const PROJECTION_NAMES = () => PROJECTIONS.map((p) => new p().projectionName);
 
 /** Opens the read side; with `projector: 'embedded'` it also starts the projector in this process. */
 export async function openReadSide(options: ReadSideOptions): Promise<ReadSide> {
@@ -68,7 +78,8 @@ export async function openReadSide(options: ReadSideOptions): Promise<ReadSide> 
   const file = join(resolve(options.dataDir), READ_MODELS_FILE);
   const registry = options.registry ?? new Registry();
   const now = options.now ?? Date.now;
-  const names = PROJECTION_NAMES();
+  const models: readonly ReadModel[] = READ_MODELS;
+  const allNames = models.map((m) => m.name) as ReadModelName[];
 
   // the projector writes through its own connection; queries read through another, so a batch
   // transaction in progress never holds up a lookup (WAL: readers see the last committed batch)
@@ -77,11 +88,12 @@ export async function openReadSide(options: ReadSideOptions): Promise<ReadSide> 
 
   const batchSeconds = new Histogram({
     name: 'cem_projection_batch_seconds',
-    help: 'Time to project one batch (one read-store transaction)',
+    help: 'Time to project one committed transaction of a read model',
+    labelNames: ['read_model'],
     buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [registry],
   });
-  const projected = new Gauge({ name: 'cem_projection_checkpoint', help: 'Log position every projection has handled', registers: [registry] });
+  const projected = new Gauge({ name: 'cem_projection_checkpoint', help: 'Log position each read model has handled', labelNames: ['read_model'], registers: [registry] });
 
   let running: RunningProjector | undefined;
   if (writeStore) {
@@ -91,20 +103,20 @@ export async function openReadSide(options: ReadSideOptions): Promise<ReadSide> 
       batchSize: options.batchSize,
       logger: options.logger,
       onBatch: (b) => {
-        batchSeconds.observe(b.durationMs / 1000);
-        projected.set(b.position);
+        batchSeconds.observe({ read_model: b.readModel }, b.durationMs / 1000);
+        projected.set({ read_model: b.readModel }, b.position);
       },
     });
   }
 
-  const checkpoint = async (): Promise<number> => {
-    if (running) return running.projector.position;
+  const checkpoint = async (names: readonly string[]): Promise<number> => {
+    if (running) return Math.min(...names.map((n) => running!.projector.positionOf(n)));
     const all = await readCheckpoints(readStore.db, names);
     return Math.min(...all.values());
   };
 
-  const lag = async (): Promise<ProjectionLag> => {
-    const [cp, head] = await Promise.all([checkpoint(), options.store.headPosition()]);
+  const lag = async (names: readonly string[] = allNames): Promise<ProjectionLag> => {
+    const [cp, head] = await Promise.all([checkpoint(names), options.store.headPosition()]);
     if (cp >= head) return { checkpoint: cp, head, events: 0, seconds: 0 };
     const [next] = await options.store.readAll({ after: cp, maxCount: 1 });
     const seconds = next ? Math.max(0, (now() - Date.parse(next.recordedAt)) / 1000) : 0;
@@ -113,44 +125,51 @@ export async function openReadSide(options: ReadSideOptions): Promise<ReadSide> 
 
   new Gauge({
     name: 'cem_projection_lag_events',
-    help: 'Events recorded in the log but not yet projected',
+    help: 'Events recorded in the log but not yet projected, per read model',
+    labelNames: ['read_model'],
     registers: [registry],
     async collect() {
-      this.set((await lag()).events);
+      for (const name of allNames) this.set({ read_model: name }, (await lag([name])).events);
     },
   });
   new Gauge({
     name: 'cem_projection_lag_seconds',
-    help: 'Age of the oldest event not yet projected',
+    help: 'Age of the oldest event not yet projected, per read model',
+    labelNames: ['read_model'],
     registers: [registry],
     async collect() {
-      this.set((await lag()).seconds);
+      for (const name of allNames) this.set({ read_model: name }, (await lag([name])).seconds);
     },
   });
 
-  const whenCaughtUp = async (position: number, timeoutMs = 30_000): Promise<boolean> => {
-    if (running) return running.projector.whenCaughtUp(position, timeoutMs);
+  const whenCaughtUp = async (position: number, timeoutMs = 30_000, names: readonly ReadModelName[] = allNames): Promise<boolean> => {
+    if (running) return running.projector.whenCaughtUp(position, timeoutMs, names);
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      if ((await checkpoint()) >= position) return true;
+      if ((await checkpoint(names)) >= position) return true;
       if (Date.now() >= deadline) return false;
       await new Promise((r) => setTimeout(r, 10));
     }
   };
 
+  const queries = Object.fromEntries(models.map((m) => [m.name, m.queries(readStore.db, { now })])) as QueriesOf<typeof READ_MODELS>;
+
   return {
-    customers: new Customer360Queries(readStore.db, now),
+    queries,
     readStore,
     running,
     registry,
     whenCaughtUp,
     lag,
     async health() {
-      const l = await lag();
+      const lanes = running ? running.projector.health : [];
+      const readModels = await Promise.all(
+        allNames.map(async (name) => ({ name, status: lanes.find((l) => l.name === name)?.status ?? 'external', lag: await lag([name]) })),
+      );
       const status = running ? running.projector.status : 'external';
-      // ready once the projector has reached the head once: before, the views would be stale
+      // ready once every read model has reached the head once: before, its views would be stale
       const ready = running ? running.projector.hasCaughtUp && status !== 'retrying' : true;
-      return { ready, projector: mode, status, lag: l };
+      return { ready, projector: mode, status, lag: await lag(), readModels };
     },
     async close() {
       await running?.close();

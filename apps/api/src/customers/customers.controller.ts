@@ -16,7 +16,7 @@ import { ApiOkResponse, ApiOperation, ApiParam, ApiResponse, ApiSecurity, ApiTag
 import type { FastifyReply } from 'fastify';
 import { DomainValidationError, parseIdentifierKey, type Identifier } from '@cem/domain';
 import { flattenValidationErrors } from '@cem/ingestion';
-import { InvalidCursorError, type CustomerLookup, type ReadSide } from '@cem/read-models';
+import { CUSTOMER_360, InvalidCursorError, type CustomerLookup, type ReadSide } from '@cem/read-models';
 import type { Platform } from '@cem/platform';
 import { Roles } from '../auth/roles.decorator';
 import { PLATFORM } from '../tokens';
@@ -56,6 +56,10 @@ export class CustomersController {
     @Inject(PLATFORM) private readonly platform: Platform,
   ) {}
 
+  private get customers() {
+    return this.readSide.queries[CUSTOMER_360];
+  }
+
   @Get()
   @Roles('analyst')
   @ApiOperation({ summary: 'Search customers by segment, lifecycle stage, last seen, NPS category (role: analyst)', description: 'Keyset pagination: pass nextCursor back with the same filters and sort.' })
@@ -65,11 +69,11 @@ export class CustomersController {
     const now = await this.consistent(q);
     let customerId: string | undefined;
     if (q.identifier !== undefined) {
-      customerId = await this.readSide.customers.customerIdOf(this.identifier(q.identifier));
+      customerId = await this.customers.customerIdOf(this.identifier(q.identifier));
       if (!customerId) return { items: [] };
     }
     return this.withCursor(() =>
-      this.readSide.customers.search(
+      this.customers.search(
         {
           customerId,
           valueSegment: q.segment,
@@ -94,7 +98,7 @@ export class CustomersController {
   @ApiResponse({ status: 422, description: 'the identifier is not valid' })
   async lookup(@Query() q: LookupQueryDto, @Res({ passthrough: true }) reply: FastifyReply) {
     const now = await this.consistent(q);
-    const found = await this.readSide.customers.byIdentifier(this.identifier(q.identifier), now);
+    const found = await this.customers.byIdentifier(this.identifier(q.identifier), now);
     return this.answer(found, reply, (id) => `/v1/customers/${id}`);
   }
 
@@ -107,7 +111,7 @@ export class CustomersController {
   @ApiResponse({ status: 404, description: 'unknown customer' })
   async byId(@Param('id') id: string, @Query() q: ConsistencyQueryDto, @Res({ passthrough: true }) reply: FastifyReply) {
     const now = await this.consistent(q);
-    return this.answer(await this.readSide.customers.byId(id, now), reply, (survivor) => `/v1/customers/${survivor}`);
+    return this.answer(await this.customers.byId(id, now), reply, (survivor) => `/v1/customers/${survivor}`);
   }
 
   @Get(':id/timeline')
@@ -119,15 +123,15 @@ export class CustomersController {
   @ApiResponse({ status: 404, description: 'unknown customer' })
   async timeline(@Param('id') id: string, @Query() q: TimelineQueryDto, @Res({ passthrough: true }) reply: FastifyReply) {
     await this.consistent(q);
-    const found = await this.readSide.customers.byId(id);
+    const found = await this.customers.byId(id);
     if (found.kind !== 'found') return this.answer(found, reply, (survivor) => `/v1/customers/${survivor}/timeline`);
-    return this.withCursor(() => this.readSide.customers.timeline(id, { limit: q.limit, cursor: q.cursor, order: q.order }));
+    return this.withCursor(() => this.customers.timeline(id, { limit: q.limit, cursor: q.cursor, order: q.order }));
   }
 
   /** Waits for read-your-writes when asked; returns the instant to evaluate time-dependent facts at. */
   private async consistent(q: ConsistencyQueryDto): Promise<number | undefined> {
-    if (q.minPosition !== undefined && !(await this.readSide.whenCaughtUp(q.minPosition, READ_YOUR_WRITES_TIMEOUT_MS))) {
-      throw new ServiceUnavailableException({ error: 'projection_lagging', message: `the projections have not reached position ${q.minPosition} yet; retry shortly` });
+    if (q.minPosition !== undefined && !(await this.readSide.whenCaughtUp(q.minPosition, READ_YOUR_WRITES_TIMEOUT_MS, [CUSTOMER_360]))) {
+      throw new ServiceUnavailableException({ error: 'projection_lagging', message: `the customer 360 has not reached position ${q.minPosition} yet; retry shortly` });
     }
     return q.at ? Date.parse(q.at) : undefined; // undefined: the read side's clock
   }

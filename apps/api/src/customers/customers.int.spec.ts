@@ -135,8 +135,8 @@ describe('customer 360 query API', () => {
     const metrics = await get('/metrics', KEYS.ops);
     expect(metrics.statusCode).toBe(200);
     expect(metrics.headers['content-type']).toContain('text/plain');
-    expect(metrics.body).toMatch(/cem_projection_lag_events 0/);
-    expect(metrics.body).toMatch(/cem_projection_lag_seconds 0/);
+    expect(metrics.body).toMatch(/cem_projection_lag_events{read_model="customer-360"} 0/);
+    expect(metrics.body).toMatch(/cem_projection_lag_seconds{read_model="customer-360"} 0/);
     expect(metrics.body).toMatch(/cem_ingest_events_total\{outcome="recorded"\} \d+/);
     expect(metrics.body).toMatch(/cem_http_request_duration_seconds_count\{route="\/v1\/customers\/:id",method="GET",status="307"\}/);
     expect(metrics.body).not.toMatch(/ana@example\.com/);

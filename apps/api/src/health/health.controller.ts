@@ -34,7 +34,15 @@ export class HealthController {
     return {
       status: projections.ready ? 'ready' : 'not-ready',
       eventStore: { headPosition: head },
-      projections: { projector: projections.projector, status: projections.status, checkpoint: projections.lag.checkpoint, lagEvents: projections.lag.events, lagSeconds: projections.lag.seconds },
+      projections: {
+        projector: projections.projector,
+        status: projections.status,
+        checkpoint: projections.lag.checkpoint,
+        lagEvents: projections.lag.events,
+        lagSeconds: projections.lag.seconds,
+        // each read model has its own lane and checkpoint: one being rebuilt shows here
+        readModels: projections.readModels.map((m) => ({ name: m.name, status: m.status, checkpoint: m.lag.checkpoint, lagEvents: m.lag.events, lagSeconds: m.lag.seconds })),
+      },
     };
   }
 }

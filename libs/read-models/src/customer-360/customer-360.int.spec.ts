@@ -1,3 +1,4 @@
+import type { Kysely } from 'kysely';
 import { join } from 'node:path';
 import type { RecordedEvent } from '@cem/event-store';
 import { recompute, type Oracle } from '../../../../test/support/customer-360-oracle';
@@ -15,7 +16,7 @@ async function project(loaded: LoadedPlatform, file: string, batchSize: number) 
   expect(await running.projector.whenCaughtUpToHead(60_000)).toBe(true);
   return {
     readStore,
-    queries: new Customer360Queries(readStore.db, () => loaded.history.now),
+    queries: new Customer360Queries(readStore.db as Kysely<any>, () => loaded.history.now),
     running,
     async close() {
       await running.close();
@@ -166,7 +167,7 @@ describe('customer 360 projection over generated histories', () => {
     // the checkpoint goes back (as if the commit of it had been lost): the next run sees the
     // last 40% of the log a second time
     const store = await openSqliteReadStore(join(loaded.dir, file));
-    await writeCheckpoint(store.db, 'customer-360', log[Math.floor(log.length * 0.6)].position);
+    await writeCheckpoint(store.db, 'customer-360', log[Math.floor(log.length * 0.6)].position, 1);
     await store.close();
     const second = await project(loaded, file, 123);
     await second.close();

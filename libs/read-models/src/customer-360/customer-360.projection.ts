@@ -1,21 +1,21 @@
 import { Injectable } from '@nestjs/common';
 import { EventsHandler, type IEventHandler } from '@nestjs/cqrs';
 import type { Transaction } from 'kysely';
-import { customerIdOfStream, identifierKey, type Identifier, type PayloadOf } from '@cem/domain';
-import { ProjectedEvent, type ProjectedRecord } from '../projector/projected-event';
+import { identifierKey, type Identifier } from '@cem/domain';
+import { CustomerStates, mergeFactsOf, streamCustomerOf } from '../kit/customer-states';
+import { ProjectedEvent } from '../projector/projected-event';
+import { unhandledType, type ProjectedRecord } from '../projector/projected-record';
 import type { Projection } from '../projector/projection';
 import type { DirectSql } from '../store/direct-sql';
-import type { ReadModelsDb } from '../store/read-models-db';
-import type { C360CustomersTable, C360TimelineTable } from './customer-360.schema';
-import { CUSTOMER_360_TABLES } from './customer-360.schema';
-import { documentJson, emptyCustomer360, fromMoneyUnits, type Customer360State } from './customer-360.state';
-import { absorbCustomer, evolveCustomer360 } from './evolve';
+import { customer360Model } from './customer-360.model';
+import { CUSTOMER_360, type C360CustomersTable, type C360TimelineTable, type Customer360Tables } from './customer-360.schema';
+import { documentJson, fromMoneyUnits, type Customer360State } from './customer-360.state';
+import { evolveCustomer360 } from './evolve';
 import { npsCategory, valueSegment } from './lifecycle';
 
 /** What one batch has loaded and changed. Bounded by the batch: nothing outlives it. */
 interface Customer360Batch {
-  states: Map<string, Customer360State>;
-  dirty: Set<string>;
+  customers: CustomerStates<Customer360State>;
   timeline: C360TimelineTable[];
   identifiers: Map<string, { kind: string; value: string; customer_id: string }>;
   /** merges in log order: rows of `from` move to `to` after this batch's inserts */
@@ -23,34 +23,30 @@ interface Customer360Batch {
 }
 
 /**
- * The customer-360 projection. Events of a merged-away customer's stream belong to its survivor:
- * every event is folded into the customer its stream's customer resolves to at that point of the
- * log, and a merge folds the merged-away state into the survivor (see evolve.ts).
+ * The customer-360 projection, on the customer-keyed kit (kit/customer-states.ts): events of a
+ * merged-away customer's stream belong to its survivor, and a merge folds the merged-away state
+ * into the survivor (evolve.ts's absorbCustomer).
  */
 @Injectable()
 @EventsHandler(ProjectedEvent)
-export class Customer360Projection implements IEventHandler<ProjectedEvent>, Projection<Customer360Batch> {
-  readonly projectionName = 'customer-360';
-  readonly tables = CUSTOMER_360_TABLES;
+export class Customer360Projection implements IEventHandler<ProjectedEvent>, Projection<Customer360Batch, Customer360Tables> {
+  readonly projectionName = CUSTOMER_360;
 
-  async beginBatch(_trx: Transaction<ReadModelsDb>, records: readonly ProjectedRecord[], sql: DirectSql): Promise<Customer360Batch> {
+  async beginBatch(_trx: Transaction<Customer360Tables>, records: readonly ProjectedRecord[], sql: DirectSql): Promise<Customer360Batch> {
     const ids = new Set<string>();
     for (const r of records) {
-      ids.add(streamCustomer(r));
-      if (r.type === 'customers.merged') {
-        const d = r.data as PayloadOf<'customers.merged'>;
-        ids.add(d.survivorId);
-        for (const m of d.mergedIds) ids.add(m);
-      } else if (r.type === 'customer.merged-into') {
-        ids.add((r.data as PayloadOf<'customer.merged-into'>).survivorId);
-      }
+      const owner = streamCustomerOf(r);
+      if (owner !== undefined) ids.add(owner);
+      const merge = mergeFactsOf(r);
+      if (merge) for (const id of [merge.survivorId, ...merge.mergedIds]) ids.add(id);
     }
-    const states = new Map<string, Customer360State>();
-    loadStates(sql, [...ids], states);
+    const customers = new CustomerStates(customer360Model);
+    customers.preload(loadStates(sql, [...ids]));
     // merged-away customers point at their live survivor: load those too
-    const survivors = [...states.values()].map((s) => s.mergedInto).filter((id): id is string => id !== null && !states.has(id));
-    loadStates(sql, [...new Set(survivors)], states);
-    return { states, dirty: new Set(), timeline: [], identifiers: new Map(), repoints: [] };
+    const survivors = new Set<string>();
+    for (const s of customers.all()) if (s.mergedInto !== null && !customers.has(s.mergedInto)) survivors.add(s.mergedInto);
+    customers.preload(loadStates(sql, [...survivors]));
+    return { customers, timeline: [], identifiers: new Map(), repoints: [] };
   }
 
   async handle(event: ProjectedEvent): Promise<void> {
@@ -59,79 +55,28 @@ export class Customer360Projection implements IEventHandler<ProjectedEvent>, Pro
   }
 
   private apply(batch: Customer360Batch, record: ProjectedRecord): void {
-    const streamCustomerId = streamCustomer(record);
-    if (record.type === 'customers.merged') {
-      const d = record.data as PayloadOf<'customers.merged'>;
-      this.merge(batch, record, d.survivorId, d.mergedIds, d.evidence);
-      return;
-    }
-    if (record.type === 'customer.merged-into') {
-      // normally the survivor's customers.merged came first and this changes nothing; a store that
-      // orders the two otherwise still ends with the same merge
-      const d = record.data as PayloadOf<'customer.merged-into'>;
-      this.merge(batch, record, d.survivorId, [d.customerId], undefined);
-      return;
-    }
-    const owner = this.canonical(batch, streamCustomerId);
-    const state = this.stateOf(batch, owner);
-    if (record.position <= state.lastPosition) return;
-    const added = evolveCustomer360(state, record);
-    batch.dirty.add(owner);
-    for (const id of added) this.index(batch, id, owner);
-    this.addToTimeline(batch, record, owner, streamCustomerId);
-  }
-
-  private merge(
-    batch: Customer360Batch,
-    record: ProjectedRecord,
-    survivorId: string,
-    mergedIds: string[],
-    evidence: PayloadOf<'customers.merged'>['evidence'] | undefined,
-  ): void {
-    const survivor = this.canonical(batch, survivorId);
-    const target = this.stateOf(batch, survivor);
-    if (record.position <= target.lastPosition) return;
-    for (const mergedId of mergedIds) {
-      const from = this.canonical(batch, mergedId);
-      if (from === survivor) continue;
-      const merged = this.stateOf(batch, from);
-      absorbCustomer(target, merged, {
-        kind: 'absorbed',
-        mergeId: evidence ? record.eventId : (record.metadata.causationId ?? record.eventId),
-        mergedIds: [from],
-        at: record.metadata.occurredAt,
-        position: record.position,
-        rule: evidence?.rule ?? 'unknown',
-        survivorRule: evidence?.survivorRule ?? 'unknown',
-        identifiers: evidence?.identifiers ?? [],
-      });
-      merged.mergedInto = survivor;
-      merged.merges.push({ kind: 'merged-into', survivorId: survivor, at: record.metadata.occurredAt, position: record.position });
-      merged.lastPosition = Math.max(merged.lastPosition, record.position);
-      batch.dirty.add(from);
-      // customers merged into `from` earlier now point at the new survivor too (no chains to follow)
-      for (const s of batch.states.values()) {
-        if (s.mergedInto === from) {
-          s.mergedInto = survivor;
-          batch.dirty.add(s.customerId);
+    const route = batch.customers.route(record);
+    switch (route.kind) {
+      case 'skip':
+        return;
+      case 'merge': {
+        const to = route.survivor.customerId;
+        for (const { customerId: from } of route.absorbed) {
+          for (const entry of batch.identifiers.values()) if (entry.customer_id === from) entry.customer_id = to;
+          batch.repoints.push({ from, to });
         }
+        this.addToTimeline(batch, record, to, route.streamCustomerId);
+        return;
       }
-      for (const entry of batch.identifiers.values()) if (entry.customer_id === from) entry.customer_id = survivor;
-      batch.repoints.push({ from, to: survivor });
+      case 'event': {
+        const owner = route.owner.customerId;
+        for (const id of evolveCustomer360(route.owner, record)) this.index(batch, id, owner);
+        this.addToTimeline(batch, record, owner, route.streamCustomerId);
+        return;
+      }
+      default:
+        unhandledType(route);
     }
-    target.lastPosition = Math.max(target.lastPosition, record.position);
-    batch.dirty.add(survivor);
-    this.addToTimeline(batch, record, survivor, streamCustomer(record));
-  }
-
-  private canonical(batch: Customer360Batch, customerId: string): string {
-    return batch.states.get(customerId)?.mergedInto ?? customerId;
-  }
-
-  private stateOf(batch: Customer360Batch, customerId: string): Customer360State {
-    let state = batch.states.get(customerId);
-    if (!state) batch.states.set(customerId, (state = emptyCustomer360(customerId)));
-    return state;
   }
 
   private index(batch: Customer360Batch, id: Identifier, customerId: string): void {
@@ -155,7 +100,7 @@ export class Customer360Projection implements IEventHandler<ProjectedEvent>, Pro
     });
   }
 
-  async commitBatch(_trx: Transaction<ReadModelsDb>, batch: Customer360Batch, sql: DirectSql): Promise<void> {
+  async commitBatch(_trx: Transaction<Customer360Tables>, batch: Customer360Batch, sql: DirectSql): Promise<void> {
     // inserts first, then merges in log order: a row written for `from` earlier in the batch moves too
     const insertTimeline = sql.prepare(INSERT_TIMELINE);
     for (const t of batch.timeline) {
@@ -172,8 +117,8 @@ export class Customer360Projection implements IEventHandler<ProjectedEvent>, Pro
       }
     }
     const upsertCustomer = sql.prepare(UPSERT_CUSTOMER);
-    for (const id of [...batch.dirty].sort()) {
-      const row = toRow(batch.states.get(id)!);
+    for (const state of batch.customers.changedStates()) {
+      const row = toRow(state);
       upsertCustomer.run(...CUSTOMER_COLUMNS.map((c) => row[c]));
     }
   }
@@ -214,12 +159,9 @@ const UPSERT_CUSTOMER =
 /** one statement for any number of ids: the ids travel as one JSON array */
 const SELECT_DOCS = 'SELECT customer_id, doc FROM c360_customers WHERE customer_id IN (SELECT value FROM json_each(?))';
 
-const streamCustomer = (r: ProjectedRecord): string => customerIdOfStream(r.streamId) ?? r.metadata.customerId;
-
-function loadStates(sql: DirectSql, ids: string[], into: Map<string, Customer360State>): void {
-  if (ids.length === 0) return;
-  const rows = sql.prepare(SELECT_DOCS).all<{ customer_id: string; doc: string }>(JSON.stringify(ids));
-  for (const row of rows) into.set(row.customer_id, JSON.parse(row.doc) as Customer360State);
+function loadStates(sql: DirectSql, ids: string[]): Customer360State[] {
+  if (ids.length === 0) return [];
+  return sql.prepare(SELECT_DOCS).all<{ customer_id: string; doc: string }>(JSON.stringify(ids)).map((row) => JSON.parse(row.doc) as Customer360State);
 }
 
 /** Net value over all currencies in major units, summed in a fixed order from exact integers. */

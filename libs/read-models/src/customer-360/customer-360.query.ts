@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Identifier } from '@cem/domain';
-import type { ReadModelsDb } from '../store/read-models-db';
-import type { C360CustomersTable } from './customer-360.schema';
+import { decodeCursor, encodeCursor, type Page } from '../kit/cursor';
+import type { C360CustomersTable, Customer360Tables } from './customer-360.schema';
 import { fromMoneyUnits, type Customer360State, type MergeRecord } from './customer-360.state';
 import { lifecycleStage, lifecycleStageSql, npsCategory, type LifecycleStage, type NpsCategory, type ValueSegment } from './lifecycle';
 
@@ -84,31 +84,6 @@ export interface TimelineEntry {
   data: unknown;
 }
 
-export interface Page<T> {
-  items: T[];
-  /** pass back as `cursor` for the next page; absent on the last page */
-  nextCursor?: string;
-}
-
-const encodeCursor = (parts: unknown[]) => Buffer.from(JSON.stringify(parts)).toString('base64url');
-
-export class InvalidCursorError extends Error {
-  constructor() {
-    super('the cursor is not one this endpoint returned');
-    this.name = 'InvalidCursorError';
-  }
-}
-
-function decodeCursor(cursor: string, check: (parts: unknown[]) => boolean): unknown[] {
-  try {
-    const parts = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (Array.isArray(parts) && check(parts)) return parts;
-  } catch {
-    // fall through
-  }
-  throw new InvalidCursorError();
-}
-
 const DAY_MS = 86_400_000;
 
 /** Builds the 360 view of a stored state at `nowMs`. */
@@ -182,7 +157,7 @@ export function toView(state: Customer360State, row: Pick<C360CustomersTable, 'v
 /** The queries of the customer-360 read model. `now` decides stage and case ages. */
 export class Customer360Queries {
   constructor(
-    private readonly db: Kysely<ReadModelsDb>,
+    private readonly db: Kysely<Customer360Tables>,
     private readonly now: () => number = Date.now,
   ) {}
 

@@ -53,12 +53,16 @@ export interface Customer360Tables {
   c360_timeline: C360TimelineTable;
 }
 
+/** the read model's name (its checkpoint, lane and queries key) */
+export const CUSTOMER_360 = 'customer-360';
 export const CUSTOMER_360_TABLES = ['c360_timeline', 'c360_identifiers', 'c360_customers'] as const;
 
 /*
  * Column types are the portable subset: `integer` positions are SQLite rowids (a PostgreSQL
  * migration set will use bigint), ISO-8601 UTC instants as text compare in time order.
  */
+// '0002-customer-360' predates the per-read-model naming (released: never renamed); later migrations
+// of this read model are named 'customer-360-NNNN-...'
 export const customer360Migrations: Record<string, Migration> = {
   '0002-customer-360': {
     async up(db: Kysely<any>) {

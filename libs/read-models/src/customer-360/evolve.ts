@@ -1,6 +1,5 @@
-import type { EventMetadata, Identifier, PayloadOf, TouchpointType } from '@cem/domain';
-import { isTouchpointType } from '@cem/domain';
-import type { ProjectedRecord } from '../projector/projected-event';
+import type { Identifier, TouchpointType } from '@cem/domain';
+import { isTouchpointRecord, type ProjectedRecord } from '../projector/projected-record';
 import {
   toMoneyUnits,
   type CaseState,
@@ -51,33 +50,34 @@ function stampIfLater<T>(current: Stamped<T> | null | undefined, value: T, at: s
  * are folded by absorbCustomer. Returns identifiers the customer did not hold before.
  */
 export function evolveCustomer360(state: Customer360State, event: ProjectedRecord): Identifier[] {
-  const meta = event.metadata as EventMetadata;
+  const meta = event.metadata;
   const at = meta.occurredAt;
   const pos = event.position;
   state.lastPosition = Math.max(state.lastPosition, pos);
   const added = addIdentifiers(state, meta.identifiers);
 
   if (event.type === 'customer.registered') {
-    const data = event.data as PayloadOf<'customer.registered'>;
-    added.push(...addIdentifiers(state, data.identifiers));
+    added.push(...addIdentifiers(state, event.data.identifiers));
     state.registeredAt = minIso(state.registeredAt, at);
     return added;
   }
-  if (!isTouchpointType(event.type)) return added;
+  if (!isTouchpointRecord(event)) return added;
 
   state.eventCount++;
   state.firstSeenAt = minIso(state.firstSeenAt, at);
   state.lastSeenAt = maxIso(state.lastSeenAt, at);
   add(state.types, event.type);
   if (meta.channel) add(state.channels, meta.channel);
-  applyTouchpoint(state, event.type, event.data, at, pos, added);
+  applyTouchpoint(state, event, added);
   return added;
 }
 
-function applyTouchpoint(state: Customer360State, type: TouchpointType, raw: unknown, at: string, pos: number, added: Identifier[]): void {
-  switch (type) {
+function applyTouchpoint(state: Customer360State, event: ProjectedRecord<TouchpointType>, added: Identifier[]): void {
+  const at = event.metadata.occurredAt;
+  const pos = event.position;
+  switch (event.type) {
     case 'purchase.completed': {
-      const d = raw as PayloadOf<'purchase.completed'>;
+      const d = event.data;
       money(state, d.currency).purchased += toMoneyUnits(d.amount);
       state.purchases++;
       state.lastPurchaseAt = maxIso(state.lastPurchaseAt, at);
@@ -86,7 +86,7 @@ function applyTouchpoint(state: Customer360State, type: TouchpointType, raw: unk
       return;
     }
     case 'refund.issued': {
-      const d = raw as PayloadOf<'refund.issued'>;
+      const d = event.data;
       money(state, d.currency).refunded += toMoneyUnits(d.amount);
       state.refunds++;
       return;
@@ -95,14 +95,14 @@ function applyTouchpoint(state: Customer360State, type: TouchpointType, raw: unk
       state.cancelledOrders++;
       return;
     case 'survey.answered': {
-      const d = raw as PayloadOf<'survey.answered'>;
+      const d = event.data;
       if (d.nps !== undefined) state.nps = stampIfLater(state.nps, d.nps, at, pos);
       if (d.csat !== undefined) state.csat = stampIfLater(state.csat, d.csat, at, pos);
       if (d.ces !== undefined) state.ces = stampIfLater(state.ces, d.ces, at, pos);
       return;
     }
     case 'case.opened': {
-      const d = raw as PayloadOf<'case.opened'>;
+      const d = event.data;
       const c = caseOf(state, d.caseId, at);
       if (d.category !== undefined) c.category = d.category;
       if (d.priority !== undefined) c.priority = d.priority;
@@ -110,20 +110,20 @@ function applyTouchpoint(state: Customer360State, type: TouchpointType, raw: unk
       return;
     }
     case 'case.resolved': {
-      const d = raw as PayloadOf<'case.resolved'>;
+      const d = event.data;
       const c = caseOf(state, d.caseId, at);
       if (setCaseStatus(c, 'resolved', at, pos)) setDefined(c, 'firstContactResolution', d.firstContactResolution);
       return;
     }
     case 'case.reopened': {
-      const d = raw as PayloadOf<'case.reopened'>;
+      const d = event.data;
       const c = caseOf(state, d.caseId, at);
       c.reopens++;
       setCaseStatus(c, 'open', at, pos);
       return;
     }
     case 'case.escalated': {
-      const d = raw as PayloadOf<'case.escalated'>;
+      const d = event.data;
       caseOf(state, d.caseId, at).escalations++;
       return;
     }
@@ -132,7 +132,7 @@ function applyTouchpoint(state: Customer360State, type: TouchpointType, raw: unk
       state.lastComplaintAt = maxIso(state.lastComplaintAt, at);
       return;
     case 'subscription.started': {
-      const d = raw as PayloadOf<'subscription.started'>;
+      const d = event.data;
       const s = subscriptionOf(state, d.subscriptionId);
       s.startedAt = minIso(s.startedAt ?? null, at) ?? undefined;
       setPlan(s, d.plan, d.monthlyAmount, d.currency, at, pos);
@@ -142,26 +142,26 @@ function applyTouchpoint(state: Customer360State, type: TouchpointType, raw: unk
       return;
     }
     case 'subscription.changed': {
-      const d = raw as PayloadOf<'subscription.changed'>;
+      const d = event.data;
       const s = subscriptionOf(state, d.subscriptionId);
       setPlan(s, d.toPlan, d.monthlyAmount, d.currency, at, pos);
       setSubscriptionStatus(s, 'active', at, pos);
       return;
     }
     case 'subscription.cancelled': {
-      const d = raw as PayloadOf<'subscription.cancelled'>;
+      const d = event.data;
       setSubscriptionStatus(subscriptionOf(state, d.subscriptionId), 'cancelled', at, pos);
       state.lastCancelAt = maxIso(state.lastCancelAt, at);
       return;
     }
     case 'consent.changed': {
-      const d = raw as PayloadOf<'consent.changed'>;
+      const d = event.data;
       const next = stampIfLater(state.consents[d.purpose], d.granted, at, pos);
       if (next) state.consents[d.purpose] = next;
       return;
     }
     case 'profile.updated': {
-      const d = raw as PayloadOf<'profile.updated'>;
+      const d = event.data;
       for (const [field, value] of Object.entries(d)) {
         if (value === undefined) continue;
         const next = stampIfLater(state.profile[field], value as unknown, at, pos);
@@ -170,7 +170,7 @@ function applyTouchpoint(state: Customer360State, type: TouchpointType, raw: unk
       return;
     }
     case 'identifiers.linked': {
-      const d = raw as PayloadOf<'identifiers.linked'>;
+      const d = event.data;
       added.push(...addIdentifiers(state, d.identifiers));
       return;
     }
@@ -181,8 +181,8 @@ function applyTouchpoint(state: Customer360State, type: TouchpointType, raw: unk
     case 'campaign.responded':
       return; // counted by channel and type above; their detail lives in the timeline
     default: {
-      const unhandled: never = type;
-      throw new Error(`customer-360 does not know the touch-point type ${String(unhandled)}`);
+      const unhandled: never = event;
+      throw new Error(`customer-360 does not know the touch-point type ${(unhandled as ProjectedRecord).type}`);
     }
   }
 }

@@ -1,9 +1,12 @@
-import type { ProjectedRecord } from '../projector/projected-event';
+import type { EventType } from '@cem/domain';
+import type { ProjectedRecord } from '../projector/projected-record';
 import { emptyCustomer360, type Customer360State } from './customer-360.state';
 import { absorbCustomer, evolveCustomer360 } from './evolve';
 
 let position = 0;
-const event = (type: string, occurredAt: string, data: unknown, extra: Record<string, unknown> = {}): ProjectedRecord => ({
+// loose on purpose: these tests build payloads by hand, the typed record is what evolve sees
+const event = (type: EventType, occurredAt: string, data: unknown, extra: Record<string, unknown> = {}): ProjectedRecord =>
+  ({
   position: ++position,
   eventId: `e${position}`,
   type,
@@ -12,7 +15,7 @@ const event = (type: string, occurredAt: string, data: unknown, extra: Record<st
   data,
   metadata: { schemaVersion: 1, occurredAt, customerId: 'a', source: 'test', channel: 'web', ...extra } as ProjectedRecord['metadata'],
   recordedAt: '2026-01-01T00:00:00.000Z',
-});
+  }) as ProjectedRecord;
 const fold = (state: Customer360State, events: ProjectedRecord[]) => {
   for (const e of events) evolveCustomer360(state, e);
   return state;

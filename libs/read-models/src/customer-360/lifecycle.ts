@@ -1,5 +1,5 @@
 import type { ExpressionBuilder } from 'kysely';
-import type { ReadModelsDb } from '../store/read-models-db';
+import type { Customer360Tables } from './customer-360.schema';
 
 /*
  * Lifecycle stage, value segment and NPS category: the rules in one place.
@@ -92,7 +92,7 @@ export function lifecycleStage(f: LifecycleFacts, nowMs: number): LifecycleStage
 }
 
 /** The same rules as an SQL expression over c360_customers (portable CASE, no functions). */
-export function lifecycleStageSql(eb: ExpressionBuilder<ReadModelsDb, 'c360_customers'>, nowMs: number) {
+export function lifecycleStageSql(eb: ExpressionBuilder<Customer360Tables, 'c360_customers'>, nowMs: number) {
   const cut = stageCutoffs(nowMs);
   const allCancelled = eb.and([
     eb('active_subscriptions', '=', 0),

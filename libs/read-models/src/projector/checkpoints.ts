@@ -1,9 +1,19 @@
 import type { Kysely, Transaction } from 'kysely';
-import type { ReadModelsDb } from '../store/read-models-db';
+// any store or transaction holding the checkpoints table (Kysely's schema types are invariant)
+type Db = Kysely<any> | Transaction<any>;
 
-type Db = Kysely<ReadModelsDb> | Transaction<ReadModelsDb>;
+export interface StoredCheckpoint {
+  position: number;
+  version: number;
+}
 
-/** Checkpoints of the named projections (0 for one that never ran). */
+/** The stored checkpoint of one read model, or undefined when it never committed one. */
+export async function readCheckpoint(db: Db, name: string): Promise<StoredCheckpoint | undefined> {
+  const row = await db.selectFrom('projection_checkpoints').select(['position', 'version']).where('projection', '=', name).executeTakeFirst();
+  return row ? { position: Number(row.position), version: Number(row.version) } : undefined;
+}
+
+/** Checkpoints of the named read models (0 for one that never ran). */
 export async function readCheckpoints(db: Db, names: readonly string[]): Promise<Map<string, number>> {
   const out = new Map<string, number>(names.map((n) => [n, 0]));
   if (names.length === 0) return out;
@@ -12,18 +22,21 @@ export async function readCheckpoints(db: Db, names: readonly string[]): Promise
   return out;
 }
 
-export async function writeCheckpoint(trx: Db, name: string, position: number): Promise<void> {
+export async function writeCheckpoint(trx: Db, name: string, position: number, version: number): Promise<void> {
   await trx
     .insertInto('projection_checkpoints')
-    .values({ projection: name, position })
-    .onConflict((oc) => oc.column('projection').doUpdateSet({ position }))
+    .values({ projection: name, position, version })
+    .onConflict((oc) => oc.column('projection').doUpdateSet({ position, version }))
     .execute();
 }
 
-/** Empties a projection's tables and checkpoint, in one transaction, so it rebuilds from position 0. */
-export async function resetProjection(db: Kysely<ReadModelsDb>, name: string, tables: readonly (keyof ReadModelsDb & string)[]): Promise<void> {
+/**
+ * Empties a read model's tables and sets its checkpoint to 0 at `version`, in one transaction, so
+ * its lane rebuilds it from position 0.
+ */
+export async function resetProjection(db: Kysely<any>, name: string, tables: readonly string[], version: number): Promise<void> {
   await db.transaction().execute(async (trx) => {
     for (const table of tables) await trx.deleteFrom(table).execute();
-    await trx.deleteFrom('projection_checkpoints').where('projection', '=', name).execute();
+    await writeCheckpoint(trx, name, 0, version);
   });
 }

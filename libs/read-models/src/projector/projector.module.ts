@@ -1,76 +1,73 @@
-import { Inject, Module, type DynamicModule, type LoggerService, type OnModuleInit, type Type } from '@nestjs/common';
+import { Module, type DynamicModule, type LoggerService } from '@nestjs/common';
 import { ModuleRef, NestFactory } from '@nestjs/core';
-import { CqrsModule, EventBus, type IEventHandler } from '@nestjs/cqrs';
+import { CqrsModule, EventBus } from '@nestjs/cqrs';
 import type { Kysely } from 'kysely';
 import type { EventStore } from '@cem/event-store';
-import { Customer360Projection } from '../customer-360/customer-360.projection';
-import type { ReadModelsDb } from '../store/read-models-db';
+import type { ReadModel } from '../kit/read-model';
+import { READ_MODELS } from '../read-models';
 import { AwaitingEventPublisher } from './awaiting-event-publisher';
-import type { Projection } from './projection';
+import { ProjectedEvent } from './projected-event';
 import { Projector, type BatchProjected } from './projector';
-
-/** Every projection the projector feeds, in the order their handlers run. Add new read models here. */
-export const PROJECTIONS: Type<IEventHandler & Projection>[] = [Customer360Projection];
 
 export interface ProjectorModuleOptions {
   store: EventStore;
-  db: Kysely<ReadModelsDb>;
+  /** the read store's write connection */
+  db: Kysely<any>;
+  /** the read models to project (default: READ_MODELS) */
+  readModels?: readonly ReadModel[];
   batchSize?: number;
+  batchesPerTransaction?: number;
   logger?: LoggerService;
   onBatch?: (info: BatchProjected) => void;
+  retryDelayMs?: number;
 }
 
-const PROJECTOR_OPTIONS = Symbol('PROJECTOR_OPTIONS');
-
+/**
+ * The projector's Nest module: each read model's projection is a provider (so it may inject what
+ * it needs), and the EventBus publishes through the AwaitingEventPublisher, which awaits them.
+ */
 @Module({})
-export class ProjectorModule implements OnModuleInit {
-  constructor(
-    private readonly moduleRef: ModuleRef,
-    private readonly eventBus: EventBus,
-    @Inject(PROJECTOR_OPTIONS) private readonly options: ProjectorModuleOptions,
-  ) {}
-
+export class ProjectorModule {
   static register(options: ProjectorModuleOptions): DynamicModule {
+    const models = options.readModels ?? READ_MODELS;
     return {
       module: ProjectorModule,
       imports: [CqrsModule.forRoot()],
       providers: [
-        ...PROJECTIONS,
-        { provide: PROJECTOR_OPTIONS, useValue: options },
+        ...models.map((m) => m.projection),
         {
           provide: Projector,
           inject: [EventBus, ModuleRef],
-          useFactory: (eventBus: EventBus, moduleRef: ModuleRef) =>
-            new Projector({ ...options, eventBus, projections: PROJECTIONS.map((p) => moduleRef.get(p, { strict: false })) }),
+          useFactory: (eventBus: EventBus, moduleRef: ModuleRef) => {
+            // handlers are called by the awaiting publisher, never through the bus's fire-and-forget stream
+            const publisher = new AwaitingEventPublisher();
+            const lanes = models.map((model) => ({ model, projection: moduleRef.get(model.projection, { strict: false }) }));
+            for (const { projection } of lanes) publisher.register(ProjectedEvent, projection);
+            eventBus.publisher = publisher;
+            return new Projector({ ...options, eventBus, lanes });
+          },
         },
       ],
       exports: [Projector],
     };
   }
-
-  /** Handlers are called by the awaiting publisher, never through the bus's fire-and-forget stream. */
-  onModuleInit(): void {
-    const publisher = new AwaitingEventPublisher();
-    for (const type of PROJECTIONS) publisher.register(this.moduleRef.get(type, { strict: false }));
-    this.eventBus.publisher = publisher;
-  }
 }
 
 export interface RunningProjector {
   projector: Projector;
-  /** stops the subscription and the Nest context (does not close the stores) */
+  /** stops the lanes and the Nest context (does not close the stores) */
   close(): Promise<void>;
 }
 
 /**
  * Starts the projector in a Nest application context of its own: in the api process for the
- * embedded default, or in apps/projector. It catches up from the stored checkpoints, then follows
- * the log live.
+ * embedded default, or in apps/projector. Each lane catches up from its stored checkpoint, then
+ * follows the log live.
  */
 export async function startProjector(options: ProjectorModuleOptions): Promise<RunningProjector> {
   const context = await NestFactory.createApplicationContext(ProjectorModule.register(options), { logger: options.logger ?? false, abortOnError: false });
   const projector = context.get(Projector);
-  await projector.start();
+  projector.start();
   return {
     projector,
     async close() {

@@ -1,11 +1,12 @@
-import { Migrator, type Kysely, type Migration } from 'kysely';
-import { customer360Migrations } from '../customer-360/customer-360.schema';
+import { Migrator, sql, type Kysely, type Migration } from 'kysely';
+import type { ReadModel } from '../kit/read-model';
+import { READ_MODELS } from '../read-models';
 
 /**
- * Versioned schema migrations of the read-model store, in the repo. Names sort in the order they
- * run; a released migration is never edited (add a new one). Each read model brings its own.
+ * The store's own migrations (checkpoints). A released migration is never edited: add a new one.
+ * Each read model brings its own (ReadModel.migrations); their names are unique across the store.
  */
-export const READ_MODEL_MIGRATIONS: Record<string, Migration> = {
+export const CHECKPOINT_MIGRATIONS: Record<string, Migration> = {
   '0001-projection-checkpoints': {
     async up(db: Kysely<any>) {
       await db.schema
@@ -15,11 +16,31 @@ export const READ_MODEL_MIGRATIONS: Record<string, Migration> = {
         .execute();
     },
   },
-  ...customer360Migrations,
+  'checkpoints-0002-read-model-version': {
+    async up(db: Kysely<any>) {
+      // rows projected before versions existed were projected by version 1
+      await db.schema.alterTable('projection_checkpoints').addColumn('version', 'integer', (c) => c.notNull().defaultTo(sql`1`)).execute();
+    },
+  },
 };
 
-export async function migrateReadModels(db: Kysely<any>): Promise<void> {
-  const migrator = new Migrator({ db, provider: { getMigrations: async () => READ_MODEL_MIGRATIONS } });
+/** The store's migrations and those of every read model in `models`; a name used twice is a programming error. */
+export function readStoreMigrations(models: readonly ReadModel[] = READ_MODELS): Record<string, Migration> {
+  const all: Record<string, Migration> = { ...CHECKPOINT_MIGRATIONS };
+  for (const model of models) {
+    for (const [name, migration] of Object.entries(model.migrations)) {
+      if (all[name]) throw new Error(`read model ${model.name}: migration name ${name} is already used by another read model`);
+      all[name] = migration;
+    }
+  }
+  return all;
+}
+
+export async function migrateReadModels(db: Kysely<any>, models: readonly ReadModel[] = READ_MODELS): Promise<void> {
+  // read models are added over time and each names its own migrations: run any not yet run,
+  // whatever the order of their names relative to those that ran before
+  const migrations = readStoreMigrations(models);
+  const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations }, allowUnorderedMigrations: true });
   const { error, results } = await migrator.migrateToLatest();
   if (error) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName;

@@ -4,6 +4,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { startBackgroundCheckpointer } from '@cem/event-store';
 import { registerDirectSql } from './direct-sql';
+import type { ReadModel } from '../kit/read-model';
 import { migrateReadModels } from './migrations';
 import type { ReadModelsDb } from './read-models-db';
 
@@ -18,6 +19,8 @@ export interface SqliteReadStoreOptions {
   synchronous?: 'FULL' | 'NORMAL';
   /** run migrations (the projector does; readers of a store a projector owns may skip) */
   migrate?: boolean;
+  /** the read models whose migrations run (default: READ_MODELS) */
+  readModels?: readonly ReadModel[];
 }
 
 /** Opens (and migrates) the embedded read-model store: one SQLite file in WAL mode. */
@@ -42,7 +45,7 @@ export async function openSqliteReadStore(filename: string, options: SqliteReadS
       return { run: (...params) => void stmt.run(...params), all: <R>(...params: unknown[]) => stmt.all(...params) as R[] };
     },
   });
-  if (options.migrate !== false) await migrateReadModels(db);
+  if (options.migrate !== false) await migrateReadModels(db, options.readModels);
   return {
     db,
     async close() {

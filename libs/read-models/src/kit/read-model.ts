@@ -1,0 +1,57 @@
+import type { Type } from '@nestjs/common';
+import type { IEventHandler } from '@nestjs/cqrs';
+import type { Kysely, Migration } from 'kysely';
+import type { ProjectedEvent } from '../projector/projected-event';
+import type { Projection } from '../projector/projection';
+
+/** What a read model's queries get besides their tables. */
+export interface QueryContext {
+  /** the clock time-dependent answers (ages, stages) are evaluated at */
+  now: () => number;
+}
+
+/**
+ * A read model as one slice: everything the platform needs to know about it, exported by its own
+ * folder. The `READ_MODELS` list (read-models.ts) is the only place that names it: the store's
+ * schema type, its migrations, the projector's lanes and the read side's queries are assembled
+ * from that list.
+ */
+export interface ReadModel<Name extends string = string, Tables = any, Queries = unknown> {
+  /** stable name: the key of its checkpoint, its lane, its entry in `ReadSide.queries` */
+  readonly name: Name;
+  /**
+   * Bump it when the projection's output changes for the same events (a new rule, a new column
+   * filled from old events): at the next start the lane empties the tables and rebuilds from
+   * position 0, while the other read models keep serving.
+   */
+  readonly version: number;
+  /** the tables it owns, in the order a rebuild empties them */
+  readonly tables: readonly (keyof Tables & string)[];
+  /**
+   * Kysely migrations of its tables. Names are unique across the store (prefix them with the read
+   * model's name); once released a migration is never edited, a new one is added.
+   */
+  readonly migrations: Readonly<Record<string, Migration>>;
+  /** the @EventsHandler(ProjectedEvent) that projects it (a Nest provider: it may inject) */
+  readonly projection: Type<Projection<any, Tables> & IEventHandler<ProjectedEvent>>;
+  /** its query object over a read connection */
+  queries(db: Kysely<Tables>, context: QueryContext): Queries;
+}
+
+/**
+ * Declares a read model; `Tables` is its slice of the store's schema, e.g.
+ * `export const customer360 = defineReadModel<Customer360Tables>()({ name: 'customer-360', ... })`.
+ */
+export const defineReadModel =
+  <Tables>() =>
+  <const Name extends string, Queries>(model: ReadModel<Name, Tables, Queries>): ReadModel<Name, Tables, Queries> =>
+    model;
+
+type UnionToIntersection<U> = (U extends unknown ? (u: U) => void : never) extends (i: infer I) => void ? I : never;
+
+/** The tables of every read model of a list, as one Kysely schema type. */
+export type TablesOf<L extends readonly ReadModel[]> = UnionToIntersection<TablesOfModel<L[number]>>;
+type TablesOfModel<M> = M extends ReadModel<string, infer T, unknown> ? T : never;
+
+/** The query objects of a list of read models, by name. */
+export type QueriesOf<L extends readonly ReadModel[]> = { [M in L[number] as M['name']]: ReturnType<M['queries']> };

@@ -1,0 +1,131 @@
+import type { EventBus } from '@nestjs/cqrs';
+import type { ControlledTransaction, Kysely } from 'kysely';
+import { upcast, type EventMetadata } from '@cem/domain';
+import type { RecordedEvent } from '@cem/event-store';
+import type { ReadModel } from '../kit/read-model';
+import type { CheckpointedWorker } from '../subscriber/checkpointed-subscriber';
+import { directSqlOf } from '../store/direct-sql';
+import { readCheckpoint, resetProjection, writeCheckpoint } from './checkpoints';
+import { ProjectedEvent } from './projected-event';
+import type { ProjectedRecord } from './projected-record';
+import { ProjectionBatch, type Projection } from './projection';
+
+/** batches per transaction while catching up (see ProjectionLaneOptions.batchesPerTransaction) */
+export const DEFAULT_BATCHES_PER_TRANSACTION = 20;
+
+/**
+ * The lanes of one read store share its single write connection (SQLite has one writer; Kysely
+ * queues transactions on the connection). A lane that holds a long catching-up transaction
+ * commits at its next batch boundary when another lane waits, so a rebuild never holds a live
+ * read model back for more than one batch.
+ */
+export class WriteTurns {
+  waiting = 0;
+}
+
+export interface ProjectionLaneOptions {
+  /** full batches one catching-up transaction spans before it commits (default 20) */
+  batchesPerTransaction?: number;
+  batchSize: number;
+  logger?: { log?(message: unknown): unknown };
+}
+
+/** The log record as projections see it: payload upcast to its latest version, typed by the catalogue. */
+export const toProjectedRecord = (e: RecordedEvent): ProjectedRecord => {
+  const metadata = e.metadata as unknown as EventMetadata;
+  const { data } = upcast(e.type, metadata.schemaVersion ?? 1, e.data);
+  return { position: e.position, eventId: e.eventId, type: e.type, streamId: e.streamId, revision: e.revision, data, metadata, recordedAt: e.recordedAt } as ProjectedRecord;
+};
+
+/**
+ * One read model's lane of the projector: a worker of its own checkpointed subscription. Each
+ * batch is projected in a read-store transaction with the read model's checkpoint: the projection
+ * loads what the batch touches, every event is published on the @nestjs/cqrs EventBus and its
+ * handler awaited, then the projection writes. Catching up, the transaction spans up to
+ * `batchesPerTransaction` full batches (SQLite then writes each page once per transaction instead
+ * of once per batch); a short batch (head reached), the caught-up signal, stop, or another lane
+ * waiting commits at once. A crash leaves the tables and checkpoint of the last commit.
+ */
+export class ProjectionLane implements CheckpointedWorker {
+  readonly name: string;
+  private checkpoint = 0;
+  private transaction?: { trx: ControlledTransaction<any>; events: number; last: number };
+  private readonly transactionEvents: number;
+
+  constructor(
+    private readonly model: ReadModel,
+    private readonly projection: Projection,
+    private readonly db: Kysely<any>,
+    private readonly eventBus: EventBus,
+    private readonly turns: WriteTurns,
+    private readonly options: ProjectionLaneOptions,
+  ) {
+    this.name = model.name;
+    this.transactionEvents = options.batchSize * Math.max(1, options.batchesPerTransaction ?? DEFAULT_BATCHES_PER_TRANSACTION);
+  }
+
+  async open(): Promise<number> {
+    const stored = await this.queued(() => readCheckpoint(this.db, this.name));
+    if (stored && stored.version !== this.model.version) {
+      this.options.logger?.log?.({ msg: 'read model version changed: rebuilding from position 0', readModel: this.name, from: stored.version, to: this.model.version });
+      await this.queued(() => resetProjection(this.db, this.name, this.model.tables, this.model.version));
+      this.checkpoint = 0;
+    } else {
+      this.checkpoint = stored?.position ?? 0;
+    }
+    return this.checkpoint;
+  }
+
+  async handle(events: readonly RecordedEvent[], hint: { headReached: boolean }): Promise<number | undefined> {
+    const records = events.map(toProjectedRecord);
+    const last = records[records.length - 1].position;
+    this.transaction ??= { trx: await this.queued(() => this.db.startTransaction().execute()), events: 0, last: this.checkpoint };
+    const { trx } = this.transaction;
+    const sql = directSqlOf(this.db);
+    const state = await this.projection.beginBatch(trx, records, sql);
+    // the checkpoint stays at its committed value while the transaction is open: every event of a
+    // later batch is past it, and a rollback leaves it right
+    const batch = new ProjectionBatch(trx, this.name, this.checkpoint, state);
+    for (const record of records) await this.eventBus.publish(new ProjectedEvent(record, batch));
+    await this.projection.commitBatch(trx, state, sql);
+    await writeCheckpoint(trx, this.name, last, this.model.version);
+    this.transaction.events += records.length;
+    this.transaction.last = last;
+    if (hint.headReached || this.transaction.events >= this.transactionEvents || this.turns.waiting > 0) return this.commit();
+    return undefined;
+  }
+
+  flush(): Promise<number | undefined> {
+    return this.commit();
+  }
+
+  async abort(): Promise<void> {
+    const open = this.transaction;
+    this.transaction = undefined;
+    await open?.trx.rollback().execute().catch(() => undefined);
+  }
+
+  private async commit(): Promise<number | undefined> {
+    const open = this.transaction;
+    if (!open) return undefined;
+    this.transaction = undefined;
+    try {
+      await open.trx.commit().execute();
+    } catch (e) {
+      await open.trx.rollback().execute().catch(() => undefined);
+      throw e;
+    }
+    this.checkpoint = open.last;
+    return open.last;
+  }
+
+  /** waits for the write connection, telling the lane that holds it to commit at its next batch */
+  private async queued<T>(use: () => Promise<T>): Promise<T> {
+    this.turns.waiting++;
+    try {
+      return await use();
+    } finally {
+      this.turns.waiting--;
+    }
+  }
+}

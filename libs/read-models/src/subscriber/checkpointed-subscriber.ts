@@ -1,0 +1,195 @@
+import type { EventStore, RecordedEvent, Subscription } from '@cem/event-store';
+
+export type SubscriberStatus = 'stopped' | 'catching-up' | 'live' | 'retrying';
+
+/**
+ * What a checkpointed subscriber drives: one worker of the log (a read model's lane, the signals
+ * publisher, later the scheduler or the audit chain). The worker owns its checkpoint and commits it
+ * together with the effects of the events it covers (one transaction, or after the broker's ack).
+ */
+export interface CheckpointedWorker {
+  /** the worker's name, for logs and health */
+  readonly name: string;
+  /** prepares a (re)start and returns the committed checkpoint: the subscription resumes after it */
+  open(): Promise<number>;
+  /**
+   * Handles a batch, in log order. Returns the position now committed with its effects, or
+   * undefined when the worker keeps the batch in an open transaction for now. `headReached`: the
+   * batch was short, nothing more to read right now (commit, so it becomes visible). `contended`:
+   * another worker waits for the same store.
+   */
+  handle(events: readonly RecordedEvent[], hint: { headReached: boolean }): Promise<number | undefined>;
+  /** commits whatever is open (caught up, stopping); returns the committed position if it moved */
+  flush(): Promise<number | undefined>;
+  /** a batch failed: discard what is not committed (the subscriber restarts from the checkpoint) */
+  abort(): Promise<void>;
+}
+
+export interface CheckpointedSubscriberOptions {
+  /** events per batch read from the log (default 5,000) */
+  batchSize?: number;
+  /** first retry delay after a failure; doubles up to `maxRetryDelayMs` */
+  retryDelayMs?: number;
+  maxRetryDelayMs?: number;
+  logger?: { error?(message: unknown, ...rest: unknown[]): unknown };
+  /** after each commit (metrics) */
+  onCommit?: (info: { position: number; events: number; durationMs: number }) => void;
+}
+
+export const DEFAULT_SUBSCRIBER_BATCH_SIZE = 5_000;
+
+interface Waiter {
+  position: number;
+  resolve: (reached: boolean) => void;
+  timer?: NodeJS.Timeout;
+}
+
+/**
+ * The one catch-up subscription loop of the platform: subscribes to the global log after the
+ * worker's checkpoint, hands it batches, follows the log live, and on any failure discards what
+ * is uncommitted and starts again from the stored checkpoint after a capped exponential back-off.
+ * `whenCaughtUp(position)` resolves once the worker has committed `position` (tests and the API
+ * wait on it, never on sleeps).
+ */
+export class CheckpointedSubscriber {
+  private status_: SubscriberStatus = 'stopped';
+  private position_ = 0;
+  private caughtUpOnce = false;
+  private subscription?: Subscription;
+  private loop?: Promise<void>;
+  private stopping = false;
+  private waiters: Waiter[] = [];
+  private failures_ = 0;
+  private lastError_?: string;
+  private pending = { events: 0, since: 0 };
+  readonly batchSize: number;
+
+  constructor(
+    private readonly store: EventStore,
+    readonly worker: CheckpointedWorker,
+    private readonly options: CheckpointedSubscriberOptions = {},
+  ) {
+    this.batchSize = options.batchSize ?? DEFAULT_SUBSCRIBER_BATCH_SIZE;
+  }
+
+  /** Position of the last event the worker has committed. */
+  get position(): number {
+    return this.position_;
+  }
+
+  get status(): SubscriberStatus {
+    return this.status_;
+  }
+
+  /** true once the worker has reached the head of the log at least once since start */
+  get hasCaughtUp(): boolean {
+    return this.caughtUpOnce;
+  }
+
+  get health(): { name: string; status: SubscriberStatus; position: number; failures: number; lastError?: string } {
+    return { name: this.worker.name, status: this.status_, position: this.position_, failures: this.failures_, lastError: this.lastError_ };
+  }
+
+  start(): void {
+    if (this.loop) return;
+    this.stopping = false;
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.subscription?.close();
+    await this.loop;
+    this.loop = undefined;
+    this.status_ = 'stopped';
+    for (const w of this.waiters.splice(0)) {
+      clearTimeout(w.timer);
+      w.resolve(this.position_ >= w.position);
+    }
+  }
+
+  /** Resolves true once the worker has committed `position`, false when `timeoutMs` passes first. */
+  whenCaughtUp(position: number, timeoutMs = 30_000): Promise<boolean> {
+    if (this.position_ >= position) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const waiter: Waiter = { position, resolve };
+      waiter.timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+        resolve(false);
+      }, timeoutMs);
+      this.waiters.push(waiter);
+    });
+  }
+
+  /** Resolves once the worker has reached the head of the log as it is now. */
+  async whenCaughtUpToHead(timeoutMs = 30_000): Promise<boolean> {
+    return this.whenCaughtUp(await this.store.headPosition(), timeoutMs);
+  }
+
+  private async run(): Promise<void> {
+    const firstDelay = this.options.retryDelayMs ?? 500;
+    let delay = firstDelay;
+    while (!this.stopping) {
+      try {
+        const from = await this.worker.open();
+        this.advance(from, true);
+        this.status_ = 'catching-up';
+        this.subscription = this.store.subscribeToAll({ after: from, batchSize: this.batchSize });
+        for await (const message of this.subscription) {
+          if (this.stopping) break;
+          if (message.type === 'events') {
+            if (message.events.length > 0) {
+              if (this.pending.events === 0) this.pending.since = performance.now();
+              this.pending.events += message.events.length;
+              this.committed(await this.worker.handle(message.events, { headReached: message.events.length < this.batchSize }));
+            }
+          } else {
+            this.committed(await this.worker.flush());
+            this.caughtUpOnce = true;
+            this.status_ = 'live';
+            // every event up to here was delivered (and so committed): a filtered tail moves the position too
+            this.advance(message.position);
+          }
+          this.failures_ = 0;
+          delay = firstDelay;
+        }
+        // stopped: what was handled is consistent (checkpoint included), keep it
+        this.committed(await this.worker.flush());
+        return;
+      } catch (e) {
+        await this.worker.abort().catch(() => undefined);
+        this.pending.events = 0;
+        if (this.stopping) return;
+        this.failures_++;
+        this.lastError_ = (e as Error)?.name ?? 'Error';
+        this.status_ = 'retrying';
+        // the error's message may quote event data (personal data): log its kind and where only
+        this.options.logger?.error?.({ msg: 'batch failed; retrying from the checkpoint', worker: this.worker.name, error: this.lastError_, after: this.position_, failures: this.failures_, retryInMs: delay });
+        await this.subscription?.close().catch(() => undefined);
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(delay * 2, this.options.maxRetryDelayMs ?? 30_000);
+      }
+    }
+  }
+
+  private committed(position: number | undefined): void {
+    if (position === undefined) return;
+    this.options.onCommit?.({ position, events: this.pending.events, durationMs: performance.now() - this.pending.since });
+    this.pending.events = 0;
+    this.advance(position);
+  }
+
+  private advance(position: number, restart = false): void {
+    // a restart resumes from the stored checkpoint (0 again when a read model is rebuilt)
+    if (position > this.position_ || restart) this.position_ = position;
+    if (this.waiters.length === 0) return;
+    const still: Waiter[] = [];
+    for (const w of this.waiters) {
+      if (w.position <= this.position_) {
+        clearTimeout(w.timer);
+        w.resolve(true);
+      } else still.push(w);
+    }
+    this.waiters = still;
+  }
+}
