@@ -1,5 +1,1 @@
-export * from './signal.schema';
-export * from './derive';
-export * from './signal-state.store';
-export * from './signal-publisher';
 export * from './signals.config';

@@ -4,8 +4,7 @@ import { openPlatform } from '@cem/platform';
 import { loadConfigsOrExit } from '../load-configs';
 import { createKafka } from '../kafka-client';
 import { jsonLogger } from '../logger';
-import { CustomerSignalPublisher } from './signal-publisher';
-import { SignalStateStore } from './signal-state.store';
+import { CustomerSignalPublisher, SignalStateStore } from '@cem/signals';
 import { loadSignalsConfig } from './signals.config';
 
 /**

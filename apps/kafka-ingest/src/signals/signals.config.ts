@@ -1,5 +1,5 @@
 import { ConfigError, loadKafkaIngestConfig, type KafkaIngestConfig } from '../config';
-import { DEFAULT_SIGNALS_TOPIC } from './signal.schema';
+import { DEFAULT_SIGNALS_TOPIC } from '@cem/signals';
 
 /** Configuration of the customer-signals publisher: the broker connection of kafka-ingest plus its own variables. */
 export interface SignalsConfig extends Pick<KafkaIngestConfig, 'brokers' | 'clientId' | 'ssl' | 'sasl' | 'logLevel' | 'createTopics' | 'retryInitialMs' | 'retryMaxMs'> {

@@ -7,10 +7,7 @@ import type { Platform } from '@cem/platform';
 import { toProjectedRecord } from '@cem/read-models';
 import { createKafka } from '../../src/kafka-client';
 import { silentLogger } from '../../src/logger';
-import { deriveSignals, SignalWorkingSet, type SignalCustomerState } from '../../src/signals/derive';
-import { CustomerSignalPublisher } from '../../src/signals/signal-publisher';
-import type { CustomerSignal } from '../../src/signals/signal.schema';
-import { SignalStateStore } from '../../src/signals/signal-state.store';
+import { CustomerSignalPublisher, deriveSignals, SignalStateStore, SignalWorkingSet, type CustomerSignal, type SignalCustomerState } from '@cem/signals';
 import { loadSignalsConfig, type SignalsConfig } from '../../src/signals/signals.config';
 import { describeWithKafka, readAllMessages, tempPlatform, TEST_BROKERS, testKafka, uniqueName, waitFor } from '../support/kafka-test-env';
 

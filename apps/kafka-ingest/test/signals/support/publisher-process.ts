@@ -10,8 +10,7 @@ import { loadConfig } from '@cem/config';
 import { openPlatform } from '@cem/platform';
 import { createKafka } from '../../../src/kafka-client';
 import { jsonLogger } from '../../../src/logger';
-import { CustomerSignalPublisher } from '../../../src/signals/signal-publisher';
-import { SignalStateStore } from '../../../src/signals/signal-state.store';
+import { CustomerSignalPublisher, SignalStateStore } from '@cem/signals';
 import { loadSignalsConfig } from '../../../src/signals/signals.config';
 
 async function main() {

@@ -1,11 +1,25 @@
 import { Partitioners, type Kafka, type Producer } from 'kafkajs';
-import type { EventStore, RecordedEvent, Subscription } from '@cem/event-store';
-import { toProjectedRecord } from '@cem/read-models';
-import type { Logger } from '../logger';
+import type { EventStore, RecordedEvent } from '@cem/event-store';
+import { CheckpointedSubscriber, toProjectedRecord } from '@cem/read-models';
 import { deriveSignals, SignalWorkingSet } from './derive';
 import { toKafkaMessage, type CustomerSignal } from './signal.schema';
 import type { SignalStateStore } from './signal-state.store';
-import type { SignalsConfig } from './signals.config';
+
+/** What the publisher reads of the signals configuration (libs/config validates it at boot). */
+export interface SignalsPublisherConfig {
+  topic: string;
+  partitions: number;
+  createTopics: boolean;
+  batchSize: number;
+  retryInitialMs: number;
+  retryMaxMs: number;
+}
+
+/** The logging the publisher does: error kinds and positions, never event data. */
+export interface SignalsLogger {
+  error(message: string, fields?: Record<string, unknown>): void;
+  debug(message: string, fields?: Record<string, unknown>): void;
+}
 
 export interface SignalPublisherStats {
   status: 'stopped' | 'starting' | 'catching-up' | 'live' | 'retrying';
@@ -27,7 +41,7 @@ const SEND_CHUNK = 1000;
 
 /**
  * The checkpointed publisher of customer signals (the outbox pattern on top of the event log): a
- * catch-up subscription to the global log from its own checkpoint; each batch of events is turned
+ * worker of the platform's CheckpointedSubscriber, from its own checkpoint; each batch of events is turned
  * into signals (derive.ts), produced with an idempotent producer and acks=all, and only once the
  * broker acknowledged them are the changed customer states and the new checkpoint committed in one
  * SQLite transaction. A crash between the two republishes the batch on restart with the same
@@ -36,25 +50,54 @@ const SEND_CHUNK = 1000;
  */
 export class CustomerSignalPublisher {
   private producer?: Producer;
-  private subscription?: Subscription;
-  private stopping = false;
-  private running?: Promise<void>;
+  private readonly subscriber: CheckpointedSubscriber;
+  private starting = false;
   private sent = 0;
-  private caughtUpListeners: ((position: number) => void)[] = [];
-  readonly stats: SignalPublisherStats = { status: 'stopped', position: 0, batches: 0, signals: 0, failures: 0, lastError: null };
+  private batches = 0;
+  private signals = 0;
 
   constructor(
     private readonly kafka: Kafka,
-    private readonly config: SignalsConfig,
+    private readonly config: SignalsPublisherConfig,
     private readonly store: EventStore,
     private readonly states: SignalStateStore,
-    private readonly logger: Logger,
+    private readonly logger: SignalsLogger,
     private readonly hooks: SignalPublisherHooks = {},
-  ) {}
+  ) {
+    this.subscriber = new CheckpointedSubscriber(
+      store,
+      {
+        name: 'customer-signals',
+        open: async () => this.states.checkpoint().position,
+        handle: (events) => this.publishBatch(events),
+        // each batch commits once the broker acknowledged it: nothing is ever left open
+        flush: async () => undefined,
+        abort: async () => undefined,
+      },
+      {
+        batchSize: config.batchSize,
+        retryDelayMs: config.retryInitialMs,
+        maxRetryDelayMs: config.retryMaxMs,
+        logger: { error: (m: unknown) => this.logger.error('signal batch failed; retrying from the checkpoint', m as Record<string, unknown>) },
+      },
+    );
+  }
+
+  get stats(): SignalPublisherStats {
+    const h = this.subscriber.health;
+    return {
+      status: this.starting ? 'starting' : h.status,
+      position: h.position,
+      batches: this.batches,
+      signals: this.signals,
+      failures: h.failures,
+      lastError: h.lastError ?? null,
+    };
+  }
 
   /** Connects, checks (or creates) the topic, and starts publishing in the background. */
   async start(): Promise<void> {
-    this.stats.status = 'starting';
+    this.starting = true;
     const stored = this.states.checkpoint();
     if (stored.topic !== null && stored.topic !== this.config.topic) {
       throw new Error(
@@ -71,35 +114,20 @@ export class CustomerSignalPublisher {
       createPartitioner: Partitioners.DefaultPartitioner,
     });
     await this.producer.connect();
-    this.running = this.run();
+    this.starting = false;
+    this.subscriber.start();
   }
 
   async stop(): Promise<void> {
-    this.stopping = true;
-    await this.subscription?.close().catch(() => undefined);
     // first: ends a send that is still retrying (its batch is not checkpointed, so it is sent again on restart)
+    const stopping = this.subscriber.stop();
     await this.producer?.disconnect().catch(() => undefined);
-    await this.running?.catch(() => undefined);
-    this.stats.status = 'stopped';
+    await stopping.catch(() => undefined);
   }
 
   /** Resolves once every event up to `position` (default: the log's head now) is published and checkpointed. */
   async whenPublished(position?: number, timeoutMs = 60_000): Promise<boolean> {
-    const target = position ?? (await this.store.headPosition());
-    if (this.stats.position >= target) return true;
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.caughtUpListeners = this.caughtUpListeners.filter((l) => l !== listener);
-        resolve(false);
-      }, timeoutMs);
-      const listener = (p: number) => {
-        if (p < target) return;
-        clearTimeout(timer);
-        this.caughtUpListeners = this.caughtUpListeners.filter((l) => l !== listener);
-        resolve(true);
-      };
-      this.caughtUpListeners.push(listener);
-    });
+    return this.subscriber.whenCaughtUp(position ?? (await this.store.headPosition()), timeoutMs);
   }
 
   private async ensureTopic(): Promise<void> {
@@ -115,41 +143,8 @@ export class CustomerSignalPublisher {
     }
   }
 
-  private async run(): Promise<void> {
-    let delay = this.config.retryInitialMs;
-    while (!this.stopping) {
-      try {
-        const from = this.states.checkpoint().position;
-        this.advance(from);
-        this.stats.status = 'catching-up';
-        this.subscription = this.store.subscribeToAll({ after: from, batchSize: this.config.batchSize });
-        for await (const message of this.subscription) {
-          if (this.stopping) break;
-          if (message.type === 'events') {
-            if (message.events.length > 0) await this.publishBatch(message.events);
-          } else {
-            this.stats.status = 'live';
-            // every event up to message.position has been delivered, and so published and checkpointed
-            this.advance(Math.max(this.stats.position, message.position));
-          }
-          delay = this.config.retryInitialMs;
-        }
-        return;
-      } catch (e) {
-        if (this.stopping) return;
-        this.stats.failures++;
-        this.stats.lastError = (e as Error)?.name ?? 'Error';
-        this.stats.status = 'retrying';
-        // error messages may quote event data (personal data): log the kind and the position only
-        this.logger.error('signal batch failed; retrying from the checkpoint', { error: this.stats.lastError, after: this.stats.position, failures: this.stats.failures, retryInMs: delay });
-        await this.subscription?.close().catch(() => undefined);
-        await new Promise((r) => setTimeout(r, delay));
-        delay = Math.min(delay * 2, this.config.retryMaxMs);
-      }
-    }
-  }
-
-  private async publishBatch(events: RecordedEvent[]): Promise<void> {
+  /** Derives, sends and (once acknowledged) commits one batch; returns the committed position. */
+  private async publishBatch(events: readonly RecordedEvent[]): Promise<number> {
     const ws = new SignalWorkingSet(this.states);
     const signals: CustomerSignal[] = [];
     for (const e of events) signals.push(...deriveSignals(ws, toProjectedRecord(e)));
@@ -160,15 +155,9 @@ export class CustomerSignalPublisher {
     await this.hooks.afterSend?.(signals, this.sent);
     const last = events[events.length - 1].position;
     this.states.commit(ws.changedStates(), last, this.config.topic);
-    this.stats.batches++;
-    this.stats.signals += signals.length;
-    this.advance(last);
+    this.batches++;
+    this.signals += signals.length;
     this.logger.debug('signals published', { position: last, events: events.length, signals: signals.length });
-  }
-
-  private advance(position: number): void {
-    if (position <= this.stats.position && this.stats.position !== 0) return;
-    this.stats.position = position;
-    for (const l of [...this.caughtUpListeners]) l(position);
+    return last;
   }
 }

@@ -1,6 +1,10 @@
-import { customerIdOfStream, deterministicUuid, isTouchpointType, type PayloadOf } from '@cem/domain';
+import { deterministicUuid, isTouchpointType } from '@cem/domain';
 import {
   absorbCustomer,
+  CustomerStates,
+  unhandledType,
+  type CustomerKeyedState,
+  type CustomerModel,
   emptyCustomer360,
   evolveCustomer360,
   lifecycleStage,
@@ -24,12 +28,7 @@ import { SIGNAL_SCHEMA, SIGNAL_SCHEMA_VERSION, type CustomerSignal, type SignalT
  */
 
 /** What the publisher keeps per customer (no personal data: dates, counts, stamps). */
-export interface SignalCustomerState {
-  customerId: string;
-  /** the live survivor when this customer was merged away */
-  mergedInto: string | null;
-  /** last log position applied to this customer */
-  lastPosition: number;
+export interface SignalCustomerState extends CustomerKeyedState {
   /** latest occurredAt of any event applied: the instant the stage is evaluated at */
   asOf: string | null;
   /** the stage last signalled (null before the first) */
@@ -66,42 +65,29 @@ export interface SignalStateSource {
 }
 
 /**
+ * The signals' state on the customer-keyed kit: a merge folds the merged-away customer's facts
+ * into the survivor with the customer 360's own absorbCustomer.
+ */
+const signalModel: CustomerModel<SignalCustomerState> = {
+  empty: emptySignalState,
+  absorb(survivor, merged, merge) {
+    const target = hydrate(survivor);
+    absorbCustomer(target, hydrate(merged), { kind: 'absorbed', mergeId: merge.mergeId, mergedIds: [merged.customerId], at: merge.at, position: merge.position, rule: '', survivorRule: '', identifiers: [] });
+    keepFacts(survivor, target);
+    survivor.asOf = maxIso(survivor.asOf, merged.asOf);
+  },
+};
+
+/**
  * The states one batch reads and changes, over a source. Changed states are copies until the
  * batch's signals are acknowledged and the publisher commits them with its checkpoint.
  */
-export class SignalWorkingSet {
-  private readonly states = new Map<string, SignalCustomerState>();
-  private readonly changed = new Set<string>();
-
-  constructor(private readonly source: SignalStateSource) {}
-
-  get(customerId: string): SignalCustomerState {
-    let s = this.states.get(customerId);
-    if (!s) {
-      const stored = this.source.get(customerId);
-      s = stored ? structuredClone(stored) : emptySignalState(customerId);
-      this.states.set(customerId, s);
-    }
-    return s;
-  }
-
-  markChanged(customerId: string): void {
-    this.changed.add(customerId);
-  }
-
-  /** the customer a customer id resolves to now (itself unless merged away; chains followed) */
-  canonical(customerId: string): string {
-    let id = customerId;
-    for (let hops = 0; hops < 64; hops++) {
-      const next = this.get(id).mergedInto;
-      if (next === null || next === id) return id;
-      id = next;
-    }
-    return id;
-  }
-
-  changedStates(): SignalCustomerState[] {
-    return [...this.changed].sort().map((id) => this.states.get(id)!);
+export class SignalWorkingSet extends CustomerStates<SignalCustomerState> {
+  constructor(source: SignalStateSource) {
+    super(signalModel, (id) => {
+      const stored = source.get(id);
+      return stored ? structuredClone(stored) : undefined;
+    });
   }
 }
 
@@ -155,8 +141,6 @@ export function stageOf(s: SignalCustomerState): LifecycleStage {
   );
 }
 
-const streamCustomer = (r: ProjectedRecord): string | undefined => customerIdOfStream(r.streamId) ?? r.metadata?.customerId;
-
 function base(type: SignalType, record: ProjectedRecord, customerId: string) {
   return {
     schema: SIGNAL_SCHEMA,
@@ -179,62 +163,42 @@ function stageSignal(ws: SignalWorkingSet, state: SignalCustomerState, record: P
   return [{ ...base('customer.lifecycle-stage-changed', record, state.customerId), type: 'customer.lifecycle-stage-changed', data: { previousStage, stage, asOf: state.asOf! } }];
 }
 
-/** Folds the merged-away customers into the survivor (evolve.ts's absorbCustomer); returns those absorbed. */
-function merge(ws: SignalWorkingSet, record: ProjectedRecord, survivorId: string, mergedIds: readonly string[]): { survivor: SignalCustomerState; absorbed: string[] } | undefined {
-  const survivor = ws.get(ws.canonical(survivorId));
-  if (record.position <= survivor.lastPosition) return undefined; // already applied
-  const target = hydrate(survivor);
-  const at = record.metadata.occurredAt;
-  const absorbed: string[] = [];
-  for (const mergedId of mergedIds) {
-    const from = ws.canonical(mergedId);
-    if (from === survivor.customerId) continue;
-    const merged = ws.get(from);
-    absorbCustomer(target, hydrate(merged), { kind: 'absorbed', mergeId: record.eventId, mergedIds: [from], at, position: record.position, rule: '', survivorRule: '', identifiers: [] });
-    survivor.asOf = maxIso(survivor.asOf, merged.asOf);
-    merged.mergedInto = survivor.customerId;
-    merged.lastPosition = Math.max(merged.lastPosition, record.position);
-    ws.markChanged(from);
-    absorbed.push(from);
-  }
-  keepFacts(survivor, target);
-  survivor.lastPosition = Math.max(survivor.lastPosition, record.position);
-  survivor.asOf = maxIso(survivor.asOf, at);
-  ws.markChanged(survivor.customerId);
-  return { survivor, absorbed };
-}
-
 /**
  * The signals one stored event yields, in order, updating the working set. Call in log order;
  * an event at or below a customer's lastPosition is already applied and yields nothing.
  */
 export function deriveSignals(ws: SignalWorkingSet, record: ProjectedRecord): CustomerSignal[] {
-  if (record.type === 'customers.merged') {
-    const d = record.data as PayloadOf<'customers.merged'>;
-    const done = merge(ws, record, d.survivorId, d.mergedIds);
-    if (!done) return [];
-    const kinds = [...new Set((d.evidence?.identifiers ?? []).map((k) => k.slice(0, Math.max(0, k.indexOf(':'))) || 'unknown'))].sort();
-    const signal: CustomerSignal = {
-      ...base('customers.merged', record, d.survivorId),
-      type: 'customers.merged',
-      data: { survivorId: d.survivorId, mergedIds: [...d.mergedIds], rule: d.evidence?.rule ?? 'unknown', survivorRule: d.evidence?.survivorRule ?? 'unknown', identifierKinds: kinds },
-    };
-    return [signal, ...stageSignal(ws, done.survivor, record)];
+  if (record.type !== 'customers.merged' && record.type !== 'customer.merged-into' && record.type !== 'customer.registered' && !isTouchpointType(record.type)) return [];
+  const route = ws.route(record);
+  switch (route.kind) {
+    case 'skip':
+      return [];
+    case 'merge': {
+      const { survivor } = route;
+      survivor.asOf = maxIso(survivor.asOf, record.metadata.occurredAt);
+      if (record.type !== 'customers.merged') {
+        // a merged-into pointer: normally the survivor's customers.merged came first and this changes nothing
+        return route.absorbed.length > 0 ? stageSignal(ws, survivor, record) : [];
+      }
+      const d = record.data;
+      const kinds = [...new Set((d.evidence?.identifiers ?? []).map((k) => k.slice(0, Math.max(0, k.indexOf(':'))) || 'unknown'))].sort();
+      const signal: CustomerSignal = {
+        ...base('customers.merged', record, d.survivorId),
+        type: 'customers.merged',
+        data: { survivorId: d.survivorId, mergedIds: [...d.mergedIds], rule: route.merge.rule, survivorRule: route.merge.survivorRule, identifierKinds: kinds },
+      };
+      return [signal, ...stageSignal(ws, survivor, record)];
+    }
+    case 'event': {
+      const state = route.owner;
+      const c = hydrate(state);
+      evolveCustomer360(c, record);
+      keepFacts(state, c);
+      state.asOf = maxIso(state.asOf, record.metadata.occurredAt);
+      return stageSignal(ws, state, record);
+    }
+    default:
+      unhandledType(route);
+      return [];
   }
-  if (record.type === 'customer.merged-into') {
-    // normally the survivor's customers.merged came first and this changes nothing
-    const d = record.data as PayloadOf<'customer.merged-into'>;
-    const done = merge(ws, record, d.survivorId, [d.customerId]);
-    return done && done.absorbed.length > 0 ? stageSignal(ws, done.survivor, record) : [];
-  }
-  if (record.type !== 'customer.registered' && !isTouchpointType(record.type)) return [];
-  const streamCustomerId = streamCustomer(record);
-  if (!streamCustomerId) return [];
-  const state = ws.get(ws.canonical(streamCustomerId));
-  if (record.position <= state.lastPosition) return [];
-  const c = hydrate(state);
-  evolveCustomer360(c, record);
-  keepFacts(state, c);
-  state.asOf = maxIso(state.asOf, record.metadata.occurredAt);
-  return stageSignal(ws, state, record);
 }
