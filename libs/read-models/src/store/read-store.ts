@@ -45,14 +45,18 @@ export async function openSqliteReadStore(filename: string, options: SqliteReadS
       return { run: (...params) => void stmt.run(...params), all: <R>(...params: unknown[]) => stmt.all(...params) as R[] };
     },
   });
-  if (options.migrate !== false) await migrateReadModels(db, options.readModels);
-  return {
-    db,
-    async close() {
-      await checkpointer?.stop();
-      await db.destroy();
-    },
+  const close = async () => {
+    await checkpointer?.stop();
+    await db.destroy();
   };
+  try {
+    if (options.migrate !== false) await migrateReadModels(db, options.readModels);
+  } catch (e) {
+    // a store that cannot open leaves no connection or checkpointer thread behind
+    await close();
+    throw e;
+  }
+  return { db, close };
 }
 
 /**
