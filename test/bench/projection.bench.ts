@@ -8,7 +8,7 @@ import { loadConfig } from '@cem/config';
 import { deterministicUuid } from '@cem/domain';
 import { SqliteEventStore, type StreamWrite } from '@cem/event-store';
 import { openPlatform } from '@cem/platform';
-import { DEFAULT_BATCH_SIZE, openReadSide, openSqliteReadStore, READ_MODELS_FILE, startProjector } from '@cem/read-models';
+import { DEFAULT_BATCH_SIZE, openSqliteReadStore, READ_MODELS_FILE, startProjector } from '@cem/read-models';
 import { createApiApp } from '../../apps/api/src/bootstrap';
 import { progress, record } from './report';
 

@@ -117,7 +117,10 @@ export async function runImport(options: ImportOptions): Promise<ImportSummary> 
       const commands = rows.flatMap((r) => r.commands);
       try {
         const results = await ingestion.appendCommands(commands);
-        for (const r of results) r.duplicate ? counts.eventsDuplicate++ : counts.eventsImported++;
+        for (const r of results) {
+          if (r.duplicate) counts.eventsDuplicate++;
+          else counts.eventsImported++;
+        }
         break;
       } catch (e) {
         if (!(e instanceof IngestConflictError) || attempt > 10) throw e;
