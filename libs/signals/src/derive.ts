@@ -97,29 +97,25 @@ const maxIso = (a: string | null, b: string | null): string | null => (a === nul
 export const signalIdOf = (type: SignalType, sourceEventId: string, customerId: string): string =>
   deterministicUuid(SIGNAL_SCHEMA, String(SIGNAL_SCHEMA_VERSION), type, sourceEventId, customerId);
 
+/** The customer-360 facts the lifecycle rules read, kept by the signals state under the same names. */
+const FACTS = ['lastPosition', 'lastSeenAt', 'firstCommercialAt', 'lastWinAt', 'lastCancelAt', 'lastComplaintAt', 'nps'] as const;
+type Facts = Pick<Customer360State, (typeof FACTS)[number]>;
+
+function copyFacts(to: Facts, from: Facts): void {
+  for (const key of FACTS) (to as Record<keyof Facts, unknown>)[key] = from[key];
+}
+
 /** Customer-360 state holding just the facts the lifecycle rules read, for evolve.ts to fold into. */
 function hydrate(s: SignalCustomerState): Customer360State {
   const c = emptyCustomer360(s.customerId);
   c.mergedInto = s.mergedInto;
-  c.lastPosition = s.lastPosition;
-  c.lastSeenAt = s.lastSeenAt;
-  c.firstCommercialAt = s.firstCommercialAt;
-  c.lastWinAt = s.lastWinAt;
-  c.lastCancelAt = s.lastCancelAt;
-  c.lastComplaintAt = s.lastComplaintAt;
-  c.nps = s.nps;
+  copyFacts(c, s);
   for (const [id, sub] of Object.entries(s.subscriptions)) c.subscriptions[id] = { ...sub };
   return c;
 }
 
 function keepFacts(into: SignalCustomerState, c: Customer360State): void {
-  into.lastPosition = c.lastPosition;
-  into.lastSeenAt = c.lastSeenAt;
-  into.firstCommercialAt = c.firstCommercialAt;
-  into.lastWinAt = c.lastWinAt;
-  into.lastCancelAt = c.lastCancelAt;
-  into.lastComplaintAt = c.lastComplaintAt;
-  into.nps = c.nps;
+  copyFacts(into, c);
   const subs: SignalCustomerState['subscriptions'] = {};
   for (const [id, sub] of Object.entries(c.subscriptions)) subs[id] = { status: sub.status, statusAt: sub.statusAt, statusPos: sub.statusPos };
   into.subscriptions = subs;
