@@ -4,6 +4,7 @@ import {
   decideIngest,
   decideMerge,
   deterministicUuid,
+  followMergeChain,
   identifiersOf,
   type DomainEvent,
   type TouchpointCommand,
@@ -107,23 +108,19 @@ export class IngestionService {
     for (const r of resolutions) for (const m of r.merges) if (!merges.some((x) => x.mergeId === m.mergeId)) merges.push(m);
     const survivorOf = new Map<string, string>();
     for (const m of merges) for (const id of m.mergedIds) survivorOf.set(id, m.survivorId);
-    const canonical = (id: string): string => {
-      let cur = id;
-      for (let i = 0; i < 64 && survivorOf.has(cur); i++) cur = survivorOf.get(cur)!;
-      return cur;
-    };
+    const canonical = (id: string): string => followMergeChain(id, (cur) => survivorOf.get(cur));
 
     // 2. decide and append; a concurrent writer moving a stream means: read heads again and redo
     for (let attempt = 1; ; attempt++) {
       const planned: { streamId: string; event: DomainEvent; resultIndex?: number }[] = [];
       const targets = new Set<string>();
-      for (const m of merges) for (const { streamCustomerId } of decideMerge(m, (id) => pointerId(m, id))) targets.add(customerStreamId(streamCustomerId));
+      for (const m of merges) for (const { streamCustomerId } of decideMerge(m)) targets.add(customerStreamId(streamCustomerId));
       fresh.forEach((_, i) => targets.add(customerStreamId(resolutions[i].customerId)));
       const heads = await this.store.streamRevisions([...targets]);
       const revision = new Map(heads);
 
       for (const m of merges) {
-        for (const { streamCustomerId, event } of decideMerge(m, (id) => pointerId(m, id))) planned.push({ streamId: customerStreamId(streamCustomerId), event });
+        for (const { streamCustomerId, event } of decideMerge(m)) planned.push({ streamId: customerStreamId(streamCustomerId), event });
       }
       fresh.forEach(({ command, index }, i) => {
         const customerId = resolutions[i].customerId;
@@ -177,8 +174,6 @@ export class IngestionService {
     return results as IngestResult[];
   }
 }
-
-const pointerId = (m: PendingMerge, mergedId: string) => deterministicUuid('customer.merged-into', m.mergeId, mergedId);
 
 /** The fields the store's idempotency hash looks at, for comparing a retry before any work. */
 function toStored(c: TouchpointCommand): EventData {

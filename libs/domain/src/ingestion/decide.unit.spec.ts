@@ -1,6 +1,6 @@
 import { given } from '../../../../test/support/given-when-then';
 import type { TouchpointCommand } from '../events';
-import { chooseSurvivor, decideMerge } from './decide-merge';
+import { chooseSurvivor, decideMerge, decideSharedIdentifierMerge, mergeCarriedOut, mergeEventId, mergePointerEventId } from './decide-merge';
 import { decideIngest, identifiersOf } from './decide-ingest';
 
 const command: TouchpointCommand = {
@@ -72,5 +72,40 @@ describe('merges', () => {
       ['y', 'customer.merged-into', 'p-y'],
     ]);
     expect(out[0].event.data).toMatchObject({ evidence: { rule: 'shared-identifier', identifiers: ['email:a@b.c'] } });
+  });
+
+  const trigger = { triggeringEventId: 'e-7', occurredAt: '2026-01-01T00:00:00.000Z', source: 'crm' };
+  const owners = [
+    { customerId: 'late', registeredSeq: 9, identifierKeys: ['email:b@x.io'] },
+    { customerId: 'early', registeredSeq: 2, identifierKeys: ['phone:+4479', 'crm:C-1'] },
+    { customerId: 'mid', registeredSeq: 5, identifierKeys: ['cookie:k'] },
+  ];
+
+  it('decides a shared-identifier merge: survivor by rule, evidence of every key, a deterministic id', () => {
+    const merge = decideSharedIdentifierMerge(owners, trigger);
+    expect(merge).toEqual({
+      mergeId: mergeEventId('early', ['late', 'mid'], 'e-7'),
+      survivorId: 'early',
+      mergedIds: ['mid', 'late'],
+      evidence: { identifiers: ['cookie:k', 'crm:C-1', 'email:b@x.io', 'phone:+4479'], rule: 'shared-identifier', triggeringEventId: 'e-7', survivorRule: 'earliest-registered' },
+      occurredAt: trigger.occurredAt,
+      source: 'crm',
+    });
+    // the order of the owners changes nothing
+    expect(decideSharedIdentifierMerge([...owners].reverse(), trigger)).toEqual(merge);
+  });
+
+  it('narrows a merge to the merged ids carried out, with an id of its own', () => {
+    const merge = decideSharedIdentifierMerge(owners, trigger);
+    expect(mergeCarriedOut(merge, ['mid', 'late'])).toBe(merge);
+    expect(mergeCarriedOut(merge, [])).toBeUndefined();
+    const part = mergeCarriedOut(merge, ['late'])!;
+    expect(part).toEqual({ ...merge, mergeId: mergeEventId('early', ['late'], 'e-7'), mergedIds: ['late'] });
+    expect(part.mergeId).not.toBe(merge.mergeId);
+  });
+
+  it('names the merged-into pointers by the merge id unless told otherwise', () => {
+    const merge = decideSharedIdentifierMerge(owners, trigger);
+    expect(decideMerge(merge).map((o) => o.event.eventId)).toEqual([merge.mergeId, mergePointerEventId(merge.mergeId, 'mid'), mergePointerEventId(merge.mergeId, 'late')]);
   });
 });

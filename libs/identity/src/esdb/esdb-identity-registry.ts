@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { BACKWARDS, END, FORWARDS, jsonEvent, NO_STREAM, START, type EventStoreDBClient } from '@eventstore/db-client';
-import { chooseSurvivor, deterministicUuid, identifierKey, SURVIVOR_RULE, type Identifier } from '@cem/domain';
+import { decideSharedIdentifierMerge, followMergeChainAsync, identifierKey, mergeCarriedOut, type Identifier } from '@cem/domain';
 import { INTERNAL_STREAM_PREFIX, identifierStream, isStreamNotFound, isWrongExpectedVersion, mapEsdbError, StoreUnavailableError } from '@cem/event-store';
 import type { IdentityRegistry, PendingMerge, Resolution, ResolveRequest } from '../port';
 
@@ -144,9 +144,12 @@ export class EsdbIdentityRegistry implements IdentityRegistry {
     if (states.size === 1) {
       [customerId] = states.keys();
     } else {
-      const { survivorId, mergedIds } = chooseSurvivor([...states.values()].map(({ state }) => ({ customerId: state.customerId, registeredSeq: state.seq })));
+      const decided = decideSharedIdentifierMerge(
+        [...states.values()].map(({ state, keys }) => ({ customerId: state.customerId, registeredSeq: state.seq, identifierKeys: keys })),
+        req,
+      );
+      const { survivorId, mergedIds } = decided;
       customerId = survivorId;
-      const evidenceKeys = [...states.values()].flatMap((s) => s.keys).sort();
       // Compare-and-set on each merged-away customer: only one writer can merge it.
       const results = await Promise.allSettled(
         mergedIds.map((id) => this.append(registryCustomerStream(id), MERGED_INTO, { survivorId }, states.get(id)!.state.revision)),
@@ -157,15 +160,8 @@ export class EsdbIdentityRegistry implements IdentityRegistry {
         live.delete(id);
       }
       const failed = results.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
-      if (done.length > 0) {
-        const merge: PendingMerge = {
-          mergeId: deterministicUuid('customers.merged', survivorId, ...[...done].sort(), req.triggeringEventId),
-          survivorId,
-          mergedIds: done,
-          evidence: { identifiers: evidenceKeys, rule: 'shared-identifier', triggeringEventId: req.triggeringEventId, survivorRule: SURVIVOR_RULE },
-          occurredAt: req.occurredAt,
-          source: req.source,
-        };
+      const merge = mergeCarriedOut(decided, done);
+      if (merge) {
         await this.append(REGISTRY_MERGES_STREAM, MERGE_DECIDED, merge, 'any');
         merges.push(merge);
       }
@@ -221,29 +217,25 @@ export class EsdbIdentityRegistry implements IdentityRegistry {
 
   /** follows merges to the live customer; undefined for an id the registry never issued */
   private async follow(customerId: string, live?: Map<string, CustomerState>): Promise<CustomerState | undefined> {
-    let id = customerId;
-    for (let hops = 0; hops < 64; hops++) {
+    let state: CustomerState | undefined;
+    await followMergeChainAsync(customerId, async (id) => {
       const survivor = this.mergedInto.get(id);
-      if (survivor !== undefined) {
-        id = survivor;
-        continue;
-      }
-      const remembered = live?.get(id);
-      if (remembered) return remembered;
+      if (survivor !== undefined) return survivor;
+      state = live?.get(id);
+      if (state) return null;
       const events = await this.read(registryCustomerStream(id), 'forwards', 2);
       if (events.length === 0) return undefined;
       const last = events[events.length - 1];
       if (last.type === MERGED_INTO) {
         const survivorId = (last.data as { survivorId: string }).survivorId;
         this.mergedInto.set(id, survivorId);
-        id = survivorId;
-        continue;
+        return survivorId;
       }
-      const state = { customerId: id, revision: last.revision, seq: Number(events[0].position?.commit ?? 0) };
+      state = { customerId: id, revision: last.revision, seq: Number(events[0].position?.commit ?? 0) };
       live?.set(id, state);
-      return state;
-    }
-    throw new Error(`merge chain of ${customerId} is too long`);
+      return null;
+    });
+    return state;
   }
 
   async pendingMerges(): Promise<PendingMerge[]> {

@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
-import { chooseSurvivor, deterministicUuid, identifierKey, SURVIVOR_RULE, type Identifier } from '@cem/domain';
+import { decideSharedIdentifierMerge, followMergeChain, identifierKey, type Identifier } from '@cem/domain';
 import { runMigrations } from '@cem/event-store';
 import type { IdentityRegistry, PendingMerge, Resolution, ResolveRequest } from '../port';
 
@@ -114,27 +114,17 @@ export class SqliteIdentityRegistry implements IdentityRegistry {
       return { customerId, registered: false, merges: [] };
     }
 
-    const candidates = [...owners.keys()].map((id) => ({ customerId: id, registeredSeq: this.stmt.customer.get(id)!.seq }));
-    const { survivorId, mergedIds } = chooseSurvivor(candidates);
+    const merge: PendingMerge = decideSharedIdentifierMerge(
+      [...owners].map(([customerId, identifierKeys]) => ({ customerId, registeredSeq: this.stmt.customer.get(customerId)!.seq, identifierKeys })),
+      req,
+    );
+    const { survivorId, mergedIds } = merge;
     for (const mergedId of mergedIds) {
       this.stmt.markMerged.run(survivorId, mergedId);
       this.stmt.repointMergedInto.run(survivorId, mergedId);
       this.stmt.repoint.run(survivorId, mergedId);
     }
     for (const key of unclaimed) this.stmt.claim.run(key, survivorId);
-    const merge: PendingMerge = {
-      mergeId: deterministicUuid('customers.merged', survivorId, ...[...mergedIds].sort(), req.triggeringEventId),
-      survivorId,
-      mergedIds,
-      evidence: {
-        identifiers: [...owners.values()].flat().sort(),
-        rule: 'shared-identifier',
-        triggeringEventId: req.triggeringEventId,
-        survivorRule: SURVIVOR_RULE,
-      },
-      occurredAt: req.occurredAt,
-      source: req.source,
-    };
     this.stmt.insertMerge.run(merge.mergeId, survivorId, JSON.stringify(mergedIds), JSON.stringify(merge.evidence), merge.occurredAt, merge.source);
     return { customerId: survivorId, registered: false, merges: [merge] };
   }
@@ -163,15 +153,15 @@ export class SqliteIdentityRegistry implements IdentityRegistry {
     return this.canonicalSync(customerId);
   }
 
+  /** undefined for an id the registry never issued (or a chain that leads to one) */
   private canonicalSync(customerId: string): string | undefined {
-    let id = customerId;
-    for (let hops = 0; hops < 64; hops++) {
-      const row = this.stmt.customer.get(id);
-      if (!row) return undefined;
-      if (!row.merged_into) return id;
-      id = row.merged_into;
-    }
-    throw new Error(`merge chain of ${customerId} is too long`);
+    let known = true;
+    const id = followMergeChain(customerId, (cur) => {
+      const row = this.stmt.customer.get(cur);
+      known = row !== undefined;
+      return row?.merged_into;
+    });
+    return known ? id : undefined;
   }
 
   async close(): Promise<void> {
