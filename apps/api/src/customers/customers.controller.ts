@@ -7,7 +7,6 @@ import {
   Param,
   Query,
   Res,
-  ServiceUnavailableException,
   UnprocessableEntityException,
   UsePipes,
   ValidationPipe,
@@ -30,6 +29,7 @@ import {
   TimelinePageDto,
   TimelineQueryDto,
 } from './customers.dto';
+import { ProjectionLaggingError } from '../http/projection-lagging.error';
 import { READ_SIDE } from './read-side.token';
 
 const READ_YOUR_WRITES_TIMEOUT_MS = 5000;
@@ -130,8 +130,17 @@ export class CustomersController {
 
   /** Waits for read-your-writes when asked; returns the instant to evaluate time-dependent facts at. */
   private async consistent(q: ConsistencyQueryDto): Promise<number | undefined> {
-    if (q.minPosition !== undefined && !(await this.readSide.whenCaughtUp(q.minPosition, READ_YOUR_WRITES_TIMEOUT_MS, [CUSTOMER_360]))) {
-      throw new ServiceUnavailableException({ error: 'projection_lagging', message: `the customer 360 has not reached position ${q.minPosition} yet; retry shortly` });
+    if (q.minPosition !== undefined) {
+      // a position past the head was never returned by an ingest call: waiting for it would only hold a connection
+      const head = await this.platform.store.headPosition();
+      if (q.minPosition > head) {
+        throw new UnprocessableEntityException({
+          error: 'validation_failed',
+          message: 'invalid query parameters',
+          errors: [{ field: 'minPosition', reason: `beyond the head of the log (${head}): pass a position an ingest call returned` }],
+        });
+      }
+      if (!(await this.readSide.whenCaughtUp(q.minPosition, READ_YOUR_WRITES_TIMEOUT_MS, [CUSTOMER_360]))) throw new ProjectionLaggingError(CUSTOMER_360, q.minPosition);
     }
     return q.at ? Date.parse(q.at) : undefined; // undefined: the read side's clock
   }

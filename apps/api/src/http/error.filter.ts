@@ -2,6 +2,7 @@ import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@n
 import type { FastifyReply } from 'fastify';
 import { StoreUnavailableError } from '@cem/event-store';
 import { IngestConflictError, IngestValidationError } from '@cem/ingestion';
+import { PROJECTION_LAGGING_RETRY_AFTER_S, ProjectionLaggingError } from './projection-lagging.error';
 
 export interface ErrorBody {
   statusCode: number;
@@ -20,6 +21,13 @@ export function toErrorBody(exception: unknown): { status: number; body: ErrorBo
   }
   if (exception instanceof StoreUnavailableError) {
     return { status: 503, body: { statusCode: 503, error: 'store_unavailable', message: 'the event store is unavailable; nothing was acknowledged, retry later' }, headers: { 'retry-after': '5' } };
+  }
+  if (exception instanceof ProjectionLaggingError) {
+    return {
+      status: 503,
+      body: { statusCode: 503, error: 'projection_lagging', message: exception.message },
+      headers: { 'retry-after': String(PROJECTION_LAGGING_RETRY_AFTER_S) },
+    };
   }
   if (exception instanceof HttpException) {
     const status = exception.getStatus();
@@ -42,8 +50,11 @@ export class ErrorFilter implements ExceptionFilter {
   catch(exception: unknown, host: ArgumentsHost): void {
     const reply = host.switchToHttp().getResponse<FastifyReply>();
     const { status, body, headers } = toErrorBody(exception);
-    // log the kind of failure only: bodies and messages may carry personal data
-    if (status >= 500) this.logger.error({ msg: 'request failed', status, error: (exception as Error)?.name, stack: (exception as Error)?.stack });
+    // log the kind of failure only: bodies and messages may carry personal data. A lagging read
+    // model is an answer, not a fault (readiness and the lag metrics report it): not logged, so
+    // callers cannot flood the log with it
+    if (status === 500) this.logger.error({ msg: 'request failed', status, error: (exception as Error)?.name, stack: (exception as Error)?.stack });
+    else if (status > 500 && !(exception instanceof ProjectionLaggingError)) this.logger.warn({ msg: 'request failed', status, error: (exception as Error)?.name });
     if (headers) for (const [k, v] of Object.entries(headers)) reply.header(k, v);
     reply.status(status).send(body);
   }
