@@ -3,6 +3,7 @@ import { compileDateParser, shiftInstant, type ShiftUnit } from '../convert/date
 import { convertNumber, convertBoolean } from '../convert/scalars';
 import { isValueObject, MappingError, type MappingProblem } from './parse-mapping';
 import type { Condition, EventRule, MappingSpec, ValueObject, ValueSpec } from './mapping.types';
+import { compileUserPattern } from './patterns';
 
 /** One record of the input: a CSV row (`values`) or an NDJSON object (`object`). */
 export interface SourceRow {
@@ -172,8 +173,12 @@ export function compileMapping(spec: MappingSpec, columns: string[] | undefined)
       return (row) => !set.has(text(row));
     }
     if (c.matches !== undefined) {
-      const re = new RegExp(c.matches);
-      return (row) => re.test(text(row));
+      const pattern = compileUserPattern(c.matches);
+      if (!pattern.ok) {
+        problems.push({ path: `${path}.matches`, reason: pattern.reason });
+        return () => false;
+      }
+      return (row) => pattern.test(text(row));
     }
     return c.empty ? (row) => text(row) === '' : (row) => text(row) !== '';
   };

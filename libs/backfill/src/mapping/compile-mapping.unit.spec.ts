@@ -92,4 +92,19 @@ describe('row mapping', () => {
     expect(id(2, '1,a,http://x')).toBe(id(7, '1,a,http://x'));
     expect(id(2, '1,a,http://x')).not.toBe(id(2, '1,b,http://x'));
   });
+
+  it('runs a catastrophic-backtracking pattern ("^(a+)+$") in linear time: a long cell that almost matches is filtered', () => {
+    const m = parseMapping({
+      name: 'evil',
+      source: 'evil',
+      input: { format: 'csv' },
+      filter: [{ column: 'u', matches: '^(a+)+$' }],
+      events: [{ type: 'web.visited', occurredAt: { column: 'at', type: 'date', format: 'epoch-ms' }, channel: 'web', customer: [{ kind: 'cookie', value: { column: 'c' } }], data: { url: { column: 'u' } } }],
+    });
+    const c = compileMapping(m, ['at', 'c', 'u']);
+    // a backtracking engine needs about 2^n steps here (n = 100,000): it would never return
+    const evil = `${'a'.repeat(100_000)}!`;
+    expect(c.map({ line: 2, text: `1,x,${evil}`, values: ['1', 'x', evil] }).kind).toBe('filtered');
+    expect(c.map({ line: 3, text: '1,x,aaaa', values: ['1', 'x', 'aaaa'] }).kind).toBe('events');
+  });
 });

@@ -1,6 +1,7 @@
 import { CHANNELS, IDENTIFIER_KINDS, TOUCHPOINT_TYPES } from '@cem/domain';
 import { checkTimeZone, compileDateParser, DateFormatError, SHIFT_UNITS } from '../convert/dates';
 import type { Condition, EventRule, MappingSpec, ValueObject } from './mapping.types';
+import { compileUserPattern } from './patterns';
 
 /** One problem of a mapping, named by its JSON path, e.g. `events[0].data.amount.column`. */
 export interface MappingProblem {
@@ -194,11 +195,8 @@ function conditions(list: unknown, path: string, fail: Fail) {
     for (const k of ['in', 'notIn'] as const) if (k in c && !(Array.isArray(c[k]) && (c[k] as unknown[]).every((x) => typeof x === 'string'))) fail(`${p}.${k}`, 'must be an array of strings');
     if ('empty' in c && typeof c.empty !== 'boolean') fail(`${p}.empty`, 'must be true or false');
     if (typeof c.matches === 'string') {
-      try {
-        new RegExp(c.matches);
-      } catch {
-        fail(`${p}.matches`, 'is not a valid regular expression');
-      }
+      const pattern = compileUserPattern(c.matches);
+      if (!pattern.ok) fail(`${p}.matches`, pattern.reason);
     }
   });
 }

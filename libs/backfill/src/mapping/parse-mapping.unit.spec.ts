@@ -1,5 +1,6 @@
 import { compileMapping } from './compile-mapping';
 import { MappingError, parseMapping } from './parse-mapping';
+import { MAX_PATTERN_LENGTH } from './patterns';
 import type { MappingSpec } from './mapping.types';
 
 const base = (): Record<string, any> => ({
@@ -82,5 +83,42 @@ describe('mapping validation', () => {
       { path: 'filter[0].column', reason: 'column "state" is not in the file; columns are: date, email, order, amount' },
       { path: 'events[0].data.amount.column', reason: 'column "dollar_value" is not in the file; columns are: date, email, order, amount' },
     ]);
+  });
+
+  describe('user-supplied patterns ("matches") run on a linear-time engine (RE2)', () => {
+    const withMatches = (pattern: unknown, where: 'filter' | 'when' = 'filter') => {
+      const m = base();
+      if (where === 'filter') m.filter = [{ column: 'email', matches: pattern }];
+      else m.events[0].when = [{ column: 'email', matches: pattern }];
+      return m;
+    };
+
+    it('refuses backreferences and lookaround, naming the mapping path and why', () => {
+      expect(problems(() => parseMapping(withMatches('^(a)\\1$')))).toEqual([
+        { path: 'filter[0].matches', reason: expect.stringMatching(/backreference.*not supported.*linear-time.*RE2/) },
+      ]);
+      expect(problems(() => parseMapping(withMatches('^(?=a)b', 'when')))).toEqual([
+        { path: 'events[0].when[0].matches', reason: expect.stringMatching(/lookahead or lookbehind.*not supported.*linear-time.*RE2/) },
+      ]);
+      expect(problems(() => parseMapping(withMatches('(?<!x)y')))).toEqual([
+        { path: 'filter[0].matches', reason: expect.stringMatching(/lookahead or lookbehind.*not supported/) },
+      ]);
+    });
+
+    it('refuses a pattern longer than MAX_PATTERN_LENGTH characters, and a bad pattern with the engine\'s reason', () => {
+      expect(MAX_PATTERN_LENGTH).toBe(256);
+      expect(parseMapping(withMatches('a'.repeat(MAX_PATTERN_LENGTH)))).toBeDefined();
+      expect(problems(() => parseMapping(withMatches('a'.repeat(MAX_PATTERN_LENGTH + 1))))).toEqual([
+        { path: 'filter[0].matches', reason: `is 257 characters long; patterns may have at most ${MAX_PATTERN_LENGTH}` },
+      ]);
+      expect(problems(() => parseMapping(withMatches('(ab')))).toEqual([
+        { path: 'filter[0].matches', reason: expect.stringMatching(/^is not a valid regular expression \(RE2 syntax\): .*missing closing \)/) },
+      ]);
+      expect(problems(() => parseMapping(withMatches('(?:a{1000}){1000}')))).toEqual([{ path: 'filter[0].matches', reason: expect.stringContaining('repeat count') }]);
+    });
+
+    it('accepts the usual RE2 syntax (classes, anchors, alternation, counted repeats, (?i), named groups)', () => {
+      for (const p of ['^[A-Z]{2}-\\d+$', '(?i)^(gold|silver)$', '\\bvip\\b', '^(?P<x>a+)+$', '^(?<y>b)$']) expect(parseMapping(withMatches(p))).toBeDefined();
+    });
   });
 });
