@@ -2,11 +2,10 @@ import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import { createLogger } from '@cem/config';
+import { createLogger, type JsonLogger } from '@cem/config';
 import type { Platform } from '@cem/platform';
 import { openReadSide, type ReadSide } from '@cem/read-models';
 import { AppModule } from './app.module';
-
 
 export interface ApiAppOptions {
   /**
@@ -14,11 +13,13 @@ export interface ApiAppOptions {
    * configuration names (PROJECTOR=embedded runs the projector in this process), closed with the app.
    */
   readSide?: ReadSide;
+  /** the process's logger; default: a JSON logger at the configured LOG_LEVEL */
+  logger?: JsonLogger;
 }
 
 /** Builds the HTTP app around an opened platform (used by main.ts and the e2e tests). */
 export async function createApiApp(platform: Platform, options: ApiAppOptions = {}): Promise<NestFastifyApplication> {
-  const logger = createLogger(platform.config.LOG_LEVEL);
+  const logger = options.logger ?? createLogger({ level: platform.config.LOG_LEVEL, component: 'api' });
   const readSide = options.readSide ?? (await openReadSide({ dataDir: platform.config.DATA_DIR, store: platform.store, logger, projector: platform.config.PROJECTOR }));
   const adapter = new FastifyAdapter({ bodyLimit: platform.config.INGEST_MAX_BODY_BYTES, logger: false });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forPlatform(platform, readSide, !options.readSide), adapter, { logger });

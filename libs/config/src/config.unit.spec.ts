@@ -1,6 +1,55 @@
-import { ConfigError, describeConfig, loadKafkaIngestConfig } from './config';
+import { ConfigError, loadConfig } from './config';
+import { createLogger } from './logger';
+import { describeKafkaConfig, loadKafkaIngestConfig, loadSignalsConfig } from './views';
 
-describe('kafka-ingest configuration', () => {
+function problemsOf(fn: () => unknown): string[] {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof ConfigError) return e.problems;
+    throw e;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('the platform configuration', () => {
+  it('has working defaults for every process', () => {
+    const c = loadConfig({});
+    expect(c).toMatchObject({ PORT: 3000, DATA_DIR: './data', EVENT_STORE: 'sqlite', READ_STORE: 'sqlite', LOG_LEVEL: 'info', KAFKA_BROKERS: '127.0.0.1:9092' });
+    expect(c.PROJECTOR_BATCH_SIZE).toBeUndefined();
+  });
+
+  it('reports every problem at once, each naming its variable, the value given and why', () => {
+    const problems = problemsOf(() => loadConfig({ PORT: 'eighty', EVENT_STORE: 'mongo', INGEST_MAX_BATCH_EVENTS: '0', PROJECTOR_BATCH_SIZE: '50001', LOG_LEVEL: 'loud' }));
+    expect(problems).toEqual([
+      'PORT="eighty": must be an integer from 0 to 65535',
+      'EVENT_STORE="mongo": must be one of sqlite, esdb',
+      'PROJECTOR_BATCH_SIZE="50001": must be an integer from 1 to 50000',
+      'INGEST_MAX_BATCH_EVENTS="0": must be an integer from 1 to 10000',
+      'LOG_LEVEL="loud": must be one of fatal, error, warn, info, debug, trace, silent',
+    ]);
+  });
+
+  it('READ_STORE: only sqlite exists; postgres is refused as not available yet', () => {
+    expect(problemsOf(() => loadConfig({ READ_STORE: 'postgres', DATABASE_URL: 'postgres://x' }))).toEqual([
+      'READ_STORE="postgres": postgres is not available yet: the PostgreSQL read store is not built; use sqlite',
+    ]);
+    expect(problemsOf(() => loadConfig({ READ_STORE: 'mysql' }))).toEqual(['READ_STORE="mysql": must be sqlite']);
+  });
+
+  it('needs an EventStoreDB connection string with EVENT_STORE=esdb, and never shows it', () => {
+    expect(problemsOf(() => loadConfig({ EVENT_STORE: 'esdb' }))).toEqual(['ESDB_CONNECTION_STRING: required when EVENT_STORE=esdb']);
+    expect(problemsOf(() => loadConfig({ EVENT_STORE: 'esdb', ESDB_CONNECTION_STRING: 'http://user:pw@h' }))).toEqual([
+      'ESDB_CONNECTION_STRING: must start with esdb:// or esdb+discover://',
+    ]);
+  });
+
+  it('treats empty values as unset', () => {
+    expect(loadConfig({ PORT: '', DEFAULT_PHONE_REGION: ' ', KAFKA_SASL_PASSWORD: '' })).toMatchObject({ PORT: 3000, DEFAULT_PHONE_REGION: undefined, KAFKA_SASL_PASSWORD: undefined });
+  });
+});
+
+describe('kafka-ingest view', () => {
   it('has working defaults', () => {
     const c = loadKafkaIngestConfig({});
     expect(c).toMatchObject({
@@ -11,6 +60,8 @@ describe('kafka-ingest configuration', () => {
       ssl: false,
       fromBeginning: true,
       appendChunkSize: 4000,
+      logLevel: 'warn',
+      healthPort: 3002,
     });
     expect(c.sasl).toBeUndefined();
   });
@@ -21,8 +72,7 @@ describe('kafka-ingest configuration', () => {
   });
 
   it('reports every problem at once, naming the variable', () => {
-    let error: unknown;
-    try {
+    const text = problemsOf(() =>
       loadKafkaIngestConfig({
         KAFKA_BROKERS: 'nohost',
         KAFKA_TOPIC: 'bad topic!',
@@ -31,12 +81,8 @@ describe('kafka-ingest configuration', () => {
         KAFKA_SASL_MECHANISM: 'gssapi',
         KAFKA_HEARTBEAT_INTERVAL_MS: '20000',
         KAFKA_LOG_LEVEL: 'loud',
-      });
-    } catch (e) {
-      error = e;
-    }
-    expect(error).toBeInstanceOf(ConfigError);
-    const text = (error as ConfigError).problems.join('\n');
+      }),
+    ).join('\n');
     for (const name of ['KAFKA_BROKERS', 'KAFKA_TOPIC', 'KAFKA_APPEND_CHUNK_SIZE', 'KAFKA_SSL', 'KAFKA_SASL_MECHANISM', 'KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD', 'KAFKA_HEARTBEAT_INTERVAL_MS', 'KAFKA_LOG_LEVEL']) {
       expect(text).toContain(name);
     }
@@ -46,20 +92,90 @@ describe('kafka-ingest configuration', () => {
     expect(() => loadKafkaIngestConfig({ KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD: 'p' })).toThrow(/KAFKA_SASL_MECHANISM: required/);
     const c = loadKafkaIngestConfig({ KAFKA_SASL_MECHANISM: 'SCRAM-SHA-512', KAFKA_SASL_USERNAME: 'svc', KAFKA_SASL_PASSWORD: 's3cret' });
     expect(c.sasl).toEqual({ mechanism: 'scram-sha-512', username: 'svc', password: 's3cret' });
-    expect(JSON.stringify(describeConfig(c))).not.toContain('s3cret');
+    expect(JSON.stringify(describeKafkaConfig(c))).not.toContain('s3cret');
+    expect(problemsOf(() => loadConfig({ KAFKA_SASL_MECHANISM: 'plain', KAFKA_SASL_USERNAME: 'svc', KAFKA_SASL_PASSWORD: 's3cret', API_KEYS: 7 as unknown as string })).join()).not.toContain('s3cret');
   });
 
   it('TLS files imply TLS and must be readable', () => {
     const files: Record<string, string> = { '/ca.pem': 'CA' };
     const read = (p: string) => {
-      if (!(p in files)) throw new Error('ENOENT');
+      if (!(p in files)) throw Object.assign(new Error('no such file'), { code: 'ENOENT' });
       return files[p]!;
     };
     expect(loadKafkaIngestConfig({ KAFKA_SSL_CA_FILE: '/ca.pem' }, read).ssl).toEqual({ rejectUnauthorized: true, ca: ['CA'] });
-    expect(() => loadKafkaIngestConfig({ KAFKA_SSL_CA_FILE: '/missing.pem' }, read)).toThrow(/KAFKA_SSL_CA_FILE: cannot read/);
+    expect(() => loadKafkaIngestConfig({ KAFKA_SSL_CA_FILE: '/missing.pem' }, read)).toThrow(/KAFKA_SSL_CA_FILE: cannot read \/missing.pem \(ENOENT\)/);
+    expect(() => loadKafkaIngestConfig({ KAFKA_SSL_CERT_FILE: '/ca.pem' }, read)).toThrow(/set both or neither/);
   });
 
   it('refuses a dead-letter topic equal to the source topic', () => {
-    expect(() => loadKafkaIngestConfig({ KAFKA_TOPIC: 't', KAFKA_DLQ_TOPIC: 't' })).toThrow(/must differ/);
+    expect(() => loadKafkaIngestConfig({ KAFKA_TOPIC: 't', KAFKA_DLQ_TOPIC: 't' })).toThrow(/KAFKA_DLQ_TOPIC: must differ/);
+  });
+});
+
+describe('customer-signals view', () => {
+  it('has the broker connection of kafka-ingest plus its own variables', () => {
+    const c = loadSignalsConfig({ KAFKA_BROKERS: 'k1:9092', KAFKA_CLIENT_ID: 'sig', KAFKA_CREATE_TOPICS: 'true', KAFKA_RETRY_INITIAL_MS: '50', KAFKA_RETRY_MAX_MS: '500' });
+    expect(c).toEqual({
+      brokers: ['k1:9092'],
+      clientId: 'sig',
+      ssl: false,
+      logLevel: 'warn',
+      createTopics: true,
+      retryInitialMs: 50,
+      retryMaxMs: 500,
+      topic: 'cem.customer-signals.v1',
+      partitions: 6,
+      batchSize: 1000,
+    });
+    expect(loadSignalsConfig({ SIGNALS_DB_FILE: '/var/lib/cem/signals.db', SIGNALS_BATCH_SIZE: '10', KAFKA_SIGNALS_PARTITIONS: '3' })).toMatchObject({
+      dbFile: '/var/lib/cem/signals.db',
+      batchSize: 10,
+      partitions: 3,
+    });
+  });
+
+  it('validates its variables with the rest', () => {
+    const problems = problemsOf(() => loadSignalsConfig({ KAFKA_SIGNALS_TOPIC: 'no spaces', KAFKA_SIGNALS_PARTITIONS: '0', SIGNALS_BATCH_SIZE: 'x', KAFKA_BROKERS: 'bad' }));
+    expect(problems.join('\n')).toMatch(/KAFKA_SIGNALS_TOPIC=.*topic name/);
+    for (const name of ['KAFKA_SIGNALS_PARTITIONS', 'SIGNALS_BATCH_SIZE', 'KAFKA_BROKERS']) expect(problems.join('\n')).toContain(name);
+    expect(() => loadSignalsConfig({ KAFKA_SIGNALS_TOPIC: 'cem.touchpoints.v1.dlq' })).toThrow(/KAFKA_SIGNALS_TOPIC: must differ from KAFKA_TOPIC and KAFKA_DLQ_TOPIC/);
+  });
+});
+
+describe('the JSON logger', () => {
+  const capture = (level: string, stream?: 'stdout' | 'stderr') => {
+    const lines: Record<string, unknown>[] = [];
+    return { lines, logger: createLogger({ level, component: 'test', stream, write: (l) => lines.push(JSON.parse(l) as Record<string, unknown>) }) };
+  };
+
+  it('writes one JSON object per line with time, level, component, message and fields', () => {
+    const { lines, logger } = capture('info');
+    logger.info('consuming', { topic: 't', partition: 1 });
+    logger.debug('dropped below the level');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ level: 'info', component: 'test', message: 'consuming', topic: 't', partition: 1 });
+    expect(typeof lines[0]!.time).toBe('string');
+  });
+
+  it('serves Nest: log/verbose, object messages with msg, trailing context, error stacks', () => {
+    const { lines, logger } = capture('trace');
+    logger.log({ msg: 'listening', url: 'http://127.0.0.1:1' }, 'api');
+    logger.error('boom', 'Error: boom\n    at x (y.ts:1:1)', 'ExceptionsHandler');
+    logger.verbose('mapped', 'RouterExplorer');
+    expect(lines).toEqual([
+      expect.objectContaining({ level: 'info', component: 'api', message: 'listening', url: 'http://127.0.0.1:1' }),
+      expect.objectContaining({ level: 'error', component: 'ExceptionsHandler', message: 'boom', stack: 'Error: boom\n    at x (y.ts:1:1)' }),
+      expect.objectContaining({ level: 'trace', component: 'RouterExplorer', message: 'mapped' }),
+    ]);
+  });
+
+  it('silent logs nothing; an unknown level falls back to info', () => {
+    const silent = capture('silent');
+    silent.logger.error('x');
+    expect(silent.lines).toHaveLength(0);
+    const fallback = capture('nonsense');
+    fallback.logger.info('shown');
+    fallback.logger.debug('hidden');
+    expect(fallback.lines.map((l) => l.message)).toEqual(['shown']);
   });
 });

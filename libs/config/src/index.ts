@@ -1,2 +1,4 @@
 export * from './config';
+export * from './views';
+export * from './boot';
 export * from './logger';
