@@ -1,6 +1,7 @@
 /**
  * Layering rules, checked by `npm run lint:deps` (part of `npm test`):
- * the domain is pure; libs never reach into apps; adapters stay behind their ports.
+ * the domain is pure; libs never reach into apps; no app reaches into another app; adapters stay
+ * behind their ports.
  */
 module.exports = {
   forbidden: [
@@ -22,11 +23,18 @@ module.exports = {
       to: { path: '^apps/' },
     },
     {
+      name: 'no-app-imports-another-app',
+      comment: 'an app is one process: it imports its own files, libs and packages; code two apps need lives in a lib',
+      severity: 'error',
+      from: { path: '^apps/([^/]+)/' },
+      to: { path: '^apps/', pathNot: '^apps/$1/' },
+    },
+    {
       name: 'event-store-knows-no-domain-service',
       comment: 'the event store lib is generic: it knows events, not customers or ingestion',
       severity: 'error',
       from: { path: '^libs/event-store/src', pathNot: '\\.spec\\.ts$' },
-      to: { path: '^libs/(identity|ingestion|platform|read-models|backfill)/' },
+      to: { path: '^libs/(identity|ingestion|platform|read-models|backfill|kafka)/' },
     },
     {
       name: 'no-test-support-in-product',

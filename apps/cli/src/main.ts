@@ -1,17 +1,19 @@
 import 'reflect-metadata';
 import { Command } from 'commander';
-import { registerKafkaCommands } from '../../kafka-ingest/src/redrive.command';
+import { cliConfig } from './cli-config';
 import { registerApiKeyCommands } from './commands/api-key.command';
 import { registerImportCommand } from './commands/import.command';
+import { registerKafkaCommands } from './commands/kafka.command';
 
 /**
- * Ops command line: one sub-command per capability (api keys, import, replay, rebuild, audit, ...).
- * Each command module registers itself here.
+ * Ops command line: one sub-command per capability (api keys, import, Kafka redrive, ...). Each
+ * command module registers itself here. The configuration is validated before any command runs.
  */
 const program = new Command()
   .name('cem')
   .description('Operate the CEM platform. Configuration comes from the same environment variables as the API (see README).')
-  .showHelpAfterError();
+  .showHelpAfterError()
+  .hook('preAction', () => void cliConfig());
 
 registerApiKeyCommands(program);
 registerKafkaCommands(program);

@@ -3,9 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
-import { loadConfig } from '@cem/config';
+import { loadConfig, loadKafkaIngestConfig } from '@cem/config';
 import { openPlatform } from '@cem/platform';
-import { loadKafkaIngestConfig } from '../src/config';
 import { ingestionPortFor } from '../src/ingestion.adapter';
 import { KafkaIngestConsumer } from '../src/kafka-ingest.consumer';
 

@@ -1,9 +1,8 @@
 import { Partitioners, type Admin, type Consumer, type EachBatchPayload, type Kafka, type KafkaMessage, type Producer } from 'kafkajs';
 import type { FieldError } from '@cem/domain';
-import type { KafkaIngestConfig } from './config';
-import { toDeadLetterMessage, type DeadLetterError } from './dead-letter';
+import { silentLogger, type KafkaIngestConfig, type Logger } from '@cem/config';
+import { toDeadLetterMessage, type DeadLetterError } from '@cem/kafka';
 import { isTransientFailure, type IngestionPort } from './ingestion.port';
-import { silentLogger, type Logger } from './logger';
 
 export type ConsumerState = 'idle' | 'starting' | 'running' | 'waiting-for-store' | 'stopping' | 'stopped' | 'crashed';
 

@@ -1,26 +1,27 @@
 import 'reflect-metadata';
+import { createLogger, describeKafkaConfig, kafkaIngestConfig, loadConfig, loadOrExit } from '@cem/config';
+import { createKafka } from '@cem/kafka';
 import { openPlatform } from '@cem/platform';
-import { describeConfig, loadKafkaIngestConfig } from './config';
 import { startHealthServer } from './health.server';
 import { ingestionPortFor } from './ingestion.adapter';
-import { createKafka } from './kafka-client';
 import { KafkaIngestConsumer } from './kafka-ingest.consumer';
-import { loadConfigsOrExit } from './load-configs';
-import { jsonLogger } from './logger';
 
 /**
  * kafka-ingest: consumes the touch-point topic into the configured event store through the shared
- * ingestion service. Configuration: the platform's variables (DATA_DIR, EVENT_STORE, ...) plus the
- * KAFKA_* variables of ./config.ts, all validated before anything connects.
+ * ingestion service. Configuration: the platform's one schema (@cem/config; DATA_DIR, EVENT_STORE,
+ * KAFKA_*, ...), all validated before anything connects.
  */
 async function main(): Promise<void> {
-  const { appConfig, config } = loadConfigsOrExit('kafka-ingest', () => loadKafkaIngestConfig());
+  const { app, config } = loadOrExit('kafka-ingest', () => {
+    const app = loadConfig();
+    return { app, config: kafkaIngestConfig(app) };
+  });
 
-  const logger = jsonLogger(config.logLevel);
-  logger.info('starting', { config: describeConfig(config), dataDir: appConfig.DATA_DIR, eventStore: appConfig.EVENT_STORE });
-  const platform = openPlatform(appConfig);
+  const logger = createLogger({ level: app.LOG_LEVEL, component: 'kafka-ingest', stream: 'stderr' });
+  logger.info('starting', { config: describeKafkaConfig(config), dataDir: app.DATA_DIR, eventStore: app.EVENT_STORE });
+  const platform = openPlatform(app);
   const consumer = new KafkaIngestConsumer(createKafka(config, logger), config, ingestionPortFor(platform.ingestion), logger);
-  const health = config.healthPort > 0 ? await startHealthServer(consumer, config.healthPort, appConfig.HOST) : undefined;
+  const health = config.healthPort > 0 ? await startHealthServer(consumer, config.healthPort, app.HOST) : undefined;
 
   let stopping = false;
   const shutdown = async (signal: string) => {
@@ -40,6 +41,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((e: unknown) => {
-  process.stderr.write(`kafka-ingest: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+  process.stderr.write(`kafka-ingest: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
   process.exit(1);
 });

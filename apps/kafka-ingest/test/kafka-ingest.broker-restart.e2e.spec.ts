@@ -5,7 +5,7 @@ import { Kafka, logLevel, type Admin } from 'kafkajs';
 import type { TouchpointCommand } from '@cem/domain';
 import { ingestionPortFor } from '../src/ingestion.adapter';
 import { groupLag, KafkaIngestConsumer } from '../src/kafka-ingest.consumer';
-import { loadKafkaIngestConfig } from '../src/config';
+import { loadKafkaIngestConfig } from '@cem/config';
 import { asMessage, produce, sleep, tempPlatform, touchpoint, uniqueName, waitFor } from './support/kafka-test-env';
 
 jest.setTimeout(300_000);

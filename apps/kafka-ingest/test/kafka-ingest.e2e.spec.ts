@@ -2,11 +2,10 @@ import type { Admin, Kafka } from 'kafkajs';
 import type { TouchpointCommand } from '@cem/domain';
 import { StoreUnavailableError } from '@cem/event-store';
 import type { Platform } from '@cem/platform';
-import { DLQ_HEADERS, REDRIVEN_FROM_HEADER, type DeadLetterError } from '../src/dead-letter';
+import { DLQ_HEADERS, redriveDeadLetters, REDRIVEN_FROM_HEADER, type DeadLetterError } from '@cem/kafka';
 import { ingestionPortFor } from '../src/ingestion.adapter';
 import type { IngestionPort } from '../src/ingestion.port';
 import { groupLag, KafkaIngestConsumer } from '../src/kafka-ingest.consumer';
-import { redriveDeadLetters } from '../src/redrive';
 import {
   asMessage,
   createTopic,

@@ -9,6 +9,15 @@ import type { FieldError } from '@cem/domain';
  * - `processing`: valid, but ingestion rejected it with a non-transient error after bounded attempts.
  */
 export type DeadLetterReason = 'malformed' | 'oversized' | 'validation' | 'processing';
+export const DEAD_LETTER_REASONS: readonly DeadLetterReason[] = ['malformed', 'oversized', 'validation', 'processing'];
+
+/** A comma-separated list of reasons (e.g. a `--reason` option); throws naming the unknown ones. */
+export function parseDeadLetterReasons(list: string): DeadLetterReason[] {
+  const reasons = list.split(',').map((r) => r.trim()).filter(Boolean);
+  const unknown = reasons.filter((r) => !DEAD_LETTER_REASONS.includes(r as DeadLetterReason));
+  if (unknown.length > 0) throw new Error(`unknown dead-letter reason ${unknown.join(', ')} (known: ${DEAD_LETTER_REASONS.join(', ')})`);
+  return reasons as DeadLetterReason[];
+}
 
 export interface DeadLetterError {
   reason: DeadLetterReason;

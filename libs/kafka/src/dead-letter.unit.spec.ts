@@ -1,6 +1,5 @@
 import type { KafkaMessage } from 'kafkajs';
 import { DLQ_HEADERS, parseDeadLetter, toDeadLetterMessage } from './dead-letter';
-import { isTransientFailure } from './ingestion.port';
 
 describe('dead-letter records', () => {
   it('keep the original bytes and headers and round-trip the error and source', () => {
@@ -35,20 +34,5 @@ describe('dead-letter records', () => {
       attempts: 1,
     });
     expect(Object.keys(record.originalHeaders)).toEqual(['trace-id']);
-  });
-});
-
-describe('transient failure classification', () => {
-  it.each([
-    [Object.assign(new Error('x'), { name: 'StoreUnavailableError' }), true],
-    [Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' }), true],
-    [Object.assign(new Error('disk I/O'), { code: 'SQLITE_IOERR_WRITE' }), true],
-    [Object.assign(new Error('wrapped'), { cause: Object.assign(new Error('refused'), { code: 'ECONNREFUSED' }) }), true],
-    [Object.assign(new Error('unavailable'), { code: 14, details: 'no connection' }), true],
-    [Object.assign(new Error('conflict'), { name: 'IngestConflictError' }), false],
-    [new TypeError('bug'), false],
-    [Object.assign(new Error('constraint'), { code: 'SQLITE_CONSTRAINT_UNIQUE' }), false],
-  ])('%s -> %s', (error, transient) => {
-    expect(isTransientFailure(error)).toBe(transient);
   });
 });

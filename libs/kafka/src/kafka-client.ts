@@ -1,6 +1,5 @@
 import { Kafka, logLevel as KafkaLogLevel, type KafkaConfig, type logCreator } from 'kafkajs';
-import type { KafkaIngestConfig } from './config';
-import type { Logger } from './logger';
+import type { KafkaConnectionConfig, Logger } from '@cem/config';
 
 const TO_KAFKAJS = { error: KafkaLogLevel.ERROR, warn: KafkaLogLevel.WARN, info: KafkaLogLevel.INFO, debug: KafkaLogLevel.DEBUG } as const;
 
@@ -16,7 +15,8 @@ function creator(logger: Logger): logCreator {
   };
 }
 
-export function createKafka(config: Pick<KafkaIngestConfig, 'brokers' | 'clientId' | 'ssl' | 'sasl' | 'logLevel'>, logger: Logger): Kafka {
+/** The kafkajs client for a validated connection view (see kafkaConnectionConfig in @cem/config). */
+export function createKafka(config: KafkaConnectionConfig, logger: Logger): Kafka {
   const kc: KafkaConfig = {
     clientId: config.clientId,
     brokers: config.brokers,

@@ -1,6 +1,6 @@
 import { Partitioners, type EachBatchPayload, type Kafka, type Message } from 'kafkajs';
 import { parseDeadLetter, REDRIVEN_FROM_HEADER, type DeadLetterReason, type DeadLetterRecord } from './dead-letter';
-import { silentLogger, type Logger } from './logger';
+import { silentLogger, type Logger } from '@cem/config';
 
 export interface RedriveOptions {
   kafka: Kafka;

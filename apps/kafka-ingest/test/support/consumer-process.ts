@@ -6,22 +6,22 @@
  * Prints `READY` once consuming; on SIGTERM stops cleanly and prints `STATS <json>`.
  */
 import 'reflect-metadata';
-import { loadConfig } from '@cem/config';
+import { createLogger, kafkaIngestConfig, loadConfig } from '@cem/config';
+import { createKafka } from '@cem/kafka';
 import { openPlatform } from '@cem/platform';
-import { loadKafkaIngestConfig } from '../../src/config';
 import { ingestionPortFor } from '../../src/ingestion.adapter';
-import { createKafka } from '../../src/kafka-client';
 import { KafkaIngestConsumer } from '../../src/kafka-ingest.consumer';
-import { jsonLogger } from '../../src/logger';
 
 async function main() {
-  const config = loadKafkaIngestConfig();
-  const platform = openPlatform(loadConfig());
+  const app = loadConfig();
+  const config = kafkaIngestConfig(app);
+  const platform = openPlatform(app);
+  const logger = createLogger({ level: 'error', component: 'kafka-ingest', stream: 'stderr' });
   const port = ingestionPortFor(platform.ingestion);
   const hangAt = Number(process.env.TEST_HANG_AFTER_APPENDED ?? 0);
   let total = 0;
   const consumer = new KafkaIngestConsumer(
-    createKafka(config, jsonLogger('error')),
+    createKafka(config, logger),
     config,
     {
       ...port,
@@ -34,7 +34,7 @@ async function main() {
         }
       },
     },
-    jsonLogger('error'),
+    logger,
   );
   process.on('SIGTERM', () => {
     void (async () => {

@@ -4,9 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel, Partitioners, type Admin, type Message } from 'kafkajs';
 import { deterministicUuid } from '@cem/domain';
-import { loadConfig } from '@cem/config';
+import { loadConfig, loadKafkaIngestConfig, type KafkaIngestConfig } from '@cem/config';
 import { openPlatform, type Platform } from '@cem/platform';
-import { loadKafkaIngestConfig, type KafkaIngestConfig } from '../../src/config';
 
 /** Brokers of the real Kafka the e2e tests use: KAFKA_BROKERS, else 127.0.0.1:$KAFKA_PORT (9092). */
 export const TEST_BROKERS = (process.env.KAFKA_BROKERS ?? `127.0.0.1:${process.env.KAFKA_PORT ?? '9092'}`).split(',');
