@@ -1,4 +1,3 @@
-export * from './ingestion.port';
 export * from './ingestion.adapter';
 export * from './kafka-ingest.consumer';
 export * from './health.server';

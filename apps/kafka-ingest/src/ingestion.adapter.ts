@@ -1,10 +1,8 @@
 import type { TouchpointCommand } from '@cem/domain';
-import { contentHash } from '@cem/event-store';
-import { IngestConflictError, type EventError, type IngestionService } from '@cem/ingestion';
-import type { IngestionPort } from './ingestion.port';
+import { commandContentHash, IngestConflictError, type EventError, type IngestionPort, type IngestionService } from '@cem/ingestion';
 
 /**
- * The shared ingestion service (the one HTTP uses) seen through kafka-ingest's port: the same DTO
+ * The shared ingestion service (the one HTTP uses) seen through the ingestion port: the same DTO
  * validation per message, and an all-or-nothing idempotent append of the valid commands.
  * IngestConflictError carries per-index field errors, which the consumer uses to dead-letter exactly
  * the offending messages.
@@ -21,14 +19,14 @@ export function ingestionPortFor(service: Pick<IngestionService, 'validate' | 'a
 
 /**
  * The same eventId twice in one chunk with different content is a sender bug, as it is across
- * chunks (where the store reports it). appendCommands treats an in-batch repeat as a duplicate of
- * the first, so it is checked here, with the same notion of "same content" as the store.
+ * chunks (where the store reports it). It is checked here, with the store's notion of "same
+ * content", so the consumer names it as the store would.
  */
 function rejectInBatchConflicts(commands: TouchpointCommand[]): void {
   const first = new Map<string, { index: number; hash: string }>();
   const errors: EventError[] = [];
   commands.forEach((c, index) => {
-    const hash = contentHash({ eventId: c.eventId, type: c.type, data: c.data, metadata: { occurredAt: c.occurredAt } });
+    const hash = commandContentHash(c);
     const seen = first.get(c.eventId);
     if (!seen) first.set(c.eventId, { index, hash });
     else if (seen.hash !== hash) errors.push({ index, eventId: c.eventId, field: 'eventId', reason: 'was already recorded with different content' });

@@ -2,7 +2,8 @@ import { Partitioners, type Admin, type Consumer, type EachBatchPayload, type Ka
 import type { FieldError } from '@cem/domain';
 import { silentLogger, type KafkaIngestConfig, type Logger } from '@cem/config';
 import { toDeadLetterMessage, type DeadLetterError } from '@cem/kafka';
-import { isTransientFailure, type IngestionPort } from './ingestion.port';
+import { isTransientStoreError as isTransientFailure } from '@cem/event-store';
+import type { IngestionPort } from '@cem/ingestion';
 
 export type ConsumerState = 'idle' | 'starting' | 'running' | 'waiting-for-store' | 'stopping' | 'stopped' | 'crashed';
 

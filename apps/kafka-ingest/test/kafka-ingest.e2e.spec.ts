@@ -4,7 +4,7 @@ import { StoreUnavailableError } from '@cem/event-store';
 import type { Platform } from '@cem/platform';
 import { DLQ_HEADERS, redriveDeadLetters, REDRIVEN_FROM_HEADER, type DeadLetterError } from '@cem/kafka';
 import { ingestionPortFor } from '../src/ingestion.adapter';
-import type { IngestionPort } from '../src/ingestion.port';
+import type { IngestionPort } from '@cem/ingestion';
 import { groupLag, KafkaIngestConsumer } from '../src/kafka-ingest.consumer';
 import {
   asMessage,

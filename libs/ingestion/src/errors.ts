@@ -1,4 +1,5 @@
 import type { FieldError } from '@cem/domain';
+import { StoreUnavailableError } from '@cem/event-store';
 
 /** A problem with one event of a batch: its index in the batch, its eventId when known, the field, why. */
 export interface EventError extends FieldError {
@@ -19,5 +20,13 @@ export class IngestConflictError extends Error {
   constructor(readonly errors: EventError[]) {
     super(errors.map((e) => `[${e.index}] ${e.field}: ${e.reason}`).join('; '));
     this.name = 'IngestConflictError';
+  }
+}
+
+/** Thrown by an ingestion adapter to mark a failure as transient explicitly (a StoreUnavailableError: retry later). */
+export class TransientIngestionError extends StoreUnavailableError {
+  constructor(message: string, cause?: unknown) {
+    super(message, cause);
+    this.name = 'TransientIngestionError';
   }
 }

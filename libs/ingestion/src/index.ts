@@ -1,4 +1,5 @@
 export * from './errors';
+export * from './ingestion.port';
 export * from './ingestion.service';
 export * from './validation/validate-envelope';
 export * from './dto/envelope.dto';

@@ -94,7 +94,7 @@ export class IngestionService {
       if (first === undefined) {
         freshIds.set(command.eventId, index);
         fresh.push({ command, index });
-      } else if (contentHash(toStored(command)) !== contentHash(toStored(commands[first]))) {
+      } else if (commandContentHash(command) !== commandContentHash(commands[first])) {
         conflicts.push({ index, eventId: command.eventId, field: 'eventId', reason: `repeats the eventId of event ${first} with different content` });
       } // else: a repeat inside the batch, answered below with the first one's result
     });
@@ -175,7 +175,10 @@ export class IngestionService {
   }
 }
 
-/** The fields the store's idempotency hash looks at, for comparing a retry before any work. */
-function toStored(c: TouchpointCommand): EventData {
-  return { eventId: c.eventId, type: c.type, data: c.data, metadata: { occurredAt: c.occurredAt } };
+/**
+ * The event store's idempotency hash (contentHash) of the event a command becomes, from the fields
+ * it looks at: two commands with one eventId are "the same event" exactly when these are equal.
+ */
+export function commandContentHash(c: TouchpointCommand): string {
+  return contentHash({ eventId: c.eventId, type: c.type, data: c.data, metadata: { occurredAt: c.occurredAt } });
 }

@@ -28,16 +28,19 @@ export function isStreamNotFound(err: unknown): boolean {
   return err instanceof Error && isCommandError(err) && err.type === ErrorType.STREAM_NOT_FOUND;
 }
 
-/** true when the error says the server could not be reached or dropped the call: a retriable condition */
-export function isUnavailable(err: unknown): boolean {
-  if (err instanceof StoreUnavailableError) return true;
+/**
+ * true when an error of the EventStoreDB client (or a bare gRPC status error: a numeric `code` with
+ * `details`) says the server could not be reached or dropped the call. The EventStoreDB part of
+ * isTransientStoreError (../transient.ts), which is what callers use.
+ */
+export function isEsdbUnavailable(err: unknown): boolean {
   if (err instanceof Error && isCommandError(err)) {
     if (UNAVAILABLE_TYPES.has(err.type)) return true;
     if (err.type === ErrorType.UNKNOWN) return UNAVAILABLE_GRPC_CODES.has(Number((err as { code?: number }).code));
     return false;
   }
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'number' && UNAVAILABLE_GRPC_CODES.has(code);
+  const { code, details } = (err ?? {}) as { code?: unknown; details?: unknown };
+  return typeof code === 'number' && details !== undefined && UNAVAILABLE_GRPC_CODES.has(code);
 }
 
 /** Maps an error of `@eventstore/db-client` to the port's errors; anything else is returned unchanged. */
@@ -47,8 +50,8 @@ export function mapEsdbError(err: unknown, streamId: string, expected: ExpectedR
     return new WrongExpectedRevisionError(streamId, expected, actual);
   }
   if (isStreamNotFound(err)) return new StreamNotFoundError(streamId);
-  if (isUnavailable(err)) {
-    if (err instanceof StoreUnavailableError) return err;
+  if (err instanceof StoreUnavailableError) return err;
+  if (isEsdbUnavailable(err)) {
     const detail = err instanceof Error ? err.message : String(err);
     return new StoreUnavailableError(`EventStoreDB unavailable (stream ${streamId}): ${detail}`, err);
   }

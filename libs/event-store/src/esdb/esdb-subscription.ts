@@ -1,6 +1,6 @@
 import { START, streamNameFilter, type AllStreamResolvedEvent, type AllStreamSubscription, type EventStoreDBClient } from '@eventstore/db-client';
 import type { RecordedEvent, SubscribeOptions, Subscription, SubscriptionMessage } from '../port';
-import { isUnavailable } from './errors';
+import { isTransientStoreError } from '../transient';
 import { isHiddenStream, isSystemEventType, VISIBLE_STREAM_REGEX } from './naming';
 import { toRecorded } from './records';
 
@@ -58,7 +58,7 @@ export class EsdbSubscription implements Subscription {
     while (!this.closed) {
       const { delivered, error } = await this.connectOnce();
       if (this.closed) break;
-      if (error !== undefined && !isUnavailable(error) && !isDrop(error)) {
+      if (error !== undefined && !isTransientStoreError(error) && !isDrop(error)) {
         this.failure = error;
         break;
       }
