@@ -4,7 +4,8 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { contentHash, encodeEventId, SqliteEventStore, type EventData, type StreamWrite } from '@cem/event-store';
+import { contentHash, SqliteEventStore, type EventData, type StreamWrite } from '@cem/event-store';
+import { encodeEventId } from '@cem/event-store/sqlite/sqlite-event-store';
 import { progress, record } from './report';
 
 export interface IngestBenchOptions {

@@ -1,8 +1,11 @@
+// The event store's public face: the port (with its errors, the idempotency content hash and the
+// one classification of transient store failures) and the two adapters. Adapter internals stay
+// behind deeper paths for the few siblings that need them (e.g. '@cem/event-store/esdb/naming' for
+// the EventStoreDB identity registry, '@cem/event-store/sqlite/migrations' for components keeping
+// their own tables in an SQLite file).
 export * from './port';
 export * from './errors';
 export * from './content-hash';
 export * from './transient';
-export * from './sqlite/sqlite-event-store';
-export * from './sqlite/migrations';
-export * from './esdb';
-export * from './sqlite/background-checkpointer';
+export { SqliteEventStore, type SqliteEventStoreOptions } from './sqlite/sqlite-event-store';
+export { EsdbEventStore, type EsdbEventStoreOptions } from './esdb/esdb-event-store';

@@ -97,8 +97,6 @@ export interface EventStore {
   readAll(options?: ReadAllOptions): Promise<RecordedEvent[]>;
   /** catch-up subscription to the global log that turns live once caught up */
   subscribeToAll(options?: SubscribeOptions): Subscription;
-  /** already-stored events with these ids (for idempotent ingestion before any other work) */
-  findEvents(eventIds: string[]): Promise<Map<string, RecordedEvent>>;
   /** position of the last event in the global log; 0 when empty */
   headPosition(): Promise<number>;
   close(): Promise<void>;

@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { runMigrations } from '@cem/event-store';
+import { runMigrations } from '@cem/event-store/sqlite/migrations';
 
 export const ROLES = ['ingest', 'analyst', 'ops'] as const;
 export type Role = (typeof ROLES)[number];

@@ -115,15 +115,6 @@ export function eventStoreContract(name: string, create: () => Promise<ContractF
         ]);
         expect((await store.readStream(s)).map((e) => e.eventId)).toEqual([a.eventId, b.eventId]);
       });
-
-      it('finds stored events by id', async () => {
-        const s = stream();
-        const a = ev();
-        await store.appendToStream(s, [a]);
-        const found = await store.findEvents([a.eventId, randomUUID()]);
-        expect([...found.keys()]).toEqual([a.eventId]);
-        expect(found.get(a.eventId)).toMatchObject({ streamId: s, revision: 0, type: a.type });
-      });
     });
 
     describe('reading a stream', () => {

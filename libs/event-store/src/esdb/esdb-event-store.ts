@@ -332,20 +332,6 @@ export class EsdbEventStore implements EventStore {
     }
   }
 
-  async findEvents(eventIds: string[]): Promise<Map<string, RecordedEvent>> {
-    this.assertOpen();
-    const found = await Promise.all(
-      [...new Set(eventIds)].map(async (id) => {
-        const last = await this.lastReservation(eventIdStream(id));
-        if (!last || last.type !== RESERVED) return undefined;
-        return this.findInStream(last.reservation.streamId, id);
-      }),
-    );
-    const out = new Map<string, RecordedEvent>();
-    for (const e of found) if (e) out.set(e.eventId, e);
-    return out;
-  }
-
   /** Position of the last of our events in the global log (system and internal events left out); 0 when none. */
   async headPosition(): Promise<number> {
     this.assertOpen();

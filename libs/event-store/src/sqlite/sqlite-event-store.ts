@@ -213,19 +213,6 @@ export class SqliteEventStore implements EventStore {
     return this.stmt.readAll.all(options.after ?? 0, options.maxCount ?? Number.MAX_SAFE_INTEGER).map(toRecorded);
   }
 
-  async findEvents(eventIds: string[]): Promise<Map<string, RecordedEvent>> {
-    return this.findEventsSync(eventIds);
-  }
-
-  findEventsSync(eventIds: string[]): Map<string, RecordedEvent> {
-    const out = new Map<string, RecordedEvent>();
-    for (const id of eventIds) {
-      const row = this.stmt.byEventId.get(encodeEventId(id));
-      if (row) out.set(id, toRecorded(row));
-    }
-    return out;
-  }
-
   async headPosition(): Promise<number> {
     return this.stmt.head.get()?.head ?? 0;
   }

@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { BACKWARDS, END, FORWARDS, jsonEvent, NO_STREAM, START, type EventStoreDBClient } from '@eventstore/db-client';
 import { decideSharedIdentifierMerge, followMergeChainAsync, identifierKey, mergeCarriedOut, type Identifier } from '@cem/domain';
-import { INTERNAL_STREAM_PREFIX, identifierStream, isStreamNotFound, isWrongExpectedVersion, mapEsdbError, StoreUnavailableError } from '@cem/event-store';
+import { StoreUnavailableError } from '@cem/event-store';
+import { isStreamNotFound, isWrongExpectedVersion, mapEsdbError } from '@cem/event-store/esdb/errors';
+import { INTERNAL_STREAM_PREFIX, identifierStream } from '@cem/event-store/esdb/naming';
 import type { IdentityRegistry, PendingMerge, Resolution, ResolveRequest } from '../port';
 
 /** Registry streams (hidden from the global log by the internal prefix). */

@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
 import { decideSharedIdentifierMerge, followMergeChain, identifierKey, type Identifier } from '@cem/domain';
-import { runMigrations } from '@cem/event-store';
+import { runMigrations } from '@cem/event-store/sqlite/migrations';
 import type { IdentityRegistry, PendingMerge, Resolution, ResolveRequest } from '../port';
 
 const MIGRATIONS = [

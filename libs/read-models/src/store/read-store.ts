@@ -2,7 +2,7 @@ import Database from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { startBackgroundCheckpointer } from '@cem/event-store';
+import { startBackgroundCheckpointer } from '@cem/event-store/sqlite/background-checkpointer';
 import { registerDirectSql } from './direct-sql';
 import type { ReadModel } from '../kit/read-model';
 import { migrateReadModels } from './migrations';
