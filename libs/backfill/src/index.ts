@@ -9,3 +9,4 @@ export * from './import/run-import';
 export * from './import/progress';
 export * from './import/import-state';
 export * from './import/import-jobs';
+export * from './mapping/patterns';

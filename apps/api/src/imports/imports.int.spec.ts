@@ -92,14 +92,41 @@ describe('HTTP import jobs', () => {
     expect((await call('GET', '/v1/imports/not-a-job/rejects')).statusCode).toBe(404);
   });
 
-  it('refuses keys without the ingest role on every endpoint', async () => {
+  it('refuses keys without the ingest role on every endpoint (ops may only read status and rejects)', async () => {
     const { jobId } = (await call('POST', '/v1/imports', JSON.stringify({ mapping }))).json();
     for (const key of [KEYS.analyst, KEYS.ops]) {
       expect((await call('POST', '/v1/imports', JSON.stringify({ mapping }), 'application/json', key)).statusCode).toBe(403);
       expect((await call('PUT', `/v1/imports/${jobId}/file`, file, 'text/csv', key)).statusCode).toBe(403);
-      expect((await call('GET', `/v1/imports/${jobId}`, undefined, undefined, key)).statusCode).toBe(403);
-      expect((await call('GET', `/v1/imports/${jobId}/rejects`, undefined, undefined, key)).statusCode).toBe(403);
     }
+    expect((await call('GET', `/v1/imports/${jobId}`, undefined, undefined, KEYS.analyst)).statusCode).toBe(403);
+    expect((await call('GET', `/v1/imports/${jobId}/rejects`, undefined, undefined, KEYS.analyst)).statusCode).toBe(403);
     expect((await call('GET', `/v1/imports/${jobId}`, undefined, undefined, null)).statusCode).toBe(401);
+  });
+
+  it('scopes a job to the key that created it: another ingest key gets 404 (as for an unknown job); an ops key may read it', async () => {
+    const other = api.platform.apiKeys.create('other integration', ['ingest']).key;
+    const { jobId, uploadUrl } = (await call('POST', '/v1/imports', JSON.stringify({ mapping }))).json();
+    // before the upload, another key can neither upload nor read
+    expect((await call('PUT', uploadUrl, file, 'text/csv', other)).statusCode).toBe(404);
+    expect((await call('GET', `/v1/imports/${jobId}`, undefined, undefined, other)).statusCode).toBe(404);
+    expect((await call('PUT', uploadUrl, file, 'text/csv')).statusCode).toBe(202);
+    await finished(jobId);
+
+    const status = await call('GET', `/v1/imports/${jobId}`, undefined, undefined, other);
+    const rejects = await call('GET', `/v1/imports/${jobId}/rejects`, undefined, undefined, other);
+    const unknown = await call('GET', '/v1/imports/00000000-0000-4000-8000-000000000000', undefined, undefined, other);
+    expect([status.statusCode, rejects.statusCode]).toEqual([404, 404]);
+    expect(status.body).not.toContain('rowsRead');
+    expect(rejects.body).not.toContain('2024-13-01'); // the reject report quotes file content
+    expect(status.json().message).toBe(unknown.json().message.replace('00000000-0000-4000-8000-000000000000', jobId)); // nothing reveals that it exists
+
+    expect((await call('GET', `/v1/imports/${jobId}`, undefined, undefined, KEYS.ops)).json()).toMatchObject({ jobId, status: 'completed' });
+    expect((await call('GET', `/v1/imports/${jobId}/rejects`, undefined, undefined, KEYS.ops)).body).toContain('2024-13-01');
+    expect((await call('GET', `/v1/imports/${jobId}`)).json()).not.toHaveProperty('ownerKeyId');
+
+    // the other key's own job is its own
+    const mine = (await call('POST', '/v1/imports', JSON.stringify({ mapping }), 'application/json', other)).json();
+    expect((await call('GET', `/v1/imports/${mine.jobId}`, undefined, undefined, other)).statusCode).toBe(200);
+    expect((await call('GET', `/v1/imports/${mine.jobId}`)).statusCode).toBe(404);
   });
 });

@@ -15,6 +15,8 @@ export interface ImportJob {
   jobId: string;
   status: JobStatus;
   mappingName: string;
+  /** the API key that created the job: only it (or an ops key) may see it; absent for jobs from before scoping (ops only) */
+  ownerKeyId?: string;
   createdAt: string;
   uploadedBytes?: number;
   startedAt?: string;
@@ -36,6 +38,12 @@ export class JobStateError extends Error {
     super(message);
     this.name = 'JobStateError';
   }
+}
+
+/** Who asks for a job: its key, and whether it may see every job (role ops). */
+export interface JobViewer {
+  keyId: string;
+  seesAll?: boolean;
 }
 
 export interface ImportJobsOptions {
@@ -76,13 +84,13 @@ export class ImportJobs {
     }
   }
 
-  create(rawMapping: unknown): ImportJob {
+  create(rawMapping: unknown, ownerKeyId?: string): ImportJob {
     const mapping = parseMapping(rawMapping); // throws MappingError naming every bad path
     const jobId = randomUUID();
     const dir = this.jobDir(jobId);
     ensureDir(dir);
     writeJsonAtomic(join(dir, MAPPING_FILE), mapping);
-    const job: ImportJob = { jobId, status: 'awaiting_upload', mappingName: mapping.name, createdAt: this.iso(), counts: zeroCounts() };
+    const job: ImportJob = { jobId, status: 'awaiting_upload', mappingName: mapping.name, ownerKeyId, createdAt: this.iso(), counts: zeroCounts() };
     this.save(job);
     return job;
   }
@@ -90,6 +98,16 @@ export class ImportJobs {
   get(jobId: string): ImportJob | undefined {
     if (!/^[0-9a-f-]{36}$/.test(jobId)) return undefined;
     return readJson<ImportJob>(join(this.jobDir(jobId), JOB_FILE));
+  }
+
+  /**
+   * The job if `viewer` may see it: the key that created it, or a key that sees all (ops). Otherwise
+   * undefined, exactly as for a job that does not exist, so a key cannot learn of others' jobs.
+   */
+  getFor(jobId: string, viewer: JobViewer): ImportJob | undefined {
+    const job = this.get(jobId);
+    if (!job) return undefined;
+    return viewer.seesAll || (job.ownerKeyId !== undefined && job.ownerKeyId === viewer.keyId) ? job : undefined;
   }
 
   /** Path of the job's reject file (line, event, field, reason), once the job has started. */
