@@ -15,3 +15,24 @@ export function given<S>(state: S) {
     },
   };
 }
+
+/** The decider shape of @cem/domain (repeated structurally so this helper needs no import). */
+interface DeciderLike<C, S, E> {
+  readonly initialState: S;
+  decide(command: C, state: S): E[];
+  evolve(state: S, event: E): S;
+}
+
+/**
+ * given(events).when(command).then(events) for a decider: the state is folded from the given events
+ * with `evolve`, from the decider's initial state.
+ */
+export function givenEvents<C, S, E>(decider: DeciderLike<C, S, E>, events: E[]) {
+  const state = events.reduce((s, e) => decider.evolve(s, e), decider.initialState);
+  return {
+    when(command: C) {
+      const decided = given(state).when((c: C, s: S) => decider.decide(c, s), command);
+      return { then: decided.then, thenThrows: decided.thenThrows };
+    },
+  };
+}

@@ -7,4 +7,5 @@ export * from './catalogue/upcasters';
 export type * from './catalogue/payloads';
 export * from './ingestion/decide-ingest';
 export * from './ingestion/decide-merge';
+export * from './ingestion/customer-stream';
 export * from './ids';

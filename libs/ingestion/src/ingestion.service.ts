@@ -1,9 +1,8 @@
 import {
   customerIdOfStream,
+  customerStream,
   customerStreamId,
-  decideIngest,
   decideMerge,
-  deterministicUuid,
   followMergeChain,
   identifiersOf,
   type DomainEvent,
@@ -125,11 +124,10 @@ export class IngestionService {
       fresh.forEach(({ command, index }, i) => {
         const customerId = resolutions[i].customerId;
         const streamId = customerStreamId(customerId);
-        const state = { revision: revision.get(streamId) ?? -1 };
-        // the registration id is only needed (and only hashed) when the stream is new
-        const registrationEventId = state.revision < 0 ? deterministicUuid('customer.registered', customerId) : '';
-        const events = decideIngest(command, state, { customerId, registrationEventId });
-        revision.set(streamId, state.revision + events.length);
+        // the stream's state is its head revision (docs/write-side.md), plus what this batch appends to it
+        const state = { revision: revision.get(streamId) ?? customerStream.initialState.revision };
+        const events = customerStream.decide({ customerId, touchpoint: command }, state);
+        revision.set(streamId, events.reduce(customerStream.evolve, state).revision);
         for (const event of events) planned.push({ streamId, event, resultIndex: event.eventId === command.eventId ? index : undefined });
       });
 

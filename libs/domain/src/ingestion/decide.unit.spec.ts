@@ -1,7 +1,8 @@
-import { given } from '../../../../test/support/given-when-then';
+import { given, givenEvents } from '../../../../test/support/given-when-then';
 import type { TouchpointCommand } from '../events';
 import { chooseSurvivor, decideMerge, decideSharedIdentifierMerge, mergeCarriedOut, mergeEventId, mergePointerEventId } from './decide-merge';
 import { decideIngest, identifiersOf } from './decide-ingest';
+import { customerStream, registrationEventId } from './customer-stream';
 
 const command: TouchpointCommand = {
   eventId: '7f0c2c1e-6a8e-4c36-9d59-1b1c3c3e0a01',
@@ -42,6 +43,39 @@ describe('decideIngest', () => {
       { kind: 'email', value: 'ana@example.com' },
       { kind: 'crm', value: 'C-9' },
     ]);
+  });
+});
+
+describe('the customer stream decider', () => {
+  const record = { customerId: 'c-1', touchpoint: command };
+  const [registration, first] = customerStream.decide(record, customerStream.initialState);
+  const later: TouchpointCommand = { ...command, eventId: '7f0c2c1e-6a8e-4c36-9d59-1b1c3c3e0a02', type: 'web.visited', data: { url: 'https://example.com/help' } };
+
+  it('given no events, registers the customer (deterministic id) before its first event', () => {
+    givenEvents(customerStream, [])
+      .when(record)
+      .then((events) => {
+        expect(events.map((e) => [e.type, e.eventId])).toEqual([
+          ['customer.registered', registrationEventId('c-1')],
+          ['contact.handled', command.eventId],
+        ]);
+        expect(events[0]).toMatchObject({ data: { customerId: 'c-1', identifiers: command.identifiers }, metadata: { customerId: 'c-1', causationId: command.eventId } });
+      });
+  });
+
+  it('given a registration and an event, only records the next event', () => {
+    givenEvents(customerStream, [registration, first])
+      .when({ customerId: 'c-1', touchpoint: later })
+      .then((events) => {
+        expect(events.map((e) => [e.type, e.eventId])).toEqual([['web.visited', later.eventId]]);
+        expect(events[0].metadata).toMatchObject({ customerId: 'c-1', channel: 'phone', occurredAt: command.occurredAt, identifiers: command.identifiers });
+      });
+  });
+
+  it('folds events into the revision the next append expects', () => {
+    expect([registration, first].reduce(customerStream.evolve, customerStream.initialState)).toEqual({ revision: 1 });
+    expect(registrationEventId('c-1')).toBe(registrationEventId('c-1'));
+    expect(registrationEventId('c-1')).not.toBe(registrationEventId('c-2'));
   });
 });
 
