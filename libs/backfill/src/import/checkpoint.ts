@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export interface ImportCounts {
@@ -32,10 +32,18 @@ export const CHECKPOINT_FILE = 'checkpoint.json';
 export const STATE_FILE = 'state.json';
 export const REJECTS_FILE = 'rejects.csv';
 
-/** Written whole to a temporary file then renamed: a crash leaves the old or the new one, never half. */
+/**
+ * Import state (uploads, reject reports that quote file content, job records, checkpoints) can hold
+ * personal data: files are created readable by the owner only, directories likewise.
+ */
+export const PRIVATE_FILE_MODE = 0o600;
+export const PRIVATE_DIR_MODE = 0o700;
+
+/** Written whole to a temporary file then renamed: a crash leaves the old or the new one, never half. Owner-only. */
 export function writeJsonAtomic(path: string, value: unknown): void {
   const tmp = `${path}.tmp`;
-  writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`);
+  writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`, { mode: PRIVATE_FILE_MODE });
+  chmodSync(tmp, PRIVATE_FILE_MODE); // a leftover temporary file keeps its old mode otherwise
   renameSync(tmp, path);
 }
 
@@ -53,8 +61,9 @@ export function readCheckpoint(dir: string): Checkpoint | undefined {
   return c?.version === 1 ? c : undefined;
 }
 
+/** Creates the directory (and missing parents) owner-only; an existing directory is left as it is. */
 export function ensureDir(dir: string): void {
-  mkdirSync(dir, { recursive: true });
+  mkdirSync(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
 }
 
 /** Size plus a hash of the first and last 64 KiB: cheap, and changes when the export is replaced or grows. */

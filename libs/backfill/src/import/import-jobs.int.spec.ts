@@ -1,3 +1,5 @@
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { importFixture } from '../../test/import-fixture';
 import { ImportJobs, JobStateError, UploadTooLargeError } from './import-jobs';
@@ -52,5 +54,44 @@ describe('ImportJobs', () => {
     await expect(jobs.upload(job.jobId, Readable.from([csv(2)]))).rejects.toBeInstanceOf(JobStateError);
     await jobs.idle();
     expect(jobs.get(job.jobId)!.counts.eventsImported).toBe(2);
+  });
+
+  const mode = (path: string) => statSync(path).mode & 0o777;
+  const filesOf = (dir: string) => readdirSync(dir).sort();
+
+  it('keeps the uploaded file (owner-only) while the job is unfinished, and deletes it when the job ends: only the job record and the reject file stay, owner-only', async () => {
+    const dir = fx.stateDir('..');
+    const first = new ImportJobs({ dir, ingestion: fx.platform.ingestion, batchSize: 10 });
+    const job = first.create(mapping);
+    const jobDir = join(dir, job.jobId);
+    expect(mode(join(jobDir, 'job.json'))).toBe(0o600);
+    expect(mode(join(jobDir, 'mapping.json'))).toBe(0o600);
+    expect(mode(jobDir)).toBe(0o700);
+    await first.upload(job.jobId, Readable.from([`${csv(60)}v-bad,yesterday,ck1,p\n`]));
+    await first.close(); // interrupted: the upload is needed to resume
+    expect(filesOf(jobDir)).toEqual(expect.arrayContaining(['upload.dat', 'rejects.csv', 'job.json']));
+    for (const f of filesOf(jobDir)) expect([f, mode(join(jobDir, f))]).toEqual([f, 0o600]);
+
+    const second = new ImportJobs({ dir, ingestion: fx.platform.ingestion, batchSize: 10 });
+    second.resumePending();
+    await second.idle();
+    expect(second.get(job.jobId)).toMatchObject({ status: 'completed', counts: { rowsRead: 61, rowsRejected: 1 } });
+    expect(filesOf(jobDir)).toEqual(['job.json', 'rejects.csv']);
+    for (const f of filesOf(jobDir)) expect([f, mode(join(jobDir, f))]).toEqual([f, 0o600]);
+    expect(second.rejectsPath(job.jobId)).toBeDefined();
+  });
+
+  it('deletes the uploaded file of a failed job too', async () => {
+    const dir = fx.stateDir('..');
+    const jobs = new ImportJobs({ dir, ingestion: fx.platform.ingestion });
+    const job = jobs.create(mapping);
+    await jobs.upload(job.jobId, Readable.from(['id,when,cookie,page\nv1,1700000000,ck,p\n'])); // no column "at": the mapping is refused
+    await jobs.idle();
+    expect(jobs.get(job.jobId)).toMatchObject({ status: 'failed', error: { problems: [expect.objectContaining({ path: 'events[0].occurredAt.column' })] } });
+    const jobDir = join(dir, job.jobId);
+    expect(filesOf(jobDir)).not.toContain('upload.dat');
+    expect(filesOf(jobDir)).toEqual(expect.arrayContaining(['job.json']));
+    expect(filesOf(jobDir).filter((f) => f !== 'job.json' && f !== 'rejects.csv')).toEqual([]);
+    for (const f of filesOf(jobDir)) expect([f, mode(join(jobDir, f))]).toEqual([f, 0o600]);
   });
 });

@@ -6,7 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { MappingError, parseMapping, type MappingProblem } from '../mapping/parse-mapping';
 import type { MappingSpec } from '../mapping/mapping.types';
 import { ImportFileError } from '../reader/read-records';
-import { ensureDir, readJson, REJECTS_FILE, writeJsonAtomic, zeroCounts, type ImportCounts } from './checkpoint';
+import { CHECKPOINT_FILE, ensureDir, PRIVATE_FILE_MODE, readJson, REJECTS_FILE, writeJsonAtomic, zeroCounts, type ImportCounts } from './checkpoint';
 import { runImport, type IngestionPort, type ImportProgress } from './run-import';
 
 export type JobStatus = 'awaiting_upload' | 'queued' | 'running' | 'completed' | 'interrupted' | 'failed';
@@ -76,11 +76,12 @@ export class ImportJobs {
     ensureDir(options.dir);
   }
 
-  /** Re-queues what a previous process left queued or running. */
+  /** Re-queues what a previous process left queued or running; removes what finished jobs no longer need. */
   resumePending(): void {
     for (const id of readdirSync(this.options.dir)) {
       const job = this.get(id);
       if (job && (job.status === 'queued' || job.status === 'running')) this.enqueue(id);
+      else if (job && (job.status === 'completed' || job.status === 'failed')) this.cleanUp(id); // e.g. uploads kept by an older version
     }
   }
 
@@ -134,7 +135,7 @@ export class ImportJobs {
             yield chunk;
           }
         },
-        createWriteStream(path),
+        createWriteStream(path, { mode: PRIVATE_FILE_MODE }),
       );
     } catch (e) {
       rmSync(path, { force: true });
@@ -214,6 +215,16 @@ export class ImportJobs {
       };
     }
     this.save(job);
+    if (job.status === 'completed' || job.status === 'failed') this.cleanUp(jobId);
+  }
+
+  /**
+   * A finished job (completed or failed: neither runs again) keeps only its record and its reject
+   * report; the uploaded file (personal data), the mapping and the checkpoint are deleted.
+   */
+  private cleanUp(jobId: string) {
+    const dir = this.jobDir(jobId);
+    for (const f of [UPLOAD_FILE, MAPPING_FILE, CHECKPOINT_FILE]) rmSync(join(dir, f), { force: true });
   }
 
   private save(job: ImportJob) {

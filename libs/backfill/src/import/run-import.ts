@@ -1,6 +1,6 @@
 import type { TouchpointCommand } from '@cem/domain';
 import { IngestConflictError, type IngestResult, type ValidationOutcome } from '@cem/ingestion';
-import { closeSync, ftruncateSync, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fchmodSync, ftruncateSync, openSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { compileMapping, type CompiledMapping, type RowError } from '../mapping/compile-mapping';
 import type { MappingSpec } from '../mapping/mapping.types';
@@ -11,6 +11,7 @@ import {
   ensureDir,
   fileFingerprint,
   readCheckpoint,
+  PRIVATE_FILE_MODE,
   REJECTS_FILE,
   sha,
   writeJsonAtomic,
@@ -82,7 +83,8 @@ export async function runImport(options: ImportOptions): Promise<ImportSummary> 
 
   const counts: ImportCounts = resume ? { ...resume.counts } : zeroCounts();
   const rejectPath = join(stateDir, REJECTS_FILE);
-  const rejectFd = openSync(rejectPath, resume ? 'r+' : 'w');
+  const rejectFd = openSync(rejectPath, resume ? 'r+' : 'w', PRIVATE_FILE_MODE);
+  fchmodSync(rejectFd, PRIVATE_FILE_MODE); // also a report left by an older version
   let rejectBytes: number;
   if (resume) {
     // drop rejects written after the checkpoint: that batch is redone
