@@ -29,7 +29,8 @@ function rejectInBatchConflicts(commands: TouchpointCommand[]): void {
     const hash = commandContentHash(c);
     const seen = first.get(c.eventId);
     if (!seen) first.set(c.eventId, { index, hash });
-    else if (seen.hash !== hash) errors.push({ index, eventId: c.eventId, field: 'eventId', reason: 'was already recorded with different content' });
+    else if (seen.hash !== hash)
+      errors.push({ index, eventId: c.eventId, field: 'eventId', reason: 'was already recorded with different content' });
   });
   if (errors.length > 0) throw new IngestConflictError(errors);
 }

@@ -21,7 +21,10 @@ export class StreamNotFoundError extends Error {
 
 /** The same eventId was appended before with different content: a sender bug, never silently merged. */
 export class EventIdConflictError extends Error {
-  constructor(readonly eventId: string, readonly existingStreamId: string) {
+  constructor(
+    readonly eventId: string,
+    readonly existingStreamId: string,
+  ) {
     super(`eventId ${eventId} was already recorded with different content`);
     this.name = 'EventIdConflictError';
   }
@@ -29,7 +32,10 @@ export class EventIdConflictError extends Error {
 
 /** The store cannot be reached right now; the caller may retry later (HTTP 503). */
 export class StoreUnavailableError extends Error {
-  constructor(message: string, override readonly cause?: unknown) {
+  constructor(
+    message: string,
+    override readonly cause?: unknown,
+  ) {
     super(message);
     this.name = 'StoreUnavailableError';
   }

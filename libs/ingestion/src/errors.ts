@@ -10,7 +10,12 @@ export interface EventError extends FieldError {
 /** The batch was refused whole because these events are invalid; nothing was written. */
 export class IngestValidationError extends Error {
   constructor(readonly errors: EventError[]) {
-    super(`${errors.length} validation error(s): ${errors.slice(0, 3).map((e) => `[${e.index}] ${e.field}: ${e.reason}`).join('; ')}`);
+    super(
+      `${errors.length} validation error(s): ${errors
+        .slice(0, 3)
+        .map((e) => `[${e.index}] ${e.field}: ${e.reason}`)
+        .join('; ')}`,
+    );
     this.name = 'IngestValidationError';
   }
 }

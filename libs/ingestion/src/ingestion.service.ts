@@ -8,7 +8,14 @@ import {
   type DomainEvent,
   type TouchpointCommand,
 } from '@cem/domain';
-import { contentHash, EventIdConflictError, WrongExpectedRevisionError, type EventData, type EventStore, type StreamWrite } from '@cem/event-store';
+import {
+  contentHash,
+  EventIdConflictError,
+  WrongExpectedRevisionError,
+  type EventData,
+  type EventStore,
+  type StreamWrite,
+} from '@cem/event-store';
 import type { IdentityRegistry, PendingMerge } from '@cem/identity';
 import { IngestConflictError, IngestValidationError, type EventError } from './errors';
 import { validateEnvelope, type ValidationOptions, type ValidationOutcome } from './validation/validate-envelope';
@@ -56,7 +63,7 @@ export class IngestionService {
     const errors: EventError[] = [];
     raws.forEach((raw, index) => {
       const outcome = this.validate(raw);
-      const eventId = typeof (raw as { eventId?: unknown })?.eventId === 'string' ? ((raw as { eventId: string }).eventId) : undefined;
+      const eventId = typeof (raw as { eventId?: unknown })?.eventId === 'string' ? (raw as { eventId: string }).eventId : undefined;
       if (outcome.ok) commands.push(outcome.command);
       else for (const e of outcome.errors) errors.push({ index, eventId, ...e });
     });
@@ -94,14 +101,24 @@ export class IngestionService {
         freshIds.set(command.eventId, index);
         fresh.push({ command, index });
       } else if (commandContentHash(command) !== commandContentHash(commands[first])) {
-        conflicts.push({ index, eventId: command.eventId, field: 'eventId', reason: `repeats the eventId of event ${first} with different content` });
+        conflicts.push({
+          index,
+          eventId: command.eventId,
+          field: 'eventId',
+          reason: `repeats the eventId of event ${first} with different content`,
+        });
       } // else: a repeat inside the batch, answered below with the first one's result
     });
     if (conflicts.length > 0) throw new IngestConflictError(conflicts);
 
     // 1. who is it? (registers new customers, decides merges)
     const resolutions = await this.registry.resolveBatch(
-      fresh.map(({ command }) => ({ identifiers: identifiersOf(command), triggeringEventId: command.eventId, occurredAt: command.occurredAt, source: command.source })),
+      fresh.map(({ command }) => ({
+        identifiers: identifiersOf(command),
+        triggeringEventId: command.eventId,
+        occurredAt: command.occurredAt,
+        source: command.source,
+      })),
     );
     const merges: PendingMerge[] = [...(await this.registry.pendingMerges())];
     for (const r of resolutions) for (const m of r.merges) if (!merges.some((x) => x.mergeId === m.mergeId)) merges.push(m);
@@ -158,7 +175,9 @@ export class IngestionService {
         }
         if (e instanceof EventIdConflictError) {
           const index = commands.findIndex((c) => c.eventId === e.eventId);
-          throw new IngestConflictError([{ index, eventId: e.eventId, field: 'eventId', reason: 'was already recorded with different content' }]);
+          throw new IngestConflictError([
+            { index, eventId: e.eventId, field: 'eventId', reason: 'was already recorded with different content' },
+          ]);
         }
         throw e;
       }

@@ -34,7 +34,10 @@ export function followMergeChain(customerId: string, mergedIntoOf: (id: string) 
 }
 
 /** followMergeChain for a `mergedIntoOf` that has to read (a registry on a remote store). */
-export async function followMergeChainAsync(customerId: string, mergedIntoOf: (id: string) => Promise<string | null | undefined>): Promise<string> {
+export async function followMergeChainAsync(
+  customerId: string,
+  mergedIntoOf: (id: string) => Promise<string | null | undefined>,
+): Promise<string> {
   const walk = mergeChainWalk(customerId);
   for (let step = walk.next(); ; step = walk.next(await mergedIntoOf(step.value))) if (step.done) return step.value;
 }

@@ -46,7 +46,8 @@ export const mergeEventId = (survivorId: string, mergedIds: string[], triggering
   deterministicUuid('customers.merged', survivorId, ...[...mergedIds].sort(), triggeringEventId);
 
 /** Id of the `customer.merged-into` pointer a merge leaves on one merged-away stream. */
-export const mergePointerEventId = (mergeId: string, mergedId: string): string => deterministicUuid('customer.merged-into', mergeId, mergedId);
+export const mergePointerEventId = (mergeId: string, mergedId: string): string =>
+  deterministicUuid('customer.merged-into', mergeId, mergedId);
 
 /**
  * The merge one event causes when its identifiers lead to several live customers: the survivor by

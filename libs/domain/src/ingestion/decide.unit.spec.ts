@@ -1,6 +1,13 @@
 import { given, givenEvents } from '../../../../test/support/given-when-then';
 import type { TouchpointCommand } from '../events';
-import { chooseSurvivor, decideMerge, decideSharedIdentifierMerge, mergeCarriedOut, mergeEventId, mergePointerEventId } from './decide-merge';
+import {
+  chooseSurvivor,
+  decideMerge,
+  decideSharedIdentifierMerge,
+  mergeCarriedOut,
+  mergeEventId,
+  mergePointerEventId,
+} from './decide-merge';
 import { decideIngest, identifiersOf } from './decide-ingest';
 import { customerStream, registrationEventId } from './customer-stream';
 
@@ -22,8 +29,16 @@ describe('decideIngest', () => {
       .when((c: TouchpointCommand, s) => decideIngest(c, s, ctx), command)
       .then((events) => {
         expect(events.map((e) => e.type)).toEqual(['customer.registered', 'contact.handled']);
-        expect(events[0]).toMatchObject({ eventId: 'reg-1', data: { customerId: 'c-1', identifiers: command.identifiers }, metadata: { causationId: command.eventId } });
-        expect(events[1]).toMatchObject({ eventId: command.eventId, data: command.data, metadata: { customerId: 'c-1', channel: 'phone', occurredAt: command.occurredAt } });
+        expect(events[0]).toMatchObject({
+          eventId: 'reg-1',
+          data: { customerId: 'c-1', identifiers: command.identifiers },
+          metadata: { causationId: command.eventId },
+        });
+        expect(events[1]).toMatchObject({
+          eventId: command.eventId,
+          data: command.data,
+          metadata: { customerId: 'c-1', channel: 'phone', occurredAt: command.occurredAt },
+        });
       });
   });
 
@@ -37,7 +52,12 @@ describe('decideIngest', () => {
     const linked: TouchpointCommand = {
       ...command,
       type: 'identifiers.linked',
-      data: { identifiers: [{ kind: 'crm', value: 'C-9' }, { kind: 'email', value: 'ana@example.com' }] },
+      data: {
+        identifiers: [
+          { kind: 'crm', value: 'C-9' },
+          { kind: 'email', value: 'ana@example.com' },
+        ],
+      },
     };
     expect(identifiersOf(linked)).toEqual([
       { kind: 'email', value: 'ana@example.com' },
@@ -49,7 +69,12 @@ describe('decideIngest', () => {
 describe('the customer stream decider', () => {
   const record = { customerId: 'c-1', touchpoint: command };
   const [registration, first] = customerStream.decide(record, customerStream.initialState);
-  const later: TouchpointCommand = { ...command, eventId: '7f0c2c1e-6a8e-4c36-9d59-1b1c3c3e0a02', type: 'web.visited', data: { url: 'https://example.com/help' } };
+  const later: TouchpointCommand = {
+    ...command,
+    eventId: '7f0c2c1e-6a8e-4c36-9d59-1b1c3c3e0a02',
+    type: 'web.visited',
+    data: { url: 'https://example.com/help' },
+  };
 
   it('given no events, registers the customer (deterministic id) before its first event', () => {
     givenEvents(customerStream, [])
@@ -59,7 +84,10 @@ describe('the customer stream decider', () => {
           ['customer.registered', registrationEventId('c-1')],
           ['contact.handled', command.eventId],
         ]);
-        expect(events[0]).toMatchObject({ data: { customerId: 'c-1', identifiers: command.identifiers }, metadata: { customerId: 'c-1', causationId: command.eventId } });
+        expect(events[0]).toMatchObject({
+          data: { customerId: 'c-1', identifiers: command.identifiers },
+          metadata: { customerId: 'c-1', causationId: command.eventId },
+        });
       });
   });
 
@@ -68,7 +96,12 @@ describe('the customer stream decider', () => {
       .when({ customerId: 'c-1', touchpoint: later })
       .then((events) => {
         expect(events.map((e) => [e.type, e.eventId])).toEqual([['web.visited', later.eventId]]);
-        expect(events[0].metadata).toMatchObject({ customerId: 'c-1', channel: 'phone', occurredAt: command.occurredAt, identifiers: command.identifiers });
+        expect(events[0].metadata).toMatchObject({
+          customerId: 'c-1',
+          channel: 'phone',
+          occurredAt: command.occurredAt,
+          identifiers: command.identifiers,
+        });
       });
   });
 
@@ -94,7 +127,12 @@ describe('merges', () => {
         mergeId: 'm-1',
         survivorId: 's',
         mergedIds: ['x', 'y'],
-        evidence: { identifiers: ['email:a@b.c'], rule: 'shared-identifier', triggeringEventId: 'e-1', survivorRule: 'earliest-registered' },
+        evidence: {
+          identifiers: ['email:a@b.c'],
+          rule: 'shared-identifier',
+          triggeringEventId: 'e-1',
+          survivorRule: 'earliest-registered',
+        },
         occurredAt: '2026-01-01T00:00:00.000Z',
         source: 'crm',
       },
@@ -121,7 +159,12 @@ describe('merges', () => {
       mergeId: mergeEventId('early', ['late', 'mid'], 'e-7'),
       survivorId: 'early',
       mergedIds: ['mid', 'late'],
-      evidence: { identifiers: ['cookie:k', 'crm:C-1', 'email:b@x.io', 'phone:+4479'], rule: 'shared-identifier', triggeringEventId: 'e-7', survivorRule: 'earliest-registered' },
+      evidence: {
+        identifiers: ['cookie:k', 'crm:C-1', 'email:b@x.io', 'phone:+4479'],
+        rule: 'shared-identifier',
+        triggeringEventId: 'e-7',
+        survivorRule: 'earliest-registered',
+      },
       occurredAt: trigger.occurredAt,
       source: 'crm',
     });
@@ -140,6 +183,10 @@ describe('merges', () => {
 
   it('names the merged-into pointers by the merge id unless told otherwise', () => {
     const merge = decideSharedIdentifierMerge(owners, trigger);
-    expect(decideMerge(merge).map((o) => o.event.eventId)).toEqual([merge.mergeId, mergePointerEventId(merge.mergeId, 'mid'), mergePointerEventId(merge.mergeId, 'late')]);
+    expect(decideMerge(merge).map((o) => o.event.eventId)).toEqual([
+      merge.mergeId,
+      mergePointerEventId(merge.mergeId, 'mid'),
+      mergePointerEventId(merge.mergeId, 'late'),
+    ]);
   });
 });

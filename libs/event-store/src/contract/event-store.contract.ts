@@ -58,7 +58,9 @@ export function eventStoreContract(name: string, create: () => Promise<ContractF
 
       it('refuses stream_exists when the stream does not exist, accepts it when it does', async () => {
         const s = stream();
-        await expect(store.appendToStream(s, [ev()], { expectedRevision: 'stream_exists' })).rejects.toBeInstanceOf(WrongExpectedRevisionError);
+        await expect(store.appendToStream(s, [ev()], { expectedRevision: 'stream_exists' })).rejects.toBeInstanceOf(
+          WrongExpectedRevisionError,
+        );
         await store.appendToStream(s, [ev()], { expectedRevision: 'no_stream' });
         const r = await store.appendToStream(s, [ev()], { expectedRevision: 'stream_exists' });
         expect(r.nextExpectedRevision).toBe(1);
@@ -124,11 +126,19 @@ export function eventStoreContract(name: string, create: () => Promise<ContractF
         await store.appendToStream(s, events);
         const fwd = await store.readStream(s);
         expect(fwd.map((e) => (e.data as { i: number }).i)).toEqual([0, 1, 2, 3, 4]);
-        expect(fwd[2]).toMatchObject({ eventId: events[2].eventId, streamId: s, revision: 2, type: 'thing.happened', metadata: { note: 'm2' } });
+        expect(fwd[2]).toMatchObject({
+          eventId: events[2].eventId,
+          streamId: s,
+          revision: 2,
+          type: 'thing.happened',
+          metadata: { note: 'm2' },
+        });
         expect(Number.isNaN(Date.parse(fwd[0].recordedAt))).toBe(false);
         expect((await store.readStream(s, { fromRevision: 3 })).map((e) => e.revision)).toEqual([3, 4]);
         expect((await store.readStream(s, { direction: 'backwards' })).map((e) => e.revision)).toEqual([4, 3, 2, 1, 0]);
-        expect((await store.readStream(s, { direction: 'backwards', fromRevision: 2, maxCount: 2 })).map((e) => e.revision)).toEqual([2, 1]);
+        expect((await store.readStream(s, { direction: 'backwards', fromRevision: 2, maxCount: 2 })).map((e) => e.revision)).toEqual([
+          2, 1,
+        ]);
         expect((await store.readStream(s, { maxCount: 2 })).map((e) => e.revision)).toEqual([0, 1]);
       });
 

@@ -12,10 +12,11 @@ eventStoreContract('EventStoreDB adapter on the gRPC double', async () => {
 // ...and against a real server when one is named.
 const real = process.env.ESDB_CONNECTION_STRING;
 if (real) {
-  eventStoreContract(`EventStoreDB adapter on a real server (${real.replace(/\/\/[^@/]*@/, '//***@')})`, async () => ({ store: EsdbEventStore.connect(real) }));
+  eventStoreContract(`EventStoreDB adapter on a real server (${real.replace(/\/\/[^@/]*@/, '//***@')})`, async () => ({
+    store: EsdbEventStore.connect(real),
+  }));
 } else {
   const reason = 'ESDB_CONNECTION_STRING is not set (e.g. esdb://127.0.0.1:2113?tls=false, see infra/eventstoredb/docker-compose.yml)';
-  // eslint-disable-next-line no-console
   console.log(`skipped: event store contract against a real EventStoreDB: ${reason}`);
   describe.skip(`event store contract: EventStoreDB adapter on a real server (skipped: ${reason})`, () => {
     it('needs ESDB_CONNECTION_STRING to run the contract against a real server', () => expect(real).toBeDefined());

@@ -53,9 +53,7 @@ interface Reservation {
   reservedAt: string;
 }
 
-type ClaimOutcome =
-  | { kind: 'fresh'; release?: { stream: string; revision: bigint } }
-  | { kind: 'duplicate'; recorded: RecordedEvent };
+type ClaimOutcome = { kind: 'fresh'; release?: { stream: string; revision: bigint } } | { kind: 'duplicate'; recorded: RecordedEvent };
 
 /**
  * The event store port on EventStoreDB through `@eventstore/db-client` (gRPC).
@@ -89,7 +87,11 @@ export class EsdbEventStore implements EventStore {
 
   // ---- appends ------------------------------------------------------------------------------------
 
-  async appendToStream(streamId: string, events: EventData[], options: { expectedRevision?: ExpectedRevision } = {}): Promise<AppendResult> {
+  async appendToStream(
+    streamId: string,
+    events: EventData[],
+    options: { expectedRevision?: ExpectedRevision } = {},
+  ): Promise<AppendResult> {
     this.assertOpen();
     const expected = options.expectedRevision ?? 'any';
     const out: AppendedEvent[] = new Array(events.length);
@@ -121,7 +123,8 @@ export class EsdbEventStore implements EventStore {
     const fresh: { event: EventData; index: number }[] = [];
     unique.forEach((u, i) => {
       const c = claims[i];
-      if (c.kind === 'duplicate') out[u.index] = { eventId: u.event.eventId, revision: c.recorded.revision, position: c.recorded.position, duplicate: true };
+      if (c.kind === 'duplicate')
+        out[u.index] = { eventId: u.event.eventId, revision: c.recorded.revision, position: c.recorded.position, duplicate: true };
       else fresh.push(u);
     });
 
@@ -135,7 +138,12 @@ export class EsdbEventStore implements EventStore {
         result = await this.client.appendToStream(
           streamId,
           fresh.map(({ event }) =>
-            jsonEvent({ id: event.eventId, type: event.type, data: (event.data ?? null) as never, metadata: toEsdbMetadata(event.metadata) }),
+            jsonEvent({
+              id: event.eventId,
+              type: event.type,
+              data: (event.data ?? null) as never,
+              metadata: toEsdbMetadata(event.metadata),
+            }),
           ),
           { expectedRevision: toEsdbExpected(expected) },
         );
@@ -149,10 +157,19 @@ export class EsdbEventStore implements EventStore {
       nextExpectedRevision = Number(result.nextExpectedRevision);
       // 3. revisions and positions of what was written
       if (fresh.length === 1 && result.position) {
-        out[fresh[0].index] = { eventId: fresh[0].event.eventId, revision: nextExpectedRevision, position: Number(result.position.commit), duplicate: false };
+        out[fresh[0].index] = {
+          eventId: fresh[0].event.eventId,
+          revision: nextExpectedRevision,
+          position: Number(result.position.commit),
+          duplicate: false,
+        };
       } else {
         const first = nextExpectedRevision - fresh.length + 1;
-        const written = await this.readStreamRaw(streamId, { direction: 'forwards', fromRevision: Math.max(0, first), maxCount: fresh.length });
+        const written = await this.readStreamRaw(streamId, {
+          direction: 'forwards',
+          fromRevision: Math.max(0, first),
+          maxCount: fresh.length,
+        });
         const byId = new Map(written.map((e) => [e.eventId, e]));
         for (const { event, index } of fresh) {
           const e = byId.get(event.eventId) ?? (await this.findInStream(streamId, event.eventId));
@@ -243,7 +260,9 @@ export class EsdbEventStore implements EventStore {
     for (;;) {
       let page: RecordedEvent[];
       try {
-        page = (await drain(this.client.readStream(streamId, { direction: BACKWARDS, fromRevision: from, maxCount: this.pageSize }))).flatMap(toRecorded);
+        page = (
+          await drain(this.client.readStream(streamId, { direction: BACKWARDS, fromRevision: from, maxCount: this.pageSize }))
+        ).flatMap(toRecorded);
       } catch (err) {
         if (isStreamNotFound(err)) return undefined;
         throw mapEsdbError(err, streamId);
@@ -381,4 +400,3 @@ async function drain<T>(stream: AsyncIterable<T>): Promise<T[]> {
   for await (const item of stream) out.push(item);
   return out;
 }
-

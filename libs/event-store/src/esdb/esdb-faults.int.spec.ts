@@ -4,7 +4,12 @@ import { StoreUnavailableError } from '../errors';
 import type { EventData, RecordedEvent, SubscriptionMessage } from '../port';
 import { EsdbEventStore } from './esdb-event-store';
 
-const ev = (n: number): EventData => ({ eventId: randomUUID(), type: 'thing.happened', data: { n }, metadata: { occurredAt: '2026-01-01T00:00:00Z' } });
+const ev = (n: number): EventData => ({
+  eventId: randomUUID(),
+  type: 'thing.happened',
+  data: { n },
+  metadata: { occurredAt: '2026-01-01T00:00:00Z' },
+});
 
 describe('EventStoreDB adapter when the server goes away (gRPC double)', () => {
   let server: EsdbDouble;

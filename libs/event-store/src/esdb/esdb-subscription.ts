@@ -1,4 +1,10 @@
-import { START, streamNameFilter, type AllStreamResolvedEvent, type AllStreamSubscription, type EventStoreDBClient } from '@eventstore/db-client';
+import {
+  START,
+  streamNameFilter,
+  type AllStreamResolvedEvent,
+  type AllStreamSubscription,
+  type EventStoreDBClient,
+} from '@eventstore/db-client';
 import type { RecordedEvent, SubscribeOptions, Subscription, SubscriptionMessage } from '../port';
 import { isTransientStoreError } from '../transient';
 import { isHiddenStream, isSystemEventType, VISIBLE_STREAM_REGEX } from './naming';
@@ -65,7 +71,9 @@ export class EsdbSubscription implements Subscription {
       if (delivered) attempt = 0;
       const delay = Math.min(this.maxMs, this.initialMs * 2 ** attempt) * (0.8 + Math.random() * 0.4);
       attempt++;
-      this.log(`event store subscription dropped (${describe(error)}); reconnecting in ${Math.round(delay)} ms after position ${this.last}`);
+      this.log(
+        `event store subscription dropped (${describe(error)}); reconnecting in ${Math.round(delay)} ms after position ${this.last}`,
+      );
       await new Promise<void>((resolve) => {
         this.backoffResolve = resolve;
         this.backoffTimer = setTimeout(resolve, delay);

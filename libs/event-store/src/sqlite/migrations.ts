@@ -13,9 +13,8 @@ export function runMigrations(db: Database.Database, component: string, steps: s
       throw new Error(`${component}: schema version ${current} is newer than this build knows (${steps.length})`);
     }
     for (let v = current; v < steps.length; v++) db.exec(steps[v]);
-    db.prepare('INSERT INTO _migrations (component, version) VALUES (?, ?) ON CONFLICT (component) DO UPDATE SET version = excluded.version').run(
-      component,
-      steps.length,
-    );
+    db.prepare(
+      'INSERT INTO _migrations (component, version) VALUES (?, ?) ON CONFLICT (component) DO UPDATE SET version = excluded.version',
+    ).run(component, steps.length);
   }).immediate();
 }

@@ -6,7 +6,10 @@ import { SqliteEventStore } from './sqlite-event-store';
 
 eventStoreContract('embedded SQLite', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'cem-es-'));
-  return { store: new SqliteEventStore(join(dir, 'events.db'), { synchronous: 'NORMAL' }), cleanup: async () => rmSync(dir, { recursive: true, force: true }) };
+  return {
+    store: new SqliteEventStore(join(dir, 'events.db'), { synchronous: 'NORMAL' }),
+    cleanup: async () => rmSync(dir, { recursive: true, force: true }),
+  };
 });
 
 describe('embedded SQLite specifics', () => {
@@ -15,7 +18,10 @@ describe('embedded SQLite specifics', () => {
     const store = new SqliteEventStore(join(dir, 'events.db'), { synchronous: 'NORMAL' });
     try {
       const ids = ['0b6f7d52-8d0e-4a57-9e0b-4f1f3c6d2a10', '0B6F7D52-8D0E-4A57-9E0B-4F1F3C6D2A11', 'crm-export:row-42'];
-      await store.appendToStream('s-1', ids.map((eventId) => ({ eventId, type: 't', data: {} })));
+      await store.appendToStream(
+        's-1',
+        ids.map((eventId) => ({ eventId, type: 't', data: {} })),
+      );
       expect((await store.readStream('s-1')).map((e) => e.eventId)).toEqual(ids);
       expect((await store.readAll()).map((e) => e.eventId)).toEqual(ids);
       const view = store.db.prepare('SELECT event_id, stream_id, revision FROM events ORDER BY position').all();
@@ -37,11 +43,19 @@ describe('embedded SQLite: racing writers', () => {
     try {
       // two writers derive the same registration id for a new stream, from different inputs
       const id = '0b6f7d52-8d0e-4a57-9e0b-4f1f3c6d2a10';
-      await store.appendToStream('customer-x', [{ eventId: id, type: 'customer.registered', data: { from: 'writer a' } }], { expectedRevision: 'no_stream' });
-      const loser = store.appendToStream('customer-x', [{ eventId: id, type: 'customer.registered', data: { from: 'writer b' } }], { expectedRevision: 'no_stream' });
+      await store.appendToStream('customer-x', [{ eventId: id, type: 'customer.registered', data: { from: 'writer a' } }], {
+        expectedRevision: 'no_stream',
+      });
+      const loser = store.appendToStream('customer-x', [{ eventId: id, type: 'customer.registered', data: { from: 'writer b' } }], {
+        expectedRevision: 'no_stream',
+      });
       await expect(loser).rejects.toMatchObject({ name: 'WrongExpectedRevisionError', actual: 0 });
       // once the loser re-reads and still writes other content under that id, it is a content conflict
-      await expect(store.appendToStream('customer-x', [{ eventId: id, type: 'customer.registered', data: { from: 'writer b' } }], { expectedRevision: 0 })).rejects.toMatchObject({
+      await expect(
+        store.appendToStream('customer-x', [{ eventId: id, type: 'customer.registered', data: { from: 'writer b' } }], {
+          expectedRevision: 0,
+        }),
+      ).rejects.toMatchObject({
         name: 'EventIdConflictError',
       });
     } finally {

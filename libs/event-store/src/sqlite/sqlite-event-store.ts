@@ -93,7 +93,9 @@ export class SqliteEventStore implements EventStore {
     migrateEventStore(this.db);
     this.stmt = {
       byEventId: this.db.prepare<[Buffer | string], EventRow>(`SELECT ${COLUMNS}, e.content_hash FROM ${FROM} WHERE e.event_id = ?`),
-      stream: this.db.prepare<[string], { stream_no: number; revision: number }>('SELECT stream_no, revision FROM streams WHERE stream_id = ?'),
+      stream: this.db.prepare<[string], { stream_no: number; revision: number }>(
+        'SELECT stream_no, revision FROM streams WHERE stream_id = ?',
+      ),
       newStream: this.db.prepare('INSERT INTO streams (stream_id, revision) VALUES (?, -1)'),
       setRevision: this.db.prepare('UPDATE streams SET revision = ? WHERE stream_no = ?'),
       dropEmptyStream: this.db.prepare('DELETE FROM streams WHERE stream_no = ? AND revision < 0'),
@@ -106,12 +108,18 @@ export class SqliteEventStore implements EventStore {
       readBackwards: this.db.prepare<[number, number, number], EventRow>(
         `SELECT ${COLUMNS} FROM ${FROM} WHERE e.stream_no = ? AND e.revision <= ? ORDER BY e.revision DESC LIMIT ?`,
       ),
-      readAll: this.db.prepare<[number, number], EventRow>(`SELECT ${COLUMNS} FROM ${FROM} WHERE e.position > ? ORDER BY e.position ASC LIMIT ?`),
+      readAll: this.db.prepare<[number, number], EventRow>(
+        `SELECT ${COLUMNS} FROM ${FROM} WHERE e.position > ? ORDER BY e.position ASC LIMIT ?`,
+      ),
       head: this.db.prepare<[], { head: number | null }>('SELECT max(position) AS head FROM event_log'),
     };
   }
 
-  async appendToStream(streamId: string, events: EventData[], options: { expectedRevision?: ExpectedRevision } = {}): Promise<AppendResult> {
+  async appendToStream(
+    streamId: string,
+    events: EventData[],
+    options: { expectedRevision?: ExpectedRevision } = {},
+  ): Promise<AppendResult> {
     return this.appendManySync([{ streamId, events, expectedRevision: options.expectedRevision }])[0];
   }
 
@@ -141,7 +149,11 @@ export class SqliteEventStore implements EventStore {
       if (events.length === 0 || stored.some((e, i) => !e || e.content_hash !== hashes[i])) {
         throw new WrongExpectedRevisionError(streamId, expectedRevision, revision);
       }
-      return { streamId, nextExpectedRevision: revision, events: stored.map((e) => ({ eventId: decodeEventId(e!.event_id), revision: e!.revision, position: e!.position, duplicate: true })) };
+      return {
+        streamId,
+        nextExpectedRevision: revision,
+        events: stored.map((e) => ({ eventId: decodeEventId(e!.event_id), revision: e!.revision, position: e!.position, duplicate: true })),
+      };
     }
     // Optimistic: insert, and let the UNIQUE(event_id) index find repeats (a rare path) instead of
     // looking every event up first. A failed statement leaves the rest of the transaction intact.
@@ -224,9 +236,8 @@ export class SqliteEventStore implements EventStore {
     let wake: (() => void) | undefined;
     const onAppended = () => wake?.();
     this.appended.on('appended', onAppended);
-    const store = this;
 
-    async function* messages(): AsyncGenerator<SubscriptionMessage> {
+    async function* messages(store: SqliteEventStore): AsyncGenerator<SubscriptionMessage> {
       let live = false;
       try {
         while (!stopped && !store.closed) {
@@ -253,7 +264,7 @@ export class SqliteEventStore implements EventStore {
         store.appended.off('appended', onAppended);
       }
     }
-    const iterator = messages();
+    const iterator = messages(this);
     return {
       [Symbol.asyncIterator]: () => iterator,
       close: async () => {

@@ -35,7 +35,10 @@ export function identityRegistryContract(name: string, create: () => Promise<Ide
 
     const run = randomUUID().slice(0, 8);
     const email = (name: string): Identifier => ({ kind: 'email', value: `${name}.${run}@example.com` });
-    const phone = (n: number): Identifier => ({ kind: 'phone', value: `+4470${String(n).padStart(8, '0')}${run.replace(/\D/g, '').slice(0, 2)}` });
+    const phone = (n: number): Identifier => ({
+      kind: 'phone',
+      value: `+4470${String(n).padStart(8, '0')}${run.replace(/\D/g, '').slice(0, 2)}`,
+    });
     const request = (...identifiers: Identifier[]): ResolveRequest => ({
       identifiers,
       triggeringEventId: randomUUID(),
@@ -165,7 +168,9 @@ export function identityRegistryContract(name: string, create: () => Promise<Ide
       it('register one customer for one new identifier named by many writers at once', async () => {
         const registries = [registry, open(), open()];
         const shared = email('shared');
-        const results = await Promise.all(Array.from({ length: 12 }, (_, i) => resolve(request(shared), registries[i % registries.length])));
+        const results = await Promise.all(
+          Array.from({ length: 12 }, (_, i) => resolve(request(shared), registries[i % registries.length])),
+        );
         const customers = new Set(await Promise.all(results.map((r) => registry.canonicalId(r.customerId))));
         expect(customers.size).toBe(1);
         expect(await registry.lookup(shared)).toBe([...customers][0]);

@@ -92,7 +92,10 @@ describe('identity registry on EventStoreDB (gRPC double), concurrent writers', 
       expect.objectContaining({
         survivorId: a.customerId,
         mergedIds: [b.customerId],
-        evidence: expect.objectContaining({ identifiers: ['email:usera@example.com', 'email:userb@example.com'], triggeringEventId: req.triggeringEventId }),
+        evidence: expect.objectContaining({
+          identifiers: ['email:usera@example.com', 'email:userb@example.com'],
+          triggeringEventId: req.triggeringEventId,
+        }),
       }),
     ]);
     expect(await reg.lookup(email('c'))).toBe(a.customerId);

@@ -113,7 +113,8 @@ export class EsdbIdentityRegistry implements IdentityRegistry {
         return { ...resolution, merges };
       } catch (err) {
         if (!(err instanceof Contended) || attempt >= this.maxAttempts) {
-          if (err instanceof Contended) throw new StoreUnavailableError(`identity resolution stayed contended after ${attempt} attempts; retry`);
+          if (err instanceof Contended)
+            throw new StoreUnavailableError(`identity resolution stayed contended after ${attempt} attempts; retry`);
           throw err;
         }
         // lost a race: what this batch remembers may be stale, the retry reads afresh
@@ -123,7 +124,12 @@ export class EsdbIdentityRegistry implements IdentityRegistry {
     }
   }
 
-  private async tryResolve(req: ResolveRequest, keys: string[], merges: PendingMerge[], live: Map<string, CustomerState>): Promise<Omit<Resolution, 'merges'>> {
+  private async tryResolve(
+    req: ResolveRequest,
+    keys: string[],
+    merges: PendingMerge[],
+    live: Map<string, CustomerState>,
+  ): Promise<Omit<Resolution, 'merges'>> {
     const owners = await Promise.all(keys.map((k) => this.owner(k)));
     const unclaimed = keys.filter((_, i) => owners[i] === undefined);
     const states = new Map<string, { state: CustomerState; keys: string[] }>();
@@ -196,7 +202,11 @@ export class EsdbIdentityRegistry implements IdentityRegistry {
   private async read(stream: string, direction: 'forwards' | 'backwards', maxCount: number) {
     try {
       const out = [];
-      for await (const r of this.client.readStream(stream, { direction: direction === 'forwards' ? FORWARDS : BACKWARDS, fromRevision: direction === 'forwards' ? START : END, maxCount })) {
+      for await (const r of this.client.readStream(stream, {
+        direction: direction === 'forwards' ? FORWARDS : BACKWARDS,
+        fromRevision: direction === 'forwards' ? START : END,
+        maxCount,
+      })) {
         if (r.event) out.push(r.event);
       }
       return out;

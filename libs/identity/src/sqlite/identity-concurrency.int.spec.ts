@@ -18,9 +18,10 @@ function checkInvariants(dataDir: string) {
       .all() as { key: string; customer_id: string; merged_into: string | null }[];
     expect(owners.filter((o) => o.merged_into !== null)).toEqual([]);
     // every customer stream starts with exactly one registration, at revision 0
-    const registrations = events
-      .prepare(`SELECT stream_id, revision FROM events WHERE type = 'customer.registered'`)
-      .all() as { stream_id: string; revision: number }[];
+    const registrations = events.prepare(`SELECT stream_id, revision FROM events WHERE type = 'customer.registered'`).all() as {
+      stream_id: string;
+      revision: number;
+    }[];
     expect(registrations.every((r) => r.revision === 0)).toBe(true);
     expect(new Set(registrations.map((r) => r.stream_id)).size).toBe(registrations.length);
     const streams = events.prepare('SELECT count(*) AS n FROM streams').get() as { n: number };
@@ -48,7 +49,15 @@ describe('identity resolution under concurrent writers', () => {
   afterEach(() => rmSync(dataDir, { recursive: true, force: true }));
 
   it('never gives one identifier two customers when several processes ingest the same new identifiers', async () => {
-    const workers = [0, 1, 2, 3].map((w) => runTs('test/support/workers/ingest-worker.ts', { DATA_DIR: dataDir, WORKER: String(w), COUNT: '60', POOL: '12', SQLITE_SYNCHRONOUS: 'NORMAL' }));
+    const workers = [0, 1, 2, 3].map((w) =>
+      runTs('test/support/workers/ingest-worker.ts', {
+        DATA_DIR: dataDir,
+        WORKER: String(w),
+        COUNT: '60',
+        POOL: '12',
+        SQLITE_SYNCHRONOUS: 'NORMAL',
+      }),
+    );
     const outputs = await Promise.all(workers.map(finished));
     expect(outputs.map((o) => JSON.parse(o).written)).toEqual([60, 60, 60, 60]);
     const { owners, mergeEvents } = checkInvariants(dataDir);

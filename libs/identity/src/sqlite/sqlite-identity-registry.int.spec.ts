@@ -7,5 +7,8 @@ import { SqliteIdentityRegistry } from './sqlite-identity-registry';
 // Each registry opens the same file, as separate processes would.
 identityRegistryContract('embedded SQLite', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'cem-idreg-'));
-  return { open: () => new SqliteIdentityRegistry(join(dir, 'platform.db')), cleanup: async () => rmSync(dir, { recursive: true, force: true }) };
+  return {
+    open: () => new SqliteIdentityRegistry(join(dir, 'platform.db')),
+    cleanup: async () => rmSync(dir, { recursive: true, force: true }),
+  };
 });

@@ -62,7 +62,9 @@ export class SqliteIdentityRegistry implements IdentityRegistry {
       customer: this.db.prepare<[string], { customer_id: string; seq: number; merged_into: string | null }>(
         'SELECT customer_id, seq, merged_into FROM identity_customers WHERE customer_id = ?',
       ),
-      insertCustomer: this.db.prepare('INSERT INTO identity_customers (customer_id, seq) VALUES (?, (SELECT coalesce(max(seq), 0) + 1 FROM identity_customers))'),
+      insertCustomer: this.db.prepare(
+        'INSERT INTO identity_customers (customer_id, seq) VALUES (?, (SELECT coalesce(max(seq), 0) + 1 FROM identity_customers))',
+      ),
       claim: this.db.prepare('INSERT INTO identity_identifiers (key, customer_id) VALUES (?, ?) ON CONFLICT (key) DO NOTHING'),
       markMerged: this.db.prepare('UPDATE identity_customers SET merged_into = ? WHERE customer_id = ?'),
       repoint: this.db.prepare('UPDATE identity_identifiers SET customer_id = ? WHERE customer_id = ?'),
@@ -115,7 +117,11 @@ export class SqliteIdentityRegistry implements IdentityRegistry {
     }
 
     const merge: PendingMerge = decideSharedIdentifierMerge(
-      [...owners].map(([customerId, identifierKeys]) => ({ customerId, registeredSeq: this.stmt.customer.get(customerId)!.seq, identifierKeys })),
+      [...owners].map(([customerId, identifierKeys]) => ({
+        customerId,
+        registeredSeq: this.stmt.customer.get(customerId)!.seq,
+        identifierKeys,
+      })),
       req,
     );
     const { survivorId, mergedIds } = merge;
@@ -125,7 +131,14 @@ export class SqliteIdentityRegistry implements IdentityRegistry {
       this.stmt.repoint.run(survivorId, mergedId);
     }
     for (const key of unclaimed) this.stmt.claim.run(key, survivorId);
-    this.stmt.insertMerge.run(merge.mergeId, survivorId, JSON.stringify(mergedIds), JSON.stringify(merge.evidence), merge.occurredAt, merge.source);
+    this.stmt.insertMerge.run(
+      merge.mergeId,
+      survivorId,
+      JSON.stringify(mergedIds),
+      JSON.stringify(merge.evidence),
+      merge.occurredAt,
+      merge.source,
+    );
     return { customerId: survivorId, registered: false, merges: [merge] };
   }
 

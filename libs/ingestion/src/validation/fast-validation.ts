@@ -18,7 +18,8 @@ const original = storage.getTargetValidationMetadatas.bind(storage);
 const originalGroup = storage.groupByPropertyName.bind(storage);
 storage.getTargetValidationMetadatas = (target: unknown, schema: unknown, always: unknown, strictGroups: unknown, groups?: unknown) => {
   // only the plain case (no groups, no schema) is memoised; everything else goes the usual way
-  if (schema || (Array.isArray(groups) && groups.length > 0) || typeof target !== 'function') return original(target, schema, always, strictGroups, groups);
+  if (schema || (Array.isArray(groups) && groups.length > 0) || typeof target !== 'function')
+    return original(target, schema, always, strictGroups, groups);
   let hit = byTarget.get(target);
   if (!hit) byTarget.set(target, (hit = original(target, schema, always, strictGroups, groups)));
   return hit;
@@ -139,7 +140,8 @@ export function passesFast(dto: Ctor, object: Record<string, unknown>): boolean 
     for (const check of p.checks) {
       args.constraints = check.constraints;
       if (check.each && (Array.isArray(value) || value instanceof Set || value instanceof Map)) {
-        for (const item of Array.isArray(value) ? value : [...(value as Set<unknown>).values()]) if (check.validate(item, args) !== true) return false;
+        for (const item of Array.isArray(value) ? value : [...(value as Set<unknown>).values()])
+          if (check.validate(item, args) !== true) return false;
       } else if (check.validate(value, args) !== true) return false;
     }
     if (p.nested) {

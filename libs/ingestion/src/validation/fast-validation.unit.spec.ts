@@ -9,7 +9,7 @@ const fullVerdict = (dto: new () => object, plain: Record<string, unknown>) => v
 
 /** Small deterministic PRNG so the mutations are the same on every run. */
 function prng(seed: number) {
-  return () => ((seed = (seed * 1664525 + 1013904223) >>> 0) / 2 ** 32);
+  return () => (seed = (seed * 1664525 + 1013904223) >>> 0) / 2 ** 32;
 }
 
 const samples: [string, Record<string, unknown>][] = [
@@ -40,7 +40,10 @@ describe('fast validation verdict', () => {
         const tdto = 'eventId' in target ? EnvelopeDto : dto;
         // the fast path may say "invalid" when unsure, but never "valid" when class-validator disagrees
         if (passesFast(tdto, target)) expect(fullVerdict(tdto, target)).toBe(true);
-        else if (fullVerdict(tdto, target)) expect(`${type}.${key}=${JSON.stringify(target[key as keyof typeof target])}`).toBe('a mutation the fast path needlessly refused');
+        else if (fullVerdict(tdto, target))
+          expect(`${type}.${key}=${JSON.stringify(target[key as keyof typeof target])}`).toBe(
+            'a mutation the fast path needlessly refused',
+          );
         checked++;
       }
     }

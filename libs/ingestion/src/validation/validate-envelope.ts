@@ -23,7 +23,12 @@ export interface ValidationOptions {
 
 export type ValidationOutcome = { ok: true; command: TouchpointCommand } | { ok: false; errors: FieldError[] };
 
-const VALIDATOR_OPTIONS = { whitelist: true, forbidNonWhitelisted: true, forbidUnknownValues: true, validationError: { target: false, value: true } };
+const VALIDATOR_OPTIONS = {
+  whitelist: true,
+  forbidNonWhitelisted: true,
+  forbidUnknownValues: true,
+  validationError: { target: false, value: true },
+};
 const TYPE_CONSTRAINTS = new Set(['isInt', 'isNumber', 'isString', 'isBoolean', 'isObject', 'isArray', 'nestedValidation']);
 const EARLIEST = Date.parse('1900-01-01T00:00:00Z');
 
@@ -88,7 +93,12 @@ export function validateEnvelope(raw: unknown, options: ValidationOptions): Vali
     else occurredAt = new Date(t).toISOString();
   }
 
-  const identifiers = normaliseAll((raw.customer as { identifiers?: unknown } | undefined)?.identifiers, 'customer.identifiers', options, errors);
+  const identifiers = normaliseAll(
+    (raw.customer as { identifiers?: unknown } | undefined)?.identifiers,
+    'customer.identifiers',
+    options,
+    errors,
+  );
   let data = raw.data as Record<string, unknown>;
   if (type === 'identifiers.linked' && isPlainObject(data)) {
     data = { ...data, identifiers: normaliseAll(data.identifiers, 'data.identifiers', options, errors) };

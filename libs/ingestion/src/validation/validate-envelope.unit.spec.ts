@@ -12,7 +12,12 @@ describe('envelope validation', () => {
   it('accepts a valid event and normalises it', () => {
     const raw = envelope({
       eventId: 'A1B2C3D4-0000-4000-8000-000000000001',
-      customer: { identifiers: [{ kind: 'email', value: ' Ana@Example.COM ' }, { kind: 'phone', value: '+31 20 123 4567' }] },
+      customer: {
+        identifiers: [
+          { kind: 'email', value: ' Ana@Example.COM ' },
+          { kind: 'phone', value: '+31 20 123 4567' },
+        ],
+      },
     });
     const out = validateEnvelope(raw, options);
     expect(out.ok).toBe(true);
@@ -29,7 +34,10 @@ describe('envelope validation', () => {
   });
 
   it('lifts an old payload version to the latest on the way in', () => {
-    const out = validateEnvelope(envelope({ type: 'survey.answered', schemaVersion: 1, data: { survey: 'nps', score: 2, comment: 'meh' } }), options);
+    const out = validateEnvelope(
+      envelope({ type: 'survey.answered', schemaVersion: 1, data: { survey: 'nps', score: 2, comment: 'meh' } }),
+      options,
+    );
     expect(out.ok && out.command).toMatchObject({ schemaVersion: 2, data: { nps: 2, comment: 'meh' } });
   });
 
@@ -43,19 +51,44 @@ describe('envelope validation', () => {
     ['occurredAt in the future', { occurredAt: '2026-11-21T12:06:00Z' }, 'occurredAt', /300 s in the future/],
     ['empty identifiers', { customer: { identifiers: [] } }, 'customer.identifiers', /at least one identifier/],
     ['missing customer', { customer: undefined }, 'customer', /is required/],
-    ['invalid email', { customer: { identifiers: [{ kind: 'email', value: 'ana@' }] } }, 'customer.identifiers.0.value', /not a valid email/],
+    [
+      'invalid email',
+      { customer: { identifiers: [{ kind: 'email', value: 'ana@' }] } },
+      'customer.identifiers.0.value',
+      /not a valid email/,
+    ],
     ['invalid phone', { customer: { identifiers: [{ kind: 'phone', value: '12' }] } }, 'customer.identifiers.0.value', /not a valid phone/],
-    ['unknown identifier kind', { customer: { identifiers: [{ kind: 'ssn', value: '1' }] } }, 'customer.identifiers.0.kind', /must be one of email/],
-    ['payload field of the wrong type', { data: { direction: 'inbound', handleSeconds: 'long', resolved: true } }, 'data.handleSeconds', /integer/],
+    [
+      'unknown identifier kind',
+      { customer: { identifiers: [{ kind: 'ssn', value: '1' }] } },
+      'customer.identifiers.0.kind',
+      /must be one of email/,
+    ],
+    [
+      'payload field of the wrong type',
+      { data: { direction: 'inbound', handleSeconds: 'long', resolved: true } },
+      'data.handleSeconds',
+      /integer/,
+    ],
     ['payload field out of range', { type: 'survey.answered', data: { nps: 11 } }, 'data.nps', /must not be greater than 10/],
     ['missing payload field', { data: { direction: 'inbound', resolved: true } }, 'data.handleSeconds', /is required/],
-    ['unknown payload field', { data: { direction: 'inbound', handleSeconds: 1, resolved: true, mood: 'sunny' } }, 'data.mood', /not a known field/],
+    [
+      'unknown payload field',
+      { data: { direction: 'inbound', handleSeconds: 1, resolved: true, mood: 'sunny' } },
+      'data.mood',
+      /not a known field/,
+    ],
     ['unknown envelope field', { priority: 'high' }, 'priority', /not a known field/],
     ['unsupported schema version', { schemaVersion: 7 }, 'schemaVersion', /accepts versions 1/],
     ['bad channel', { channel: 'pigeon' }, 'channel', /must be one of phone/],
     ['survey without any score', { type: 'survey.answered', data: { comment: 'hi' } }, 'data.nps', /at least one of nps, csat, ces/],
     ['bad currency', { type: 'purchase.completed', data: { orderId: 'o1', amount: 10, currency: 'euro' } }, 'data.currency', /ISO-4217/],
-    ['negative amount', { type: 'purchase.completed', data: { orderId: 'o1', amount: -1, currency: 'EUR' } }, 'data.amount', /not be less than 0/],
+    [
+      'negative amount',
+      { type: 'purchase.completed', data: { orderId: 'o1', amount: -1, currency: 'EUR' } },
+      'data.amount',
+      /not be less than 0/,
+    ],
   ])('%s -> names the field and the reason', (_name, overrides, field, reason) => {
     const raw = envelope(overrides);
     for (const [k, v] of Object.entries(overrides)) if (v === undefined) delete raw[k];
@@ -66,7 +99,9 @@ describe('envelope validation', () => {
   });
 
   it('reports every problem of an event at once', () => {
-    const errors = errorsOf(envelope({ eventId: 'x', channel: 'pigeon', data: { direction: 'sideways', handleSeconds: 1, resolved: true } }));
+    const errors = errorsOf(
+      envelope({ eventId: 'x', channel: 'pigeon', data: { direction: 'sideways', handleSeconds: 1, resolved: true } }),
+    );
     expect(errors.map((e) => e.field).sort()).toEqual(['channel', 'data.direction', 'eventId']);
   });
 
@@ -76,7 +111,10 @@ describe('envelope validation', () => {
   });
 
   it('normalises identifiers that identifiers.linked links', () => {
-    const out = validateEnvelope(envelope({ type: 'identifiers.linked', data: { identifiers: [{ kind: 'email', value: 'B@X.COM' }] } }), options);
+    const out = validateEnvelope(
+      envelope({ type: 'identifiers.linked', data: { identifiers: [{ kind: 'email', value: 'B@X.COM' }] } }),
+      options,
+    );
     expect(out.ok && out.command.data).toEqual({ identifiers: [{ kind: 'email', value: 'b@x.com' }] });
     const bad = errorsOf(envelope({ type: 'identifiers.linked', data: { identifiers: [{ kind: 'email', value: 'nope' }] } }));
     expect(bad).toEqual([{ field: 'data.identifiers.0.value', reason: 'is not a valid email address' }]);
