@@ -1,13 +1,10 @@
 import { EventStoreDBClient } from '@eventstore/db-client';
 import { EsdbDouble } from '../../../../test/support/esdb-double';
-import { identityRegistryContract } from '../contract/identity-registry.contract';
+import { identityRegistryContract, type IdentityRegistryFixture } from '../contract/identity-registry.contract';
 import { EsdbIdentityRegistry } from './esdb-identity-registry';
 
-// The shared contract suite against the in-process gRPC double of EventStoreDB: each registry has its
-// own client (its own connection), as separate API instances would...
-identityRegistryContract('EventStoreDB on the gRPC double', async () => {
-  const server = new EsdbDouble();
-  const connectionString = await server.start();
+/** Registries on one server, each with its own client (its own connection), as separate API instances. */
+function registriesOn(connectionString: string, stop?: () => void): IdentityRegistryFixture {
   const clients: EventStoreDBClient[] = [];
   return {
     open: () => {
@@ -17,25 +14,19 @@ identityRegistryContract('EventStoreDB on the gRPC double', async () => {
     },
     cleanup: async () => {
       await Promise.all(clients.map((c) => c.dispose()));
-      server.stop();
+      stop?.();
     },
   };
+}
+
+// The shared contract suite against the in-process gRPC double of EventStoreDB...
+identityRegistryContract('EventStoreDB on the gRPC double', async () => {
+  const server = new EsdbDouble();
+  return registriesOn(await server.start(), () => server.stop());
 });
 
 // ...and against a real server when one is named.
 const real = process.env.ESDB_CONNECTION_STRING;
 if (real) {
-  identityRegistryContract(`EventStoreDB on a real server (${real.replace(/\/\/[^@/]*@/, '//***@')})`, async () => {
-    const clients: EventStoreDBClient[] = [];
-    return {
-      open: () => {
-        const client = EventStoreDBClient.connectionString(real);
-        clients.push(client);
-        return new EsdbIdentityRegistry(client);
-      },
-      cleanup: async () => {
-        await Promise.all(clients.map((c) => c.dispose()));
-      },
-    };
-  });
+  identityRegistryContract(`EventStoreDB on a real server (${real.replace(/\/\/[^@/]*@/, '//***@')})`, async () => registriesOn(real));
 }
