@@ -73,7 +73,7 @@ export interface ExpectedCounts {
   contacts: number;
   /** NPS of the latest answer by occurredAt (not by arrival) */
   lastNps?: number;
-  /** cases whose latest state by occurredAt is not resolved */
+  /** cases whose latest status event by occurredAt (opened, reopened, resolved; escalations are not status changes) is not resolved */
   openCases: number;
   /** holds a subscription that is not cancelled at the end */
   activeSubscription: boolean;
@@ -848,8 +848,12 @@ function summarise(events: Timed[]): ExpectedCounts {
       }
       case 'case.opened':
       case 'case.reopened':
-      case 'case.escalated':
         set((cases ??= new Map()), d.caseId, e, true);
+        break;
+      case 'case.escalated':
+        // not a status change (docs/read-models.md): a resolved case escalated later stays resolved
+        // until reopened; a case known only through an escalation counts as open
+        if (!(cases ??= new Map()).has(d.caseId)) cases.set(d.caseId, { t: -Infinity, seq: -1, open: true });
         break;
       case 'case.resolved':
         set((cases ??= new Map()), d.caseId, e, false);

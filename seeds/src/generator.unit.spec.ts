@@ -1,6 +1,9 @@
 import { createHash } from 'node:crypto';
 import { identifierKey, normaliseIdentifier, TOUCHPOINT_TYPES } from '@cem/domain';
 import { validateEnvelope } from '@cem/ingestion';
+import { emptyCustomer360 } from '@cem/read-models/customer-360/customer-360.state';
+import { evolveCustomer360 } from '@cem/read-models/customer-360/evolve';
+import type { ProjectedRecord } from '@cem/read-models/projector/projected-record';
 import { DEFAULT_ANCHOR, SeedGenerator, generatePerson, type RawEnvelope, type SeedManifest } from './generator';
 
 function run(options: ConstructorParameters<typeof SeedGenerator>[0]): { envelopes: RawEnvelope[]; manifest: SeedManifest; hash: string } {
@@ -107,5 +110,41 @@ describe('seed generator', () => {
     const perCustomer = manifest.events / manifest.customers;
     expect(perCustomer).toBeGreaterThan(8);
     expect(perCustomer).toBeLessThan(13);
+  });
+});
+
+describe('seed manifest and customer 360 agree on open cases', () => {
+  // the rule (docs/read-models.md): a case is open when its latest status event (opened, reopened,
+  // resolved) says so; an escalation is not a status change, so a resolved case escalated later stays
+  // resolved until a case.reopened. 2,000 people include cases escalated after their resolution.
+  it("each person's expected open cases equal what the projection's evolve gives for their case events", () => {
+    const options = { customers: 2000, seed: 'open-cases' };
+    const mismatches: { person: number; expected: number; projected: number }[] = [];
+    let escalatedAfterResolution = 0;
+    for (let i = 0; i < options.customers; i++) {
+      const { manifest, events } = generatePerson(i, options);
+      const state = emptyCustomer360('c');
+      const caseEvents = events.filter((e) => e.env.type.startsWith('case.')).sort((a, b) => a.seq - b.seq);
+      for (const e of caseEvents) {
+        const record = {
+          position: e.seq + 1,
+          eventId: e.env.eventId,
+          streamId: 'customer-c',
+          revision: e.seq + 1,
+          type: e.env.type,
+          data: e.env.data,
+          metadata: { schemaVersion: 1, occurredAt: e.env.occurredAt, customerId: 'c', source: e.env.source, channel: e.env.channel },
+          recordedAt: e.env.occurredAt,
+        } as unknown as ProjectedRecord;
+        evolveCustomer360(state, record);
+      }
+      const resolvedAt = new Map<string, string>();
+      for (const e of caseEvents) if (e.env.type === 'case.resolved') resolvedAt.set(e.env.data.caseId as string, e.env.occurredAt);
+      if (caseEvents.some((e) => e.env.type === 'case.escalated' && (resolvedAt.get(e.env.data.caseId as string) ?? '9') < e.env.occurredAt)) escalatedAfterResolution++;
+      const projected = Object.values(state.cases).filter((c) => c.status === 'open').length;
+      if (projected !== manifest.expected.openCases) mismatches.push({ person: i, expected: manifest.expected.openCases, projected });
+    }
+    expect(escalatedAfterResolution).toBeGreaterThan(0); // the case the rule is about does occur
+    expect(mismatches).toEqual([]);
   });
 });

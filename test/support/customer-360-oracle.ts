@@ -160,6 +160,7 @@ function compute(customerId: string, sorted: RecordedEvent[]): OracleCustomer {
       case 'case.resolved':
       case 'case.escalated': {
         const cs = cases.get(d.caseId) ?? { openedAt: at, status: 'open' as const };
+        // status events only: an escalation is not one (a resolved case escalated later stays resolved)
         if (e.type === 'case.resolved') cs.status = 'resolved';
         if (e.type === 'case.opened' || e.type === 'case.reopened') cs.status = 'open';
         cases.set(d.caseId, cs);

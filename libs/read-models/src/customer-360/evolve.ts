@@ -123,6 +123,8 @@ function applyTouchpoint(state: Customer360State, event: ProjectedRecord<Touchpo
       return;
     }
     case 'case.escalated': {
+      // counted, but not a status change: a resolved case escalated later stays resolved until a
+      // case.reopened (docs/read-models.md, customer 360 cases; the seed generator's expectation agrees)
       const d = event.data;
       caseOf(state, d.caseId, at).escalations++;
       return;

@@ -45,6 +45,22 @@ describe('customer 360 evolve', () => {
     expect(s.cases.K).toMatchObject({ status: 'resolved', openedAt: '2026-02-01T00:00:00.000Z', category: 'billing' });
   });
 
+  it('an escalation is not a status change: a resolved case escalated later stays resolved until a case.reopened', () => {
+    const s = fold(emptyCustomer360('a'), [
+      event('case.opened', '2026-02-01T00:00:00.000Z', { caseId: 'E', category: 'billing' }),
+      event('case.resolved', '2026-02-02T00:00:00.000Z', { caseId: 'E', firstContactResolution: false }),
+      event('case.escalated', '2026-02-03T00:00:00.000Z', { caseId: 'E', level: 2 }),
+    ]);
+    expect(s.cases.E).toMatchObject({ status: 'resolved', statusAt: '2026-02-02T00:00:00.000Z', escalations: 1, reopens: 0 });
+    fold(s, [event('case.reopened', '2026-02-04T00:00:00.000Z', { caseId: 'E' })]);
+    expect(s.cases.E).toMatchObject({ status: 'open', escalations: 1, reopens: 1 });
+    // a case known only through an escalation is open until one of its status events says otherwise
+    const t = fold(emptyCustomer360('a'), [event('case.escalated', '2026-02-03T00:00:00.000Z', { caseId: 'F', level: 3 })]);
+    expect(t.cases.F).toMatchObject({ status: 'open', openedAt: '2026-02-03T00:00:00.000Z', escalations: 1 });
+    fold(t, [event('case.resolved', '2026-02-01T00:00:00.000Z', { caseId: 'F' })]); // late, and earlier than the escalation
+    expect(t.cases.F).toMatchObject({ status: 'resolved', openedAt: '2026-02-01T00:00:00.000Z' });
+  });
+
   it('absorbing a merged customer equals folding both histories into one state', () => {
     const aEvents = [
       event('purchase.completed', '2026-01-05T00:00:00.000Z', { orderId: 'o1', amount: 10.1, currency: 'EUR' }),
