@@ -1,9 +1,9 @@
 import { Partitioners, type Admin, type Consumer, type EachBatchPayload, type Kafka, type KafkaMessage, type Producer } from 'kafkajs';
 import type { FieldError } from '@cem/domain';
 import { silentLogger, type KafkaIngestConfig, type Logger } from '@cem/config';
-import { toDeadLetterMessage, type DeadLetterError } from '@cem/kafka';
 import { isTransientStoreError as isTransientFailure } from '@cem/event-store';
 import type { IngestionPort } from '@cem/ingestion';
+import { toDeadLetterMessage, type DeadLetterError } from '@cem/kafka';
 
 export type ConsumerState = 'idle' | 'starting' | 'running' | 'waiting-for-store' | 'stopping' | 'stopped' | 'crashed';
 

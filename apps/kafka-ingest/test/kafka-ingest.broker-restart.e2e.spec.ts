@@ -6,7 +6,7 @@ import type { TouchpointCommand } from '@cem/domain';
 import { ingestionPortFor } from '../src/ingestion.adapter';
 import { groupLag, KafkaIngestConsumer } from '../src/kafka-ingest.consumer';
 import { loadKafkaIngestConfig } from '@cem/config';
-import { asMessage, produce, sleep, tempPlatform, touchpoint, uniqueName, waitFor } from './support/kafka-test-env';
+import { asMessage, produce, sleep, tempPlatform, touchpoint, uniqueName, waitFor } from '../../../test/support/kafka-test-env';
 
 jest.setTimeout(300_000);
 

@@ -18,11 +18,11 @@ import {
   touchpoint,
   uniqueName,
   waitFor,
-} from './support/kafka-test-env';
+} from '../../../test/support/kafka-test-env';
 
 jest.setTimeout(180_000);
 
-const REGISTER = join(__dirname, 'support', 'ts-register.js');
+const REGISTER = join(__dirname, '..', '..', '..', 'test', 'support', 'ts-register.js');
 const CHILD = join(__dirname, 'support', 'consumer-process.ts');
 
 /** A consumer process; resolves lines it prints. */

@@ -19,7 +19,7 @@ import {
   touchpoint,
   uniqueName,
   waitFor,
-} from './support/kafka-test-env';
+} from '../../../test/support/kafka-test-env';
 
 jest.setTimeout(120_000);
 

@@ -5,15 +5,14 @@ import type { Admin, Kafka } from 'kafkajs';
 import { deterministicUuid } from '@cem/domain';
 import type { Platform } from '@cem/platform';
 import { toProjectedRecord } from '@cem/read-models';
-import { createKafka } from '../../src/kafka-client';
-import { silentLogger } from '../../src/logger';
+import { loadSignalsConfig, silentLogger, type SignalsConfig } from '@cem/config';
+import { createKafka } from '@cem/kafka';
 import { CustomerSignalPublisher, deriveSignals, SignalStateStore, SignalWorkingSet, type CustomerSignal, type SignalCustomerState } from '@cem/signals';
-import { loadSignalsConfig, type SignalsConfig } from '../../src/signals/signals.config';
-import { describeWithKafka, readAllMessages, tempPlatform, TEST_BROKERS, testKafka, uniqueName, waitFor } from '../support/kafka-test-env';
+import { describeWithKafka, readAllMessages, tempPlatform, TEST_BROKERS, testKafka, uniqueName, waitFor } from '../../../test/support/kafka-test-env';
 
 jest.setTimeout(180_000);
 
-const REGISTER = join(__dirname, '..', 'support', 'ts-register.js');
+const REGISTER = join(__dirname, '..', '..', '..', 'test', 'support', 'ts-register.js');
 const CHILD = join(__dirname, 'support', 'publisher-process.ts');
 
 const day = (d: number) => new Date(Date.UTC(2025, 0, 1) + d * 86_400_000).toISOString();

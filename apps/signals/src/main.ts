@@ -1,24 +1,25 @@
 import 'reflect-metadata';
 import { join, resolve } from 'node:path';
+import { createLogger, describeKafkaConfig, loadConfig, loadOrExit, signalsConfig } from '@cem/config';
+import { createKafka } from '@cem/kafka';
 import { openPlatform } from '@cem/platform';
-import { loadConfigsOrExit } from '../load-configs';
-import { createKafka } from '../kafka-client';
-import { jsonLogger } from '../logger';
 import { CustomerSignalPublisher, SignalStateStore } from '@cem/signals';
-import { loadSignalsConfig } from './signals.config';
 
 /**
  * customer-signals publisher: derives customer-level signals from the event log and publishes them
  * to KAFKA_SIGNALS_TOPIC (docs/customer-signals.md). Configuration: the platform's variables
- * (DATA_DIR, EVENT_STORE, ...), the KAFKA_* connection variables of kafka-ingest and those of
- * ./signals.config.ts, all validated before anything connects.
+ * (DATA_DIR, EVENT_STORE, ...), the KAFKA_* connection variables and the signals' own (the one
+ * schema of @cem/config), all validated before anything connects. `npm run signals`.
  */
 async function main(): Promise<void> {
-  const { appConfig, config } = loadConfigsOrExit('customer-signals', () => loadSignalsConfig());
+  const { app: appConfig, config } = loadOrExit('customer-signals', () => {
+    const app = loadConfig();
+    return { app, config: signalsConfig(app) };
+  });
 
-  const logger = jsonLogger(config.logLevel, 'customer-signals');
+  const logger = createLogger({ level: appConfig.LOG_LEVEL, component: 'customer-signals', stream: 'stderr' });
   const dbFile = config.dbFile ?? join(resolve(appConfig.DATA_DIR), 'signals.db');
-  logger.info('starting', { config: { ...config, ssl: Boolean(config.ssl), sasl: config.sasl ? { mechanism: config.sasl.mechanism, username: config.sasl.username, password: '***' } : undefined }, dbFile, eventStore: appConfig.EVENT_STORE });
+  logger.info('starting', { config: { ...describeKafkaConfig(config), topic: config.topic, batchSize: config.batchSize }, dbFile, eventStore: appConfig.EVENT_STORE });
   const platform = openPlatform(appConfig);
   const states = new SignalStateStore(dbFile, appConfig.SQLITE_SYNCHRONOUS);
   const publisher = new CustomerSignalPublisher(createKafka(config, logger), config, platform.store, states, logger);

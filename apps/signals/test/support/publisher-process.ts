@@ -1,17 +1,15 @@
 /**
  * The customer-signals publisher as its own process, for the kill -9 test. Same wiring as
- * src/signals/main.ts. Test hook: TEST_HANG_AFTER_SENT=K makes the batch whose signals bring the
+ * apps/signals/src/main.ts. Test hook: TEST_HANG_AFTER_SENT=K makes the batch whose signals bring the
  * total sent to >= K get acknowledged by the broker and then never commit its checkpoint (after
  * printing `HUNG <total>`). Prints `READY` once publishing.
  */
 import 'reflect-metadata';
 import { join } from 'node:path';
-import { loadConfig } from '@cem/config';
+import { createLogger, loadConfig, loadSignalsConfig } from '@cem/config';
+import { createKafka } from '@cem/kafka';
 import { openPlatform } from '@cem/platform';
-import { createKafka } from '../../../src/kafka-client';
-import { jsonLogger } from '../../../src/logger';
 import { CustomerSignalPublisher, SignalStateStore } from '@cem/signals';
-import { loadSignalsConfig } from '../../../src/signals/signals.config';
 
 async function main() {
   const appConfig = loadConfig();
@@ -19,7 +17,7 @@ async function main() {
   const platform = openPlatform(appConfig);
   const states = new SignalStateStore(config.dbFile ?? join(appConfig.DATA_DIR, 'signals.db'), appConfig.SQLITE_SYNCHRONOUS);
   const hangAt = Number(process.env.TEST_HANG_AFTER_SENT ?? 0);
-  const logger = jsonLogger('error', 'customer-signals');
+  const logger = createLogger({ level: 'error', component: 'customer-signals', stream: 'stderr' });
   const publisher = new CustomerSignalPublisher(createKafka(config, logger), config, platform.store, states, logger, {
     afterSend: async (_signals, total) => {
       if (hangAt > 0 && total >= hangAt) {
