@@ -14,11 +14,16 @@ export default tseslint.config(
     rules: {
       // Kysely<any> and a few generic hops are deliberate (schemas assembled from the read-model list)
       '@typescript-eslint/no-explicit-any': 'off',
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none', ignoreRestSiblings: true }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none', ignoreRestSiblings: true },
+      ],
       // the awaiting publisher keys handlers by event class
       '@typescript-eslint/no-unsafe-function-type': 'off',
       eqeqeq: ['error', 'always', { null: 'ignore' }],
       'no-console': 'off',
+      // Prettier wraps code at 140 columns; this catches what it cannot wrap (long comments), strings aside
+      'max-len': ['error', { code: 160, ignoreUrls: true, ignoreRegExpLiterals: true, ignoreStrings: true, ignoreTemplateLiterals: true }],
     },
   },
 );

@@ -18,7 +18,17 @@ const moduleNameMapper = {
 };
 // @fastify/static (Swagger UI assets) pulls in ESM-only packages; Node 20 requires them natively,
 // Jest does not, so swc turns those few into CommonJS for the tests.
-const esmOnly = ['glob', 'minimatch', 'minipass', 'path-scurry', 'lru-cache', 'balanced-match', 'brace-expansion', 'content-disposition', '@isaacs'];
+const esmOnly = [
+  'glob',
+  'minimatch',
+  'minipass',
+  'path-scurry',
+  'lru-cache',
+  'balanced-match',
+  'brace-expansion',
+  'content-disposition',
+  '@isaacs',
+];
 const common = {
   transform: { '^.+\\.ts$': swc, '^.+\\.m?js$': swc },
   transformIgnorePatterns: [`/node_modules/(?!(${esmOnly.join('|')})/)`],

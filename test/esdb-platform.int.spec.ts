@@ -57,7 +57,9 @@ interface Side {
 
 async function openSide(env: Record<string, string>): Promise<Side> {
   const dir = mkdtempSync(join(tmpdir(), 'cem-esdb-e2e-'));
-  const platform = openPlatform(loadConfig({ DATA_DIR: dir, SQLITE_SYNCHRONOUS: 'NORMAL', LOG_LEVEL: 'silent', ...env }), { now: () => NOW });
+  const platform = openPlatform(loadConfig({ DATA_DIR: dir, SQLITE_SYNCHRONOUS: 'NORMAL', LOG_LEVEL: 'silent', ...env }), {
+    now: () => NOW,
+  });
   const read = await openReadSide({ dataDir: dir, store: platform.store, batchSize: 64, now: () => NOW });
   return { dir, platform, read, lastPosition: 0 };
 }
@@ -91,7 +93,11 @@ function comparable(v: Customer360View) {
   return {
     ...rest,
     openCases: [...openCases].sort((a, b) => a.caseId.localeCompare(b.caseId)),
-    merges: merges.map((m) => (m.kind === 'absorbed' ? { kind: m.kind, merged: m.mergedIds.length, identifiers: m.identifiers, at: m.at } : { kind: m.kind, at: m.at })),
+    merges: merges.map((m) =>
+      m.kind === 'absorbed'
+        ? { kind: m.kind, merged: m.mergedIds.length, identifiers: m.identifiers, at: m.at }
+        : { kind: m.kind, at: m.at },
+    ),
   };
 }
 
@@ -146,7 +152,11 @@ describe('the full platform on EventStoreDB (gRPC double): ingest -> projector -
     const absorbed = v.merges.filter((m) => m.kind === 'absorbed');
     expect(absorbed).toHaveLength(1);
     const mergedId = absorbed[0].kind === 'absorbed' ? absorbed[0].mergedIds[0] : '';
-    expect(await esdb.read.queries['customer-360'].byId(mergedId)).toEqual({ kind: 'merged', customerId: mergedId, survivorId: v.customerId });
+    expect(await esdb.read.queries['customer-360'].byId(mergedId)).toEqual({
+      kind: 'merged',
+      customerId: mergedId,
+      survivorId: v.customerId,
+    });
     expect((await view(esdb, PHONE)).customerId).toBe(v.customerId);
   });
 
@@ -162,9 +172,20 @@ describe('the full platform on EventStoreDB (gRPC double): ingest -> projector -
         lastSeenAt: expected.lastSeenAt,
         registeredAt: expected.registeredAt,
       });
-      expect([v.eventCount, v.channels, v.types, v.purchases]).toEqual([expected.eventCount, expected.channels, expected.types, expected.purchases]);
-      expect([v.scores.nps?.score ?? null, v.scores.csat?.score ?? null, v.scores.ces?.score ?? null]).toEqual([expected.nps, expected.csat, expected.ces]);
-      expect(Object.fromEntries(v.subscriptions.map((s) => [s.subscriptionId, { plan: s.plan, status: s.status }]))).toEqual(expected.subscriptions);
+      expect([v.eventCount, v.channels, v.types, v.purchases]).toEqual([
+        expected.eventCount,
+        expected.channels,
+        expected.types,
+        expected.purchases,
+      ]);
+      expect([v.scores.nps?.score ?? null, v.scores.csat?.score ?? null, v.scores.ces?.score ?? null]).toEqual([
+        expected.nps,
+        expected.csat,
+        expected.ces,
+      ]);
+      expect(Object.fromEntries(v.subscriptions.map((s) => [s.subscriptionId, { plan: s.plan, status: s.status }]))).toEqual(
+        expected.subscriptions,
+      );
       expect(v.merges.flatMap((m) => (m.kind === 'absorbed' ? m.mergedIds : [])).sort()).toEqual(expected.absorbed);
       const positions: number[] = [];
       let cursor: string | undefined;
@@ -184,7 +205,11 @@ describe('the full platform on EventStoreDB (gRPC double): ingest -> projector -
     const embeddedLog = await embedded.platform.store.readAll();
     // the same events (customer ids and the ids derived from them differ), in an order that may differ between streams
     expect(embeddedLog.map((e) => e.type).sort()).toEqual(log.map((e) => e.type).sort());
-    const touchpointIds = (l: RecordedEvent[]) => l.filter((e) => !e.type.startsWith('customer')).map((e) => e.eventId).sort();
+    const touchpointIds = (l: RecordedEvent[]) =>
+      l
+        .filter((e) => !e.type.startsWith('customer'))
+        .map((e) => e.eventId)
+        .sort();
     expect(touchpointIds(embeddedLog)).toEqual(touchpointIds(log));
     const embeddedOracle = recompute(embeddedLog);
     expect(embeddedOracle.customers.size).toBe(oracle.customers.size);
@@ -200,7 +225,14 @@ describe('the full platform on EventStoreDB (gRPC double): ingest -> projector -
 
   it('follows live and resumes from its checkpoint after a restart of the read side', async () => {
     const [live] = await esdb.platform.ingestion.ingest([
-      envelope({ occurredAt: '2026-11-04T10:00:00Z', type: 'survey.answered', channel: 'email', source: 'qualtrics', customer: { identifiers: [PHONE] }, data: { nps: 3 } }),
+      envelope({
+        occurredAt: '2026-11-04T10:00:00Z',
+        type: 'survey.answered',
+        channel: 'email',
+        source: 'qualtrics',
+        customer: { identifiers: [PHONE] },
+        data: { nps: 3 },
+      }),
     ]);
     expect(await esdb.read.whenCaughtUp(live.position, 10_000)).toBe(true);
     expect((await view(esdb, EMAIL)).scores.nps).toMatchObject({ score: 3, category: 'detractor' });

@@ -176,7 +176,8 @@ function resolve(o: SeedOptions): Resolved {
   if (!Number.isInteger(o.customers) || o.customers < 0) throw new Error('customers: must be a non-negative integer');
   const churnRate = o.churnRate ?? 0.15;
   const wonBackRate = o.wonBackRate ?? 0.08;
-  if (churnRate < 0 || wonBackRate < 0 || churnRate + wonBackRate > 0.6) throw new Error('churnRate + wonBackRate: must be between 0 and 0.6');
+  if (churnRate < 0 || wonBackRate < 0 || churnRate + wonBackRate > 0.6)
+    throw new Error('churnRate + wonBackRate: must be between 0 and 0.6');
   const seed = String(o.seed ?? DEFAULT_SEED);
   return {
     seed,
@@ -305,7 +306,15 @@ class PersonBuilder {
   }
 
   /** Records one event; returns its id, or undefined when it falls at or after the silence. */
-  ev<T extends TouchpointType>(type: T, t: number, channel: Channel, source: string, mask: number, data: TouchpointPayloads[T], extra?: Extra): string | undefined {
+  ev<T extends TouchpointType>(
+    type: T,
+    t: number,
+    channel: Channel,
+    source: string,
+    mask: number,
+    data: TouchpointPayloads[T],
+    extra?: Extra,
+  ): string | undefined {
     if (t >= this.silentFrom || t < this.cfg.from) return undefined;
     t = t - (t % 1000);
     let m = mask & this.has;
@@ -329,7 +338,16 @@ class PersonBuilder {
     }
     const full = m | (extra?.linked ?? 0);
     this.used |= full;
-    this.events.push({ t, pi: this.index, arrival: 0, mask: full, seq: this.seq++, env, person: undefined as unknown as PersonState, duplicate: false });
+    this.events.push({
+      t,
+      pi: this.index,
+      arrival: 0,
+      mask: full,
+      seq: this.seq++,
+      env,
+      person: undefined as unknown as PersonState,
+      duplicate: false,
+    });
     return eventId;
   }
 
@@ -359,7 +377,11 @@ class PersonBuilder {
   private comment(): string | undefined {
     const rng = this.rng;
     if (!rng.chance(0.45)) return undefined;
-    return this.mood < 0.4 ? rng.pick(V.NEGATIVE_COMMENTS) : this.mood < 0.65 ? rng.pick(V.NEUTRAL_COMMENTS) : rng.pick(V.POSITIVE_COMMENTS);
+    return this.mood < 0.4
+      ? rng.pick(V.NEGATIVE_COMMENTS)
+      : this.mood < 0.65
+        ? rng.pick(V.NEUTRAL_COMMENTS)
+        : rng.pick(V.POSITIVE_COMMENTS);
   }
 
   /** transactional survey after a contact or case */
@@ -370,7 +392,10 @@ class PersonBuilder {
     if (rng.chance(0.6)) data.ces = 8 - this.score(1, 7, 0.9);
     const c = this.comment();
     if (c) data.comment = c;
-    this.ev('survey.answered', t + rng.int(10, 1440) * MINUTE, sms ? 'sms' : 'email', 'qualtrics', sms ? PHONE : EMAIL, data, { causationId, correlationId });
+    this.ev('survey.answered', t + rng.int(10, 1440) * MINUTE, sms ? 'sms' : 'email', 'qualtrics', sms ? PHONE : EMAIL, data, {
+      causationId,
+      correlationId,
+    });
   }
 
   npsSurvey(t: number): void {
@@ -393,7 +418,11 @@ class PersonBuilder {
    * A live contact; unresolved ones open a case that is resolved later (or left open).
    * Returns the case id, if one was opened.
    */
-  contact(t: number, reason: string, o: { pResolved?: number; leaveOpen?: boolean; escalate?: number; reopen?: number; caseId?: string; survey?: number } = {}): string | undefined {
+  contact(
+    t: number,
+    reason: string,
+    o: { pResolved?: number; leaveOpen?: boolean; escalate?: number; reopen?: number; caseId?: string; survey?: number } = {},
+  ): string | undefined {
     const rng = this.rng;
     const phone = this.has & PHONE && rng.chance(0.6);
     const channel: Channel = phone ? 'phone' : 'chat';
@@ -406,30 +435,88 @@ class PersonBuilder {
     let caseId = o.caseId;
     const opensCase = !caseId && (!resolved || rng.chance(0.2));
     if (opensCase) caseId = `CS-${this.token}-${++this.caseSeq}`;
-    const data: TouchpointPayloads['contact.handled'] = { direction: 'inbound', reason, waitSeconds: wait, handleSeconds: handle, resolved, transferred };
+    const data: TouchpointPayloads['contact.handled'] = {
+      direction: 'inbound',
+      reason,
+      waitSeconds: wait,
+      handleSeconds: handle,
+      resolved,
+      transferred,
+    };
     if (rng.chance(0.1)) data.notes = `Customer called about ${reason}; ${resolved ? 'solved on the call' : 'follow-up needed'}.`;
-    const contactId = this.ev('contact.handled', t, channel, phone ? 'genesys-cloud' : 'intercom', mask, data, { agentId, correlationId: caseId });
+    const contactId = this.ev('contact.handled', t, channel, phone ? 'genesys-cloud' : 'intercom', mask, data, {
+      agentId,
+      correlationId: caseId,
+    });
     if (!contactId) return undefined;
     const done = t + (wait + handle) * 1000;
     if (opensCase && caseId) {
       const caseMask = rng.chance(0.5) ? EMAIL : CRM | EMAIL;
       const priority = this.mood < 0.4 ? rng.pick(['high', 'urgent'] as const) : rng.pick(['low', 'normal', 'normal', 'high'] as const);
-      this.ev('case.opened', done + MINUTE, channel, 'zendesk', caseMask, { caseId, category: reason, priority, subject: `Question about ${reason}` }, { agentId, correlationId: caseId, causationId: contactId });
+      this.ev(
+        'case.opened',
+        done + MINUTE,
+        channel,
+        'zendesk',
+        caseMask,
+        { caseId, category: reason, priority, subject: `Question about ${reason}` },
+        { agentId, correlationId: caseId, causationId: contactId },
+      );
       if (resolved) {
-        this.ev('case.resolved', done + 2 * MINUTE, channel, 'zendesk', caseMask, { caseId, firstContactResolution: true, resolution: 'answered' }, { agentId, correlationId: caseId });
+        this.ev(
+          'case.resolved',
+          done + 2 * MINUTE,
+          channel,
+          'zendesk',
+          caseMask,
+          { caseId, firstContactResolution: true, resolution: 'answered' },
+          { agentId, correlationId: caseId },
+        );
       } else {
         let at = done + rng.exp(2 * DAY) + HOUR;
         if (rng.chance(o.escalate ?? 0.1)) {
-          this.ev('case.escalated', done + rng.exp(DAY) + 10 * MINUTE, 'other', 'zendesk', CRM, { caseId, level: 2, reason: 'not solved in first line' }, { agentId: this.agent(), correlationId: caseId });
+          this.ev(
+            'case.escalated',
+            done + rng.exp(DAY) + 10 * MINUTE,
+            'other',
+            'zendesk',
+            CRM,
+            { caseId, level: 2, reason: 'not solved in first line' },
+            { agentId: this.agent(), correlationId: caseId },
+          );
           at += 2 * DAY;
         }
         if (!o.leaveOpen) {
-          this.ev('case.resolved', at, 'email', 'zendesk', caseMask, { caseId, firstContactResolution: false, resolution: rng.pick(['fixed', 'replaced', 'credited', 'explained']) }, { agentId: this.agent(), correlationId: caseId });
+          this.ev(
+            'case.resolved',
+            at,
+            'email',
+            'zendesk',
+            caseMask,
+            { caseId, firstContactResolution: false, resolution: rng.pick(['fixed', 'replaced', 'credited', 'explained']) },
+            { agentId: this.agent(), correlationId: caseId },
+          );
           if (rng.chance(o.reopen ?? 0.08)) {
             const reopened = at + rng.int(1, 10) * DAY;
-            this.ev('case.reopened', reopened, 'email', 'zendesk', EMAIL, { caseId, reason: 'problem came back' }, { correlationId: caseId });
+            this.ev(
+              'case.reopened',
+              reopened,
+              'email',
+              'zendesk',
+              EMAIL,
+              { caseId, reason: 'problem came back' },
+              { correlationId: caseId },
+            );
             if (!o.leaveOpen && rng.chance(0.7)) {
-              this.ev('case.resolved', reopened + rng.exp(3 * DAY) + HOUR, 'email', 'zendesk', caseMask, { caseId, firstContactResolution: false, resolution: 'fixed' }, { agentId: this.agent(), correlationId: caseId });
+              this.ev(
+                'case.resolved',
+                reopened + rng.exp(3 * DAY) + HOUR,
+                'email',
+                'zendesk',
+                caseMask,
+                { caseId, firstContactResolution: false, resolution: 'fixed' },
+                { agentId: this.agent(), correlationId: caseId },
+              );
             }
           }
         }
@@ -448,7 +535,9 @@ class PersonBuilder {
       direction: 'outbound',
       reason,
       waitSeconds: 0,
-      handleSeconds: reached ? clampInt(rng.logNormal(reason === 'retention' ? 420 : 180, 0.5), 20, 3600) : clampInt(rng.real(15, 40), 15, 40),
+      handleSeconds: reached
+        ? clampInt(rng.logNormal(reason === 'retention' ? 420 : 180, 0.5), 20, 3600)
+        : clampInt(rng.real(15, 40), 15, 40),
       resolved: reached && rng.chance(reason === 'retention' ? 0.3 : 0.8),
     };
     if (!reached) data.notes = 'No answer, voicemail left.';
@@ -464,24 +553,48 @@ class PersonBuilder {
     const app = !store && this.has & DEVICE && rng.chance(0.4);
     const channel: Channel = store ? 'store' : app ? 'app' : 'web';
     const mask = store ? (rng.chance(0.6) ? CRM : PHONE) : EMAIL | SHOP;
-    const id = this.ev('purchase.completed', t, channel, store ? 'store-pos' : 'shopify', mask, {
-      orderId,
-      amount,
-      currency: 'EUR',
-      items: rng.int(1, 4),
-      productCategory: rng.pick(V.PRODUCT_CATEGORIES),
-    }, { correlationId: orderId });
+    const id = this.ev(
+      'purchase.completed',
+      t,
+      channel,
+      store ? 'store-pos' : 'shopify',
+      mask,
+      {
+        orderId,
+        amount,
+        currency: 'EUR',
+        items: rng.int(1, 4),
+        productCategory: rng.pick(V.PRODUCT_CATEGORIES),
+      },
+      { correlationId: orderId },
+    );
     if (!id) return;
     if (rng.chance(0.05)) {
-      this.ev('order.cancelled', t + rng.int(10, 2000) * MINUTE, channel, store ? 'store-pos' : 'shopify', mask, { orderId, reason: rng.pick(['changed-mind', 'out-of-stock', 'delivery-too-slow']) }, { correlationId: orderId, causationId: id });
+      this.ev(
+        'order.cancelled',
+        t + rng.int(10, 2000) * MINUTE,
+        channel,
+        store ? 'store-pos' : 'shopify',
+        mask,
+        { orderId, reason: rng.pick(['changed-mind', 'out-of-stock', 'delivery-too-slow']) },
+        { correlationId: orderId, causationId: id },
+      );
     } else if (rng.chance(0.06)) {
       const partial = rng.chance(0.4);
-      this.ev('refund.issued', t + rng.int(3, 30) * DAY, channel, 'shopify', EMAIL | SHOP, {
-        orderId,
-        amount: partial ? round2(amount * rng.real(0.1, 0.6)) : amount,
-        currency: 'EUR',
-        reason: rng.pick(['defective', 'return', 'goodwill']),
-      }, { correlationId: orderId, causationId: id });
+      this.ev(
+        'refund.issued',
+        t + rng.int(3, 30) * DAY,
+        channel,
+        'shopify',
+        EMAIL | SHOP,
+        {
+          orderId,
+          amount: partial ? round2(amount * rng.real(0.1, 0.6)) : amount,
+          currency: 'EUR',
+          reason: rng.pick(['defective', 'return', 'goodwill']),
+        },
+        { correlationId: orderId, causationId: id },
+      );
     }
   }
 
@@ -491,7 +604,15 @@ class PersonBuilder {
     const id = `SUB-${this.token}-${++this.subSeq}`;
     this.subscription = { id, plan };
     this.has |= ACCOUNT; // billing opens an account for a subscriber
-    this.ev('subscription.started', t, channel, 'billing', ACCOUNT | CRM, { subscriptionId: id, plan: V.PLANS[plan].plan, monthlyAmount: V.PLANS[plan].monthly, currency: 'EUR' }, { correlationId: id });
+    this.ev(
+      'subscription.started',
+      t,
+      channel,
+      'billing',
+      ACCOUNT | CRM,
+      { subscriptionId: id, plan: V.PLANS[plan].plan, monthlyAmount: V.PLANS[plan].monthly, currency: 'EUR' },
+      { correlationId: id },
+    );
   }
 
   changeSubscription(t: number, change: 'upgrade' | 'downgrade'): void {
@@ -500,16 +621,42 @@ class PersonBuilder {
     const to = change === 'upgrade' ? sub.plan + 1 : sub.plan - 1;
     if (to < 0 || to >= V.PLANS.length) return;
     const from = V.PLANS[sub.plan].plan;
-    if (!this.ev('subscription.changed', t, this.rng.chance(0.6) ? 'web' : 'phone', 'billing', ACCOUNT | CRM, {
-      subscriptionId: sub.id, change, fromPlan: from, toPlan: V.PLANS[to].plan, monthlyAmount: V.PLANS[to].monthly, currency: 'EUR',
-    }, { correlationId: sub.id })) return;
+    if (
+      !this.ev(
+        'subscription.changed',
+        t,
+        this.rng.chance(0.6) ? 'web' : 'phone',
+        'billing',
+        ACCOUNT | CRM,
+        {
+          subscriptionId: sub.id,
+          change,
+          fromPlan: from,
+          toPlan: V.PLANS[to].plan,
+          monthlyAmount: V.PLANS[to].monthly,
+          currency: 'EUR',
+        },
+        { correlationId: sub.id },
+      )
+    )
+      return;
     sub.plan = to;
   }
 
   cancelSubscription(t: number, reason: string): void {
     const sub = this.subscription;
     if (!sub) return;
-    if (this.ev('subscription.cancelled', t, this.rng.chance(0.5) ? 'web' : 'phone', 'billing', ACCOUNT | CRM, { subscriptionId: sub.id, reason }, { correlationId: sub.id })) {
+    if (
+      this.ev(
+        'subscription.cancelled',
+        t,
+        this.rng.chance(0.5) ? 'web' : 'phone',
+        'billing',
+        ACCOUNT | CRM,
+        { subscriptionId: sub.id, reason },
+        { correlationId: sub.id },
+      )
+    ) {
       this.subscription = undefined;
     }
   }
@@ -520,8 +667,12 @@ class PersonBuilder {
     const push = this.has & DEVICE && rng.chance(0.25);
     const sms = !push && this.has & PHONE && rng.chance(0.15);
     const r = response ?? rng.weighted(['opened', 'clicked', 'ignored', 'converted', 'unsubscribed'] as const, [40, 20, 30, 6, 4]);
-    this.ev('campaign.responded', t, push ? 'app' : sms ? 'sms' : 'email', 'braze', push ? DEVICE : sms ? PHONE : EMAIL, { campaignId: `cmp-${month}-${theme ?? rng.pick(V.CAMPAIGN_THEMES)}`, response: r });
-    if (r === 'unsubscribed') this.ev('consent.changed', t + MINUTE, 'email', 'braze', EMAIL, { purpose: 'marketing-email', granted: false });
+    this.ev('campaign.responded', t, push ? 'app' : sms ? 'sms' : 'email', 'braze', push ? DEVICE : sms ? PHONE : EMAIL, {
+      campaignId: `cmp-${month}-${theme ?? rng.pick(V.CAMPAIGN_THEMES)}`,
+      response: r,
+    });
+    if (r === 'unsubscribed')
+      this.ev('consent.changed', t + MINUTE, 'email', 'braze', EMAIL, { purpose: 'marketing-email', granted: false });
   }
 
   message(t: number, inbound: boolean, presales = false): void {
@@ -539,7 +690,15 @@ class PersonBuilder {
     } else {
       data.subject = rng.pick(['Your order has shipped', 'Your invoice', 'Re: your question', 'News for you']);
     }
-    this.ev(inbound ? 'message.received' : 'message.sent', t, channel, kind === 'social' ? 'social-hub' : kind === 'chat' ? 'intercom' : 'braze', mask, data, { correlationId: threadId });
+    this.ev(
+      inbound ? 'message.received' : 'message.sent',
+      t,
+      channel,
+      kind === 'social' ? 'social-hub' : kind === 'chat' ? 'intercom' : 'braze',
+      mask,
+      data,
+      { correlationId: threadId },
+    );
   }
 
   profile(t: number, full: boolean): void {
@@ -549,10 +708,16 @@ class PersonBuilder {
       data.firstName = this.first;
       data.lastName = this.last;
       data.language = this.plan.language;
-      if (rng.chance(0.4)) data.birthDate = `${rng.int(1950, 2005)}-${String(rng.int(1, 12)).padStart(2, '0')}-${String(rng.int(1, 28)).padStart(2, '0')}`;
+      if (rng.chance(0.4))
+        data.birthDate = `${rng.int(1950, 2005)}-${String(rng.int(1, 12)).padStart(2, '0')}-${String(rng.int(1, 28)).padStart(2, '0')}`;
     }
     if (!full || rng.chance(0.7)) {
-      data.address = { line1: `${rng.pick(V.STREETS)} ${rng.int(1, 240)}`, postalCode: String(rng.int(1000, 99999)), city: this.plan.city, country: this.plan.country };
+      data.address = {
+        line1: `${rng.pick(V.STREETS)} ${rng.int(1, 240)}`,
+        postalCode: String(rng.int(1000, 99999)),
+        city: this.plan.city,
+        country: this.plan.country,
+      };
     }
     this.ev('profile.updated', t, rng.pick(['web', 'app', 'phone'] as const), 'salesforce-crm', CRM | (rng.chance(0.5) ? EMAIL : 0), data);
   }
@@ -563,11 +728,17 @@ class PersonBuilder {
 
   complaint(t: number, caseId: string | undefined, severity: 'low' | 'medium' | 'high'): void {
     const rng = this.rng;
-    const data: TouchpointPayloads['complaint.filed'] = { complaintId: `CMP-${this.token}-${rng.hex(4)}`, category: rng.pick(V.COMPLAINT_CATEGORIES), severity };
+    const data: TouchpointPayloads['complaint.filed'] = {
+      complaintId: `CMP-${this.token}-${rng.hex(4)}`,
+      category: rng.pick(V.COMPLAINT_CATEGORIES),
+      severity,
+    };
     if (caseId) data.caseId = caseId;
     if (rng.chance(0.7)) data.description = rng.pick(V.COMPLAINT_TEXTS);
     const channel = rng.weighted(['phone', 'email', 'social', 'store'] as const, [35, 40, this.has & SOCIAL ? 15 : 0, 10]);
-    this.ev('complaint.filed', t, channel, 'zendesk', channel === 'social' ? SOCIAL : channel === 'phone' ? PHONE | CRM : EMAIL, data, { correlationId: caseId });
+    this.ev('complaint.filed', t, channel, 'zendesk', channel === 'social' ? SOCIAL : channel === 'phone' ? PHONE | CRM : EMAIL, data, {
+      correlationId: caseId,
+    });
   }
 
   /** a source system that knows several identifiers states they are one person */
@@ -635,11 +806,26 @@ class PersonBuilder {
     let openCase: string | undefined;
     for (let i = 0; i < contacts; i++) {
       const t = start + (span * 0.7 * (i + rng.next() * 0.8)) / contacts;
-      const caseId = this.contact(t, reason, { pResolved: 0.2, leaveOpen: i === 0, escalate: 0.6, reopen: 0.35, caseId: i > 0 ? openCase : undefined, survey: 0.4 });
+      const caseId = this.contact(t, reason, {
+        pResolved: 0.2,
+        leaveOpen: i === 0,
+        escalate: 0.6,
+        reopen: 0.35,
+        caseId: i > 0 ? openCase : undefined,
+        survey: 0.4,
+      });
       if (i === 0) openCase = caseId;
     }
     if (openCase && rng.chance(0.5)) {
-      this.ev('case.escalated', start + span * 0.5, 'other', 'zendesk', CRM, { caseId: openCase, level: 3, reason: 'repeat contact' }, { agentId: this.agent(), correlationId: openCase });
+      this.ev(
+        'case.escalated',
+        start + span * 0.5,
+        'other',
+        'zendesk',
+        CRM,
+        { caseId: openCase, level: 3, reason: 'repeat contact' },
+        { agentId: this.agent(), correlationId: openCase },
+      );
     }
     if (rng.chance(0.85)) this.complaint(start + span * rng.real(0.4, 0.8), openCase, severity > 0.5 ? 'high' : 'medium');
     if (rng.chance(0.8)) this.npsSurvey(start + span * rng.real(0.5, 0.9));
@@ -665,7 +851,15 @@ export function generatePerson(index: number, options: SeedOptions | Resolved): 
   const { anchor, from } = cfg;
   const r = rng.next();
   const lifecycle: Lifecycle =
-    r < cfg.churnRate ? 'churned' : r < cfg.churnRate + cfg.wonBackRate ? 'won-back' : r < cfg.churnRate + cfg.wonBackRate + 0.17 ? 'prospect' : r < cfg.churnRate + cfg.wonBackRate + 0.27 ? 'onboarding' : 'active';
+    r < cfg.churnRate
+      ? 'churned'
+      : r < cfg.churnRate + cfg.wonBackRate
+        ? 'won-back'
+        : r < cfg.churnRate + cfg.wonBackRate + 0.17
+          ? 'prospect'
+          : r < cfg.churnRate + cfg.wonBackRate + 0.27
+            ? 'onboarding'
+            : 'active';
   const engagement = rng.logNormal(1, 0.5);
   const span = anchor - from;
   let churnedAt: number | undefined;
@@ -676,7 +870,8 @@ export function generatePerson(index: number, options: SeedOptions | Resolved): 
       p.has &= ~(CRM | ACCOUNT | SHOP);
       if (rng.chance(0.3)) p.has &= ~(EMAIL | PHONE | DEVICE | SOCIAL); // anonymous: only ever seen by a cookie
       const first = from + rng.next() * (span - 7 * DAY);
-      for (let i = rng.int(1, 4); i > 0; i--) p.webVisit(first + rng.exp(20 * DAY), false, rng.pick(['/', '/products', '/offers', '/products/devices']));
+      for (let i = rng.int(1, 4); i > 0; i--)
+        p.webVisit(first + rng.exp(20 * DAY), false, rng.pick(['/', '/products', '/offers', '/products/devices']));
       if (p.has & EMAIL) {
         p.consent(first + rng.exp(10 * DAY), 'marketing-email', true, rng.chance(0.6) ? EMAIL | COOKIE : EMAIL);
         for (let i = rng.int(0, 3); i > 0; i--) p.campaign(first + rng.exp(60 * DAY), rng.pick(['opened', 'ignored', 'clicked'] as const));
@@ -736,7 +931,12 @@ export function generatePerson(index: number, options: SeedOptions | Resolved): 
   if (groups.length > 1) {
     const last = p.events.reduce((m, e) => Math.max(m, e.t), 0);
     const head = groups[0] & EMAIL ? EMAIL : groups[0] & CRM ? CRM : lowestBit(groups[0]);
-    p.link(Math.min(last + rng.real(0.1, 1) * HOUR, p.silentFrom - 1000), head, p.used & ~head, lifecycle === 'prospect' ? 'braze' : 'salesforce-crm');
+    p.link(
+      Math.min(last + rng.real(0.1, 1) * HOUR, p.silentFrom - 1000),
+      head,
+      p.used & ~head,
+      lifecycle === 'prospect' ? 'braze' : 'salesforce-crm',
+    );
     groups = components(p.events);
     if (groups.length > 1) throw new Error(`seed: person ${index} has unconnected identifiers`);
   }
@@ -808,7 +1008,19 @@ const later = (a: Timed, t: number, seq: number) => a.t > t || (a.t === t && a.s
 /** Expected figures of one person; "latest" means latest by occurredAt, whatever the arrival order. */
 function summarise(events: Timed[]): ExpectedCounts {
   const counts = new Map<TouchpointType, number>();
-  const x: ExpectedCounts = { events: events.length, byType: {}, registrations: 0, mergeEvents: 0, purchases: 0, revenue: 0, refunded: 0, complaints: 0, contacts: 0, openCases: 0, activeSubscription: false };
+  const x: ExpectedCounts = {
+    events: events.length,
+    byType: {},
+    registrations: 0,
+    mergeEvents: 0,
+    purchases: 0,
+    revenue: 0,
+    refunded: 0,
+    complaints: 0,
+    contacts: 0,
+    openCases: 0,
+    activeSubscription: false,
+  };
   let cases: Map<string, { t: number; seq: number; open: boolean }> | undefined;
   let subs: Map<string, { t: number; seq: number; open: boolean }> | undefined;
   let npsAt = -Infinity;

@@ -28,7 +28,9 @@ describe('seed generator', () => {
     expect(run({ customers: 600, seed: 'unit' }).hash).toBe(hash);
     expect(run({ customers: 600, seed: 'other' }).hash).not.toBe(hash);
     // a person's history does not depend on how many people are generated
-    expect(generatePerson(7, { customers: 10, seed: 'unit' }).manifest).toEqual(generatePerson(7, { customers: 99, seed: 'unit' }).manifest);
+    expect(generatePerson(7, { customers: 10, seed: 'unit' }).manifest).toEqual(
+      generatePerson(7, { customers: 99, seed: 'unit' }).manifest,
+    );
   });
 
   it('emits only envelopes the ingestion edge accepts at the anchor, all before it', () => {
@@ -71,7 +73,8 @@ describe('seed generator', () => {
     expect(share).toBeGreaterThan(0.1);
     expect(share).toBeLessThan(0.2);
     for (const type of TOUCHPOINT_TYPES) expect(manifest.byType[type] ?? 0).toBeGreaterThan(0);
-    for (const lifecycle of ['prospect', 'onboarding', 'active', 'churned', 'won-back'] as const) expect(manifest.byLifecycle[lifecycle]).toBeGreaterThan(0);
+    for (const lifecycle of ['prospect', 'onboarding', 'active', 'churned', 'won-back'] as const)
+      expect(manifest.byLifecycle[lifecycle]).toBeGreaterThan(0);
     expect(manifest.mergeEvents).toBeGreaterThan(50);
     expect(manifest.late).toBeGreaterThan(0);
     expect(manifest.duplicates).toBeGreaterThanOrEqual(0);
@@ -84,14 +87,16 @@ describe('seed generator', () => {
       expect(Date.parse(c.lastSeenAt)).toBeLessThanOrEqual(Date.parse(c.churnedAt!));
       expect(c.expected.contacts).toBeGreaterThanOrEqual(2);
     }
-    const detractorShare = (list: typeof churners) => list.filter((p) => p.expected.lastNps !== undefined && p.expected.lastNps <= 6).length / list.length;
+    const detractorShare = (list: typeof churners) =>
+      list.filter((p) => p.expected.lastNps !== undefined && p.expected.lastNps <= 6).length / list.length;
     const actives = manifest.people.filter((p) => p.lifecycle === 'active');
     expect(detractorShare(churners)).toBeGreaterThan(2 * detractorShare(actives));
     expect(manifest.people.filter((p) => p.lifecycle === 'prospect').every((p) => p.expected.purchases === 0)).toBe(true);
 
     // arrival order is not occurredAt order
     let inversions = 0;
-    for (let i = 1; i < envelopes.length; i++) if (Date.parse(envelopes[i].occurredAt) < Date.parse(envelopes[i - 1].occurredAt)) inversions++;
+    for (let i = 1; i < envelopes.length; i++)
+      if (Date.parse(envelopes[i].occurredAt) < Date.parse(envelopes[i - 1].occurredAt)) inversions++;
     expect(inversions).toBeGreaterThan(envelopes.length / 20);
     // some arrive months after they happened: the late tail starts far in the past
     const tail = envelopes.slice(envelopes.length - manifest.late);
@@ -140,7 +145,10 @@ describe('seed manifest and customer 360 agree on open cases', () => {
       }
       const resolvedAt = new Map<string, string>();
       for (const e of caseEvents) if (e.env.type === 'case.resolved') resolvedAt.set(e.env.data.caseId as string, e.env.occurredAt);
-      if (caseEvents.some((e) => e.env.type === 'case.escalated' && (resolvedAt.get(e.env.data.caseId as string) ?? '9') < e.env.occurredAt)) escalatedAfterResolution++;
+      if (
+        caseEvents.some((e) => e.env.type === 'case.escalated' && (resolvedAt.get(e.env.data.caseId as string) ?? '9') < e.env.occurredAt)
+      )
+        escalatedAfterResolution++;
       const projected = Object.values(state.cases).filter((c) => c.status === 'open').length;
       if (projected !== manifest.expected.openCases) mismatches.push({ person: i, expected: manifest.expected.openCases, projected });
     }

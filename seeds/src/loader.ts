@@ -149,7 +149,8 @@ export function httpSink(options: HttpSinkOptions): Sink {
           if (e instanceof HttpSinkError) throw e;
           if (attempt >= retries) throw new HttpSinkError(`POST ${endpoint} failed: ${e instanceof Error ? e.message : String(e)}`);
         }
-        if (status !== undefined && attempt >= retries) throw new HttpSinkError(`the API kept failing: HTTP ${status} ${describe(payload)}`, status, payload);
+        if (status !== undefined && attempt >= retries)
+          throw new HttpSinkError(`the API kept failing: HTTP ${status} ${describe(payload)}`, status, payload);
         await new Promise((r) => setTimeout(r, Math.min(5000, 200 * 2 ** attempt)));
       }
     },

@@ -21,7 +21,9 @@ describe('seed loader', () => {
   it('posts batches to /v1/events:batch with the key, in generator order', async () => {
     const api = fakeApi((_, events) => ok(events));
     const gen = new SeedGenerator({ customers: 30, seed: 'loader' });
-    const p = await load(gen, httpSink({ url: 'http://api.test:3000/', apiKey: 'k'.repeat(20), fetchImpl: api.fetchImpl }), { batchSize: 100 });
+    const p = await load(gen, httpSink({ url: 'http://api.test:3000/', apiKey: 'k'.repeat(20), fetchImpl: api.fetchImpl }), {
+      batchSize: 100,
+    });
     expect(api.calls[0].url).toBe('http://api.test:3000/v1/events:batch');
     expect(api.calls[0].auth).toBe(`Bearer ${'k'.repeat(20)}`);
     expect(api.calls.every((c) => c.events.length <= 100)).toBe(true);
@@ -43,7 +45,9 @@ describe('seed loader', () => {
     await httpSink({ url: 'http://api.test', apiKey: 'x', fetchImpl: flaky.fetchImpl }).write(batch.slice(0, 5));
     expect(flaky.calls).toHaveLength(3);
 
-    const refusing = fakeApi(() => response(422, { message: 'invalid', errors: [{ index: 3, field: 'occurredAt', reason: 'is more than 300 s in the future' }] }));
+    const refusing = fakeApi(() =>
+      response(422, { message: 'invalid', errors: [{ index: 3, field: 'occurredAt', reason: 'is more than 300 s in the future' }] }),
+    );
     const failed = httpSink({ url: 'http://api.test', apiKey: 'x', fetchImpl: refusing.fetchImpl }).write(batch.slice(0, 5));
     await expect(failed).rejects.toThrow(HttpSinkError);
     await expect(failed).rejects.toThrow(/422.*occurredAt/);

@@ -55,7 +55,12 @@ const program = new Command()
   .option('--churn-rate <r>', 'share of customers who churn', real('--churn-rate', 0, 0.5), 0.15)
   .option('--late-rate <r>', 'share of events that arrive months late', real('--late-rate', 0, 1), 0.01)
   .option('--duplicate-rate <r>', 'share of events sent twice (retries)', real('--duplicate-rate', 0, 1), 0.002)
-  .option('--first-customer <i>', 'index of the first customer (disjoint populations with one seed)', int('--first-customer', 0, 1_000_000_000), 0)
+  .option(
+    '--first-customer <i>',
+    'index of the first customer (disjoint populations with one seed)',
+    int('--first-customer', 0, 1_000_000_000),
+    0,
+  )
   .option('--batch-size <n>', 'events per batch', int('--batch-size', 1, 1000), 1000)
   .option('--url <url>', 'POST batches to this API (e.g. http://127.0.0.1:3000) instead of the embedded platform')
   .option('--api-key <key>', 'ingest API key for --url (default: the SEED_API_KEY environment variable)')
@@ -94,7 +99,8 @@ async function main(): Promise<void> {
   } else {
     const config = loadConfig();
     const skew = config.MAX_FUTURE_SKEW_SECONDS * 1000;
-    if (anchor > Date.now() + skew) throw new Error(`--now ${o.now} is in the future of this machine's clock: the platform would refuse the latest events`);
+    if (anchor > Date.now() + skew)
+      throw new Error(`--now ${o.now} is in the future of this machine's clock: the platform would refuse the latest events`);
     platform = openPlatform(config);
     sink = ingestionSink(platform.ingestion);
   }
@@ -102,14 +108,19 @@ async function main(): Promise<void> {
   const log = (line: string) => {
     if (!o.quiet) console.log(line);
   };
-  log(`seed "${o.seed}": ${o.customers.toLocaleString('en')} customers, ${o.months} months before ${gen.anchor} -> ${sink.name}${platform ? ` (DATA_DIR=${platform.config.DATA_DIR})` : ''}`);
+  log(
+    `seed "${o.seed}": ${o.customers.toLocaleString('en')} customers, ${o.months} months before ${gen.anchor} -> ${sink.name}${platform ? ` (DATA_DIR=${platform.config.DATA_DIR})` : ''}`,
+  );
   let progress: LoadProgress;
   try {
     progress = await load(gen, sink, {
       batchSize: o.batchSize,
       concurrency: o.url ? o.concurrency : 1,
       onProgress: (p, final) => {
-        if (!final) log(`  ${p.envelopes.toLocaleString('en')} events in ${(p.elapsedMs / 1000).toFixed(1)} s (${p.rate.toLocaleString('en')} events/s)`);
+        if (!final)
+          log(
+            `  ${p.envelopes.toLocaleString('en')} events in ${(p.elapsedMs / 1000).toFixed(1)} s (${p.rate.toLocaleString('en')} events/s)`,
+          );
       },
     });
   } finally {
@@ -126,7 +137,9 @@ function summary(m: SeedManifest, p: LoadProgress, o: CliOptions): string {
   const n = (x: number) => x.toLocaleString('en');
   const lines = [
     `done: ${n(p.envelopes)} envelopes in ${(p.elapsedMs / 1000).toFixed(1)} s = ${n(p.rate)} events/s (${n(p.batches)} batches)`,
-    `  customers ${n(m.customers)}: ${Object.entries(m.byLifecycle).map(([k, v]) => `${k} ${n(v)}`).join(', ')}`,
+    `  customers ${n(m.customers)}: ${Object.entries(m.byLifecycle)
+      .map(([k, v]) => `${k} ${n(v)}`)
+      .join(', ')}`,
     `  distinct events ${n(m.events)}, retries sent ${n(m.duplicates)}${o.out ? '' : ` (acknowledged as duplicates: ${n(p.duplicatesAcknowledged)})`}, months-late arrivals ${n(m.late)}`,
     `  identity: ${n(m.registrations)} registrations expected, ${n(m.mergeEvents)} merging events, ${n(m.customers)} people in the end`,
     `  history ${m.from} .. ${m.anchor}`,

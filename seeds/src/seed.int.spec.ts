@@ -22,7 +22,7 @@ describe('seeding the embedded platform through the ingestion service', () => {
     const progress = await load(gen, ingestionSink(platform.ingestion), { batchSize: 250 });
     duplicatesAcknowledged = progress.duplicatesAcknowledged;
     manifest = gen.manifest();
-    for (let after = 0; ; ) {
+    for (let after = 0; ;) {
       const page = await platform.store.readAll({ after, maxCount: 5000 });
       if (page.length === 0) break;
       all.push(...page);
@@ -76,13 +76,16 @@ describe('seeding the embedded platform through the ingestion service', () => {
       counts[e.type] = (counts[e.type] ?? 0) + 1;
       byPerson.set(key, counts);
     }
-    for (const person of manifest.people) expect({ key: person.key, counts: byPerson.get(person.key) }).toEqual({ key: person.key, counts: person.expected.byType });
+    for (const person of manifest.people)
+      expect({ key: person.key, counts: byPerson.get(person.key) }).toEqual({ key: person.key, counts: person.expected.byType });
   });
 
   it('keeps the occurredAt the generator chose and names the churners', () => {
     const churners = manifest.people.filter((p) => p.churner);
     expect(churners.length).toBeGreaterThan(15);
-    const last = all.filter((e) => isTouchpointType(e.type)).reduce((m, e) => Math.max(m, Date.parse((e.metadata as { occurredAt: string }).occurredAt)), 0);
+    const last = all
+      .filter((e) => isTouchpointType(e.type))
+      .reduce((m, e) => Math.max(m, Date.parse((e.metadata as { occurredAt: string }).occurredAt)), 0);
     expect(last).toBeLessThan(Date.parse(DEFAULT_ANCHOR));
   });
 

@@ -1,15 +1,87 @@
 /** Word lists the generator draws from. ASCII only where the words end up in identifiers. */
 
 export const FIRST_NAMES = [
-  'Ana', 'Bram', 'Chloe', 'Daan', 'Emma', 'Finn', 'Greta', 'Hugo', 'Ines', 'Jonas', 'Kim', 'Lars', 'Mila', 'Noah', 'Olivia',
-  'Pieter', 'Quinn', 'Ruth', 'Sem', 'Tess', 'Umar', 'Vera', 'Willem', 'Xena', 'Yara', 'Zoe', 'Amira', 'Luca', 'Sofia', 'Mateo',
-  'Lena', 'Felix', 'Nora', 'Elias', 'Julia', 'Marco', 'Sara', 'David', 'Fatima', 'Tom',
+  'Ana',
+  'Bram',
+  'Chloe',
+  'Daan',
+  'Emma',
+  'Finn',
+  'Greta',
+  'Hugo',
+  'Ines',
+  'Jonas',
+  'Kim',
+  'Lars',
+  'Mila',
+  'Noah',
+  'Olivia',
+  'Pieter',
+  'Quinn',
+  'Ruth',
+  'Sem',
+  'Tess',
+  'Umar',
+  'Vera',
+  'Willem',
+  'Xena',
+  'Yara',
+  'Zoe',
+  'Amira',
+  'Luca',
+  'Sofia',
+  'Mateo',
+  'Lena',
+  'Felix',
+  'Nora',
+  'Elias',
+  'Julia',
+  'Marco',
+  'Sara',
+  'David',
+  'Fatima',
+  'Tom',
 ] as const;
 
 export const LAST_NAMES = [
-  'Jansen', 'de Vries', 'Bakker', 'Visser', 'Smit', 'Meijer', 'Mulder', 'Bos', 'Vos', 'Peters', 'Hendriks', 'Dekker', 'Brouwer',
-  'Muller', 'Schmidt', 'Schneider', 'Fischer', 'Weber', 'Martin', 'Bernard', 'Dubois', 'Garcia', 'Lopez', 'Rossi', 'Russo',
-  'Smith', 'Jones', 'Taylor', 'Brown', 'Wilson', 'Peeters', 'Maes', 'Claes', 'Novak', 'Kowalski', 'Nielsen', 'Hansen', 'Berg',
+  'Jansen',
+  'de Vries',
+  'Bakker',
+  'Visser',
+  'Smit',
+  'Meijer',
+  'Mulder',
+  'Bos',
+  'Vos',
+  'Peters',
+  'Hendriks',
+  'Dekker',
+  'Brouwer',
+  'Muller',
+  'Schmidt',
+  'Schneider',
+  'Fischer',
+  'Weber',
+  'Martin',
+  'Bernard',
+  'Dubois',
+  'Garcia',
+  'Lopez',
+  'Rossi',
+  'Russo',
+  'Smith',
+  'Jones',
+  'Taylor',
+  'Brown',
+  'Wilson',
+  'Peeters',
+  'Maes',
+  'Claes',
+  'Novak',
+  'Kowalski',
+  'Nielsen',
+  'Hansen',
+  'Berg',
 ] as const;
 
 export const EMAIL_DOMAINS = ['example.com', 'example.org', 'example.net', 'mail.example', 'post.example'] as const;
@@ -23,7 +95,15 @@ export const PHONE_PLANS = [
   { country: 'ES', prefix: '+346', digits: 8, language: 'es', city: 'Madrid' },
 ] as const;
 
-export const STREETS = ['Kerkstraat', 'Hauptstrasse', 'Rue de la Paix', 'Calle Mayor', 'Stationsweg', 'Dorpsstraat', 'Lindenallee'] as const;
+export const STREETS = [
+  'Kerkstraat',
+  'Hauptstrasse',
+  'Rue de la Paix',
+  'Calle Mayor',
+  'Stationsweg',
+  'Dorpsstraat',
+  'Lindenallee',
+] as const;
 
 export const PRODUCT_CATEGORIES = ['accessories', 'devices', 'books', 'music', 'home', 'garden', 'outdoor', 'kids'] as const;
 
@@ -41,7 +121,18 @@ export const COMPLAINT_CATEGORIES = ['service-quality', 'product-quality', 'bill
 
 export const CAMPAIGN_THEMES = ['newsletter', 'seasonal-sale', 'loyalty', 'cross-sell', 'product-launch'] as const;
 
-export const WEB_PATHS = ['/', '/products', '/products/devices', '/offers', '/help', '/help/billing', '/account', '/account/orders', '/blog', '/stores'] as const;
+export const WEB_PATHS = [
+  '/',
+  '/products',
+  '/products/devices',
+  '/offers',
+  '/help',
+  '/help/billing',
+  '/account',
+  '/account/orders',
+  '/blog',
+  '/stores',
+] as const;
 
 export const POSITIVE_COMMENTS = [
   'Quick and friendly help, thanks!',
@@ -51,7 +142,12 @@ export const POSITIVE_COMMENTS = [
   'Very happy with the product.',
 ] as const;
 
-export const NEUTRAL_COMMENTS = ['It was ok.', 'Took a while but it works now.', 'Fine, nothing special.', 'Delivery was a bit slow.'] as const;
+export const NEUTRAL_COMMENTS = [
+  'It was ok.',
+  'Took a while but it works now.',
+  'Fine, nothing special.',
+  'Delivery was a bit slow.',
+] as const;
 
 export const NEGATIVE_COMMENTS = [
   'I had to call three times for the same problem.',

@@ -44,20 +44,33 @@ export async function benchEsdbIngest(options: EsdbBenchOptions): Promise<void> 
     `\n# esdb ingest: ${options.events.toLocaleString('en-US')} events, batches of ${options.batchSize}, ${EVENTS_PER_CUSTOMER} events per customer`,
   );
   try {
-    const embedded = openPlatform(loadConfig({ DATA_DIR: join(dir, 'embedded'), SQLITE_SYNCHRONOUS: 'FULL', LOG_LEVEL: 'silent' }), { now });
+    const embedded = openPlatform(loadConfig({ DATA_DIR: join(dir, 'embedded'), SQLITE_SYNCHRONOUS: 'FULL', LOG_LEVEL: 'silent' }), {
+      now,
+    });
     let sqliteRate: number;
     try {
       sqliteRate = await ingestAll('embedded ingest', embedded, envelopes, options.batchSize);
     } finally {
       await embedded.close();
     }
-    record({ group: 'esdb', name: 'embedded SQLite platform, IngestionService.ingest', value: sqliteRate, unit: 'events/s', note: 'same envelopes, same run' });
+    record({
+      group: 'esdb',
+      name: 'embedded SQLite platform, IngestionService.ingest',
+      value: sqliteRate,
+      unit: 'events/s',
+      note: 'same envelopes, same run',
+    });
 
     const server = new EsdbDouble();
     const connectionString = await server.start();
     let esdbRate: number;
     try {
-      const config = loadConfig({ DATA_DIR: join(dir, 'esdb'), EVENT_STORE: 'esdb', ESDB_CONNECTION_STRING: connectionString, LOG_LEVEL: 'silent' });
+      const config = loadConfig({
+        DATA_DIR: join(dir, 'esdb'),
+        EVENT_STORE: 'esdb',
+        ESDB_CONNECTION_STRING: connectionString,
+        LOG_LEVEL: 'silent',
+      });
       const platform = openPlatform(config, { now });
       try {
         esdbRate = await ingestAll('esdb ingest', platform, envelopes, options.batchSize);
@@ -74,7 +87,13 @@ export async function benchEsdbIngest(options: EsdbBenchOptions): Promise<void> 
       unit: 'events/s',
       note: `${server.stats.appends.toLocaleString('en-US')} appends, ${server.stats.reads.toLocaleString('en-US')} reads`,
     });
-    record({ group: 'esdb', name: 'ratio embedded / EventStoreDB adapter', value: sqliteRate / esdbRate, unit: 'x', note: 'embedded is this many times faster' });
+    record({
+      group: 'esdb',
+      name: 'ratio embedded / EventStoreDB adapter',
+      value: sqliteRate / esdbRate,
+      unit: 'x',
+      note: 'embedded is this many times faster',
+    });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

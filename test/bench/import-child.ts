@@ -35,7 +35,13 @@ async function main() {
   const platform = openPlatform(loadConfig({ ...process.env, DATA_DIR: dataDir }));
   try {
     const t0 = performance.now();
-    const summary = await runImport({ file, mapping: parseMapping(BENCH_MAPPING), ingestion: platform.ingestion, stateDir: join(dataDir, 'imports', 'bench'), batchSize: Number(batchSize) });
+    const summary = await runImport({
+      file,
+      mapping: parseMapping(BENCH_MAPPING),
+      ingestion: platform.ingestion,
+      stateDir: join(dataDir, 'imports', 'bench'),
+      batchSize: Number(batchSize),
+    });
     const seconds = (performance.now() - t0) / 1000;
     process.stdout.write(`${JSON.stringify({ seconds, ...summary, maxRssMb: process.resourceUsage().maxRSS / 1024 })}\n`);
   } finally {

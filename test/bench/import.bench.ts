@@ -45,15 +45,21 @@ interface ChildResult {
 /** Runs one import in a child process (its own peak RSS) against a fresh embedded data dir. */
 function importInChild(file: string, dataDir: string, batchSize: number): Promise<ChildResult> {
   const ts = __filename.endsWith('.ts');
-  const child = spawn(process.execPath, [...(ts ? ['-r', '@swc-node/register'] : []), join(__dirname, `import-child.${ts ? 'ts' : 'js'}`), file, dataDir, String(batchSize)], {
-    env: { ...process.env, SQLITE_SYNCHRONOUS: process.env.SQLITE_SYNCHRONOUS ?? 'FULL' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    [...(ts ? ['-r', '@swc-node/register'] : []), join(__dirname, `import-child.${ts ? 'ts' : 'js'}`), file, dataDir, String(batchSize)],
+    {
+      env: { ...process.env, SQLITE_SYNCHRONOUS: process.env.SQLITE_SYNCHRONOUS ?? 'FULL' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   let out = '';
   child.stdout.on('data', (d) => (out += d));
   return new Promise((resolve, reject) => {
     child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop()!)) : reject(new Error(`import child exited with ${code}`))));
+    child.on('exit', (code) =>
+      code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop()!)) : reject(new Error(`import child exited with ${code}`)),
+    );
   });
 }
 
@@ -76,10 +82,28 @@ export async function benchImport(options: ImportBenchOptions): Promise<void> {
 
     const a = await importInChild(smallFile, join(dir, 'data-small'), batchSize);
     const b = await importInChild(bigFile, join(dir, 'data-big'), batchSize);
-    for (const r of [a, b]) if (r.rowsRejected > 0 || r.eventsImported !== r.rowsRead) throw new Error(`bench import rejected rows: ${JSON.stringify(r)}`);
-    record({ group: 'import', name: `CSV import, ${b.rowsRead.toLocaleString('en-US')} rows (${mb(bigFile)} MB) into the embedded store`, value: b.rowsRead / b.seconds, unit: 'rows/s', note: 'target >= 50,000' });
-    record({ group: 'import', name: `peak RSS, ${a.rowsRead.toLocaleString('en-US')} rows (${mb(smallFile)} MB)`, value: a.maxRssMb, unit: 'MB' });
-    record({ group: 'import', name: `peak RSS, ${b.rowsRead.toLocaleString('en-US')} rows (${mb(bigFile)} MB)`, value: b.maxRssMb, unit: 'MB', note: `${(b.maxRssMb / a.maxRssMb).toFixed(2)}x the small file's: flat means constant memory` });
+    for (const r of [a, b])
+      if (r.rowsRejected > 0 || r.eventsImported !== r.rowsRead) throw new Error(`bench import rejected rows: ${JSON.stringify(r)}`);
+    record({
+      group: 'import',
+      name: `CSV import, ${b.rowsRead.toLocaleString('en-US')} rows (${mb(bigFile)} MB) into the embedded store`,
+      value: b.rowsRead / b.seconds,
+      unit: 'rows/s',
+      note: 'target >= 50,000',
+    });
+    record({
+      group: 'import',
+      name: `peak RSS, ${a.rowsRead.toLocaleString('en-US')} rows (${mb(smallFile)} MB)`,
+      value: a.maxRssMb,
+      unit: 'MB',
+    });
+    record({
+      group: 'import',
+      name: `peak RSS, ${b.rowsRead.toLocaleString('en-US')} rows (${mb(bigFile)} MB)`,
+      value: b.maxRssMb,
+      unit: 'MB',
+      note: `${(b.maxRssMb / a.maxRssMb).toFixed(2)}x the small file's: flat means constant memory`,
+    });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -21,20 +21,40 @@ export function makeEnvelopes(n: number, eventsPerCustomer: number): Record<stri
   for (let i = 0; i < n; i++) {
     const c = Math.floor(i / eventsPerCustomer);
     const occurredAt = new Date(base + i * 1000).toISOString();
-    const identifiers = [{ kind: 'email', value: `customer${c}@example.com` }, ...(i % 3 === 0 ? [{ kind: 'crm', value: `CRM-${c}` }] : [])];
+    const identifiers = [
+      { kind: 'email', value: `customer${c}@example.com` },
+      ...(i % 3 === 0 ? [{ kind: 'crm', value: `CRM-${c}` }] : []),
+    ];
     const common = { eventId: randomUUID(), occurredAt, source: 'bench', customer: { identifiers } };
     switch (i % 4) {
       case 0:
-        out.push({ ...common, type: 'contact.handled', channel: 'phone', agentId: `agent-${i % 50}`, data: { direction: 'inbound', reason: 'billing', waitSeconds: 40, handleSeconds: 300, resolved: i % 5 !== 0 } });
+        out.push({
+          ...common,
+          type: 'contact.handled',
+          channel: 'phone',
+          agentId: `agent-${i % 50}`,
+          data: { direction: 'inbound', reason: 'billing', waitSeconds: 40, handleSeconds: 300, resolved: i % 5 !== 0 },
+        });
         break;
       case 1:
-        out.push({ ...common, type: 'purchase.completed', channel: 'web', data: { orderId: `o-${i}`, amount: 49.95, currency: 'EUR', items: 2 } });
+        out.push({
+          ...common,
+          type: 'purchase.completed',
+          channel: 'web',
+          data: { orderId: `o-${i}`, amount: 49.95, currency: 'EUR', items: 2 },
+        });
         break;
       case 2:
         out.push({ ...common, type: 'survey.answered', channel: 'email', data: { nps: i % 11, csat: 1 + (i % 5), comment: 'fine' } });
         break;
       default:
-        out.push({ ...common, type: 'case.opened', channel: 'chat', correlationId: `case-${i}`, data: { caseId: `case-${i}`, category: 'delivery', priority: 'normal' } });
+        out.push({
+          ...common,
+          type: 'case.opened',
+          channel: 'chat',
+          correlationId: `case-${i}`,
+          data: { caseId: `case-${i}`, category: 'delivery', priority: 'normal' },
+        });
     }
   }
   return out;
@@ -50,7 +70,14 @@ function storedEvents(envelopes: Record<string, any>[]): { streamId: string; eve
         eventId: e.eventId,
         type: e.type,
         data: e.data,
-        metadata: { schemaVersion: 1, occurredAt: e.occurredAt, customerId: customer, source: e.source, channel: e.channel, identifiers: e.customer.identifiers },
+        metadata: {
+          schemaVersion: 1,
+          occurredAt: e.occurredAt,
+          customerId: customer,
+          source: e.source,
+          channel: e.channel,
+          identifiers: e.customer.identifiers,
+        },
       },
     };
   });
@@ -73,7 +100,9 @@ function rawSqlite(dir: string, items: { streamId: string; event: EventData }[],
   db.exec(`CREATE TABLE streams (stream_no INTEGER PRIMARY KEY, stream_id TEXT NOT NULL UNIQUE, revision INTEGER NOT NULL);
            CREATE TABLE event_log (position INTEGER PRIMARY KEY, event_id BLOB NOT NULL UNIQUE, stream_no INTEGER NOT NULL, revision INTEGER NOT NULL,
            type TEXT NOT NULL, data TEXT NOT NULL, metadata TEXT NOT NULL, content_hash TEXT NOT NULL, recorded_at TEXT NOT NULL, UNIQUE (stream_no, revision))`);
-  const insert = db.prepare('INSERT INTO event_log (event_id, stream_no, revision, type, data, metadata, content_hash, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
+  const insert = db.prepare(
+    'INSERT INTO event_log (event_id, stream_no, revision, type, data, metadata, content_hash, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+  );
   const newStream = db.prepare('INSERT INTO streams (stream_id, revision) VALUES (?, ?)');
   const setRevision = db.prepare('UPDATE streams SET revision = ? WHERE stream_no = ?');
   const streams = new Map<string, { no: number; revision: number }>();
@@ -87,7 +116,16 @@ function rawSqlite(dir: string, items: { streamId: string; event: EventData }[],
         if (!s) streams.set(streamId, (s = { no: Number(newStream.run(streamId, -1).lastInsertRowid), revision: -1 }));
         s.revision++;
         touched.add(s);
-        insert.run(encodeEventId(event.eventId), s.no, s.revision, event.type, JSON.stringify(event.data), JSON.stringify(event.metadata), contentHash(event), recordedAt);
+        insert.run(
+          encodeEventId(event.eventId),
+          s.no,
+          s.revision,
+          event.type,
+          JSON.stringify(event.data),
+          JSON.stringify(event.metadata),
+          contentHash(event),
+          recordedAt,
+        );
       }
       for (const s of touched) setRevision.run(s.revision, s.no);
     })();
@@ -116,7 +154,11 @@ async function ourStore(dir: string, items: { streamId: string; event: EventData
 }
 
 /** The peer: Emmett's SQLite event store, appending the same events stream by stream. */
-async function emmettStore(dir: string, items: { streamId: string; event: EventData }[], batchSize: number): Promise<{ rate: number; busyRetries: number }> {
+async function emmettStore(
+  dir: string,
+  items: { streamId: string; event: EventData }[],
+  batchSize: number,
+): Promise<{ rate: number; busyRetries: number }> {
   const { getSQLiteEventStore } = await import('@event-driven-io/emmett-sqlite');
   const store = getSQLiteEventStore({ fileName: join(dir, 'emmett.db'), schema: { autoMigration: 'CreateOrUpdate' } });
   let busyRetries = 0;
@@ -140,7 +182,11 @@ async function emmettStore(dir: string, items: { streamId: string; event: EventD
     for (const [streamId, events] of byStream) {
       await append(
         streamId,
-        events.map((e) => ({ type: e.type, data: e.data as Record<string, unknown>, metadata: { ...(e.metadata as object), messageId: e.eventId } })),
+        events.map((e) => ({
+          type: e.type,
+          data: e.data as Record<string, unknown>,
+          metadata: { ...(e.metadata as object), messageId: e.eventId },
+        })),
       );
     }
   }
@@ -148,17 +194,37 @@ async function emmettStore(dir: string, items: { streamId: string; event: EventD
 }
 
 /** The full path: HTTP batches to the real API process (validation, identity, durable append). */
-async function httpIngest(dir: string, envelopes: Record<string, unknown>[], batchSize: number, projector: 'embedded' | 'external'): Promise<number> {
+async function httpIngest(
+  dir: string,
+  envelopes: Record<string, unknown>[],
+  batchSize: number,
+  projector: 'embedded' | 'external',
+): Promise<number> {
   const port = 3900 + Math.floor(Math.random() * 90);
   const key = `bench-ingest-key-${randomUUID()}`;
   const api = spawn(process.execPath, [resolve(__dirname, '../../apps/api/src/main.js')], {
-    env: { ...process.env, PORT: String(port), PROJECTOR: projector, DATA_DIR: join(dir, `api-${projector}`), API_KEYS: `ingest:${key}`, LOG_LEVEL: 'warn', INGEST_MAX_BODY_BYTES: String(4 * 1024 * 1024), SQLITE_SYNCHRONOUS: 'FULL' },
+    env: {
+      ...process.env,
+      PORT: String(port),
+      PROJECTOR: projector,
+      DATA_DIR: join(dir, `api-${projector}`),
+      API_KEYS: `ingest:${key}`,
+      LOG_LEVEL: 'warn',
+      INGEST_MAX_BODY_BYTES: String(4 * 1024 * 1024),
+      SQLITE_SYNCHRONOUS: 'FULL',
+    },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   try {
     const url = `http://127.0.0.1:${port}`;
     for (let i = 0; ; i++) {
-      if (await fetch(`${url}/health/live`).then((r) => r.ok, () => false)) break;
+      if (
+        await fetch(`${url}/health/live`).then(
+          (r) => r.ok,
+          () => false,
+        )
+      )
+        break;
       if (i > 200) throw new Error('API did not start');
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -170,7 +236,11 @@ async function httpIngest(dir: string, envelopes: Record<string, unknown>[], bat
     const worker = async () => {
       while (next < bodies.length) {
         const body = bodies[next++];
-        const res = await fetch(`${url}/v1/events:batch`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body });
+        const res = await fetch(`${url}/v1/events:batch`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+          body,
+        });
         if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${(await res.text()).slice(0, 300)}`);
         await res.arrayBuffer();
         done += batchSize;
@@ -187,20 +257,37 @@ async function httpIngest(dir: string, envelopes: Record<string, unknown>[], bat
 export async function benchIngest(options: IngestBenchOptions): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'cem-bench-ingest-'));
   try {
-    console.log(`\n# ingest: ${options.events.toLocaleString('en-US')} events, batches of ${options.batchSize}, ${options.eventsPerCustomer} events per customer`);
+    console.log(
+      `\n# ingest: ${options.events.toLocaleString('en-US')} events, batches of ${options.batchSize}, ${options.eventsPerCustomer} events per customer`,
+    );
     const envelopes = makeEnvelopes(options.events, options.eventsPerCustomer);
     const items = storedEvents(envelopes);
     const raw = rawSqlite(dir, items, options.batchSize);
     record({ group: 'ingest', name: 'raw better-sqlite3 insert of the same rows', value: raw, unit: 'events/s', note: 'baseline' });
     const ours = await ourStore(dir, items, options.batchSize);
-    record({ group: 'ingest', name: 'our SQLite event store (port appendMany)', value: ours, unit: 'events/s', note: ours >= raw ? `${(ours / raw).toFixed(2)}x the raw rate (same rows; measured second, warm)` : `${(raw / ours).toFixed(2)}x slower than raw` });
+    record({
+      group: 'ingest',
+      name: 'our SQLite event store (port appendMany)',
+      value: ours,
+      unit: 'events/s',
+      note:
+        ours >= raw
+          ? `${(ours / raw).toFixed(2)}x the raw rate (same rows; measured second, warm)`
+          : `${(raw / ours).toFixed(2)}x slower than raw`,
+    });
     const peer = await emmettStore(dir, items, options.batchSize).catch((e) => {
       console.log(`  emmett-sqlite could not run: ${(e as Error).message}`);
       return undefined;
     });
     if (peer) {
       const retries = peer.busyRetries > 0 ? `; ${peer.busyRetries} SQLITE_BUSY retries` : '';
-      record({ group: 'ingest', name: 'peer: @event-driven-io/emmett-sqlite appendToStream', value: peer.rate, unit: 'events/s', note: `ours is ${(ours / peer.rate).toFixed(1)}x faster${retries}` });
+      record({
+        group: 'ingest',
+        name: 'peer: @event-driven-io/emmett-sqlite appendToStream',
+        value: peer.rate,
+        unit: 'events/s',
+        note: `ours is ${(ours / peer.rate).toFixed(1)}x faster${retries}`,
+      });
     }
     const http = await httpIngest(dir, envelopes, options.batchSize, 'external');
     record({

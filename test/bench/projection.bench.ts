@@ -53,27 +53,62 @@ export function writeLog(store: SqliteEventStore, events: number, customers: num
     const batch: StreamWrite = { streamId, events: [] };
     if (!registered[c]) {
       registered[c] = 1;
-      batch.events.push({ eventId: deterministicUuid('reg', id), type: 'customer.registered', data: { customerId: id, identifiers }, metadata });
+      batch.events.push({
+        eventId: deterministicUuid('reg', id),
+        type: 'customer.registered',
+        data: { customerId: id, identifiers },
+        metadata,
+      });
     }
     const eventId = deterministicUuid('bench-event', String(i));
     switch (i % 6) {
       case 0:
-        batch.events.push({ eventId, type: 'contact.handled', data: { direction: 'inbound', handleSeconds: 300, resolved: true }, metadata: { ...metadata, channel: 'phone', agentId: `a${i % 40}` } });
+        batch.events.push({
+          eventId,
+          type: 'contact.handled',
+          data: { direction: 'inbound', handleSeconds: 300, resolved: true },
+          metadata: { ...metadata, channel: 'phone', agentId: `a${i % 40}` },
+        });
         break;
       case 1:
-        batch.events.push({ eventId, type: 'purchase.completed', data: { orderId: `o${i}`, amount: 49.95, currency: 'EUR' }, metadata: { ...metadata, channel: 'web' } });
+        batch.events.push({
+          eventId,
+          type: 'purchase.completed',
+          data: { orderId: `o${i}`, amount: 49.95, currency: 'EUR' },
+          metadata: { ...metadata, channel: 'web' },
+        });
         break;
       case 2:
-        batch.events.push({ eventId, type: 'survey.answered', data: { nps: i % 11, csat: 1 + (i % 5) }, metadata: { ...metadata, channel: 'email' } });
+        batch.events.push({
+          eventId,
+          type: 'survey.answered',
+          data: { nps: i % 11, csat: 1 + (i % 5) },
+          metadata: { ...metadata, channel: 'email' },
+        });
         break;
       case 3:
-        batch.events.push({ eventId, type: 'case.opened', data: { caseId: `k${i}`, priority: 'normal' }, metadata: { ...metadata, channel: 'chat' } });
+        batch.events.push({
+          eventId,
+          type: 'case.opened',
+          data: { caseId: `k${i}`, priority: 'normal' },
+          metadata: { ...metadata, channel: 'chat' },
+        });
         break;
       case 4:
-        batch.events.push({ eventId, type: 'web.visited', data: { url: 'https://shop.example.com/', pageViews: 3 }, metadata: { ...metadata, channel: 'web' } });
+        batch.events.push({
+          eventId,
+          type: 'web.visited',
+          data: { url: 'https://shop.example.com/', pageViews: 3 },
+          metadata: { ...metadata, channel: 'web' },
+        });
         break;
       default:
-        batch.events.push({ eventId, type: 'consent.changed', data: { purpose: 'marketing-email', granted: i % 2 === 0 }, metadata: { ...metadata, channel: 'app' } });
+        batch.events.push({
+          eventId,
+          type: 'consent.changed',
+          data: { purpose: 'marketing-email', granted: i % 2 === 0 },
+          metadata: { ...metadata, channel: 'app' },
+        });
     }
     writes.push(batch);
     written++;
@@ -113,7 +148,14 @@ function httpPost(agent: Agent, port: number, path: string, key: string, payload
   const data = JSON.stringify(payload);
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: '127.0.0.1', port, path, method: 'POST', agent, headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } },
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        method: 'POST',
+        agent,
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) },
+      },
       (res) => {
         let body = '';
         res.setEncoding('utf8');
@@ -135,7 +177,9 @@ export async function benchProjection(options: ProjectionBenchOptions): Promise<
   const dir = mkdtempSync(join(tmpdir(), 'cem-bench-rm-'));
   try {
     const store = new SqliteEventStore(join(dir, 'events.db'), { synchronous: 'NORMAL' });
-    console.log(`projection: writing ${options.events.toLocaleString('en-US')} events over ${options.customers.toLocaleString('en-US')} customers`);
+    console.log(
+      `projection: writing ${options.events.toLocaleString('en-US')} events over ${options.customers.toLocaleString('en-US')} customers`,
+    );
     writeLog(store, options.events, options.customers);
     const head = await store.headPosition();
     await benchRebuild(store, dir, head, options.batchSize ?? DEFAULT_BATCH_SIZE);
@@ -166,14 +210,34 @@ export async function benchRebuild(store: SqliteEventStore, dir: string, head: n
   await running.close();
   await readStore.close();
   rss.stop();
-  record({ group: 'projection', name: `rebuild customer 360 from 0 (${head.toLocaleString('en-US')} events, batch ${batchSize})`, value: head / seconds, unit: 'events/s', note: 'target >= 100,000' });
+  record({
+    group: 'projection',
+    name: `rebuild customer 360 from 0 (${head.toLocaleString('en-US')} events, batch ${batchSize})`,
+    value: head / seconds,
+    unit: 'events/s',
+    note: 'target >= 100,000',
+  });
   // wall time is shared with whatever else runs on the machine; CPU time of this process is not
-  record({ group: 'projection', name: 'rebuild CPU time per event (user + system)', value: (used.user + used.system) / head, unit: 'us', note: `${Math.round(head / ((used.user + used.system) / 1e6)).toLocaleString('en-US')} events per CPU-second` });
-  record({ group: 'projection', name: 'peak RSS while rebuilding', value: rss.peakMb(), unit: 'MB', note: `${Math.round(rssBefore)} MB before; bounded by the batch` });
+  record({
+    group: 'projection',
+    name: 'rebuild CPU time per event (user + system)',
+    value: (used.user + used.system) / head,
+    unit: 'us',
+    note: `${Math.round(head / ((used.user + used.system) / 1e6)).toLocaleString('en-US')} events per CPU-second`,
+  });
+  record({
+    group: 'projection',
+    name: 'peak RSS while rebuilding',
+    value: rss.peakMb(),
+    unit: 'MB',
+    note: `${Math.round(rssBefore)} MB before; bounded by the batch`,
+  });
 }
 
 export async function benchLookups(dir: string, customers: number, lookups: number): Promise<void> {
-  const platform = openPlatform(loadConfig({ DATA_DIR: dir, SQLITE_SYNCHRONOUS: 'NORMAL', LOG_LEVEL: 'error', API_KEYS: `analyst:${ANALYST_KEY}` }));
+  const platform = openPlatform(
+    loadConfig({ DATA_DIR: dir, SQLITE_SYNCHRONOUS: 'NORMAL', LOG_LEVEL: 'error', API_KEYS: `analyst:${ANALYST_KEY}` }),
+  );
   const app = await createApiApp(platform);
   await app.listen({ port: 0, host: '127.0.0.1' });
   const port = (app.getHttpServer().address() as AddressInfo).port;
@@ -193,7 +257,12 @@ export async function benchLookups(dir: string, customers: number, lookups: numb
         if (res.status !== 200) throw new Error(`lookup ${name} answered ${res.status}`);
       }
       times.sort((a, b) => a - b);
-      record({ group: 'customer 360 over HTTP', name: `lookup ${name} p50 (${customers.toLocaleString('en-US')} customers)`, value: percentile(times, 50), unit: 'ms' });
+      record({
+        group: 'customer 360 over HTTP',
+        name: `lookup ${name} p50 (${customers.toLocaleString('en-US')} customers)`,
+        value: percentile(times, 50),
+        unit: 'ms',
+      });
       record({ group: 'customer 360 over HTTP', name: `lookup ${name} p99`, value: percentile(times, 99), unit: 'ms', note: 'target < 5' });
     }
   } finally {
@@ -207,7 +276,16 @@ export async function benchIngestToVisible(dir: string, probes: number, ratePerS
   // the embedded default as a user runs it: one API process with the projector inside (read models
   // already caught up), durable appends; load and probes come from this process over loopback
   const api = spawn(process.execPath, [resolve(__dirname, '../../apps/api/src/main.js')], {
-    env: { ...process.env, DATA_DIR: dir, PORT: '0', HOST: '127.0.0.1', PROJECTOR: 'embedded', SQLITE_SYNCHRONOUS: 'FULL', LOG_LEVEL: 'info', API_KEYS: `analyst:${ANALYST_KEY},ingest:${INGEST_KEY}` },
+    env: {
+      ...process.env,
+      DATA_DIR: dir,
+      PORT: '0',
+      HOST: '127.0.0.1',
+      PROJECTOR: 'embedded',
+      SQLITE_SYNCHRONOUS: 'FULL',
+      LOG_LEVEL: 'info',
+      API_KEYS: `analyst:${ANALYST_KEY},ingest:${INGEST_KEY}`,
+    },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const port = await new Promise<number>((resolvePort, reject) => {
@@ -272,7 +350,12 @@ export async function benchIngestToVisible(dir: string, probes: number, ratePerS
   }
   const seconds = (performance.now() - started) / 1000;
   times.sort((a, b) => a - b);
-  record({ group: 'ingest-to-visible', name: `p50 (under ${Math.round(loaded / seconds).toLocaleString('en-US')} events/s of HTTP ingest; API process with the projector inside)`, value: percentile(times, 50), unit: 'ms' });
+  record({
+    group: 'ingest-to-visible',
+    name: `p50 (under ${Math.round(loaded / seconds).toLocaleString('en-US')} events/s of HTTP ingest; API process with the projector inside)`,
+    value: percentile(times, 50),
+    unit: 'ms',
+  });
   record({ group: 'ingest-to-visible', name: 'p99', value: percentile(times, 99), unit: 'ms', note: 'target < 100' });
   loadAgent.destroy();
   probeAgent.destroy();

@@ -141,7 +141,13 @@ function makeEvent(rnd: Rand, p: Person, at: number, seed: number, no: number): 
   switch (type) {
     case 'contact.handled':
       channel = rnd.pick(['phone', 'chat', 'phone']);
-      data = { direction: rnd.pick(['inbound', 'outbound']), handleSeconds: rnd.int(30, 1800), waitSeconds: rnd.int(0, 600), resolved: rnd.chance(0.7), reason: rnd.pick(['billing', 'delivery', 'product']) };
+      data = {
+        direction: rnd.pick(['inbound', 'outbound']),
+        handleSeconds: rnd.int(30, 1800),
+        waitSeconds: rnd.int(0, 600),
+        resolved: rnd.chance(0.7),
+        reason: rnd.pick(['billing', 'delivery', 'product']),
+      };
       break;
     case 'message.received':
     case 'message.sent':
@@ -156,7 +162,13 @@ function makeEvent(rnd: Rand, p: Person, at: number, seed: number, no: number): 
       channel = rnd.pick(['web', 'app', 'store']);
       const orderId = `O-${seed}-${no}`;
       p.orders.push(orderId);
-      data = { orderId, amount: money(rnd, 5, 400), currency: rnd.chance(0.8) ? 'EUR' : 'USD', items: rnd.int(1, 6), productCategory: rnd.pick(['books', 'music', 'video']) };
+      data = {
+        orderId,
+        amount: money(rnd, 5, 400),
+        currency: rnd.chance(0.8) ? 'EUR' : 'USD',
+        items: rnd.int(1, 6),
+        productCategory: rnd.pick(['books', 'music', 'video']),
+      };
       break;
     }
     case 'order.cancelled':
@@ -166,7 +178,11 @@ function makeEvent(rnd: Rand, p: Person, at: number, seed: number, no: number): 
       break;
     case 'refund.issued':
       channel = rnd.pick(['web', 'phone', 'store']);
-      data = { orderId: p.orders.length > 0 ? rnd.pick(p.orders) : undefined, amount: money(rnd, 1, 100), currency: rnd.chance(0.8) ? 'EUR' : 'USD' };
+      data = {
+        orderId: p.orders.length > 0 ? rnd.pick(p.orders) : undefined,
+        amount: money(rnd, 1, 100),
+        currency: rnd.chance(0.8) ? 'EUR' : 'USD',
+      };
       if (data.orderId === undefined) delete data.orderId;
       break;
     case 'survey.answered':
@@ -185,7 +201,12 @@ function makeEvent(rnd: Rand, p: Person, at: number, seed: number, no: number): 
       channel = rnd.pick(['phone', 'email', 'chat']);
       const caseId = `C-${seed}-${no}`;
       p.cases.push(caseId);
-      data = { caseId, category: rnd.pick(['billing', 'delivery', 'quality']), priority: rnd.pick(['low', 'normal', 'high']), subject: 'Problem' };
+      data = {
+        caseId,
+        category: rnd.pick(['billing', 'delivery', 'quality']),
+        priority: rnd.pick(['low', 'normal', 'high']),
+        subject: 'Problem',
+      };
       break;
     }
     case 'case.resolved':
@@ -202,7 +223,11 @@ function makeEvent(rnd: Rand, p: Person, at: number, seed: number, no: number): 
       break;
     case 'complaint.filed':
       channel = rnd.pick(['phone', 'email', 'social']);
-      data = { category: rnd.pick(['product', 'service', 'after-sales']), severity: rnd.pick(['low', 'medium', 'high']), description: 'Not happy' };
+      data = {
+        category: rnd.pick(['product', 'service', 'after-sales']),
+        severity: rnd.pick(['low', 'medium', 'high']),
+        description: 'Not happy',
+      };
       break;
     case 'campaign.responded':
       channel = rnd.pick(['email', 'sms', 'social']);
@@ -220,7 +245,14 @@ function makeEvent(rnd: Rand, p: Person, at: number, seed: number, no: number): 
       if (live.length === 0) return undefined;
       const s = rnd.pick(live);
       const toPlan = rnd.pick(PLANS);
-      data = { subscriptionId: s.id, change: PLANS.indexOf(toPlan) > PLANS.indexOf(s.plan) ? 'upgrade' : 'downgrade', fromPlan: s.plan, toPlan, monthlyAmount: money(rnd, 5, 50), currency: 'EUR' };
+      data = {
+        subscriptionId: s.id,
+        change: PLANS.indexOf(toPlan) > PLANS.indexOf(s.plan) ? 'upgrade' : 'downgrade',
+        fromPlan: s.plan,
+        toPlan,
+        monthlyAmount: money(rnd, 5, 50),
+        currency: 'EUR',
+      };
       s.plan = toPlan;
       break;
     }

@@ -18,7 +18,9 @@ export interface LoadedPlatform {
 export async function platformWithHistory(options: HistoryOptions, batch = 250): Promise<LoadedPlatform> {
   const dir = mkdtempSync(join(tmpdir(), 'cem-rm-'));
   const history = generateHistories(options);
-  const platform = openPlatform(loadConfig({ DATA_DIR: dir, SQLITE_SYNCHRONOUS: 'NORMAL', LOG_LEVEL: 'silent' }), { now: () => history.now });
+  const platform = openPlatform(loadConfig({ DATA_DIR: dir, SQLITE_SYNCHRONOUS: 'NORMAL', LOG_LEVEL: 'silent' }), {
+    now: () => history.now,
+  });
   for (let i = 0; i < history.envelopes.length; i += batch) await platform.ingestion.ingest(history.envelopes.slice(i, i + batch));
   return {
     dir,

@@ -19,6 +19,8 @@ export function finished(child: ChildProcess): Promise<string> {
   child.stdout?.on('data', (d) => (out += d));
   child.stderr?.on('data', (d) => (err += d));
   return new Promise((resolvePromise, reject) => {
-    child.on('exit', (code, signal) => (code === 0 ? resolvePromise(out) : reject(new Error(`exit ${code ?? signal}: ${err.slice(-2000)}`))));
+    child.on('exit', (code, signal) =>
+      code === 0 ? resolvePromise(out) : reject(new Error(`exit ${code ?? signal}: ${err.slice(-2000)}`)),
+    );
   });
 }

@@ -20,9 +20,13 @@ export interface ApiAppOptions {
 /** Builds the HTTP app around an opened platform (used by main.ts and the e2e tests). */
 export async function createApiApp(platform: Platform, options: ApiAppOptions = {}): Promise<NestFastifyApplication> {
   const logger = options.logger ?? createLogger({ level: platform.config.LOG_LEVEL, component: 'api' });
-  const readSide = options.readSide ?? (await openReadSide({ dataDir: platform.config.DATA_DIR, store: platform.store, logger, projector: platform.config.PROJECTOR }));
+  const readSide =
+    options.readSide ??
+    (await openReadSide({ dataDir: platform.config.DATA_DIR, store: platform.store, logger, projector: platform.config.PROJECTOR }));
   const adapter = new FastifyAdapter({ bodyLimit: platform.config.INGEST_MAX_BODY_BYTES, logger: false });
-  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forPlatform(platform, readSide, !options.readSide), adapter, { logger });
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forPlatform(platform, readSide, !options.readSide), adapter, {
+    logger,
+  });
   // JSON only: a text/plain body is refused with 415 instead of reaching validation as a string
   app.getHttpAdapter().getInstance().removeContentTypeParser(['text/plain']);
   const doc = new DocumentBuilder()

@@ -12,7 +12,12 @@ async function main(): Promise<void> {
   await app.listen({ port: config.PORT, host: config.HOST });
   // the bound port (PORT=0 picks a free one)
   const port = (app.getHttpServer().address() as AddressInfo).port;
-  logger.info('listening', { url: `http://${config.HOST}:${port}`, docs: `http://${config.HOST}:${port}/docs`, dataDir: config.DATA_DIR, eventStore: config.EVENT_STORE });
+  logger.info('listening', {
+    url: `http://${config.HOST}:${port}`,
+    docs: `http://${config.HOST}:${port}/docs`,
+    dataDir: config.DATA_DIR,
+    eventStore: config.EVENT_STORE,
+  });
   if (!config.API_KEYS && platform.apiKeys.list().length === 0) {
     logger.warn('no API keys yet: create one with `npm run cli -- api-key create --name me --role ingest+analyst+ops`');
   }

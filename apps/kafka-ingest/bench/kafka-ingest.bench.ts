@@ -60,7 +60,7 @@ export async function benchKafkaIngest(options: KafkaBenchOptions): Promise<{ ra
     // produce
     const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
     await producer.connect();
-    let t = performance.now();
+    const t = performance.now();
     for (let i = 0; i < n; i += 2000) {
       const messages = [];
       for (let j = i; j < Math.min(n, i + 2000); j++) {
@@ -101,8 +101,16 @@ export async function benchKafkaIngest(options: KafkaBenchOptions): Promise<{ ra
     first = 0;
     let done!: () => void;
     const finished = new Promise<void>((r) => (done = r));
-    const config = loadKafkaIngestConfig({ KAFKA_BROKERS: brokers.join(','), KAFKA_TOPIC: topic, KAFKA_GROUP_ID: `${topic}.ingest`, KAFKA_CREATE_TOPICS: 'true', KAFKA_INGEST_HEALTH_PORT: '0',
-      KAFKA_APPEND_CHUNK_SIZE: process.env.KAFKA_APPEND_CHUNK_SIZE, KAFKA_MAX_BYTES_PER_PARTITION: process.env.KAFKA_MAX_BYTES_PER_PARTITION, KAFKA_PARTITIONS_CONCURRENTLY: process.env.KAFKA_PARTITIONS_CONCURRENTLY });
+    const config = loadKafkaIngestConfig({
+      KAFKA_BROKERS: brokers.join(','),
+      KAFKA_TOPIC: topic,
+      KAFKA_GROUP_ID: `${topic}.ingest`,
+      KAFKA_CREATE_TOPICS: 'true',
+      KAFKA_INGEST_HEALTH_PORT: '0',
+      KAFKA_APPEND_CHUNK_SIZE: process.env.KAFKA_APPEND_CHUNK_SIZE,
+      KAFKA_MAX_BYTES_PER_PARTITION: process.env.KAFKA_MAX_BYTES_PER_PARTITION,
+      KAFKA_PARTITIONS_CONCURRENTLY: process.env.KAFKA_PARTITIONS_CONCURRENTLY,
+    });
     const consumer = new KafkaIngestConsumer(kafka, config, {
       validate: (r) => {
         if (!first) first = performance.now();
@@ -123,8 +131,15 @@ export async function benchKafkaIngest(options: KafkaBenchOptions): Promise<{ ra
     await platform.close();
     const ingestPerSec = n / ((last - first) / 1000);
 
-    const record = options.record ?? ((r: KafkaBenchRow) => log(`  ${r.group} | ${r.name}: ${Math.round(r.value)} ${r.unit}${r.note ? ` (${r.note})` : ''}`));
-    record({ group: 'kafka', name: `kafkajs raw consume (eachBatch, ${n.toLocaleString('en-US')} events)`, value: rawPerSec, unit: 'events/s' });
+    const record =
+      options.record ??
+      ((r: KafkaBenchRow) => log(`  ${r.group} | ${r.name}: ${Math.round(r.value)} ${r.unit}${r.note ? ` (${r.note})` : ''}`));
+    record({
+      group: 'kafka',
+      name: `kafkajs raw consume (eachBatch, ${n.toLocaleString('en-US')} events)`,
+      value: rawPerSec,
+      unit: 'events/s',
+    });
     record({
       group: 'kafka',
       name: `kafka-ingest consume + validate + identity + durable append + commit (embedded SQLite, synchronous=${loadConfig({ ...process.env, DATA_DIR: dataDir }).SQLITE_SYNCHRONOUS})`,

@@ -57,9 +57,10 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 function describeError(error: unknown): DeadLetterError {
   const e = error as { name?: string; message?: string; errors?: unknown };
-  const errors = Array.isArray(e?.errors) && e.errors.every((x) => x && typeof x === 'object' && 'field' in x && 'reason' in x)
-    ? (e.errors as FieldError[])
-    : [];
+  const errors =
+    Array.isArray(e?.errors) && e.errors.every((x) => x && typeof x === 'object' && 'field' in x && 'reason' in x)
+      ? (e.errors as FieldError[])
+      : [];
   return { reason: 'processing', message: `${e?.name ?? 'Error'}: ${e?.message ?? String(error)}`.slice(0, 2_000), errors };
 }
 
@@ -96,14 +97,18 @@ export class KafkaIngestConsumer<C = unknown> {
   ) {}
 
   async start(): Promise<void> {
-    if (this.state !== 'idle' && this.state !== 'stopped' && this.state !== 'crashed') throw new Error(`cannot start in state ${this.state}`);
+    if (this.state !== 'idle' && this.state !== 'stopped' && this.state !== 'crashed')
+      throw new Error(`cannot start in state ${this.state}`);
     this.state = 'starting';
     const { config } = this;
     try {
       this.admin = this.kafka.admin();
       await this.admin.connect();
       if (config.createTopics) await this.ensureTopics();
-      this.producer = this.kafka.producer({ allowAutoTopicCreation: config.createTopics, createPartitioner: Partitioners.DefaultPartitioner });
+      this.producer = this.kafka.producer({
+        allowAutoTopicCreation: config.createTopics,
+        createPartitioner: Partitioners.DefaultPartitioner,
+      });
       await this.producer.connect();
       this.consumer = this.kafka.consumer({
         groupId: config.groupId,
@@ -182,7 +187,10 @@ export class KafkaIngestConsumer<C = unknown> {
     }
     if (!existing.has(this.config.dlqTopic)) {
       const [meta] = (await admin.fetchTopicMetadata({ topics: [this.config.topic] })).topics;
-      await admin.createTopics({ topics: [{ topic: this.config.dlqTopic, numPartitions: meta?.partitions.length ?? 1 }], waitForLeaders: true });
+      await admin.createTopics({
+        topics: [{ topic: this.config.dlqTopic, numPartitions: meta?.partitions.length ?? 1 }],
+        waitForLeaders: true,
+      });
     }
   }
 
@@ -209,7 +217,9 @@ export class KafkaIngestConsumer<C = unknown> {
       const last = chunk[chunk.length - 1]!;
       resolveOffset(last.offset);
       const next = i + chunkSize >= messages.length ? BigInt(batch.lastOffset()) + 1n : BigInt(last.offset) + 1n;
-      await commitOffsetsIfNecessary({ topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: next.toString() }] }] });
+      await commitOffsetsIfNecessary({
+        topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: next.toString() }] }],
+      });
       this.stats.committedBatches++;
       await heartbeat();
     }
@@ -218,7 +228,15 @@ export class KafkaIngestConsumer<C = unknown> {
   private decode(message: KafkaMessage): Decoded<C> {
     const value = message.value;
     if (value === null) {
-      return { message, attempts: 1, error: { reason: 'malformed', message: 'message has no value', errors: [{ field: '', reason: 'message has no value (tombstone)' }] } };
+      return {
+        message,
+        attempts: 1,
+        error: {
+          reason: 'malformed',
+          message: 'message has no value',
+          errors: [{ field: '', reason: 'message has no value (tombstone)' }],
+        },
+      };
     }
     if (value.length > this.config.maxMessageBytes) {
       const reason = `message is ${value.length} bytes; the limit is ${this.config.maxMessageBytes}`;
@@ -274,7 +292,14 @@ export class KafkaIngestConsumer<C = unknown> {
             const errs = indexed.get(i);
             if (!errs) return void rest.push(item);
             item.attempts++;
-            item.error = { reason: 'processing', message: errs.map((e) => `${e.field}: ${e.reason}`).join('; ').slice(0, 2_000), errors: errs };
+            item.error = {
+              reason: 'processing',
+              message: errs
+                .map((e) => `${e.field}: ${e.reason}`)
+                .join('; ')
+                .slice(0, 2_000),
+              errors: errs,
+            };
             bad.push(item);
           });
           const others = await this.appendResilient(rest, ctx);
@@ -325,7 +350,13 @@ export class KafkaIngestConsumer<C = unknown> {
         await this.producer!.send({ topic: this.config.dlqTopic, acks: -1, messages });
         this.stats.deadLettered += items.length;
         for (const d of items) {
-          this.logger.warn('dead-lettered', { topic: ctx.topic, partition: ctx.partition, offset: d.message.offset, reason: d.error!.reason, dlqTopic: this.config.dlqTopic });
+          this.logger.warn('dead-lettered', {
+            topic: ctx.topic,
+            partition: ctx.partition,
+            offset: d.message.offset,
+            reason: d.error!.reason,
+            dlqTopic: this.config.dlqTopic,
+          });
         }
         return;
       } catch (error) {
@@ -342,7 +373,11 @@ export class KafkaIngestConsumer<C = unknown> {
     this.lastError = `${(error as Error).name}: ${(error as Error).message}`;
     if (!this.storeUnavailableSince) {
       this.storeUnavailableSince = this.now();
-      this.logger.warn('store unavailable; holding position and retrying', { topic: ctx.topic, partition: ctx.partition, error: this.lastError });
+      this.logger.warn('store unavailable; holding position and retrying', {
+        topic: ctx.topic,
+        partition: ctx.partition,
+        error: this.lastError,
+      });
     }
     if (this.state === 'running') this.state = 'waiting-for-store';
   }
@@ -377,7 +412,8 @@ function indexedErrors(error: unknown, count: number): Map<number, FieldError[]>
   if (!Array.isArray(list) || list.length === 0) return undefined;
   const out = new Map<number, FieldError[]>();
   for (const e of list as { index?: unknown; field?: unknown; reason?: unknown }[]) {
-    if (typeof e?.index !== 'number' || e.index < 0 || e.index >= count || typeof e.field !== 'string' || typeof e.reason !== 'string') return undefined;
+    if (typeof e?.index !== 'number' || e.index < 0 || e.index >= count || typeof e.field !== 'string' || typeof e.reason !== 'string')
+      return undefined;
     out.set(e.index, [...(out.get(e.index) ?? []), { field: e.field, reason: e.reason }]);
   }
   return out.size < count ? out : undefined; // all rejected: let bisection retry them one by one

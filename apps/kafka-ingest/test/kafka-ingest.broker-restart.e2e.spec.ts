@@ -37,7 +37,12 @@ suite('kafka-ingest across a broker stop and restart (own broker)', () => {
   beforeAll(async () => {
     if (missing) throw new Error(`broker restart test needs Java to start its own broker: ${missing}`);
     await run(START, [], { env, timeout: 240_000 });
-    kafka = new Kafka({ clientId: 'restart-e2e', brokers: [`127.0.0.1:${PORT}`], logLevel: logLevel.NOTHING, retry: { initialRetryTime: 300, retries: 10 } });
+    kafka = new Kafka({
+      clientId: 'restart-e2e',
+      brokers: [`127.0.0.1:${PORT}`],
+      logLevel: logLevel.NOTHING,
+      retry: { initialRetryTime: 300, retries: 10 },
+    });
     admin = kafka.admin();
     await admin.connect();
   });
@@ -85,7 +90,12 @@ suite('kafka-ingest across a broker stop and restart (own broker)', () => {
       const whileDown = appended;
       await sleep(3000);
       await run(START, [], { env, timeout: 240_000 });
-      await waitFor('lag 0 after the restart', async () => (await groupLag(admin, config.groupId, topic).catch(() => ({ total: -1 }))).total === 0, 180_000, 1000);
+      await waitFor(
+        'lag 0 after the restart',
+        async () => (await groupLag(admin, config.groupId, topic).catch(() => ({ total: -1 }))).total === 0,
+        180_000,
+        1000,
+      );
 
       expect(whileDown).toBeLessThan(N);
       const all = await tp.platform.store.readAll();

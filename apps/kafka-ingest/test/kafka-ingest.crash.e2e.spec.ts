@@ -27,7 +27,10 @@ const CHILD = join(__dirname, 'support', 'consumer-process.ts');
 
 /** A consumer process; resolves lines it prints. */
 function startConsumerProcess(env: Record<string, string>) {
-  const child: ChildProcess = spawn(process.execPath, ['-r', REGISTER, CHILD], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn(process.execPath, ['-r', REGISTER, CHILD], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const lines: string[] = [];
   let stderr = '';
   child.stdout!.setEncoding('utf8').on('data', (d: string) => lines.push(...d.split('\n').filter(Boolean)));
@@ -118,7 +121,12 @@ describeWithKafka('kafka-ingest crash and rebalance (real broker)', () => {
 
     const second = startConsumerProcess(env);
     children.push(second.child);
-    await waitFor(`lag 0 after restart (stderr: ${second.stderr()})`, async () => (await groupLag(admin, config.groupId, topic)).total === 0, 120_000, 500);
+    await waitFor(
+      `lag 0 after restart (stderr: ${second.stderr()})`,
+      async () => (await groupLag(admin, config.groupId, topic)).total === 0,
+      120_000,
+      500,
+    );
     second.child.kill('SIGTERM');
     await second.exited;
     const stats = JSON.parse(second.line('STATS')!.slice('STATS '.length)) as { appended: number; deadLettered: number };
@@ -128,7 +136,7 @@ describeWithKafka('kafka-ingest crash and rebalance (real broker)', () => {
     // the restarted consumer was redelivered what was stored but uncommitted, and wrote it once only
     expect(stats.appended + atKill.touchpoints).toBeGreaterThan(N);
     expect(stats.deadLettered).toBe(0);
-    const stored = new Set((await openIds(tp.dataDir)));
+    const stored = new Set(await openIds(tp.dataDir));
     expect(envelopes.every((e) => stored.has(e.eventId))).toBe(true);
     await tp.dispose();
   });
@@ -179,7 +187,9 @@ describeWithKafka('kafka-ingest crash and rebalance (real broker)', () => {
 async function openIds(dataDir: string): Promise<string[]> {
   const db = new Database(join(dataDir, 'events.db'), { readonly: true });
   try {
-    return (db.prepare(`SELECT event_id FROM events WHERE type = 'contact.handled'`).all() as { event_id: string }[]).map((r) => r.event_id);
+    return (db.prepare(`SELECT event_id FROM events WHERE type = 'contact.handled'`).all() as { event_id: string }[]).map(
+      (r) => r.event_id,
+    );
   } finally {
     db.close();
   }

@@ -49,7 +49,11 @@ describeWithKafka('kafka-ingest against a real broker', () => {
     await admin.disconnect();
   });
 
-  async function setup(partitions: number, env: Record<string, string> = {}, wrap?: (port: IngestionPort<TouchpointCommand>) => IngestionPort<TouchpointCommand>) {
+  async function setup(
+    partitions: number,
+    env: Record<string, string> = {},
+    wrap?: (port: IngestionPort<TouchpointCommand>) => IngestionPort<TouchpointCommand>,
+  ) {
     const topic = uniqueName('e2e.touchpoints');
     topics.push(topic);
     await createTopic(admin, topic, partitions);
@@ -106,14 +110,20 @@ describeWithKafka('kafka-ingest against a real broker', () => {
       { m: asMessage(conflicting), dead: 'processing' },
       { m: asMessage(good(5)), dead: undefined },
     ] as const;
-    await produce(kafka, topic, plan.map((p) => ({ ...p.m, headers: { 'trace-id': 'abc' } })));
+    await produce(
+      kafka,
+      topic,
+      plan.map((p) => ({ ...p.m, headers: { 'trace-id': 'abc' } })),
+    );
     const before = Date.now();
 
     await consumer.start();
     await waitFor('lag 0', async () => (await groupLag(admin, config.groupId, topic)).total === 0);
 
     expect(new Set(await storedTouchpoints(platform))).toEqual(new Set([1, 2, 3, 4, 5].map((i) => good(i).eventId)));
-    const dlq = (await readAllMessages(kafka, config.dlqTopic)).sort((a, b) => Number(a.headers[DLQ_HEADERS.sourceOffset]) - Number(b.headers[DLQ_HEADERS.sourceOffset]));
+    const dlq = (await readAllMessages(kafka, config.dlqTopic)).sort(
+      (a, b) => Number(a.headers[DLQ_HEADERS.sourceOffset]) - Number(b.headers[DLQ_HEADERS.sourceOffset]),
+    );
     const expected = plan.map((p, offset) => ({ ...p, offset })).filter((p) => p.dead);
     expect(dlq).toHaveLength(expected.length);
     dlq.forEach((d, i) => {
@@ -130,11 +140,19 @@ describeWithKafka('kafka-ingest against a real broker', () => {
       const original = e.m.value === null ? null : Buffer.from(e.m.value as string);
       expect(d.value === null || d.value.length === 0 ? null : d.value).toEqual(original);
     });
-    const errorOf = (reason: string) => dlq.map((d) => JSON.parse(d.headers[DLQ_HEADERS.error]!) as DeadLetterError).filter((e) => e.reason === reason);
-    expect(errorOf('validation')[0]!.errors.map((e) => e.field).sort()).toEqual(['channel', 'eventId']);
+    const errorOf = (reason: string) =>
+      dlq.map((d) => JSON.parse(d.headers[DLQ_HEADERS.error]!) as DeadLetterError).filter((e) => e.reason === reason);
+    expect(
+      errorOf('validation')[0]!
+        .errors.map((e) => e.field)
+        .sort(),
+    ).toEqual(['channel', 'eventId']);
     expect(errorOf('oversized')[0]!.message).toMatch(/limit is 4096/);
     expect(errorOf('processing')[0]!.errors).toEqual([{ field: 'eventId', reason: 'was already recorded with different content' }]);
-    expect(errorOf('malformed').map((e) => e.errors[0]!.reason)).toEqual([expect.stringMatching(/not valid JSON/), 'message has no value (tombstone)']);
+    expect(errorOf('malformed').map((e) => e.errors[0]!.reason)).toEqual([
+      expect.stringMatching(/not valid JSON/),
+      'message has no value (tombstone)',
+    ]);
   });
 
   it('a transient store outage pauses and retries with backoff: nothing is dead-lettered or committed, all is appended once the store is back', async () => {
@@ -180,15 +198,12 @@ describeWithKafka('kafka-ingest against a real broker', () => {
     const { topic, config, consumer, platform } = await setup(1, { KAFKA_PROCESSING_MAX_ATTEMPTS: '3' }, (port) => ({
       ...port,
       append: async (commands) => {
-        if (!bugFixed && commands.some((c) => (c.data as { reason?: string }).reason === 'trigger-bug')) throw new TypeError('cannot read properties of undefined (simulated bug)');
+        if (!bugFixed && commands.some((c) => (c.data as { reason?: string }).reason === 'trigger-bug'))
+          throw new TypeError('cannot read properties of undefined (simulated bug)');
         return port.append(commands);
       },
     }));
-    const envelopes = [
-      touchpoint(run, 1, 'rd-1'),
-      touchpoint(run, 2, 'rd-2', { reason: 'trigger-bug' }),
-      touchpoint(run, 3, 'rd-3'),
-    ];
+    const envelopes = [touchpoint(run, 1, 'rd-1'), touchpoint(run, 2, 'rd-2', { reason: 'trigger-bug' }), touchpoint(run, 3, 'rd-3')];
     await produce(kafka, topic, [...envelopes.map(asMessage), { key: 'x', value: 'garbage' }]);
     await consumer.start();
     await waitFor('lag 0', async () => (await groupLag(admin, config.groupId, topic)).total === 0);

@@ -15,8 +15,14 @@ async function main(): Promise<void> {
   const logger = createLogger({ level: config.LOG_LEVEL, component: 'projector' });
   const platform = openPlatform(config);
   const running = await runProjector({ dataDir: config.DATA_DIR, store: platform.store, batchSize: size, logger });
-  logger.info('projector started', { checkpoint: running.projector.position, batchSize: size ?? DEFAULT_BATCH_SIZE, dataDir: config.DATA_DIR });
-  void running.projector.whenCaughtUpToHead(24 * 3600_000).then((ok) => ok && logger.info('caught up', { position: running.projector.position }));
+  logger.info('projector started', {
+    checkpoint: running.projector.position,
+    batchSize: size ?? DEFAULT_BATCH_SIZE,
+    dataDir: config.DATA_DIR,
+  });
+  void running.projector
+    .whenCaughtUpToHead(24 * 3600_000)
+    .then((ok) => ok && logger.info('caught up', { position: running.projector.position }));
   const stop = async () => {
     await running.close();
     await platform.close();

@@ -13,7 +13,12 @@ function checkpoint(file: string): number {
     db.pragma('busy_timeout = 5000');
     const has = db.prepare(`SELECT name FROM sqlite_master WHERE name = 'projection_checkpoints'`).get();
     if (!has) return 0;
-    return (db.prepare(`SELECT position FROM projection_checkpoints WHERE projection = 'customer-360'`).get() as { position: number } | undefined)?.position ?? 0;
+    return (
+      (
+        db.prepare(`SELECT position FROM projection_checkpoints WHERE projection = 'customer-360'`).get() as
+          { position: number } | undefined
+      )?.position ?? 0
+    );
   } finally {
     db.close();
   }

@@ -19,7 +19,11 @@ async function main(): Promise<void> {
 
   const logger = createLogger({ level: appConfig.LOG_LEVEL, component: 'customer-signals', stream: 'stderr' });
   const dbFile = config.dbFile ?? join(resolve(appConfig.DATA_DIR), 'signals.db');
-  logger.info('starting', { config: { ...describeKafkaConfig(config), topic: config.topic, batchSize: config.batchSize }, dbFile, eventStore: appConfig.EVENT_STORE });
+  logger.info('starting', {
+    config: { ...describeKafkaConfig(config), topic: config.topic, batchSize: config.batchSize },
+    dbFile,
+    eventStore: appConfig.EVENT_STORE,
+  });
   const platform = openPlatform(appConfig);
   const states = new SignalStateStore(dbFile, appConfig.SQLITE_SYNCHRONOUS);
   const publisher = new CustomerSignalPublisher(createKafka(config, logger), config, platform.store, states, logger);
@@ -40,7 +44,9 @@ async function main(): Promise<void> {
 
   await publisher.start();
   const lagTimer = setInterval(() => {
-    void platform.store.headPosition().then((head) => logger.info('progress', { ...publisher.stats, head, lag: Math.max(0, head - publisher.stats.position) }));
+    void platform.store
+      .headPosition()
+      .then((head) => logger.info('progress', { ...publisher.stats, head, lag: Math.max(0, head - publisher.stats.position) }));
   }, 30_000);
   lagTimer.unref();
 }

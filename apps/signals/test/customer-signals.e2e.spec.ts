@@ -7,8 +7,23 @@ import type { Platform } from '@cem/platform';
 import { toProjectedRecord } from '@cem/read-models';
 import { loadSignalsConfig, silentLogger, type SignalsConfig } from '@cem/config';
 import { createKafka } from '@cem/kafka';
-import { CustomerSignalPublisher, deriveSignals, SignalStateStore, SignalWorkingSet, type CustomerSignal, type SignalCustomerState } from '@cem/signals';
-import { describeWithKafka, readAllMessages, tempPlatform, TEST_BROKERS, testKafka, uniqueName, waitFor } from '../../../test/support/kafka-test-env';
+import {
+  CustomerSignalPublisher,
+  deriveSignals,
+  SignalStateStore,
+  SignalWorkingSet,
+  type CustomerSignal,
+  type SignalCustomerState,
+} from '@cem/signals';
+import {
+  describeWithKafka,
+  readAllMessages,
+  tempPlatform,
+  TEST_BROKERS,
+  testKafka,
+  uniqueName,
+  waitFor,
+} from '../../../test/support/kafka-test-env';
 
 jest.setTimeout(180_000);
 
@@ -26,7 +41,15 @@ function history(run: string, customers: number, offset = 0): Record<string, unk
   const out: Record<string, unknown>[] = [];
   let n = 0;
   const tp = (k: number, ids: { kind: string; value: string }[], type: string, d: number, data: Record<string, unknown>) =>
-    out.push({ eventId: deterministicUuid('signals-e2e', run, String(offset), String(n++)), type, occurredAt: day(d), source: 'e2e', channel: 'web', customer: { identifiers: ids }, data });
+    out.push({
+      eventId: deterministicUuid('signals-e2e', run, String(offset), String(n++)),
+      type,
+      occurredAt: day(d),
+      source: 'e2e',
+      channel: 'web',
+      customer: { identifiers: ids },
+      data,
+    });
   for (let k = offset; k < offset + customers; k++) {
     const email = { kind: 'email', value: `c${k}.${run}@example.com` };
     const phone = { kind: 'phone', value: `+4930${String(100000 + k)}` };
@@ -54,7 +77,12 @@ async function expectedSignals(platform: Platform): Promise<CustomerSignal[]> {
 }
 
 async function consumed(kafka: Kafka, topic: string) {
-  return (await readAllMessages(kafka, topic)).map((m) => ({ key: m.key?.toString(), headers: m.headers, value: m.value!.toString(), signal: JSON.parse(m.value!.toString()) as CustomerSignal }));
+  return (await readAllMessages(kafka, topic)).map((m) => ({
+    key: m.key?.toString(),
+    headers: m.headers,
+    value: m.value!.toString(),
+    signal: JSON.parse(m.value!.toString()) as CustomerSignal,
+  }));
 }
 
 function signalsConfig(topic: string, extra: Record<string, string> = {}): SignalsConfig {
@@ -128,20 +156,31 @@ describeWithKafka('customer signals publisher (real broker)', () => {
       for (const m of got) {
         expect(m.signal).toEqual(byId.get(m.signal.signalId));
         expect(m.key).toBe(m.signal.customerId);
-        expect(m.headers).toEqual({ 'signal.id': m.signal.signalId, 'signal.type': m.signal.type, 'signal.schema': 'cem.customer-signal/v1' });
+        expect(m.headers).toEqual({
+          'signal.id': m.signal.signalId,
+          'signal.type': m.signal.type,
+          'signal.schema': 'cem.customer-signal/v1',
+        });
       }
       expect(got.every((m) => !m.value.includes('example.com') && !m.value.includes('+4930'))).toBe(true);
 
       // what the scenario should show: 13 merges (k % 3 === 0 of 39), every stage rule at work
       const merges = got.filter((m) => m.signal.type === 'customers.merged');
       expect(merges).toHaveLength(13);
-      for (const m of merges) expect(m.signal.data).toMatchObject({ rule: expect.any(String), survivorRule: 'earliest-registered', mergedIds: [expect.any(String)] });
+      for (const m of merges)
+        expect(m.signal.data).toMatchObject({
+          rule: expect.any(String),
+          survivorRule: 'earliest-registered',
+          mergedIds: [expect.any(String)],
+        });
       const stages = new Set(got.flatMap((m) => (m.signal.type === 'customer.lifecycle-stage-changed' ? [m.signal.data.stage] : [])));
       expect([...stages].sort()).toEqual(['active', 'at_risk', 'churned', 'onboarding', 'prospect']);
 
       // per customer, the stage signals chain up in order (one partition per key)
       const chain = new Map<string, string | null>();
-      for (const m of got.filter((x) => x.signal.type === 'customer.lifecycle-stage-changed').sort((a, b) => a.signal.source.position - b.signal.source.position)) {
+      for (const m of got
+        .filter((x) => x.signal.type === 'customer.lifecycle-stage-changed')
+        .sort((a, b) => a.signal.source.position - b.signal.source.position)) {
         const s = m.signal as Extract<CustomerSignal, { type: 'customer.lifecycle-stage-changed' }>;
         if (chain.has(s.customerId)) expect(s.data.previousStage).toBe(chain.get(s.customerId));
         chain.set(s.customerId, s.data.stage);
@@ -167,7 +206,10 @@ describeWithKafka('customer signals publisher (real broker)', () => {
 
       const childEnv = { ...envFor(topic), DATA_DIR: dataDir, SQLITE_SYNCHRONOUS: 'NORMAL', SIGNALS_BATCH_SIZE: '10' };
       const start = (extra: Record<string, string>) => {
-        const child = spawn(process.execPath, ['-r', REGISTER, CHILD], { env: { ...process.env, ...childEnv, ...extra }, stdio: ['ignore', 'pipe', 'pipe'] });
+        const child = spawn(process.execPath, ['-r', REGISTER, CHILD], {
+          env: { ...process.env, ...childEnv, ...extra },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
         children.push(child);
         const lines: string[] = [];
         let stderr = '';
@@ -178,7 +220,12 @@ describeWithKafka('customer signals publisher (real broker)', () => {
       const checkpoint = () => {
         const db = new Database(join(dataDir, 'signals.db'), { readonly: true, fileMustExist: true });
         try {
-          return (db.prepare(`SELECT position FROM signal_checkpoints WHERE name = 'customer-signals'`).get() as { position: number } | undefined)?.position ?? 0;
+          return (
+            (
+              db.prepare(`SELECT position FROM signal_checkpoints WHERE name = 'customer-signals'`).get() as
+                { position: number } | undefined
+            )?.position ?? 0
+          );
         } finally {
           db.close();
         }
@@ -186,7 +233,11 @@ describeWithKafka('customer signals publisher (real broker)', () => {
 
       const hangAt = Math.floor(expected.length / 2);
       const first = start({ TEST_HANG_AFTER_SENT: String(hangAt) });
-      await waitFor(`the publisher to hang after ${hangAt} signals (${first.stderr()})`, () => first.lines.some((l) => l.startsWith('HUNG')), 90_000);
+      await waitFor(
+        `the publisher to hang after ${hangAt} signals (${first.stderr()})`,
+        () => first.lines.some((l) => l.startsWith('HUNG')),
+        90_000,
+      );
       const before = checkpoint();
       expect(before).toBeGreaterThan(0);
       expect(before).toBeLessThan(head);

@@ -5,7 +5,8 @@ import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, valida
 /** '' and blanks are "not set"; values are trimmed (secrets excepted, see `secret`) */
 const text = () => Transform(({ value }) => (typeof value === 'string' ? (value.trim() === '' ? undefined : value.trim()) : value));
 const secret = () => Transform(({ value }) => (value === '' ? undefined : value));
-const lower = () => Transform(({ value }) => (typeof value === 'string' ? (value.trim() === '' ? undefined : value.trim().toLowerCase()) : value));
+const lower = () =>
+  Transform(({ value }) => (typeof value === 'string' ? (value.trim() === '' ? undefined : value.trim().toLowerCase()) : value));
 
 /** An integer variable in [min, max]; anything else is reported as one problem naming the range. */
 function Int(min: number, max: number): PropertyDecorator {
@@ -66,7 +67,9 @@ export class AppConfig {
   // --- storage ---
   @text() @IsString() DATA_DIR = './data';
   @text() @oneOf(['sqlite', 'esdb']) EVENT_STORE: 'sqlite' | 'esdb' = 'sqlite';
-  @text() @IsOptional() @Matches(/^esdb(\+discover)?:\/\//, { message: 'must start with esdb:// or esdb+discover://' })
+  @text()
+  @IsOptional()
+  @Matches(/^esdb(\+discover)?:\/\//, { message: 'must start with esdb:// or esdb+discover://' })
   ESDB_CONNECTION_STRING?: string;
   @text() @oneOf(['FULL', 'NORMAL']) SQLITE_SYNCHRONOUS: 'FULL' | 'NORMAL' = 'FULL';
 
@@ -75,8 +78,11 @@ export class AppConfig {
   @text() @oneOf(['embedded', 'external']) PROJECTOR: 'embedded' | 'external' = 'embedded';
   /** only the embedded SQLite read store exists so far (a PostgreSQL one is planned, not built) */
   @text()
-  @IsIn(['sqlite'], { message: ({ value }: ValidationArguments) => (value === 'postgres' ? 'postgres is not available yet: the PostgreSQL read store is not built; use sqlite' : 'must be sqlite') })
-  READ_STORE: 'sqlite' = 'sqlite';
+  @IsIn(['sqlite'], {
+    message: ({ value }: ValidationArguments) =>
+      value === 'postgres' ? 'postgres is not available yet: the PostgreSQL read store is not built; use sqlite' : 'must be sqlite',
+  })
+  READ_STORE = 'sqlite' as const;
   /** most events per read-store transaction of the projector; unset: the projector's default */
   @IsOptional() @Int(1, 50_000) PROJECTOR_BATCH_SIZE?: number;
 
@@ -86,7 +92,9 @@ export class AppConfig {
   @Int(1, 10_000) INGEST_MAX_BATCH_EVENTS = 1000;
   @Int(1024, 64 * 1024 * 1024) INGEST_MAX_BODY_BYTES = 1024 * 1024;
   @Int(0, 86_400) MAX_FUTURE_SKEW_SECONDS = 300;
-  @text() @IsOptional() @Matches(/^[A-Z]{2}$/, { message: 'must be an ISO-3166 alpha-2 code such as NL' })
+  @text()
+  @IsOptional()
+  @Matches(/^[A-Z]{2}$/, { message: 'must be an ISO-3166 alpha-2 code such as NL' })
   DEFAULT_PHONE_REGION?: string;
 
   // --- Kafka connection (kafka-ingest, customer-signals, `cem kafka redrive`) ---
@@ -98,7 +106,9 @@ export class AppConfig {
   @text() @IsOptional() @IsString() KAFKA_SSL_CERT_FILE?: string;
   @text() @IsOptional() @IsString() KAFKA_SSL_KEY_FILE?: string;
   @Bool() KAFKA_SSL_REJECT_UNAUTHORIZED = true;
-  @lower() @IsOptional() @IsIn(['plain', 'scram-sha-256', 'scram-sha-512'], { message: 'must be plain, scram-sha-256 or scram-sha-512' })
+  @lower()
+  @IsOptional()
+  @IsIn(['plain', 'scram-sha-256', 'scram-sha-512'], { message: 'must be plain, scram-sha-256 or scram-sha-512' })
   KAFKA_SASL_MECHANISM?: KafkaSaslMechanism;
   @text() @IsOptional() @IsString() KAFKA_SASL_USERNAME?: string;
   @secret() @IsOptional() @IsString() KAFKA_SASL_PASSWORD?: string;
@@ -203,7 +213,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
   const bad = new Set(errors.map((e) => e.property));
   const ok = (...names: string[]) => names.every((n) => !bad.has(n));
 
-  if (config.EVENT_STORE === 'esdb' && !config.ESDB_CONNECTION_STRING) problems.push('ESDB_CONNECTION_STRING: required when EVENT_STORE=esdb');
+  if (config.EVENT_STORE === 'esdb' && !config.ESDB_CONNECTION_STRING)
+    problems.push('ESDB_CONNECTION_STRING: required when EVENT_STORE=esdb');
 
   if (ok('KAFKA_BROKERS')) {
     const brokers = brokersOf(config);
@@ -213,11 +224,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
       if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) problems.push(`KAFKA_BROKERS: ${JSON.stringify(b)} is not host:port`);
     }
   }
-  if (ok('KAFKA_TOPIC', 'KAFKA_DLQ_TOPIC') && dlqTopicOf(config) === config.KAFKA_TOPIC) problems.push('KAFKA_DLQ_TOPIC: must differ from KAFKA_TOPIC');
-  if (ok('KAFKA_TOPIC', 'KAFKA_DLQ_TOPIC', 'KAFKA_SIGNALS_TOPIC') && [config.KAFKA_TOPIC, dlqTopicOf(config)].includes(config.KAFKA_SIGNALS_TOPIC)) {
+  if (ok('KAFKA_TOPIC', 'KAFKA_DLQ_TOPIC') && dlqTopicOf(config) === config.KAFKA_TOPIC)
+    problems.push('KAFKA_DLQ_TOPIC: must differ from KAFKA_TOPIC');
+  if (
+    ok('KAFKA_TOPIC', 'KAFKA_DLQ_TOPIC', 'KAFKA_SIGNALS_TOPIC') &&
+    [config.KAFKA_TOPIC, dlqTopicOf(config)].includes(config.KAFKA_SIGNALS_TOPIC)
+  ) {
     problems.push('KAFKA_SIGNALS_TOPIC: must differ from KAFKA_TOPIC and KAFKA_DLQ_TOPIC');
   }
-  if (ok('KAFKA_SESSION_TIMEOUT_MS', 'KAFKA_HEARTBEAT_INTERVAL_MS') && config.KAFKA_HEARTBEAT_INTERVAL_MS * 3 > config.KAFKA_SESSION_TIMEOUT_MS) {
+  if (
+    ok('KAFKA_SESSION_TIMEOUT_MS', 'KAFKA_HEARTBEAT_INTERVAL_MS') &&
+    config.KAFKA_HEARTBEAT_INTERVAL_MS * 3 > config.KAFKA_SESSION_TIMEOUT_MS
+  ) {
     problems.push('KAFKA_HEARTBEAT_INTERVAL_MS: must be at most a third of KAFKA_SESSION_TIMEOUT_MS');
   }
   if (ok('KAFKA_RETRY_INITIAL_MS', 'KAFKA_RETRY_MAX_MS') && config.KAFKA_RETRY_MAX_MS < config.KAFKA_RETRY_INITIAL_MS) {
@@ -245,7 +263,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
   if (config.KAFKA_SASL_MECHANISM !== undefined) {
     if (config.KAFKA_SASL_USERNAME === undefined) problems.push('KAFKA_SASL_USERNAME: required when KAFKA_SASL_MECHANISM is set');
     if (config.KAFKA_SASL_PASSWORD === undefined) problems.push('KAFKA_SASL_PASSWORD: required when KAFKA_SASL_MECHANISM is set');
-  } else if (config.KAFKA_SASL_MECHANISM === undefined && (config.KAFKA_SASL_USERNAME !== undefined || config.KAFKA_SASL_PASSWORD !== undefined)) {
+  } else if (
+    config.KAFKA_SASL_MECHANISM === undefined &&
+    (config.KAFKA_SASL_USERNAME !== undefined || config.KAFKA_SASL_PASSWORD !== undefined)
+  ) {
     problems.push('KAFKA_SASL_MECHANISM: required when KAFKA_SASL_USERNAME or KAFKA_SASL_PASSWORD is set');
   }
 

@@ -15,12 +15,21 @@ function problemsOf(fn: () => unknown): string[] {
 describe('the platform configuration', () => {
   it('has working defaults for every process', () => {
     const c = loadConfig({});
-    expect(c).toMatchObject({ PORT: 3000, DATA_DIR: './data', EVENT_STORE: 'sqlite', READ_STORE: 'sqlite', LOG_LEVEL: 'info', KAFKA_BROKERS: '127.0.0.1:9092' });
+    expect(c).toMatchObject({
+      PORT: 3000,
+      DATA_DIR: './data',
+      EVENT_STORE: 'sqlite',
+      READ_STORE: 'sqlite',
+      LOG_LEVEL: 'info',
+      KAFKA_BROKERS: '127.0.0.1:9092',
+    });
     expect(c.PROJECTOR_BATCH_SIZE).toBeUndefined();
   });
 
   it('reports every problem at once, each naming its variable, the value given and why', () => {
-    const problems = problemsOf(() => loadConfig({ PORT: 'eighty', EVENT_STORE: 'mongo', INGEST_MAX_BATCH_EVENTS: '0', PROJECTOR_BATCH_SIZE: '50001', LOG_LEVEL: 'loud' }));
+    const problems = problemsOf(() =>
+      loadConfig({ PORT: 'eighty', EVENT_STORE: 'mongo', INGEST_MAX_BATCH_EVENTS: '0', PROJECTOR_BATCH_SIZE: '50001', LOG_LEVEL: 'loud' }),
+    );
     expect(problems).toEqual([
       'PORT="eighty": must be an integer from 0 to 65535',
       'EVENT_STORE="mongo": must be one of sqlite, esdb',
@@ -45,7 +54,11 @@ describe('the platform configuration', () => {
   });
 
   it('treats empty values as unset', () => {
-    expect(loadConfig({ PORT: '', DEFAULT_PHONE_REGION: ' ', KAFKA_SASL_PASSWORD: '' })).toMatchObject({ PORT: 3000, DEFAULT_PHONE_REGION: undefined, KAFKA_SASL_PASSWORD: undefined });
+    expect(loadConfig({ PORT: '', DEFAULT_PHONE_REGION: ' ', KAFKA_SASL_PASSWORD: '' })).toMatchObject({
+      PORT: 3000,
+      DEFAULT_PHONE_REGION: undefined,
+      KAFKA_SASL_PASSWORD: undefined,
+    });
   });
 });
 
@@ -67,8 +80,18 @@ describe('kafka-ingest view', () => {
   });
 
   it('derives the dead-letter topic from the topic and parses lists, numbers and booleans', () => {
-    const c = loadKafkaIngestConfig({ KAFKA_TOPIC: 'cc.interactions', KAFKA_BROKERS: 'k1:9092, k2:9093', KAFKA_APPEND_CHUNK_SIZE: '200', KAFKA_FROM_BEGINNING: 'no' });
-    expect(c).toMatchObject({ dlqTopic: 'cc.interactions.dlq', brokers: ['k1:9092', 'k2:9093'], appendChunkSize: 200, fromBeginning: false });
+    const c = loadKafkaIngestConfig({
+      KAFKA_TOPIC: 'cc.interactions',
+      KAFKA_BROKERS: 'k1:9092, k2:9093',
+      KAFKA_APPEND_CHUNK_SIZE: '200',
+      KAFKA_FROM_BEGINNING: 'no',
+    });
+    expect(c).toMatchObject({
+      dlqTopic: 'cc.interactions.dlq',
+      brokers: ['k1:9092', 'k2:9093'],
+      appendChunkSize: 200,
+      fromBeginning: false,
+    });
   });
 
   it('reports every problem at once, naming the variable', () => {
@@ -83,7 +106,17 @@ describe('kafka-ingest view', () => {
         KAFKA_LOG_LEVEL: 'loud',
       }),
     ).join('\n');
-    for (const name of ['KAFKA_BROKERS', 'KAFKA_TOPIC', 'KAFKA_APPEND_CHUNK_SIZE', 'KAFKA_SSL', 'KAFKA_SASL_MECHANISM', 'KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD', 'KAFKA_HEARTBEAT_INTERVAL_MS', 'KAFKA_LOG_LEVEL']) {
+    for (const name of [
+      'KAFKA_BROKERS',
+      'KAFKA_TOPIC',
+      'KAFKA_APPEND_CHUNK_SIZE',
+      'KAFKA_SSL',
+      'KAFKA_SASL_MECHANISM',
+      'KAFKA_SASL_USERNAME',
+      'KAFKA_SASL_PASSWORD',
+      'KAFKA_HEARTBEAT_INTERVAL_MS',
+      'KAFKA_LOG_LEVEL',
+    ]) {
       expect(text).toContain(name);
     }
   });
@@ -93,7 +126,16 @@ describe('kafka-ingest view', () => {
     const c = loadKafkaIngestConfig({ KAFKA_SASL_MECHANISM: 'SCRAM-SHA-512', KAFKA_SASL_USERNAME: 'svc', KAFKA_SASL_PASSWORD: 's3cret' });
     expect(c.sasl).toEqual({ mechanism: 'scram-sha-512', username: 'svc', password: 's3cret' });
     expect(JSON.stringify(describeKafkaConfig(c))).not.toContain('s3cret');
-    expect(problemsOf(() => loadConfig({ KAFKA_SASL_MECHANISM: 'plain', KAFKA_SASL_USERNAME: 'svc', KAFKA_SASL_PASSWORD: 's3cret', API_KEYS: 7 as unknown as string })).join()).not.toContain('s3cret');
+    expect(
+      problemsOf(() =>
+        loadConfig({
+          KAFKA_SASL_MECHANISM: 'plain',
+          KAFKA_SASL_USERNAME: 'svc',
+          KAFKA_SASL_PASSWORD: 's3cret',
+          API_KEYS: 7 as unknown as string,
+        }),
+      ).join(),
+    ).not.toContain('s3cret');
   });
 
   it('TLS files imply TLS and must be readable', () => {
@@ -103,7 +145,9 @@ describe('kafka-ingest view', () => {
       return files[p]!;
     };
     expect(loadKafkaIngestConfig({ KAFKA_SSL_CA_FILE: '/ca.pem' }, read).ssl).toEqual({ rejectUnauthorized: true, ca: ['CA'] });
-    expect(() => loadKafkaIngestConfig({ KAFKA_SSL_CA_FILE: '/missing.pem' }, read)).toThrow(/KAFKA_SSL_CA_FILE: cannot read \/missing.pem \(ENOENT\)/);
+    expect(() => loadKafkaIngestConfig({ KAFKA_SSL_CA_FILE: '/missing.pem' }, read)).toThrow(
+      /KAFKA_SSL_CA_FILE: cannot read \/missing.pem \(ENOENT\)/,
+    );
     expect(() => loadKafkaIngestConfig({ KAFKA_SSL_CERT_FILE: '/ca.pem' }, read)).toThrow(/set both or neither/);
   });
 
@@ -114,7 +158,13 @@ describe('kafka-ingest view', () => {
 
 describe('customer-signals view', () => {
   it('has the broker connection of kafka-ingest plus its own variables', () => {
-    const c = loadSignalsConfig({ KAFKA_BROKERS: 'k1:9092', KAFKA_CLIENT_ID: 'sig', KAFKA_CREATE_TOPICS: 'true', KAFKA_RETRY_INITIAL_MS: '50', KAFKA_RETRY_MAX_MS: '500' });
+    const c = loadSignalsConfig({
+      KAFKA_BROKERS: 'k1:9092',
+      KAFKA_CLIENT_ID: 'sig',
+      KAFKA_CREATE_TOPICS: 'true',
+      KAFKA_RETRY_INITIAL_MS: '50',
+      KAFKA_RETRY_MAX_MS: '500',
+    });
     expect(c).toEqual({
       brokers: ['k1:9092'],
       clientId: 'sig',
@@ -127,7 +177,9 @@ describe('customer-signals view', () => {
       partitions: 6,
       batchSize: 1000,
     });
-    expect(loadSignalsConfig({ SIGNALS_DB_FILE: '/var/lib/cem/signals.db', SIGNALS_BATCH_SIZE: '10', KAFKA_SIGNALS_PARTITIONS: '3' })).toMatchObject({
+    expect(
+      loadSignalsConfig({ SIGNALS_DB_FILE: '/var/lib/cem/signals.db', SIGNALS_BATCH_SIZE: '10', KAFKA_SIGNALS_PARTITIONS: '3' }),
+    ).toMatchObject({
       dbFile: '/var/lib/cem/signals.db',
       batchSize: 10,
       partitions: 3,
@@ -135,17 +187,24 @@ describe('customer-signals view', () => {
   });
 
   it('validates its variables with the rest', () => {
-    const problems = problemsOf(() => loadSignalsConfig({ KAFKA_SIGNALS_TOPIC: 'no spaces', KAFKA_SIGNALS_PARTITIONS: '0', SIGNALS_BATCH_SIZE: 'x', KAFKA_BROKERS: 'bad' }));
+    const problems = problemsOf(() =>
+      loadSignalsConfig({ KAFKA_SIGNALS_TOPIC: 'no spaces', KAFKA_SIGNALS_PARTITIONS: '0', SIGNALS_BATCH_SIZE: 'x', KAFKA_BROKERS: 'bad' }),
+    );
     expect(problems.join('\n')).toMatch(/KAFKA_SIGNALS_TOPIC=.*topic name/);
     for (const name of ['KAFKA_SIGNALS_PARTITIONS', 'SIGNALS_BATCH_SIZE', 'KAFKA_BROKERS']) expect(problems.join('\n')).toContain(name);
-    expect(() => loadSignalsConfig({ KAFKA_SIGNALS_TOPIC: 'cem.touchpoints.v1.dlq' })).toThrow(/KAFKA_SIGNALS_TOPIC: must differ from KAFKA_TOPIC and KAFKA_DLQ_TOPIC/);
+    expect(() => loadSignalsConfig({ KAFKA_SIGNALS_TOPIC: 'cem.touchpoints.v1.dlq' })).toThrow(
+      /KAFKA_SIGNALS_TOPIC: must differ from KAFKA_TOPIC and KAFKA_DLQ_TOPIC/,
+    );
   });
 });
 
 describe('the JSON logger', () => {
   const capture = (level: string, stream?: 'stdout' | 'stderr') => {
     const lines: Record<string, unknown>[] = [];
-    return { lines, logger: createLogger({ level, component: 'test', stream, write: (l) => lines.push(JSON.parse(l) as Record<string, unknown>) }) };
+    return {
+      lines,
+      logger: createLogger({ level, component: 'test', stream, write: (l) => lines.push(JSON.parse(l) as Record<string, unknown>) }),
+    };
   };
 
   it('writes one JSON object per line with time, level, component, message and fields', () => {
@@ -164,7 +223,12 @@ describe('the JSON logger', () => {
     logger.verbose('mapped', 'RouterExplorer');
     expect(lines).toEqual([
       expect.objectContaining({ level: 'info', component: 'api', message: 'listening', url: 'http://127.0.0.1:1' }),
-      expect.objectContaining({ level: 'error', component: 'ExceptionsHandler', message: 'boom', stack: 'Error: boom\n    at x (y.ts:1:1)' }),
+      expect.objectContaining({
+        level: 'error',
+        component: 'ExceptionsHandler',
+        message: 'boom',
+        stack: 'Error: boom\n    at x (y.ts:1:1)',
+      }),
       expect.objectContaining({ level: 'trace', component: 'RouterExplorer', message: 'mapped' }),
     ]);
   });

@@ -47,8 +47,7 @@ export class JsonLogger implements Logger, LoggerService {
     this.max = RANK[options.level as LogLevelName] ?? RANK.info;
     const toStderr = options.stream === 'stderr';
     this.out =
-      options.write ??
-      ((line, level) => (toStderr || RANK[level] <= RANK.error ? process.stderr : process.stdout).write(`${line}\n`));
+      options.write ?? ((line, level) => (toStderr || RANK[level] <= RANK.error ? process.stderr : process.stdout).write(`${line}\n`));
   }
 
   /** the same logger under another component name */
@@ -111,7 +110,10 @@ export class JsonLogger implements Logger, LoggerService {
       if (strings.length > 1 || !looksLikeStack(last)) component = strings.pop();
       if (strings.length > 0) fields.stack = strings[0];
     }
-    this.out(JSON.stringify({ time: new Date().toISOString(), level, ...(component ? { component } : {}), message: text, ...fields }), level);
+    this.out(
+      JSON.stringify({ time: new Date().toISOString(), level, ...(component ? { component } : {}), message: text, ...fields }),
+      level,
+    );
   }
 }
 

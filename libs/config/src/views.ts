@@ -1,4 +1,14 @@
-import { brokersOf, ConfigError, dlqTopicOf, loadConfig, readUtf8, type AppConfig, type KafkaLogLevel, type KafkaSaslMechanism, type ReadFile } from './config';
+import {
+  brokersOf,
+  ConfigError,
+  dlqTopicOf,
+  loadConfig,
+  readUtf8,
+  type AppConfig,
+  type KafkaLogLevel,
+  type KafkaSaslMechanism,
+  type ReadFile,
+} from './config';
 
 /**
  * The parts of the one configuration (AppConfig) that the Kafka processes use, shaped for them.
@@ -44,7 +54,10 @@ export interface KafkaIngestConfig extends KafkaConnectionConfig {
 }
 
 /** The customer-signals publisher: the broker connection plus its own variables. */
-export interface SignalsConfig extends Pick<KafkaIngestConfig, 'brokers' | 'clientId' | 'ssl' | 'sasl' | 'logLevel' | 'createTopics' | 'retryInitialMs' | 'retryMaxMs'> {
+export interface SignalsConfig extends Pick<
+  KafkaIngestConfig,
+  'brokers' | 'clientId' | 'ssl' | 'sasl' | 'logLevel' | 'createTopics' | 'retryInitialMs' | 'retryMaxMs'
+> {
   topic: string;
   /** partitions when the publisher creates the topic (KAFKA_CREATE_TOPICS=true) */
   partitions: number;
@@ -72,8 +85,17 @@ export function kafkaConnectionConfig(c: AppConfig, readFile: ReadFile = readUtf
   return {
     brokers: brokersOf(c),
     clientId: c.KAFKA_CLIENT_ID,
-    ssl: sslOn ? { rejectUnauthorized: c.KAFKA_SSL_REJECT_UNAUTHORIZED, ...(ca ? { ca: [ca] } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}) } : false,
-    ...(c.KAFKA_SASL_MECHANISM ? { sasl: { mechanism: c.KAFKA_SASL_MECHANISM, username: c.KAFKA_SASL_USERNAME ?? '', password: c.KAFKA_SASL_PASSWORD ?? '' } } : {}),
+    ssl: sslOn
+      ? {
+          rejectUnauthorized: c.KAFKA_SSL_REJECT_UNAUTHORIZED,
+          ...(ca ? { ca: [ca] } : {}),
+          ...(cert ? { cert } : {}),
+          ...(key ? { key } : {}),
+        }
+      : false,
+    ...(c.KAFKA_SASL_MECHANISM
+      ? { sasl: { mechanism: c.KAFKA_SASL_MECHANISM, username: c.KAFKA_SASL_USERNAME ?? '', password: c.KAFKA_SASL_PASSWORD ?? '' } }
+      : {}),
     logLevel: c.KAFKA_LOG_LEVEL,
   };
 }

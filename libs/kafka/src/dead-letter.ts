@@ -13,7 +13,10 @@ export const DEAD_LETTER_REASONS: readonly DeadLetterReason[] = ['malformed', 'o
 
 /** A comma-separated list of reasons (e.g. a `--reason` option); throws naming the unknown ones. */
 export function parseDeadLetterReasons(list: string): DeadLetterReason[] {
-  const reasons = list.split(',').map((r) => r.trim()).filter(Boolean);
+  const reasons = list
+    .split(',')
+    .map((r) => r.trim())
+    .filter(Boolean);
   const unknown = reasons.filter((r) => !DEAD_LETTER_REASONS.includes(r as DeadLetterReason));
   if (unknown.length > 0) throw new Error(`unknown dead-letter reason ${unknown.join(', ')} (known: ${DEAD_LETTER_REASONS.join(', ')})`);
   return reasons as DeadLetterReason[];
@@ -100,7 +103,11 @@ export function parseDeadLetter(partition: number, message: KafkaMessage): DeadL
   try {
     error = JSON.parse(headerText(h, DLQ_HEADERS.error) ?? '') as DeadLetterError;
   } catch {
-    error = { reason: (headerText(h, DLQ_HEADERS.reason) as DeadLetterReason) ?? 'processing', message: 'unreadable dlq.error header', errors: [] };
+    error = {
+      reason: (headerText(h, DLQ_HEADERS.reason) as DeadLetterReason) ?? 'processing',
+      message: 'unreadable dlq.error header',
+      errors: [],
+    };
   }
   const originalHeaders: IHeaders = {};
   for (const [name, value] of Object.entries(h ?? {})) if (!isDlqHeader(name) && value !== undefined) originalHeaders[name] = value;

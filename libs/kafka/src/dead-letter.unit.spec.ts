@@ -12,8 +12,16 @@ describe('dead-letter records', () => {
       attributes: 0,
       size: 0,
     } as unknown as KafkaMessage;
-    const error = { reason: 'validation' as const, message: 'eventId: must be a UUID', errors: [{ field: 'eventId', reason: 'must be a UUID' }] };
-    const m = toDeadLetterMessage({ topic: 'cem.touchpoints.v1', partition: 2, message: original }, error, { groupId: 'g', attempts: 1, now: new Date('2026-11-22T10:00:00Z') });
+    const error = {
+      reason: 'validation' as const,
+      message: 'eventId: must be a UUID',
+      errors: [{ field: 'eventId', reason: 'must be a UUID' }],
+    };
+    const m = toDeadLetterMessage({ topic: 'cem.touchpoints.v1', partition: 2, message: original }, error, {
+      groupId: 'g',
+      attempts: 1,
+      now: new Date('2026-11-22T10:00:00Z'),
+    });
     expect(m.value).toBe(original.value);
     expect(m.key).toBe(original.key);
     expect(m.headers![DLQ_HEADERS.reason]).toBe('validation');

@@ -5,14 +5,15 @@ const TO_KAFKAJS = { error: KafkaLogLevel.ERROR, warn: KafkaLogLevel.WARN, info:
 
 /** kafkajs log lines routed to our logger (kafkajs logs no message payloads). */
 function creator(logger: Logger): logCreator {
-  return () => ({ level, log }) => {
-    const { message, timestamp: _t, logger: _l, ...meta } = log as { message: string; [k: string]: unknown };
-    const m = { kafkajs: log.namespace ?? true, ...meta };
-    if (level === KafkaLogLevel.ERROR) logger.error(message, m);
-    else if (level === KafkaLogLevel.WARN) logger.warn(message, m);
-    else if (level === KafkaLogLevel.INFO) logger.info(message, m);
-    else logger.debug(message, m);
-  };
+  return () =>
+    ({ level, log }) => {
+      const { message, timestamp: _t, logger: _l, ...meta } = log as { message: string; [k: string]: unknown };
+      const m = { kafkajs: log.namespace ?? true, ...meta };
+      if (level === KafkaLogLevel.ERROR) logger.error(message, m);
+      else if (level === KafkaLogLevel.WARN) logger.warn(message, m);
+      else if (level === KafkaLogLevel.INFO) logger.info(message, m);
+      else logger.debug(message, m);
+    };
 }
 
 /** The kafkajs client for a validated connection view (see kafkaConnectionConfig in @cem/config). */

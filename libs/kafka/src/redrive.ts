@@ -52,16 +52,21 @@ export async function redriveDeadLetters(options: RedriveOptions): Promise<Redri
   let ends: Map<number, bigint>;
   let starts: Map<number, bigint>;
   try {
-    const [offsets, committed] = await Promise.all([admin.fetchTopicOffsets(dlqTopic), admin.fetchOffsets({ groupId, topics: [dlqTopic] })]);
+    const [offsets, committed] = await Promise.all([
+      admin.fetchTopicOffsets(dlqTopic),
+      admin.fetchOffsets({ groupId, topics: [dlqTopic] }),
+    ]);
     const committedBy = new Map((committed[0]?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]));
     if (options.targetTopic && !dryRun && !(await admin.listTopics()).includes(options.targetTopic)) {
       throw new Error(`target topic ${options.targetTopic} does not exist`);
     }
     ends = new Map(offsets.map((o) => [o.partition, BigInt(o.high)]));
-    starts = new Map(offsets.map((o) => {
-      const c = committedBy.get(o.partition) ?? -1n;
-      return [o.partition, c >= 0n ? c : BigInt(o.low)];
-    }));
+    starts = new Map(
+      offsets.map((o) => {
+        const c = committedBy.get(o.partition) ?? -1n;
+        return [o.partition, c >= 0n ? c : BigInt(o.low)];
+      }),
+    );
   } finally {
     await admin.disconnect();
   }
@@ -72,7 +77,13 @@ export async function redriveDeadLetters(options: RedriveOptions): Promise<Redri
 
   const producer = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
   // short session: a run that was killed leaves a stale member that delays the next run's join only briefly
-  const consumer = kafka.consumer({ groupId, allowAutoTopicCreation: false, sessionTimeout: 10_000, rebalanceTimeout: 10_000, heartbeatInterval: 1_000 });
+  const consumer = kafka.consumer({
+    groupId,
+    allowAutoTopicCreation: false,
+    sessionTimeout: 10_000,
+    rebalanceTimeout: 10_000,
+    heartbeatInterval: 1_000,
+  });
   await producer.connect();
   await consumer.connect();
   const done = new Set<number>();
@@ -95,7 +106,10 @@ export async function redriveDeadLetters(options: RedriveOptions): Promise<Redri
       },
     });
     const timeoutMs = options.timeoutMs ?? 300_000;
-    const timer = setTimeout(() => fail(new Error(`redrive did not finish within ${timeoutMs} ms (${result.examined} of ${backlog} examined)`)), timeoutMs);
+    const timer = setTimeout(
+      () => fail(new Error(`redrive did not finish within ${timeoutMs} ms (${result.examined} of ${backlog} examined)`)),
+      timeoutMs,
+    );
     try {
       await finished;
     } finally {
@@ -142,9 +156,12 @@ export async function redriveDeadLetters(options: RedriveOptions): Promise<Redri
     if (!dryRun && lastOffset !== undefined) {
       const byTopic = new Map<string, Message[]>();
       for (const o of out) byTopic.set(o.topic, [...(byTopic.get(o.topic) ?? []), o.message]);
-      if (byTopic.size > 0) await producer.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
+      if (byTopic.size > 0)
+        await producer.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
       resolveOffset(lastOffset);
-      await commitOffsetsIfNecessary({ topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: (BigInt(lastOffset) + 1n).toString() }] }] });
+      await commitOffsetsIfNecessary({
+        topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: (BigInt(lastOffset) + 1n).toString() }] }],
+      });
       result.redriven += out.length;
     }
     for (const r of examined) options.onRecord?.(r, dryRun ? 'would-redrive' : 'redriven');

@@ -30,7 +30,8 @@ const hashKey = (key: string) => createHash('sha256').update(key).digest('hex');
 
 export function parseRoles(text: string): Role[] {
   const roles = text.split('+').map((r) => r.trim());
-  for (const r of roles) if (!(ROLES as readonly string[]).includes(r)) throw new Error(`unknown role "${r}"; roles are ${ROLES.join(', ')}`);
+  for (const r of roles)
+    if (!(ROLES as readonly string[]).includes(r)) throw new Error(`unknown role "${r}"; roles are ${ROLES.join(', ')}`);
   return roles as Role[];
 }
 
@@ -61,7 +62,8 @@ export class ApiKeyStore {
       .filter(Boolean)
       .forEach((entry, i) => {
         const colon = entry.indexOf(':');
-        if (colon <= 0 || entry.length - colon - 1 < 16) throw new Error(`API_KEYS entry ${i + 1}: expected role[+role]:key with a key of at least 16 characters`);
+        if (colon <= 0 || entry.length - colon - 1 < 16)
+          throw new Error(`API_KEYS entry ${i + 1}: expected role[+role]:key with a key of at least 16 characters`);
         const roles = parseRoles(entry.slice(0, colon));
         this.configured.set(hashKey(entry.slice(colon + 1)), { keyId: `config-${i + 1}`, name: `configured key ${i + 1}`, roles });
       });
@@ -80,7 +82,9 @@ export class ApiKeyStore {
   }
 
   list() {
-    return this.stmt.list.all().map((r) => ({ keyId: r.key_id, name: r.name, roles: r.roles.split('+'), createdAt: r.created_at, revokedAt: r.revoked_at }));
+    return this.stmt.list
+      .all()
+      .map((r) => ({ keyId: r.key_id, name: r.name, roles: r.roles.split('+'), createdAt: r.created_at, revokedAt: r.revoked_at }));
   }
 
   authenticate(key: string): ApiKeyPrincipal | undefined {

@@ -7,7 +7,9 @@ import { EsdbIdentityRegistry, SqliteIdentityRegistry, type IdentityRegistry } f
 import { IngestionService } from '@cem/ingestion';
 import { ApiKeyStore } from './api-keys';
 
-const logger = { warn: (msg: string) => process.stderr.write(`${JSON.stringify({ level: 'warn', context: 'event-store', message: msg })}\n`) };
+const logger = {
+  warn: (msg: string) => process.stderr.write(`${JSON.stringify({ level: 'warn', context: 'event-store', message: msg })}\n`),
+};
 
 /** The wired write side of one deployment: what every app (api, cli, kafka-ingest) starts from. */
 export interface Platform {

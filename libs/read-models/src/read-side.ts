@@ -93,7 +93,12 @@ export async function openReadSide(options: ReadSideOptions): Promise<ReadSide> 
     buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [registry],
   });
-  const projected = new Gauge({ name: 'cem_projection_checkpoint', help: 'Log position each read model has handled', labelNames: ['read_model'], registers: [registry] });
+  const projected = new Gauge({
+    name: 'cem_projection_checkpoint',
+    help: 'Log position each read model has handled',
+    labelNames: ['read_model'],
+    registers: [registry],
+  });
 
   let running: RunningProjector | undefined;
   if (writeStore) {

@@ -9,7 +9,12 @@ import { openSqliteReadStore } from './store/read-store';
  * The projector as a process of its own (apps/projector): projects the log into
  * `<dataDir>/read-models.db` from each read model's stored checkpoint and follows it live until closed.
  */
-export async function runProjector(options: { dataDir: string; store: EventStore; batchSize?: number; logger?: LoggerService }): Promise<RunningProjector> {
+export async function runProjector(options: {
+  dataDir: string;
+  store: EventStore;
+  batchSize?: number;
+  logger?: LoggerService;
+}): Promise<RunningProjector> {
   const readStore = await openSqliteReadStore(join(resolve(options.dataDir), READ_MODELS_FILE));
   const running = await startProjector({ store: options.store, db: readStore.db, batchSize: options.batchSize, logger: options.logger });
   return {

@@ -72,7 +72,16 @@ const signalModel: CustomerModel<SignalCustomerState> = {
   empty: emptySignalState,
   absorb(survivor, merged, merge) {
     const target = hydrate(survivor);
-    absorbCustomer(target, hydrate(merged), { kind: 'absorbed', mergeId: merge.mergeId, mergedIds: [merged.customerId], at: merge.at, position: merge.position, rule: '', survivorRule: '', identifiers: [] });
+    absorbCustomer(target, hydrate(merged), {
+      kind: 'absorbed',
+      mergeId: merge.mergeId,
+      mergedIds: [merged.customerId],
+      at: merge.at,
+      position: merge.position,
+      rule: '',
+      survivorRule: '',
+      identifiers: [],
+    });
     keepFacts(survivor, target);
     survivor.asOf = maxIso(survivor.asOf, merged.asOf);
   },
@@ -117,7 +126,8 @@ function hydrate(s: SignalCustomerState): Customer360State {
 function keepFacts(into: SignalCustomerState, c: Customer360State): void {
   copyFacts(into, c);
   const subs: SignalCustomerState['subscriptions'] = {};
-  for (const [id, sub] of Object.entries(c.subscriptions)) subs[id] = { status: sub.status, statusAt: sub.statusAt, statusPos: sub.statusPos };
+  for (const [id, sub] of Object.entries(c.subscriptions))
+    subs[id] = { status: sub.status, statusAt: sub.statusAt, statusPos: sub.statusPos };
   into.subscriptions = subs;
 }
 
@@ -156,7 +166,13 @@ function stageSignal(ws: SignalWorkingSet, state: SignalCustomerState, record: P
   if (stage === state.stage) return [];
   const previousStage = state.stage;
   state.stage = stage;
-  return [{ ...base('customer.lifecycle-stage-changed', record, state.customerId), type: 'customer.lifecycle-stage-changed', data: { previousStage, stage, asOf: state.asOf! } }];
+  return [
+    {
+      ...base('customer.lifecycle-stage-changed', record, state.customerId),
+      type: 'customer.lifecycle-stage-changed',
+      data: { previousStage, stage, asOf: state.asOf! },
+    },
+  ];
 }
 
 /**
@@ -164,7 +180,13 @@ function stageSignal(ws: SignalWorkingSet, state: SignalCustomerState, record: P
  * an event at or below a customer's lastPosition is already applied and yields nothing.
  */
 export function deriveSignals(ws: SignalWorkingSet, record: ProjectedRecord): CustomerSignal[] {
-  if (record.type !== 'customers.merged' && record.type !== 'customer.merged-into' && record.type !== 'customer.registered' && !isTouchpointType(record.type)) return [];
+  if (
+    record.type !== 'customers.merged' &&
+    record.type !== 'customer.merged-into' &&
+    record.type !== 'customer.registered' &&
+    !isTouchpointType(record.type)
+  )
+    return [];
   const route = ws.route(record);
   switch (route.kind) {
     case 'skip':
@@ -181,7 +203,13 @@ export function deriveSignals(ws: SignalWorkingSet, record: ProjectedRecord): Cu
       const signal: CustomerSignal = {
         ...base('customers.merged', record, d.survivorId),
         type: 'customers.merged',
-        data: { survivorId: d.survivorId, mergedIds: [...d.mergedIds], rule: route.merge.rule, survivorRule: route.merge.survivorRule, identifierKinds: kinds },
+        data: {
+          survivorId: d.survivorId,
+          mergedIds: [...d.mergedIds],
+          rule: route.merge.rule,
+          survivorRule: route.merge.survivorRule,
+          identifierKinds: kinds,
+        },
       };
       return [signal, ...stageSignal(ws, survivor, record)];
     }

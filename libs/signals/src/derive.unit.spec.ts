@@ -8,23 +8,37 @@ const at = (day: number) => new Date(Date.UTC(2026, 0, 1) + day * 86_400_000).to
 // payloads built by hand: the record is typed as the projector hands it over
 const ev = (customer: string, type: EventType, day: number, data: unknown = {}): ProjectedRecord =>
   ({
-  position: ++position,
-  eventId: `e-${position}`,
-  type,
-  streamId: `customer-${customer}`,
-  revision: 0,
-  data,
-  metadata: { schemaVersion: 1, occurredAt: at(day), customerId: customer, source: 'test', channel: 'web', identifiers: [{ kind: 'email', value: `${customer}@example.com` }] } as ProjectedRecord['metadata'],
-  recordedAt: at(day),
+    position: ++position,
+    eventId: `e-${position}`,
+    type,
+    streamId: `customer-${customer}`,
+    revision: 0,
+    data,
+    metadata: {
+      schemaVersion: 1,
+      occurredAt: at(day),
+      customerId: customer,
+      source: 'test',
+      channel: 'web',
+      identifiers: [{ kind: 'email', value: `${customer}@example.com` }],
+    } as ProjectedRecord['metadata'],
+    recordedAt: at(day),
   }) as ProjectedRecord;
-const registered = (c: string, day: number) => ev(c, 'customer.registered', day, { customerId: c, identifiers: [{ kind: 'email', value: `${c}@example.com` }] });
+const registered = (c: string, day: number) =>
+  ev(c, 'customer.registered', day, { customerId: c, identifiers: [{ kind: 'email', value: `${c}@example.com` }] });
 const merged = (survivor: string, mergedIds: string[], day: number) =>
   ev(survivor, 'customers.merged', day, {
     survivorId: survivor,
     mergedIds,
-    evidence: { identifiers: ['email:shared@example.com', 'phone:+4930123456'], rule: 'shared-identifier', triggeringEventId: 'x', survivorRule: 'earliest-registered' },
+    evidence: {
+      identifiers: ['email:shared@example.com', 'phone:+4930123456'],
+      rule: 'shared-identifier',
+      triggeringEventId: 'x',
+      survivorRule: 'earliest-registered',
+    },
   });
-const mergedInto = (c: string, survivor: string, day: number) => ev(c, 'customer.merged-into', day, { customerId: c, survivorId: survivor });
+const mergedInto = (c: string, survivor: string, day: number) =>
+  ev(c, 'customer.merged-into', day, { customerId: c, survivorId: survivor });
 const purchase = (c: string, day: number) => ev(c, 'purchase.completed', day, { orderId: `o${position}`, amount: 100, currency: 'EUR' });
 const visit = (c: string, day: number) => ev(c, 'web.visited', day, { url: 'https://example.com/' });
 
@@ -40,7 +54,9 @@ class Harness {
 }
 
 const stages = (signals: CustomerSignal[]) =>
-  signals.filter((s) => s.type === 'customer.lifecycle-stage-changed').map((s) => (s.type === 'customer.lifecycle-stage-changed' ? `${s.customerId}:${s.data.previousStage}->${s.data.stage}` : ''));
+  signals
+    .filter((s) => s.type === 'customer.lifecycle-stage-changed')
+    .map((s) => (s.type === 'customer.lifecycle-stage-changed' ? `${s.customerId}:${s.data.previousStage}->${s.data.stage}` : ''));
 
 describe('customer signal derivation', () => {
   beforeEach(() => (position = 0));
@@ -71,12 +87,23 @@ describe('customer signal derivation', () => {
       ev('a', 'survey.answered', 130, { nps: 10 }),
       ev('a', 'survey.answered', 125, { nps: 1 }), // late: older than the promoter answer
     ]);
-    expect(stages(signals)).toEqual(['a:null->prospect', 'a:prospect->onboarding', 'a:onboarding->active', 'a:active->at_risk', 'a:at_risk->active']);
+    expect(stages(signals)).toEqual([
+      'a:null->prospect',
+      'a:prospect->onboarding',
+      'a:onboarding->active',
+      'a:active->at_risk',
+      'a:at_risk->active',
+    ]);
   });
 
   it('a late event never moves the evaluation instant backwards', () => {
     const h = new Harness();
-    const signals = h.run([registered('a', 0), purchase('a', 0), visit('a', 200), ev('a', 'complaint.filed', 150, { category: 'service' })]);
+    const signals = h.run([
+      registered('a', 0),
+      purchase('a', 0),
+      visit('a', 200),
+      ev('a', 'complaint.filed', 150, { category: 'service' }),
+    ]);
     // the complaint happened 50 days before the latest fact: outside the 30-day complaint window
     expect(stages(signals)).toEqual(['a:null->prospect', 'a:prospect->onboarding', 'a:onboarding->active']);
   });
@@ -90,7 +117,13 @@ describe('customer signal derivation', () => {
       ev('a', 'subscription.cancelled', 110, { subscriptionId: 's1' }),
       ev('a', 'subscription.started', 120, { subscriptionId: 's2', plan: 'pro' }),
     ]);
-    expect(stages(signals)).toEqual(['a:null->prospect', 'a:prospect->onboarding', 'a:onboarding->active', 'a:active->churned', 'a:churned->won_back']);
+    expect(stages(signals)).toEqual([
+      'a:null->prospect',
+      'a:prospect->onboarding',
+      'a:onboarding->active',
+      'a:active->churned',
+      'a:churned->won_back',
+    ]);
   });
 
   it('a merge yields a merge signal without identifier values and re-evaluates the survivor; later events of the merged-away stream belong to the survivor', () => {
@@ -98,21 +131,42 @@ describe('customer signal derivation', () => {
     const first = h.run([registered('a', 0), visit('a', 1), registered('b', 2), purchase('b', 3)]);
     expect(stages(first)).toEqual(['a:null->prospect', 'b:null->prospect', 'b:prospect->onboarding']);
     const signals = h.run([merged('a', ['b'], 4), mergedInto('b', 'a', 4), visit('b', 200)]);
-    expect(signals.map((s) => s.type)).toEqual(['customers.merged', 'customer.lifecycle-stage-changed', 'customer.lifecycle-stage-changed']);
+    expect(signals.map((s) => s.type)).toEqual([
+      'customers.merged',
+      'customer.lifecycle-stage-changed',
+      'customer.lifecycle-stage-changed',
+    ]);
     expect(signals[0]).toMatchObject({
       customerId: 'a',
       occurredAt: at(4),
-      data: { survivorId: 'a', mergedIds: ['b'], rule: 'shared-identifier', survivorRule: 'earliest-registered', identifierKinds: ['email', 'phone'] },
+      data: {
+        survivorId: 'a',
+        mergedIds: ['b'],
+        rule: 'shared-identifier',
+        survivorRule: 'earliest-registered',
+        identifierKinds: ['email', 'phone'],
+      },
     });
     expect(JSON.stringify(signals)).not.toContain('example.com');
     expect(stages(signals)).toEqual(['a:prospect->onboarding', 'a:onboarding->active']);
     expect(h.stored.get('b')).toMatchObject({ mergedInto: 'a' });
-    expect(toKafkaMessage(signals[0])).toMatchObject({ key: 'a', headers: { 'signal.id': signals[0].signalId, 'signal.type': 'customers.merged', 'signal.schema': 'cem.customer-signal/v1' } });
+    expect(toKafkaMessage(signals[0])).toMatchObject({
+      key: 'a',
+      headers: { 'signal.id': signals[0].signalId, 'signal.type': 'customers.merged', 'signal.schema': 'cem.customer-signal/v1' },
+    });
   });
 
   it('merge chains resolve to the live survivor', () => {
     const h = new Harness();
-    h.run([registered('a', 0), registered('b', 0), registered('c', 0), merged('b', ['c'], 1), mergedInto('c', 'b', 1), merged('a', ['b'], 2), mergedInto('b', 'a', 2)]);
+    h.run([
+      registered('a', 0),
+      registered('b', 0),
+      registered('c', 0),
+      merged('b', ['c'], 1),
+      mergedInto('c', 'b', 1),
+      merged('a', ['b'], 2),
+      mergedInto('b', 'a', 2),
+    ]);
     const signals = h.run([purchase('c', 3)]);
     expect(stages(signals)).toEqual(['a:prospect->onboarding']);
   });
@@ -120,7 +174,15 @@ describe('customer signal derivation', () => {
   it('is deterministic and idempotent: the same log gives the same signals and ids, and re-applied events give none', () => {
     const log = () => {
       position = 0;
-      return [registered('a', 0), purchase('a', 1), registered('b', 1), visit('b', 2), merged('a', ['b'], 3), mergedInto('b', 'a', 3), visit('a', 100)];
+      return [
+        registered('a', 0),
+        purchase('a', 1),
+        registered('b', 1),
+        visit('b', 2),
+        merged('a', ['b'], 3),
+        mergedInto('b', 'a', 3),
+        visit('a', 100),
+      ];
     };
     const one = new Harness().run(log());
     const batched = new Harness();

@@ -78,7 +78,9 @@ export class CustomerSignalPublisher {
         batchSize: config.batchSize,
         retryDelayMs: config.retryInitialMs,
         maxRetryDelayMs: config.retryMaxMs,
-        logger: { error: (m: unknown) => this.logger.error('signal batch failed; retrying from the checkpoint', m as Record<string, unknown>) },
+        logger: {
+          error: (m: unknown) => this.logger.error('signal batch failed; retrying from the checkpoint', m as Record<string, unknown>),
+        },
       },
     );
   }
@@ -136,7 +138,8 @@ export class CustomerSignalPublisher {
     try {
       const existing = new Set(await admin.listTopics());
       if (existing.has(this.config.topic)) return;
-      if (!this.config.createTopics) throw new Error(`topic ${this.config.topic} does not exist (create it, or set KAFKA_CREATE_TOPICS=true in development)`);
+      if (!this.config.createTopics)
+        throw new Error(`topic ${this.config.topic} does not exist (create it, or set KAFKA_CREATE_TOPICS=true in development)`);
       await admin.createTopics({ topics: [{ topic: this.config.topic, numPartitions: this.config.partitions }], waitForLeaders: true });
     } finally {
       await admin.disconnect();

@@ -25,7 +25,9 @@ export class SignalStateStore implements SignalStateSource {
       CREATE TABLE IF NOT EXISTS signal_checkpoints (name TEXT PRIMARY KEY, position INTEGER NOT NULL, topic TEXT NOT NULL, updated_at TEXT NOT NULL);
     `);
     this.select = this.db.prepare('SELECT state FROM signal_customers WHERE customer_id = ?');
-    this.upsert = this.db.prepare('INSERT INTO signal_customers (customer_id, state) VALUES (?, ?) ON CONFLICT(customer_id) DO UPDATE SET state = excluded.state');
+    this.upsert = this.db.prepare(
+      'INSERT INTO signal_customers (customer_id, state) VALUES (?, ?) ON CONFLICT(customer_id) DO UPDATE SET state = excluded.state',
+    );
     this.saveCheckpoint = this.db.prepare(
       `INSERT INTO signal_checkpoints (name, position, topic, updated_at) VALUES ('customer-signals', ?, ?, ?)
        ON CONFLICT(name) DO UPDATE SET position = excluded.position, topic = excluded.topic, updated_at = excluded.updated_at`,
@@ -39,7 +41,8 @@ export class SignalStateStore implements SignalStateSource {
 
   /** The stored checkpoint (0 before the first commit) and the topic it was published to. */
   checkpoint(): { position: number; topic: string | null } {
-    const row = this.db.prepare(`SELECT position, topic FROM signal_checkpoints WHERE name = 'customer-signals'`).get() as { position: number; topic: string } | undefined;
+    const row = this.db.prepare(`SELECT position, topic FROM signal_checkpoints WHERE name = 'customer-signals'`).get() as
+      { position: number; topic: string } | undefined;
     return row ? { position: row.position, topic: row.topic } : { position: 0, topic: null };
   }
 

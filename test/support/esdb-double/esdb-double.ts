@@ -101,7 +101,9 @@ export class EsdbDouble {
       read: (call: ReadCall) => this.onRead(call),
     } as unknown as grpc.UntypedServiceImplementation);
     const port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(`127.0.0.1:${this.boundPort ?? 0}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+      server.bindAsync(`127.0.0.1:${this.boundPort ?? 0}`, grpc.ServerCredentials.createInsecure(), (err, p) =>
+        err ? reject(err) : resolve(p),
+      ),
     );
     this.boundPort = port;
     this.server = server;
@@ -120,11 +122,21 @@ export class EsdbDouble {
   writeSystemEvent(streamName = '$stats-127.0.0.1:2113', type = '$statsCollected', data: unknown = { 'proc-mem': 1 }): StoredEvent {
     const stream = this.streams.get(streamName) ?? [];
     return this.write(streamName, stream.length - 1, [
-      { id: randomUUID(), type, contentType: 'application/json', data: Buffer.from(JSON.stringify(data)), customMetadata: new Uint8Array() },
+      {
+        id: randomUUID(),
+        type,
+        contentType: 'application/json',
+        data: Buffer.from(JSON.stringify(data)),
+        customMetadata: new Uint8Array(),
+      },
     ])[0];
   }
 
-  private write(streamName: string, current: number, messages: Omit<StoredEvent, 'streamName' | 'revision' | 'created' | 'position'>[]): StoredEvent[] {
+  private write(
+    streamName: string,
+    current: number,
+    messages: Omit<StoredEvent, 'streamName' | 'revision' | 'created' | 'position'>[],
+  ): StoredEvent[] {
     let stream = this.streams.get(streamName);
     if (!stream) {
       stream = [];
@@ -218,7 +230,11 @@ export class EsdbDouble {
       return resp.setSuccess(s);
     }
     const written = this.write(streamName, current, messages);
-    if (!streamName.startsWith('$') && this.options.systemEventEvery !== 0 && ++this.appendsSinceSystemEvent >= (this.options.systemEventEvery ?? 3)) {
+    if (
+      !streamName.startsWith('$') &&
+      this.options.systemEventEvery !== 0 &&
+      ++this.appendsSinceSystemEvent >= (this.options.systemEventEvery ?? 3)
+    ) {
       this.appendsSinceSystemEvent = 0;
       this.writeSystemEvent();
     }
@@ -258,7 +274,8 @@ export class EsdbDouble {
       }
       const S = O.StreamOptions.RevisionOptionCase;
       const c = so.getRevisionOptionCase();
-      const from = c === S.REVISION ? Number(so.getRevision()) : c === S.END ? (forwards ? stream.length : stream.length - 1) : forwards ? 0 : -1;
+      const from =
+        c === S.REVISION ? Number(so.getRevision()) : c === S.END ? (forwards ? stream.length : stream.length - 1) : forwards ? 0 : -1;
       events = forwards ? stream.filter((e) => e.revision >= from) : stream.filter((e) => e.revision <= from).reverse();
     } else {
       const ao = options.getAll()!;
@@ -367,7 +384,11 @@ function success(currentRevision: number, first: StoredEvent, last: StoredEvent)
   return new pb.AppendResp().setSuccess(s);
 }
 
-function wrongExpectedVersion(expectedCase: pb.AppendReq.Options.ExpectedStreamRevisionCase, options: pb.AppendReq.Options, current: number): pb.AppendResp {
+function wrongExpectedVersion(
+  expectedCase: pb.AppendReq.Options.ExpectedStreamRevisionCase,
+  options: pb.AppendReq.Options,
+  current: number,
+): pb.AppendResp {
   const C = pb.AppendReq.Options.ExpectedStreamRevisionCase;
   const w = new pb.AppendResp.WrongExpectedVersion();
   if (current >= 0) w.setCurrentRevision(String(current));

@@ -43,7 +43,11 @@ export class TypeCountsProjection implements IEventHandler<ProjectedEvent>, Proj
 const migrations: Record<string, Migration> = {
   'type-counts-0001-counts': {
     async up(db: Kysely<any>) {
-      await db.schema.createTable('tc_counts').addColumn('type', 'text', (c) => c.primaryKey()).addColumn('n', 'integer', (c) => c.notNull()).execute();
+      await db.schema
+        .createTable('tc_counts')
+        .addColumn('type', 'text', (c) => c.primaryKey())
+        .addColumn('n', 'integer', (c) => c.notNull())
+        .execute();
     },
   },
 };

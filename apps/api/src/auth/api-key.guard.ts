@@ -22,11 +22,15 @@ export class ApiKeyGuard implements CanActivate {
     const roles = this.reflector.getAllAndOverride<Role[]>(ROLES_KEY, targets) ?? [];
     const request = context.switchToHttp().getRequest<FastifyRequest & { principal?: unknown }>();
     const key = extractKey(request);
-    if (!key) throw new UnauthorizedException({ error: 'unauthenticated', message: 'an API key is required (Authorization: Bearer <key>)' });
+    if (!key)
+      throw new UnauthorizedException({ error: 'unauthenticated', message: 'an API key is required (Authorization: Bearer <key>)' });
     const principal = this.platform.apiKeys.authenticate(key);
     if (!principal) throw new UnauthorizedException({ error: 'unauthenticated', message: 'the API key is unknown or revoked' });
     if (!roles.some((r) => principal.roles.includes(r))) {
-      throw new ForbiddenException({ error: 'forbidden', message: `this endpoint needs the role ${roles.join(' or ') || '(none granted)'}` });
+      throw new ForbiddenException({
+        error: 'forbidden',
+        message: `this endpoint needs the role ${roles.join(' or ') || '(none granted)'}`,
+      });
     }
     request.principal = principal;
     return true;

@@ -39,7 +39,11 @@ const validation = new ValidationPipe({
   whitelist: true,
   forbidNonWhitelisted: true,
   exceptionFactory: (errors) =>
-    new UnprocessableEntityException({ error: 'validation_failed', message: 'invalid query parameters', errors: flattenValidationErrors(errors) }),
+    new UnprocessableEntityException({
+      error: 'validation_failed',
+      message: 'invalid query parameters',
+      errors: flattenValidationErrors(errors),
+    }),
 });
 
 /**
@@ -62,7 +66,10 @@ export class CustomersController {
 
   @Get()
   @Roles('analyst')
-  @ApiOperation({ summary: 'Search customers by segment, lifecycle stage, last seen, NPS category (role: analyst)', description: 'Keyset pagination: pass nextCursor back with the same filters and sort.' })
+  @ApiOperation({
+    summary: 'Search customers by segment, lifecycle stage, last seen, NPS category (role: analyst)',
+    description: 'Keyset pagination: pass nextCursor back with the same filters and sort.',
+  })
   @ApiOkResponse({ type: CustomerPageDto })
   @ApiResponse({ status: 422, description: 'a filter, sort or cursor is invalid' })
   async search(@Query() q: SearchQueryDto): Promise<CustomerPageDto> {
@@ -116,10 +123,13 @@ export class CustomersController {
 
   @Get(':id/timeline')
   @Roles('analyst')
-  @ApiOperation({ summary: "The customer's events by occurredAt, a page at a time (role: analyst)", description: 'Includes the events of customers merged into this one.' })
+  @ApiOperation({
+    summary: "The customer's events by occurredAt, a page at a time (role: analyst)",
+    description: 'Includes the events of customers merged into this one.',
+  })
   @ApiParam({ name: 'id', description: 'customer id' })
   @ApiOkResponse({ type: TimelinePageDto })
-  @ApiResponse({ status: 307, type: MergedPointerDto, description: 'merged into another customer: Location names the survivor\'s timeline' })
+  @ApiResponse({ status: 307, type: MergedPointerDto, description: "merged into another customer: Location names the survivor's timeline" })
   @ApiResponse({ status: 404, description: 'unknown customer' })
   async timeline(@Param('id') id: string, @Query() q: TimelineQueryDto, @Res({ passthrough: true }) reply: FastifyReply) {
     await this.consistent(q);
@@ -140,7 +150,8 @@ export class CustomersController {
           errors: [{ field: 'minPosition', reason: `beyond the head of the log (${head}): pass a position an ingest call returned` }],
         });
       }
-      if (!(await this.readSide.whenCaughtUp(q.minPosition, READ_YOUR_WRITES_TIMEOUT_MS, [CUSTOMER_360]))) throw new ProjectionLaggingError(CUSTOMER_360, q.minPosition);
+      if (!(await this.readSide.whenCaughtUp(q.minPosition, READ_YOUR_WRITES_TIMEOUT_MS, [CUSTOMER_360])))
+        throw new ProjectionLaggingError(CUSTOMER_360, q.minPosition);
     }
     return q.at ? Date.parse(q.at) : undefined; // undefined: the read side's clock
   }
@@ -149,7 +160,8 @@ export class CustomersController {
     try {
       return parseIdentifierKey(key, { defaultPhoneRegion: this.platform.config.DEFAULT_PHONE_REGION });
     } catch (e) {
-      if (e instanceof DomainValidationError) throw new UnprocessableEntityException({ error: 'validation_failed', message: 'the identifier is not valid', errors: e.errors });
+      if (e instanceof DomainValidationError)
+        throw new UnprocessableEntityException({ error: 'validation_failed', message: 'the identifier is not valid', errors: e.errors });
       throw e;
     }
   }
@@ -158,7 +170,12 @@ export class CustomersController {
     try {
       return await query();
     } catch (e) {
-      if (e instanceof InvalidCursorError) throw new UnprocessableEntityException({ error: 'validation_failed', message: e.message, errors: [{ field: 'cursor', reason: e.message }] });
+      if (e instanceof InvalidCursorError)
+        throw new UnprocessableEntityException({
+          error: 'validation_failed',
+          message: e.message,
+          errors: [{ field: 'cursor', reason: e.message }],
+        });
       throw e;
     }
   }
@@ -168,7 +185,14 @@ export class CustomersController {
     if (found.kind === 'merged') {
       const to = location(found.survivorId);
       reply.status(HttpStatus.TEMPORARY_REDIRECT).header('location', to);
-      return { statusCode: 307, error: 'merged', message: `customer ${found.customerId} was merged into ${found.survivorId}`, customerId: found.customerId, mergedInto: found.survivorId, location: to };
+      return {
+        statusCode: 307,
+        error: 'merged',
+        message: `customer ${found.customerId} was merged into ${found.survivorId}`,
+        customerId: found.customerId,
+        mergedInto: found.survivorId,
+        location: to,
+      };
     }
     throw new NotFoundException({ error: 'not_found', message: 'no such customer' });
   }

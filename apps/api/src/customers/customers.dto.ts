@@ -7,7 +7,8 @@ import { ISO_INSTANT } from '@cem/ingestion';
 /** Query parameters every read accepts. */
 export class ConsistencyQueryDto {
   @ApiPropertyOptional({
-    description: 'read-your-writes: wait (up to 5 s) until the projections have handled this log position, e.g. the `position` an ingest call returned',
+    description:
+      'read-your-writes: wait (up to 5 s) until the projections have handled this log position, e.g. the `position` an ingest call returned',
     example: 1234,
   })
   @IsOptional()
@@ -16,7 +17,10 @@ export class ConsistencyQueryDto {
   @Min(0)
   minPosition?: number;
 
-  @ApiPropertyOptional({ description: 'evaluate time-dependent facts (lifecycle stage, case ages) at this instant; default now', example: '2026-11-20T09:15:00Z' })
+  @ApiPropertyOptional({
+    description: 'evaluate time-dependent facts (lifecycle stage, case ages) at this instant; default now',
+    example: '2026-11-20T09:15:00Z',
+  })
   @IsOptional()
   @Matches(ISO_INSTANT, { message: 'at must be an ISO-8601 date-time with an offset' })
   at?: string;
@@ -150,11 +154,16 @@ export class Customer360Dto {
   @ApiProperty({ description: 'last log position reflected in this view' }) position!: number;
   @ApiProperty({ enum: LIFECYCLE_STAGES, description: 'rules: libs/read-models/src/customer-360/lifecycle.ts' }) lifecycleStage!: string;
   @ApiProperty({ enum: VALUE_SEGMENTS }) valueSegment!: string;
-  @ApiProperty({ type: 'object', additionalProperties: { type: 'array', items: { type: 'string' } }, example: { email: ['ana@example.com'] } })
+  @ApiProperty({
+    type: 'object',
+    additionalProperties: { type: 'array', items: { type: 'string' } },
+    example: { email: ['ana@example.com'] },
+  })
   identifiers!: Record<string, string[]>;
   @ApiProperty({ nullable: true, type: String }) registeredAt!: string | null;
   @ApiProperty({ nullable: true, type: String, description: 'earliest occurredAt of a touch point' }) firstSeenAt!: string | null;
-  @ApiProperty({ nullable: true, type: String, description: 'latest occurredAt of a touch point (late events never move it back)' }) lastSeenAt!: string | null;
+  @ApiProperty({ nullable: true, type: String, description: 'latest occurredAt of a touch point (late events never move it back)' })
+  lastSeenAt!: string | null;
   @ApiProperty() eventCount!: number;
   @ApiProperty({ ...COUNTS, description: 'touch points by channel' }) channels!: Record<string, number>;
   @ApiProperty({ ...COUNTS, description: 'touch points by type' }) types!: Record<string, number>;
@@ -167,10 +176,20 @@ export class Customer360Dto {
   @ApiProperty({ type: [OpenCaseDto] }) openCases!: OpenCaseDto[];
   @ApiProperty({ type: ComplaintsDto }) complaints!: ComplaintsDto;
   @ApiProperty({ type: [SubscriptionDto] }) subscriptions!: SubscriptionDto[];
-  @ApiProperty({ type: 'object', additionalProperties: { type: 'object', properties: { granted: { type: 'boolean' }, at: { type: 'string' } } } })
+  @ApiProperty({
+    type: 'object',
+    additionalProperties: { type: 'object', properties: { granted: { type: 'boolean' }, at: { type: 'string' } } },
+  })
   consents!: Record<string, { granted: boolean; at: string }>;
-  @ApiProperty({ type: 'object', additionalProperties: true, description: 'latest profile attributes (personal data)' }) profile!: Record<string, unknown>;
-  @ApiProperty({ type: 'array', items: { type: 'object', additionalProperties: true }, description: 'customers absorbed by merges, with evidence rule' })
+  @ApiProperty({ type: 'object', additionalProperties: true, description: 'latest profile attributes (personal data)' }) profile!: Record<
+    string,
+    unknown
+  >;
+  @ApiProperty({
+    type: 'array',
+    items: { type: 'object', additionalProperties: true },
+    description: 'customers absorbed by merges, with evidence rule',
+  })
   merges!: unknown[];
 }
 
@@ -215,6 +234,6 @@ export class MergedPointerDto {
   @ApiProperty({ example: 'merged' }) error!: string;
   @ApiProperty() message!: string;
   @ApiProperty() customerId!: string;
-  @ApiProperty({ description: 'the live customer that holds this one\'s history now' }) mergedInto!: string;
+  @ApiProperty({ description: "the live customer that holds this one's history now" }) mergedInto!: string;
   @ApiProperty({ example: '/v1/customers/2f0c...' }) location!: string;
 }

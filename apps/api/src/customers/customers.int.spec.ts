@@ -24,9 +24,21 @@ describe('customer 360 query API', () => {
 
   it('answers a customer by id and by identifier, read-your-writes through minPosition', async () => {
     const results = await ingest([
-      envelope({ ...who(ana), occurredAt: '2026-11-01T10:00:00Z', type: 'purchase.completed', channel: 'web', data: { orderId: 'o1', amount: 120.5, currency: 'EUR' } }),
+      envelope({
+        ...who(ana),
+        occurredAt: '2026-11-01T10:00:00Z',
+        type: 'purchase.completed',
+        channel: 'web',
+        data: { orderId: 'o1', amount: 120.5, currency: 'EUR' },
+      }),
       envelope({ ...who(ana), occurredAt: '2026-11-10T10:00:00Z', type: 'survey.answered', channel: 'email', data: { nps: 10, csat: 5 } }),
-      envelope({ ...who(ana), occurredAt: '2026-11-12T10:00:00Z', type: 'case.opened', channel: 'phone', data: { caseId: 'K1', priority: 'high' } }),
+      envelope({
+        ...who(ana),
+        occurredAt: '2026-11-12T10:00:00Z',
+        type: 'case.opened',
+        channel: 'phone',
+        data: { caseId: 'K1', priority: 'high' },
+      }),
     ]);
     const last = results[results.length - 1];
     const byId = await get(`/v1/customers/${last.customerId}?minPosition=${last.position}`);
@@ -54,7 +66,15 @@ describe('customer 360 query API', () => {
   });
 
   it('a late event does not move last seen backwards', async () => {
-    const [late] = await ingest([envelope({ ...who(ana), occurredAt: '2026-06-01T10:00:00Z', type: 'web.visited', channel: 'web', data: { url: 'https://x.example.com/' } })]);
+    const [late] = await ingest([
+      envelope({
+        ...who(ana),
+        occurredAt: '2026-06-01T10:00:00Z',
+        type: 'web.visited',
+        channel: 'web',
+        data: { url: 'https://x.example.com/' },
+      }),
+    ]);
     const res = await get(`/v1/customers/${late.customerId}?minPosition=${late.position}`);
     expect(res.json()).toMatchObject({ firstSeenAt: '2026-06-01T10:00:00.000Z', lastSeenAt: '2026-11-12T10:00:00.000Z', eventCount: 4 });
   });
@@ -74,7 +94,9 @@ describe('customer 360 query API', () => {
     const survivor = (await get(`/v1/customers/${both.customerId}`)).json();
     expect(survivor.identifiers).toEqual({ email: ['ana@example.com'], phone: ['+31612345678'] });
     expect(survivor.eventCount).toBe(6);
-    expect(survivor.merges).toEqual([expect.objectContaining({ kind: 'absorbed', mergedIds: [phoneOnly.customerId], rule: expect.any(String) })]);
+    expect(survivor.merges).toEqual([
+      expect.objectContaining({ kind: 'absorbed', mergedIds: [phoneOnly.customerId], rule: expect.any(String) }),
+    ]);
 
     const seen: string[] = [];
     let url = `/v1/customers/${both.customerId}/timeline?limit=3`;
@@ -93,7 +115,13 @@ describe('customer 360 query API', () => {
 
   it('lists customers with filters and sorting', async () => {
     const [bob] = await ingest([
-      envelope({ ...who({ kind: 'email', value: 'bob@example.com' }), occurredAt: '2026-11-18T10:00:00Z', type: 'survey.answered', channel: 'email', data: { nps: 3 } }),
+      envelope({
+        ...who({ kind: 'email', value: 'bob@example.com' }),
+        occurredAt: '2026-11-18T10:00:00Z',
+        type: 'survey.answered',
+        channel: 'email',
+        data: { nps: 3 },
+      }),
     ]);
     await get(`/v1/customers?minPosition=${bob.position}`);
     const detractors = await get('/v1/customers?npsCategory=detractor');
@@ -110,7 +138,12 @@ describe('customer 360 query API', () => {
     expect(next.json().items[0].customerId).not.toBe(paged.json().items[0].customerId);
     const invalid = await get('/v1/customers?stage=sleeping&limit=0');
     expect(invalid.statusCode).toBe(422);
-    expect(invalid.json().errors.map((e: { field: string }) => e.field).sort()).toEqual(['limit', 'stage']);
+    expect(
+      invalid
+        .json()
+        .errors.map((e: { field: string }) => e.field)
+        .sort(),
+    ).toEqual(['limit', 'stage']);
   });
 
   it.each([

@@ -16,7 +16,14 @@ describe('read-your-writes (minPosition) when the read model lags', () => {
       method: 'POST',
       url: '/v1/events',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${KEYS.ingest}` },
-      payload: JSON.stringify(envelope({ customer: { identifiers: [{ kind: 'email', value: 'lag@example.com' }] }, type: 'web.visited', channel: 'web', data: { url: 'https://x.example.com/' } })),
+      payload: JSON.stringify(
+        envelope({
+          customer: { identifiers: [{ kind: 'email', value: 'lag@example.com' }] },
+          type: 'web.visited',
+          channel: 'web',
+          data: { url: 'https://x.example.com/' },
+        }),
+      ),
     });
     expect(res.statusCode).toBe(201);
     return res.json();
@@ -39,7 +46,10 @@ describe('read-your-writes (minPosition) when the read model lags', () => {
     const res = await get(`/v1/customers/${customerId}?minPosition=${position}`);
     expect(res.statusCode).toBe(503);
     expect(res.headers['retry-after']).toBe('1');
-    expect(res.json()).toMatchObject({ error: 'projection_lagging', message: expect.stringMatching(/customer-360 read model has not reached position/) });
+    expect(res.json()).toMatchObject({
+      error: 'projection_lagging',
+      message: expect.stringMatching(/customer-360 read model has not reached position/),
+    });
     expect(error).not.toHaveBeenCalled();
     expect(warn).not.toHaveBeenCalled();
   }, 15_000);

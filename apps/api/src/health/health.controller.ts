@@ -41,7 +41,13 @@ export class HealthController {
         lagEvents: projections.lag.events,
         lagSeconds: projections.lag.seconds,
         // each read model has its own lane and checkpoint: one being rebuilt shows here
-        readModels: projections.readModels.map((m) => ({ name: m.name, status: m.status, checkpoint: m.lag.checkpoint, lagEvents: m.lag.events, lagSeconds: m.lag.seconds })),
+        readModels: projections.readModels.map((m) => ({
+          name: m.name,
+          status: m.status,
+          checkpoint: m.lag.checkpoint,
+          lagEvents: m.lag.events,
+          lagSeconds: m.lag.seconds,
+        })),
       },
     };
   }

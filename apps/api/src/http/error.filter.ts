@@ -14,13 +14,37 @@ export interface ErrorBody {
 /** Maps every failure to one JSON shape: `{ statusCode, error, message, errors? }`. Never echoes input. */
 export function toErrorBody(exception: unknown): { status: number; body: ErrorBody; headers?: Record<string, string> } {
   if (exception instanceof IngestValidationError) {
-    return { status: 422, body: { statusCode: 422, error: 'validation_failed', message: 'the request was refused whole; nothing was written', errors: exception.errors } };
+    return {
+      status: 422,
+      body: {
+        statusCode: 422,
+        error: 'validation_failed',
+        message: 'the request was refused whole; nothing was written',
+        errors: exception.errors,
+      },
+    };
   }
   if (exception instanceof IngestConflictError) {
-    return { status: 409, body: { statusCode: 409, error: 'event_id_conflict', message: 'an eventId was already recorded with different content; nothing was written', errors: exception.errors } };
+    return {
+      status: 409,
+      body: {
+        statusCode: 409,
+        error: 'event_id_conflict',
+        message: 'an eventId was already recorded with different content; nothing was written',
+        errors: exception.errors,
+      },
+    };
   }
   if (exception instanceof StoreUnavailableError) {
-    return { status: 503, body: { statusCode: 503, error: 'store_unavailable', message: 'the event store is unavailable; nothing was acknowledged, retry later' }, headers: { 'retry-after': '5' } };
+    return {
+      status: 503,
+      body: {
+        statusCode: 503,
+        error: 'store_unavailable',
+        message: 'the event store is unavailable; nothing was acknowledged, retry later',
+      },
+      headers: { 'retry-after': '5' },
+    };
   }
   if (exception instanceof ProjectionLaggingError) {
     return {
@@ -36,7 +60,17 @@ export function toErrorBody(exception: unknown): { status: number; body: ErrorBo
     if (typeof res === 'string') return fromFastify(status, res);
     const r = (typeof res === 'object' && res !== null ? res : { message: String(res) }) as Record<string, unknown>;
     const message = Array.isArray(r.message) ? r.message.join('; ') : String(r.message ?? exception.message);
-    return { status, body: { statusCode: status, error: String(r.error ?? 'error').toLowerCase().replace(/\s+/g, '_'), message, ...(r.errors ? { errors: r.errors as unknown[] } : {}) } };
+    return {
+      status,
+      body: {
+        statusCode: status,
+        error: String(r.error ?? 'error')
+          .toLowerCase()
+          .replace(/\s+/g, '_'),
+        message,
+        ...(r.errors ? { errors: r.errors as unknown[] } : {}),
+      },
+    };
   }
   const statusCode = (exception as { statusCode?: number })?.statusCode;
   if (statusCode && statusCode >= 400 && statusCode < 500) return fromFastify(statusCode, String((exception as Error).message));
@@ -53,8 +87,10 @@ export class ErrorFilter implements ExceptionFilter {
     // log the kind of failure only: bodies and messages may carry personal data. A lagging read
     // model is an answer, not a fault (readiness and the lag metrics report it): not logged, so
     // callers cannot flood the log with it
-    if (status === 500) this.logger.error({ msg: 'request failed', status, error: (exception as Error)?.name, stack: (exception as Error)?.stack });
-    else if (status > 500 && !(exception instanceof ProjectionLaggingError)) this.logger.warn({ msg: 'request failed', status, error: (exception as Error)?.name });
+    if (status === 500)
+      this.logger.error({ msg: 'request failed', status, error: (exception as Error)?.name, stack: (exception as Error)?.stack });
+    else if (status > 500 && !(exception instanceof ProjectionLaggingError))
+      this.logger.warn({ msg: 'request failed', status, error: (exception as Error)?.name });
     if (headers) for (const [k, v] of Object.entries(headers)) reply.header(k, v);
     reply.status(status).send(body);
   }

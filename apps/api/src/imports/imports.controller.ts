@@ -40,7 +40,11 @@ export class ImportsController implements OnModuleInit, OnModuleDestroy {
     @Inject(PLATFORM) platform: Platform,
     private readonly adapterHost: HttpAdapterHost,
   ) {
-    this.jobs = new ImportJobs({ dir: importsDir(platform.config.DATA_DIR), ingestion: platform.ingestion, maxUploadBytes: MAX_UPLOAD_BYTES });
+    this.jobs = new ImportJobs({
+      dir: importsDir(platform.config.DATA_DIR),
+      ingestion: platform.ingestion,
+      maxUploadBytes: MAX_UPLOAD_BYTES,
+    });
   }
 
   onModuleInit() {
@@ -82,7 +86,11 @@ export class ImportsController implements OnModuleInit, OnModuleDestroy {
   @HttpCode(202)
   @Roles('ingest')
   @ApiConsumes(...UPLOAD_TYPES)
-  @ApiOperation({ summary: "Upload the job's file and start it (role: ingest)", description: 'The raw file as the body (text/csv, application/x-ndjson or application/octet-stream); streamed to disk, then imported in the background.' })
+  @ApiOperation({
+    summary: "Upload the job's file and start it (role: ingest)",
+    description:
+      'The raw file as the body (text/csv, application/x-ndjson or application/octet-stream); streamed to disk, then imported in the background.',
+  })
   @ApiResponse({ status: 202, description: 'queued' })
   @ApiResponse({ status: 404, description: 'no such job, or created by another key' })
   @ApiResponse({ status: 409, description: 'the job already has its file' })
@@ -91,7 +99,10 @@ export class ImportsController implements OnModuleInit, OnModuleDestroy {
     this.find(jobId, request);
     const body = request.body as Readable | undefined;
     if (!body || typeof (body as Readable).pipe !== 'function') {
-      throw new UnprocessableEntityException({ error: 'validation_failed', message: `send the file as the raw body with Content-Type ${UPLOAD_TYPES.join(', ')}` });
+      throw new UnprocessableEntityException({
+        error: 'validation_failed',
+        message: `send the file as the raw body with Content-Type ${UPLOAD_TYPES.join(', ')}`,
+      });
     }
     try {
       return view(await this.jobs.upload(jobId, body));
@@ -105,7 +116,11 @@ export class ImportsController implements OnModuleInit, OnModuleDestroy {
   @Get(':jobId')
   @Roles('ingest', 'ops')
   @ApiOperation({ summary: 'Status of an import job: progress and counts (role: ingest, the key that created the job; or ops)' })
-  @ApiResponse({ status: 200, description: 'status awaiting_upload, queued, running, completed or failed, with counts (rows read, filtered, rejected; events imported, duplicates)' })
+  @ApiResponse({
+    status: 200,
+    description:
+      'status awaiting_upload, queued, running, completed or failed, with counts (rows read, filtered, rejected; events imported, duplicates)',
+  })
   @ApiResponse({ status: 404, description: 'no such job, or created by another key' })
   status(@Param('jobId') jobId: string, @Req() request: FastifyRequest) {
     return view(this.find(jobId, request));
@@ -113,7 +128,9 @@ export class ImportsController implements OnModuleInit, OnModuleDestroy {
 
   @Get(':jobId/rejects')
   @Roles('ingest', 'ops')
-  @ApiOperation({ summary: 'Reject report of an import job as CSV: line, event, field, reason (role: ingest, the key that created the job; or ops)' })
+  @ApiOperation({
+    summary: 'Reject report of an import job as CSV: line, event, field, reason (role: ingest, the key that created the job; or ops)',
+  })
   @ApiResponse({ status: 404, description: 'no such job, created by another key, or not started yet' })
   rejects(@Param('jobId') jobId: string, @Req() request: FastifyRequest, @Res() reply: FastifyReply) {
     this.find(jobId, request);

@@ -16,15 +16,33 @@ const mapping = {
     },
   ],
 };
-const file = ['order;date;email;amount', 'o1;2024-01-02;ana@example.com;12,50', 'o2;2024-13-01;bo@example.com;3', 'o3;2024-01-03;;4', 'o4;2024-01-04;cy@example.com;5'].join('\n') + '\n';
+const file =
+  [
+    'order;date;email;amount',
+    'o1;2024-01-02;ana@example.com;12,50',
+    'o2;2024-13-01;bo@example.com;3',
+    'o3;2024-01-03;;4',
+    'o4;2024-01-04;cy@example.com;5',
+  ].join('\n') + '\n';
 
 describe('HTTP import jobs', () => {
   let api: ApiHarness;
   beforeEach(async () => (api = await startApi()));
   afterEach(() => api.close());
 
-  const call = (method: 'GET' | 'POST' | 'PUT', url: string, payload?: string, contentType = 'application/json', key: string | null = KEYS.ingest) =>
-    api.app.inject({ method, url, payload, headers: { ...(payload !== undefined ? { 'content-type': contentType } : {}), ...(key ? { authorization: `Bearer ${key}` } : {}) } });
+  const call = (
+    method: 'GET' | 'POST' | 'PUT',
+    url: string,
+    payload?: string,
+    contentType = 'application/json',
+    key: string | null = KEYS.ingest,
+  ) =>
+    api.app.inject({
+      method,
+      url,
+      payload,
+      headers: { ...(payload !== undefined ? { 'content-type': contentType } : {}), ...(key ? { authorization: `Bearer ${key}` } : {}) },
+    });
 
   /** polls the job's own status until it is done: the job runs in the background by design */
   const finished = async (jobId: string) => {
@@ -48,7 +66,10 @@ describe('HTTP import jobs', () => {
     expect(uploaded.json()).toMatchObject({ status: 'queued', uploadedBytes: Buffer.byteLength(file) });
 
     const job = await finished(jobId);
-    expect(job).toMatchObject({ status: 'completed', counts: { rowsRead: 4, eventsImported: 2, eventsDuplicate: 0, rowsRejected: 2, rowsFiltered: 0 } });
+    expect(job).toMatchObject({
+      status: 'completed',
+      counts: { rowsRead: 4, eventsImported: 2, eventsDuplicate: 0, rowsRejected: 2, rowsFiltered: 0 },
+    });
     const rejects = await call('GET', `/v1/imports/${jobId}/rejects`);
     expect(rejects.statusCode).toBe(200);
     expect(rejects.headers['content-type']).toContain('text/csv');
@@ -76,14 +97,19 @@ describe('HTTP import jobs', () => {
         expect.objectContaining({ field: 'mapping.events[0].channel' }),
       ]),
     });
-    expect((await call('POST', '/v1/imports', JSON.stringify({}))).json().errors).toEqual([{ field: 'mapping', reason: 'a mapping must be a JSON object' }]);
+    expect((await call('POST', '/v1/imports', JSON.stringify({}))).json().errors).toEqual([
+      { field: 'mapping', reason: 'a mapping must be a JSON object' },
+    ]);
   });
 
   it('reports a file the mapping cannot read as a failed job with the reason', async () => {
     const { jobId, uploadUrl } = (await call('POST', '/v1/imports', JSON.stringify({ mapping }))).json();
     await call('PUT', uploadUrl, 'order;day;email;amount\no1;2024-01-02;ana@example.com;1\n', 'text/csv');
     const job = await finished(jobId);
-    expect(job).toMatchObject({ status: 'failed', error: { problems: [expect.objectContaining({ path: 'events[0].occurredAt.column' })] } });
+    expect(job).toMatchObject({
+      status: 'failed',
+      error: { problems: [expect.objectContaining({ path: 'events[0].occurredAt.column' })] },
+    });
     expect(await api.platform.store.headPosition()).toBe(0);
   });
 
@@ -120,7 +146,10 @@ describe('HTTP import jobs', () => {
     expect(rejects.body).not.toContain('2024-13-01'); // the reject report quotes file content
     expect(status.json().message).toBe(unknown.json().message.replace('00000000-0000-4000-8000-000000000000', jobId)); // nothing reveals that it exists
 
-    expect((await call('GET', `/v1/imports/${jobId}`, undefined, undefined, KEYS.ops)).json()).toMatchObject({ jobId, status: 'completed' });
+    expect((await call('GET', `/v1/imports/${jobId}`, undefined, undefined, KEYS.ops)).json()).toMatchObject({
+      jobId,
+      status: 'completed',
+    });
     expect((await call('GET', `/v1/imports/${jobId}/rejects`, undefined, undefined, KEYS.ops)).body).toContain('2024-13-01');
     expect((await call('GET', `/v1/imports/${jobId}`)).json()).not.toHaveProperty('ownerKeyId');
 

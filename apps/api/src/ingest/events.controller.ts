@@ -14,7 +14,10 @@ export class EventsController {
 
   @Post('events')
   @Roles('ingest')
-  @ApiOperation({ summary: 'Record one touch-point event (role: ingest)', description: 'Idempotent by eventId: a retry is acknowledged with the original position.' })
+  @ApiOperation({
+    summary: 'Record one touch-point event (role: ingest)',
+    description: 'Idempotent by eventId: a retry is acknowledged with the original position.',
+  })
   @ApiBody({ type: EnvelopeDto })
   @ApiResponse({ status: 201, description: 'recorded' })
   @ApiResponse({ status: 200, description: 'already recorded (retry)' })
@@ -39,14 +42,25 @@ export class EventsController {
   async ingestBatch(@Body() body: unknown) {
     const events = (body as { events?: unknown } | null)?.events;
     if (!Array.isArray(events)) {
-      throw new UnprocessableEntityException({ error: 'validation_failed', message: 'the body must be {"events": [...]}', errors: [{ field: 'events', reason: 'must be an array of events' }] });
+      throw new UnprocessableEntityException({
+        error: 'validation_failed',
+        message: 'the body must be {"events": [...]}',
+        errors: [{ field: 'events', reason: 'must be an array of events' }],
+      });
     }
     const max = this.platform.config.INGEST_MAX_BATCH_EVENTS;
     if (events.length > max) {
-      throw new PayloadTooLargeException({ error: 'payload_too_large', message: `a batch holds at most ${max} events; this one has ${events.length}` });
+      throw new PayloadTooLargeException({
+        error: 'payload_too_large',
+        message: `a batch holds at most ${max} events; this one has ${events.length}`,
+      });
     }
     if (events.length === 0) {
-      throw new UnprocessableEntityException({ error: 'validation_failed', message: 'the batch is empty', errors: [{ field: 'events', reason: 'must hold at least one event' }] });
+      throw new UnprocessableEntityException({
+        error: 'validation_failed',
+        message: 'the batch is empty',
+        errors: [{ field: 'events', reason: 'must hold at least one event' }],
+      });
     }
     return { results: await this.platform.ingestion.ingest(events) };
   }

@@ -38,15 +38,21 @@ describe('HTTP ingestion', () => {
     await post('/v1/events', e);
     const res = await post('/v1/events:batch', { events: [envelope(), { ...e, data: { ...e.data, handleSeconds: 999 } }] });
     expect(res.statusCode).toBe(409);
-    expect(res.json().errors).toEqual([expect.objectContaining({ index: 1, field: 'eventId', reason: 'was already recorded with different content' })]);
+    expect(res.json().errors).toEqual([
+      expect.objectContaining({ index: 1, field: 'eventId', reason: 'was already recorded with different content' }),
+    ]);
     expect(await head()).toBe(2);
   });
 
   it('refuses a batch repeating one eventId with different content (409), writing nothing', async () => {
     const e = envelope();
-    const res = await post('/v1/events:batch', { events: [e, envelope(), { ...e, channel: 'chat', data: { ...e.data, resolved: false } }] });
+    const res = await post('/v1/events:batch', {
+      events: [e, envelope(), { ...e, channel: 'chat', data: { ...e.data, resolved: false } }],
+    });
     expect(res.statusCode).toBe(409);
-    expect(res.json().errors).toEqual([expect.objectContaining({ index: 2, field: 'eventId', reason: 'repeats the eventId of event 0 with different content' })]);
+    expect(res.json().errors).toEqual([
+      expect.objectContaining({ index: 2, field: 'eventId', reason: 'repeats the eventId of event 0 with different content' }),
+    ]);
     expect(await head()).toBe(0);
   });
 
@@ -85,7 +91,12 @@ describe('HTTP ingestion', () => {
     ['missing eventId', () => ({ events: [{ ...envelope(), eventId: undefined }] }), 422, 'eventId'],
     ['time too far in the future', () => ({ events: [envelope({ occurredAt: '2030-01-01T00:00:00Z' })] }), 422, 'occurredAt'],
     ['empty identifiers', () => ({ events: [envelope({ customer: { identifiers: [] } })] }), 422, 'customer.identifiers'],
-    ['bad phone', () => ({ events: [envelope({ customer: { identifiers: [{ kind: 'phone', value: '+1 555' }] } })] }), 422, 'customer.identifiers.0.value'],
+    [
+      'bad phone',
+      () => ({ events: [envelope({ customer: { identifiers: [{ kind: 'phone', value: '+1 555' }] } })] }),
+      422,
+      'customer.identifiers.0.value',
+    ],
     ['unknown field', () => ({ events: [envelope({ sneaky: true })] }), 422, 'sneaky'],
     ['not an array', () => ({ events: 'nope' }), 422, 'events'],
     ['empty batch', () => ({ events: [] }), 422, 'events'],
@@ -118,7 +129,12 @@ describe('HTTP ingestion', () => {
   });
 
   it('refuses a body that is not JSON with 415', async () => {
-    const res = await api.app.inject({ method: 'POST', url: '/v1/events', headers: { 'content-type': 'text/plain', authorization: `Bearer ${KEYS.ingest}` }, payload: 'hello' });
+    const res = await api.app.inject({
+      method: 'POST',
+      url: '/v1/events',
+      headers: { 'content-type': 'text/plain', authorization: `Bearer ${KEYS.ingest}` },
+      payload: 'hello',
+    });
     expect(res.statusCode).toBe(415);
   });
 

@@ -9,10 +9,18 @@ import { runTs } from '../../../../test/support/run-ts';
 const KEY = 'kill-test-ingest-key-0123456789';
 
 async function startApi(dataDir: string, port: number): Promise<ChildProcess> {
-  const child = runTs('apps/api/src/main.ts', { DATA_DIR: dataDir, PORT: String(port), API_KEYS: `ingest:${KEY}`, SQLITE_SYNCHRONOUS: 'FULL' });
+  const child = runTs('apps/api/src/main.ts', {
+    DATA_DIR: dataDir,
+    PORT: String(port),
+    API_KEYS: `ingest:${KEY}`,
+    SQLITE_SYNCHRONOUS: 'FULL',
+  });
   for (let i = 0; i < 400; i++) {
     if (child.exitCode !== null) throw new Error(`api exited with ${child.exitCode}`);
-    const up = await fetch(`http://127.0.0.1:${port}/health/live`).then((r) => r.ok, () => false);
+    const up = await fetch(`http://127.0.0.1:${port}/health/live`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (up) return child;
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -72,14 +80,18 @@ describe('kill -9 during HTTP ingestion', () => {
       const res = await post(port, events);
       expect(res.status).toBe(200);
       const { results } = (await res.json()) as { results: { eventId: string; position: number; duplicate: boolean }[] };
-      for (const r of results) if (acknowledged.has(r.eventId)) expect(r).toMatchObject({ position: acknowledged.get(r.eventId), duplicate: true });
+      for (const r of results)
+        if (acknowledged.has(r.eventId)) expect(r).toMatchObject({ position: acknowledged.get(r.eventId), duplicate: true });
     }
     api.kill('SIGTERM');
     await exited(api!);
     api = undefined;
 
     const db = new Database(join(dataDir, 'events.db'), { readonly: true });
-    const rows = db.prepare(`SELECT event_id, position FROM events WHERE type = 'contact.handled'`).all() as { event_id: string; position: number }[];
+    const rows = db.prepare(`SELECT event_id, position FROM events WHERE type = 'contact.handled'`).all() as {
+      event_id: string;
+      position: number;
+    }[];
     const registrations = db.prepare(`SELECT count(*) AS n FROM events WHERE type = 'customer.registered'`).get() as { n: number };
     db.close();
     expect(rows).toHaveLength(2000); // every event exactly once

@@ -23,8 +23,18 @@ export class HttpMetricsInterceptor implements NestInterceptor {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers: [registry],
     });
-    this.ingested = new Counter({ name: 'cem_ingest_events_total', help: 'Events acknowledged by ingest, by outcome', labelNames: ['outcome'], registers: [registry] });
-    this.ingestErrors = new Counter({ name: 'cem_ingest_errors_total', help: 'Ingest requests refused, by error', labelNames: ['error'], registers: [registry] });
+    this.ingested = new Counter({
+      name: 'cem_ingest_events_total',
+      help: 'Events acknowledged by ingest, by outcome',
+      labelNames: ['outcome'],
+      registers: [registry],
+    });
+    this.ingestErrors = new Counter({
+      name: 'cem_ingest_errors_total',
+      help: 'Ingest requests refused, by error',
+      labelNames: ['error'],
+      registers: [registry],
+    });
   }
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {

@@ -27,7 +27,8 @@ export function registerImportCommand(program: Command): void {
     .action(async (file: string, opts: ImportOptions) => {
       if (!existsSync(file)) throw new Error(`no such file: ${file}`);
       const batchSize = Number(opts.batchSize);
-      if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 100_000) throw new Error('--batch-size must be a whole number from 1 to 100000');
+      if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 100_000)
+        throw new Error('--batch-size must be a whole number from 1 to 100000');
       const mapping = loadMappingFile(opts.mapping);
 
       const abort = new AbortController();
@@ -41,7 +42,16 @@ export function registerImportCommand(program: Command): void {
       try {
         const summary = await withPlatform((platform) => {
           const stateDir = join(importsDir(platform.config.DATA_DIR), cliImportId(mapping, file));
-          return runImport({ file, mapping, ingestion: platform.ingestion, stateDir, batchSize, restart: opts.restart, signal: abort.signal, onProgress: (p) => bar?.update(p) });
+          return runImport({
+            file,
+            mapping,
+            ingestion: platform.ingestion,
+            stateDir,
+            batchSize,
+            restart: opts.restart,
+            signal: abort.signal,
+            onProgress: (p) => bar?.update(p),
+          });
         });
         bar?.done(summary);
         console.log(formatSummary(summary));

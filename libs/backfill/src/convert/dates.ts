@@ -25,7 +25,18 @@ const TOKEN_RE: Record<string, string> = {
   Z: '(Z|[+-]\\d{2}:?\\d{2})',
 };
 const FIELD_OF: Record<string, 'y' | 'mo' | 'd' | 'h' | 'mi' | 's' | 'f' | 'z'> = {
-  YYYY: 'y', MM: 'mo', M: 'mo', DD: 'd', D: 'd', HH: 'h', H: 'h', mm: 'mi', ss: 's', SSS: 'f', S: 'f', Z: 'z',
+  YYYY: 'y',
+  MM: 'mo',
+  M: 'mo',
+  DD: 'd',
+  D: 'd',
+  HH: 'h',
+  H: 'h',
+  mm: 'mi',
+  ss: 's',
+  SSS: 'f',
+  S: 'f',
+  Z: 'z',
 };
 const ISO = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?)?\s*(Z|[+-]\d{2}:?\d{2})?$/;
 
@@ -52,7 +63,8 @@ export function compileDateParser(format: string, timeZone = 'UTC'): DateParser 
     const scale = format === 'epoch-ms' ? 1 : 1000;
     return (text) => {
       const t = text.trim();
-      if (!/^-?\d+(\.\d+)?$/.test(t)) return { ok: false, reason: `is not ${format === 'epoch-ms' ? 'epoch milliseconds' : 'epoch seconds'}` };
+      if (!/^-?\d+(\.\d+)?$/.test(t))
+        return { ok: false, reason: `is not ${format === 'epoch-ms' ? 'epoch milliseconds' : 'epoch seconds'}` };
       return { ok: true, ms: Math.round(Number(t) * scale) };
     };
   }
@@ -66,7 +78,7 @@ export function compileDateParser(format: string, timeZone = 'UTC'): DateParser 
 
   const fields: string[] = [];
   let pattern = '';
-  for (let i = 0; i < format.length; ) {
+  for (let i = 0; i < format.length;) {
     if (format[i] === '[') {
       const end = format.indexOf(']', i);
       if (end < 0) throw new DateFormatError(`unclosed [ in "${format}"`);
@@ -85,7 +97,8 @@ export function compileDateParser(format: string, timeZone = 'UTC'): DateParser 
     }
   }
   for (const needed of ['y', 'mo', 'd']) {
-    if (!fields.includes(needed)) throw new DateFormatError(`"${format}" has no ${needed === 'y' ? 'YYYY' : needed === 'mo' ? 'MM' : 'DD'}`);
+    if (!fields.includes(needed))
+      throw new DateFormatError(`"${format}" has no ${needed === 'y' ? 'YYYY' : needed === 'mo' ? 'MM' : 'DD'}`);
   }
   if (new Set(fields).size !== fields.length) throw new DateFormatError(`"${format}" names a part twice`);
   const re = new RegExp(`^${pattern}$`);
@@ -106,7 +119,13 @@ const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const fraction = (f: string | undefined) => (f ? Math.round(Number(`0.${f}`) * 1000) : 0);
 
 function assemble(
-  y: number, mo: number, d: number, h: number, mi: number, s: number, ms: number,
+  y: number,
+  mo: number,
+  d: number,
+  h: number,
+  mi: number,
+  s: number,
+  ms: number,
   offset: string | undefined,
   toUtc: (wall: number) => number,
 ): { ok: true; ms: number } | { ok: false; reason: string } {
@@ -151,7 +170,14 @@ export function zoneConverter(zone: string): (wall: number) => number {
 /** Offset (ms, east positive) of `zone` at a UTC instant, memoised per quarter hour. */
 function zoneOffsetFn(zone: string): (utc: number) => number {
   const fmt = new Intl.DateTimeFormat('en-US', {
-    timeZone: zone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric',
+    timeZone: zone,
+    hourCycle: 'h23',
+    year: 'numeric',
+    month: 'numeric',
+    day: 'numeric',
+    hour: 'numeric',
+    minute: 'numeric',
+    second: 'numeric',
   });
   const cache = new Map<number, number>();
   return (utc) => {

@@ -20,7 +20,8 @@ const mapping = {
     },
   ],
 };
-const csv = (n: number) => `id,at,cookie,page\n${Array.from({ length: n }, (_, i) => `v${i},${1700000000 + i},ck${i % 13},p${i}`).join('\n')}\n`;
+const csv = (n: number) =>
+  `id,at,cookie,page\n${Array.from({ length: n }, (_, i) => `v${i},${1700000000 + i},ck${i % 13},p${i}`).join('\n')}\n`;
 
 describe('ImportJobs', () => {
   let fx: ReturnType<typeof importFixture>;
@@ -40,7 +41,10 @@ describe('ImportJobs', () => {
     const second = new ImportJobs({ dir, ingestion: fx.platform.ingestion, batchSize: 10 });
     second.resumePending();
     await second.idle();
-    expect(second.get(job.jobId)).toMatchObject({ status: 'completed', counts: { rowsRead: 100, eventsImported: 100, eventsDuplicate: 0, rowsRejected: 0 } });
+    expect(second.get(job.jobId)).toMatchObject({
+      status: 'completed',
+      counts: { rowsRead: 100, eventsImported: 100, eventsDuplicate: 0, rowsRejected: 0 },
+    });
     expect(await fx.countByType()).toEqual({ 'web.visited': 100 });
   });
 
@@ -87,7 +91,10 @@ describe('ImportJobs', () => {
     const job = jobs.create(mapping);
     await jobs.upload(job.jobId, Readable.from(['id,when,cookie,page\nv1,1700000000,ck,p\n'])); // no column "at": the mapping is refused
     await jobs.idle();
-    expect(jobs.get(job.jobId)).toMatchObject({ status: 'failed', error: { problems: [expect.objectContaining({ path: 'events[0].occurredAt.column' })] } });
+    expect(jobs.get(job.jobId)).toMatchObject({
+      status: 'failed',
+      error: { problems: [expect.objectContaining({ path: 'events[0].occurredAt.column' })] },
+    });
     const jobDir = join(dir, job.jobId);
     expect(filesOf(jobDir)).not.toContain('upload.dat');
     expect(filesOf(jobDir)).toEqual(expect.arrayContaining(['job.json']));

@@ -6,7 +6,16 @@ import { pipeline } from 'node:stream/promises';
 import { MappingError, parseMapping, type MappingProblem } from '../mapping/parse-mapping';
 import type { MappingSpec } from '../mapping/mapping.types';
 import { ImportFileError } from '../reader/read-records';
-import { CHECKPOINT_FILE, ensureDir, PRIVATE_FILE_MODE, readJson, REJECTS_FILE, writeJsonAtomic, zeroCounts, type ImportCounts } from './checkpoint';
+import {
+  CHECKPOINT_FILE,
+  ensureDir,
+  PRIVATE_FILE_MODE,
+  readJson,
+  REJECTS_FILE,
+  writeJsonAtomic,
+  zeroCounts,
+  type ImportCounts,
+} from './checkpoint';
 import { runImport, type IngestionPort, type ImportProgress } from './run-import';
 
 export type JobStatus = 'awaiting_upload' | 'queued' | 'running' | 'completed' | 'interrupted' | 'failed';
@@ -91,7 +100,14 @@ export class ImportJobs {
     const dir = this.jobDir(jobId);
     ensureDir(dir);
     writeJsonAtomic(join(dir, MAPPING_FILE), mapping);
-    const job: ImportJob = { jobId, status: 'awaiting_upload', mappingName: mapping.name, ownerKeyId, createdAt: this.iso(), counts: zeroCounts() };
+    const job: ImportJob = {
+      jobId,
+      status: 'awaiting_upload',
+      mappingName: mapping.name,
+      ownerKeyId,
+      createdAt: this.iso(),
+      counts: zeroCounts(),
+    };
     this.save(job);
     return job;
   }
@@ -204,14 +220,21 @@ export class ImportJobs {
         now: this.now,
       });
       // interrupted by shutdown: stays "running" on disk so the next process resumes it
-      job = { ...job, counts: pickCounts(summary), status: summary.status === 'completed' ? 'completed' : 'running', finishedAt: summary.status === 'completed' ? this.iso() : undefined };
+      job = {
+        ...job,
+        counts: pickCounts(summary),
+        status: summary.status === 'completed' ? 'completed' : 'running',
+        finishedAt: summary.status === 'completed' ? this.iso() : undefined,
+      };
     } catch (e) {
       const expected = e instanceof MappingError || e instanceof ImportFileError;
       job = {
         ...job,
         status: 'failed',
         finishedAt: this.iso(),
-        error: expected ? { message: e.message, problems: e instanceof MappingError ? e.problems : undefined } : { message: `the import stopped: ${(e as Error)?.name ?? 'error'}; rows after the last checkpoint were not imported` },
+        error: expected
+          ? { message: e.message, problems: e instanceof MappingError ? e.problems : undefined }
+          : { message: `the import stopped: ${(e as Error)?.name ?? 'error'}; rows after the last checkpoint were not imported` },
       };
     }
     this.save(job);

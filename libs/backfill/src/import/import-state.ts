@@ -18,7 +18,9 @@ export function loadMappingFile(path: string): MappingSpec {
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
-    throw new MappingError([{ path: '', reason: `cannot read the mapping file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` }]);
+    throw new MappingError([
+      { path: '', reason: `cannot read the mapping file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` },
+    ]);
   }
   let raw: unknown;
   try {

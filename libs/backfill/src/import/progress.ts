@@ -31,7 +31,7 @@ export function progressReporter(out: ProgressOutput, opts: { intervalMs?: numbe
     const secs = p.elapsedMs / 1000;
     const rate = secs > 0 ? p.rowsRead / secs : 0;
     const fraction = p.totalBytes > 0 ? Math.min(1, p.bytesRead / p.totalBytes) : 0;
-    const eta = fraction > 0 && fraction < 1 ? secs * (1 - fraction) / fraction : fraction >= 1 ? 0 : Infinity;
+    const eta = fraction > 0 && fraction < 1 ? (secs * (1 - fraction)) / fraction : fraction >= 1 ? 0 : Infinity;
     const stats = `${fmt(p.rowsRead)} rows  ${fmt(rate)} rows/s  ETA ${clock(eta)}  imported ${fmt(p.eventsImported)}  dup ${fmt(p.eventsDuplicate)}  rejected ${fmt(p.rowsRejected)}`;
     return { fraction, stats };
   };

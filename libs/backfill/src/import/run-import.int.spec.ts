@@ -20,13 +20,20 @@ const shop = (input: Record<string, unknown> = {}, amount: Record<string, unknow
         occurredAt: { column: 'date', type: 'date', format: 'YYYYMMDD', timeZone: 'Europe/Amsterdam' },
         channel: 'web',
         customer: [{ kind: 'email', value: { column: 'email' } }],
-        data: { orderId: { column: 'order' }, amount: { column: 'amount', type: 'number', ...amount }, currency: 'EUR', productCategory: { column: 'category', optional: true } },
+        data: {
+          orderId: { column: 'order' },
+          amount: { column: 'amount', type: 'number', ...amount },
+          currency: 'EUR',
+          productCategory: { column: 'category', optional: true },
+        },
       },
     ],
   });
 
 const rows = (n: number, from = 1) =>
-  Array.from({ length: n }, (_, i) => `o${from + i},2024010${(i % 9) + 1},c${(from + i) % 7}@example.com,${(from + i) % 50}.5,books`).join('\n');
+  Array.from({ length: n }, (_, i) => `o${from + i},2024010${(i % 9) + 1},c${(from + i) % 7}@example.com,${(from + i) % 50}.5,books`).join(
+    '\n',
+  );
 const HEADER = 'order,date,email,amount,category\n';
 
 const rejectLines = (path: string) => readFileSync(path, 'utf8').trim().split('\n');
@@ -39,7 +46,14 @@ describe('runImport on the embedded store', () => {
   it('imports every row, and a re-run imports nothing new', async () => {
     const file = fx.file('shop.csv', `${HEADER}${rows(250)}\n`);
     const first = await runImport({ file, mapping: shop(), ingestion: fx.platform.ingestion, stateDir: fx.stateDir(), batchSize: 100 });
-    expect(first).toMatchObject({ status: 'completed', rowsRead: 250, eventsImported: 250, eventsDuplicate: 0, rowsRejected: 0, rowsFiltered: 0 });
+    expect(first).toMatchObject({
+      status: 'completed',
+      rowsRead: 250,
+      eventsImported: 250,
+      eventsDuplicate: 0,
+      rowsRejected: 0,
+      rowsFiltered: 0,
+    });
     expect(existsSync(join(fx.stateDir(), CHECKPOINT_FILE))).toBe(false);
     const again = await runImport({ file, mapping: shop(), ingestion: fx.platform.ingestion, stateDir: fx.stateDir(), batchSize: 100 });
     expect(again).toMatchObject({ status: 'completed', rowsRead: 250, eventsImported: 0, eventsDuplicate: 250 });
@@ -52,7 +66,12 @@ describe('runImport on the embedded store', () => {
     const file = fx.file('shop.csv', `${HEADER}${rows(40)}\no41,2024-01-01,c1@example.com,1,x\n${rows(59, 42)}\n`);
     const abort = new AbortController();
     const first = await runImport({
-      file, mapping: shop(), ingestion: fx.platform.ingestion, stateDir: fx.stateDir(), batchSize: 30, signal: abort.signal,
+      file,
+      mapping: shop(),
+      ingestion: fx.platform.ingestion,
+      stateDir: fx.stateDir(),
+      batchSize: 30,
+      signal: abort.signal,
       onProgress: (p) => p.rowsRead >= 60 && abort.abort(),
     });
     expect(first.status).toBe('interrupted');
@@ -60,9 +79,19 @@ describe('runImport on the embedded store', () => {
     expect(existsSync(join(fx.stateDir(), CHECKPOINT_FILE))).toBe(true);
 
     const second = await runImport({ file, mapping: shop(), ingestion: fx.platform.ingestion, stateDir: fx.stateDir(), batchSize: 30 });
-    expect(second).toMatchObject({ status: 'completed', resumedAfterRecords: 61, rowsRead: 100, eventsImported: 99, eventsDuplicate: 0, rowsRejected: 1 });
+    expect(second).toMatchObject({
+      status: 'completed',
+      resumedAfterRecords: 61,
+      rowsRead: 100,
+      eventsImported: 99,
+      eventsDuplicate: 0,
+      rowsRejected: 1,
+    });
     expect(await fx.countByType()).toEqual({ 'purchase.completed': 99 });
-    expect(rejectLines(second.rejectFile)).toEqual(['line,event,field,reason', '42,purchase,occurredAt,"column ""date"": ""2024-01-01"" does not match the format YYYYMMDD"']);
+    expect(rejectLines(second.rejectFile)).toEqual([
+      'line,event,field,reason',
+      '42,purchase,occurredAt,"column ""date"": ""2024-01-01"" does not match the format YYYYMMDD"',
+    ]);
   });
 
   it('resumes after a crash in the middle of the file; the batch in flight is redone, not doubled', async () => {
@@ -78,7 +107,9 @@ describe('runImport on the embedded store', () => {
         return fx.platform.ingestion.appendCommands(commands);
       },
     };
-    await expect(runImport({ file, mapping: shop(), ingestion: crashing, stateDir: fx.stateDir(), batchSize: 20 })).rejects.toThrow('power cut');
+    await expect(runImport({ file, mapping: shop(), ingestion: crashing, stateDir: fx.stateDir(), batchSize: 20 })).rejects.toThrow(
+      'power cut',
+    );
     const resumed = await runImport({ file, mapping: shop(), ingestion: fx.platform.ingestion, stateDir: fx.stateDir(), batchSize: 20 });
     expect(resumed).toMatchObject({ status: 'completed', resumedAfterRecords: 40, rowsRead: 100, eventsImported: 95, eventsDuplicate: 5 });
     expect(await fx.countByType()).toEqual({ 'purchase.completed': 100 });
@@ -88,7 +119,9 @@ describe('runImport on the embedded store', () => {
     const file = fx.file('shop.csv', `order,day,email,amount,category\n${rows(3)}\n`);
     const err = await runImport({ file, mapping: shop(), ingestion: fx.platform.ingestion, stateDir: fx.stateDir() }).catch((e) => e);
     expect(err).toBeInstanceOf(MappingError);
-    expect(err.problems).toEqual([{ path: 'events[0].occurredAt.column', reason: 'column "date" is not in the file; columns are: order, day, email, amount, category' }]);
+    expect(err.problems).toEqual([
+      { path: 'events[0].occurredAt.column', reason: 'column "date" is not in the file; columns are: order, day, email, amount, category' },
+    ]);
     expect(await fx.platform.store.headPosition()).toBe(0);
   });
 
@@ -117,7 +150,12 @@ describe('runImport on the embedded store', () => {
       '7,purchase,data.amount,must not be less than 0',
       '8,,,"line has 4 fields, the header has 5: it is the last line and has no line end, so the file looks truncated"',
     ]);
-    const fixed = await runImport({ file, mapping: shop({}, { thousands: ',' }), ingestion: fx.platform.ingestion, stateDir: fx.stateDir('fixed') });
+    const fixed = await runImport({
+      file,
+      mapping: shop({}, { thousands: ',' }),
+      ingestion: fx.platform.ingestion,
+      stateDir: fx.stateDir('fixed'),
+    });
     expect(fixed.eventsImported).toBe(1); // o4 now reads as 1234.5
   });
 
@@ -134,31 +172,52 @@ describe('runImport on the embedded store', () => {
     const wrong = await runImport({ file, mapping: shop(), ingestion: fx.platform.ingestion, stateDir: fx.stateDir() });
     expect(wrong).toMatchObject({ rowsRead: 1, eventsImported: 0, rowsRejected: 1 });
     expect(rejectLines(wrong.rejectFile)[1]).toContain('not valid UTF-8');
-    const right = await runImport({ file, mapping: shop({ encoding: 'windows-1252' }), ingestion: fx.platform.ingestion, stateDir: fx.stateDir('right') });
+    const right = await runImport({
+      file,
+      mapping: shop({ encoding: 'windows-1252' }),
+      ingestion: fx.platform.ingestion,
+      stateDir: fx.stateDir('right'),
+    });
     expect(right.eventsImported).toBe(1);
     const utf16 = fx.file('utf16.csv', Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(`${HEADER}${rows(1, 500)}\n`, 'utf16le')]));
-    await expect(runImport({ file: utf16, mapping: shop(), ingestion: fx.platform.ingestion, stateDir: fx.stateDir('u16') })).rejects.toThrow(/UTF-16 byte order mark/);
-    const ok16 = await runImport({ file: utf16, mapping: shop({ encoding: 'utf-16le' }), ingestion: fx.platform.ingestion, stateDir: fx.stateDir('u16ok') });
+    await expect(
+      runImport({ file: utf16, mapping: shop(), ingestion: fx.platform.ingestion, stateDir: fx.stateDir('u16') }),
+    ).rejects.toThrow(/UTF-16 byte order mark/);
+    const ok16 = await runImport({
+      file: utf16,
+      mapping: shop({ encoding: 'utf-16le' }),
+      ingestion: fx.platform.ingestion,
+      stateDir: fx.stateDir('u16ok'),
+    });
     expect(readFileSync(ok16.rejectFile, 'utf8')).toBe('line,event,field,reason\n');
     expect(ok16.eventsImported).toBe(1);
   });
 
   it('refuses a 0-byte file and a file without a header', async () => {
     const empty = fx.file('empty.csv', '');
-    const err = await runImport({ file: empty, mapping: shop(), ingestion: fx.platform.ingestion, stateDir: fx.stateDir() }).catch((e) => e);
+    const err = await runImport({ file: empty, mapping: shop(), ingestion: fx.platform.ingestion, stateDir: fx.stateDir() }).catch(
+      (e) => e,
+    );
     expect(err).toBeInstanceOf(ImportFileError);
     expect(err.message).toMatch(/the file is empty \(0 bytes\)/);
     const blank = fx.file('blank.csv', '\n\n');
-    await expect(runImport({ file: blank, mapping: shop(), ingestion: fx.platform.ingestion, stateDir: fx.stateDir('b') })).rejects.toThrow(/no header line/);
+    await expect(runImport({ file: blank, mapping: shop(), ingestion: fx.platform.ingestion, stateDir: fx.stateDir('b') })).rejects.toThrow(
+      /no header line/,
+    );
   });
 
   it('rejects a row whose content changed since an earlier import of the same key', async () => {
     const before = fx.file('v1.csv', `${HEADER}${rows(3)}\n`);
     await runImport({ file: before, mapping: shop(), ingestion: fx.platform.ingestion, stateDir: fx.stateDir('v1') });
-    const after = fx.file('v2.csv', `${HEADER}${rows(3).replace('o2,20240102,c2@example.com,2.5', 'o2,20240102,c2@example.com,99')}\n${rows(1, 4)}\n`);
+    const after = fx.file(
+      'v2.csv',
+      `${HEADER}${rows(3).replace('o2,20240102,c2@example.com,2.5', 'o2,20240102,c2@example.com,99')}\n${rows(1, 4)}\n`,
+    );
     const s = await runImport({ file: after, mapping: shop(), ingestion: fx.platform.ingestion, stateDir: fx.stateDir('v2') });
     expect(s).toMatchObject({ rowsRead: 4, eventsImported: 1, eventsDuplicate: 2, rowsRejected: 1 });
-    expect(rejectLines(s.rejectFile)[1]).toBe('3,purchase,eventId,was already imported with different content: this row (or the mapping) changed since an earlier import');
+    expect(rejectLines(s.rejectFile)[1]).toBe(
+      '3,purchase,eventId,was already imported with different content: this row (or the mapping) changed since an earlier import',
+    );
   });
 
   it('imports NDJSON by dotted paths and reports broken lines', async () => {

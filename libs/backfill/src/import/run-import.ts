@@ -105,8 +105,7 @@ export async function runImport(options: ImportOptions): Promise<ImportSummary> 
   let pendingRead = 0;
   const skip = resume?.recordsDone ?? 0;
 
-  const report = () =>
-    options.onProgress?.({ ...counts, ...progress, elapsedMs: now() - started, line });
+  const report = () => options.onProgress?.({ ...counts, ...progress, elapsedMs: now() - started, line });
 
   const reject = (at: number, errors: RowError[]) => {
     for (const e of errors) pendingRejects += `${at},${csvCell(e.event ?? '')},${csvCell(e.field)},${csvCell(e.reason)}\n`;
@@ -133,7 +132,13 @@ export async function runImport(options: ImportOptions): Promise<ImportSummary> 
           const row = owner[err.index];
           if (!row || bad.has(row)) continue;
           bad.add(row);
-          reject(row.line, [{ event: row.rules[row.commands.indexOf(commands[err.index])], field: 'eventId', reason: 'was already imported with different content: this row (or the mapping) changed since an earlier import' }]);
+          reject(row.line, [
+            {
+              event: row.rules[row.commands.indexOf(commands[err.index])],
+              field: 'eventId',
+              reason: 'was already imported with different content: this row (or the mapping) changed since an earlier import',
+            },
+          ]);
         }
         if (bad.size === 0) throw e;
         rows = rows.filter((r) => !bad.has(r));
@@ -146,7 +151,16 @@ export async function runImport(options: ImportOptions): Promise<ImportSummary> 
     pending = [];
     pendingEvents = pendingRejectRows = pendingFiltered = pendingRead = 0;
     pendingRejects = '';
-    const checkpoint: Checkpoint = { version: 1, fingerprint, mappingHash, recordsDone: recordIndex, lastLine: line, rejectBytes, counts, updatedAt: new Date(now()).toISOString() };
+    const checkpoint: Checkpoint = {
+      version: 1,
+      fingerprint,
+      mappingHash,
+      recordsDone: recordIndex,
+      lastLine: line,
+      rejectBytes,
+      counts,
+      updatedAt: new Date(now()).toISOString(),
+    };
     writeJsonAtomic(join(stateDir, CHECKPOINT_FILE), checkpoint);
     report();
   };
@@ -172,7 +186,9 @@ export async function runImport(options: ImportOptions): Promise<ImportSummary> 
       line = item.line;
       if (recordIndex <= skip) continue;
       pendingRead++;
-      const problem = item.error ?? (columns && item.values && item.values.length !== columns.length ? fieldCountProblem(item, columns.length) : undefined);
+      const problem =
+        item.error ??
+        (columns && item.values && item.values.length !== columns.length ? fieldCountProblem(item, columns.length) : undefined);
       if (problem) {
         reject(item.line, [{ field: '', reason: `line ${problem}` }]);
       } else {
@@ -236,4 +252,3 @@ function fieldCountProblem(item: ReadItem, expected: number): string {
   const truncated = n < expected && item.unterminated ? ': it is the last line and has no line end, so the file looks truncated' : '';
   return `has ${n} fields, the header has ${expected}${truncated}`;
 }
-

@@ -16,7 +16,11 @@ if (!present) {
 const describeData = present ? describe : describe.skip;
 
 /** The first `rows` records of a data file (header kept), as the slice under test. */
-const slice = (path: string, rows: number) => readFileSync(path, 'latin1').split('\n').slice(0, rows + 1).join('\n') + '\n';
+const slice = (path: string, rows: number) =>
+  readFileSync(path, 'latin1')
+    .split('\n')
+    .slice(0, rows + 1)
+    .join('\n') + '\n';
 
 describeData('shipped example mappings on slices of the real data sets', () => {
   let fx: ReturnType<typeof importFixture>;
@@ -27,11 +31,21 @@ describeData('shipped example mappings on slices of the real data sets', () => {
     const text = slice(CDNOW, 3000);
     const file = fx.file('cdnow.txt', text);
     const mapping = loadMappingFile(join(repoRoot, 'seeds', 'mappings', 'cdnow-purchases.json'));
-    const rows = text.split('\n').slice(1).filter((l) => l.trim() !== '');
+    const rows = text
+      .split('\n')
+      .slice(1)
+      .filter((l) => l.trim() !== '');
     const customers = new Set(rows.map((l) => l.trim().split(/\s+/)[0]));
 
     const s = await runImport({ file, mapping, ingestion: fx.platform.ingestion, stateDir: fx.stateDir(), batchSize: 1000 });
-    expect(s).toMatchObject({ status: 'completed', rowsRead: 3000, eventsImported: 3000, eventsDuplicate: 0, rowsRejected: 0, rowsFiltered: 0 });
+    expect(s).toMatchObject({
+      status: 'completed',
+      rowsRead: 3000,
+      eventsImported: 3000,
+      eventsDuplicate: 0,
+      rowsRejected: 0,
+      rowsFiltered: 0,
+    });
     const log = await fx.platform.store.readAll({});
     expect(log.filter((e) => e.type === 'customer.registered')).toHaveLength(customers.size);
     const first = log.find((e) => e.type === 'purchase.completed')!;
@@ -47,7 +61,10 @@ describeData('shipped example mappings on slices of the real data sets', () => {
     const text = slice(TELCO, 1000);
     const file = fx.file('telco.csv', text);
     const mapping = loadMappingFile(join(repoRoot, 'seeds', 'mappings', 'telco-subscriptions.json'));
-    const churners = text.split('\n').slice(1).filter((l) => l.trim().endsWith(',Yes')).length;
+    const churners = text
+      .split('\n')
+      .slice(1)
+      .filter((l) => l.trim().endsWith(',Yes')).length;
     expect(churners).toBeGreaterThan(100);
 
     const s = await runImport({ file, mapping, ingestion: fx.platform.ingestion, stateDir: fx.stateDir() });

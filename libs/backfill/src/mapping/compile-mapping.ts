@@ -83,13 +83,15 @@ export function compileMapping(spec: MappingSpec, columns: string[] | undefined)
     const hasDefault = 'default' in v;
     const type = v.type ?? (opts.defaultType && !('const' in v) ? opts.defaultType : undefined);
     const label = v.column ?? v.path ?? (v.template !== undefined ? 'the template' : 'the constant');
-    const where = v.column ?? v.path ? columnLabel((v.column ?? v.path)!) : label;
+    const where = (v.column ?? v.path) ? columnLabel((v.column ?? v.path)!) : label;
 
     let raw: (row: SourceRow, ctx: Ctx) => unknown;
     if ('const' in v) raw = () => v.const;
     else if (v.template !== undefined) {
       const parts = v.template.split(/(\{[^{}]+\})/).filter((p) => p !== '');
-      const pieces = parts.map((p) => (p.startsWith('{') && p.endsWith('}') ? { name: p.slice(1, -1), get: cell(p.slice(1, -1), `${path}.template`) } : p));
+      const pieces = parts.map((p) =>
+        p.startsWith('{') && p.endsWith('}') ? { name: p.slice(1, -1), get: cell(p.slice(1, -1), `${path}.template`) } : p,
+      );
       raw = (row) => {
         let out = '';
         for (const piece of pieces) {
@@ -128,8 +130,15 @@ export function compileMapping(spec: MappingSpec, columns: string[] | undefined)
         if (table.has(key)) x = table.get(key);
         else if (fallback) x = table.get('*');
         else {
-          const known = [...table.keys()].slice(0, 10).map((k) => JSON.stringify(k)).join(', ');
-          ctx.errors.push({ event: ctx.event, field, reason: `${where}: ${echo ? show(x) : 'the value'} is not in the value table (${known})` });
+          const known = [...table.keys()]
+            .slice(0, 10)
+            .map((k) => JSON.stringify(k))
+            .join(', ');
+          ctx.errors.push({
+            event: ctx.event,
+            field,
+            reason: `${where}: ${echo ? show(x) : 'the value'} is not in the value table (${known})`,
+          });
           return FAIL;
         }
         if (x === null) return v.optional ? OMIT : x;
@@ -147,7 +156,11 @@ export function compileMapping(spec: MappingSpec, columns: string[] | undefined)
         if (n === FAIL) return FAIL;
         if (n === OMIT) continue;
         if (typeof n !== 'number' || !Number.isFinite(n)) {
-          ctx.errors.push({ event: ctx.event, field, reason: `the ${s.unit} to ${s.sign > 0 ? 'add' : 'subtract'} is not a number (set "type": "integer")` });
+          ctx.errors.push({
+            event: ctx.event,
+            field,
+            reason: `the ${s.unit} to ${s.sign > 0 ? 'add' : 'subtract'} is not a number (set "type": "integer")`,
+          });
           return FAIL;
         }
         ms = shiftInstant(ms, s.unit, s.sign * n);
@@ -199,7 +212,8 @@ export function compileMapping(spec: MappingSpec, columns: string[] | undefined)
       ['occurredAt', value(rule.occurredAt, `${p}.occurredAt`, 'occurredAt', { defaultType: 'date' })],
       ['channel', value(rule.channel, `${p}.channel`, 'channel')],
     ];
-    for (const k of ['agentId', 'correlationId', 'causationId'] as const) if (rule[k] !== undefined) fields.push([k, value(rule[k]!, `${p}.${k}`, k)]);
+    for (const k of ['agentId', 'correlationId', 'causationId'] as const)
+      if (rule[k] !== undefined) fields.push([k, value(rule[k]!, `${p}.${k}`, k)]);
     const identifiers = rule.customer.map((c, j) => ({
       optional: c.optional === true,
       kind: value(c.kind, `${p}.customer[${j}].kind`, `customer.identifiers.${j}.kind`),
@@ -225,7 +239,10 @@ export function compileMapping(spec: MappingSpec, columns: string[] | undefined)
       for (const rule of rules) {
         if (!rule.when(row)) continue;
         ctx.event = rule.name;
-        const envelope: Record<string, unknown> = { eventId: deterministicUuid('import', spec.source, rule.name, ...key), source: spec.source };
+        const envelope: Record<string, unknown> = {
+          eventId: deterministicUuid('import', spec.source, rule.name, ...key),
+          source: spec.source,
+        };
         if (rule.schemaVersion !== undefined) envelope.schemaVersion = rule.schemaVersion;
         for (const [k, get] of rule.fields) {
           const x = get(row, ctx);
@@ -244,7 +261,12 @@ export function compileMapping(spec: MappingSpec, columns: string[] | undefined)
           if (kind === FAIL || val === FAIL || kind === OMIT || val === OMIT) failed = true;
           else ids.push({ kind, value: val });
         }
-        if (ids.length === 0 && !failed) ctx.errors.push({ event: rule.name, field: 'customer.identifiers', reason: 'no identifier: every identifier cell of this row is empty' });
+        if (ids.length === 0 && !failed)
+          ctx.errors.push({
+            event: rule.name,
+            field: 'customer.identifiers',
+            reason: 'no identifier: every identifier cell of this row is empty',
+          });
         envelope.customer = { identifiers: ids };
         envelope.data = rule.data(row, ctx);
         events.push({ rule: rule.name, envelope });
@@ -258,13 +280,20 @@ export function compileMapping(spec: MappingSpec, columns: string[] | undefined)
 
 type ValueCompiler = (spec: ValueSpec, path: string, field: string) => Compiled;
 
-function dataBuilder(data: Record<string, unknown>, path: string, field: string, value: ValueCompiler): (row: SourceRow, ctx: Ctx) => Record<string, unknown> {
+function dataBuilder(
+  data: Record<string, unknown>,
+  path: string,
+  field: string,
+  value: ValueCompiler,
+): (row: SourceRow, ctx: Ctx) => Record<string, unknown> {
   const entries = Object.entries(data).map(([k, v]) => {
     const nested = typeof v === 'object' && v !== null && !Array.isArray(v) && !isValueObject(v);
     return {
       k,
       nested,
-      get: nested ? dataBuilder(v as Record<string, unknown>, `${path}.${k}`, `${field}.${k}`, value) : value(v as ValueSpec, `${path}.${k}`, `${field}.${k}`),
+      get: nested
+        ? dataBuilder(v as Record<string, unknown>, `${path}.${k}`, `${field}.${k}`, value)
+        : value(v as ValueSpec, `${path}.${k}`, `${field}.${k}`),
     };
   });
   return (row, ctx) => {

@@ -72,7 +72,11 @@ describe('row mapping', () => {
     const errors = out.kind === 'rejected' ? out.errors : [];
     expect(errors).toEqual(
       expect.arrayContaining([
-        { event: 'activity', field: 'type', reason: 'column "activity": "Escalate" is not in the value table ("Open", "Solved", "Reopen")' },
+        {
+          event: 'activity',
+          field: 'type',
+          reason: 'column "activity": "Escalate" is not in the value table ("Open", "Solved", "Reopen")',
+        },
         { event: 'activity', field: 'occurredAt', reason: 'column "at": "05-01-2016" does not match the format YYYY/MM/DD HH:mm:ss.SSS' },
         { event: 'activity', field: 'customer.identifiers', reason: 'no identifier: every identifier cell of this row is empty' },
         { event: 'refund', field: 'customer.identifiers.0.value', reason: 'column "email" is empty' },
@@ -85,7 +89,15 @@ describe('row mapping', () => {
       name: 'x',
       source: 'x',
       input: { format: 'csv' },
-      events: [{ type: 'web.visited', occurredAt: { column: 'at', type: 'date', format: 'epoch-ms' }, channel: 'web', customer: [{ kind: 'cookie', value: { column: 'c' } }], data: { url: { column: 'u' } } }],
+      events: [
+        {
+          type: 'web.visited',
+          occurredAt: { column: 'at', type: 'date', format: 'epoch-ms' },
+          channel: 'web',
+          customer: [{ kind: 'cookie', value: { column: 'c' } }],
+          data: { url: { column: 'u' } },
+        },
+      ],
     });
     const c = compileMapping(m, ['at', 'c', 'u']);
     const id = (line: number, text: string) => events(c.map({ line, text, values: text.split(',') }))[0].envelope.eventId;
@@ -99,7 +111,15 @@ describe('row mapping', () => {
       source: 'evil',
       input: { format: 'csv' },
       filter: [{ column: 'u', matches: '^(a+)+$' }],
-      events: [{ type: 'web.visited', occurredAt: { column: 'at', type: 'date', format: 'epoch-ms' }, channel: 'web', customer: [{ kind: 'cookie', value: { column: 'c' } }], data: { url: { column: 'u' } } }],
+      events: [
+        {
+          type: 'web.visited',
+          occurredAt: { column: 'at', type: 'date', format: 'epoch-ms' },
+          channel: 'web',
+          customer: [{ kind: 'cookie', value: { column: 'c' } }],
+          data: { url: { column: 'u' } },
+        },
+      ],
     });
     const c = compileMapping(m, ['at', 'c', 'u']);
     // a backtracking engine needs about 2^n steps here (n = 100,000): it would never return

@@ -17,7 +17,23 @@ export class MappingError extends Error {
   }
 }
 
-const VALUE_KEYS = ['const', 'column', 'path', 'template', 'map', 'type', 'decimal', 'thousands', 'format', 'timeZone', 'add', 'subtract', 'nullValues', 'default', 'optional'];
+const VALUE_KEYS = [
+  'const',
+  'column',
+  'path',
+  'template',
+  'map',
+  'type',
+  'decimal',
+  'thousands',
+  'format',
+  'timeZone',
+  'add',
+  'subtract',
+  'nullValues',
+  'default',
+  'optional',
+];
 const SOURCES = ['const', 'column', 'path', 'template'];
 const TYPES = ['string', 'number', 'integer', 'boolean', 'date'];
 const CONDITION_KEYS = ['column', 'equals', 'notEquals', 'in', 'notIn', 'matches', 'empty'];
@@ -47,16 +63,25 @@ export function parseMapping(raw: unknown): MappingSpec {
   else {
     unknownKeys(input, 'input', ['format', 'separator', 'quote', 'header', 'columns', 'encoding', 'trim'], fail);
     if (input.format !== 'csv' && input.format !== 'ndjson') fail('input.format', 'must be "csv" or "ndjson"');
-    if (input.separator !== undefined && !(input.separator === 'whitespace' || (typeof input.separator === 'string' && [...input.separator].length === 1))) {
+    if (
+      input.separator !== undefined &&
+      !(input.separator === 'whitespace' || (typeof input.separator === 'string' && [...input.separator].length === 1))
+    ) {
       fail('input.separator', 'must be one character (e.g. "," ";" "\\t" "|") or "whitespace"');
     }
-    if (input.quote !== undefined && !(typeof input.quote === 'string' && input.quote.length === 1)) fail('input.quote', 'must be one character');
+    if (input.quote !== undefined && !(typeof input.quote === 'string' && input.quote.length === 1))
+      fail('input.quote', 'must be one character');
     if (input.header !== undefined && typeof input.header !== 'boolean') fail('input.header', 'must be true or false');
-    if (input.columns !== undefined && !(Array.isArray(input.columns) && input.columns.length > 0 && input.columns.every((c) => typeof c === 'string' && c !== ''))) {
+    if (
+      input.columns !== undefined &&
+      !(Array.isArray(input.columns) && input.columns.length > 0 && input.columns.every((c) => typeof c === 'string' && c !== ''))
+    ) {
       fail('input.columns', 'must be a non-empty array of column names');
     }
-    if (input.format === 'csv' && input.header === false && input.columns === undefined) fail('input.columns', 'is required when input.header is false');
-    if (input.encoding !== undefined && !ENCODINGS.includes(input.encoding as string)) fail('input.encoding', `must be one of ${ENCODINGS.join(', ')}`);
+    if (input.format === 'csv' && input.header === false && input.columns === undefined)
+      fail('input.columns', 'is required when input.header is false');
+    if (input.encoding !== undefined && !ENCODINGS.includes(input.encoding as string))
+      fail('input.encoding', `must be one of ${ENCODINGS.join(', ')}`);
     if (input.trim !== undefined && typeof input.trim !== 'boolean') fail('input.trim', 'must be true or false');
   }
 
@@ -71,29 +96,61 @@ export function parseMapping(raw: unknown): MappingSpec {
     raw.events.forEach((e, i) => {
       const p = `events[${i}]`;
       if (!isObject(e)) return fail(p, 'must be an object');
-      unknownKeys(e, p, ['name', 'when', 'type', 'schemaVersion', 'occurredAt', 'channel', 'customer', 'agentId', 'correlationId', 'causationId', 'data', '$comment'], fail);
+      unknownKeys(
+        e,
+        p,
+        [
+          'name',
+          'when',
+          'type',
+          'schemaVersion',
+          'occurredAt',
+          'channel',
+          'customer',
+          'agentId',
+          'correlationId',
+          'causationId',
+          'data',
+          '$comment',
+        ],
+        fail,
+      );
       const name = e.name === undefined ? String(i) : e.name;
       if (typeof name !== 'string' || name === '') fail(`${p}.name`, 'must be a non-empty string');
-      else if (names.has(name)) fail(`${p}.name`, `"${name}" is used by another event rule; names must differ (they are part of the event ids)`);
+      else if (names.has(name))
+        fail(`${p}.name`, `"${name}" is used by another event rule; names must differ (they are part of the event ids)`);
       else names.add(name);
       if (e.when !== undefined) conditions(e.when, `${p}.when`, fail);
-      required(e, p, 'type', fail, (v) => (typeof v === 'string' && !TOUCHPOINT_TYPES.includes(v as never) ? `"${v}" is not a touch-point type; known: ${TOUCHPOINT_TYPES.join(', ')}` : undefined));
+      required(e, p, 'type', fail, (v) =>
+        typeof v === 'string' && !TOUCHPOINT_TYPES.includes(v as never)
+          ? `"${v}" is not a touch-point type; known: ${TOUCHPOINT_TYPES.join(', ')}`
+          : undefined,
+      );
       if (isValueObject(e.type) && e.type.map) {
         for (const [k, v] of Object.entries(e.type.map)) {
-          if (typeof v !== 'string' || !TOUCHPOINT_TYPES.includes(v as never)) fail(`${p}.type.map.${k}`, `"${String(v)}" is not a touch-point type`);
+          if (typeof v !== 'string' || !TOUCHPOINT_TYPES.includes(v as never))
+            fail(`${p}.type.map.${k}`, `"${String(v)}" is not a touch-point type`);
         }
       }
-      if (e.schemaVersion !== undefined && !(Number.isInteger(e.schemaVersion) && (e.schemaVersion as number) >= 1)) fail(`${p}.schemaVersion`, 'must be a positive integer');
+      if (e.schemaVersion !== undefined && !(Number.isInteger(e.schemaVersion) && (e.schemaVersion as number) >= 1))
+        fail(`${p}.schemaVersion`, 'must be a positive integer');
       required(e, p, 'occurredAt', fail);
-      required(e, p, 'channel', fail, (v) => (typeof v === 'string' && !CHANNELS.includes(v as never) ? `"${v}" is not a channel; known: ${CHANNELS.join(', ')}` : undefined));
+      required(e, p, 'channel', fail, (v) =>
+        typeof v === 'string' && !CHANNELS.includes(v as never) ? `"${v}" is not a channel; known: ${CHANNELS.join(', ')}` : undefined,
+      );
       for (const k of ['agentId', 'correlationId', 'causationId'] as const) if (e[k] !== undefined) value(e[k], `${p}.${k}`, fail);
-      if (!Array.isArray(e.customer) || e.customer.length === 0) fail(`${p}.customer`, 'is required: at least one {"kind": ..., "value": ...}');
+      if (!Array.isArray(e.customer) || e.customer.length === 0)
+        fail(`${p}.customer`, 'is required: at least one {"kind": ..., "value": ...}');
       else {
         e.customer.forEach((c, j) => {
           const cp = `${p}.customer[${j}]`;
           if (!isObject(c)) return fail(cp, 'must be {"kind": ..., "value": ...}');
           unknownKeys(c, cp, ['kind', 'value', 'optional'], fail);
-          required(c, cp, 'kind', fail, (v) => (typeof v === 'string' && !IDENTIFIER_KINDS.includes(v as never) ? `"${v}" is not an identifier kind; known: ${IDENTIFIER_KINDS.join(', ')}` : undefined));
+          required(c, cp, 'kind', fail, (v) =>
+            typeof v === 'string' && !IDENTIFIER_KINDS.includes(v as never)
+              ? `"${v}" is not an identifier kind; known: ${IDENTIFIER_KINDS.join(', ')}`
+              : undefined,
+          );
           required(c, cp, 'value', fail);
           if (c.optional !== undefined && typeof c.optional !== 'boolean') fail(`${cp}.optional`, 'must be true or false');
         });
@@ -109,7 +166,9 @@ export function parseMapping(raw: unknown): MappingSpec {
 type Fail = (path: string, reason: string) => void;
 
 function unknownKeys(o: Record<string, unknown>, path: string, known: string[], fail: Fail) {
-  for (const k of Object.keys(o)) if (!known.includes(k)) fail(path ? `${path}.${k}` : k, `is not a known key here; known: ${known.filter((x) => !x.startsWith('$')).join(', ')}`);
+  for (const k of Object.keys(o))
+    if (!known.includes(k))
+      fail(path ? `${path}.${k}` : k, `is not a known key here; known: ${known.filter((x) => !x.startsWith('$')).join(', ')}`);
 }
 
 function required(o: Record<string, unknown>, path: string, key: string, fail: Fail, constCheck?: (v: unknown) => string | undefined) {
@@ -136,8 +195,10 @@ export function value(v: unknown, path: string, fail: Fail): void {
   if (!isObject(v)) return fail(path, 'must be a constant or a value object');
   unknownKeys(v, path, VALUE_KEYS, fail);
   const sources = SOURCES.filter((k) => k in v);
-  if (sources.length !== 1) return fail(path, `must name exactly one of ${SOURCES.join(', ')}${sources.length ? ` (has ${sources.join(', ')})` : ''}`);
-  for (const k of ['column', 'path', 'template'] as const) if (k in v && (typeof v[k] !== 'string' || v[k] === '')) fail(`${path}.${k}`, 'must be a non-empty string');
+  if (sources.length !== 1)
+    return fail(path, `must name exactly one of ${SOURCES.join(', ')}${sources.length ? ` (has ${sources.join(', ')})` : ''}`);
+  for (const k of ['column', 'path', 'template'] as const)
+    if (k in v && (typeof v[k] !== 'string' || v[k] === '')) fail(`${path}.${k}`, 'must be a non-empty string');
   if (typeof v.template === 'string') {
     if (!/\{[^{}]+\}/.test(v.template)) fail(`${path}.template`, 'has no {column} placeholder; use "const" for a constant');
     if (/[{}]/.test(v.template.replace(/\{[^{}]+\}/g, ''))) fail(`${path}.template`, 'has unbalanced braces');
@@ -148,11 +209,13 @@ export function value(v: unknown, path: string, fail: Fail): void {
     if (v[k] !== undefined && !(typeof v[k] === 'string' && (v[k] as string).length === 1)) fail(`${path}.${k}`, 'must be one character');
   }
   if (v.decimal !== undefined && v.decimal === v.thousands) fail(`${path}.thousands`, 'must differ from decimal');
-  if (v.nullValues !== undefined && !(Array.isArray(v.nullValues) && v.nullValues.every((x) => typeof x === 'string'))) fail(`${path}.nullValues`, 'must be an array of strings');
+  if (v.nullValues !== undefined && !(Array.isArray(v.nullValues) && v.nullValues.every((x) => typeof x === 'string')))
+    fail(`${path}.nullValues`, 'must be an array of strings');
   if (v.optional !== undefined && typeof v.optional !== 'boolean') fail(`${path}.optional`, 'must be true or false');
   const isDate = v.type === 'date';
   if (!isDate) {
-    for (const k of ['format', 'timeZone', 'add', 'subtract'] as const) if (v[k] !== undefined) fail(`${path}.${k}`, 'applies to "type": "date" only');
+    for (const k of ['format', 'timeZone', 'add', 'subtract'] as const)
+      if (v[k] !== undefined) fail(`${path}.${k}`, 'applies to "type": "date" only');
   }
   if (v.timeZone !== undefined) {
     const problem = typeof v.timeZone === 'string' ? checkTimeZone(v.timeZone) : 'must be a string';
@@ -190,9 +253,16 @@ function conditions(list: unknown, path: string, fail: Fail) {
     unknownKeys(c, p, CONDITION_KEYS, fail);
     if (typeof c.column !== 'string' || c.column === '') fail(`${p}.column`, 'is required');
     const tests = CONDITION_KEYS.filter((k) => k !== 'column' && k in c);
-    if (tests.length !== 1) fail(p, `must have exactly one test of equals, notEquals, in, notIn, matches, empty${tests.length ? ` (has ${tests.join(', ')})` : ''}`);
-    for (const k of ['equals', 'notEquals', 'matches'] as const) if (k in c && typeof c[k] !== 'string') fail(`${p}.${k}`, 'must be a string');
-    for (const k of ['in', 'notIn'] as const) if (k in c && !(Array.isArray(c[k]) && (c[k] as unknown[]).every((x) => typeof x === 'string'))) fail(`${p}.${k}`, 'must be an array of strings');
+    if (tests.length !== 1)
+      fail(
+        p,
+        `must have exactly one test of equals, notEquals, in, notIn, matches, empty${tests.length ? ` (has ${tests.join(', ')})` : ''}`,
+      );
+    for (const k of ['equals', 'notEquals', 'matches'] as const)
+      if (k in c && typeof c[k] !== 'string') fail(`${p}.${k}`, 'must be a string');
+    for (const k of ['in', 'notIn'] as const)
+      if (k in c && !(Array.isArray(c[k]) && (c[k] as unknown[]).every((x) => typeof x === 'string')))
+        fail(`${p}.${k}`, 'must be an array of strings');
     if ('empty' in c && typeof c.empty !== 'boolean') fail(`${p}.empty`, 'must be true or false');
     if (typeof c.matches === 'string') {
       const pattern = compileUserPattern(c.matches);

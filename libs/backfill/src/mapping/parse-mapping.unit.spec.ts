@@ -63,7 +63,16 @@ describe('mapping validation', () => {
   it('requires the essentials', () => {
     const paths = problems(() => parseMapping({ input: { format: 'csv', header: false }, events: [{}] })).map((p) => p.path);
     expect(paths).toEqual(
-      expect.arrayContaining(['name', 'source', 'input.columns', 'events[0].type', 'events[0].occurredAt', 'events[0].channel', 'events[0].customer', 'events[0].data']),
+      expect.arrayContaining([
+        'name',
+        'source',
+        'input.columns',
+        'events[0].type',
+        'events[0].occurredAt',
+        'events[0].channel',
+        'events[0].customer',
+        'events[0].data',
+      ]),
     );
     expect(problems(() => parseMapping('nope'))).toEqual([{ path: '', reason: 'a mapping must be a JSON object' }]);
   });
@@ -105,20 +114,26 @@ describe('mapping validation', () => {
       ]);
     });
 
-    it('refuses a pattern longer than MAX_PATTERN_LENGTH characters, and a bad pattern with the engine\'s reason', () => {
+    it("refuses a pattern longer than MAX_PATTERN_LENGTH characters, and a bad pattern with the engine's reason", () => {
       expect(MAX_PATTERN_LENGTH).toBe(256);
       expect(parseMapping(withMatches('a'.repeat(MAX_PATTERN_LENGTH)))).toBeDefined();
       expect(problems(() => parseMapping(withMatches('a'.repeat(MAX_PATTERN_LENGTH + 1))))).toEqual([
         { path: 'filter[0].matches', reason: `is 257 characters long; patterns may have at most ${MAX_PATTERN_LENGTH}` },
       ]);
       expect(problems(() => parseMapping(withMatches('(ab')))).toEqual([
-        { path: 'filter[0].matches', reason: expect.stringMatching(/^is not a valid regular expression \(RE2 syntax\): .*missing closing \)/) },
+        {
+          path: 'filter[0].matches',
+          reason: expect.stringMatching(/^is not a valid regular expression \(RE2 syntax\): .*missing closing \)/),
+        },
       ]);
-      expect(problems(() => parseMapping(withMatches('(?:a{1000}){1000}')))).toEqual([{ path: 'filter[0].matches', reason: expect.stringContaining('repeat count') }]);
+      expect(problems(() => parseMapping(withMatches('(?:a{1000}){1000}')))).toEqual([
+        { path: 'filter[0].matches', reason: expect.stringContaining('repeat count') },
+      ]);
     });
 
     it('accepts the usual RE2 syntax (classes, anchors, alternation, counted repeats, (?i), named groups)', () => {
-      for (const p of ['^[A-Z]{2}-\\d+$', '(?i)^(gold|silver)$', '\\bvip\\b', '^(?P<x>a+)+$', '^(?<y>b)$']) expect(parseMapping(withMatches(p))).toBeDefined();
+      for (const p of ['^[A-Z]{2}-\\d+$', '(?i)^(gold|silver)$', '\\bvip\\b', '^(?P<x>a+)+$', '^(?<y>b)$'])
+        expect(parseMapping(withMatches(p))).toBeDefined();
     });
   });
 });

@@ -19,17 +19,20 @@ const UNSUPPORTED = 'is not supported: patterns run on a linear-time engine (RE2
 
 /** Compiles a user-supplied pattern, or says why it is refused (the reason completes "<path> ..."). */
 export function compileUserPattern(pattern: string): UserPattern {
-  if (pattern.length > MAX_PATTERN_LENGTH) return { ok: false, reason: `is ${pattern.length} characters long; patterns may have at most ${MAX_PATTERN_LENGTH}` };
+  if (pattern.length > MAX_PATTERN_LENGTH)
+    return { ok: false, reason: `is ${pattern.length} characters long; patterns may have at most ${MAX_PATTERN_LENGTH}` };
   let re: RE2JS;
   try {
     re = RE2JS.compile(pattern);
   } catch (e) {
     if (!(e instanceof RE2JSException)) throw e;
     if (/\\[1-9]|\\k</.test(pattern)) return { ok: false, reason: `has a backreference (\\1, \\k<name>), which ${UNSUPPORTED}` };
-    if (/\(\?<?[=!]/.test(pattern)) return { ok: false, reason: `has a lookahead or lookbehind ((?=, (?!, (?<=, (?<!), which ${UNSUPPORTED}` };
+    if (/\(\?<?[=!]/.test(pattern))
+      return { ok: false, reason: `has a lookahead or lookbehind ((?=, (?!, (?<=, (?<!), which ${UNSUPPORTED}` };
     return { ok: false, reason: `is not a valid regular expression (RE2 syntax): ${e.message.replace(/^error parsing regexp: /, '')}` };
   }
   const size = re.programSize();
-  if (size > MAX_PATTERN_PROGRAM) return { ok: false, reason: `is too complex (${size} RE2 instructions; at most ${MAX_PATTERN_PROGRAM}): use smaller repeat counts` };
+  if (size > MAX_PATTERN_PROGRAM)
+    return { ok: false, reason: `is too complex (${size} RE2 instructions; at most ${MAX_PATTERN_PROGRAM}): use smaller repeat counts` };
   return { ok: true, test: (text) => re.test(text) };
 }

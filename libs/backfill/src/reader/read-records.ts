@@ -35,7 +35,11 @@ const MAX_RECORD = 16 * 1024 * 1024;
  * Streams the records of a file: constant memory whatever its size (one chunk and one record at a
  * time; the consumer pulls). The csv header, when there is one, is the first item.
  */
-export async function* readRecords(path: string, input: InputSpec, progress: ReadProgress = { bytesRead: 0, totalBytes: 0 }): AsyncGenerator<ReadItem> {
+export async function* readRecords(
+  path: string,
+  input: InputSpec,
+  progress: ReadProgress = { bytesRead: 0, totalBytes: 0 },
+): AsyncGenerator<ReadItem> {
   const size = statSync(path).size;
   progress.totalBytes = size;
   if (size === 0) throw new ImportFileError('the file is empty (0 bytes): nothing to import (was the export cut short?)');
@@ -48,8 +52,14 @@ export async function* readRecords(path: string, input: InputSpec, progress: Rea
     for await (const chunk of createReadStream(path, { highWaterMark: CHUNK }) as AsyncIterable<Buffer>) {
       if (first) {
         first = false;
-        if (encoding !== 'utf-16le' && chunk.length >= 2 && ((chunk[0] === 0xff && chunk[1] === 0xfe) || (chunk[0] === 0xfe && chunk[1] === 0xff))) {
-          throw new ImportFileError(`the file starts with a UTF-16 byte order mark but the mapping reads it as ${encoding}: set input.encoding to "utf-16le" (or re-export as UTF-8)`);
+        if (
+          encoding !== 'utf-16le' &&
+          chunk.length >= 2 &&
+          ((chunk[0] === 0xff && chunk[1] === 0xfe) || (chunk[0] === 0xfe && chunk[1] === 0xff))
+        ) {
+          throw new ImportFileError(
+            `the file starts with a UTF-16 byte order mark but the mapping reads it as ${encoding}: set input.encoding to "utf-16le" (or re-export as UTF-8)`,
+          );
         }
       }
       progress.bytesRead += chunk.length;
@@ -93,7 +103,8 @@ async function* lines(chunks: AsyncIterable<string>): AsyncGenerator<{ line: num
       start = nl + 1;
     }
     buf = buf.slice(start);
-    if (buf.length > MAX_RECORD) throw new ImportFileError(`line ${line + 1} is longer than ${MAX_RECORD} characters: is the separator or format right?`);
+    if (buf.length > MAX_RECORD)
+      throw new ImportFileError(`line ${line + 1} is longer than ${MAX_RECORD} characters: is the separator or format right?`);
   }
   if (buf.length > 0) yield { line: line + 1, text: buf.endsWith('\r') ? buf.slice(0, -1) : buf, unterminated: true };
 }
@@ -113,7 +124,11 @@ async function* ndjson(chunks: AsyncIterable<string>): AsyncGenerator<ReadItem> 
     try {
       object = JSON.parse(text);
     } catch {
-      yield { line, text, error: unterminated ? 'is not valid JSON, and is the last line without a line end: the file looks truncated' : 'is not valid JSON' };
+      yield {
+        line,
+        text,
+        error: unterminated ? 'is not valid JSON, and is the last line without a line end: the file looks truncated' : 'is not valid JSON',
+      };
       continue;
     }
     if (typeof object !== 'object' || object === null || Array.isArray(object)) yield { line, text, error: 'is not a JSON object' };

@@ -56,27 +56,49 @@ describe('customer 360 projection over generated histories', () => {
       const found = await main.queries.byId(expected.customerId);
       if (found.kind !== 'found') throw new Error(`${expected.customerId}: ${found.kind}`);
       const v: Customer360View = found.view;
-      expect({ id: v.customerId, identifiers: v.identifiers, firstSeenAt: v.firstSeenAt, lastSeenAt: v.lastSeenAt, registeredAt: v.registeredAt }).toEqual({
+      expect({
+        id: v.customerId,
+        identifiers: v.identifiers,
+        firstSeenAt: v.firstSeenAt,
+        lastSeenAt: v.lastSeenAt,
+        registeredAt: v.registeredAt,
+      }).toEqual({
         id: expected.customerId,
         identifiers: expected.identifiers,
         firstSeenAt: expected.firstSeenAt,
         lastSeenAt: expected.lastSeenAt,
         registeredAt: expected.registeredAt,
       });
-      expect([v.eventCount, v.channels, v.types, v.purchases]).toEqual([expected.eventCount, expected.channels, expected.types, expected.purchases]);
+      expect([v.eventCount, v.channels, v.types, v.purchases]).toEqual([
+        expected.eventCount,
+        expected.channels,
+        expected.types,
+        expected.purchases,
+      ]);
       expect(v.lifetimeValue.map((m) => [m.currency, Math.round(m.purchased * 100), Math.round(m.refunded * 100)])).toEqual(
         Object.keys(expected.money)
           .sort()
           .map((cur) => [cur, expected.money[cur].purchased, expected.money[cur].refunded]),
       );
-      expect([v.scores.nps?.score ?? null, v.scores.csat?.score ?? null, v.scores.ces?.score ?? null]).toEqual([expected.nps, expected.csat, expected.ces]);
+      expect([v.scores.nps?.score ?? null, v.scores.csat?.score ?? null, v.scores.ces?.score ?? null]).toEqual([
+        expected.nps,
+        expected.csat,
+        expected.ces,
+      ]);
       expect(v.scores.nps?.category ?? null).toBe(expected.nps === null ? null : npsCategory(expected.nps));
       expect(v.openCases.map((c) => [c.caseId, c.openedAt]).sort()).toEqual(expected.openCases.map((c) => [c.caseId, c.openedAt]).sort());
-      expect(Object.fromEntries(v.subscriptions.map((s) => [s.subscriptionId, { plan: s.plan, status: s.status }]))).toEqual(expected.subscriptions);
+      expect(Object.fromEntries(v.subscriptions.map((s) => [s.subscriptionId, { plan: s.plan, status: s.status }]))).toEqual(
+        expected.subscriptions,
+      );
       expect(Object.fromEntries(Object.entries(v.consents).map(([k, c]) => [k, c.granted]))).toEqual(expected.consents);
       expect(v.profile).toEqual(expected.profile);
       expect([v.complaints.count, v.complaints.lastAt]).toEqual([expected.complaints, expected.lastComplaintAt]);
-      expect(v.merges.filter((m) => m.kind === 'absorbed').flatMap((m) => (m.kind === 'absorbed' ? m.mergedIds : [])).sort()).toEqual(expected.absorbed);
+      expect(
+        v.merges
+          .filter((m) => m.kind === 'absorbed')
+          .flatMap((m) => (m.kind === 'absorbed' ? m.mergedIds : []))
+          .sort(),
+      ).toEqual(expected.absorbed);
       const net = Object.values(expected.money).reduce((s, m) => s + m.purchased - m.refunded, 0) / 100;
       expect(v.valueSegment).toBe(valueSegment(expected.purchases, net));
       const activeSubscriptions = Object.values(expected.subscriptions).filter((s) => s.status === 'active').length;
@@ -119,7 +141,9 @@ describe('customer 360 projection over generated histories', () => {
   it('late events never move "last seen" backwards', async () => {
     // the event that arrived last (a late one) happened before the customer's last seen
     const lastIngested = [...log].reverse().find((e) => !e.type.startsWith('customer'))!;
-    const ownerId = oracle.identifierOwner.get(`${(lastIngested.metadata as any).identifiers[0].kind}:${(lastIngested.metadata as any).identifiers[0].value}`)!;
+    const ownerId = oracle.identifierOwner.get(
+      `${(lastIngested.metadata as any).identifiers[0].kind}:${(lastIngested.metadata as any).identifiers[0].value}`,
+    )!;
     const found = await main.queries.byId(ownerId);
     if (found.kind !== 'found') throw new Error('not found');
     expect(found.view.lastSeenAt! >= (lastIngested.metadata as any).occurredAt).toBe(true);
@@ -142,7 +166,12 @@ describe('customer 360 projection over generated histories', () => {
         expect(found.kind === 'found' && found.view.lifecycleStage).toBe(bySql.get(id));
       }
       const churned = await main.queries.search({ lifecycleStage: 'churned', limit: 500 }, at);
-      expect(churned.items.map((s) => s.customerId).sort()).toEqual([...bySql].filter(([, s]) => s === 'churned').map(([id]) => id).sort());
+      expect(churned.items.map((s) => s.customerId).sort()).toEqual(
+        [...bySql]
+          .filter(([, s]) => s === 'churned')
+          .map(([id]) => id)
+          .sort(),
+      );
     }
   });
 
@@ -189,7 +218,11 @@ describe('customer 360 projection over generated histories', () => {
     ]);
     expect(await main.running.projector.whenCaughtUp(result.position, 10_000)).toBe(true);
     const found = await main.queries.byIdentifier({ kind: 'email', value: email });
-    expect(found.kind === 'found' && found.view.scores.nps).toEqual({ score: 2, category: 'detractor', at: new Date(loaded.history.now - 1000).toISOString() });
+    expect(found.kind === 'found' && found.view.scores.nps).toEqual({
+      score: 2,
+      category: 'detractor',
+      at: new Date(loaded.history.now - 1000).toISOString(),
+    });
     // a detractor answer puts a buying customer at risk (unless already churned)
     expect(['prospect', 'at_risk', 'churned']).toContain(found.kind === 'found' && found.view.lifecycleStage);
   });

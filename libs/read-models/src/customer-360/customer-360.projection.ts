@@ -104,7 +104,19 @@ export class Customer360Projection implements IEventHandler<ProjectedEvent>, Pro
     // inserts first, then merges in log order: a row written for `from` earlier in the batch moves too
     const insertTimeline = sql.prepare(INSERT_TIMELINE);
     for (const t of batch.timeline) {
-      insertTimeline.run(t.position, t.customer_id, t.stream_customer_id, t.occurred_at, t.event_id, t.type, t.channel, t.source, t.agent_id, t.correlation_id, t.data);
+      insertTimeline.run(
+        t.position,
+        t.customer_id,
+        t.stream_customer_id,
+        t.occurred_at,
+        t.event_id,
+        t.type,
+        t.channel,
+        t.source,
+        t.agent_id,
+        t.correlation_id,
+        t.data,
+      );
     }
     const upsertIdentifier = sql.prepare(UPSERT_IDENTIFIER);
     for (const i of batch.identifiers.values()) upsertIdentifier.run(i.kind, i.value, i.customer_id);
@@ -147,7 +159,8 @@ const CUSTOMER_COLUMNS: (keyof C360CustomersTable)[] = ['customer_id', ...UPDATA
 const INSERT_TIMELINE =
   'INSERT INTO c360_timeline (position, customer_id, stream_customer_id, occurred_at, event_id, type, channel, source, agent_id, correlation_id, data) ' +
   'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (position) DO NOTHING';
-const UPSERT_IDENTIFIER = 'INSERT INTO c360_identifiers (kind, value, customer_id) VALUES (?, ?, ?) ON CONFLICT (kind, value) DO UPDATE SET customer_id = excluded.customer_id';
+const UPSERT_IDENTIFIER =
+  'INSERT INTO c360_identifiers (kind, value, customer_id) VALUES (?, ?, ?) ON CONFLICT (kind, value) DO UPDATE SET customer_id = excluded.customer_id';
 const REPOINT = [
   'UPDATE c360_identifiers SET customer_id = ? WHERE customer_id = ?',
   'UPDATE c360_timeline SET customer_id = ? WHERE customer_id = ?',
@@ -161,7 +174,10 @@ const SELECT_DOCS = 'SELECT customer_id, doc FROM c360_customers WHERE customer_
 
 function loadStates(sql: DirectSql, ids: string[]): Customer360State[] {
   if (ids.length === 0) return [];
-  return sql.prepare(SELECT_DOCS).all<{ customer_id: string; doc: string }>(JSON.stringify(ids)).map((row) => JSON.parse(row.doc) as Customer360State);
+  return sql
+    .prepare(SELECT_DOCS)
+    .all<{ customer_id: string; doc: string }>(JSON.stringify(ids))
+    .map((row) => JSON.parse(row.doc) as Customer360State);
 }
 
 /** Net value over all currencies in major units, summed in a fixed order from exact integers. */

@@ -30,15 +30,32 @@ export interface Customer360View {
     csat: { score: number; at: string } | null;
     ces: { score: number; at: string } | null;
   };
-  openCases: { caseId: string; openedAt: string; ageDays: number; category?: string; priority?: string; escalations: number; reopens: number }[];
+  openCases: {
+    caseId: string;
+    openedAt: string;
+    ageDays: number;
+    category?: string;
+    priority?: string;
+    escalations: number;
+    reopens: number;
+  }[];
   complaints: { count: number; lastAt: string | null };
-  subscriptions: { subscriptionId: string; plan?: string; status: string; startedAt?: string; statusAt: string; monthlyAmount?: number; currency?: string }[];
+  subscriptions: {
+    subscriptionId: string;
+    plan?: string;
+    status: string;
+    startedAt?: string;
+    statusAt: string;
+    monthlyAmount?: number;
+    currency?: string;
+  }[];
   consents: Record<string, { granted: boolean; at: string }>;
   profile: Record<string, unknown>;
   merges: MergeRecord[];
 }
 
-export type CustomerLookup = { kind: 'found'; view: Customer360View } | { kind: 'merged'; customerId: string; survivorId: string } | { kind: 'not-found' };
+export type CustomerLookup =
+  { kind: 'found'; view: Customer360View } | { kind: 'merged'; customerId: string; survivorId: string } | { kind: 'not-found' };
 
 export interface CustomerSummary {
   customerId: string;
@@ -53,9 +70,23 @@ export interface CustomerSummary {
   openCases: number;
 }
 
-export const CUSTOMER_SORTS = ['lastSeenAt', '-lastSeenAt', 'firstSeenAt', '-firstSeenAt', 'netValue', '-netValue', 'eventCount', '-eventCount'] as const;
+export const CUSTOMER_SORTS = [
+  'lastSeenAt',
+  '-lastSeenAt',
+  'firstSeenAt',
+  '-firstSeenAt',
+  'netValue',
+  '-netValue',
+  'eventCount',
+  '-eventCount',
+] as const;
 export type CustomerSort = (typeof CUSTOMER_SORTS)[number];
-const SORT_COLUMNS = { lastSeenAt: 'last_seen_at', firstSeenAt: 'first_seen_at', netValue: 'net_value', eventCount: 'event_count' } as const;
+const SORT_COLUMNS = {
+  lastSeenAt: 'last_seen_at',
+  firstSeenAt: 'first_seen_at',
+  netValue: 'net_value',
+  eventCount: 'event_count',
+} as const;
 
 export interface CustomerSearch {
   /** only this customer (e.g. the one an identifier resolved to) */
@@ -87,7 +118,11 @@ export interface TimelineEntry {
 const DAY_MS = 86_400_000;
 
 /** Builds the 360 view of a stored state at `nowMs`. */
-export function toView(state: Customer360State, row: Pick<C360CustomersTable, 'value_segment' | 'last_position'>, nowMs: number): Customer360View {
+export function toView(
+  state: Customer360State,
+  row: Pick<C360CustomersTable, 'value_segment' | 'last_position'>,
+  nowMs: number,
+): Customer360View {
   const netOf = (m: { purchased: number; refunded: number }) => fromMoneyUnits(m.purchased - m.refunded);
   const activeSubscriptions = Object.values(state.subscriptions).filter((s) => s.status === 'active').length;
   return {
@@ -146,7 +181,15 @@ export function toView(state: Customer360State, row: Pick<C360CustomersTable, 'v
       .sort()
       .map((subscriptionId) => {
         const s = state.subscriptions[subscriptionId];
-        return { subscriptionId, plan: s.plan, status: s.status, startedAt: s.startedAt, statusAt: s.statusAt, monthlyAmount: s.monthlyAmount, currency: s.currency };
+        return {
+          subscriptionId,
+          plan: s.plan,
+          status: s.status,
+          startedAt: s.startedAt,
+          statusAt: s.statusAt,
+          monthlyAmount: s.monthlyAmount,
+          currency: s.currency,
+        };
       }),
     consents: Object.fromEntries(Object.entries(state.consents).map(([k, c]) => [k, { granted: c.value, at: c.at }])),
     profile: Object.fromEntries(Object.entries(state.profile).map(([k, p]) => [k, p.value])),
@@ -189,7 +232,10 @@ export class Customer360Queries {
   }
 
   /** The customer's events by occurredAt (ties by log position), a page at a time. */
-  async timeline(customerId: string, options: { limit?: number; cursor?: string; order?: 'asc' | 'desc' } = {}): Promise<Page<TimelineEntry>> {
+  async timeline(
+    customerId: string,
+    options: { limit?: number; cursor?: string; order?: 'asc' | 'desc' } = {},
+  ): Promise<Page<TimelineEntry>> {
     const limit = Math.min(Math.max(options.limit ?? 50, 1), 500);
     const desc = options.order === 'desc';
     let q = this.db
@@ -200,7 +246,10 @@ export class Customer360Queries {
       .orderBy('position', desc ? 'desc' : 'asc')
       .limit(limit + 1);
     if (options.cursor) {
-      const [at, pos] = decodeCursor(options.cursor, (p) => p.length === 2 && typeof p[0] === 'string' && Number.isInteger(p[1])) as [string, number];
+      const [at, pos] = decodeCursor(options.cursor, (p) => p.length === 2 && typeof p[0] === 'string' && Number.isInteger(p[1])) as [
+        string,
+        number,
+      ];
       q = q.where((eb) => eb(eb.refTuple('occurred_at', 'position'), desc ? '<' : '>', eb.tuple(at, pos)));
     }
     const rows = await q.execute();
@@ -253,7 +302,10 @@ export class Customer360Queries {
       q = q.where((eb) => eb(lifecycleStageSql(eb, nowMs), '=', stage));
     }
     if (search.cursor) {
-      const [value, id] = decodeCursor(search.cursor, (p) => p.length === 3 && p[0] === sort && typeof p[2] === 'string').slice(1) as [string | number, string];
+      const [value, id] = decodeCursor(search.cursor, (p) => p.length === 3 && p[0] === sort && typeof p[2] === 'string').slice(1) as [
+        string | number,
+        string,
+      ];
       q = q.where((eb) => eb(eb.refTuple(column, 'customer_id'), desc ? '<' : '>', eb.tuple(value, id)));
     }
     const rows = await q

@@ -87,7 +87,12 @@ export const customer360Migrations: Record<string, Migration> = {
         .addColumn('doc', 'text', (c) => c.notNull())
         .execute();
       // partial: only merged-away customers are indexed, so live customers' updates never touch it
-      await db.schema.createIndex('c360_customers_merged_into').on('c360_customers').column('merged_into').where('merged_into', 'is not', null).execute();
+      await db.schema
+        .createIndex('c360_customers_merged_into')
+        .on('c360_customers')
+        .column('merged_into')
+        .where('merged_into', 'is not', null)
+        .execute();
       await db.schema.createIndex('c360_customers_last_seen').on('c360_customers').columns(['last_seen_at', 'customer_id']).execute();
       await db.schema.createIndex('c360_customers_first_seen').on('c360_customers').columns(['first_seen_at', 'customer_id']).execute();
       await db.schema.createIndex('c360_customers_segment').on('c360_customers').columns(['value_segment', 'last_seen_at']).execute();
@@ -116,7 +121,11 @@ export const customer360Migrations: Record<string, Migration> = {
         .addColumn('correlation_id', 'text')
         .addColumn('data', 'text', (c) => c.notNull())
         .execute();
-      await db.schema.createIndex('c360_timeline_customer').on('c360_timeline').columns(['customer_id', 'occurred_at', 'position']).execute();
+      await db.schema
+        .createIndex('c360_timeline_customer')
+        .on('c360_timeline')
+        .columns(['customer_id', 'occurred_at', 'position'])
+        .execute();
     },
   },
 };

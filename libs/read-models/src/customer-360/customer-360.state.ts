@@ -44,7 +44,16 @@ export interface MoneyState {
 }
 
 export type MergeRecord =
-  | { kind: 'absorbed'; mergeId: string; mergedIds: string[]; at: string; position: number; rule: string; survivorRule: string; identifiers: string[] }
+  | {
+      kind: 'absorbed';
+      mergeId: string;
+      mergedIds: string[];
+      at: string;
+      position: number;
+      rule: string;
+      survivorRule: string;
+      identifiers: string[];
+    }
   | { kind: 'merged-into'; survivorId: string; at: string; position: number };
 
 export interface Customer360State {

@@ -218,7 +218,14 @@ function subscriptionOf(state: Customer360State, id: string): SubscriptionState 
   return (state.subscriptions[id] ??= { status: 'active', statusAt: '', statusPos: -1 });
 }
 
-function setPlan(s: SubscriptionState, plan: string, monthlyAmount: number | undefined, currency: string | undefined, at: string, pos: number): void {
+function setPlan(
+  s: SubscriptionState,
+  plan: string,
+  monthlyAmount: number | undefined,
+  currency: string | undefined,
+  at: string,
+  pos: number,
+): void {
   if (s.planAt !== undefined && !isLater({ at: s.planAt, pos: s.planPos ?? -1 }, at, pos)) return;
   s.plan = plan;
   s.planAt = at;
@@ -247,9 +254,17 @@ function setSubscriptionStatus(s: SubscriptionState, status: SubscriptionState['
  * Folds a merged-away customer's state into the survivor's. Every aggregate combines the same way
  * it folds events, so "A then merge B" equals folding all of A's and B's events into one state.
  */
-export function absorbCustomer(survivor: Customer360State, merged: Customer360State, record: Extract<MergeRecord, { kind: 'absorbed' }>): void {
+export function absorbCustomer(
+  survivor: Customer360State,
+  merged: Customer360State,
+  record: Extract<MergeRecord, { kind: 'absorbed' }>,
+): void {
   survivor.lastPosition = Math.max(survivor.lastPosition, merged.lastPosition, record.position);
-  for (const [kind, values] of Object.entries(merged.identifiers)) addIdentifiers(survivor, values.map((value) => ({ kind, value }) as Identifier));
+  for (const [kind, values] of Object.entries(merged.identifiers))
+    addIdentifiers(
+      survivor,
+      values.map((value) => ({ kind, value }) as Identifier),
+    );
   survivor.registeredAt = minIso(survivor.registeredAt, merged.registeredAt);
   survivor.firstSeenAt = minIso(survivor.firstSeenAt, merged.firstSeenAt);
   survivor.lastSeenAt = maxIso(survivor.lastSeenAt, merged.lastSeenAt);
@@ -310,5 +325,7 @@ export function absorbCustomer(survivor: Customer360State, merged: Customer360St
     if (isLater(survivor.profile[field], p.at, p.pos)) survivor.profile[field] = p;
   }
   // the survivor's history includes whatever the merged-away customer had absorbed before
-  survivor.merges = [...survivor.merges, ...merged.merges.filter((m) => m.kind === 'absorbed'), record].sort((a, b) => a.position - b.position);
+  survivor.merges = [...survivor.merges, ...merged.merges.filter((m) => m.kind === 'absorbed'), record].sort(
+    (a, b) => a.position - b.position,
+  );
 }

@@ -7,14 +7,14 @@ let position = 0;
 // loose on purpose: these tests build payloads by hand, the typed record is what evolve sees
 const event = (type: EventType, occurredAt: string, data: unknown, extra: Record<string, unknown> = {}): ProjectedRecord =>
   ({
-  position: ++position,
-  eventId: `e${position}`,
-  type,
-  streamId: 'customer-a',
-  revision: position,
-  data,
-  metadata: { schemaVersion: 1, occurredAt, customerId: 'a', source: 'test', channel: 'web', ...extra } as ProjectedRecord['metadata'],
-  recordedAt: '2026-01-01T00:00:00.000Z',
+    position: ++position,
+    eventId: `e${position}`,
+    type,
+    streamId: 'customer-a',
+    revision: position,
+    data,
+    metadata: { schemaVersion: 1, occurredAt, customerId: 'a', source: 'test', channel: 'web', ...extra } as ProjectedRecord['metadata'],
+    recordedAt: '2026-01-01T00:00:00.000Z',
   }) as ProjectedRecord;
 const fold = (state: Customer360State, events: ProjectedRecord[]) => {
   for (const e of events) evolveCustomer360(state, e);
@@ -67,12 +67,26 @@ describe('customer 360 evolve', () => {
       event('subscription.started', '2026-01-06T00:00:00.000Z', { subscriptionId: 'S', plan: 'basic' }),
     ];
     const bEvents = [
-      event('purchase.completed', '2026-01-02T00:00:00.000Z', { orderId: 'o2', amount: 0.2, currency: 'EUR' }, { identifiers: [{ kind: 'phone', value: '+31612345678' }] }),
+      event(
+        'purchase.completed',
+        '2026-01-02T00:00:00.000Z',
+        { orderId: 'o2', amount: 0.2, currency: 'EUR' },
+        { identifiers: [{ kind: 'phone', value: '+31612345678' }] },
+      ),
       event('subscription.cancelled', '2026-01-07T00:00:00.000Z', { subscriptionId: 'S' }),
       event('survey.answered', '2026-01-08T00:00:00.000Z', { nps: 6 }),
     ];
     const merged = fold(emptyCustomer360('a'), aEvents);
-    absorbCustomer(merged, fold(emptyCustomer360('b'), bEvents), { kind: 'absorbed', mergeId: 'm', mergedIds: ['b'], at: '2026-01-09T00:00:00.000Z', position: 99, rule: 'r', survivorRule: 's', identifiers: [] });
+    absorbCustomer(merged, fold(emptyCustomer360('b'), bEvents), {
+      kind: 'absorbed',
+      mergeId: 'm',
+      mergedIds: ['b'],
+      at: '2026-01-09T00:00:00.000Z',
+      position: 99,
+      rule: 'r',
+      survivorRule: 's',
+      identifiers: [],
+    });
     const together = fold(emptyCustomer360('a'), [...aEvents, ...bEvents]);
     const { merges, lastPosition, ...rest } = merged;
     const { merges: _m, lastPosition: _p, ...expected } = together;

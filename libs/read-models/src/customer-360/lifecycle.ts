@@ -83,7 +83,11 @@ export function lifecycleStage(f: LifecycleFacts, nowMs: number): LifecycleStage
   if (f.firstCommercialAt === null) return 'prospect';
   const allCancelled = f.activeSubscriptions === 0 && f.lastCancelAt !== null && (f.lastWinAt === null || f.lastCancelAt >= f.lastWinAt);
   if ((f.lastSeenAt !== null && f.lastSeenAt <= cut.churn) || allCancelled) return 'churned';
-  if ((f.lastSeenAt !== null && f.lastSeenAt <= cut.atRisk) || f.npsCategory === 'detractor' || (f.lastComplaintAt !== null && f.lastComplaintAt > cut.complaint)) {
+  if (
+    (f.lastSeenAt !== null && f.lastSeenAt <= cut.atRisk) ||
+    f.npsCategory === 'detractor' ||
+    (f.lastComplaintAt !== null && f.lastComplaintAt > cut.complaint)
+  ) {
     return 'at_risk';
   }
   if (f.lastCancelAt !== null && f.lastWinAt !== null && f.lastWinAt > f.lastCancelAt && f.lastWinAt > cut.wonBack) return 'won_back';

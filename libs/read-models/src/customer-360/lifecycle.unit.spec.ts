@@ -18,7 +18,11 @@ describe('lifecycle stage rules', () => {
     ['never bought: prospect, however active', { firstCommercialAt: null, lastWinAt: null }, 'prospect'],
     ['no activity for 180 days: churned', { lastSeenAt: daysAgo(181) }, 'churned'],
     ['every subscription cancelled, nothing bought since: churned', { lastCancelAt: daysAgo(10), lastWinAt: daysAgo(20) }, 'churned'],
-    ['cancelled but still has an active subscription: not churned', { lastCancelAt: daysAgo(10), lastWinAt: daysAgo(20), activeSubscriptions: 1 }, 'active'],
+    [
+      'cancelled but still has an active subscription: not churned',
+      { lastCancelAt: daysAgo(10), lastWinAt: daysAgo(20), activeSubscriptions: 1 },
+      'active',
+    ],
     ['no activity for 60 days: at risk', { lastSeenAt: daysAgo(61) }, 'at_risk'],
     ['latest NPS a detractor: at risk', { npsCategory: 'detractor' }, 'at_risk'],
     ['complaint in the last 30 days: at risk', { lastComplaintAt: daysAgo(5) }, 'at_risk'],
@@ -32,6 +36,12 @@ describe('lifecycle stage rules', () => {
 
   it('categorises NPS and value', () => {
     expect([0, 6, 7, 8, 9, 10].map(npsCategory)).toEqual(['detractor', 'detractor', 'passive', 'passive', 'promoter', 'promoter']);
-    expect([valueSegment(0, 0), valueSegment(1, -5), valueSegment(2, 250), valueSegment(9, 1000), valueSegment(40, 5000)]).toEqual(['none', 'low', 'medium', 'high', 'strategic']);
+    expect([valueSegment(0, 0), valueSegment(1, -5), valueSegment(2, 250), valueSegment(9, 1000), valueSegment(40, 5000)]).toEqual([
+      'none',
+      'low',
+      'medium',
+      'high',
+      'strategic',
+    ]);
   });
 });

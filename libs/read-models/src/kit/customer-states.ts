@@ -44,7 +44,8 @@ export type CustomerRoute<S> =
   | { kind: 'skip' };
 
 /** The customer a record's stream belongs to (the metadata names it for streams of other shapes). */
-export const streamCustomerOf = (record: ProjectedRecord): string | undefined => customerIdOfStream(record.streamId) ?? record.metadata?.customerId;
+export const streamCustomerOf = (record: ProjectedRecord): string | undefined =>
+  customerIdOfStream(record.streamId) ?? record.metadata?.customerId;
 
 export function mergeFactsOf(record: ProjectedRecord): MergeFacts | undefined {
   if (record.type === 'customers.merged') {

@@ -29,7 +29,16 @@ const record = (customer: string, type: EventType, data: unknown = {}, metadata:
   }) as ProjectedRecord;
 const visit = (c: string) => record(c, 'web.visited', { url: 'https://example.com/' });
 const merged = (survivorId: string, mergedIds: string[]) =>
-  record(survivorId, 'customers.merged', { survivorId, mergedIds, evidence: { identifiers: ['email:x@example.com'], rule: 'shared-identifier', triggeringEventId: 't', survivorRule: 'earliest-registered' } });
+  record(survivorId, 'customers.merged', {
+    survivorId,
+    mergedIds,
+    evidence: {
+      identifiers: ['email:x@example.com'],
+      rule: 'shared-identifier',
+      triggeringEventId: 't',
+      survivorRule: 'earliest-registered',
+    },
+  });
 const pointer = (customerId: string, survivorId: string) => record(customerId, 'customer.merged-into', { customerId, survivorId });
 
 /** Folds records the way a projection does: the kit routes, the model keeps the event ids. */
@@ -83,7 +92,7 @@ describe('customer-keyed kit (CustomerStates)', () => {
     expect(states.get('a').absorbedFrom).toEqual(['b']);
   });
 
-  it('a pointer that arrives before the survivor\'s merge event performs the same merge', () => {
+  it("a pointer that arrives before the survivor's merge event performs the same merge", () => {
     const states = new CustomerStates(model);
     fold(states, [visit('a'), visit('b'), pointer('b', 'a'), merged('a', ['b'])]);
     expect(states.get('a').events).toEqual(['e1', 'e2']);
@@ -101,7 +110,11 @@ describe('customer-keyed kit (CustomerStates)', () => {
 
   it('an event with no customer stream is skipped', () => {
     const states = new CustomerStates(model);
-    const r = { ...visit('a'), streamId: 'ops-1', metadata: { ...visit('a').metadata, customerId: undefined } } as unknown as ProjectedRecord;
+    const r = {
+      ...visit('a'),
+      streamId: 'ops-1',
+      metadata: { ...visit('a').metadata, customerId: undefined },
+    } as unknown as ProjectedRecord;
     expect(states.route(r)).toEqual({ kind: 'skip' });
   });
 });

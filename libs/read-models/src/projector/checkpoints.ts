@@ -9,7 +9,11 @@ export interface StoredCheckpoint {
 
 /** The stored checkpoint of one read model, or undefined when it never committed one. */
 export async function readCheckpoint(db: Db, name: string): Promise<StoredCheckpoint | undefined> {
-  const row = await db.selectFrom('projection_checkpoints').select(['position', 'version']).where('projection', '=', name).executeTakeFirst();
+  const row = await db
+    .selectFrom('projection_checkpoints')
+    .select(['position', 'version'])
+    .where('projection', '=', name)
+    .executeTakeFirst();
   return row ? { position: Number(row.position), version: Number(row.version) } : undefined;
 }
 
@@ -17,7 +21,11 @@ export async function readCheckpoint(db: Db, name: string): Promise<StoredCheckp
 export async function readCheckpoints(db: Db, names: readonly string[]): Promise<Map<string, number>> {
   const out = new Map<string, number>(names.map((n) => [n, 0]));
   if (names.length === 0) return out;
-  const rows = await db.selectFrom('projection_checkpoints').select(['projection', 'position']).where('projection', 'in', [...names]).execute();
+  const rows = await db
+    .selectFrom('projection_checkpoints')
+    .select(['projection', 'position'])
+    .where('projection', 'in', [...names])
+    .execute();
   for (const r of rows) out.set(r.projection, Number(r.position));
   return out;
 }

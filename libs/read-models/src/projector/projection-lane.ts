@@ -34,7 +34,16 @@ export interface ProjectionLaneOptions {
 export const toProjectedRecord = (e: RecordedEvent): ProjectedRecord => {
   const metadata = e.metadata as unknown as EventMetadata;
   const { data } = upcast(e.type, metadata.schemaVersion ?? 1, e.data);
-  return { position: e.position, eventId: e.eventId, type: e.type, streamId: e.streamId, revision: e.revision, data, metadata, recordedAt: e.recordedAt } as ProjectedRecord;
+  return {
+    position: e.position,
+    eventId: e.eventId,
+    type: e.type,
+    streamId: e.streamId,
+    revision: e.revision,
+    data,
+    metadata,
+    recordedAt: e.recordedAt,
+  } as ProjectedRecord;
 };
 
 /**
@@ -67,7 +76,12 @@ export class ProjectionLane implements CheckpointedWorker {
   async open(): Promise<number> {
     const stored = await this.queued(() => readCheckpoint(this.db, this.name));
     if (stored && stored.version !== this.model.version) {
-      this.options.logger?.log?.({ msg: 'read model version changed: rebuilding from position 0', readModel: this.name, from: stored.version, to: this.model.version });
+      this.options.logger?.log?.({
+        msg: 'read model version changed: rebuilding from position 0',
+        readModel: this.name,
+        from: stored.version,
+        to: this.model.version,
+      });
       await this.queued(() => resetProjection(this.db, this.name, this.model.tables, this.model.version));
       this.checkpoint = 0;
     } else {
@@ -102,7 +116,10 @@ export class ProjectionLane implements CheckpointedWorker {
   async abort(): Promise<void> {
     const open = this.transaction;
     this.transaction = undefined;
-    await open?.trx.rollback().execute().catch(() => undefined);
+    await open?.trx
+      .rollback()
+      .execute()
+      .catch(() => undefined);
   }
 
   private async commit(): Promise<number | undefined> {
@@ -112,7 +129,10 @@ export class ProjectionLane implements CheckpointedWorker {
     try {
       await open.trx.commit().execute();
     } catch (e) {
-      await open.trx.rollback().execute().catch(() => undefined);
+      await open.trx
+        .rollback()
+        .execute()
+        .catch(() => undefined);
       throw e;
     }
     this.checkpoint = open.last;

@@ -31,7 +31,10 @@ describe('projector lanes: read models assembled from a list, each with its own 
     await h.running?.close();
     h.running = undefined;
   }
-  const countsOf = (store: ReadStore) => typeCounts().queries(store.db as Kysely<any>, { now: Date.now }).all();
+  const countsOf = (store: ReadStore) =>
+    typeCounts()
+      .queries(store.db as Kysely<any>, { now: Date.now })
+      .all();
 
   beforeAll(async () => {
     loaded = await platformWithHistory({ seed: 11, persons: 300, eventsPerPerson: [5, 40], lateShare: 0.1 });
@@ -97,7 +100,10 @@ describe('projector lanes: read models assembled from a list, each with its own 
     await stop(again);
 
     // a row tampered with survives as long as the version is the same; a new version rebuilds it away
-    await v1.store.db.updateTable('tc_counts' as never).set({ n: 999 } as never).execute();
+    await v1.store.db
+      .updateTable('tc_counts' as never)
+      .set({ n: 999 } as never)
+      .execute();
     const v2 = await start('versions.db', [customer360, typeCounts(2)]);
     expect(await v2.running!.projector.whenCaughtUpToHead(60_000)).toBe(true);
     expect(await countsOf(v2.store)).toEqual(expected);
@@ -108,6 +114,8 @@ describe('projector lanes: read models assembled from a list, each with its own 
 
   it('two read models may not claim the same migration name', async () => {
     const clash = { ...typeCounts(), name: 'clash', migrations: customer360.migrations } as ReadModel;
-    await expect(openSqliteReadStore(join(loaded.dir, 'clash.db'), { readModels: [customer360, clash] })).rejects.toThrow(/migration name 0002-customer-360 is already used/);
+    await expect(openSqliteReadStore(join(loaded.dir, 'clash.db'), { readModels: [customer360, clash] })).rejects.toThrow(
+      /migration name 0002-customer-360 is already used/,
+    );
   });
 });

@@ -65,7 +65,10 @@ export interface RunningProjector {
  * follows the log live.
  */
 export async function startProjector(options: ProjectorModuleOptions): Promise<RunningProjector> {
-  const context = await NestFactory.createApplicationContext(ProjectorModule.register(options), { logger: options.logger ?? false, abortOnError: false });
+  const context = await NestFactory.createApplicationContext(ProjectorModule.register(options), {
+    logger: options.logger ?? false,
+    abortOnError: false,
+  });
   const projector = context.get(Projector);
   projector.start();
   return {

@@ -52,7 +52,11 @@ export class Projector {
     const turns = new WriteTurns();
     const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
     for (const { model, projection } of options.lanes) {
-      const worker = new ProjectionLane(model, projection, options.db, options.eventBus, turns, { batchSize, batchesPerTransaction: options.batchesPerTransaction, logger: options.logger });
+      const worker = new ProjectionLane(model, projection, options.db, options.eventBus, turns, {
+        batchSize,
+        batchesPerTransaction: options.batchesPerTransaction,
+        logger: options.logger,
+      });
       this.lanes.set(
         model.name,
         new CheckpointedSubscriber(options.store, worker, {

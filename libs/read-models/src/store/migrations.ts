@@ -19,7 +19,10 @@ export const CHECKPOINT_MIGRATIONS: Record<string, Migration> = {
   'checkpoints-0002-read-model-version': {
     async up(db: Kysely<any>) {
       // rows projected before versions existed were projected by version 1
-      await db.schema.alterTable('projection_checkpoints').addColumn('version', 'integer', (c) => c.notNull().defaultTo(sql`1`)).execute();
+      await db.schema
+        .alterTable('projection_checkpoints')
+        .addColumn('version', 'integer', (c) => c.notNull().defaultTo(sql`1`))
+        .execute();
     },
   },
 };

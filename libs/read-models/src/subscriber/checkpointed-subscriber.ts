@@ -164,7 +164,14 @@ export class CheckpointedSubscriber {
         this.lastError_ = (e as Error)?.name ?? 'Error';
         this.status_ = 'retrying';
         // the error's message may quote event data (personal data): log its kind and where only
-        this.options.logger?.error?.({ msg: 'batch failed; retrying from the checkpoint', worker: this.worker.name, error: this.lastError_, after: this.position_, failures: this.failures_, retryInMs: delay });
+        this.options.logger?.error?.({
+          msg: 'batch failed; retrying from the checkpoint',
+          worker: this.worker.name,
+          error: this.lastError_,
+          after: this.position_,
+          failures: this.failures_,
+          retryInMs: delay,
+        });
         await this.subscription?.close().catch(() => undefined);
         await new Promise((r) => setTimeout(r, delay));
         delay = Math.min(delay * 2, this.options.maxRetryDelayMs ?? 30_000);
