@@ -80,13 +80,15 @@ describe('EventStoreDB adapter when the server goes away (gRPC double)', () => {
       await new Promise((r) => setTimeout(r, 150));
       await server.start();
       const other = EsdbEventStore.connect(server.connectionString);
-      for (let i = 6; i <= 8; i++) await other.appendToStream(s, [ev(i)]);
+      // a writer retries while the server comes back (a fresh channel may still report UNAVAILABLE
+      // for its first calls on a loaded machine); what is under test is the subscription's reconnect
+      for (let i = 6; i <= 8; i++) await untilAvailable(() => other.appendToStream(s, [ev(i)]));
       server.writeSystemEvent();
       await other.close();
 
       await pull(() => seen.length >= 8);
       // and live again after the reconnect
-      await store.appendToStream(s, [ev(9)]);
+      await untilAvailable(() => store.appendToStream(s, [ev(9)]));
       await pull(() => seen.includes(9));
     } finally {
       await sub.close();
@@ -132,6 +134,18 @@ async function retryUnavailable<T>(fn: () => Promise<T>, attempts = 20): Promise
     } catch (err) {
       if (!(err instanceof StoreUnavailableError) || i >= attempts) throw err;
       await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
+/** Runs `call` until the store is available again (at most ~5 s), as a retrying writer would. */
+async function untilAvailable<T>(call: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await call();
+    } catch (e) {
+      if (!(e instanceof StoreUnavailableError) || attempt >= 50) throw e;
+      await new Promise((r) => setTimeout(r, 100));
     }
   }
 }
