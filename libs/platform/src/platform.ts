@@ -1,8 +1,8 @@
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { AppConfig } from '@cem/config';
 import { EsdbEventStore, SqliteEventStore, type EventStore } from '@cem/event-store';
+import { ensureOwnerOnlyDir, prepareOwnerOnlySqliteFile } from '@cem/event-store/sqlite/owner-only';
 import { EsdbIdentityRegistry, SqliteIdentityRegistry, type IdentityRegistry } from '@cem/identity';
 import { IngestionService } from '@cem/ingestion';
 import { ApiKeyStore } from './api-keys';
@@ -35,7 +35,9 @@ export interface PlatformOverrides {
  */
 export function openPlatform(config: AppConfig, overrides: PlatformOverrides = {}): Platform {
   const dataDir = resolve(config.DATA_DIR);
-  mkdirSync(dataDir, { recursive: true });
+  // data files hold key hashes, identifiers and personal data: owner-only (0600, a new data dir 0700)
+  ensureOwnerOnlyDir(dataDir);
+  prepareOwnerOnlySqliteFile(join(dataDir, 'platform.db'));
   const db = new Database(join(dataDir, 'platform.db'));
   db.pragma('journal_mode = WAL');
   db.pragma(`synchronous = ${config.SQLITE_SYNCHRONOUS}`);

@@ -1,6 +1,5 @@
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { prepareOwnerOnlySqliteFile } from '@cem/event-store/sqlite/owner-only';
 import type { SignalCustomerState, SignalStateSource } from './derive';
 
 /**
@@ -15,7 +14,7 @@ export class SignalStateStore implements SignalStateSource {
   private readonly saveCheckpoint: Database.Statement<[number, string, string]>;
 
   constructor(file: string, synchronous: 'FULL' | 'NORMAL' | 'OFF' = 'FULL') {
-    mkdirSync(dirname(file), { recursive: true });
+    prepareOwnerOnlySqliteFile(file);
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma(`synchronous = ${synchronous}`);

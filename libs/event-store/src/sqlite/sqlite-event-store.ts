@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3';
 import { EventEmitter } from 'node:events';
 import { contentHash } from '../content-hash';
+import { prepareOwnerOnlySqliteFile } from './owner-only';
 import { EventIdConflictError, StreamNotFoundError, WrongExpectedRevisionError } from '../errors';
 import type {
   AppendResult,
@@ -81,6 +82,7 @@ export class SqliteEventStore implements EventStore {
   private readonly stmt;
 
   constructor(filename: string, options: SqliteEventStoreOptions = {}) {
+    prepareOwnerOnlySqliteFile(filename);
     this.db = new Database(filename);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma(`synchronous = ${options.synchronous ?? 'FULL'}`);

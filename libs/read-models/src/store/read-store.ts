@@ -1,8 +1,7 @@
 import Database from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { startBackgroundCheckpointer } from '@cem/event-store/sqlite/background-checkpointer';
+import { prepareOwnerOnlySqliteFile } from '@cem/event-store/sqlite/owner-only';
 import { registerDirectSql } from './direct-sql';
 import type { ReadModel } from '../kit/read-model';
 import { migrateReadModels } from './migrations';
@@ -25,7 +24,7 @@ export interface SqliteReadStoreOptions {
 
 /** Opens (and migrates) the embedded read-model store: one SQLite file in WAL mode. */
 export async function openSqliteReadStore(filename: string, options: SqliteReadStoreOptions = {}): Promise<ReadStore> {
-  mkdirSync(dirname(filename), { recursive: true });
+  prepareOwnerOnlySqliteFile(filename);
   const sqlite = new Database(filename);
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma(`synchronous = ${options.synchronous ?? 'NORMAL'}`);
