@@ -6,6 +6,8 @@ import { createLogger, type JsonLogger } from '@cem/config';
 import type { Platform } from '@cem/platform';
 import { openReadSide, type ReadSide } from '@cem/read-models';
 import { AppModule } from './app.module';
+import { installApiKeyCheck } from './auth/api-key.hook';
+import { installJsonBodyParser } from './http/json-body';
 
 export interface ApiAppOptions {
   /**
@@ -24,11 +26,26 @@ export async function createApiApp(platform: Platform, options: ApiAppOptions = 
     options.readSide ??
     (await openReadSide({ dataDir: platform.config.DATA_DIR, store: platform.store, logger, projector: platform.config.PROJECTOR }));
   const adapter = new FastifyAdapter({ bodyLimit: platform.config.INGEST_MAX_BODY_BYTES, logger: false });
+  // bodyParser off: Nest's own JSON and form parsers are not installed; installJsonBodyParser is the only one
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forPlatform(platform, readSide, !options.readSide), adapter, {
     logger,
+    bodyParser: false,
   });
-  // JSON only: a text/plain body is refused with 415 instead of reaching validation as a string
-  app.getHttpAdapter().getInstance().removeContentTypeParser(['text/plain']);
+  const fastify = app.getHttpAdapter().getInstance();
+  // JSON only, strict UTF-8, no prototype keys: a text/plain or form-encoded body is refused with 415
+  installJsonBodyParser(fastify);
+  // the key and the role are checked before any body is read
+  installApiKeyCheck(fastify, platform);
+  // TRACE is not served on any path: 405, not 404
+  fastify.route({
+    method: 'TRACE',
+    url: '*',
+    handler: async (_request, reply) =>
+      reply
+        .code(405)
+        .header('allow', 'GET, HEAD, POST, PUT')
+        .send({ statusCode: 405, error: 'method_not_allowed', message: 'TRACE is not supported' }),
+  });
   const doc = new DocumentBuilder()
     .setTitle('CEM platform API')
     .setDescription('Ingest touch-point events, query projections, operate the platform. Every endpoint names the role it needs.')

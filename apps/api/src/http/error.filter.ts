@@ -20,7 +20,7 @@ export function toErrorBody(exception: unknown): { status: number; body: ErrorBo
         statusCode: 422,
         error: 'validation_failed',
         message: 'the request was refused whole; nothing was written',
-        errors: exception.errors,
+        errors: capEchoes(exception.errors),
       },
     };
   }
@@ -31,7 +31,7 @@ export function toErrorBody(exception: unknown): { status: number; body: ErrorBo
         statusCode: 409,
         error: 'event_id_conflict',
         message: 'an eventId was already recorded with different content; nothing was written',
-        errors: exception.errors,
+        errors: capEchoes(exception.errors),
       },
     };
   }
@@ -59,7 +59,9 @@ export function toErrorBody(exception: unknown): { status: number; body: ErrorBo
     // Nest hands Fastify's own errors (body parser, limits) over as an HttpException with a plain message
     if (typeof res === 'string') return fromFastify(status, res);
     const r = (typeof res === 'object' && res !== null ? res : { message: String(res) }) as Record<string, unknown>;
-    const message = Array.isArray(r.message) ? r.message.join('; ') : String(r.message ?? exception.message);
+    const raw = Array.isArray(r.message) ? r.message.join('; ') : String(r.message ?? exception.message);
+    // Nest's 404 for an unknown route says "Cannot GET <url>": the query string may carry an identifier
+    const message = status === 404 ? withoutQuery(raw) : raw;
     return {
       status,
       body: {
@@ -68,7 +70,7 @@ export function toErrorBody(exception: unknown): { status: number; body: ErrorBo
           .toLowerCase()
           .replace(/\s+/g, '_'),
         message,
-        ...(r.errors ? { errors: r.errors as unknown[] } : {}),
+        ...(r.errors ? { errors: capEchoes(r.errors as unknown[]) } : {}),
       },
     };
   }
@@ -99,10 +101,34 @@ export class ErrorFilter implements ExceptionFilter {
 function fromFastify(status: number, message: string): { status: number; body: ErrorBody } {
   const known: Record<number, [string, string]> = {
     400: /JSON/i.test(message) ? ['malformed_json', 'the body is not valid JSON'] : ['bad_request', message],
-    404: ['not_found', message],
+    404: ['not_found', withoutQuery(message)],
     413: ['payload_too_large', 'the body is larger than the limit (INGEST_MAX_BODY_BYTES)'],
     415: ['unsupported_media_type', 'send Content-Type: application/json'],
   };
   const [error, text] = known[status] ?? ['bad_request', message];
   return { status, body: { statusCode: status, error, message: text } };
+}
+
+/** The longest eventId echoed back (a UUID has 36 characters); longer ones are cut. */
+export const MAX_ECHOED_EVENT_ID = 40;
+/** The longest other text of an error entry (a field path, a reason naming a property) echoed back. */
+export const MAX_ECHOED_TEXT = 200;
+
+const cap = (s: string, max: number) => (s.length > max ? `${s.slice(0, max)}…` : s);
+
+/** Error entries name the event, field and reason; values a caller sent (an eventId, a property name) are cut short. */
+export function capEchoes(errors: unknown[]): unknown[] {
+  return errors.map((e) => {
+    if (e === null || typeof e !== 'object') return typeof e === 'string' ? cap(e, MAX_ECHOED_TEXT) : e;
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(e)) {
+      out[k] = typeof v === 'string' ? cap(v, k === 'eventId' ? MAX_ECHOED_EVENT_ID : MAX_ECHOED_TEXT) : v;
+    }
+    return out;
+  });
+}
+
+/** A message naming a URL ("Cannot GET /x?email=...", "Route GET:/x?y not found"), without the query string and cut short. */
+export function withoutQuery(message: string): string {
+  return cap(message.replace(/\?\S*/g, ''), MAX_ECHOED_TEXT);
 }
