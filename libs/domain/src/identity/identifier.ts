@@ -20,6 +20,29 @@ const EMAIL = /^[a-z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9]
 const OPAQUE_ID = /^[\x21-\x7e]{1,200}$/; // printable ASCII, no spaces
 const EXTERNAL_ID = /^[a-z0-9][a-z0-9._-]{0,63}:[\x21-\x7e]{1,200}$/;
 
+/** Longest value of each kind, after trimming (external: a 64-character namespace, ':', a 200-character id). */
+export const IDENTIFIER_LIMITS: Record<IdentifierKind, number> = {
+  email: 254,
+  phone: 64,
+  crm: 200,
+  account: 200,
+  cookie: 200,
+  device: 200,
+  external: 265,
+};
+const OPAQUE_REASON = 'must be 1-200 printable characters without spaces';
+const EXTERNAL_REASON = 'must be "namespace:id" (namespace 1-64 of a-z 0-9 . _ -, id 1-200 printable characters without spaces)';
+/** The one answer to a value over its kind's limit, whatever its length. */
+const TOO_LONG: Record<IdentifierKind, string> = {
+  email: `must be at most ${IDENTIFIER_LIMITS.email} characters`,
+  phone: `must be at most ${IDENTIFIER_LIMITS.phone} characters`,
+  crm: OPAQUE_REASON,
+  account: OPAQUE_REASON,
+  cookie: OPAQUE_REASON,
+  device: OPAQUE_REASON,
+  external: EXTERNAL_REASON,
+};
+
 /**
  * Canonical form of an identifier, so the same person is recognised whatever the source wrote:
  * emails lower-cased and trimmed, phones in E.164, opaque ids trimmed, external ids namespaced
@@ -35,10 +58,11 @@ export function normaliseIdentifier(kind: string, raw: unknown, field = 'identif
   if (typeof raw !== 'string') return fail('must be a string');
   const trimmed = raw.trim();
   if (trimmed.length === 0) return fail('must not be empty');
+  if (trimmed.length > IDENTIFIER_LIMITS[kind as IdentifierKind]) return fail(TOO_LONG[kind as IdentifierKind]);
   switch (kind as IdentifierKind) {
     case 'email': {
       const email = trimmed.toLowerCase();
-      if (email.length > 254 || !EMAIL.test(email)) fail('is not a valid email address');
+      if (!EMAIL.test(email)) fail('is not a valid email address');
       return { kind: 'email', value: email };
     }
     case 'phone': {
@@ -55,11 +79,11 @@ export function normaliseIdentifier(kind: string, raw: unknown, field = 'identif
     case 'external': {
       const colon = trimmed.indexOf(':');
       const value = colon > 0 ? trimmed.slice(0, colon).toLowerCase() + trimmed.slice(colon) : trimmed;
-      if (!EXTERNAL_ID.test(value)) fail('must be "namespace:id" (namespace a-z0-9._-, id printable, no spaces)');
+      if (!EXTERNAL_ID.test(value)) fail(EXTERNAL_REASON);
       return { kind: 'external', value };
     }
     default: {
-      if (!OPAQUE_ID.test(trimmed)) fail('must be 1-200 printable characters without spaces');
+      if (!OPAQUE_ID.test(trimmed)) fail(OPAQUE_REASON);
       return { kind: kind as IdentifierKind, value: trimmed };
     }
   }

@@ -1,5 +1,5 @@
 import { DomainValidationError } from '../errors';
-import { identifierKey, normaliseIdentifier, parseIdentifierKey } from './identifier';
+import { IDENTIFIER_LIMITS, identifierKey, normaliseIdentifier, parseIdentifierKey } from './identifier';
 
 describe('identifier normalisation', () => {
   it.each([
@@ -34,6 +34,22 @@ describe('identifier normalisation', () => {
       expect((e as DomainValidationError).errors[0].field).toBe('customer.identifiers.0.value');
       expect((e as DomainValidationError).errors[0].reason).toContain(reason);
     }
+  });
+
+  it('states the length limit of each kind in one message, whatever the length', () => {
+    const reason = (kind: string, raw: string) => {
+      try {
+        normaliseIdentifier(kind, raw);
+      } catch (e) {
+        return (e as DomainValidationError).errors[0].reason;
+      }
+      return 'accepted';
+    };
+    expect(reason('crm', 'C'.repeat(200))).toBe('accepted');
+    for (const n of [201, 320, 321, 5000]) expect(reason('crm', 'C'.repeat(n))).toBe('must be 1-200 printable characters without spaces');
+    expect(reason('email', `${'a'.repeat(64)}@${'b'.repeat(60)}.example.com`)).toBe('accepted');
+    for (const n of [243, 1000]) expect(reason('email', `${'a'.repeat(n)}@example.com`)).toBe('must be at most 254 characters');
+    expect(IDENTIFIER_LIMITS).toMatchObject({ email: 254, crm: 200, account: 200, cookie: 200, device: 200, external: 265 });
   });
 
   it('refuses a non-string value', () => {
