@@ -9,3 +9,4 @@ export * from './ingestion/decide-ingest';
 export * from './ingestion/decide-merge';
 export * from './ingestion/customer-stream';
 export * from './ids';
+export * from './values';

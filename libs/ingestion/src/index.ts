@@ -5,3 +5,4 @@ export * from './validation/validate-envelope';
 export * from './dto/envelope.dto';
 export * from './dto/identifier.dto';
 export * from './dto/payload.dtos';
+export { CalendarDate, IsoInstant, Money } from './dto/common';

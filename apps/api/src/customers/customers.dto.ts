@@ -1,8 +1,8 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsIn, IsInt, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
+import { IsIn, IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
 import { CUSTOMER_SORTS, LIFECYCLE_STAGES, NPS_CATEGORIES, VALUE_SEGMENTS } from '@cem/read-models';
-import { ISO_INSTANT } from '@cem/ingestion';
+import { IsoInstant } from '@cem/ingestion';
 
 /** Query parameters every read accepts. */
 export class ConsistencyQueryDto {
@@ -22,14 +22,13 @@ export class ConsistencyQueryDto {
     example: '2026-11-20T09:15:00Z',
   })
   @IsOptional()
-  @Matches(ISO_INSTANT, { message: 'at must be an ISO-8601 date-time with an offset' })
+  @IsoInstant()
   at?: string;
 }
 
 export class LookupQueryDto extends ConsistencyQueryDto {
   @ApiProperty({ description: 'an identifier as `kind:value`, normalised like ingested ones', example: 'email:ana@example.com' })
   @IsString()
-  @MaxLength(300)
   identifier!: string;
 }
 
@@ -72,18 +71,17 @@ export class SearchQueryDto extends ConsistencyQueryDto {
 
   @ApiPropertyOptional({ description: 'last seen at or after this instant' })
   @IsOptional()
-  @Matches(ISO_INSTANT, { message: 'lastSeenFrom must be an ISO-8601 date-time with an offset' })
+  @IsoInstant()
   lastSeenFrom?: string;
 
   @ApiPropertyOptional({ description: 'last seen before this instant' })
   @IsOptional()
-  @Matches(ISO_INSTANT, { message: 'lastSeenTo must be an ISO-8601 date-time with an offset' })
+  @IsoInstant()
   lastSeenTo?: string;
 
   @ApiPropertyOptional({ description: 'only the customer holding this identifier (`kind:value`)', example: 'email:ana@example.com' })
   @IsOptional()
   @IsString()
-  @MaxLength(300)
   identifier?: string;
 
   @ApiPropertyOptional({ enum: CUSTOMER_SORTS, default: '-lastSeenAt', description: '`-` sorts descending' })

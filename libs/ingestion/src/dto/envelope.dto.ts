@@ -14,7 +14,7 @@ import {
 } from 'class-validator';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { CHANNELS, IDENTIFIER_KINDS, TOUCHPOINT_TYPES, type Channel } from '@cem/domain';
-import { OneOf, ShortText } from './common';
+import { IsoInstant, OneOf, ShortText } from './common';
 import { IdentifierDto } from './identifier.dto';
 
 /** ISO-8601 instant with an explicit offset (Z or ±hh:mm): a time without a zone is ambiguous. */
@@ -48,7 +48,7 @@ export class EnvelopeDto {
   schemaVersion?: number;
 
   @ApiProperty({ example: '2026-11-20T09:15:00+01:00' })
-  @Matches(ISO_INSTANT, { message: 'occurredAt must be an ISO-8601 date-time with an offset, e.g. 2026-11-20T09:15:00+01:00' })
+  @IsoInstant()
   occurredAt!: string;
 
   @ApiProperty({ example: 'genesys-cloud', description: 'the integration that sent it' })

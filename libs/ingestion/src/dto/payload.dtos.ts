@@ -12,9 +12,10 @@ import {
   Min,
   ValidateNested,
 } from 'class-validator';
+import { isCalendarDate } from '@cem/domain';
 import type * as P from '@cem/domain';
 import type { TouchpointType } from '@cem/domain';
-import { Currency, FreeText, Money, OneOf, ShortText } from './common';
+import { CalendarDate, Currency, FreeText, Money, OneOf, ShortText } from './common';
 import { IdentifierDto } from './identifier.dto';
 
 /*
@@ -149,7 +150,7 @@ export class PostalAddressDto implements P.PostalAddress {
 export class ProfileUpdatedV1Dto implements P.ProfileUpdatedV1 {
   @IsOptional() @FreeText(100) firstName?: string;
   @IsOptional() @FreeText(100) lastName?: string;
-  @IsOptional() @Matches(/^\d{4}-\d{2}-\d{2}$/, { message: '$property must be a date YYYY-MM-DD' }) birthDate?: string;
+  @IsOptional() @CalendarDate() birthDate?: string;
   @IsOptional() @Matches(/^[a-z]{2,3}(-[A-Z]{2})?$/, { message: '$property must be a language tag such as nl or en-GB' }) language?: string;
   @IsOptional() @ValidateNested() @Type(() => PostalAddressDto) address?: PostalAddressDto;
 }
@@ -189,8 +190,22 @@ export const PAYLOAD_DTOS: { [T in TouchpointType]: Record<number, Ctor> } = {
   'identifiers.linked': { 1: IdentifiersLinkedV1Dto },
 };
 
-/** Rules across fields that decorators cannot say; each returns [field, reason] pairs. */
-export const PAYLOAD_RULES: Partial<Record<TouchpointType, (data: any) => [string, string][]>> = {
+/** What a payload rule may depend on besides the payload: the validation clock. */
+export interface PayloadRuleContext {
+  now: number;
+}
+/** Earliest accepted birth date; the latest is today wherever on earth (UTC+14). */
+export const EARLIEST_BIRTH_DATE = '1900-01-01';
+const LATEST_OFFSET_MS = 14 * 3600_000;
+
+/** Rules across fields, or on the clock, that decorators cannot say; each returns [field, reason] pairs. */
+export const PAYLOAD_RULES: Partial<Record<TouchpointType, (data: any, context: PayloadRuleContext) => [string, string][]>> = {
   'survey.answered': (d: P.SurveyAnsweredV2) =>
     d.nps === undefined && d.csat === undefined && d.ces === undefined ? [['nps', 'at least one of nps, csat, ces is required']] : [],
+  'profile.updated': (d: P.ProfileUpdatedV1, { now }) => {
+    if (typeof d.birthDate !== 'string' || !isCalendarDate(d.birthDate)) return []; // the DTO names what is wrong
+    if (d.birthDate < EARLIEST_BIRTH_DATE) return [['birthDate', 'is before 1900']];
+    if (d.birthDate > new Date(now + LATEST_OFFSET_MS).toISOString().slice(0, 10)) return [['birthDate', 'is in the future']];
+    return [];
+  },
 };

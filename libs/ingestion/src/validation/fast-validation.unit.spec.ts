@@ -16,11 +16,26 @@ const samples: [string, Record<string, unknown>][] = [
   ['contact.handled', { direction: 'inbound', handleSeconds: 300, waitSeconds: 20, resolved: true, notes: 'x' }],
   ['purchase.completed', { orderId: 'o1', amount: 19.99, currency: 'EUR', items: 2 }],
   ['survey.answered', { nps: 7, csat: 4, comment: 'ok' }],
-  ['profile.updated', { firstName: 'Ana', address: { city: 'Lisboa', country: 'PT' } }],
+  ['profile.updated', { firstName: 'Ana', birthDate: '1992-02-29', address: { city: 'Lisboa', country: 'PT' } }],
+  ['subscription.changed', { subscriptionId: 's1', change: 'upgrade', toPlan: 'gold', monthlyAmount: 12.5, currency: 'EUR' }],
+  ['refund.issued', { amount: 99_999_999_999.9999, currency: 'EUR' }],
   ['identifiers.linked', { identifiers: [{ kind: 'crm', value: 'C-1' }] }],
   ['web.visited', { url: 'https://example.com/a', pageViews: 3 }],
 ];
 const WEIRD: unknown[] = [undefined, null, '', 'text', -1, 0, 1.5, 1e9, true, [], [1], {}, { a: 1 }, 'https://x.y', 'EUR', 'inbound'];
+// dates (real, impossible, out of shape) and amounts (in bounds, beyond, too precise): the rules of issue 10
+const DATES: unknown[] = [
+  '2026-02-30T00:00:00Z',
+  '2024-02-29T10:00:00+01:00',
+  '2026-11-20T24:00:00Z',
+  '2026-11-20T09:15:00+24:00',
+  '2026-11-20T09:15:00.123456789-03:30',
+  '1992-02-29',
+  '1990-02-30',
+  '1990-13-01',
+  '1990-1-01',
+];
+const AMOUNTS: unknown[] = [1e308, 1e21, 1e11, 100_000_000_000.0001, 0.0001, 1e-7, 1.00001, -0, Number.MAX_SAFE_INTEGER, '12.5'];
 
 describe('fast validation verdict', () => {
   it('agrees with class-validator on valid events and on thousands of mutations of them', () => {
@@ -36,7 +51,8 @@ describe('fast validation verdict', () => {
         const target = rnd() < 0.5 ? { ...data } : { ...env, customer: { identifiers: [{ ...(env.customer.identifiers[0] as object) }] } };
         const keys = [...Object.keys(target), 'extra'];
         const key = keys[Math.floor(rnd() * keys.length)];
-        (target as Record<string, unknown>)[key] = WEIRD[Math.floor(rnd() * WEIRD.length)];
+        const pool = rnd() < 0.5 ? WEIRD : rnd() < 0.5 ? DATES : AMOUNTS;
+        (target as Record<string, unknown>)[key] = pool[Math.floor(rnd() * pool.length)];
         const tdto = 'eventId' in target ? EnvelopeDto : dto;
         // the fast path may say "invalid" when unsure, but never "valid" when class-validator disagrees
         if (passesFast(tdto, target)) expect(fullVerdict(tdto, target)).toBe(true);

@@ -4,6 +4,7 @@ import {
   TOUCHPOINT_CATALOGUE,
   isTouchpointType,
   normaliseIdentifier,
+  parseIsoInstant,
   upcast,
   type FieldError,
   type Identifier,
@@ -30,7 +31,7 @@ const VALIDATOR_OPTIONS = {
   validationError: { target: false, value: true },
 };
 const TYPE_CONSTRAINTS = new Set(['isInt', 'isNumber', 'isString', 'isBoolean', 'isObject', 'isArray', 'nestedValidation']);
-const EARLIEST = Date.parse('1900-01-01T00:00:00Z');
+const EARLIEST = parseIsoInstant('1900-01-01T00:00:00Z')!;
 
 /** Flattens class-validator's tree into dotted fields with readable reasons. */
 export function flattenValidationErrors(errors: ValidationError[], prefix = ''): FieldError[] {
@@ -78,15 +79,16 @@ export function validateEnvelope(raw: unknown, options: ValidationOptions): Vali
       const dto = PAYLOAD_DTOS[type][version];
       errors.push(...flattenValidationErrors(validateDto(dto, raw.data, VALIDATOR_OPTIONS), 'data'));
       if (version === entry.latestVersion) {
-        for (const [field, reason] of PAYLOAD_RULES[type]?.(raw.data) ?? []) errors.push({ field: `data.${field}`, reason });
+        for (const [field, reason] of PAYLOAD_RULES[type]?.(raw.data, { now: options.now() }) ?? [])
+          errors.push({ field: `data.${field}`, reason });
       }
     }
   }
 
   let occurredAt: string | undefined;
   if (typeof raw.occurredAt === 'string' && !errors.some((e) => e.field === 'occurredAt')) {
-    const t = Date.parse(raw.occurredAt);
-    if (Number.isNaN(t)) errors.push({ field: 'occurredAt', reason: 'is not a valid date-time' });
+    const t = parseIsoInstant(raw.occurredAt); // the DTO (IsoInstant) refused what this cannot parse
+    if (t === undefined) errors.push({ field: 'occurredAt', reason: 'is not a real date-time' });
     else if (t > options.now() + options.maxFutureSkewMs)
       errors.push({ field: 'occurredAt', reason: `is more than ${Math.round(options.maxFutureSkewMs / 1000)} s in the future` });
     else if (t < EARLIEST) errors.push({ field: 'occurredAt', reason: 'is before 1900' });

@@ -47,7 +47,7 @@ describe('envelope validation', () => {
     ['invalid eventId', { eventId: 'abc' }, 'eventId', /must be a UUID/],
     ['occurredAt without offset', { occurredAt: '2026-11-20T09:15:00' }, 'occurredAt', /with an offset/],
     ['occurredAt not a date', { occurredAt: 'yesterday' }, 'occurredAt', /ISO-8601/],
-    ['occurredAt impossible', { occurredAt: '2026-13-45T09:15:00Z' }, 'occurredAt', /not a valid date-time/],
+    ['occurredAt impossible', { occurredAt: '2026-13-45T09:15:00Z' }, 'occurredAt', /not a real date-time/],
     ['occurredAt in the future', { occurredAt: '2026-11-21T12:06:00Z' }, 'occurredAt', /300 s in the future/],
     ['empty identifiers', { customer: { identifiers: [] } }, 'customer.identifiers', /at least one identifier/],
     ['missing customer', { customer: undefined }, 'customer', /is required/],
@@ -96,6 +96,99 @@ describe('envelope validation', () => {
     const hit = errors.find((e) => e.field === field);
     expect(hit).toBeDefined();
     expect(hit!.reason).toMatch(reason);
+  });
+
+  describe('dates are real calendar dates, never moved (issue 10, finding 6)', () => {
+    const profile = (birthDate: string) => envelope({ type: 'profile.updated', data: { firstName: 'Ana', birthDate } });
+    it.each([
+      ['2026-02-30T00:00:00Z', /not a real date-time/],
+      ['2026-02-29T10:00:00+01:00', /not a real date-time/], // 2026 is not a leap year
+      ['2026-04-31T10:00:00Z', /not a real date-time/],
+      ['2026-00-10T10:00:00Z', /not a real date-time/],
+      ['2026-11-20T24:00:00Z', /not a real date-time/],
+      ['2026-11-20T09:60:00Z', /not a real date-time/],
+      ['2026-11-20T09:15:60Z', /not a real date-time/],
+      ['2026-11-20T09:15:00+24:00', /not a real date-time/],
+      ['2026-11-20T09:15:00+01:60', /not a real date-time/],
+    ])('refuses occurredAt %s naming the field', (occurredAt, reason) => {
+      const errors = errorsOf(envelope({ occurredAt }));
+      expect(errors).toEqual([{ field: 'occurredAt', reason: expect.stringMatching(reason) }]);
+    });
+
+    it('accepts real edge dates and keeps the instant', () => {
+      for (const [occurredAt, stored] of [
+        ['2024-02-29T23:30:00-01:00', '2024-03-01T00:30:00.000Z'],
+        ['2026-11-20T23:59:59.999999+14:00', '2026-11-20T09:59:59.999Z'],
+        ['2000-02-29T00:00Z', '2000-02-29T00:00:00.000Z'],
+      ]) {
+        const out = validateEnvelope(envelope({ occurredAt }), options);
+        expect(out.ok && out.command.occurredAt).toBe(stored);
+      }
+    });
+
+    it.each([
+      ['1990-02-30', /not a real date/],
+      ['1900-02-29', /not a real date/],
+      ['1990-13-01', /not a real date/],
+      ['2026-11-23', /in the future/], // TEST_NOW is 2026-11-21
+      ['3000-01-01', /in the future/],
+      ['1899-12-31', /before 1900/],
+    ])('refuses birthDate %s naming data.birthDate', (birthDate, reason) => {
+      expect(errorsOf(profile(birthDate))).toEqual([{ field: 'data.birthDate', reason: expect.stringMatching(reason) }]);
+    });
+
+    it('accepts a real birthDate up to today', () => {
+      for (const birthDate of ['1992-02-29', '1900-01-01', '2026-11-21'])
+        expect(validateEnvelope(profile(birthDate), options).ok).toBe(true);
+    });
+  });
+
+  describe('money is bounded and exact (issue 10, finding 7)', () => {
+    const purchase = (amount: unknown) => envelope({ type: 'purchase.completed', data: { orderId: 'o1', amount, currency: 'EUR' } });
+    const TOO_BIG = 'must not be greater than 100000000000';
+    const TOO_PRECISE = 'must have at most 4 decimal places';
+    it.each<[string, Record<string, unknown>, string, string]>([
+      ['amount 1e308', purchase(1e308), 'data.amount', TOO_BIG],
+      ['amount 1e21', purchase(1e21), 'data.amount', TOO_BIG],
+      ['amount just over the bound', purchase(100_000_000_000.0001), 'data.amount', TOO_BIG],
+      ['amount with 5 decimals', purchase(1.00001), 'data.amount', TOO_PRECISE],
+      ['amount in exponent form below 1e-4', purchase(1e-7), 'data.amount', TOO_PRECISE],
+      ['negative amount', purchase(-0.01), 'data.amount', 'must not be less than 0'],
+      ['amount as a string', purchase('12.50'), 'data.amount', 'must be a number from 0 to 100000000000 with at most 4 decimal places'],
+      ['refund 1e308', envelope({ type: 'refund.issued', data: { amount: 1e308, currency: 'EUR' } }), 'data.amount', TOO_BIG],
+      [
+        'monthlyAmount 1e308',
+        envelope({ type: 'subscription.started', data: { subscriptionId: 's1', plan: 'p', monthlyAmount: 1e308, currency: 'EUR' } }),
+        'data.monthlyAmount',
+        TOO_BIG,
+      ],
+      [
+        'monthlyAmount on a change',
+        envelope({ type: 'subscription.changed', data: { subscriptionId: 's1', change: 'upgrade', toPlan: 'p', monthlyAmount: 1e12 } }),
+        'data.monthlyAmount',
+        TOO_BIG,
+      ],
+    ])('refuses %s naming the field', (_name, raw, field, reason) => {
+      expect(errorsOf(raw)).toEqual([{ field, reason }]);
+    });
+
+    it('accepts the bounds', () => {
+      for (const amount of [0, 0.0001, 19.99, 100_000_000_000, 99_999_999_999.9999])
+        expect(validateEnvelope(purchase(amount), options).ok).toBe(true);
+    });
+  });
+
+  it('gives one identifier length message with the limit, whatever the length (issue 10, finding 9)', () => {
+    const reasonFor = (kind: string, value: string) =>
+      errorsOf(envelope({ customer: { identifiers: [{ kind, value }] } })).map((e) => `${e.field}: ${e.reason}`);
+    for (const n of [201, 320, 321, 400, 100_000])
+      expect(reasonFor('crm', 'C'.repeat(n))).toEqual(['customer.identifiers.0.value: must be 1-200 printable characters without spaces']);
+    for (const n of [255, 400, 100_000])
+      expect(reasonFor('email', `${'a'.repeat(n)}@example.com`)).toEqual(['customer.identifiers.0.value: must be at most 254 characters']);
+    for (const n of [201, 400])
+      expect(reasonFor('external', `zendesk:${'x'.repeat(n)}`)).toEqual([
+        'customer.identifiers.0.value: must be "namespace:id" (namespace 1-64 of a-z 0-9 . _ -, id 1-200 printable characters without spaces)',
+      ]);
   });
 
   it('reports every problem of an event at once', () => {

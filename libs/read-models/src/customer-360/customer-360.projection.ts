@@ -9,7 +9,7 @@ import type { Projection } from '../projector/projection';
 import type { DirectSql } from '../store/direct-sql';
 import { customer360Model } from './customer-360.model';
 import { CUSTOMER_360, type C360CustomersTable, type C360TimelineTable, type Customer360Tables } from './customer-360.schema';
-import { documentJson, fromMoneyUnits, type Customer360State } from './customer-360.state';
+import { addMoneyUnits, documentJson, fromMoneyUnits, subMoneyUnits, type Customer360State, type MoneyUnits } from './customer-360.state';
 import { evolveCustomer360 } from './evolve';
 import { npsCategory, valueSegment } from './lifecycle';
 
@@ -182,8 +182,11 @@ function loadStates(sql: DirectSql, ids: string[]): Customer360State[] {
 
 /** Net value over all currencies in major units, summed in a fixed order from exact integers. */
 export function netValueOf(state: Customer360State): number {
-  let units = 0;
-  for (const currency of Object.keys(state.money).sort()) units += state.money[currency].purchased - state.money[currency].refunded;
+  let units: MoneyUnits = 0;
+  for (const currency of Object.keys(state.money).sort()) {
+    const m = state.money[currency];
+    units = addMoneyUnits(units, subMoneyUnits(m.purchased, m.refunded));
+  }
   return fromMoneyUnits(units);
 }
 

@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 import type { Identifier } from '@cem/domain';
 import { decodeCursor, encodeCursor, type Page } from '../kit/cursor';
 import type { C360CustomersTable, Customer360Tables } from './customer-360.schema';
-import { fromMoneyUnits, type Customer360State, type MergeRecord } from './customer-360.state';
+import { fromMoneyUnits, subMoneyUnits, type Customer360State, type MergeRecord, type MoneyState } from './customer-360.state';
 import { lifecycleStage, lifecycleStageSql, npsCategory, type LifecycleStage, type NpsCategory, type ValueSegment } from './lifecycle';
 
 export interface Customer360View {
@@ -123,7 +123,7 @@ export function toView(
   row: Pick<C360CustomersTable, 'value_segment' | 'last_position'>,
   nowMs: number,
 ): Customer360View {
-  const netOf = (m: { purchased: number; refunded: number }) => fromMoneyUnits(m.purchased - m.refunded);
+  const netOf = (m: MoneyState) => fromMoneyUnits(subMoneyUnits(m.purchased, m.refunded));
   const activeSubscriptions = Object.values(state.subscriptions).filter((s) => s.status === 'active').length;
   return {
     customerId: state.customerId,

@@ -37,10 +37,17 @@ export interface SubscriptionState {
   currency?: string;
 }
 
+/**
+ * An exact integer count of 1/10,000 of the major unit: a JSON number while it is a safe integer
+ * (|n| < 2^53, about 900 billion major units), a decimal string beyond, since JSON has no big integers.
+ * Ingestion bounds each amount (0 to 100 billion, 4 decimals); a customer's sum has no bound, hence this.
+ */
+export type MoneyUnits = number | string;
+
 /** Money as integers of 1/10,000 of the major unit: sums stay exact whatever the order of events. */
 export interface MoneyState {
-  purchased: number;
-  refunded: number;
+  purchased: MoneyUnits;
+  refunded: MoneyUnits;
 }
 
 export type MergeRecord =
@@ -127,8 +134,45 @@ export function emptyCustomer360(customerId: string): Customer360State {
 
 /** Money amounts are kept as integers of this fraction of the major unit. */
 export const MONEY_SCALE = 10_000;
-export const toMoneyUnits = (amount: number): number => Math.round(amount * MONEY_SCALE);
-export const fromMoneyUnits = (units: number): number => units / MONEY_SCALE;
+const AMOUNT_TEXT = /^(\d{1,15})(?:\.(\d{1,4}))?$/;
+const SCALE = BigInt(MONEY_SCALE);
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+const fromBig = (n: bigint): MoneyUnits => (n <= MAX_SAFE && n >= -MAX_SAFE ? Number(n) : n.toString());
+// a document written before units could be strings may hold a non-finite amount as null: it counts as 0
+const toBig = (u: MoneyUnits): bigint => (typeof u === 'string' ? BigInt(u) : Number.isSafeInteger(u) ? BigInt(u) : 0n);
+
+/** The exact units of an amount, read from its decimal form (never amount * 10,000 in floating point). */
+export function toMoneyUnits(amount: number): MoneyUnits {
+  const m = AMOUNT_TEXT.exec(String(amount));
+  if (m) {
+    const units = Number(m[1]) * MONEY_SCALE + (m[2] === undefined ? 0 : Number(m[2].padEnd(4, '0')));
+    if (Number.isSafeInteger(units)) return units;
+  }
+  // only amounts recorded before ingestion bounded them get here (negative, huge or finer than 1/10,000)
+  if (!Number.isFinite(amount)) return 0;
+  const whole = Math.trunc(amount);
+  return fromBig(BigInt(whole) * SCALE + BigInt(Math.round((amount - whole) * MONEY_SCALE)));
+}
+
+export function addMoneyUnits(a: MoneyUnits, b: MoneyUnits): MoneyUnits {
+  if (typeof a === 'number' && typeof b === 'number') {
+    const sum = a + b;
+    if (Number.isSafeInteger(sum)) return sum; // exact: both operands and the result are safe integers
+  }
+  return fromBig(toBig(a) + toBig(b));
+}
+
+export const subMoneyUnits = (a: MoneyUnits, b: MoneyUnits): MoneyUnits =>
+  addMoneyUnits(a, typeof b === 'number' ? -b : fromBig(-toBig(b)));
+
+/** Units as a decimal number of major units: the closest double to the exact value (finite, whatever the sum). */
+export function fromMoneyUnits(units: MoneyUnits): number {
+  if (typeof units === 'number') return Number.isFinite(units) ? units / MONEY_SCALE : 0; // exact integers: one correct rounding
+  const n = toBig(units);
+  const abs = n < 0n ? -n : n;
+  const value = Number(`${n < 0n ? '-' : ''}${abs / SCALE}.${String(abs % SCALE).padStart(4, '0')}`);
+  return Number.isFinite(value) ? value : Math.sign(value) * Number.MAX_VALUE;
+}
 
 /**
  * The stored document. Plain JSON.stringify is deterministic here: a state's keys are added in the

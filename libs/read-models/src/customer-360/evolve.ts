@@ -1,6 +1,7 @@
 import type { Identifier, TouchpointType } from '@cem/domain';
 import { isTouchpointRecord, type ProjectedRecord } from '../projector/projected-record';
 import {
+  addMoneyUnits,
   toMoneyUnits,
   type CaseState,
   type Customer360State,
@@ -78,7 +79,8 @@ function applyTouchpoint(state: Customer360State, event: ProjectedRecord<Touchpo
   switch (event.type) {
     case 'purchase.completed': {
       const d = event.data;
-      money(state, d.currency).purchased += toMoneyUnits(d.amount);
+      const m = money(state, d.currency);
+      m.purchased = addMoneyUnits(m.purchased, toMoneyUnits(d.amount));
       state.purchases++;
       state.lastPurchaseAt = maxIso(state.lastPurchaseAt, at);
       state.firstCommercialAt = minIso(state.firstCommercialAt, at);
@@ -87,7 +89,8 @@ function applyTouchpoint(state: Customer360State, event: ProjectedRecord<Touchpo
     }
     case 'refund.issued': {
       const d = event.data;
-      money(state, d.currency).refunded += toMoneyUnits(d.amount);
+      const m = money(state, d.currency);
+      m.refunded = addMoneyUnits(m.refunded, toMoneyUnits(d.amount));
       state.refunds++;
       return;
     }
@@ -273,8 +276,8 @@ export function absorbCustomer(
   for (const [k, n] of Object.entries(merged.types)) add(survivor.types, k, n);
   for (const [currency, m] of Object.entries(merged.money)) {
     const target = money(survivor, currency);
-    target.purchased += m.purchased;
-    target.refunded += m.refunded;
+    target.purchased = addMoneyUnits(target.purchased, m.purchased);
+    target.refunded = addMoneyUnits(target.refunded, m.refunded);
   }
   survivor.purchases += merged.purchases;
   survivor.refunds += merged.refunds;

@@ -2,6 +2,7 @@ import type { EventType } from '@cem/domain';
 import type { ProjectedRecord } from '../projector/projected-record';
 import { emptyCustomer360, type Customer360State } from './customer-360.state';
 import { absorbCustomer, evolveCustomer360 } from './evolve';
+import { netValueOf, toRow } from './customer-360.projection';
 
 let position = 0;
 // loose on purpose: these tests build payloads by hand, the typed record is what evolve sees
@@ -94,5 +95,55 @@ describe('customer 360 evolve', () => {
     expect(merged.money.EUR.purchased).toBe(103_000); // 10.1 + 0.2 exactly, in 1/10,000 units
     expect(merged.subscriptions.S.status).toBe('cancelled');
     expect(merges).toHaveLength(1);
+  });
+
+  describe('money sums stay exact (issue 10, finding 7)', () => {
+    const purchases = (amounts: number[]) =>
+      fold(
+        emptyCustomer360('a'),
+        amounts.map((amount, i) => event('purchase.completed', '2026-01-01T00:00:00.000Z', { orderId: `o${i}`, amount, currency: 'EUR' })),
+      );
+
+    it('sums thousands of 4-decimal amounts exactly', () => {
+      const amounts = Array.from({ length: 5000 }, (_, i) => Number(`${i % 997}.${String((i * 7919) % 10_000).padStart(4, '0')}`));
+      const exactUnits = amounts.reduce((s, a) => s + BigInt(Math.round(a * 10_000)), 0n);
+      const s = purchases(amounts);
+      expect(typeof s.money.EUR.purchased).toBe('number');
+      expect(BigInt(s.money.EUR.purchased)).toBe(exactUnits);
+      expect(Number.isSafeInteger(s.money.EUR.purchased)).toBe(true);
+    });
+
+    it('keeps summing exactly past 2^53 units (the largest amounts, many times), and the net value stays a finite number', () => {
+      const s = purchases(Array.from({ length: 100 }, () => 99_999_999_999.9999));
+      expect(String(s.money.EUR.purchased)).toBe('99999999999999900'); // 100 x 999,999,999,999,999 units
+      expect(netValueOf(s)).toBe(Number('9999999999999.99'));
+      fold(s, [event('refund.issued', '2026-01-02T00:00:00.000Z', { amount: 0.0001, currency: 'EUR' })]);
+      expect(netValueOf(s)).toBe(Number('9999999999999.9899'));
+      expect(JSON.parse(JSON.stringify(s)).money.EUR).toEqual(s.money.EUR); // the stored document keeps it exact
+    });
+
+    it('an out-of-range amount already in the log (accepted before the bounds) never yields a non-finite value', () => {
+      const s = purchases([1e308, 1e308]);
+      const row = toRow(s);
+      expect(Number.isFinite(row.net_value)).toBe(true);
+      expect(JSON.parse(row.doc).money.EUR).toEqual({ purchased: s.money.EUR.purchased, refunded: 0 });
+      expect(typeof s.money.EUR.purchased).toBe('string');
+    });
+
+    it('merges add exact sums', () => {
+      const a = purchases(Array.from({ length: 60 }, () => 99_999_999_999.9999));
+      const b = purchases(Array.from({ length: 40 }, () => 99_999_999_999.9999));
+      absorbCustomer(a, b, {
+        kind: 'absorbed',
+        mergeId: 'm',
+        mergedIds: ['b'],
+        at: '2026-01-09T00:00:00.000Z',
+        position: 9e6,
+        rule: 'r',
+        survivorRule: 's',
+        identifiers: [],
+      });
+      expect(String(a.money.EUR.purchased)).toBe('99999999999999900');
+    });
   });
 });

@@ -1,0 +1,71 @@
+/*
+ * The strict value rules every edge shares (HTTP bodies and queries, Kafka, files): dates that exist
+ * on the calendar and money the projections can sum exactly. One check each, so the fast validation
+ * path, class-validator and the projections can never disagree.
+ */
+
+/** ISO-8601 instant with an explicit offset (Z or ±hh:mm): a time without a zone is ambiguous. */
+export const ISO_INSTANT = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?(Z|([+-])(\d{2}):(\d{2}))$/;
+/** ISO-8601 calendar date (a birth date). */
+export const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
+
+const isRealDay = (year: number, month: number, day: number): boolean => {
+  if (month < 1 || month > 12 || day < 1) return false;
+  // round trip: the day the calendar makes of these components must be the same day (2026-02-30 becomes 03-02)
+  const d = new Date(Date.UTC(2000, month - 1, day));
+  d.setUTCFullYear(year);
+  return d.getUTCFullYear() === year && d.getUTCMonth() === month - 1 && d.getUTCDate() === day;
+};
+
+/**
+ * Epoch milliseconds of an ISO-8601 instant with an offset, or undefined when it is not one or names a
+ * time that does not exist (2026-02-30, 24:00, :60, an offset beyond ±23:59). Never moves a date.
+ * Fractions beyond milliseconds are truncated.
+ */
+export function parseIsoInstant(text: string): number | undefined {
+  const m = ISO_INSTANT.exec(text);
+  if (!m) return undefined;
+  const [year, month, day, hour, minute] = [m[1], m[2], m[3], m[4], m[5]].map(Number);
+  const second = m[6] === undefined ? 0 : Number(m[6]);
+  if (!isRealDay(year, month, day) || hour > 23 || minute > 59 || second > 59) return undefined;
+  let offsetMinutes = 0;
+  if (m[8] !== 'Z') {
+    const [oh, om] = [Number(m[10]), Number(m[11])];
+    if (oh > 23 || om > 59) return undefined;
+    offsetMinutes = (m[9] === '-' ? -1 : 1) * (oh * 60 + om);
+  }
+  const ms = m[7] === undefined ? 0 : Number(m[7].slice(1, 4).padEnd(3, '0'));
+  const d = new Date(Date.UTC(2000, month - 1, day, hour, minute, second, ms));
+  d.setUTCFullYear(year);
+  return d.getTime() - offsetMinutes * 60_000;
+}
+
+/** True for a YYYY-MM-DD date that exists on the (proleptic Gregorian) calendar. */
+export function isCalendarDate(text: string): boolean {
+  const m = ISO_DATE.exec(text);
+  return m !== null && isRealDay(Number(m[1]), Number(m[2]), Number(m[3]));
+}
+
+/** Largest money amount accepted, in major units. Below 2^38, 4 decimals survive the JSON double exactly. */
+export const MAX_MONEY_AMOUNT = 100_000_000_000;
+/** Decimal places a money amount may have: the projections sum in 1/10,000 of the major unit. */
+export const MONEY_DECIMALS = 4;
+const MONEY_TEXT = /^\d{1,12}(\.\d{1,4})?$/;
+
+/**
+ * A money amount: a number from 0 to MAX_MONEY_AMOUNT with at most 4 decimal places, judged on the
+ * number's shortest decimal form (so 1e-7, 1e21 and 0.00001 are refused, not rounded).
+ */
+export const isMoneyAmount = (value: unknown): value is number =>
+  typeof value === 'number' && value >= 0 && value <= MAX_MONEY_AMOUNT && MONEY_TEXT.test(String(value));
+
+export const MONEY_RULE = `a number from 0 to ${MAX_MONEY_AMOUNT} with at most ${MONEY_DECIMALS} decimal places`;
+
+/** Why a value is not a money amount (the most specific reason), or undefined when it is one. */
+export function moneyAmountProblem(value: unknown): string | undefined {
+  if (isMoneyAmount(value)) return undefined;
+  if (typeof value !== 'number' || !Number.isFinite(value)) return `must be ${MONEY_RULE}`;
+  if (value < 0) return 'must not be less than 0';
+  if (value > MAX_MONEY_AMOUNT) return `must not be greater than ${MAX_MONEY_AMOUNT}`;
+  return `must have at most ${MONEY_DECIMALS} decimal places`;
+}
