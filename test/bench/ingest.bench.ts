@@ -153,13 +153,40 @@ async function ourStore(dir: string, items: { streamId: string; event: EventData
   return items.length / secs;
 }
 
+/**
+ * The peer library is not a dependency (it compiles a second native SQLite module, minutes on a
+ * fresh machine): `npm run bench:peer` installs it (without saving) before the bench; without it
+ * the comparison is skipped with the reason.
+ */
+export const PEER_MODULE = '@event-driven-io/emmett-sqlite';
+export const PEER_INSTALL = 'npm install --no-save @event-driven-io/emmett@0.38.5 @event-driven-io/emmett-sqlite@0.38.5';
+
+export function peerInstalled(): boolean {
+  try {
+    require.resolve(PEER_MODULE);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The part of emmett-sqlite 0.38's API the bench uses (typed here: the package is installed on demand). */
+interface EmmettSqlite {
+  getSQLiteEventStore(options: { fileName: string; schema: { autoMigration: 'CreateOrUpdate' } }): {
+    appendToStream(
+      streamId: string,
+      events: { type: string; data: Record<string, unknown>; metadata: Record<string, unknown> }[],
+    ): Promise<unknown>;
+  };
+}
+
 /** The peer: Emmett's SQLite event store, appending the same events stream by stream. */
 async function emmettStore(
   dir: string,
   items: { streamId: string; event: EventData }[],
   batchSize: number,
 ): Promise<{ rate: number; busyRetries: number }> {
-  const { getSQLiteEventStore } = await import('@event-driven-io/emmett-sqlite');
+  const { getSQLiteEventStore } = (await import(PEER_MODULE)) as EmmettSqlite;
   const store = getSQLiteEventStore({ fileName: join(dir, 'emmett.db'), schema: { autoMigration: 'CreateOrUpdate' } });
   let busyRetries = 0;
   // emmett-sqlite 0.38 sometimes reports SQLITE_BUSY ("SQL statements in progress") on commit under
@@ -275,10 +302,17 @@ export async function benchIngest(options: IngestBenchOptions): Promise<void> {
           ? `${(ours / raw).toFixed(2)}x the raw rate (same rows; measured second, warm)`
           : `${(raw / ours).toFixed(2)}x slower than raw`,
     });
-    const peer = await emmettStore(dir, items, options.batchSize).catch((e) => {
-      console.log(`  emmett-sqlite could not run: ${(e as Error).message}`);
-      return undefined;
-    });
+    let peer: { rate: number; busyRetries: number } | undefined;
+    if (!peerInstalled()) {
+      console.log(
+        `  peer comparison skipped: ${PEER_MODULE} is not installed (not a dependency); run \`npm run bench:peer\`, or ${PEER_INSTALL}`,
+      );
+    } else {
+      peer = await emmettStore(dir, items, options.batchSize).catch((e) => {
+        console.log(`  emmett-sqlite could not run: ${(e as Error).message}`);
+        return undefined;
+      });
+    }
     if (peer) {
       const retries = peer.busyRetries > 0 ? `; ${peer.busyRetries} SQLITE_BUSY retries` : '';
       record({
