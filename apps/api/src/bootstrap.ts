@@ -8,6 +8,7 @@ import { openReadSide, type ReadSide } from '@cem/read-models';
 import { AppModule } from './app.module';
 import { installApiKeyCheck } from './auth/api-key.hook';
 import { installJsonBodyParser } from './http/json-body';
+import { completeOpenApi } from './http/openapi';
 
 export interface ApiAppOptions {
   /**
@@ -51,7 +52,11 @@ export async function createApiApp(platform: Platform, options: ApiAppOptions = 
     .setDescription('Ingest touch-point events, query projections, operate the platform. Every endpoint names the role it needs.')
     .setVersion('1')
     .addApiKey({ type: 'apiKey', in: 'header', name: 'X-API-Key' }, 'api-key')
+    .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'API key' }, 'bearer')
     .build();
-  SwaggerModule.setup('docs', app, () => SwaggerModule.createDocument(app, doc), { jsonDocumentUrl: 'docs/openapi.json' });
+  const limits = { maxBatchEvents: platform.config.INGEST_MAX_BATCH_EVENTS, maxBodyBytes: platform.config.INGEST_MAX_BODY_BYTES };
+  SwaggerModule.setup('docs', app, () => completeOpenApi(SwaggerModule.createDocument(app, doc), limits), {
+    jsonDocumentUrl: 'docs/openapi.json',
+  });
   return app;
 }

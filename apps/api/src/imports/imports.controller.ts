@@ -17,7 +17,7 @@ import {
   UnprocessableEntityException,
 } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
-import { ApiConsumes, ApiOperation, ApiResponse, ApiSecurity, ApiTags } from '@nestjs/swagger';
+import { ApiBody, ApiConsumes, ApiOperation, ApiResponse, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
@@ -86,6 +86,7 @@ export class ImportsController implements OnModuleInit, OnModuleDestroy {
   @HttpCode(202)
   @Roles('ingest')
   @ApiConsumes(...UPLOAD_TYPES)
+  @ApiBody({ required: true, schema: { type: 'string', format: 'binary' }, description: 'the file itself' })
   @ApiOperation({
     summary: "Upload the job's file and start it (role: ingest)",
     description:

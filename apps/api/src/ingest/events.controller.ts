@@ -34,9 +34,12 @@ export class EventsController {
   @Roles('ingest')
   @ApiOperation({
     summary: 'Record a batch of touch-point events (role: ingest)',
-    description: 'Accepted whole or refused whole: one invalid event refuses the batch and nothing is written. Body: {"events":[...]}.',
+    description:
+      'Accepted whole or refused whole: one invalid event refuses the batch and nothing is written. Body: {"events":[...]}. ' +
+      'A recorded batch answers 200 whether its events were new or retries (each result says duplicate: true or false); ' +
+      'POST /v1/events answers 201 for a new event and 200 for a retry.',
   })
-  @ApiResponse({ status: 200, description: 'results in the order of the events' })
+  @ApiResponse({ status: 200, description: 'recorded (new events and retries alike): results in the order of the events' })
   @ApiResponse({ status: 413, description: 'more events or bytes than the limits' })
   @ApiResponse({ status: 422, description: 'invalid: errors carry the event index, field and reason' })
   async ingestBatch(@Body() body: unknown) {
