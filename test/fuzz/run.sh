@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# The API fuzzer: schemathesis (from PyPI, in a venv under .infra-cache/) generates requests from the
+# OpenAPI document against a real API process on seeded data, with a key of every role and with no
+# key, and fails on any 5xx, undocumented status, schema violation or response slower than
+# FUZZ_MAX_RESPONSE_S. Bounded in examples per operation and in time; stops the API it started.
+#
+#   bash test/fuzz/run.sh            (after npm run build; .ci/run calls it after npm test)
+#
+# Environment (all optional): FUZZ_EXAMPLES (per operation, default 25), FUZZ_MAX_TIME_S (per pass,
+# default 120), FUZZ_MAX_RESPONSE_S (default 5), FUZZ_SEED (default 1), FUZZ_CUSTOMERS (seeded, 150).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+SCHEMATHESIS_VERSION=4.32.5
+VENV=.infra-cache/fuzz-venv
+EXAMPLES="${FUZZ_EXAMPLES:-25}"
+MAX_TIME="${FUZZ_MAX_TIME_S:-120}"
+MAX_RESPONSE="${FUZZ_MAX_RESPONSE_S:-5}"
+SEED="${FUZZ_SEED:-1}"
+CUSTOMERS="${FUZZ_CUSTOMERS:-150}"
+
+log() { echo "[fuzz] $*"; }
+
+if [ ! -x "$VENV/bin/st" ] || ! "$VENV/bin/st" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
+  log "installing schemathesis $SCHEMATHESIS_VERSION into $VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+fi
+[ -f dist/apps/api/src/main.js ] || npm run build
+
+DATA_DIR="$(mktemp -d)"
+PORT="$(node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})")"
+BASE="http://127.0.0.1:$PORT"
+KEY_ALL="fuzz-all-roles-$RANDOM$RANDOM-key"
+KEY_INGEST="fuzz-ingest-only-$RANDOM$RANDOM-key"
+KEY_ANALYST="fuzz-analyst-only-$RANDOM$RANDOM-key"
+API_PID=""
+cleanup() {
+  [ -n "$API_PID" ] && kill "$API_PID" 2>/dev/null && wait "$API_PID" 2>/dev/null || true
+  rm -rf "$DATA_DIR"
+}
+trap cleanup EXIT
+
+log "starting the API on $BASE (data in a scratch directory)"
+DATA_DIR="$DATA_DIR" PORT="$PORT" LOG_LEVEL=warn SQLITE_SYNCHRONOUS=NORMAL \
+  API_KEYS="ingest+analyst+ops:$KEY_ALL,ingest:$KEY_INGEST,analyst:$KEY_ANALYST" \
+  node dist/apps/api/src/main.js > "$DATA_DIR/api.log" 2>&1 &
+API_PID=$!
+for _ in $(seq 1 100); do
+  curl -fsS "$BASE/health/live" > /dev/null 2>&1 && break
+  kill -0 "$API_PID" 2>/dev/null || { cat "$DATA_DIR/api.log"; echo "[fuzz] the API did not start" >&2; exit 1; }
+  sleep 0.2
+done
+
+log "seeding $CUSTOMERS customers through the HTTP API"
+node dist/seeds/src/main.js --customers "$CUSTOMERS" --url "$BASE" --api-key "$KEY_INGEST" > /dev/null
+
+status=0
+# $1: a name, then extra schemathesis arguments
+pass() {
+  local name="$1"
+  shift
+  log "pass: $name"
+  if ! "$VENV/bin/st" run "$BASE/docs/openapi.json" \
+    --checks all --max-examples "$EXAMPLES" --max-time "$MAX_TIME" --max-response-time "$MAX_RESPONSE" \
+    --seed "$SEED" --workers 2 --no-color --request-timeout 30 \
+    --generation-database none --suppress-health-check too_slow,filter_too_much \
+    "$@"; then
+    status=1
+  fi
+}
+
+pass "every role (one key holding ingest, analyst and ops)" -H "Authorization: Bearer $KEY_ALL"
+pass "ingest-only key (analyst and ops endpoints must answer their documented 403)" -H "Authorization: Bearer $KEY_INGEST"
+pass "no key (every protected endpoint must answer its documented 401)"
+
+if ! kill -0 "$API_PID" 2>/dev/null; then
+  echo "[fuzz] the API process died during the run" >&2
+  tail -50 "$DATA_DIR/api.log" >&2
+  exit 1
+fi
+if grep -q '"level":"error"' "$DATA_DIR/api.log"; then
+  echo "[fuzz] the API logged errors during the run:" >&2
+  grep '"level":"error"' "$DATA_DIR/api.log" | head -20 >&2
+  status=1
+fi
+[ "$status" -eq 0 ] && log "no failures" || log "failures found (see above)"
+exit "$status"
