@@ -20,6 +20,9 @@ export interface ApiAppOptions {
   logger?: JsonLogger;
 }
 
+/** Every method some endpoint serves. */
+const SERVED_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT']);
+
 /** Builds the HTTP app around an opened platform (used by main.ts and the e2e tests). */
 export async function createApiApp(platform: Platform, options: ApiAppOptions = {}): Promise<NestFastifyApplication> {
   const logger = options.logger ?? createLogger({ level: platform.config.LOG_LEVEL, component: 'api' });
@@ -35,18 +38,17 @@ export async function createApiApp(platform: Platform, options: ApiAppOptions = 
   const fastify = app.getHttpAdapter().getInstance();
   // JSON only, strict UTF-8, no prototype keys: a text/plain or form-encoded body is refused with 415
   installJsonBodyParser(fastify);
+  // a method the API never serves (TRACE, QUERY, DELETE, PATCH, OPTIONS, ...) is 405 on every path,
+  // answered before anything else looks at the request (its body included)
+  fastify.addHook('onRequest', async (request, reply) => {
+    if (SERVED_METHODS.has(request.method)) return;
+    await reply
+      .code(405)
+      .header('allow', [...SERVED_METHODS].join(', '))
+      .send({ statusCode: 405, error: 'method_not_allowed', message: `the method ${request.method.slice(0, 20)} is not supported` });
+  });
   // the key and the role are checked before any body is read
   installApiKeyCheck(fastify, platform);
-  // TRACE is not served on any path: 405, not 404
-  fastify.route({
-    method: 'TRACE',
-    url: '*',
-    handler: async (_request, reply) =>
-      reply
-        .code(405)
-        .header('allow', 'GET, HEAD, POST, PUT')
-        .send({ statusCode: 405, error: 'method_not_allowed', message: 'TRACE is not supported' }),
-  });
   const doc = new DocumentBuilder()
     .setTitle('CEM platform API')
     .setDescription('Ingest touch-point events, query projections, operate the platform. Every endpoint names the role it needs.')

@@ -24,9 +24,30 @@ export function assertRole(principal: ApiKeyPrincipal, roles: readonly Role[]): 
   }
 }
 
+/**
+ * The one API key of a request. A request that carries a key in both headers with different values,
+ * or an Authorization header that is not `Bearer <key>`, is refused (401) rather than served on
+ * whichever header happens to be valid: an ambiguous credential is a mistake or a probe.
+ */
 function extractKey(request: FastifyRequest): string | undefined {
   const auth = request.headers.authorization;
-  if (typeof auth === 'string' && auth.startsWith('Bearer ')) return auth.slice(7).trim() || undefined;
   const header = request.headers['x-api-key'];
-  return typeof header === 'string' && header.length > 0 ? header : undefined;
+  let bearer: string | undefined;
+  if (auth !== undefined) {
+    if (typeof auth !== 'string' || !auth.startsWith('Bearer ') || auth.slice(7).trim() === '') {
+      throw new UnauthorizedException({ error: 'unauthenticated', message: 'the Authorization header must be "Bearer <key>"' });
+    }
+    bearer = auth.slice(7).trim();
+  }
+  const apiKey = typeof header === 'string' && header.length > 0 ? header : undefined;
+  if (header !== undefined && apiKey === undefined) {
+    throw new UnauthorizedException({ error: 'unauthenticated', message: 'the X-API-Key header is empty' });
+  }
+  if (bearer !== undefined && apiKey !== undefined && bearer !== apiKey) {
+    throw new UnauthorizedException({
+      error: 'unauthenticated',
+      message: 'two different API keys were sent: send one, in Authorization: Bearer or X-API-Key',
+    });
+  }
+  return bearer ?? apiKey;
 }

@@ -2,7 +2,13 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsIn, IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
 import { CUSTOMER_SORTS, LIFECYCLE_STAGES, NPS_CATEGORIES, VALUE_SEGMENTS } from '@cem/read-models';
+import { ISO_INSTANT } from '@cem/domain';
 import { IsoInstant } from '@cem/ingestion';
+
+/** OpenAPI shape of an instant parameter: what IsoInstant accepts, so a fuzzer generates valid ones. */
+const INSTANT = { type: 'string', format: 'date-time', pattern: ISO_INSTANT.source } as const;
+/** OpenAPI shape of an identifier parameter (`kind:value`; the value's rules are per kind). */
+const IDENTIFIER = { type: 'string', pattern: '^(email|phone|crm|account|cookie|device|external):[^\\s].{0,264}$' } as const;
 
 /** Query parameters every read accepts. */
 export class ConsistencyQueryDto {
@@ -10,6 +16,8 @@ export class ConsistencyQueryDto {
     description:
       'read-your-writes: wait (up to 5 s) until the projections have handled this log position, e.g. the `position` an ingest call returned',
     example: 1234,
+    type: 'integer',
+    minimum: 0,
   })
   @IsOptional()
   @Type(() => Number)
@@ -20,6 +28,7 @@ export class ConsistencyQueryDto {
   @ApiPropertyOptional({
     description: 'evaluate time-dependent facts (lifecycle stage, case ages) at this instant; default now',
     example: '2026-11-20T09:15:00Z',
+    ...INSTANT,
   })
   @IsOptional()
   @IsoInstant()
@@ -27,13 +36,17 @@ export class ConsistencyQueryDto {
 }
 
 export class LookupQueryDto extends ConsistencyQueryDto {
-  @ApiProperty({ description: 'an identifier as `kind:value`, normalised like ingested ones', example: 'email:ana@example.com' })
+  @ApiProperty({
+    description: 'an identifier as `kind:value`, normalised like ingested ones',
+    example: 'email:ana@example.com',
+    ...IDENTIFIER,
+  })
   @IsString()
   identifier!: string;
 }
 
 export class TimelineQueryDto extends ConsistencyQueryDto {
-  @ApiPropertyOptional({ minimum: 1, maximum: 500, default: 50 })
+  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 500, default: 50 })
   @IsOptional()
   @Type(() => Number)
   @IsInt()
@@ -69,17 +82,21 @@ export class SearchQueryDto extends ConsistencyQueryDto {
   @IsIn(NPS_CATEGORIES as unknown as string[])
   npsCategory?: (typeof NPS_CATEGORIES)[number];
 
-  @ApiPropertyOptional({ description: 'last seen at or after this instant' })
+  @ApiPropertyOptional({ description: 'last seen at or after this instant', ...INSTANT })
   @IsOptional()
   @IsoInstant()
   lastSeenFrom?: string;
 
-  @ApiPropertyOptional({ description: 'last seen before this instant' })
+  @ApiPropertyOptional({ description: 'last seen before this instant', ...INSTANT })
   @IsOptional()
   @IsoInstant()
   lastSeenTo?: string;
 
-  @ApiPropertyOptional({ description: 'only the customer holding this identifier (`kind:value`)', example: 'email:ana@example.com' })
+  @ApiPropertyOptional({
+    description: 'only the customer holding this identifier (`kind:value`)',
+    example: 'email:ana@example.com',
+    ...IDENTIFIER,
+  })
   @IsOptional()
   @IsString()
   identifier?: string;
@@ -89,7 +106,7 @@ export class SearchQueryDto extends ConsistencyQueryDto {
   @IsIn(CUSTOMER_SORTS as unknown as string[])
   sort?: (typeof CUSTOMER_SORTS)[number];
 
-  @ApiPropertyOptional({ minimum: 1, maximum: 500, default: 50 })
+  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 500, default: 50 })
   @IsOptional()
   @Type(() => Number)
   @IsInt()
