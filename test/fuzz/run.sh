@@ -3,6 +3,10 @@
 # OpenAPI document against a real API process on seeded data, with a key of every role and with no
 # key, and fails on any 5xx, undocumented status, schema violation or response slower than
 # FUZZ_MAX_RESPONSE_S. Bounded in examples per operation and in time; stops the API it started.
+# Every check runs but one: positive_data_acceptance expects any schema-valid request to succeed, and
+# some rules cannot be said in OpenAPI (occurredAt at most 300 s ahead of now, a phone number valid in
+# its numbering plan, a cursor this endpoint returned, a known customer id). Those answer a documented
+# 422/404 naming the field, which status_code_conformance still checks.
 #
 #   bash test/fuzz/run.sh            (after npm run build; .ci/run calls it after npm test)
 #
@@ -62,7 +66,7 @@ pass() {
   shift
   log "pass: $name"
   if ! "$VENV/bin/st" run "$BASE/docs/openapi.json" \
-    --checks all --max-examples "$EXAMPLES" --max-time "$MAX_TIME" --max-response-time "$MAX_RESPONSE" \
+    --checks all --exclude-checks positive_data_acceptance --max-examples "$EXAMPLES" --max-time "$MAX_TIME" --max-response-time "$MAX_RESPONSE" \
     --seed "$SEED" --workers 2 --no-color --request-timeout 30 \
     --generation-database none --suppress-health-check too_slow,filter_too_much \
     "$@"; then

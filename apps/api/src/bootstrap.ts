@@ -9,6 +9,7 @@ import { AppModule } from './app.module';
 import { installApiKeyCheck } from './auth/api-key.hook';
 import { installJsonBodyParser } from './http/json-body';
 import { completeOpenApi } from './http/openapi';
+import { frameworkErrors, MAX_PATH_PARAM_LENGTH } from './http/framework-errors';
 
 export interface ApiAppOptions {
   /**
@@ -29,7 +30,12 @@ export async function createApiApp(platform: Platform, options: ApiAppOptions = 
   const readSide =
     options.readSide ??
     (await openReadSide({ dataDir: platform.config.DATA_DIR, store: platform.store, logger, projector: platform.config.PROJECTOR }));
-  const adapter = new FastifyAdapter({ bodyLimit: platform.config.INGEST_MAX_BODY_BYTES, logger: false });
+  const adapter = new FastifyAdapter({
+    bodyLimit: platform.config.INGEST_MAX_BODY_BYTES,
+    logger: false,
+    maxParamLength: MAX_PATH_PARAM_LENGTH,
+    frameworkErrors,
+  });
   // bodyParser off: Nest's own JSON and form parsers are not installed; installJsonBodyParser is the only one
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forPlatform(platform, readSide, !options.readSide), adapter, {
     logger,

@@ -84,4 +84,16 @@ describe('fuzzer findings', () => {
       }
     });
   });
+
+  describe('long path parameters', () => {
+    it('routes ids up to 500 characters (an unknown id is 404) and answers longer ones 414 without echoing the URL', async () => {
+      const auth = { authorization: `Bearer ${KEYS.analyst}` };
+      expect((await get(`/v1/customers/${'a'.repeat(300)}`, auth)).statusCode).toBe(404);
+      const res = await get(`/v1/customers/${'secret-'.repeat(100)}?identifier=email:ana@example.com`, auth);
+      expect(res.statusCode).toBe(414);
+      expect(res.json()).toEqual({ statusCode: 414, error: 'uri_too_long', message: 'a path parameter is longer than 500 characters' });
+      const doc = (await api.app.inject({ method: 'GET', url: '/docs/openapi.json' })).json();
+      expect(doc.paths['/v1/customers/{id}'].get.responses['414']).toBeDefined();
+    });
+  });
 });

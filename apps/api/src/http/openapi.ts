@@ -7,6 +7,7 @@ import type { MetadataStorage } from 'class-transformer/types/MetadataStorage';
 const { defaultMetadataStorage } = require('class-transformer/cjs/storage') as { defaultMetadataStorage: MetadataStorage };
 import { CHANNELS, IDENTIFIER_KINDS, IDENTIFIER_LIMITS, TOUCHPOINT_TYPES } from '@cem/domain';
 import { IdentifierDto, PAYLOAD_DTOS } from '@cem/ingestion';
+import { MAX_PATH_PARAM_LENGTH } from './framework-errors';
 
 type Schema = Record<string, unknown>;
 type Ctor = new () => object;
@@ -89,7 +90,10 @@ export function completeOpenApi(doc: OpenAPIObject, limits: { maxBatchEvents: nu
         add(415, 'the body is not one of the accepted media types');
         add(422, 'the body is missing');
       }
-      if (path.includes('{')) add(404, 'not found');
+      if (path.includes('{')) {
+        add(404, 'not found');
+        add(414, `a path parameter is longer than ${MAX_PATH_PARAM_LENGTH} characters`);
+      }
       if (/\{|\?|lookup/.test(path) || op.parameters?.some((p) => p.in === 'query')) add(422, 'a parameter is invalid');
     }
   }
