@@ -10,6 +10,7 @@ import { installApiKeyCheck } from './auth/api-key.hook';
 import { installJsonBodyParser } from './http/json-body';
 import { completeOpenApi } from './http/openapi';
 import { frameworkErrors, MAX_PATH_PARAM_LENGTH } from './http/framework-errors';
+import { installMethodCheck } from './http/method-check';
 
 export interface ApiAppOptions {
   /**
@@ -20,9 +21,6 @@ export interface ApiAppOptions {
   /** the process's logger; default: a JSON logger at the configured LOG_LEVEL */
   logger?: JsonLogger;
 }
-
-/** Every method some endpoint serves. */
-const SERVED_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT']);
 
 /** Builds the HTTP app around an opened platform (used by main.ts and the e2e tests). */
 export async function createApiApp(platform: Platform, options: ApiAppOptions = {}): Promise<NestFastifyApplication> {
@@ -44,15 +42,8 @@ export async function createApiApp(platform: Platform, options: ApiAppOptions = 
   const fastify = app.getHttpAdapter().getInstance();
   // JSON only, strict UTF-8, no prototype keys: a text/plain or form-encoded body is refused with 415
   installJsonBodyParser(fastify);
-  // a method the API never serves (TRACE, QUERY, DELETE, PATCH, OPTIONS, ...) is 405 on every path,
-  // answered before anything else looks at the request (its body included)
-  fastify.addHook('onRequest', async (request, reply) => {
-    if (SERVED_METHODS.has(request.method)) return;
-    await reply
-      .code(405)
-      .header('allow', [...SERVED_METHODS].join(', '))
-      .send({ statusCode: 405, error: 'method_not_allowed', message: `the method ${request.method.slice(0, 20)} is not supported` });
-  });
+  // a method the path does not serve is 405 with its exact Allow, answered before the body is read
+  installMethodCheck(fastify);
   // the key and the role are checked before any body is read
   installApiKeyCheck(fastify, platform);
   const doc = new DocumentBuilder()

@@ -32,9 +32,9 @@ describe('fuzzer findings', () => {
     });
   });
 
-  describe('methods the API never serves', () => {
-    it.each(['QUERY', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE'])(
-      'answers %s with 405 and Allow on a known path, before reading any body',
+  describe('methods a path does not serve', () => {
+    it.each(['QUERY', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE', 'PUT'])(
+      'answers %s on /v1/events with 405 and its exact Allow, before reading any body',
       async (method) => {
         const res = await api.app.inject({
           method: method as 'GET',
@@ -43,10 +43,26 @@ describe('fuzzer findings', () => {
           headers: { authorization: `Bearer ${KEYS.ingest}` },
         });
         expect(res.statusCode).toBe(405);
-        expect(res.headers.allow).toBe('GET, HEAD, POST, PUT');
+        expect(res.headers.allow).toBe('POST');
         expect(res.json()).toMatchObject({ error: 'method_not_allowed' });
       },
     );
+
+    it('lists exactly the methods of each resource in Allow', async () => {
+      const allow = async (method: string, url: string) => (await api.app.inject({ method: method as 'GET', url })).headers.allow;
+      expect(await allow('OPTIONS', '/v1/customers/abc')).toBe('GET, HEAD');
+      expect(await allow('POST', '/v1/customers/abc/timeline')).toBe('GET, HEAD');
+      expect(await allow('DELETE', '/v1/events:batch')).toBe('POST');
+      expect(await allow('GET', '/v1/imports/job-1/file')).toBe('PUT');
+    });
+
+    it('answers 404 for a path nobody serves, whatever the method', async () => {
+      for (const method of ['GET', 'QUERY', 'DELETE']) {
+        const res = await api.app.inject({ method: method as 'GET', url: '/v1/nothing-here?x=1' });
+        expect(res.statusCode).toBe(404);
+        expect(res.body).not.toContain('x=1');
+      }
+    });
   });
 
   describe('query parameters are described as the API validates them', () => {
