@@ -31,7 +31,7 @@ export async function createApiApp(platform: Platform, options: ApiAppOptions = 
   const adapter = new FastifyAdapter({
     bodyLimit: platform.config.INGEST_MAX_BODY_BYTES,
     logger: false,
-    maxParamLength: MAX_PATH_PARAM_LENGTH,
+    routerOptions: { maxParamLength: MAX_PATH_PARAM_LENGTH },
     frameworkErrors,
   });
   // bodyParser off: Nest's own JSON and form parsers are not installed; installJsonBodyParser is the only one
