@@ -170,6 +170,7 @@ export async function runImport(options: ImportOptions): Promise<ImportSummary> 
     let compiled: CompiledMapping | undefined;
     let columns: string[] | undefined;
     const isCsv = mapping.input.format === 'csv';
+    const replayFirsts = skip > 0 && mapping.events.some((e) => e.firstOf !== undefined);
     if (!isCsv) compiled = compileMapping(mapping, undefined);
     else if (mapping.input.header === false) {
       columns = mapping.input.columns!;
@@ -184,11 +185,15 @@ export async function runImport(options: ImportOptions): Promise<ImportSummary> 
       }
       recordIndex++;
       line = item.line;
-      if (recordIndex <= skip) continue;
-      pendingRead++;
       const problem =
         item.error ??
         (columns && item.values && item.values.length !== columns.length ? fieldCountProblem(item, columns.length) : undefined);
+      if (recordIndex <= skip) {
+        // done by an earlier run; first-of-key rules still need to know which keys it saw
+        if (replayFirsts && !problem) compiled.map({ line: item.line, text: item.text, values: item.values, object: item.object });
+        continue;
+      }
+      pendingRead++;
       if (problem) {
         reject(item.line, [{ field: '', reason: `line ${problem}` }]);
       } else {

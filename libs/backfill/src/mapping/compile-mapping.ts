@@ -2,7 +2,7 @@ import { deterministicUuid, type FieldError } from '@cem/domain';
 import { compileDateParser, shiftInstant, type ShiftUnit } from '../convert/dates';
 import { convertNumber, convertBoolean } from '../convert/scalars';
 import { isValueObject, MappingError, type MappingProblem } from './parse-mapping';
-import type { Condition, EventRule, MappingSpec, ValueObject, ValueSpec } from './mapping.types';
+import type { Condition, EventRule, IdentifierSpec, MappingSpec, TransformStep, ValueObject, ValueSpec } from './mapping.types';
 import { compileUserPattern } from './patterns';
 
 /** One record of the input: a CSV row (`values`) or an NDJSON object (`object`). */
@@ -104,7 +104,28 @@ export function compileMapping(spec: MappingSpec, columns: string[] | undefined)
         }
         return out;
       };
+    } else if (v.concat !== undefined) {
+      const parts = v.concat.map((c, i) => cell(c, `${path}.concat[${i}]`));
+      const separator = v.separator ?? '';
+      raw = (row) => {
+        const texts: string[] = [];
+        for (const get of parts) {
+          const x = get(row);
+          if (x === undefined || x === null || nulls.has(String(x))) continue;
+          texts.push(typeof x === 'object' ? JSON.stringify(x) : String(x));
+        }
+        return texts.length === 0 ? undefined : texts.join(separator);
+      };
+    } else if (v.identifiers !== undefined) {
+      const list = identifierList(v.identifiers, `${path}.identifiers`, field);
+      raw = (row, ctx) => {
+        const ids = list(row, ctx);
+        return ids === FAIL ? FAIL : ids.length === 0 ? undefined : ids;
+      };
     } else raw = cell((v.column ?? v.path)!, v.column !== undefined ? `${path}.column` : `${path}.path`);
+    const isEmpty = (x: unknown) =>
+      x === undefined || x === null || (typeof x === 'string' && nulls.has(x)) || (Array.isArray(x) && x.length === 0);
+    const transform = v.transform ? compileTransforms(v.transform, `${path}.transform`, problems) : undefined;
 
     const table = v.map ? new Map(Object.entries(v.map)) : undefined;
     const fallback = table?.has('*');
@@ -119,10 +140,24 @@ export function compileMapping(spec: MappingSpec, columns: string[] | undefined)
 
     return (row, ctx) => {
       let x = raw(row, ctx);
-      if (x === undefined || x === null || (typeof x === 'string' && nulls.has(x))) {
+      if (x === FAIL) return FAIL;
+      const before = x;
+      if (transform) {
+        const t = transform(x);
+        if (!t.ok) {
+          ctx.errors.push({ event: ctx.event, field, reason: `${where}: ${echo ? show(x) : 'the value'} ${t.reason}` });
+          return FAIL;
+        }
+        x = t.value;
+      }
+      if (isEmpty(x)) {
         if (hasDefault) return v.default;
         if (v.optional) return OMIT;
-        ctx.errors.push({ event: ctx.event, field, reason: `${where} is empty` });
+        ctx.errors.push({
+          event: ctx.event,
+          field,
+          reason: `${where} ${transform && !isEmpty(before) ? 'has no value after its transforms' : 'is empty'}`,
+        });
         return FAIL;
       }
       if (table) {
@@ -169,6 +204,41 @@ export function compileMapping(spec: MappingSpec, columns: string[] | undefined)
     };
   };
 
+  /** identifiers from several specs; a value that is a list (after `split`) gives one identifier per element */
+  function identifierList(list: IdentifierSpec[], path: string, field: string) {
+    const specs = list.map((c, j) => ({
+      optional: c.optional === true,
+      kind: value(c.kind, `${path}[${j}].kind`, `${field}.${j}.kind`),
+      // identifier values are personal data: reasons never echo them
+      value: value(c.value, `${path}[${j}].value`, `${field}.${j}.value`, { echo: false }),
+    }));
+    return (row: SourceRow, ctx: Ctx): { kind: unknown; value: unknown }[] | typeof FAIL => {
+      const ids: { kind: unknown; value: unknown }[] = [];
+      const seen = new Set<string>();
+      let failed = false;
+      for (const id of specs) {
+        const before = ctx.errors.length;
+        const kind = id.kind(row, ctx);
+        const val = id.value(row, ctx);
+        if (id.optional && (val === FAIL || val === OMIT) && kind !== FAIL) {
+          ctx.errors.length = before; // an optional identifier's empty cell is not a problem
+          continue;
+        }
+        if (kind === FAIL || val === FAIL || kind === OMIT || val === OMIT) {
+          failed = true;
+          continue;
+        }
+        for (const one of Array.isArray(val) ? val : [val]) {
+          const k = `${String(kind)}\u0000${String(one)}`;
+          if (seen.has(k)) continue;
+          seen.add(k);
+          ids.push({ kind, value: one });
+        }
+      }
+      return failed ? FAIL : ids;
+    };
+  }
+
   const condition = (c: Condition, path: string): ((row: SourceRow) => boolean) => {
     const get = cell(c.column, `${path}.column`);
     const text = (row: SourceRow) => {
@@ -214,14 +284,10 @@ export function compileMapping(spec: MappingSpec, columns: string[] | undefined)
     ];
     for (const k of ['agentId', 'correlationId', 'causationId'] as const)
       if (rule[k] !== undefined) fields.push([k, value(rule[k]!, `${p}.${k}`, k)]);
-    const identifiers = rule.customer.map((c, j) => ({
-      optional: c.optional === true,
-      kind: value(c.kind, `${p}.customer[${j}].kind`, `customer.identifiers.${j}.kind`),
-      // identifier values are personal data: reasons never echo them
-      value: value(c.value, `${p}.customer[${j}].value`, `customer.identifiers.${j}.value`, { echo: false }),
-    }));
+    const identifiers = identifierList(rule.customer, `${p}.customer`, 'customer.identifiers');
     const data = dataBuilder(rule.data, `${p}.data`, 'data', value);
-    return { name, when, fields, identifiers, data, schemaVersion: rule.schemaVersion };
+    const firstOf = rule.firstOf?.map((c, j) => ({ column: c, get: cell(c, `${p}.firstOf[${j}]`) }));
+    return { name, when, fields, identifiers, data, schemaVersion: rule.schemaVersion, firstOf, seen: new Set<string>() };
   });
 
   if (problems.length > 0) throw new MappingError(problems);
@@ -236,11 +302,31 @@ export function compileMapping(spec: MappingSpec, columns: string[] | undefined)
         return x === undefined || x === null ? '' : typeof x === 'object' ? JSON.stringify(x) : String(x);
       });
       const events: { rule: string; envelope: Record<string, unknown> }[] = [];
+      const firsts: { seen: Set<string>; key: string }[] = [];
       for (const rule of rules) {
         if (!rule.when(row)) continue;
         ctx.event = rule.name;
+        let idKey = key;
+        if (rule.firstOf) {
+          const parts: string[] = [];
+          for (const { column, get } of rule.firstOf) {
+            const x = get(row);
+            const text = x === undefined || x === null ? '' : typeof x === 'object' ? JSON.stringify(x) : String(x);
+            if (text === '')
+              ctx.errors.push({
+                event: rule.name,
+                field: 'firstOf',
+                reason: `${columnLabel(column)} is empty: the first-of-key rule needs a key`,
+              });
+            parts.push(text);
+          }
+          const first = JSON.stringify(parts);
+          if (rule.seen.has(first)) continue; // not the first row of this key in the file
+          firsts.push({ seen: rule.seen, key: first });
+          idKey = ['$firstOf', ...parts];
+        }
         const envelope: Record<string, unknown> = {
-          eventId: deterministicUuid('import', spec.source, rule.name, ...key),
+          eventId: deterministicUuid('import', spec.source, rule.name, ...idKey),
           source: spec.source,
         };
         if (rule.schemaVersion !== undefined) envelope.schemaVersion = rule.schemaVersion;
@@ -248,20 +334,9 @@ export function compileMapping(spec: MappingSpec, columns: string[] | undefined)
           const x = get(row, ctx);
           if (x !== OMIT && x !== FAIL) envelope[k] = x;
         }
-        const ids: { kind: unknown; value: unknown }[] = [];
-        let failed = false;
-        for (const id of rule.identifiers) {
-          const before = ctx.errors.length;
-          const kind = id.kind(row, ctx);
-          const val = id.value(row, ctx);
-          if (id.optional && (val === FAIL || val === OMIT) && kind !== FAIL) {
-            ctx.errors.length = before; // an optional identifier's empty cell is not a problem
-            continue;
-          }
-          if (kind === FAIL || val === FAIL || kind === OMIT || val === OMIT) failed = true;
-          else ids.push({ kind, value: val });
-        }
-        if (ids.length === 0 && !failed)
+        const listed = rule.identifiers(row, ctx);
+        const ids = listed === FAIL ? [] : listed;
+        if (listed !== FAIL && ids.length === 0)
           ctx.errors.push({
             event: rule.name,
             field: 'customer.identifiers',
@@ -273,6 +348,7 @@ export function compileMapping(spec: MappingSpec, columns: string[] | undefined)
       }
       if (ctx.errors.length > 0) return { kind: 'rejected', errors: ctx.errors };
       if (events.length === 0) return { kind: 'filtered' };
+      for (const f of firsts) f.seen.add(f.key);
       return { kind: 'events', events };
     },
   };
@@ -337,4 +413,71 @@ function converter(type: ValueObject['type'], v: ValueObject, path: string, prob
       };
     }
   }
+}
+
+type Transformed = { ok: true; value: unknown } | { ok: false; reason: string };
+
+/** `%`-encodes (UTF-8) what an external id does not allow: anything but printable ASCII, and `%` itself. */
+export function encodeExternalId(text: string): string {
+  let out = '';
+  for (const ch of text.trim()) {
+    const c = ch.codePointAt(0)!;
+    if (c >= 0x21 && c <= 0x7e && ch !== '%') out += ch;
+    else for (const b of Buffer.from(ch, 'utf8')) out += `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
+}
+
+/** The string transforms of a value, in order; after `split` each step applies to every element. */
+function compileTransforms(steps: TransformStep[], path: string, problems: MappingProblem[]): (x: unknown) => Transformed {
+  type Fn = (s: string) => string | string[] | null | { reason: string };
+  const fns: Fn[] = steps.map((step, i): Fn => {
+    if (step === 'trim') return (s) => s.trim();
+    if (step === 'lower') return (s) => s.toLowerCase();
+    if (step === 'upper') return (s) => s.toUpperCase();
+    if (step === 'externalId') return (s) => encodeExternalId(s);
+    if ('replace' in step) return (s) => s.split(step.replace).join(step.with ?? '');
+    if ('split' in step)
+      return (s) =>
+        s
+          .split(step.split)
+          .map((x) => x.trim())
+          .filter((x) => x !== '');
+    if ('prefix' in step) return (s) => step.prefix + s;
+    if ('suffix' in step) return (s) => s + step.suffix;
+    const pattern = compileUserPattern(step.extract);
+    if (!pattern.ok) {
+      problems.push({ path: `${path}[${i}].extract`, reason: pattern.reason });
+      return () => null;
+    }
+    const group = typeof step.group === 'string' ? (pattern.names[step.group] ?? 0) : (step.group ?? (pattern.groups > 0 ? 1 : 0));
+    return (s) => {
+      const m = pattern.extract(s, group);
+      if (m === null && step.required) return { reason: `does not match the pattern of transform[${i}] (${JSON.stringify(step.extract)})` };
+      return m;
+    };
+  });
+  return (x) => {
+    if (x === undefined || x === null) return { ok: true, value: x };
+    let cur: string | null | string[] = typeof x === 'object' ? JSON.stringify(x) : String(x);
+    for (const fn of fns) {
+      if (cur === null) break;
+      const one = (s: string) => fn(s);
+      if (Array.isArray(cur)) {
+        const next: string[] = [];
+        for (const s of cur) {
+          const r = one(s);
+          if (r !== null && typeof r === 'object' && !Array.isArray(r)) return { ok: false, reason: r.reason };
+          if (Array.isArray(r)) next.push(...r);
+          else if (r !== null) next.push(r);
+        }
+        cur = next;
+      } else {
+        const r = one(cur);
+        if (r !== null && typeof r === 'object' && !Array.isArray(r)) return { ok: false, reason: r.reason };
+        cur = r;
+      }
+    }
+    return { ok: true, value: cur };
+  };
 }

@@ -47,6 +47,13 @@ export interface ValueObject {
   path?: string;
   /** a string with `{column}` placeholders; `{$line}` is the line number */
   template?: string;
+  /** the cells of these columns joined with `separator` (default ""); empty cells are left out */
+  concat?: string[];
+  separator?: string;
+  /** a list of identifiers (e.g. `identifiers.linked`'s `identifiers`), from several columns or a split column */
+  identifiers?: IdentifierSpec[];
+  /** string transforms applied in order to the text, before `nullValues`, `map` and `type` */
+  transform?: TransformStep[];
   /** value table applied to the raw text before conversion: raw -> value */
   map?: Record<string, unknown>;
   /** conversion of the text (default string) */
@@ -66,6 +73,22 @@ export interface ValueObject {
   default?: unknown;
   optional?: boolean;
 }
+
+/**
+ * One string transform. After a `split` the value is a list and later steps apply to each element.
+ * `externalId` percent-encodes (UTF-8) every character an external id does not allow (blanks,
+ * controls, non-ASCII) and `%` itself, so any printable id is accepted and re-runs give the same ids.
+ */
+export type TransformStep =
+  | 'trim'
+  | 'lower'
+  | 'upper'
+  | 'externalId'
+  | { replace: string; with?: string }
+  | { extract: string; group?: number | string; required?: boolean }
+  | { split: string }
+  | { prefix: string }
+  | { suffix: string };
 
 export interface Condition {
   column: string;
@@ -91,6 +114,11 @@ export interface EventRule {
   name?: string;
   /** this event is produced only when every condition holds */
   when?: Condition[];
+  /**
+   * The event is produced only for the first row (in file order) of each value of these columns,
+   * e.g. `["case_id"]` for one `case.opened` per case; its id derives from those values.
+   */
+  firstOf?: string[];
   type: ValueSpec;
   schemaVersion?: number;
   occurredAt: ValueSpec;

@@ -33,8 +33,20 @@ const VALUE_KEYS = [
   'nullValues',
   'default',
   'optional',
+  'concat',
+  'separator',
+  'identifiers',
+  'transform',
 ];
-const SOURCES = ['const', 'column', 'path', 'template'];
+const SOURCES = ['const', 'column', 'path', 'template', 'concat', 'identifiers'];
+const NAMED_STEPS = ['trim', 'lower', 'upper', 'externalId'];
+const STEP_KEYS: Record<string, string[]> = {
+  replace: ['replace', 'with'],
+  extract: ['extract', 'group', 'required'],
+  split: ['split'],
+  prefix: ['prefix'],
+  suffix: ['suffix'],
+};
 const TYPES = ['string', 'number', 'integer', 'boolean', 'date'];
 const CONDITION_KEYS = ['column', 'equals', 'notEquals', 'in', 'notIn', 'matches', 'empty'];
 const ENCODINGS = ['utf-8', 'latin1', 'windows-1252', 'utf-16le'];
@@ -102,6 +114,7 @@ export function parseMapping(raw: unknown): MappingSpec {
         [
           'name',
           'when',
+          'firstOf',
           'type',
           'schemaVersion',
           'occurredAt',
@@ -121,6 +134,11 @@ export function parseMapping(raw: unknown): MappingSpec {
         fail(`${p}.name`, `"${name}" is used by another event rule; names must differ (they are part of the event ids)`);
       else names.add(name);
       if (e.when !== undefined) conditions(e.when, `${p}.when`, fail);
+      if (
+        e.firstOf !== undefined &&
+        !(Array.isArray(e.firstOf) && e.firstOf.length > 0 && e.firstOf.every((k) => typeof k === 'string' && k !== ''))
+      )
+        fail(`${p}.firstOf`, 'must be a non-empty array of column names, e.g. ["case_id"]');
       required(e, p, 'type', fail, (v) =>
         typeof v === 'string' && !TOUCHPOINT_TYPES.includes(v as never)
           ? `"${v}" is not a touch-point type; known: ${TOUCHPOINT_TYPES.join(', ')}`
@@ -199,6 +217,12 @@ export function value(v: unknown, path: string, fail: Fail): void {
     return fail(path, `must name exactly one of ${SOURCES.join(', ')}${sources.length ? ` (has ${sources.join(', ')})` : ''}`);
   for (const k of ['column', 'path', 'template'] as const)
     if (k in v && (typeof v[k] !== 'string' || v[k] === '')) fail(`${path}.${k}`, 'must be a non-empty string');
+  if ('concat' in v && !(Array.isArray(v.concat) && v.concat.length > 0 && v.concat.every((c) => typeof c === 'string' && c !== '')))
+    fail(`${path}.concat`, 'must be a non-empty array of column names');
+  if (v.separator !== undefined && (typeof v.separator !== 'string' || !('concat' in v)))
+    fail(`${path}.separator`, 'must be a string, with "concat"');
+  if ('identifiers' in v) identifierList(v.identifiers, `${path}.identifiers`, fail);
+  if (v.transform !== undefined) transforms(v.transform, `${path}.transform`, fail);
   if (typeof v.template === 'string') {
     if (!/\{[^{}]+\}/.test(v.template)) fail(`${path}.template`, 'has no {column} placeholder; use "const" for a constant');
     if (/[{}]/.test(v.template.replace(/\{[^{}]+\}/g, ''))) fail(`${path}.template`, 'has unbalanced braces');
@@ -243,6 +267,53 @@ export function value(v: unknown, path: string, fail: Fail): void {
       else value(amount, `${path}.${k}.${unit}`, fail);
     }
   }
+}
+
+export function identifierList(list: unknown, path: string, fail: Fail) {
+  if (!Array.isArray(list) || list.length === 0) return fail(path, 'must be a non-empty array of {"kind": ..., "value": ...}');
+  list.forEach((c, j) => {
+    const cp = `${path}[${j}]`;
+    if (!isObject(c)) return fail(cp, 'must be {"kind": ..., "value": ...}');
+    unknownKeys(c, cp, ['kind', 'value', 'optional'], fail);
+    required(c, cp, 'kind', fail, (v) =>
+      typeof v === 'string' && !IDENTIFIER_KINDS.includes(v as never)
+        ? `"${v}" is not an identifier kind; known: ${IDENTIFIER_KINDS.join(', ')}`
+        : undefined,
+    );
+    required(c, cp, 'value', fail);
+    if (c.optional !== undefined && typeof c.optional !== 'boolean') fail(`${cp}.optional`, 'must be true or false');
+  });
+}
+
+function transforms(list: unknown, path: string, fail: Fail) {
+  if (!Array.isArray(list)) return fail(path, 'must be an array of steps such as "trim" or {"replace": "-", "with": ""}');
+  list.forEach((step, i) => {
+    const p = `${path}[${i}]`;
+    if (typeof step === 'string') {
+      if (!NAMED_STEPS.includes(step))
+        fail(p, `"${step}" is not a transform; known: ${[...NAMED_STEPS, ...Object.keys(STEP_KEYS)].join(', ')}`);
+      return;
+    }
+    if (!isObject(step)) return fail(p, 'must be a step name or an object such as {"extract": "^(\\d+)"}');
+    const kind = Object.keys(STEP_KEYS).filter((k) => k in step);
+    if (kind.length !== 1) return fail(p, `must have exactly one of ${Object.keys(STEP_KEYS).join(', ')}`);
+    const k = kind[0];
+    unknownKeys(step, p, STEP_KEYS[k], fail);
+    if (typeof step[k] !== 'string' || (k !== 'prefix' && k !== 'suffix' && step[k] === ''))
+      return fail(`${p}.${k}`, 'must be a non-empty string');
+    if (k === 'replace' && step.with !== undefined && typeof step.with !== 'string') fail(`${p}.with`, 'must be a string');
+    if (k === 'extract') {
+      if (step.required !== undefined && typeof step.required !== 'boolean') fail(`${p}.required`, 'must be true or false');
+      const pattern = compileUserPattern(step.extract as string);
+      if (!pattern.ok) return fail(`${p}.extract`, pattern.reason);
+      const group = step.group ?? (pattern.groups > 0 ? 1 : 0);
+      if (typeof group === 'number') {
+        if (!Number.isInteger(group) || group < 0 || group > pattern.groups)
+          fail(`${p}.group`, `must be a capture group of the pattern: 0 (the whole match) to ${pattern.groups}`);
+      } else if (typeof group !== 'string' || !(group in pattern.names))
+        fail(`${p}.group`, `must be a group number or the name of a named group of the pattern`);
+    }
+  });
 }
 
 function conditions(list: unknown, path: string, fail: Fail) {

@@ -1,7 +1,8 @@
 import { RE2JS, RE2JSException } from 're2js';
 
 /**
- * The policy for every regular expression a user supplies (a mapping's `matches` conditions):
+ * The policy for every regular expression a user supplies (a mapping's `matches` conditions and
+ * `extract` transforms):
  * patterns are RE2 syntax and run on RE2 (the pure-JS port `re2js`), whose matching time is linear
  * in the input, so no pattern can stall the event loop by backtracking (`^(a+)+$` included).
  * What RE2 cannot do in linear time (backreferences, lookahead, lookbehind) is refused when the
@@ -13,7 +14,18 @@ export const MAX_PATTERN_LENGTH = 256;
 /** RE2 program instructions; `x{1000}` is about 1,000. Bounds the work per input character. */
 export const MAX_PATTERN_PROGRAM = 2000;
 
-export type UserPattern = { ok: true; test: (text: string) => boolean } | { ok: false; reason: string };
+export type UserPattern =
+  | {
+      ok: true;
+      test: (text: string) => boolean;
+      /** capture groups of the pattern (not counting the whole match) */
+      groups: number;
+      /** named groups: name -> group number */
+      names: Record<string, number>;
+      /** the text of capture group `group` (0: the whole match) of the first match, or null without a match */
+      extract: (text: string, group: number) => string | null;
+    }
+  | { ok: false; reason: string };
 
 const UNSUPPORTED = 'is not supported: patterns run on a linear-time engine (RE2 syntax)';
 
@@ -34,5 +46,14 @@ export function compileUserPattern(pattern: string): UserPattern {
   const size = re.programSize();
   if (size > MAX_PATTERN_PROGRAM)
     return { ok: false, reason: `is too complex (${size} RE2 instructions; at most ${MAX_PATTERN_PROGRAM}): use smaller repeat counts` };
-  return { ok: true, test: (text) => re.test(text) };
+  return {
+    ok: true,
+    test: (text) => re.test(text),
+    groups: re.groupCount(),
+    names: { ...re.namedGroups() },
+    extract: (text, group) => {
+      const m = re.matcher(text);
+      return m.find() ? (m.group(group) ?? null) : null;
+    },
+  };
 }
