@@ -474,6 +474,39 @@ class PersonBuilder {
         );
       } else {
         let at = done + rng.exp(2 * DAY) + HOUR;
+        // the steps a ticketing system records between opening and resolution
+        this.ev(
+          'case.assigned',
+          done + 5 * MINUTE,
+          'other',
+          'zendesk',
+          caseMask,
+          rng.chance(0.6) ? { caseId, assignee: this.agent(), team: 'second-line' } : { caseId, team: 'second-line' },
+          { correlationId: caseId },
+        );
+        if (rng.chance(0.5)) {
+          this.ev(
+            'case.status-changed',
+            done + 10 * MINUTE,
+            'other',
+            'zendesk',
+            caseMask,
+            { caseId, status: rng.pick(['in-progress', 'waiting', 'on-hold', 'pending-customer'] as const) },
+            { correlationId: caseId },
+          );
+        }
+        if (rng.chance(0.05)) {
+          // a source that sends the opening again (a retry with a new event id): still one case
+          this.ev(
+            'case.opened',
+            done + 15 * MINUTE,
+            channel,
+            'zendesk',
+            caseMask,
+            { caseId, category: reason, priority },
+            { correlationId: caseId },
+          );
+        }
         if (rng.chance(o.escalate ?? 0.1)) {
           this.ev(
             'case.escalated',
@@ -496,6 +529,7 @@ class PersonBuilder {
             { caseId, firstContactResolution: false, resolution: rng.pick(['fixed', 'replaced', 'credited', 'explained']) },
             { agentId: this.agent(), correlationId: caseId },
           );
+          const closes = rng.chance(0.4);
           if (rng.chance(o.reopen ?? 0.08)) {
             const reopened = at + rng.int(1, 10) * DAY;
             this.ev(
@@ -514,10 +548,12 @@ class PersonBuilder {
                 'email',
                 'zendesk',
                 caseMask,
-                { caseId, firstContactResolution: false, resolution: 'fixed' },
+                { caseId, resolution: 'fixed' }, // first-contact resolution not recorded, as in many exports
                 { agentId: this.agent(), correlationId: caseId },
               );
             }
+          } else if (closes) {
+            this.ev('case.closed', at + 7 * DAY, 'other', 'zendesk', caseMask, { caseId, reason: 'resolved' }, { correlationId: caseId });
           }
         }
       }
@@ -1058,16 +1094,19 @@ function summarise(events: Timed[]): ExpectedCounts {
         }
         break;
       }
-      case 'case.opened':
       case 'case.reopened':
+      case 'case.status-changed':
         set((cases ??= new Map()), d.caseId, e, true);
         break;
+      case 'case.opened':
+      case 'case.assigned':
       case 'case.escalated':
-        // not a status change (docs/read-models.md): a resolved case escalated later stays resolved
-        // until reopened; a case known only through an escalation counts as open
+        // not status changes (docs/read-models.md): an opening starts the case (a repeated one never
+        // reopens it), an escalation or assignment is routing; a case with no status event is open
         if (!(cases ??= new Map()).has(d.caseId)) cases.set(d.caseId, { t: -Infinity, seq: -1, open: true });
         break;
       case 'case.resolved':
+      case 'case.closed':
         set((cases ??= new Map()), d.caseId, e, false);
         break;
       case 'subscription.started':

@@ -110,7 +110,7 @@ function compute(customerId: string, sorted: RecordedEvent[]): OracleCustomer {
     absorbed: [],
     timeline: sorted.map((e) => e.position),
   };
-  const cases = new Map<string, { openedAt: string; status: 'open' | 'resolved' }>();
+  const cases = new Map<string, { openedAt: string; status: 'open' | 'resolved' | 'closed' }>();
   for (const e of sorted) {
     const meta = e.metadata as { channel?: string; identifiers?: { kind: string; value: string }[] };
     const d = e.data as any;
@@ -157,12 +157,17 @@ function compute(customerId: string, sorted: RecordedEvent[]): OracleCustomer {
       }
       case 'case.opened':
       case 'case.reopened':
+      case 'case.status-changed':
       case 'case.resolved':
+      case 'case.closed':
+      case 'case.assigned':
       case 'case.escalated': {
-        const cs = cases.get(d.caseId) ?? { openedAt: at, status: 'open' as const };
-        // status events only: an escalation is not one (a resolved case escalated later stays resolved)
+        // events in time order: the first event of any kind opens the case, whatever its type
+        const cs = cases.get(d.caseId) ?? { openedAt: at, status: 'open' as 'open' | 'resolved' | 'closed' };
+        // status events only: opened (a start, never a reopening), assigned and escalated are not
+        if (e.type === 'case.reopened' || e.type === 'case.status-changed') cs.status = 'open';
         if (e.type === 'case.resolved') cs.status = 'resolved';
-        if (e.type === 'case.opened' || e.type === 'case.reopened') cs.status = 'open';
+        if (e.type === 'case.closed') cs.status = 'closed';
         cases.set(d.caseId, cs);
         break;
       }

@@ -71,6 +71,9 @@ const TYPES: [string, number][] = [
   ['case.resolved', 4],
   ['case.reopened', 1],
   ['case.escalated', 1],
+  ['case.assigned', 1],
+  ['case.status-changed', 1],
+  ['case.closed', 1],
   ['complaint.filed', 2],
   ['campaign.responded', 5],
   ['subscription.started', 3],
@@ -199,8 +202,11 @@ function makeEvent(rnd: Rand, p: Person, at: number, seed: number, no: number): 
       break;
     case 'case.opened': {
       channel = rnd.pick(['phone', 'email', 'chat']);
-      const caseId = `C-${seed}-${no}`;
-      p.cases.push(caseId);
+      // now and then a source sends the opening of a case it already opened (a repeated row, a retry
+      // with a new event id): still one case
+      const repeated = p.cases.length > 0 && rnd.chance(0.15);
+      const caseId = repeated ? rnd.pick(p.cases) : `C-${seed}-${no}`;
+      if (!repeated) p.cases.push(caseId);
       data = {
         caseId,
         category: rnd.pick(['billing', 'delivery', 'quality']),
@@ -212,15 +218,24 @@ function makeEvent(rnd: Rand, p: Person, at: number, seed: number, no: number): 
     case 'case.resolved':
     case 'case.reopened':
     case 'case.escalated':
+    case 'case.assigned':
+    case 'case.status-changed':
+    case 'case.closed': {
       if (p.cases.length === 0) return undefined;
       channel = rnd.pick(['phone', 'email', 'chat']);
-      data =
-        type === 'case.resolved'
-          ? { caseId: rnd.pick(p.cases), firstContactResolution: rnd.chance(0.5) }
-          : type === 'case.reopened'
-            ? { caseId: rnd.pick(p.cases), reason: 'not fixed' }
-            : { caseId: rnd.pick(p.cases), level: rnd.int(1, 3) };
+      const caseId = rnd.pick(p.cases);
+      if (type === 'case.resolved') {
+        data = { caseId };
+        if (rnd.chance(0.7)) data.firstContactResolution = rnd.chance(0.5); // exports often do not know
+      } else if (type === 'case.reopened') data = { caseId, reason: 'not fixed' };
+      else if (type === 'case.escalated') data = { caseId, level: rnd.int(1, 3) };
+      else if (type === 'case.assigned')
+        data = rnd.chance(0.5) ? { caseId, assignee: `agent-${rnd.int(1, 9)}` } : { caseId, team: 'second-line' };
+      else if (type === 'case.status-changed')
+        data = { caseId, status: rnd.pick(['in-progress', 'waiting', 'on-hold', 'pending-customer']) };
+      else data = { caseId, reason: rnd.pick(['resolved', 'duplicate']) };
       break;
+    }
     case 'complaint.filed':
       channel = rnd.pick(['phone', 'email', 'social']);
       data = {

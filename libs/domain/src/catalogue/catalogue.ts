@@ -3,6 +3,9 @@ import type * as P from './payloads';
 export const CHANNELS = ['phone', 'chat', 'email', 'web', 'app', 'store', 'social', 'sms', 'other'] as const;
 export type Channel = (typeof CHANNELS)[number];
 
+/** The statuses `case.status-changed` may carry (all of them open ones); see CaseWorkStatus. */
+export const CASE_WORK_STATUSES = ['in-progress', 'waiting', 'on-hold', 'pending-customer'] as const satisfies readonly P.CaseWorkStatus[];
+
 /** Latest payload of each touch-point type an integration may send. */
 export interface TouchpointPayloads {
   'contact.handled': P.ContactHandledV1;
@@ -17,6 +20,9 @@ export interface TouchpointPayloads {
   'case.resolved': P.CaseResolvedV1;
   'case.reopened': P.CaseReopenedV1;
   'case.escalated': P.CaseEscalatedV1;
+  'case.assigned': P.CaseAssignedV1;
+  'case.status-changed': P.CaseStatusChangedV1;
+  'case.closed': P.CaseClosedV1;
   'complaint.filed': P.ComplaintFiledV1;
   'campaign.responded': P.CampaignRespondedV1;
   'subscription.started': P.SubscriptionStartedV1;
@@ -72,9 +78,12 @@ export const TOUCHPOINT_CATALOGUE: Record<TouchpointType, CatalogueEntry> = {
   'refund.issued': entry('Money returned to the customer'),
   'survey.answered': entry('A survey answer with NPS (0-10), CSAT (1-5) and/or CES (1-7)', ['comment'], 2),
   'case.opened': entry('A service case (ticket) opened', ['subject']),
-  'case.resolved': entry('A service case resolved, first contact or not'),
-  'case.reopened': entry('A resolved case reopened'),
-  'case.escalated': entry('A case escalated to a higher level'),
+  'case.resolved': entry('A service case resolved, first contact or not (firstContactResolution absent when unknown)'),
+  'case.reopened': entry('A resolved or closed case reopened'),
+  'case.escalated': entry('A case escalated to a higher level (routing, not a status change)'),
+  'case.assigned': entry('A case assigned to an agent and/or a team'),
+  'case.status-changed': entry('An open case changed status: in-progress, waiting, on-hold or pending-customer'),
+  'case.closed': entry('A case closed for good, resolved before or not'),
   'complaint.filed': entry('A complaint about product, service or after-sales', ['description']),
   'campaign.responded': entry('A response to a marketing campaign'),
   'subscription.started': entry('A subscription or contract started'),

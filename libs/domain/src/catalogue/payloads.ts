@@ -72,7 +72,8 @@ export interface CaseOpenedV1 {
 }
 export interface CaseResolvedV1 {
   caseId: string;
-  firstContactResolution: boolean;
+  /** absent when the source does not know (most ticket exports do not record it) */
+  firstContactResolution?: boolean;
   resolution?: string;
 }
 export interface CaseReopenedV1 {
@@ -82,6 +83,29 @@ export interface CaseReopenedV1 {
 export interface CaseEscalatedV1 {
   caseId: string;
   level?: number;
+  reason?: string;
+}
+/** Who works the case now: an agent, a team or both (either may be absent when the source has one only). */
+export interface CaseAssignedV1 {
+  caseId: string;
+  assignee?: string;
+  team?: string;
+}
+/**
+ * Where an open case stands, the steps ticketing systems record between opening and resolution.
+ * A closed set: `in-progress` (taken in charge), `waiting` (on a third party or internal team),
+ * `on-hold` (parked), `pending-customer` (waiting for the customer's answer). Every one is an open
+ * status; resolving and closing have their own events (case.resolved, case.closed).
+ */
+export type CaseWorkStatus = 'in-progress' | 'waiting' | 'on-hold' | 'pending-customer';
+export interface CaseStatusChangedV1 {
+  caseId: string;
+  status: CaseWorkStatus;
+  reason?: string;
+}
+/** The case is closed for good (after a resolution, or without one: duplicate, spam, abandoned). */
+export interface CaseClosedV1 {
+  caseId: string;
   reason?: string;
 }
 export interface ComplaintFiledV1 {

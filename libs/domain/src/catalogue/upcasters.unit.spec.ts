@@ -1,4 +1,4 @@
-import { TOUCHPOINT_CATALOGUE } from './catalogue';
+import { CASE_WORK_STATUSES, TOUCHPOINT_CATALOGUE } from './catalogue';
 import { upcast } from './upcasters';
 
 describe('upcasting', () => {
@@ -28,5 +28,21 @@ describe('upcasting', () => {
     expect(TOUCHPOINT_CATALOGUE['survey.answered'].personalData).toContain('comment');
     expect(TOUCHPOINT_CATALOGUE['profile.updated'].personalData).toEqual(['*']);
     expect(TOUCHPOINT_CATALOGUE['purchase.completed'].personalData).toEqual([]);
+  });
+
+  it('covers the case lifecycle ticketing systems record, every case event at version 1 (no payload changed shape)', () => {
+    const cases = Object.keys(TOUCHPOINT_CATALOGUE).filter((t) => t.startsWith('case.'));
+    expect(cases.sort()).toEqual([
+      'case.assigned',
+      'case.closed',
+      'case.escalated',
+      'case.opened',
+      'case.reopened',
+      'case.resolved',
+      'case.status-changed',
+    ]);
+    for (const t of cases) expect(TOUCHPOINT_CATALOGUE[t as keyof typeof TOUCHPOINT_CATALOGUE].latestVersion).toBe(1);
+    expect(TOUCHPOINT_CATALOGUE['case.opened'].personalData).toEqual(['subject']); // the only free text of a case event
+    expect(CASE_WORK_STATUSES).toEqual(['in-progress', 'waiting', 'on-hold', 'pending-customer']);
   });
 });

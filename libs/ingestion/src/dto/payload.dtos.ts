@@ -12,7 +12,7 @@ import {
   Min,
   ValidateNested,
 } from 'class-validator';
-import { isCalendarDate } from '@cem/domain';
+import { CASE_WORK_STATUSES, isCalendarDate } from '@cem/domain';
 import type * as P from '@cem/domain';
 import type { TouchpointType } from '@cem/domain';
 import { CalendarDate, Currency, FreeText, Money, OneOf, ShortText } from './common';
@@ -90,7 +90,7 @@ export class CaseOpenedV1Dto implements P.CaseOpenedV1 {
 
 export class CaseResolvedV1Dto implements P.CaseResolvedV1 {
   @ShortText() caseId!: string;
-  @IsBoolean() firstContactResolution!: boolean;
+  @IsOptional() @IsBoolean() firstContactResolution?: boolean;
   @IsOptional() @ShortText() resolution?: string;
 }
 
@@ -102,6 +102,23 @@ export class CaseReopenedV1Dto implements P.CaseReopenedV1 {
 export class CaseEscalatedV1Dto implements P.CaseEscalatedV1 {
   @ShortText() caseId!: string;
   @IsOptional() @IsInt() @Min(1) @Max(10) level?: number;
+  @IsOptional() @ShortText() reason?: string;
+}
+
+export class CaseAssignedV1Dto implements P.CaseAssignedV1 {
+  @ShortText() caseId!: string;
+  @IsOptional() @ShortText() assignee?: string;
+  @IsOptional() @ShortText() team?: string;
+}
+
+export class CaseStatusChangedV1Dto implements P.CaseStatusChangedV1 {
+  @ShortText() caseId!: string;
+  @OneOf([...CASE_WORK_STATUSES]) status!: P.CaseWorkStatus;
+  @IsOptional() @ShortText() reason?: string;
+}
+
+export class CaseClosedV1Dto implements P.CaseClosedV1 {
+  @ShortText() caseId!: string;
   @IsOptional() @ShortText() reason?: string;
 }
 
@@ -180,6 +197,9 @@ export const PAYLOAD_DTOS: { [T in TouchpointType]: Record<number, Ctor> } = {
   'case.resolved': { 1: CaseResolvedV1Dto },
   'case.reopened': { 1: CaseReopenedV1Dto },
   'case.escalated': { 1: CaseEscalatedV1Dto },
+  'case.assigned': { 1: CaseAssignedV1Dto },
+  'case.status-changed': { 1: CaseStatusChangedV1Dto },
+  'case.closed': { 1: CaseClosedV1Dto },
   'complaint.filed': { 1: ComplaintFiledV1Dto },
   'campaign.responded': { 1: CampaignRespondedV1Dto },
   'subscription.started': { 1: SubscriptionStartedV1Dto },

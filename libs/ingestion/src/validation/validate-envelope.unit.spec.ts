@@ -212,4 +212,37 @@ describe('envelope validation', () => {
     const bad = errorsOf(envelope({ type: 'identifiers.linked', data: { identifiers: [{ kind: 'email', value: 'nope' }] } }));
     expect(bad).toEqual([{ field: 'data.identifiers.0.value', reason: 'is not a valid email address' }]);
   });
+
+  describe('the case lifecycle (issue 11)', () => {
+    it.each<[string, Record<string, unknown>]>([
+      ['case.assigned', { caseId: 'T-1', assignee: 'agent-7', team: 'billing' }],
+      ['case.assigned', { caseId: 'T-1', team: 'second-line' }],
+      ['case.status-changed', { caseId: 'T-1', status: 'waiting' }],
+      ['case.status-changed', { caseId: 'T-1', status: 'on-hold', reason: 'supplier' }],
+      ['case.status-changed', { caseId: 'T-1', status: 'in-progress' }],
+      ['case.status-changed', { caseId: 'T-1', status: 'pending-customer' }],
+      ['case.closed', { caseId: 'T-1', reason: 'duplicate' }],
+      ['case.resolved', { caseId: 'T-1' }], // first-contact resolution unknown: accepted, left out
+      ['case.resolved', { caseId: 'T-1', firstContactResolution: false }],
+    ])('accepts %s %j', (type, data) => {
+      const out = validateEnvelope(envelope({ type, data }), options);
+      expect(out.ok && out.command.data).toEqual(data);
+    });
+
+    it.each<[string, Record<string, unknown>, string, RegExp]>([
+      [
+        'case.status-changed',
+        { caseId: 'T-1', status: 'resolved' },
+        'data.status',
+        /must be one of in-progress, waiting, on-hold, pending-customer/,
+      ],
+      ['case.status-changed', { caseId: 'T-1' }, 'data.status', /is required/],
+      ['case.assigned', { assignee: 'agent-7' }, 'data.caseId', /is required/],
+      ['case.closed', { caseId: 'T-1', resolution: 'fixed' }, 'data.resolution', /not a known field/],
+      ['case.resolved', { caseId: 'T-1', firstContactResolution: 'yes' }, 'data.firstContactResolution', /boolean/],
+    ])('refuses %s %j', (type, data, field, reason) => {
+      const errors = errorsOf(envelope({ type, data }));
+      expect(errors).toEqual([expect.objectContaining({ field, reason: expect.stringMatching(reason) })]);
+    });
+  });
 });

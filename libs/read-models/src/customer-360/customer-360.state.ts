@@ -3,6 +3,7 @@
  * (sum, min, max, or "latest by occurredAt, ties by log position"), so a late event never
  * overwrites a newer fact and two customers' states can be combined when they merge.
  */
+import type { CaseWorkStatus } from '@cem/domain';
 
 /** A fact and the instant (and log position, for ties) that made it the latest. */
 export interface Stamped<T> {
@@ -11,16 +12,41 @@ export interface Stamped<T> {
   pos: number;
 }
 
+/** An instant and log position: what made a fact the latest (or the earliest). */
+export interface Stamp {
+  at: string;
+  pos: number;
+}
+
+/**
+ * One case, keyed by caseId: however many `case.opened` events name it, it is one case
+ * (docs/read-models.md, customer 360 cases).
+ */
 export interface CaseState {
   /** earliest occurredAt of any event of the case */
   openedAt: string;
-  status: 'open' | 'resolved';
+  /**
+   * From the latest status event by occurredAt (ties by log position): case.reopened and
+   * case.status-changed -> open, case.resolved -> resolved, case.closed -> closed. Open while the
+   * case has none (case.opened, case.assigned and case.escalated are not status changes).
+   */
+  status: 'open' | 'resolved' | 'closed';
+  /** the status a case.status-changed gave, while it is the latest status event (in-progress, waiting...) */
+  workStatus?: CaseWorkStatus;
   statusAt: string;
   statusPos: number;
+  /** category and priority of the earliest case.opened (the opening), stamped by it */
   category?: string;
   priority?: string;
+  opening?: Stamp;
+  /** the latest case.assigned, as sent (either may be absent) */
+  assignee?: string;
+  team?: string;
+  assigned?: Stamp;
   escalations: number;
   reopens: number;
+  /** the latest case.resolved: when, and whether it was first contact (absent when it did not say) */
+  resolved?: Stamp;
   firstContactResolution?: boolean;
 }
 

@@ -1,4 +1,4 @@
-import type { Identifier, TouchpointType } from '@cem/domain';
+import type { CaseWorkStatus, Identifier, TouchpointType } from '@cem/domain';
 import { isTouchpointRecord, type ProjectedRecord } from '../projector/projected-record';
 import {
   addMoneyUnits,
@@ -7,6 +7,7 @@ import {
   type Customer360State,
   type MergeRecord,
   type MoneyState,
+  type Stamp,
   type Stamped,
   type SubscriptionState,
 } from './customer-360.state';
@@ -21,6 +22,10 @@ import {
 /** (at, pos) is strictly later than the stamp: latest by occurredAt, ties broken by log position. */
 export const isLater = (stamp: { at: string; pos: number } | null | undefined, at: string, pos: number): boolean =>
   !stamp || at > stamp.at || (at === stamp.at && pos > stamp.pos);
+
+/** (at, pos) is strictly earlier than the stamp (or there is none). */
+const isEarlier = (stamp: Stamp | null | undefined, at: string, pos: number): boolean =>
+  !stamp || at < stamp.at || (at === stamp.at && pos < stamp.pos);
 
 const minIso = (a: string | null, b: string | null): string | null => (a === null ? b : b === null ? a : a < b ? a : b);
 const maxIso = (a: string | null, b: string | null): string | null => (a === null ? b : b === null ? a : a > b ? a : b);
@@ -105,24 +110,41 @@ function applyTouchpoint(state: Customer360State, event: ProjectedRecord<Touchpo
       return;
     }
     case 'case.opened': {
+      // the opening, not a status change: a repeated or late case.opened never makes a second case
+      // nor reopens one (docs/read-models.md, customer 360 cases)
       const d = event.data;
       const c = caseOf(state, d.caseId, at);
-      if (d.category !== undefined) c.category = d.category;
-      if (d.priority !== undefined) c.priority = d.priority;
-      setCaseStatus(c, 'open', at, pos);
+      if (isEarlier(c.opening, at, pos)) setOpening(c, { at, pos }, d.category, d.priority);
       return;
     }
     case 'case.resolved': {
       const d = event.data;
       const c = caseOf(state, d.caseId, at);
-      if (setCaseStatus(c, 'resolved', at, pos)) setDefined(c, 'firstContactResolution', d.firstContactResolution);
+      setCaseStatus(c, 'resolved', undefined, at, pos);
+      if (isLater(c.resolved, at, pos)) setResolution(c, { at, pos }, d.firstContactResolution);
       return;
     }
     case 'case.reopened': {
       const d = event.data;
       const c = caseOf(state, d.caseId, at);
       c.reopens++;
-      setCaseStatus(c, 'open', at, pos);
+      setCaseStatus(c, 'open', undefined, at, pos);
+      return;
+    }
+    case 'case.status-changed': {
+      const d = event.data;
+      setCaseStatus(caseOf(state, d.caseId, at), 'open', d.status, at, pos);
+      return;
+    }
+    case 'case.closed': {
+      const d = event.data;
+      setCaseStatus(caseOf(state, d.caseId, at), 'closed', undefined, at, pos);
+      return;
+    }
+    case 'case.assigned': {
+      const d = event.data;
+      const c = caseOf(state, d.caseId, at);
+      if (isLater(c.assigned, at, pos)) setAssignment(c, { at, pos }, d.assignee, d.team);
       return;
     }
     case 'case.escalated': {
@@ -209,12 +231,29 @@ function caseOf(state: Customer360State, caseId: string, at: string): CaseState 
   return created;
 }
 
-function setCaseStatus(c: CaseState, status: CaseState['status'], at: string, pos: number): boolean {
-  if (!isLater({ at: c.statusAt, pos: c.statusPos }, at, pos)) return false;
+function setCaseStatus(c: CaseState, status: CaseState['status'], workStatus: CaseWorkStatus | undefined, at: string, pos: number): void {
+  if (!isLater({ at: c.statusAt, pos: c.statusPos }, at, pos)) return;
   c.status = status;
+  setDefined(c, 'workStatus', workStatus);
   c.statusAt = at;
   c.statusPos = pos;
-  return true;
+}
+
+function setOpening(c: CaseState, stamp: Stamp, category: string | undefined, priority: string | undefined): void {
+  c.opening = stamp;
+  setDefined(c, 'category', category);
+  setDefined(c, 'priority', priority);
+}
+
+function setAssignment(c: CaseState, stamp: Stamp, assignee: string | undefined, team: string | undefined): void {
+  c.assigned = stamp;
+  setDefined(c, 'assignee', assignee);
+  setDefined(c, 'team', team);
+}
+
+function setResolution(c: CaseState, stamp: Stamp, firstContactResolution: boolean | undefined): void {
+  c.resolved = stamp;
+  setDefined(c, 'firstContactResolution', firstContactResolution);
 }
 
 function subscriptionOf(state: Customer360State, id: string): SubscriptionState {
@@ -302,14 +341,10 @@ export function absorbCustomer(
     s.openedAt = s.openedAt < m.openedAt ? s.openedAt : m.openedAt;
     s.escalations += m.escalations;
     s.reopens += m.reopens;
-    if (s.category === undefined) setDefined(s, 'category', m.category);
-    if (s.priority === undefined) setDefined(s, 'priority', m.priority);
-    if (isLater({ at: s.statusAt, pos: s.statusPos }, m.statusAt, m.statusPos)) {
-      s.status = m.status;
-      s.statusAt = m.statusAt;
-      s.statusPos = m.statusPos;
-      setDefined(s, 'firstContactResolution', m.firstContactResolution);
-    }
+    if (m.opening && isEarlier(s.opening, m.opening.at, m.opening.pos)) setOpening(s, m.opening, m.category, m.priority);
+    setCaseStatus(s, m.status, m.workStatus, m.statusAt, m.statusPos);
+    if (m.assigned && isLater(s.assigned, m.assigned.at, m.assigned.pos)) setAssignment(s, m.assigned, m.assignee, m.team);
+    if (m.resolved && isLater(s.resolved, m.resolved.at, m.resolved.pos)) setResolution(s, m.resolved, m.firstContactResolution);
   }
   for (const [id, m] of Object.entries(merged.subscriptions)) {
     const s = survivor.subscriptions[id];

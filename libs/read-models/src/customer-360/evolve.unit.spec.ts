@@ -62,6 +62,89 @@ describe('customer 360 evolve', () => {
     expect(t.cases.F).toMatchObject({ status: 'resolved', openedAt: '2026-02-01T00:00:00.000Z' });
   });
 
+  describe('a case is a case (issue 11)', () => {
+    const T = (day: number) => `2026-02-${String(day).padStart(2, '0')}T00:00:00.000Z`;
+    const absorb = (survivor: Customer360State, merged: Customer360State) =>
+      absorbCustomer(survivor, merged, {
+        kind: 'absorbed',
+        mergeId: 'm',
+        mergedIds: [merged.customerId],
+        at: T(28),
+        position: 9e6,
+        rule: 'r',
+        survivorRule: 's',
+        identifiers: [],
+      });
+    const permutations = <X>(xs: X[]): X[][] =>
+      xs.length <= 1 ? [xs] : xs.flatMap((x, i) => permutations([...xs.slice(0, i), ...xs.slice(i + 1)]).map((p) => [x, ...p]));
+
+    it('repeated and late case.opened events make one case, opened at its earliest event, and never reopen it', () => {
+      const s = fold(emptyCustomer360('a'), [
+        event('case.assigned', T(2), { caseId: 'K', team: 'first-line' }), // the export's first row is not the opening
+        event('case.opened', T(3), { caseId: 'K', category: 'billing', priority: 'high' }),
+        event('case.resolved', T(5), { caseId: 'K' }),
+        event('case.opened', T(6), { caseId: 'K', category: 'delivery' }), // a row-by-row mapping's repeat
+        event('case.opened', T(3), { caseId: 'K', category: 'billing', priority: 'high' }), // the same row again
+      ]);
+      expect(Object.keys(s.cases)).toEqual(['K']);
+      expect(s.cases.K).toMatchObject({ openedAt: T(2), status: 'resolved', statusAt: T(5), category: 'billing', priority: 'high' });
+      expect(s.cases.K.firstContactResolution).toBeUndefined(); // not known: not made up
+      expect(toRow(s).open_cases).toBe(0);
+    });
+
+    it('follows the lifecycle a ticketing system records: assigned, status changes, resolved, closed, reopened', () => {
+      const s = fold(emptyCustomer360('a'), [
+        event('case.opened', T(1), { caseId: 'L' }),
+        event('case.assigned', T(1), { caseId: 'L', assignee: 'agent-7', team: 'billing' }),
+        event('case.status-changed', T(2), { caseId: 'L', status: 'waiting' }),
+      ]);
+      expect(s.cases.L).toMatchObject({ status: 'open', workStatus: 'waiting', assignee: 'agent-7', team: 'billing' });
+      expect(toRow(s).open_cases).toBe(1);
+      fold(s, [
+        event('case.assigned', T(3), { caseId: 'L', assignee: 'agent-9' }), // the latest assignment, as sent
+        event('case.resolved', T(4), { caseId: 'L', firstContactResolution: false }),
+      ]);
+      expect(s.cases.L).toMatchObject({ status: 'resolved', assignee: 'agent-9', firstContactResolution: false });
+      expect(s.cases.L.workStatus).toBeUndefined();
+      expect(s.cases.L.team).toBeUndefined();
+      fold(s, [event('case.closed', T(5), { caseId: 'L' })]);
+      expect(s.cases.L).toMatchObject({ status: 'closed', statusAt: T(5), firstContactResolution: false });
+      expect(toRow(s).open_cases).toBe(0); // neither resolved nor closed cases are open
+      fold(s, [event('case.reopened', T(6), { caseId: 'L' })]);
+      expect(s.cases.L).toMatchObject({ status: 'open', reopens: 1 });
+      fold(s, [event('case.status-changed', T(7), { caseId: 'L', status: 'in-progress' }), event('case.closed', T(8), { caseId: 'L' })]);
+      expect(s.cases.L).toMatchObject({ status: 'closed', openedAt: T(1) });
+      // a status change after a resolution puts the case back to work: open
+      fold(s, [event('case.status-changed', T(9), { caseId: 'L', status: 'pending-customer' })]);
+      expect(s.cases.L).toMatchObject({ status: 'open', workStatus: 'pending-customer' });
+    });
+
+    it('the case state is the same whatever the order the events arrive in, and whichever customer held them before a merge', () => {
+      const events = [
+        event('case.opened', T(3), { caseId: 'M', category: 'billing' }),
+        event('case.status-changed', T(4), { caseId: 'M', status: 'on-hold' }),
+        event('case.assigned', T(4), { caseId: 'M', assignee: 'agent-1' }),
+        event('case.resolved', T(6), { caseId: 'M', firstContactResolution: true }),
+        event('case.opened', T(7), { caseId: 'M', category: 'other' }),
+        event('case.closed', T(8), { caseId: 'M' }),
+      ];
+      const reference = fold(emptyCustomer360('a'), events).cases;
+      expect(reference.M).toMatchObject({
+        status: 'closed',
+        openedAt: T(3),
+        category: 'billing',
+        assignee: 'agent-1',
+        firstContactResolution: true,
+      });
+      for (const order of permutations(events)) {
+        expect(fold(emptyCustomer360('a'), order).cases).toEqual(reference);
+        const survivor = fold(emptyCustomer360('a'), order.slice(0, 3));
+        absorb(survivor, fold(emptyCustomer360('b'), order.slice(3)));
+        expect(survivor.cases).toEqual(reference);
+      }
+    });
+  });
+
   it('absorbing a merged customer equals folding both histories into one state', () => {
     const aEvents = [
       event('purchase.completed', '2026-01-05T00:00:00.000Z', { orderId: 'o1', amount: 10.1, currency: 'EUR' }),

@@ -6,7 +6,7 @@ import { CUSTOMER_360, CUSTOMER_360_TABLES, customer360Migrations, type Customer
 /** The customer 360: one document per customer id, an identifier index and the timeline. */
 export const customer360 = defineReadModel<Customer360Tables>()({
   name: CUSTOMER_360,
-  version: 1,
+  version: 2,
   tables: CUSTOMER_360_TABLES,
   migrations: customer360Migrations,
   projection: Customer360Projection,
