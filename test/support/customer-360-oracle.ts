@@ -187,6 +187,8 @@ function compute(customerId: string, sorted: RecordedEvent[]): OracleCustomer {
     }
   }
   for (const [kind, values] of ids) c.identifiers[kind] = [...values].sort();
+  // never registered after first seen: the registration took the first ingested event's instant
+  if (c.registeredAt !== null && c.firstSeenAt !== null && c.firstSeenAt < c.registeredAt) c.registeredAt = c.firstSeenAt;
   c.openCases = [...cases.entries()].filter(([, s]) => s.status === 'open').map(([caseId, s]) => ({ caseId, openedAt: s.openedAt }));
   return c;
 }

@@ -95,6 +95,12 @@ export interface Customer360State {
   mergedInto: string | null;
   /** last log position applied; events at or below it are already in this state */
   lastPosition: number;
+  /**
+   * The customer.registered event's occurredAt, or the first touch point's when that is earlier:
+   * registration takes the instant of the first event ingested, which need not be the earliest (a
+   * file not in time order, a late backfill), and a customer is never registered after first seen.
+   * Null until the registration is folded.
+   */
   registeredAt: string | null;
   firstSeenAt: string | null;
   lastSeenAt: string | null;

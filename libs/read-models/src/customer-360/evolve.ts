@@ -64,13 +64,14 @@ export function evolveCustomer360(state: Customer360State, event: ProjectedRecor
 
   if (event.type === 'customer.registered') {
     added.push(...addIdentifiers(state, event.data.identifiers));
-    state.registeredAt = minIso(state.registeredAt, at);
+    state.registeredAt = minIso(minIso(state.registeredAt, at), state.firstSeenAt);
     return added;
   }
   if (!isTouchpointRecord(event)) return added;
 
   state.eventCount++;
   state.firstSeenAt = minIso(state.firstSeenAt, at);
+  if (state.registeredAt !== null) state.registeredAt = minIso(state.registeredAt, at);
   state.lastSeenAt = maxIso(state.lastSeenAt, at);
   add(state.types, event.type);
   if (meta.channel) add(state.channels, meta.channel);
@@ -307,8 +308,9 @@ export function absorbCustomer(
       survivor,
       values.map((value) => ({ kind, value }) as Identifier),
     );
-  survivor.registeredAt = minIso(survivor.registeredAt, merged.registeredAt);
   survivor.firstSeenAt = minIso(survivor.firstSeenAt, merged.firstSeenAt);
+  survivor.registeredAt = minIso(survivor.registeredAt, merged.registeredAt);
+  if (survivor.registeredAt !== null) survivor.registeredAt = minIso(survivor.registeredAt, survivor.firstSeenAt);
   survivor.lastSeenAt = maxIso(survivor.lastSeenAt, merged.lastSeenAt);
   survivor.eventCount += merged.eventCount;
   for (const [k, n] of Object.entries(merged.channels)) add(survivor.channels, k, n);

@@ -145,6 +145,39 @@ describe('customer 360 evolve', () => {
     });
   });
 
+  describe('registeredAt is never later than firstSeenAt (issue 11)', () => {
+    const registered = (at: string) => event('customer.registered', at, { customerId: 'a', identifiers: [] });
+    const touch = (at: string) => event('web.visited', at, { url: 'https://example.com/' });
+
+    it('takes the first touch point when the registration (the first event ingested) happened later', () => {
+      const orders = [
+        [registered('2026-03-05T00:00:00.000Z'), touch('2026-03-05T00:00:00.000Z'), touch('2026-03-01T00:00:00.000Z')],
+        [touch('2026-03-01T00:00:00.000Z'), registered('2026-03-05T00:00:00.000Z'), touch('2026-03-05T00:00:00.000Z')],
+      ];
+      for (const order of orders) {
+        const s = fold(emptyCustomer360('a'), order);
+        expect([s.registeredAt, s.firstSeenAt]).toEqual(['2026-03-01T00:00:00.000Z', '2026-03-01T00:00:00.000Z']);
+      }
+      expect(fold(emptyCustomer360('a'), [touch('2026-03-01T00:00:00.000Z')]).registeredAt).toBeNull(); // no registration, no date
+    });
+
+    it('keeps an earlier registration, and holds across a merge', () => {
+      const a = fold(emptyCustomer360('a'), [registered('2026-03-02T00:00:00.000Z'), touch('2026-03-04T00:00:00.000Z')]);
+      expect(a.registeredAt).toBe('2026-03-02T00:00:00.000Z');
+      absorbCustomer(a, fold(emptyCustomer360('b'), [touch('2026-03-01T00:00:00.000Z')]), {
+        kind: 'absorbed',
+        mergeId: 'm',
+        mergedIds: ['b'],
+        at: '2026-03-09T00:00:00.000Z',
+        position: 99,
+        rule: 'r',
+        survivorRule: 's',
+        identifiers: [],
+      });
+      expect([a.registeredAt, a.firstSeenAt]).toEqual(['2026-03-01T00:00:00.000Z', '2026-03-01T00:00:00.000Z']);
+    });
+  });
+
   it('absorbing a merged customer equals folding both histories into one state', () => {
     const aEvents = [
       event('purchase.completed', '2026-01-05T00:00:00.000Z', { orderId: 'o1', amount: 10.1, currency: 'EUR' }),
