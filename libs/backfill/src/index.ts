@@ -6,6 +6,7 @@ export * from './mapping/compile-mapping';
 export * from './reader/read-records';
 export * from './import/checkpoint';
 export * from './import/run-import';
+export * from './import/lookups';
 export * from './import/progress';
 export * from './import/import-state';
 export * from './import/import-jobs';

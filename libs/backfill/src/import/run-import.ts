@@ -3,6 +3,7 @@ import { IngestConflictError, type IngestResult, type ValidationOutcome } from '
 import { closeSync, fchmodSync, ftruncateSync, openSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { compileMapping, type CompiledMapping, type RowError } from '../mapping/compile-mapping';
+import { buildLookups, LOOKUPS_FILE, type LookupIndex } from './lookups';
 import type { MappingSpec } from '../mapping/mapping.types';
 import { ImportFileError, readRecords, type ReadItem, type ReadProgress } from '../reader/read-records';
 import {
@@ -165,22 +166,25 @@ export async function runImport(options: ImportOptions): Promise<ImportSummary> 
     report();
   };
 
+  let lookups: LookupIndex | undefined;
   try {
+    // lookup files are indexed (and checked) before any row of the main file
+    lookups = await buildLookups(mapping, options.file, stateDir);
     const records = readRecords(options.file, mapping.input, progress);
     let compiled: CompiledMapping | undefined;
     let columns: string[] | undefined;
     const isCsv = mapping.input.format === 'csv';
     const replayFirsts = skip > 0 && mapping.events.some((e) => e.firstOf !== undefined);
-    if (!isCsv) compiled = compileMapping(mapping, undefined);
+    if (!isCsv) compiled = compileMapping(mapping, undefined, lookups);
     else if (mapping.input.header === false) {
       columns = mapping.input.columns!;
-      compiled = compileMapping(mapping, columns);
+      compiled = compileMapping(mapping, columns, lookups);
     }
 
     for await (const item of records) {
       if (!compiled) {
         columns = headerColumns(item, mapping);
-        compiled = compileMapping(mapping, columns);
+        compiled = compileMapping(mapping, columns, lookups);
         continue;
       }
       recordIndex++;
@@ -228,10 +232,15 @@ export async function runImport(options: ImportOptions): Promise<ImportSummary> 
     return finish('completed');
   } finally {
     closeSync(rejectFd);
+    lookups?.close();
   }
 
   function finish(status: ImportSummary['status']): ImportSummary {
-    if (status === 'completed') rmSync(join(stateDir, CHECKPOINT_FILE), { force: true });
+    if (status === 'completed') {
+      lookups?.close();
+      rmSync(join(stateDir, CHECKPOINT_FILE), { force: true });
+      rmSync(join(stateDir, LOOKUPS_FILE), { force: true });
+    }
     report();
     return { status, ...counts, resumedAfterRecords: skip, rejectFile: rejectPath, elapsedMs: now() - started };
   }

@@ -4,6 +4,7 @@ import { convertNumber, convertBoolean } from '../convert/scalars';
 import { isValueObject, MappingError, type MappingProblem } from './parse-mapping';
 import type { Condition, EventRule, IdentifierSpec, MappingSpec, TransformStep, ValueObject, ValueSpec } from './mapping.types';
 import { compileUserPattern } from './patterns';
+import type { LookupIndex } from '../import/lookups';
 
 /** One record of the input: a CSV row (`values`) or an NDJSON object (`object`). */
 export interface SourceRow {
@@ -50,7 +51,7 @@ const show = (v: unknown) => {
  * Binds a parsed mapping to the file's columns (csv) or to dotted paths (ndjson): every column the
  * mapping names must exist, or the whole mapping is refused before any row is read.
  */
-export function compileMapping(spec: MappingSpec, columns: string[] | undefined): CompiledMapping {
+export function compileMapping(spec: MappingSpec, columns: string[] | undefined, lookups?: LookupIndex): CompiledMapping {
   const problems: MappingProblem[] = [];
   const indexOf = columns ? new Map(columns.map((c, i) => [c, i])) : undefined;
 
@@ -83,7 +84,15 @@ export function compileMapping(spec: MappingSpec, columns: string[] | undefined)
     const hasDefault = 'default' in v;
     const type = v.type ?? (opts.defaultType && !('const' in v) ? opts.defaultType : undefined);
     const label = v.column ?? v.path ?? (v.template !== undefined ? 'the template' : 'the constant');
-    const where = (v.column ?? v.path) ? columnLabel((v.column ?? v.path)!) : label;
+    const where =
+      (v.column ?? v.path)
+        ? columnLabel((v.column ?? v.path)!)
+        : v.lookup
+          ? `lookup "${v.lookup.from}" column "${v.lookup.column}" (by ${columnLabel(v.lookup.key)})`
+          : v.concat
+            ? `columns ${v.concat.map((c) => `"${c}"`).join(' + ')}`
+            : label;
+    let missReason: string | undefined;
 
     let raw: (row: SourceRow, ctx: Ctx) => unknown;
     if ('const' in v) raw = () => v.const;
@@ -116,6 +125,30 @@ export function compileMapping(spec: MappingSpec, columns: string[] | undefined)
         }
         return texts.length === 0 ? undefined : texts.join(separator);
       };
+    } else if (v.lookup !== undefined) {
+      const l = v.lookup;
+      const key = cell(l.key, `${path}.lookup.key`);
+      if (!lookups)
+        problems.push({ path: `${path}.lookup`, reason: 'lookups are indexed by an import (runImport); none is available here' });
+      raw = (row, ctx) => {
+        const x = key(row);
+        const k = x === undefined || x === null ? '' : typeof x === 'object' ? JSON.stringify(x) : String(x);
+        if (k === '') return undefined;
+        const hit = lookups!.get(l.from, k);
+        if (!hit) {
+          missReason = `has no row for ${echo ? `key ${show(k)}` : 'this key'} in ${JSON.stringify(lookups!.fileOf(l.from))}`;
+          return undefined;
+        }
+        if (hit.rows > 1 && lookups!.duplicates(l.from) === 'error') {
+          ctx.errors.push({
+            event: ctx.event,
+            field,
+            reason: `${where}: ${echo ? `key ${show(k)}` : 'the key'} matches ${hit.rows} rows of ${JSON.stringify(lookups!.fileOf(l.from))}; set lookups.${l.from}.duplicates to "first" or "last" to choose`,
+          });
+          return FAIL;
+        }
+        return hit.values[l.column];
+      };
     } else if (v.identifiers !== undefined) {
       const list = identifierList(v.identifiers, `${path}.identifiers`, field);
       raw = (row, ctx) => {
@@ -139,6 +172,7 @@ export function compileMapping(spec: MappingSpec, columns: string[] | undefined)
     );
 
     return (row, ctx) => {
+      missReason = undefined;
       let x = raw(row, ctx);
       if (x === FAIL) return FAIL;
       const before = x;
@@ -156,7 +190,7 @@ export function compileMapping(spec: MappingSpec, columns: string[] | undefined)
         ctx.errors.push({
           event: ctx.event,
           field,
-          reason: `${where} ${transform && !isEmpty(before) ? 'has no value after its transforms' : 'is empty'}`,
+          reason: `${where} ${missReason ?? (transform && !isEmpty(before) ? 'has no value after its transforms' : 'is empty')}`,
         });
         return FAIL;
       }

@@ -17,7 +17,24 @@ export interface MappingSpec {
    * `$row` (the whole row's text). Default `["$row"]`: identical rows are the same fact.
    */
   key?: string[];
+  /** other files joined by key: name -> lookup file (see LookupSpec) */
+  lookups?: Record<string, LookupSpec>;
   events: EventRule[];
+}
+
+/**
+ * A file whose rows are joined to the main file's by a key column. Indexed once per import in an
+ * on-disk SQLite file in the import's folder, so memory does not grow with its size.
+ */
+export interface LookupSpec {
+  /** path of the file, relative to the main file's folder (or absolute) */
+  file: string;
+  /** the key column of the lookup file */
+  key: string;
+  /** how the lookup file is read (default: csv with a header, comma-separated, utf-8) */
+  input?: InputSpec;
+  /** several rows with one key: `error` (default: a row that needs that key is rejected), `first` or `last` (file order) */
+  duplicates?: 'error' | 'first' | 'last';
 }
 
 export interface InputSpec {
@@ -50,6 +67,8 @@ export interface ValueObject {
   /** the cells of these columns joined with `separator` (default ""); empty cells are left out */
   concat?: string[];
   separator?: string;
+  /** a column of another file's row, joined by key: `{"from": "payments", "key": "order_id", "column": "payment_type"}` */
+  lookup?: { from: string; key: string; column: string };
   /** a list of identifiers (e.g. `identifiers.linked`'s `identifiers`), from several columns or a split column */
   identifiers?: IdentifierSpec[];
   /** string transforms applied in order to the text, before `nullValues`, `map` and `type` */

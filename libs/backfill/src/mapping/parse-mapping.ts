@@ -37,8 +37,9 @@ const VALUE_KEYS = [
   'separator',
   'identifiers',
   'transform',
+  'lookup',
 ];
-const SOURCES = ['const', 'column', 'path', 'template', 'concat', 'identifiers'];
+const SOURCES = ['const', 'column', 'path', 'template', 'concat', 'identifiers', 'lookup'];
 const NAMED_STEPS = ['trim', 'lower', 'upper', 'externalId'];
 const STEP_KEYS: Record<string, string[]> = {
   replace: ['replace', 'with'],
@@ -64,39 +65,32 @@ export function parseMapping(raw: unknown): MappingSpec {
   const fail = (path: string, reason: string) => problems.push({ path, reason });
   if (!isObject(raw)) throw new MappingError([{ path: '', reason: 'a mapping must be a JSON object' }]);
 
-  unknownKeys(raw, '', ['$schema', '$comment', 'name', 'source', 'input', 'filter', 'key', 'events'], fail);
+  unknownKeys(raw, '', ['$schema', '$comment', 'name', 'source', 'input', 'filter', 'key', 'lookups', 'events'], fail);
   if (typeof raw.name !== 'string' || raw.name.trim() === '') fail('name', 'is required (a short name for the mapping)');
   if (typeof raw.source !== 'string' || !/^[a-zA-Z0-9][a-zA-Z0-9._-]{0,99}$/.test(raw.source)) {
     fail('source', 'is required: letters, digits, dot, underscore or dash (the envelope source and the id namespace)');
   }
 
-  const input = raw.input;
-  if (!isObject(input)) fail('input', 'is required: {"format": "csv" | "ndjson", ...}');
-  else {
-    unknownKeys(input, 'input', ['format', 'separator', 'quote', 'header', 'columns', 'encoding', 'trim'], fail);
-    if (input.format !== 'csv' && input.format !== 'ndjson') fail('input.format', 'must be "csv" or "ndjson"');
-    if (
-      input.separator !== undefined &&
-      !(input.separator === 'whitespace' || (typeof input.separator === 'string' && [...input.separator].length === 1))
-    ) {
-      fail('input.separator', 'must be one character (e.g. "," ";" "\\t" "|") or "whitespace"');
-    }
-    if (input.quote !== undefined && !(typeof input.quote === 'string' && input.quote.length === 1))
-      fail('input.quote', 'must be one character');
-    if (input.header !== undefined && typeof input.header !== 'boolean') fail('input.header', 'must be true or false');
-    if (
-      input.columns !== undefined &&
-      !(Array.isArray(input.columns) && input.columns.length > 0 && input.columns.every((c) => typeof c === 'string' && c !== ''))
-    ) {
-      fail('input.columns', 'must be a non-empty array of column names');
-    }
-    if (input.format === 'csv' && input.header === false && input.columns === undefined)
-      fail('input.columns', 'is required when input.header is false');
-    if (input.encoding !== undefined && !ENCODINGS.includes(input.encoding as string))
-      fail('input.encoding', `must be one of ${ENCODINGS.join(', ')}`);
-    if (input.trim !== undefined && typeof input.trim !== 'boolean') fail('input.trim', 'must be true or false');
+  inputSpec(raw.input, 'input', fail);
+  const lookupNames = isObject(raw.lookups) ? Object.keys(raw.lookups) : [];
+  if (raw.lookups !== undefined) {
+    if (!isObject(raw.lookups)) fail('lookups', 'must be an object: name -> {"file": ..., "key": ...}');
+    else
+      for (const [name, l] of Object.entries(raw.lookups)) {
+        const p = `lookups.${name}`;
+        if (!isObject(l)) {
+          fail(p, 'must be {"file": ..., "key": ..., "duplicates"?: "error" | "first" | "last"}');
+          continue;
+        }
+        unknownKeys(l, p, ['file', 'key', 'input', 'duplicates', '$comment'], fail);
+        for (const k of ['file', 'key'] as const)
+          if (typeof l[k] !== 'string' || l[k] === '') fail(`${p}.${k}`, 'must be a non-empty string');
+        if (l.duplicates !== undefined && !['error', 'first', 'last'].includes(l.duplicates as string))
+          fail(`${p}.duplicates`, 'must be "error", "first" or "last"');
+        if (l.input !== undefined) inputSpec(l.input, `${p}.input`, fail);
+      }
   }
-
+  lookupNamesInScope = lookupNames;
   if (raw.filter !== undefined) conditions(raw.filter, 'filter', fail);
   if (raw.key !== undefined && !(Array.isArray(raw.key) && raw.key.length > 0 && raw.key.every((k) => typeof k === 'string' && k !== ''))) {
     fail('key', 'must be a non-empty array of column names, "$line" or "$row"');
@@ -183,6 +177,35 @@ export function parseMapping(raw: unknown): MappingSpec {
 
 type Fail = (path: string, reason: string) => void;
 
+/** lookup names of the mapping being parsed (parseMapping is synchronous, one mapping at a time) */
+let lookupNamesInScope: string[] = [];
+
+function inputSpec(input: unknown, path: string, fail: Fail) {
+  if (!isObject(input)) return fail(path, 'is required: {"format": "csv" | "ndjson", ...}');
+  unknownKeys(input, path, ['format', 'separator', 'quote', 'header', 'columns', 'encoding', 'trim'], fail);
+  if (input.format !== 'csv' && input.format !== 'ndjson') fail(`${path}.format`, 'must be "csv" or "ndjson"');
+  if (
+    input.separator !== undefined &&
+    !(input.separator === 'whitespace' || (typeof input.separator === 'string' && [...input.separator].length === 1))
+  ) {
+    fail(`${path}.separator`, 'must be one character (e.g. "," ";" "\\t" "|") or "whitespace"');
+  }
+  if (input.quote !== undefined && !(typeof input.quote === 'string' && input.quote.length === 1))
+    fail(`${path}.quote`, 'must be one character');
+  if (input.header !== undefined && typeof input.header !== 'boolean') fail(`${path}.header`, 'must be true or false');
+  if (
+    input.columns !== undefined &&
+    !(Array.isArray(input.columns) && input.columns.length > 0 && input.columns.every((c) => typeof c === 'string' && c !== ''))
+  ) {
+    fail(`${path}.columns`, 'must be a non-empty array of column names');
+  }
+  if (input.format === 'csv' && input.header === false && input.columns === undefined)
+    fail(`${path}.columns`, 'is required when input.header is false');
+  if (input.encoding !== undefined && !ENCODINGS.includes(input.encoding as string))
+    fail(`${path}.encoding`, `must be one of ${ENCODINGS.join(', ')}`);
+  if (input.trim !== undefined && typeof input.trim !== 'boolean') fail(`${path}.trim`, 'must be true or false');
+}
+
 function unknownKeys(o: Record<string, unknown>, path: string, known: string[], fail: Fail) {
   for (const k of Object.keys(o))
     if (!known.includes(k))
@@ -222,6 +245,16 @@ export function value(v: unknown, path: string, fail: Fail): void {
   if (v.separator !== undefined && (typeof v.separator !== 'string' || !('concat' in v)))
     fail(`${path}.separator`, 'must be a string, with "concat"');
   if ('identifiers' in v) identifierList(v.identifiers, `${path}.identifiers`, fail);
+  if ('lookup' in v) {
+    const l = v.lookup;
+    if (!isObject(l) || ['from', 'key', 'column'].some((k) => typeof l[k] !== 'string' || l[k] === ''))
+      fail(`${path}.lookup`, 'must be {"from": <lookup name>, "key": <column of this file>, "column": <column of the lookup file>}');
+    else {
+      unknownKeys(l, `${path}.lookup`, ['from', 'key', 'column'], fail);
+      if (!lookupNamesInScope.includes(l.from as string))
+        fail(`${path}.lookup.from`, `"${String(l.from)}" is not a lookup; lookups: ${lookupNamesInScope.join(', ') || '(none)'}`);
+    }
+  }
   if (v.transform !== undefined) transforms(v.transform, `${path}.transform`, fail);
   if (typeof v.template === 'string') {
     if (!/\{[^{}]+\}/.test(v.template)) fail(`${path}.template`, 'has no {column} placeholder; use "const" for a constant');
