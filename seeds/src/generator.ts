@@ -73,7 +73,11 @@ export interface ExpectedCounts {
   contacts: number;
   /** NPS of the latest answer by occurredAt (not by arrival) */
   lastNps?: number;
-  /** cases whose latest status event by occurredAt (opened, reopened, resolved; escalations are not status changes) is not resolved */
+  /**
+   * cases (one per caseId) whose latest status event by occurredAt is reopened or status-changed, or
+   * that have none yet; resolved and closed cases are not open; opened, assigned and escalated are
+   * not status changes (docs/read-models.md)
+   */
   openCases: number;
   /** holds a subscription that is not cancelled at the end */
   activeSubscription: boolean;

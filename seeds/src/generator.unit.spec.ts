@@ -119,13 +119,15 @@ describe('seed generator', () => {
 });
 
 describe('seed manifest and customer 360 agree on open cases', () => {
-  // the rule (docs/read-models.md): a case is open when its latest status event (opened, reopened,
-  // resolved) says so; an escalation is not a status change, so a resolved case escalated later stays
-  // resolved until a case.reopened. 2,000 people include cases escalated after their resolution.
+  // the rule (docs/read-models.md): a case is open when its latest status event (reopened,
+  // status-changed -> open; resolved, closed -> not) says so, or it has none yet; an escalation is not
+  // a status change, so a resolved case escalated later stays resolved until a case.reopened, and a
+  // repeated case.opened is the same case. 2,000 people include each of these.
   it("each person's expected open cases equal what the projection's evolve gives for their case events", () => {
     const options = { customers: 2000, seed: 'open-cases' };
     const mismatches: { person: number; expected: number; projected: number }[] = [];
     let escalatedAfterResolution = 0;
+    const lifecycle: Record<string, number> = { closed: 0, statusChanged: 0, repeatedOpening: 0 };
     for (let i = 0; i < options.customers; i++) {
       const { manifest, events } = generatePerson(i, options);
       const state = emptyCustomer360('c');
@@ -143,6 +145,10 @@ describe('seed manifest and customer 360 agree on open cases', () => {
         } as unknown as ProjectedRecord;
         evolveCustomer360(state, record);
       }
+      const openings = caseEvents.filter((e) => e.env.type === 'case.opened').map((e) => e.env.data.caseId);
+      lifecycle.repeatedOpening += openings.length - new Set(openings).size;
+      lifecycle.closed += caseEvents.filter((e) => e.env.type === 'case.closed').length;
+      lifecycle.statusChanged += caseEvents.filter((e) => e.env.type === 'case.status-changed').length;
       const resolvedAt = new Map<string, string>();
       for (const e of caseEvents) if (e.env.type === 'case.resolved') resolvedAt.set(e.env.data.caseId as string, e.env.occurredAt);
       if (
@@ -153,6 +159,11 @@ describe('seed manifest and customer 360 agree on open cases', () => {
       if (projected !== manifest.expected.openCases) mismatches.push({ person: i, expected: manifest.expected.openCases, projected });
     }
     expect(escalatedAfterResolution).toBeGreaterThan(0); // the case the rule is about does occur
+    expect(Object.fromEntries(['closed', 'statusChanged', 'repeatedOpening'].map((k) => [k, lifecycle[k] > 0]))).toEqual({
+      closed: true,
+      statusChanged: true,
+      repeatedOpening: true,
+    });
     expect(mismatches).toEqual([]);
   });
 });
