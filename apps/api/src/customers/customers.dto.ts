@@ -2,7 +2,7 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsIn, IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
 import { CUSTOMER_SORTS, LIFECYCLE_STAGES, NPS_CATEGORIES, VALUE_SEGMENTS } from '@cem/read-models';
-import { ISO_INSTANT } from '@cem/domain';
+import { CASE_WORK_STATUSES, ISO_INSTANT } from '@cem/domain';
 import { IsoInstant } from '@cem/ingestion';
 
 /** OpenAPI shape of an instant parameter: what IsoInstant accepts, so a fuzzer generates valid ones. */
@@ -145,6 +145,10 @@ class OpenCaseDto {
   @ApiProperty({ description: 'whole days open at `asOf`' }) ageDays!: number;
   @ApiPropertyOptional() category?: string;
   @ApiPropertyOptional() priority?: string;
+  @ApiPropertyOptional({ description: 'the latest case.assigned' }) assignee?: string;
+  @ApiPropertyOptional({ description: 'the latest case.assigned' }) team?: string;
+  @ApiPropertyOptional({ enum: CASE_WORK_STATUSES, description: 'the latest case.status-changed, while it is the latest status event' })
+  workStatus?: string;
   @ApiProperty() escalations!: number;
   @ApiProperty() reopens!: number;
 }

@@ -65,6 +65,36 @@ describe('customer 360 query API', () => {
     expect(bad.json().errors[0]).toMatchObject({ field: 'identifier' });
   });
 
+  it('shows who works an open case and where it stands; a closed case is no longer open', async () => {
+    const bea = { kind: 'email', value: 'bea@example.com' };
+    const at = (h: number) => `2026-11-1${h}T10:00:00Z`;
+    await ingest([
+      envelope({ ...who(bea), occurredAt: at(1), type: 'case.opened', channel: 'phone', data: { caseId: 'C7', category: 'billing' } }),
+      envelope({
+        ...who(bea),
+        occurredAt: at(2),
+        type: 'case.assigned',
+        channel: 'phone',
+        data: { caseId: 'C7', assignee: 'agent-9', team: 'tier-2' },
+      }),
+      envelope({
+        ...who(bea),
+        occurredAt: at(3),
+        type: 'case.status-changed',
+        channel: 'phone',
+        data: { caseId: 'C7', status: 'waiting' },
+      }),
+      envelope({ ...who(bea), occurredAt: at(1), type: 'case.opened', channel: 'email', data: { caseId: 'C8' } }),
+    ]);
+    const [closed] = await ingest([
+      envelope({ ...who(bea), occurredAt: at(4), type: 'case.closed', channel: 'email', data: { caseId: 'C8' } }),
+    ]);
+    const view = (await get(`/v1/customers/${closed.customerId}?minPosition=${closed.position}`)).json();
+    expect(view.openCases).toEqual([
+      expect.objectContaining({ caseId: 'C7', category: 'billing', assignee: 'agent-9', team: 'tier-2', workStatus: 'waiting' }),
+    ]);
+  });
+
   it('a late event does not move last seen backwards', async () => {
     const [late] = await ingest([
       envelope({

@@ -36,6 +36,10 @@ export interface Customer360View {
     ageDays: number;
     category?: string;
     priority?: string;
+    /** the latest assignment and work status (in-progress, waiting...), when the source records them */
+    assignee?: string;
+    team?: string;
+    workStatus?: string;
     escalations: number;
     reopens: number;
   }[];
@@ -172,6 +176,9 @@ export function toView(
         ageDays: Math.max(0, Math.floor((nowMs - Date.parse(c.openedAt)) / DAY_MS)),
         category: c.category,
         priority: c.priority,
+        assignee: c.assignee,
+        team: c.team,
+        workStatus: c.workStatus,
         escalations: c.escalations,
         reopens: c.reopens,
       }))
