@@ -18,10 +18,20 @@ export interface ImportCounts {
   rowsFiltered: number;
   rowsRejected: number;
   eventsImported: number;
+  /** events whose id was already in the log: nothing written (includes eventsRepeatedInFile) */
   eventsDuplicate: number;
+  /** of eventsDuplicate, those repeating an event this import appended from an earlier row of the file */
+  eventsRepeatedInFile: number;
 }
 
-export const zeroCounts = (): ImportCounts => ({ rowsRead: 0, rowsFiltered: 0, rowsRejected: 0, eventsImported: 0, eventsDuplicate: 0 });
+export const zeroCounts = (): ImportCounts => ({
+  rowsRead: 0,
+  rowsFiltered: 0,
+  rowsRejected: 0,
+  eventsImported: 0,
+  eventsDuplicate: 0,
+  eventsRepeatedInFile: 0,
+});
 
 /**
  * What an interrupted import had durably done: every record up to `recordsDone` is appended or
@@ -36,6 +46,8 @@ export interface Checkpoint {
   lastLine: number;
   rejectBytes: number;
   counts: ImportCounts;
+  /** log positions of the first and last event this import appended (to tell in-file repeats) */
+  appended?: [number, number];
   updatedAt: string;
 }
 

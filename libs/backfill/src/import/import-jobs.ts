@@ -30,7 +30,7 @@ export interface ImportJob {
   uploadedBytes?: number;
   startedAt?: string;
   finishedAt?: string;
-  counts: ImportCounts;
+  counts: JobCounts;
   progress?: { bytesRead: number; totalBytes: number; line: number };
   error?: { message: string; problems?: MappingProblem[] };
 }
@@ -106,7 +106,7 @@ export class ImportJobs {
       mappingName: mapping.name,
       ownerKeyId,
       createdAt: this.iso(),
-      counts: zeroCounts(),
+      counts: pickCounts(zeroCounts()),
     };
     this.save(job);
     return job;
@@ -263,7 +263,10 @@ export class ImportJobs {
   }
 }
 
-const pickCounts = (c: ImportCounts): ImportCounts => ({
+/** The counts a job shows over HTTP (the API's documented shape). */
+export type JobCounts = Omit<ImportCounts, 'eventsRepeatedInFile'>;
+
+const pickCounts = (c: JobCounts): JobCounts => ({
   rowsRead: c.rowsRead,
   rowsFiltered: c.rowsFiltered,
   rowsRejected: c.rowsRejected,

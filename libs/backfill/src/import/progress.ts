@@ -64,7 +64,8 @@ export function formatSummary(s: ImportSummary): string {
     `import ${s.status}${s.resumedAfterRecords ? ` (resumed after ${fmt(s.resumedAfterRecords)} records done earlier)` : ''} in ${(s.elapsedMs / 1000).toFixed(1)} s`,
     `  rows read:        ${fmt(s.rowsRead)}`,
     `  events imported:  ${fmt(s.eventsImported)}`,
-    `  duplicates:       ${fmt(s.eventsDuplicate)} (already recorded: nothing written)`,
+    `  duplicates:       ${fmt(s.eventsDuplicate - s.eventsRepeatedInFile)} (already recorded by an earlier import: nothing written)`,
+    `  repeated in file: ${fmt(s.eventsRepeatedInFile)} (rows that repeat an earlier row's event in this file: nothing written)`,
     `  rows rejected:    ${fmt(s.rowsRejected)}${s.rowsRejected ? ` (see ${s.rejectFile})` : ''}`,
     `  rows filtered:    ${fmt(s.rowsFiltered)}`,
   ].join('\n');

@@ -5,6 +5,7 @@ import { importFixture } from '../../test/import-fixture';
 import { MappingError, parseMapping } from '../mapping/parse-mapping';
 import { ImportFileError } from '../reader/read-records';
 import { CHECKPOINT_FILE } from './checkpoint';
+import { formatSummary } from './progress';
 import { runImport, type IngestionPort } from './run-import';
 
 const shop = (input: Record<string, unknown> = {}, amount: Record<string, unknown> = {}) =>
@@ -123,6 +124,27 @@ describe('runImport on the embedded store', () => {
       { path: 'events[0].occurredAt.column', reason: 'column "date" is not in the file; columns are: order, day, email, amount, category' },
     ]);
     expect(await fx.platform.store.headPosition()).toBe(0);
+    expect(existsSync(join(fx.stateDir(), 'rejects.csv'))).toBe(false); // no empty reject report left behind
+  });
+
+  it('reports rows repeated within the file apart from events an earlier import recorded', async () => {
+    const file = fx.file('shop.csv', [HEADER + rows(5), rows(2), rows(5).split('\n')[4], ''].join('\n'));
+    const first = await runImport({ file, mapping: shop(), ingestion: fx.platform.ingestion, stateDir: fx.stateDir(), batchSize: 3 });
+    expect(first).toMatchObject({ rowsRead: 8, eventsImported: 5, eventsDuplicate: 3, eventsRepeatedInFile: 3, rowsRejected: 0 });
+    expect(formatSummary(first)).toMatch(/duplicates: +0 \(already recorded by an earlier import.*\n.*repeated in file: +3/);
+    const again = await runImport({ file, mapping: shop(), ingestion: fx.platform.ingestion, stateDir: fx.stateDir(), batchSize: 3 });
+    expect(again).toMatchObject({ eventsImported: 0, eventsDuplicate: 8, eventsRepeatedInFile: 0 });
+  });
+
+  it('trims blanks inside quoted cells too (input.trim, default true)', async () => {
+    const file = fx.file('shop.csv', `${HEADER}"  o1 ",20240101," c1@example.com ","1.5 ","  books  "\n`);
+    await runImport({ file, mapping: shop(), ingestion: fx.platform.ingestion, stateDir: fx.stateDir() });
+    const [e] = (await fx.platform.store.readAll({})).filter((x) => x.type === 'purchase.completed');
+    expect(e.data).toEqual({ orderId: 'o1', amount: 1.5, currency: 'EUR', productCategory: 'books' });
+    const kept = fx.file('kept.csv', `${HEADER}o2,20240101,c1@example.com,1.5," books "\n`);
+    await runImport({ file: kept, mapping: shop({ trim: false }), ingestion: fx.platform.ingestion, stateDir: fx.stateDir('k') });
+    const e2 = (await fx.platform.store.readAll({})).find((x) => (x.data as { orderId?: string }).orderId === 'o2')!;
+    expect((e2.data as { productCategory: string }).productCategory).toBe(' books ');
   });
 
   it('rejects bad rows with line, field and reason, and imports the good ones', async () => {
@@ -200,6 +222,7 @@ describe('runImport on the embedded store', () => {
     );
     expect(err).toBeInstanceOf(ImportFileError);
     expect(err.message).toMatch(/the file is empty \(0 bytes\)/);
+    expect(existsSync(join(fx.stateDir(), 'rejects.csv'))).toBe(false);
     const blank = fx.file('blank.csv', '\n\n');
     await expect(runImport({ file: blank, mapping: shop(), ingestion: fx.platform.ingestion, stateDir: fx.stateDir('b') })).rejects.toThrow(
       /no header line/,

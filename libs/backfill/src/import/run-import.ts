@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { compileMapping, type CompiledMapping, type RowError } from '../mapping/compile-mapping';
 import { buildLookups, LOOKUPS_FILE, type LookupIndex } from './lookups';
 import type { MappingSpec } from '../mapping/mapping.types';
+import { MappingError } from '../mapping/parse-mapping';
 import { ImportFileError, readRecords, type ReadItem, type ReadProgress } from '../reader/read-records';
 import {
   canonicalJson,
@@ -82,7 +83,10 @@ export async function runImport(options: ImportOptions): Promise<ImportSummary> 
   const previous = options.restart ? undefined : readCheckpoint(stateDir);
   const resume = previous && previous.fingerprint === fingerprint && previous.mappingHash === mappingHash ? previous : undefined;
 
-  const counts: ImportCounts = resume ? { ...resume.counts } : zeroCounts();
+  const counts: ImportCounts = resume ? { ...zeroCounts(), ...resume.counts } : zeroCounts();
+  // log positions this import appended, durable up to the checkpoint: a duplicate pointing inside
+  // is a repeat within the file, not an event some earlier import recorded
+  let appended: [number, number] | undefined = resume?.appended;
   const rejectPath = join(stateDir, REJECTS_FILE);
   const rejectFd = openSync(rejectPath, resume ? 'r+' : 'w', PRIVATE_FILE_MODE);
   fchmodSync(rejectFd, PRIVATE_FILE_MODE); // also a report left by an older version
@@ -119,10 +123,17 @@ export async function runImport(options: ImportOptions): Promise<ImportSummary> 
       const commands = rows.flatMap((r) => r.commands);
       try {
         const results = await ingestion.appendCommands(commands);
+        const fresh = new Set<number>();
+        for (const r of results) if (!r.duplicate) fresh.add(r.position);
         for (const r of results) {
-          if (r.duplicate) counts.eventsDuplicate++;
-          else counts.eventsImported++;
+          if (!r.duplicate) counts.eventsImported++;
+          else {
+            counts.eventsDuplicate++;
+            if (fresh.has(r.position) || (appended && r.position >= appended[0] && r.position <= appended[1]))
+              counts.eventsRepeatedInFile++;
+          }
         }
+        for (const p of fresh) appended = appended ? [Math.min(appended[0], p), Math.max(appended[1], p)] : [p, p];
         break;
       } catch (e) {
         if (!(e instanceof IngestConflictError) || attempt > 10) throw e;
@@ -160,6 +171,7 @@ export async function runImport(options: ImportOptions): Promise<ImportSummary> 
       lastLine: line,
       rejectBytes,
       counts,
+      appended,
       updatedAt: new Date(now()).toISOString(),
     };
     writeJsonAtomic(join(stateDir, CHECKPOINT_FILE), checkpoint);
@@ -167,6 +179,7 @@ export async function runImport(options: ImportOptions): Promise<ImportSummary> 
   };
 
   let lookups: LookupIndex | undefined;
+  let refused = false;
   try {
     // lookup files are indexed (and checked) before any row of the main file
     lookups = await buildLookups(mapping, options.file, stateDir);
@@ -230,9 +243,14 @@ export async function runImport(options: ImportOptions): Promise<ImportSummary> 
     if (!compiled) throw new ImportFileError('the file has no header line (it holds only blank lines)');
     await flush();
     return finish('completed');
+  } catch (e) {
+    // a refused mapping or file imported nothing: leave no (empty) reject report behind
+    refused = !resume && (e instanceof MappingError || e instanceof ImportFileError);
+    throw e;
   } finally {
     closeSync(rejectFd);
     lookups?.close();
+    if (refused) rmSync(rejectPath, { force: true });
   }
 
   function finish(status: ImportSummary['status']): ImportSummary {

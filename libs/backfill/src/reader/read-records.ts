@@ -139,10 +139,11 @@ async function* ndjson(chunks: AsyncIterable<string>): AsyncGenerator<ReadItem> 
 /** Delimited text through csv-parse, driven chunk by chunk so records and errors come out in file order. */
 async function* csv(chunks: AsyncIterable<string>, input: InputSpec): AsyncGenerator<ReadItem> {
   const out: ReadItem[] = [];
+  const trim = input.trim ?? true;
   const parser = csvParse({
     delimiter: input.separator ?? ',',
     quote: input.quote ?? '"',
-    trim: input.trim ?? true,
+    trim,
     relax_column_count: true, // the importer names the row and the counts instead of stopping the file
     skip_empty_lines: true,
     skip_records_with_error: true,
@@ -152,7 +153,9 @@ async function* csv(chunks: AsyncIterable<string>, input: InputSpec): AsyncGener
     on_record: (r: { record: string[]; raw: string; info: Info }) => {
       const raw = r.raw;
       const newlines = countNewlines(raw) - (raw.endsWith('\n') ? 1 : 0);
-      out.push({ line: r.info.lines - newlines, text: raw.replace(/\r?\n$/, ''), values: r.record, unterminated: !raw.endsWith('\n') });
+      // csv-parse trims around the quotes only: "  x  " keeps its blanks, so trim quoted cells too
+      const values = trim ? r.record.map((v) => v.trim()) : r.record;
+      out.push({ line: r.info.lines - newlines, text: raw.replace(/\r?\n$/, ''), values, unterminated: !raw.endsWith('\n') });
       return undefined; // records leave through `out`, in order with the errors
     },
     on_skip: (err: Error & { lines?: number; code?: string }) => {
