@@ -51,6 +51,10 @@ describe('ImportJobs', () => {
   it('refuses bad mappings, second uploads and oversized uploads', async () => {
     const jobs = new ImportJobs({ dir: fx.stateDir('..'), ingestion: fx.platform.ingestion, maxUploadBytes: 100 });
     expect(() => jobs.create({ ...mapping, key: 'id' })).toThrow(MappingError);
+    // lookups name files on the server: never from an HTTP client
+    expect(() => jobs.create({ ...mapping, lookups: { x: { file: '/etc/passwd', key: 'root' } } })).toThrow(
+      'lookups: lookups read other files on the server: not available over HTTP',
+    );
     const job = jobs.create(mapping);
     await expect(jobs.upload(job.jobId, Readable.from([csv(50)]))).rejects.toBeInstanceOf(UploadTooLargeError);
     expect(jobs.get(job.jobId)!.status).toBe('awaiting_upload'); // may try again with a smaller file

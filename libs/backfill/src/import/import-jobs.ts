@@ -96,6 +96,7 @@ export class ImportJobs {
 
   create(rawMapping: unknown, ownerKeyId?: string): ImportJob {
     const mapping = parseMapping(rawMapping); // throws MappingError naming every bad path
+    if (mapping.lookups && Object.keys(mapping.lookups).length > 0) throw new MappingError([LOOKUPS_OVER_HTTP]);
     const jobId = randomUUID();
     const dir = this.jobDir(jobId);
     ensureDir(dir);
@@ -214,6 +215,7 @@ export class ImportJobs {
         mapping,
         ingestion: this.options.ingestion,
         stateDir: dir,
+        allowLookups: false,
         batchSize: this.options.batchSize,
         signal,
         onProgress,
@@ -262,6 +264,12 @@ export class ImportJobs {
     return new Date(this.now()).toISOString();
   }
 }
+
+/** Lookups read files on the server by path: a client must not name them. */
+const LOOKUPS_OVER_HTTP: MappingProblem = {
+  path: 'lookups',
+  reason: 'lookups read other files on the server: not available over HTTP, where only the main file is uploaded (use the CLI import)',
+};
 
 /** The counts a job shows over HTTP (the API's documented shape). */
 export type JobCounts = Omit<ImportCounts, 'eventsRepeatedInFile'>;

@@ -125,6 +125,21 @@ describe('lookups: a column of another file, joined by key through an on-disk in
     ]);
   });
 
+  it('refuses lookups where the mapping comes from a client (allowLookups: false), before reading any file', async () => {
+    const file = fx.file('orders.csv', ORDERS);
+    const err = await runImport({
+      file,
+      mapping: mapping(),
+      ingestion: fx.platform.ingestion,
+      stateDir: fx.stateDir(),
+      allowLookups: false,
+    }).catch((e) => e);
+    expect(err).toBeInstanceOf(MappingError);
+    expect(err.problems).toEqual([{ path: 'lookups', reason: expect.stringContaining('not available') }]);
+    expect(existsSync(join(fx.stateDir(), LOOKUPS_FILE))).toBe(false);
+    expect(existsSync(join(fx.stateDir(), 'rejects.csv'))).toBe(false);
+  });
+
   it('refuses a lookup value naming an unknown lookup, at parse time', () => {
     expect(() => mapping({}, { x: { lookup: { from: 'reviews', key: 'order_id', column: 'score' } } })).toThrow(
       'events[0].data.x.lookup.from: "reviews" is not a lookup; lookups: payments, customers',

@@ -36,6 +36,8 @@ export interface ImportOptions {
   stateDir: string;
   /** events per append (default 5000) */
   batchSize?: number;
+  /** lookups read files named by the mapping (default true; false where the mapping comes from a client) */
+  allowLookups?: boolean;
   /** ignore a checkpoint and start from the first row */
   restart?: boolean;
   /** stops at the next batch boundary, leaving a checkpoint to resume from */
@@ -182,6 +184,8 @@ export async function runImport(options: ImportOptions): Promise<ImportSummary> 
   let refused = false;
   try {
     // lookup files are indexed (and checked) before any row of the main file
+    if (options.allowLookups === false && mapping.lookups && Object.keys(mapping.lookups).length > 0)
+      throw new MappingError([{ path: 'lookups', reason: 'lookups are not available for this import (they read files on the server)' }]);
     lookups = await buildLookups(mapping, options.file, stateDir);
     const records = readRecords(options.file, mapping.input, progress);
     let compiled: CompiledMapping | undefined;
