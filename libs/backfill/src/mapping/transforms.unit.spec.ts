@@ -199,3 +199,29 @@ describe('identifier lists', () => {
     ]);
   });
 });
+
+describe('lookups (shape)', () => {
+  it('names every malformed lookup and lookup value by its path', () => {
+    const m = ticket({
+      a: { lookup: { from: 'payments', key: 'case' } },
+      b: { lookup: { from: 'payments', key: 'case', column: 'x', extra: 1 } },
+    });
+    m.lookups = { payments: { file: 'p.csv', key: '', duplicates: 'any' }, other: 'x' };
+    expect(problems(() => parseMapping(m))).toEqual([
+      { path: 'lookups.payments.key', reason: 'must be a non-empty string' },
+      { path: 'lookups.payments.duplicates', reason: 'must be "error", "first" or "last"' },
+      { path: 'lookups.other', reason: expect.stringContaining('must be {"file"') },
+      { path: 'events[0].data.a.lookup', reason: expect.stringContaining('must be {"from"') },
+      { path: 'events[0].data.b.lookup.extra', reason: expect.stringContaining('is not a known key') },
+    ]);
+  });
+
+  it('a lookup keyed by a column the main file does not have refuses the mapping', () => {
+    const m = ticket({ a: { lookup: { from: 'payments', key: 'order', column: 'x' } } });
+    m.lookups = { payments: { file: 'p.csv', key: 'order' } };
+    const index = { get: () => undefined, duplicates: () => 'error' as const, fileOf: () => 'p.csv', close: () => undefined };
+    expect(() => compileMapping(parseMapping(m) as MappingSpec, columns, index)).toThrow(
+      'events[0].data.a.lookup.key: column "order" is not in the file',
+    );
+  });
+});
