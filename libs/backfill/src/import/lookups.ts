@@ -111,10 +111,16 @@ export async function buildLookups(spec: MappingSpec, mainFile: string, stateDir
     throw e;
   }
   const selects = new Map(lookups.map(([name], i) => [name, db.prepare(`SELECT v, n FROM l${i} WHERE k = ?`)]));
+  // one row's values often read several columns of one lookup by the same key: remember the last answer
+  const last = new Map<string, { key: string; hit: LookupHit | undefined }>();
   return {
     get(name, key) {
+      const cached = last.get(name);
+      if (cached && cached.key === key) return cached.hit;
       const r = selects.get(name)!.get(key) as { v: string; n: number } | undefined;
-      return r ? { values: JSON.parse(r.v) as Record<string, string>, rows: r.n } : undefined;
+      const hit = r ? { values: JSON.parse(r.v) as Record<string, string>, rows: r.n } : undefined;
+      last.set(name, { key, hit });
+      return hit;
     },
     duplicates: (name) => spec.lookups![name].duplicates ?? 'error',
     fileOf: (name) => files.get(name)!,
