@@ -1,10 +1,11 @@
 /**
- * One import in its own process, so its peak RSS is its own: `node import-child.js <csv> <dataDir>`.
+ * One import in its own process, so its peak RSS is its own: `node import-child.js <csv> <dataDir> [batchSize] [mapping.json]`
+ * (default mapping: BENCH_MAPPING).
  * Prints one JSON line: rows, seconds, counts and maxRssMb. Used by import.bench.ts.
  */
 import 'reflect-metadata';
 import { join } from 'node:path';
-import { parseMapping, runImport } from '@cem/backfill';
+import { loadMappingFile, parseMapping, runImport } from '@cem/backfill';
 import { loadConfig } from '@cem/config';
 import { openPlatform } from '@cem/platform';
 
@@ -31,13 +32,13 @@ export const BENCH_MAPPING = {
 };
 
 async function main() {
-  const [file, dataDir, batchSize = '5000'] = process.argv.slice(2);
+  const [file, dataDir, batchSize = '5000', mappingFile] = process.argv.slice(2);
   const platform = openPlatform(loadConfig({ ...process.env, DATA_DIR: dataDir }));
   try {
     const t0 = performance.now();
     const summary = await runImport({
       file,
-      mapping: parseMapping(BENCH_MAPPING),
+      mapping: mappingFile ? loadMappingFile(mappingFile) : parseMapping(BENCH_MAPPING),
       ingestion: platform.ingestion,
       stateDir: join(dataDir, 'imports', 'bench'),
       batchSize: Number(batchSize),
