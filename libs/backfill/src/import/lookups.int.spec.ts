@@ -10,42 +10,42 @@ const ORDERS =
 const PAYMENTS = 'order_id,payment_type,value\no1,card,10.5\no2,voucher,3\no2,card,7\no3,boleto,20\n';
 const CUSTOMERS = 'customer_id,customer_unique_id\nc1,U 1\nc2,U2\nc3,U3\n';
 
-const mapping = (lookups: Record<string, unknown> = {}, data: Record<string, unknown> = {}) =>
-  parseMapping({
-    name: 'shop',
-    source: 'shop',
-    input: { format: 'csv' },
-    key: ['order_id'],
-    lookups: {
-      payments: { file: 'payments.csv', key: 'order_id', duplicates: 'first' },
-      customers: { file: 'customers.csv', key: 'customer_id' },
-      ...lookups,
-    },
-    events: [
-      {
-        name: 'order',
-        type: 'purchase.completed',
-        occurredAt: { column: 'at' },
-        channel: 'web',
-        customer: [
-          {
-            kind: 'external',
-            value: {
-              lookup: { from: 'customers', key: 'customer_id', column: 'customer_unique_id' },
-              transform: [{ prefix: 'shop:' }, 'externalId'],
-            },
+const rawMapping = (lookups: Record<string, unknown> = {}, data: Record<string, unknown> = {}) => ({
+  name: 'shop',
+  source: 'shop',
+  input: { format: 'csv' },
+  key: ['order_id'],
+  lookups: {
+    payments: { file: 'payments.csv', key: 'order_id', duplicates: 'first' },
+    customers: { file: 'customers.csv', key: 'customer_id' },
+    ...lookups,
+  },
+  events: [
+    {
+      name: 'order',
+      type: 'purchase.completed',
+      occurredAt: { column: 'at' },
+      channel: 'web',
+      customer: [
+        {
+          kind: 'external',
+          value: {
+            lookup: { from: 'customers', key: 'customer_id', column: 'customer_unique_id' },
+            transform: [{ prefix: 'shop:' }, 'externalId'],
           },
-        ],
-        data: {
-          orderId: { column: 'order_id' },
-          amount: { lookup: { from: 'payments', key: 'order_id', column: 'value' }, type: 'number' },
-          currency: 'BRL',
-          productCategory: { lookup: { from: 'payments', key: 'order_id', column: 'payment_type' }, optional: true },
-          ...data,
         },
+      ],
+      data: {
+        orderId: { column: 'order_id' },
+        amount: { lookup: { from: 'payments', key: 'order_id', column: 'value' }, type: 'number' },
+        currency: 'BRL',
+        productCategory: { lookup: { from: 'payments', key: 'order_id', column: 'payment_type' }, optional: true },
+        ...data,
       },
-    ],
-  });
+    },
+  ],
+});
+const mapping = (lookups: Record<string, unknown> = {}, data: Record<string, unknown> = {}) => parseMapping(rawMapping(lookups, data));
 
 describe('lookups: a column of another file, joined by key through an on-disk index', () => {
   let fx: ReturnType<typeof importFixture>;
@@ -95,8 +95,31 @@ describe('lookups: a column of another file, joined by key through an on-disk in
       stateDir: fx.stateDir('strict'),
     });
     expect(readFileSync(strict.rejectFile, 'utf8')).toContain(
-      '3,order,data.amount,"lookup ""payments"" column ""value"" (by column ""order_id""): key ""o2"" matches 2 rows of ""payments.csv""; set lookups.payments.duplicates to ""first"" or ""last"" to choose"',
+      '3,order,data.amount,"lookup ""payments"" column ""value"" (by column ""order_id""): key ""o2"" matches 2 rows of ""payments.csv""; set lookups.payments.duplicates to ""first"", ""last"" or ""sum"" to choose"',
     );
+  });
+
+  it('"sum" adds the column of every row of the key exactly (0.1 + 0.2 is 0.3); a value that is not a number rejects the row with the lookup line', async () => {
+    fx.file('payments.csv', 'order_id,payment_type,value\no1,card,0.1\no1,voucher,0.2\no2,card,10.25\no3,card,1.10\no3,card,n/a\n');
+    const many = Array.from({ length: 300 }, (_, i) => `o4,card,${Math.floor(i / 3)}.${String((i * 37) % 100).padStart(2, '0')}`);
+    const cents = Array.from({ length: 300 }, (_, i) => Math.floor(i / 3) * 100 + ((i * 37) % 100)).reduce((a, b) => a + b, 0);
+    fx.file('payments.csv', `${readFileSync(join(fx.dir, 'payments.csv'), 'utf8')}${many.join('\n')}\n`);
+    const file = fx.file('orders.csv', ORDERS);
+    const m = rawMapping({ payments: { file: 'payments.csv', key: 'order_id', duplicates: 'sum' } });
+    delete (m.events[0].data as Record<string, unknown>).productCategory; // text of a summed lookup: refused by parseMapping
+    const r = await runImport({ file, mapping: parseMapping(m), ingestion: fx.platform.ingestion, stateDir: fx.stateDir() });
+    expect(r).toMatchObject({ status: 'completed', rowsRead: 4, eventsImported: 3, rowsRejected: 1 });
+    expect(readFileSync(r.rejectFile, 'utf8')).toBe(
+      'line,event,field,reason\n4,order,data.amount,"lookup ""payments"" column ""value"" (by column ""order_id""): key ""o3"": line 6 of ""payments.csv"" has ""n/a"", which is not a number; ""sum"" adds numbers only"\n',
+    );
+    const amounts = Object.fromEntries(
+      (await fx.platform.store.readAll({}))
+        .filter((e) => e.type === 'purchase.completed')
+        .map((e) => [(e.data as { orderId: string }).orderId, (e.data as { amount: number }).amount]),
+    );
+    expect(amounts).toEqual({ o1: 0.3, o2: 10.25, o4: cents / 100 });
+    expect(0.1 + 0.2).not.toBe(0.3);
+    expect(existsSync(join(fx.stateDir(), LOOKUPS_FILE))).toBe(false);
   });
 
   it('refuses the mapping before any row when a lookup file is missing or lacks the key or a used column', async () => {

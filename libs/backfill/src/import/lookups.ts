@@ -12,12 +12,14 @@ const ROWS_PER_TRANSACTION = 20_000;
 export interface LookupHit {
   values: Record<string, string>;
   rows: number;
+  /** `duplicates: "sum"` only: every row of the key (its line in the lookup file and its cells), in file order */
+  all?: { line: number; values: Record<string, string> }[];
 }
 
 /** The lookups of one import, answered from the on-disk index (synchronous: better-sqlite3). */
 export interface LookupIndex {
   get(name: string, key: string): LookupHit | undefined;
-  duplicates(name: string): 'error' | 'first' | 'last';
+  duplicates(name: string): 'error' | 'first' | 'last' | 'sum';
   /** the lookup file's name, for reasons */
   fileOf(name: string): string;
   close(): void;
@@ -62,9 +64,18 @@ export async function buildLookups(spec: MappingSpec, mainFile: string, stateDir
       files.set(name, l.file);
       const used = [...new Set(refs.filter((r) => r.lookup.from === name).map((r) => r.lookup.column))];
       const input: InputSpec = l.input ?? { format: 'csv' };
-      db.exec(`CREATE TABLE l${i} (k TEXT PRIMARY KEY, v TEXT NOT NULL, n INTEGER NOT NULL) WITHOUT ROWID`);
-      const keep = l.duplicates === 'last' ? 'excluded.v' : 'v';
-      const insert = db.prepare(`INSERT INTO l${i} (k, v, n) VALUES (?, ?, 1) ON CONFLICT(k) DO UPDATE SET n = n + 1, v = ${keep}`);
+      const sum = l.duplicates === 'sum';
+      let insert: (k: string, v: string, line: number) => void;
+      if (sum) {
+        db.exec(`CREATE TABLE l${i} (k TEXT NOT NULL, line INTEGER NOT NULL, v TEXT NOT NULL, PRIMARY KEY (k, line)) WITHOUT ROWID`);
+        const stmt = db.prepare(`INSERT INTO l${i} (k, line, v) VALUES (?, ?, ?)`);
+        insert = (k, v, line) => stmt.run(k, line, v);
+      } else {
+        db.exec(`CREATE TABLE l${i} (k TEXT PRIMARY KEY, v TEXT NOT NULL, n INTEGER NOT NULL) WITHOUT ROWID`);
+        const keep = l.duplicates === 'last' ? 'excluded.v' : 'v';
+        const stmt = db.prepare(`INSERT INTO l${i} (k, v, n) VALUES (?, ?, 1) ON CONFLICT(k) DO UPDATE SET n = n + 1, v = ${keep}`);
+        insert = (k, v) => stmt.run(k, v);
+      }
       let take: ((values: string[] | undefined, object: Record<string, unknown> | undefined) => [string, string] | undefined) | undefined;
       let header = input.format === 'csv' && input.header !== false;
       if (!header) take = taker(input.format === 'csv' ? input.columns : undefined, l.key, used, name, refs, problems);
@@ -81,7 +92,7 @@ export async function buildLookups(spec: MappingSpec, mainFile: string, stateDir
           if (item.error) continue;
           const kv = take!(item.values, item.object);
           if (!kv || kv[0] === '') continue;
-          insert.run(kv[0], kv[1]);
+          insert(kv[0], kv[1], item.line);
           if (++pending >= ROWS_PER_TRANSACTION) {
             db.exec('COMMIT; BEGIN');
             pending = 0;
@@ -110,15 +121,37 @@ export async function buildLookups(spec: MappingSpec, mainFile: string, stateDir
     rmSync(dbPath, { force: true });
     throw e;
   }
-  const selects = new Map(lookups.map(([name], i) => [name, db.prepare(`SELECT v, n FROM l${i} WHERE k = ?`)]));
+  const selects = new Map(
+    lookups.map(([name, l], i) => {
+      if (l.duplicates !== 'sum') {
+        const one = db.prepare(`SELECT v, n FROM l${i} WHERE k = ?`);
+        return [
+          name,
+          (key: string): LookupHit | undefined => {
+            const r = one.get(key) as { v: string; n: number } | undefined;
+            return r ? { values: JSON.parse(r.v) as Record<string, string>, rows: r.n } : undefined;
+          },
+        ] as const;
+      }
+      const every = db.prepare(`SELECT line, v FROM l${i} WHERE k = ? ORDER BY line`);
+      return [
+        name,
+        (key: string): LookupHit | undefined => {
+          const rs = every.all(key) as { line: number; v: string }[];
+          if (rs.length === 0) return undefined;
+          const all = rs.map((r) => ({ line: r.line, values: JSON.parse(r.v) as Record<string, string> }));
+          return { values: all[0].values, rows: all.length, all };
+        },
+      ] as const;
+    }),
+  );
   // one row's values often read several columns of one lookup by the same key: remember the last answer
   const last = new Map<string, { key: string; hit: LookupHit | undefined }>();
   return {
     get(name, key) {
       const cached = last.get(name);
       if (cached && cached.key === key) return cached.hit;
-      const r = selects.get(name)!.get(key) as { v: string; n: number } | undefined;
-      const hit = r ? { values: JSON.parse(r.v) as Record<string, string>, rows: r.n } : undefined;
+      const hit = selects.get(name)!(key);
       last.set(name, { key, hit });
       return hit;
     },

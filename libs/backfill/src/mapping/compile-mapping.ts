@@ -5,6 +5,7 @@ import { isValueObject, MappingError, type MappingProblem } from './parse-mappin
 import type { Condition, EventRule, IdentifierSpec, MappingSpec, TransformStep, ValueObject, ValueSpec } from './mapping.types';
 import { compileUserPattern } from './patterns';
 import type { LookupIndex } from '../import/lookups';
+import { sumDecimals } from '../convert/decimals';
 
 /** One record of the input: a CSV row (`values`) or an NDJSON object (`object`). */
 export interface SourceRow {
@@ -139,11 +140,27 @@ export function compileMapping(spec: MappingSpec, columns: string[] | undefined,
           missReason = `has no row for ${echo ? `key ${show(k)}` : 'this key'} in ${JSON.stringify(lookups!.fileOf(l.from))}`;
           return undefined;
         }
-        if (hit.rows > 1 && lookups!.duplicates(l.from) === 'error') {
+        const duplicates = lookups!.duplicates(l.from);
+        if (duplicates === 'sum' && hit.all) {
+          const rows = hit.all;
+          const sum = sumDecimals(
+            rows.map((r) => r.values[l.column] ?? ''),
+            { decimal: v.decimal, thousands: v.thousands },
+          );
+          if (sum.ok) return sum.value;
+          const bad = rows[sum.index];
           ctx.errors.push({
             event: ctx.event,
             field,
-            reason: `${where}: ${echo ? `key ${show(k)}` : 'the key'} matches ${hit.rows} rows of ${JSON.stringify(lookups!.fileOf(l.from))}; set lookups.${l.from}.duplicates to "first" or "last" to choose`,
+            reason: `${where}: ${echo ? `key ${show(k)}` : 'the key'}: line ${bad.line} of ${JSON.stringify(lookups!.fileOf(l.from))} has ${echo ? show(bad.values[l.column] ?? '') : 'a value'}, which ${sum.reason}; "sum" adds numbers only`,
+          });
+          return FAIL;
+        }
+        if (hit.rows > 1 && duplicates === 'error') {
+          ctx.errors.push({
+            event: ctx.event,
+            field,
+            reason: `${where}: ${echo ? `key ${show(k)}` : 'the key'} matches ${hit.rows} rows of ${JSON.stringify(lookups!.fileOf(l.from))}; set lookups.${l.from}.duplicates to "first", "last" or "sum" to choose`,
           });
           return FAIL;
         }

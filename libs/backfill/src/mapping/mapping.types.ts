@@ -33,8 +33,13 @@ export interface LookupSpec {
   key: string;
   /** how the lookup file is read (default: csv with a header, comma-separated, utf-8) */
   input?: InputSpec;
-  /** several rows with one key: `error` (default: a row that needs that key is rejected), `first` or `last` (file order) */
-  duplicates?: 'error' | 'first' | 'last';
+  /**
+   * several rows with one key: `error` (default: a row that needs that key is rejected), `first` or
+   * `last` (file order), or `sum`: the looked-up column's values of every row of the key added up
+   * exactly as decimals (read with `"type": "number"` or `"integer"`; a value that is not a number
+   * rejects the row)
+   */
+  duplicates?: 'error' | 'first' | 'last' | 'sum';
 }
 
 export interface InputSpec {

@@ -79,18 +79,23 @@ export function parseMapping(raw: unknown): MappingSpec {
       for (const [name, l] of Object.entries(raw.lookups)) {
         const p = `lookups.${name}`;
         if (!isObject(l)) {
-          fail(p, 'must be {"file": ..., "key": ..., "duplicates"?: "error" | "first" | "last"}');
+          fail(p, 'must be {"file": ..., "key": ..., "duplicates"?: "error" | "first" | "last" | "sum"}');
           continue;
         }
         unknownKeys(l, p, ['file', 'key', 'input', 'duplicates', '$comment'], fail);
         for (const k of ['file', 'key'] as const)
           if (typeof l[k] !== 'string' || l[k] === '') fail(`${p}.${k}`, 'must be a non-empty string');
-        if (l.duplicates !== undefined && !['error', 'first', 'last'].includes(l.duplicates as string))
-          fail(`${p}.duplicates`, 'must be "error", "first" or "last"');
+        if (l.duplicates !== undefined && !['error', 'first', 'last', 'sum'].includes(l.duplicates as string))
+          fail(`${p}.duplicates`, 'must be "error", "first", "last" or "sum"');
         if (l.input !== undefined) inputSpec(l.input, `${p}.input`, fail);
       }
   }
   lookupNamesInScope = lookupNames;
+  summedLookupsInScope = isObject(raw.lookups)
+    ? Object.entries(raw.lookups)
+        .filter(([, l]) => isObject(l) && l.duplicates === 'sum')
+        .map(([name]) => name)
+    : [];
   if (raw.filter !== undefined) conditions(raw.filter, 'filter', fail);
   if (raw.key !== undefined && !(Array.isArray(raw.key) && raw.key.length > 0 && raw.key.every((k) => typeof k === 'string' && k !== ''))) {
     fail('key', 'must be a non-empty array of column names, "$line" or "$row"');
@@ -179,6 +184,8 @@ type Fail = (path: string, reason: string) => void;
 
 /** lookup names of the mapping being parsed (parseMapping is synchronous, one mapping at a time) */
 let lookupNamesInScope: string[] = [];
+/** those of them with `duplicates: "sum"` */
+let summedLookupsInScope: string[] = [];
 
 function inputSpec(input: unknown, path: string, fail: Fail) {
   if (!isObject(input)) return fail(path, 'is required: {"format": "csv" | "ndjson", ...}');
@@ -234,7 +241,12 @@ export function value(v: unknown, path: string, fail: Fail): void {
     return;
   }
   if (!isObject(v)) return fail(path, 'must be a constant or a value object');
-  unknownKeys(v, path, VALUE_KEYS, fail);
+  if ('duplicates' in v)
+    fail(
+      `${path}.duplicates`,
+      'belongs to a lookup, not to a value: set lookups.<name>.duplicates ("error", "first", "last" or "sum") and read it with {"lookup": ...}',
+    );
+  unknownKeys(v, path, VALUE_KEYS, (p, reason) => p !== `${path}.duplicates` && fail(p, reason));
   const sources = SOURCES.filter((k) => k in v);
   if (sources.length !== 1)
     return fail(path, `must name exactly one of ${SOURCES.join(', ')}${sources.length ? ` (has ${sources.join(', ')})` : ''}`);
@@ -253,6 +265,19 @@ export function value(v: unknown, path: string, fail: Fail): void {
       unknownKeys(l, `${path}.lookup`, ['from', 'key', 'column'], fail);
       if (!lookupNamesInScope.includes(l.from as string))
         fail(`${path}.lookup.from`, `"${String(l.from)}" is not a lookup; lookups: ${lookupNamesInScope.join(', ') || '(none)'}`);
+      else if (summedLookupsInScope.includes(l.from as string)) {
+        if (v.type !== 'number' && v.type !== 'integer')
+          fail(
+            `${path}.type`,
+            `must be "number" or "integer": lookup "${String(l.from)}" has duplicates "sum", which adds the values of every row of the key (use "first" or "last" for text)`,
+          );
+        for (const k of ['transform', 'map'] as const)
+          if (v[k] !== undefined)
+            fail(
+              `${path}.${k}`,
+              `does not apply to a sum: lookup "${String(l.from)}" has duplicates "sum" (its rows' values are added as numbers)`,
+            );
+      }
     }
   }
   if (v.transform !== undefined) transforms(v.transform, `${path}.transform`, fail);

@@ -209,10 +209,35 @@ describe('lookups (shape)', () => {
     m.lookups = { payments: { file: 'p.csv', key: '', duplicates: 'any' }, other: 'x' };
     expect(problems(() => parseMapping(m))).toEqual([
       { path: 'lookups.payments.key', reason: 'must be a non-empty string' },
-      { path: 'lookups.payments.duplicates', reason: 'must be "error", "first" or "last"' },
+      { path: 'lookups.payments.duplicates', reason: 'must be "error", "first", "last" or "sum"' },
       { path: 'lookups.other', reason: expect.stringContaining('must be {"file"') },
       { path: 'events[0].data.a.lookup', reason: expect.stringContaining('must be {"from"') },
       { path: 'events[0].data.b.lookup.extra', reason: expect.stringContaining('is not a known key') },
+    ]);
+  });
+
+  it('"sum" is refused where it does not apply: a text read of a summed lookup, transforms or a table on it, "duplicates" on a value', () => {
+    const m = ticket({
+      total: { lookup: { from: 'payments', key: 'case', column: 'value' }, type: 'number' },
+      cents: { lookup: { from: 'payments', key: 'case', column: 'value' }, type: 'integer' },
+      kind: { lookup: { from: 'payments', key: 'case', column: 'payment_type' } },
+      shown: { lookup: { from: 'payments', key: 'case', column: 'value' }, type: 'number', transform: ['trim'], map: { '0': 1 } },
+      own: { column: 'case', duplicates: 'sum' },
+      firstOnly: { lookup: { from: 'other', key: 'case', column: 'x' } },
+    });
+    m.lookups = {
+      payments: { file: 'p.csv', key: 'order_id', duplicates: 'sum' },
+      other: { file: 'o.csv', key: 'k', duplicates: 'first' },
+    };
+    expect(problems(() => parseMapping(m))).toEqual([
+      {
+        path: 'events[0].data.kind.type',
+        reason:
+          'must be "number" or "integer": lookup "payments" has duplicates "sum", which adds the values of every row of the key (use "first" or "last" for text)',
+      },
+      { path: 'events[0].data.shown.transform', reason: expect.stringContaining('does not apply to a sum') },
+      { path: 'events[0].data.shown.map', reason: expect.stringContaining('does not apply to a sum') },
+      { path: 'events[0].data.own.duplicates', reason: expect.stringContaining('belongs to a lookup, not to a value') },
     ]);
   });
 
