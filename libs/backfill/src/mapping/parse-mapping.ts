@@ -158,20 +158,8 @@ export function parseMapping(raw: unknown): MappingSpec {
       for (const k of ['agentId', 'correlationId', 'causationId'] as const) if (e[k] !== undefined) value(e[k], `${p}.${k}`, fail);
       if (!Array.isArray(e.customer) || e.customer.length === 0)
         fail(`${p}.customer`, 'is required: at least one {"kind": ..., "value": ...}');
-      else {
-        e.customer.forEach((c, j) => {
-          const cp = `${p}.customer[${j}]`;
-          if (!isObject(c)) return fail(cp, 'must be {"kind": ..., "value": ...}');
-          unknownKeys(c, cp, ['kind', 'value', 'optional'], fail);
-          required(c, cp, 'kind', fail, (v) =>
-            typeof v === 'string' && !IDENTIFIER_KINDS.includes(v as never)
-              ? `"${v}" is not an identifier kind; known: ${IDENTIFIER_KINDS.join(', ')}`
-              : undefined,
-          );
-          required(c, cp, 'value', fail);
-          if (c.optional !== undefined && typeof c.optional !== 'boolean') fail(`${cp}.optional`, 'must be true or false');
-        });
-      }
+      // the same rules as an identifier list in data (identifiers.linked)
+      else identifierList(e.customer, `${p}.customer`, fail);
       if (!isObject(e.data)) fail(`${p}.data`, 'is required: an object of payload fields ({} when the type has none)');
       else dataFields(e.data, `${p}.data`, fail);
     });
