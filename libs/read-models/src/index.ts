@@ -20,3 +20,4 @@ export * from './read-models';
 export * from './customer-360';
 export * from './read-side';
 export * from './run-projector';
+export * from './scheduler/scheduled-system-events';
