@@ -11,10 +11,11 @@ import { EventsController } from './ingest/events.controller';
 import { ImportsController } from './imports/imports.controller';
 import { HttpMetricsInterceptor } from './metrics/http-metrics.interceptor';
 import { MetricsController } from './metrics/metrics.controller';
+import { MilestonesController } from './milestones/milestones.controller';
 import { METRICS_REGISTRY } from './metrics/metrics.token';
 import { PLATFORM } from './tokens';
 
-const controllers = [EventsController, HealthController, ImportsController, CustomersController, MetricsController];
+const controllers = [EventsController, HealthController, ImportsController, CustomersController, MetricsController, MilestonesController];
 
 const OWNS_READ_SIDE = Symbol('OWNS_READ_SIDE');
 

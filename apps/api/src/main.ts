@@ -2,10 +2,16 @@ import 'reflect-metadata';
 import type { AddressInfo } from 'node:net';
 import { createLogger, loadConfig, loadOrExit } from '@cem/config';
 import { openPlatform } from '@cem/platform';
+import { loadMilestoneDefinitions } from '@cem/read-models/milestones';
 import { createApiApp } from './bootstrap';
 
 async function main(): Promise<void> {
-  const config = loadOrExit('api', () => loadConfig());
+  const config = loadOrExit('api', () => {
+    const loaded = loadConfig();
+    // DATA_DIR/milestones.json is configuration too: a broken one stops the process at boot, naming each JSON path
+    loadMilestoneDefinitions(loaded.DATA_DIR);
+    return loaded;
+  });
   const logger = createLogger({ level: config.LOG_LEVEL, component: 'api' });
   const platform = openPlatform(config);
   const app = await createApiApp(platform, { logger });

@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { createLogger, loadConfig, loadOrExit } from '@cem/config';
 import { openPlatform } from '@cem/platform';
 import { DEFAULT_BATCH_SIZE, runProjector } from '@cem/read-models';
+import { loadMilestoneDefinitions } from '@cem/read-models/milestones';
 
 /**
  * The projector as its own process, for deployments that run the api with an external projector:
@@ -10,7 +11,12 @@ import { DEFAULT_BATCH_SIZE, runProjector } from '@cem/read-models';
  * configuration; unset, the projector's own default applies.
  */
 async function main(): Promise<void> {
-  const config = loadOrExit('projector', () => loadConfig());
+  const config = loadOrExit('projector', () => {
+    const loaded = loadConfig();
+    // DATA_DIR/milestones.json is configuration too: a broken one stops the process at boot, naming each JSON path
+    loadMilestoneDefinitions(loaded.DATA_DIR);
+    return loaded;
+  });
   const size = config.PROJECTOR_BATCH_SIZE;
   const logger = createLogger({ level: config.LOG_LEVEL, component: 'projector' });
   const platform = openPlatform(config);

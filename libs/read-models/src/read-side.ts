@@ -104,6 +104,7 @@ export async function openReadSide(options: ReadSideOptions): Promise<ReadSide> 
   if (writeStore) {
     running = await startProjector({
       store: options.store,
+      dataDir: options.dataDir,
       db: writeStore.db,
       batchSize: options.batchSize,
       logger: options.logger,

@@ -16,7 +16,13 @@ export async function runProjector(options: {
   logger?: LoggerService;
 }): Promise<RunningProjector> {
   const readStore = await openSqliteReadStore(join(resolve(options.dataDir), READ_MODELS_FILE));
-  const running = await startProjector({ store: options.store, db: readStore.db, batchSize: options.batchSize, logger: options.logger });
+  const running = await startProjector({
+    store: options.store,
+    dataDir: options.dataDir,
+    db: readStore.db,
+    batchSize: options.batchSize,
+    logger: options.logger,
+  });
   return {
     projector: running.projector,
     async close() {

@@ -1,20 +1,7 @@
-import {
-  Controller,
-  Get,
-  HttpStatus,
-  Inject,
-  NotFoundException,
-  Param,
-  Query,
-  Res,
-  UnprocessableEntityException,
-  UsePipes,
-  ValidationPipe,
-} from '@nestjs/common';
+import { Controller, Get, Inject, Param, Query, Res, UnprocessableEntityException, UsePipes } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiParam, ApiResponse, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { DomainValidationError, parseIdentifierKey, type Identifier } from '@cem/domain';
-import { flattenValidationErrors } from '@cem/ingestion';
 import { CUSTOMER_360, InvalidCursorError, type CustomerLookup, type ReadSide } from '@cem/read-models';
 import type { Platform } from '@cem/platform';
 import { Roles } from '../auth/roles.decorator';
@@ -29,22 +16,9 @@ import {
   TimelinePageDto,
   TimelineQueryDto,
 } from './customers.dto';
-import { ProjectionLaggingError } from '../http/projection-lagging.error';
+import { customerAnswer, queryValidation } from '../http/query-answers';
+import { waitForPosition } from '../http/read-your-writes';
 import { READ_SIDE } from './read-side.token';
-
-const READ_YOUR_WRITES_TIMEOUT_MS = 5000;
-
-const validation = new ValidationPipe({
-  transform: true,
-  whitelist: true,
-  forbidNonWhitelisted: true,
-  exceptionFactory: (errors) =>
-    new UnprocessableEntityException({
-      error: 'validation_failed',
-      message: 'invalid query parameters',
-      errors: flattenValidationErrors(errors),
-    }),
-});
 
 /**
  * The customer 360 query API (role analyst). Merged-away ids answer 307 with a pointer to the
@@ -53,7 +27,7 @@ const validation = new ValidationPipe({
 @ApiTags('customers')
 @ApiSecurity('api-key')
 @Controller('v1/customers')
-@UsePipes(validation)
+@UsePipes(queryValidation)
 export class CustomersController {
   constructor(
     @Inject(READ_SIDE) private readonly readSide: ReadSide,
@@ -140,19 +114,7 @@ export class CustomersController {
 
   /** Waits for read-your-writes when asked; returns the instant to evaluate time-dependent facts at. */
   private async consistent(q: ConsistencyQueryDto): Promise<number | undefined> {
-    if (q.minPosition !== undefined) {
-      // a position past the head was never returned by an ingest call: waiting for it would only hold a connection
-      const head = await this.platform.store.headPosition();
-      if (q.minPosition > head) {
-        throw new UnprocessableEntityException({
-          error: 'validation_failed',
-          message: 'invalid query parameters',
-          errors: [{ field: 'minPosition', reason: `beyond the head of the log (${head}): pass a position an ingest call returned` }],
-        });
-      }
-      if (!(await this.readSide.whenCaughtUp(q.minPosition, READ_YOUR_WRITES_TIMEOUT_MS, [CUSTOMER_360])))
-        throw new ProjectionLaggingError(CUSTOMER_360, q.minPosition);
-    }
+    await waitForPosition(this.platform, this.readSide, q.minPosition, CUSTOMER_360);
     return q.at ? Date.parse(q.at) : undefined; // undefined: the read side's clock
   }
 
@@ -181,19 +143,6 @@ export class CustomersController {
   }
 
   private answer(found: CustomerLookup, reply: FastifyReply, location: (survivorId: string) => string) {
-    if (found.kind === 'found') return found.view;
-    if (found.kind === 'merged') {
-      const to = location(found.survivorId);
-      reply.status(HttpStatus.TEMPORARY_REDIRECT).header('location', to);
-      return {
-        statusCode: 307,
-        error: 'merged',
-        message: `customer ${found.customerId} was merged into ${found.survivorId}`,
-        customerId: found.customerId,
-        mergedInto: found.survivorId,
-        location: to,
-      };
-    }
-    throw new NotFoundException({ error: 'not_found', message: 'no such customer' });
+    return customerAnswer(found, reply, location);
   }
 }

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { EventsHandler, type IEventHandler } from '@nestjs/cqrs';
 import type { Transaction } from 'kysely';
 import { identifierKey, type Identifier } from '@cem/domain';
-import { CustomerStates, mergeFactsOf, streamCustomerOf } from '../kit/customer-states';
+import { CustomerStates, customersTouchedBy } from '../kit/customer-states';
 import { ProjectedEvent } from '../projector/projected-event';
 import { unhandledType, type ProjectedRecord } from '../projector/projected-record';
 import type { Projection } from '../projector/projection';
@@ -33,15 +33,8 @@ export class Customer360Projection implements IEventHandler<ProjectedEvent>, Pro
   readonly projectionName = CUSTOMER_360;
 
   async beginBatch(_trx: Transaction<Customer360Tables>, records: readonly ProjectedRecord[], sql: DirectSql): Promise<Customer360Batch> {
-    const ids = new Set<string>();
-    for (const r of records) {
-      const owner = streamCustomerOf(r);
-      if (owner !== undefined) ids.add(owner);
-      const merge = mergeFactsOf(r);
-      if (merge) for (const id of [merge.survivorId, ...merge.mergedIds]) ids.add(id);
-    }
     const customers = new CustomerStates(customer360Model);
-    customers.preload(loadStates(sql, [...ids]));
+    customers.preload(loadStates(sql, customersTouchedBy(records)));
     // merged-away customers point at their live survivor: load those too
     const survivors = new Set<string>();
     for (const s of customers.all()) if (s.mergedInto !== null && !customers.has(s.mergedInto)) survivors.add(s.mergedInto);

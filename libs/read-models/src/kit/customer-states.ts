@@ -79,6 +79,18 @@ export function mergeFactsOf(record: ProjectedRecord): MergeFacts | undefined {
   return undefined;
 }
 
+/** The customers a batch of records touches: each stream's customer and every party of a merge (what beginBatch loads). */
+export function customersTouchedBy(records: readonly ProjectedRecord[]): string[] {
+  const ids = new Set<string>();
+  for (const r of records) {
+    const owner = streamCustomerOf(r);
+    if (owner !== undefined) ids.add(owner);
+    const merge = mergeFactsOf(r);
+    if (merge) for (const id of [merge.survivorId, ...merge.mergedIds]) ids.add(id);
+  }
+  return [...ids];
+}
+
 /**
  * The customer-keyed projection kit: the states one batch reads and changes, and the rules every
  * customer-keyed read model shares. An event belongs to the customer its stream's customer

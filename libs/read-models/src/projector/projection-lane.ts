@@ -75,14 +75,14 @@ export class ProjectionLane implements CheckpointedWorker {
 
   async open(): Promise<number> {
     const stored = await this.queued(() => readCheckpoint(this.db, this.name));
-    if (stored && stored.version !== this.model.version) {
+    if (stored && stored.version !== this.version) {
       this.options.logger?.log?.({
         msg: 'read model version changed: rebuilding from position 0',
         readModel: this.name,
         from: stored.version,
-        to: this.model.version,
+        to: this.version,
       });
-      await this.queued(() => resetProjection(this.db, this.name, this.model.tables, this.model.version));
+      await this.queued(() => resetProjection(this.db, this.name, this.model.tables, this.version));
       this.checkpoint = 0;
     } else {
       this.checkpoint = stored?.position ?? 0;
@@ -102,11 +102,16 @@ export class ProjectionLane implements CheckpointedWorker {
     const batch = new ProjectionBatch(trx, this.name, this.checkpoint, state);
     for (const record of records) await this.eventBus.publish(new ProjectedEvent(record, batch));
     await this.projection.commitBatch(trx, state, sql);
-    await writeCheckpoint(trx, this.name, last, this.model.version);
+    await writeCheckpoint(trx, this.name, last, this.version);
     this.transaction.events += records.length;
     this.transaction.last = last;
     if (hint.headReached || this.transaction.events >= this.transactionEvents || this.turns.waiting > 0) return this.commit();
     return undefined;
+  }
+
+  /** the read model's version, or its projection's when that depends on configuration */
+  private get version(): number {
+    return this.projection.configuredVersion ?? this.model.version;
   }
 
   flush(): Promise<number | undefined> {

@@ -12,6 +12,12 @@ export interface Projection<S = unknown, Tables = any> {
   /** the read model's name: the key of its checkpoint */
   readonly projectionName: string;
   /**
+   * Set when the projection's output also depends on its configuration (e.g. milestone
+   * definitions): the version its rows are checkpointed with instead of the read model's. A
+   * configuration change then changes it, and the lane rebuilds the read model from position 0.
+   */
+  readonly configuredVersion?: number;
+  /**
    * loads what the batch will touch (a few queries per batch, not per event); `sql` runs prepared
    * statements inside `trx` (the hot path, without query-builder overhead)
    */
@@ -19,6 +25,13 @@ export interface Projection<S = unknown, Tables = any> {
   /** writes the batch's changes; the lane then stores the checkpoint in the same transaction */
   commitBatch(trx: Transaction<Tables>, state: S, sql: DirectSql): Promise<void>;
 }
+
+/** What a projection may inject (token PROJECTION_CONTEXT) to read its configuration. */
+export interface ProjectionContext {
+  /** the deployment's data directory, where configuration files such as milestones.json live; absent in some tests */
+  dataDir?: string;
+}
+export const PROJECTION_CONTEXT = Symbol('PROJECTION_CONTEXT');
 
 /** The batch being projected for one read model: its transaction and state. */
 export class ProjectionBatch {

@@ -7,10 +7,13 @@ import type { ReadModel } from '../kit/read-model';
 import { READ_MODELS } from '../read-models';
 import { AwaitingEventPublisher } from './awaiting-event-publisher';
 import { ProjectedEvent } from './projected-event';
+import { PROJECTION_CONTEXT, type ProjectionContext } from './projection';
 import { Projector, type BatchProjected } from './projector';
 
 export interface ProjectorModuleOptions {
   store: EventStore;
+  /** the data directory (configuration files of projections, see ProjectionContext) */
+  dataDir?: string;
   /** the read store's write connection */
   db: Kysely<any>;
   /** the read models to project (default: READ_MODELS) */
@@ -34,6 +37,7 @@ export class ProjectorModule {
       module: ProjectorModule,
       imports: [CqrsModule.forRoot()],
       providers: [
+        { provide: PROJECTION_CONTEXT, useValue: { dataDir: options.dataDir } satisfies ProjectionContext },
         ...models.map((m) => m.projection),
         {
           provide: Projector,
