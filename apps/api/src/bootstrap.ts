@@ -4,7 +4,7 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { createLogger, type JsonLogger } from '@cem/config';
 import type { Platform } from '@cem/platform';
-import { openReadSide, type ReadSide } from '@cem/read-models';
+import { openReadSide, readStoreLocationOf, type ReadSide } from '@cem/read-models';
 import { AppModule } from './app.module';
 import { installApiKeyCheck } from './auth/api-key.hook';
 import { installJsonBodyParser } from './http/json-body';
@@ -27,7 +27,13 @@ export async function createApiApp(platform: Platform, options: ApiAppOptions = 
   const logger = options.logger ?? createLogger({ level: platform.config.LOG_LEVEL, component: 'api' });
   const readSide =
     options.readSide ??
-    (await openReadSide({ dataDir: platform.config.DATA_DIR, store: platform.store, logger, projector: platform.config.PROJECTOR }));
+    (await openReadSide({
+      dataDir: platform.config.DATA_DIR,
+      readStore: readStoreLocationOf(platform.config),
+      store: platform.store,
+      logger,
+      projector: platform.config.PROJECTOR,
+    }));
   const adapter = new FastifyAdapter({
     bodyLimit: platform.config.INGEST_MAX_BODY_BYTES,
     logger: false,

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { createLogger, loadConfig, loadOrExit } from '@cem/config';
 import { openPlatform } from '@cem/platform';
 import { loadMilestoneDefinitions } from '@cem/read-models/milestones';
+import { isBootError } from '@cem/read-models';
 import { createApiApp } from './bootstrap';
 
 async function main(): Promise<void> {
@@ -23,6 +24,7 @@ async function main(): Promise<void> {
     docs: `http://${config.HOST}:${port}/docs`,
     dataDir: config.DATA_DIR,
     eventStore: config.EVENT_STORE,
+    readStore: config.READ_STORE,
   });
   if (!config.API_KEYS && platform.apiKeys.list().length === 0) {
     logger.warn('no API keys yet: create one with `npm run cli -- api-key create --name me --role ingest+analyst+ops`');
@@ -37,6 +39,11 @@ async function main(): Promise<void> {
 }
 
 main().catch((e: unknown) => {
+  // a read store that cannot open is an operator's problem: its message says what to do, no stack
+  if (isBootError(e)) {
+    process.stderr.write(`api: ${e.message}\n`);
+    process.exit(2);
+  }
   process.stderr.write(`api: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
   process.exit(1);
 });

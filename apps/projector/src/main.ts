@@ -1,12 +1,13 @@
 import 'reflect-metadata';
 import { createLogger, loadConfig, loadOrExit } from '@cem/config';
 import { openPlatform } from '@cem/platform';
-import { DEFAULT_BATCH_SIZE, runProjector } from '@cem/read-models';
+import { DEFAULT_BATCH_SIZE, isBootError, readStoreLocationOf, runProjector } from '@cem/read-models';
 import { loadMilestoneDefinitions } from '@cem/read-models/milestones';
 
 /**
  * The projector as its own process, for deployments that run the api with an external projector:
- * projects the event log into DATA_DIR/read-models.db and follows it until SIGTERM/SIGINT.
+ * projects the event log into the read store (DATA_DIR/read-models.db, or PostgreSQL with
+ * READ_STORE=postgres) and follows it until SIGTERM/SIGINT.
  * PROJECTOR_BATCH_SIZE (most events per read-store transaction) is validated with the rest of the
  * configuration; unset, the projector's own default applies.
  */
@@ -20,11 +21,17 @@ async function main(): Promise<void> {
   const size = config.PROJECTOR_BATCH_SIZE;
   const logger = createLogger({ level: config.LOG_LEVEL, component: 'projector' });
   const platform = openPlatform(config);
-  const running = await runProjector({ dataDir: config.DATA_DIR, store: platform.store, batchSize: size, logger });
+  const running = await runProjector({
+    dataDir: config.DATA_DIR,
+    readStore: readStoreLocationOf(config),
+    store: platform.store,
+    batchSize: size,
+    logger,
+  });
   logger.info('projector started', {
     checkpoint: running.projector.position,
     batchSize: size ?? DEFAULT_BATCH_SIZE,
-    dataDir: config.DATA_DIR,
+    readStore: config.READ_STORE,
   });
   void running.projector
     .whenCaughtUpToHead(24 * 3600_000)
@@ -39,6 +46,11 @@ async function main(): Promise<void> {
 }
 
 main().catch((e: unknown) => {
+  // a read store that cannot open is an operator's problem: its message says what to do, no stack
+  if (isBootError(e)) {
+    process.stderr.write(`projector: ${e.message}\n`);
+    process.exit(2);
+  }
   process.stderr.write(`projector: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
   process.exit(1);
 });

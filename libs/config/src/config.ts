@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { plainToInstance, Transform } from 'class-transformer';
-import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, validateSync, type ValidationArguments } from 'class-validator';
+import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, validateSync } from 'class-validator';
 
 /** '' and blanks are "not set"; values are trimmed (secrets excepted, see `secret`) */
 const text = () => Transform(({ value }) => (typeof value === 'string' ? (value.trim() === '' ? undefined : value.trim()) : value));
@@ -76,13 +76,10 @@ export class AppConfig {
   // --- read side ---
   /** `embedded`: the API process also runs the projector; `external`: apps/projector does */
   @text() @oneOf(['embedded', 'external']) PROJECTOR: 'embedded' | 'external' = 'embedded';
-  /** only the embedded SQLite read store exists so far (a PostgreSQL one is planned, not built) */
-  @text()
-  @IsIn(['sqlite'], {
-    message: ({ value }: ValidationArguments) =>
-      value === 'postgres' ? 'postgres is not available yet: the PostgreSQL read store is not built; use sqlite' : 'must be sqlite',
-  })
-  READ_STORE = 'sqlite' as const;
+  /** `sqlite`: `<DATA_DIR>/read-models.db`; `postgres`: the database at DATABASE_URL */
+  @text() @oneOf(['sqlite', 'postgres']) READ_STORE: 'sqlite' | 'postgres' = 'sqlite';
+  /** postgres://user:password@host:port/database (READ_STORE=postgres); secret: never shown */
+  @text() @IsOptional() @IsString() DATABASE_URL?: string;
   /** most events per read-store transaction of the projector; unset: the projector's default */
   @IsOptional() @Int(1, 50_000) PROJECTOR_BATCH_SIZE?: number;
 
@@ -155,12 +152,13 @@ export class AppConfig {
 }
 
 /** Variables whose values never appear in an error message or a log line. */
-const SECRETS = new Set(['API_KEYS', 'KAFKA_SASL_PASSWORD', 'ESDB_CONNECTION_STRING']);
+const SECRETS = new Set(['API_KEYS', 'KAFKA_SASL_PASSWORD', 'ESDB_CONNECTION_STRING', 'DATABASE_URL']);
 
 /** Every variable the schema knows (optional ones included). */
 export const CONFIG_VARIABLES: readonly string[] = [
   ...Object.keys(new AppConfig()),
   'ESDB_CONNECTION_STRING',
+  'DATABASE_URL',
   'PROJECTOR_BATCH_SIZE',
   'API_KEYS',
   'DEFAULT_PHONE_REGION',
@@ -215,6 +213,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
 
   if (config.EVENT_STORE === 'esdb' && !config.ESDB_CONNECTION_STRING)
     problems.push('ESDB_CONNECTION_STRING: required when EVENT_STORE=esdb');
+
+  if (config.READ_STORE === 'postgres' && !config.DATABASE_URL) problems.push('DATABASE_URL: required when READ_STORE=postgres');
+  if (config.DATABASE_URL !== undefined) {
+    const problem = databaseUrlProblem(config.DATABASE_URL);
+    if (problem) problems.push(`DATABASE_URL: ${problem}`);
+  }
 
   if (ok('KAFKA_BROKERS')) {
     const brokers = brokersOf(config);
@@ -272,4 +276,23 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
 
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+/**
+ * What is wrong with a PostgreSQL URL, if anything (the read store checks it again when it
+ * connects). Never quotes the URL: it may hold a password.
+ */
+export function databaseUrlProblem(url: string): string | undefined {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return 'not a URL (expected postgres://user:password@host:5432/database)';
+  }
+  if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') return 'must start with postgres:// or postgresql://';
+  if (!parsed.hostname) return 'names no host (expected postgres://user:password@host:5432/database)';
+  if (!parsed.username) return 'names no user (expected postgres://user:password@host:5432/database)';
+  const database = parsed.pathname.replace(/^\//, '');
+  if (!database || database.includes('/')) return 'must name one database after the host (postgres://user:password@host:5432/database)';
+  return undefined;
 }

@@ -39,11 +39,24 @@ describe('the platform configuration', () => {
     ]);
   });
 
-  it('READ_STORE: only sqlite exists; postgres is refused as not available yet', () => {
-    expect(problemsOf(() => loadConfig({ READ_STORE: 'postgres', DATABASE_URL: 'postgres://x' }))).toEqual([
-      'READ_STORE="postgres": postgres is not available yet: the PostgreSQL read store is not built; use sqlite',
-    ]);
-    expect(problemsOf(() => loadConfig({ READ_STORE: 'mysql' }))).toEqual(['READ_STORE="mysql": must be sqlite']);
+  it('READ_STORE: sqlite or postgres; postgres needs a well-formed DATABASE_URL, which is never shown (it may hold a password)', () => {
+    expect(loadConfig({ READ_STORE: 'postgres', DATABASE_URL: 'postgres://cem:secret@db:5432/cem' })).toMatchObject({
+      READ_STORE: 'postgres',
+      DATABASE_URL: 'postgres://cem:secret@db:5432/cem',
+    });
+    expect(problemsOf(() => loadConfig({ READ_STORE: 'mysql' }))).toEqual(['READ_STORE="mysql": must be one of sqlite, postgres']);
+    expect(problemsOf(() => loadConfig({ READ_STORE: 'postgres' }))).toEqual(['DATABASE_URL: required when READ_STORE=postgres']);
+    const bad = {
+      'mysql://u:secret@h/db': 'DATABASE_URL: must start with postgres:// or postgresql://',
+      'secret-not-a-url': 'DATABASE_URL: not a URL (expected postgres://user:password@host:5432/database)',
+      'postgres://u:secret@h': 'DATABASE_URL: must name one database after the host (postgres://user:password@host:5432/database)',
+      'postgres://h/db': 'DATABASE_URL: names no user (expected postgres://user:password@host:5432/database)',
+    };
+    for (const [url, problem] of Object.entries(bad)) {
+      const problems = problemsOf(() => loadConfig({ READ_STORE: 'postgres', DATABASE_URL: url }));
+      expect(problems).toEqual([problem]);
+      expect(problems.join()).not.toContain('secret');
+    }
   });
 
   it('needs an EventStoreDB connection string with EVENT_STORE=esdb, and never shows it', () => {

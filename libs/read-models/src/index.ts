@@ -5,6 +5,8 @@ export * from './kit/cursor';
 export * from './subscriber/checkpointed-subscriber';
 export * from './store/read-models-db';
 export * from './store/read-store';
+export * from './store/open-read-store';
+export * from './store/postgres-read-store';
 export * from './store/direct-sql';
 export * from './store/migrations';
 export * from './projector/projected-event';

@@ -1,18 +1,18 @@
 import type { LoggerService } from '@nestjs/common';
-import { join, resolve } from 'node:path';
 import { Gauge, Histogram, Registry } from 'prom-client';
 import type { EventStore } from '@cem/event-store';
 import type { QueriesOf, ReadModel } from './kit/read-model';
 import { readCheckpoints } from './projector/checkpoints';
 import { startProjector, type RunningProjector } from './projector/projector.module';
 import { READ_MODELS, type ReadModelName } from './read-models';
-import { openSqliteReadStore, type ReadStore } from './store/read-store';
-
-export const READ_MODELS_FILE = 'read-models.db';
+import { openReadStore, type ReadStoreLocation } from './store/open-read-store';
+import type { ReadStore } from './store/read-store';
 
 export interface ReadSideOptions {
   /** the data directory: the embedded read store is `<dataDir>/read-models.db` */
   dataDir: string;
+  /** where the read models live (default: the embedded SQLite file in `dataDir`); see readStoreLocationOf */
+  readStore?: ReadStoreLocation;
   store: EventStore;
   /**
    * `embedded` (default): this process runs the projector. `external`: another process
@@ -75,16 +75,26 @@ export interface ReadSide {
 /** Opens the read side; with `projector: 'embedded'` it also starts the projector in this process. */
 export async function openReadSide(options: ReadSideOptions): Promise<ReadSide> {
   const mode = options.projector ?? 'embedded';
-  const file = join(resolve(options.dataDir), READ_MODELS_FILE);
+  const location = options.readStore ?? { kind: 'sqlite', dataDir: options.dataDir };
   const registry = options.registry ?? new Registry();
   const now = options.now ?? Date.now;
   const models: readonly ReadModel[] = READ_MODELS;
   const allNames = models.map((m) => m.name) as ReadModelName[];
 
-  // the projector writes through its own connection; queries read through another, so a batch
-  // transaction in progress never holds up a lookup (WAL: readers see the last committed batch)
-  const writeStore = mode === 'embedded' ? await openSqliteReadStore(file) : undefined;
-  const readStore = await openSqliteReadStore(file, { migrate: mode === 'external' });
+  // the projector writes through its own connection(s); queries read through others, so a batch
+  // transaction in progress never holds up a lookup (SQLite's WAL and PostgreSQL's MVCC: readers see
+  // the last committed batch)
+  const onPoolError = (e: Error) =>
+    options.logger?.warn?.({ msg: 'read store connection lost', error: (e as { code?: string }).code ?? e.name });
+  const writeStore =
+    mode === 'embedded' ? await openReadStore(location, { role: 'writer', poolSize: models.length + 2, onPoolError }) : undefined;
+  let readStore: ReadStore;
+  try {
+    readStore = await openReadStore(location, { role: 'reader', migrate: mode === 'external', onPoolError });
+  } catch (e) {
+    await writeStore?.close();
+    throw e;
+  }
 
   const batchSeconds = new Histogram({
     name: 'cem_projection_batch_seconds',
@@ -106,6 +116,7 @@ export async function openReadSide(options: ReadSideOptions): Promise<ReadSide> 
       store: options.store,
       dataDir: options.dataDir,
       db: writeStore.db,
+      readStore: writeStore,
       batchSize: options.batchSize,
       logger: options.logger,
       onBatch: (b) => {

@@ -1,25 +1,34 @@
 import type { LoggerService } from '@nestjs/common';
-import { join, resolve } from 'node:path';
 import type { EventStore } from '@cem/event-store';
 import { startProjector, type RunningProjector } from './projector/projector.module';
-import { READ_MODELS_FILE } from './read-side';
-import { openSqliteReadStore } from './store/read-store';
+import { READ_MODELS } from './read-models';
+import { openReadStore, type ReadStoreLocation } from './store/open-read-store';
 
 /**
- * The projector as a process of its own (apps/projector): projects the log into
- * `<dataDir>/read-models.db` from each read model's stored checkpoint and follows it live until closed.
+ * The projector as a process of its own (apps/projector): projects the log into the read store
+ * (`<dataDir>/read-models.db`, or PostgreSQL) from each read model's stored checkpoint and follows it
+ * live until closed. On PostgreSQL it first takes the projector lock: a second projector process
+ * waits until the first stops, saying so.
  */
 export async function runProjector(options: {
   dataDir: string;
+  /** default: the embedded SQLite file in `dataDir` */
+  readStore?: ReadStoreLocation;
   store: EventStore;
   batchSize?: number;
   logger?: LoggerService;
 }): Promise<RunningProjector> {
-  const readStore = await openSqliteReadStore(join(resolve(options.dataDir), READ_MODELS_FILE));
+  const location = options.readStore ?? { kind: 'sqlite', dataDir: options.dataDir };
+  const readStore = await openReadStore(location, {
+    role: 'writer',
+    poolSize: READ_MODELS.length + 2,
+    onPoolError: (e) => options.logger?.warn?.({ msg: 'read store connection lost', error: (e as { code?: string }).code ?? e.name }),
+  });
   const running = await startProjector({
     store: options.store,
-    dataDir: options.dataDir,
     db: readStore.db,
+    readStore,
+    dataDir: options.dataDir,
     batchSize: options.batchSize,
     logger: options.logger,
   });

@@ -35,8 +35,10 @@ export class TypeCountsProjection implements IEventHandler<ProjectedEvent>, Proj
   }
 
   async commitBatch(_trx: Transaction<TypeCountsTables>, batch: Batch, sql: DirectSql): Promise<void> {
-    const add = sql.prepare('INSERT INTO tc_counts (type, n) VALUES (?, ?) ON CONFLICT (type) DO UPDATE SET n = n + excluded.n');
-    for (const [type, n] of [...batch.counts].sort()) add.run(type, n);
+    // a counter: the batch's count of each type (one row per type) added to the stored one
+    await sql.upsert({ table: 'tc_counts', columns: ['type', 'n'], conflict: ['type'], update: [['n', 'tc_counts.n + excluded.n']] }, [
+      ...batch.counts,
+    ]);
   }
 }
 

@@ -6,7 +6,7 @@ import { CustomerStates, customersTouchedBy } from '../kit/customer-states';
 import { ProjectedEvent } from '../projector/projected-event';
 import { unhandledType, type ProjectedRecord } from '../projector/projected-record';
 import type { Projection } from '../projector/projection';
-import type { DirectSql } from '../store/direct-sql';
+import type { BulkUpsert, DirectSql } from '../store/direct-sql';
 import { customer360Model } from './customer-360.model';
 import { CUSTOMER_360, type C360CustomersTable, type C360TimelineTable, type Customer360Tables } from './customer-360.schema';
 import { addMoneyUnits, documentJson, fromMoneyUnits, subMoneyUnits, type Customer360State, type MoneyUnits } from './customer-360.state';
@@ -34,11 +34,11 @@ export class Customer360Projection implements IEventHandler<ProjectedEvent>, Pro
 
   async beginBatch(_trx: Transaction<Customer360Tables>, records: readonly ProjectedRecord[], sql: DirectSql): Promise<Customer360Batch> {
     const customers = new CustomerStates(customer360Model);
-    customers.preload(loadStates(sql, customersTouchedBy(records)));
+    customers.preload(await loadStates(sql, customersTouchedBy(records)));
     // merged-away customers point at their live survivor: load those too
     const survivors = new Set<string>();
     for (const s of customers.all()) if (s.mergedInto !== null && !customers.has(s.mergedInto)) survivors.add(s.mergedInto);
-    customers.preload(loadStates(sql, [...survivors]));
+    customers.preload(await loadStates(sql, [...survivors]));
     return { customers, timeline: [], identifiers: new Map(), repoints: [] };
   }
 
@@ -95,37 +95,22 @@ export class Customer360Projection implements IEventHandler<ProjectedEvent>, Pro
 
   async commitBatch(_trx: Transaction<Customer360Tables>, batch: Customer360Batch, sql: DirectSql): Promise<void> {
     // inserts first, then merges in log order: a row written for `from` earlier in the batch moves too
-    const insertTimeline = sql.prepare(INSERT_TIMELINE);
-    for (const t of batch.timeline) {
-      insertTimeline.run(
-        t.position,
-        t.customer_id,
-        t.stream_customer_id,
-        t.occurred_at,
-        t.event_id,
-        t.type,
-        t.channel,
-        t.source,
-        t.agent_id,
-        t.correlation_id,
-        t.data,
-      );
-    }
-    const upsertIdentifier = sql.prepare(UPSERT_IDENTIFIER);
-    for (const i of batch.identifiers.values()) upsertIdentifier.run(i.kind, i.value, i.customer_id);
-    if (batch.repoints.length > 0) {
-      const [identifiers, timeline, customers] = REPOINT.map((text) => sql.prepare(text));
-      for (const { from, to } of batch.repoints) {
-        identifiers.run(to, from);
-        timeline.run(to, from);
-        customers.run(to, from);
-      }
-    }
-    const upsertCustomer = sql.prepare(UPSERT_CUSTOMER);
-    for (const state of batch.customers.changedStates()) {
-      const row = toRow(state);
-      upsertCustomer.run(...CUSTOMER_COLUMNS.map((c) => row[c]));
-    }
+    await sql.upsert(
+      INSERT_TIMELINE,
+      batch.timeline.map((t) => TIMELINE_COLUMNS.map((c) => t[c])),
+    );
+    await sql.upsert(
+      UPSERT_IDENTIFIER,
+      [...batch.identifiers.values()].map((i) => [i.kind, i.value, i.customer_id]),
+    );
+    for (const { from, to } of batch.repoints) for (const text of REPOINT) await sql.run(text, [to, from]);
+    await sql.upsert(
+      UPSERT_CUSTOMER,
+      batch.customers.changedStates().map((state) => {
+        const row = toRow(state);
+        return CUSTOMER_COLUMNS.map((c) => row[c]);
+      }),
+    );
   }
 }
 
@@ -149,28 +134,36 @@ const UPDATABLE: (keyof C360CustomersTable)[] = [
 ];
 
 const CUSTOMER_COLUMNS: (keyof C360CustomersTable)[] = ['customer_id', ...UPDATABLE];
-const INSERT_TIMELINE =
-  'INSERT INTO c360_timeline (position, customer_id, stream_customer_id, occurred_at, event_id, type, channel, source, agent_id, correlation_id, data) ' +
-  'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (position) DO NOTHING';
-const UPSERT_IDENTIFIER =
-  'INSERT INTO c360_identifiers (kind, value, customer_id) VALUES (?, ?, ?) ON CONFLICT (kind, value) DO UPDATE SET customer_id = excluded.customer_id';
+const TIMELINE_COLUMNS: (keyof C360TimelineTable)[] = [
+  'position',
+  'customer_id',
+  'stream_customer_id',
+  'occurred_at',
+  'event_id',
+  'type',
+  'channel',
+  'source',
+  'agent_id',
+  'correlation_id',
+  'data',
+];
+const INSERT_TIMELINE: BulkUpsert = { table: 'c360_timeline', columns: TIMELINE_COLUMNS, conflict: ['position'], update: 'nothing' };
+const UPSERT_IDENTIFIER: BulkUpsert = {
+  table: 'c360_identifiers',
+  columns: ['kind', 'value', 'customer_id'],
+  conflict: ['kind', 'value'],
+  update: ['customer_id'],
+};
 const REPOINT = [
   'UPDATE c360_identifiers SET customer_id = ? WHERE customer_id = ?',
   'UPDATE c360_timeline SET customer_id = ? WHERE customer_id = ?',
   'UPDATE c360_customers SET merged_into = ? WHERE merged_into = ?',
 ];
-const UPSERT_CUSTOMER =
-  `INSERT INTO c360_customers (${CUSTOMER_COLUMNS.join(', ')}) VALUES (${CUSTOMER_COLUMNS.map(() => '?').join(', ')}) ` +
-  `ON CONFLICT (customer_id) DO UPDATE SET ${UPDATABLE.map((c) => `${c} = excluded.${c}`).join(', ')}`;
-/** one statement for any number of ids: the ids travel as one JSON array */
-const SELECT_DOCS = 'SELECT customer_id, doc FROM c360_customers WHERE customer_id IN (SELECT value FROM json_each(?))';
+const UPSERT_CUSTOMER: BulkUpsert = { table: 'c360_customers', columns: CUSTOMER_COLUMNS, conflict: ['customer_id'], update: UPDATABLE };
 
-function loadStates(sql: DirectSql, ids: string[]): Customer360State[] {
-  if (ids.length === 0) return [];
-  return sql
-    .prepare(SELECT_DOCS)
-    .all<{ customer_id: string; doc: string }>(JSON.stringify(ids))
-    .map((row) => JSON.parse(row.doc) as Customer360State);
+async function loadStates(sql: DirectSql, ids: string[]): Promise<Customer360State[]> {
+  const rows = await sql.selectByKeys<{ doc: string }>('c360_customers', ['doc'], 'customer_id', ids);
+  return rows.map((row) => JSON.parse(row.doc) as Customer360State);
 }
 
 /** Net value over all currencies in major units, summed in a fixed order from exact integers. */

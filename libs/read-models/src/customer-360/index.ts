@@ -1,5 +1,6 @@
 import { defineReadModel } from '../kit/read-model';
 import { Customer360Projection } from './customer-360.projection';
+import { customer360ContractQueries } from './customer-360.contract-queries';
 import { Customer360Queries } from './customer-360.query';
 import { CUSTOMER_360, CUSTOMER_360_TABLES, customer360Migrations, type Customer360Tables } from './customer-360.schema';
 
@@ -11,6 +12,7 @@ export const customer360 = defineReadModel<Customer360Tables>()({
   migrations: customer360Migrations,
   projection: Customer360Projection,
   queries: (db, { now }) => new Customer360Queries(db, now),
+  contractQueries: customer360ContractQueries,
 });
 
 export * from './customer-360.model';

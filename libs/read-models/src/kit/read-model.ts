@@ -1,6 +1,7 @@
 import type { Type } from '@nestjs/common';
 import type { IEventHandler } from '@nestjs/cqrs';
 import type { Kysely, Migration } from 'kysely';
+import type { RecordedEvent } from '@cem/event-store';
 import type { ProjectedEvent } from '../projector/projected-event';
 import type { Projection } from '../projector/projection';
 
@@ -36,6 +37,12 @@ export interface ReadModel<Name extends string = string, Tables = any, Queries =
   readonly projection: Type<Projection<any, Tables> & IEventHandler<ProjectedEvent>>;
   /** its query object over a read connection */
   queries(db: Kysely<Tables>, context: QueryContext): Queries;
+  /**
+   * Sample queries the read-store contract suite runs on every store over the same projected `log`
+   * (every query method, with its filters, sorts and pages): the answers (JSON) must be equal on
+   * SQLite and PostgreSQL. See docs/read-models.md, "Portability".
+   */
+  contractQueries?(queries: Queries, log: readonly RecordedEvent[]): Promise<unknown>;
 }
 
 /**

@@ -1,4 +1,5 @@
 import { defineReadModel } from '../kit/read-model';
+import { milestonesContractQueries } from './milestones.contract-queries';
 import { MilestonesProjection } from './milestones.projection';
 import { MilestonesQueries } from './milestones.query';
 import { MILESTONES, MILESTONES_TABLES, milestonesMigrations, type MilestonesTables } from './milestones.schema';
@@ -15,6 +16,7 @@ export const milestones = defineReadModel<MilestonesTables>()({
   migrations: milestonesMigrations,
   projection: MilestonesProjection,
   queries: (db, { now }) => new MilestonesQueries(db, now),
+  contractQueries: milestonesContractQueries,
 });
 
 export * from './milestone-definitions';

@@ -48,3 +48,35 @@ export async function resetProjection(db: Kysely<any>, name: string, tables: rea
     await writeCheckpoint(trx, name, 0, version);
   });
 }
+
+/** Another writer moved a read model's checkpoint since this lane read it. */
+export class CheckpointMovedError extends Error {
+  constructor(name: string, expected: number) {
+    super(
+      `the checkpoint of ${name} is no longer ${expected}: another projector wrote this read store; restarting from the stored checkpoint`,
+    );
+    this.name = 'CheckpointMovedError';
+  }
+}
+
+/**
+ * Locks the read model's checkpoint row in `trx` (a no-op update: a row lock on PostgreSQL, the write
+ * lock on SQLite) after checking it is still `expected`; a lane that never committed creates it at 0.
+ * Throws CheckpointMovedError when another writer moved it.
+ */
+export async function claimCheckpoint(trx: Db, name: string, expected: number, version: number): Promise<void> {
+  if (expected === 0) {
+    await trx
+      .insertInto('projection_checkpoints')
+      .values({ projection: name, position: 0, version })
+      .onConflict((oc) => oc.column('projection').doNothing())
+      .execute();
+  }
+  const claimed = await trx
+    .updateTable('projection_checkpoints')
+    .set((eb) => ({ position: eb.ref('position') }))
+    .where('projection', '=', name)
+    .where('position', '=', expected)
+    .executeTakeFirst();
+  if (Number(claimed.numUpdatedRows) !== 1) throw new CheckpointMovedError(name, expected);
+}

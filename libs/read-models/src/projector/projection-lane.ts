@@ -5,7 +5,7 @@ import type { RecordedEvent } from '@cem/event-store';
 import type { ReadModel } from '../kit/read-model';
 import type { CheckpointedWorker } from '../subscriber/checkpointed-subscriber';
 import { directSqlOf } from '../store/direct-sql';
-import { readCheckpoint, resetProjection, writeCheckpoint } from './checkpoints';
+import { claimCheckpoint, readCheckpoint, resetProjection, writeCheckpoint } from './checkpoints';
 import { ProjectedEvent } from './projected-event';
 import type { ProjectedRecord } from './projected-record';
 import { ProjectionBatch, type Projection } from './projection';
@@ -93,9 +93,16 @@ export class ProjectionLane implements CheckpointedWorker {
   async handle(events: readonly RecordedEvent[], hint: { headReached: boolean }): Promise<number | undefined> {
     const records = events.map(toProjectedRecord);
     const last = records[records.length - 1].position;
-    this.transaction ??= { trx: await this.queued(() => this.db.startTransaction().execute()), events: 0, last: this.checkpoint };
+    if (!this.transaction) {
+      const trx = await this.queued(() => this.db.startTransaction().execute());
+      this.transaction = { trx, events: 0, last: this.checkpoint };
+      // fencing: the stored checkpoint must still be the one this lane committed, and stays locked
+      // until the commit; a second projector writing the same store fails here and restarts from the
+      // stored checkpoint instead of applying a batch twice
+      await claimCheckpoint(trx, this.name, this.checkpoint, this.version);
+    }
     const { trx } = this.transaction;
-    const sql = directSqlOf(this.db);
+    const sql = directSqlOf(this.db, trx);
     const state = await this.projection.beginBatch(trx, records, sql);
     // the checkpoint stays at its committed value while the transaction is open: every event of a
     // later batch is past it, and a rollback leaves it right

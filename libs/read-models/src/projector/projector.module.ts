@@ -5,6 +5,7 @@ import type { Kysely } from 'kysely';
 import type { EventStore } from '@cem/event-store';
 import type { ReadModel } from '../kit/read-model';
 import { READ_MODELS } from '../read-models';
+import type { ReadStore } from '../store/read-store';
 import { AwaitingEventPublisher } from './awaiting-event-publisher';
 import { ProjectedEvent } from './projected-event';
 import { PROJECTION_CONTEXT, type ProjectionContext } from './projection';
@@ -16,6 +17,8 @@ export interface ProjectorModuleOptions {
   dataDir?: string;
   /** the read store's write connection */
   db: Kysely<any>;
+  /** the store `db` belongs to: its writer lock is taken before the lanes start (absent: no lock) */
+  readStore?: ReadStore;
   /** the read models to project (default: READ_MODELS) */
   readModels?: readonly ReadModel[];
   batchSize?: number;
@@ -69,6 +72,8 @@ export interface RunningProjector {
  * follows the log live.
  */
 export async function startProjector(options: ProjectorModuleOptions): Promise<RunningProjector> {
+  // one projector writes a store at a time: a second one started by mistake waits here, saying so
+  const lock = await options.readStore?.lockWriter((message) => options.logger?.warn?.({ msg: message }));
   const context = await NestFactory.createApplicationContext(ProjectorModule.register(options), {
     logger: options.logger ?? false,
     abortOnError: false,
@@ -80,6 +85,7 @@ export async function startProjector(options: ProjectorModuleOptions): Promise<R
     async close() {
       await projector.stop();
       await context.close();
+      await lock?.release();
     },
   };
 }

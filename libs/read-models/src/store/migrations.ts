@@ -1,4 +1,4 @@
-import { Migrator, sql, type Kysely, type Migration } from 'kysely';
+import { DEFAULT_MIGRATION_TABLE, Migrator, sql, type Kysely, type Migration } from 'kysely';
 import type { ReadModel } from '../kit/read-model';
 import { READ_MODELS } from '../read-models';
 
@@ -48,5 +48,38 @@ export async function migrateReadModels(db: Kysely<any>, models: readonly ReadMo
   if (error) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName;
     throw new Error(`read-model migration ${failed ?? ''} failed: ${(error as Error).message ?? String(error)}`);
+  }
+}
+
+/**
+ * For a process that reads a store another one migrates (the api with an external projector): the
+ * schema must hold every migration this version knows, else its queries would fail on missing
+ * tables or columns. Refuses with what to run.
+ */
+export async function refuseOutdatedSchema(
+  db: Kysely<any>,
+  models: readonly ReadModel[] = READ_MODELS,
+  where = 'the read store',
+): Promise<void> {
+  const known = Object.keys(readStoreMigrations(models));
+  const tables = await db.introspection.getTables();
+  const ran = new Set<string>();
+  if (tables.some((t) => t.name === DEFAULT_MIGRATION_TABLE)) {
+    const rows = await db.selectFrom(DEFAULT_MIGRATION_TABLE).select('name').execute();
+    for (const r of rows) ran.add(r.name as string);
+  }
+  const missing = known.filter((name) => !ran.has(name));
+  if (missing.length > 0) {
+    throw new OutdatedReadStoreError(
+      `${where} lacks ${missing.length} migration(s) of this version (${missing.join(', ')}): ` +
+        'start this version of the projector (npm run projector), which migrates the store at start, then start this process again',
+    );
+  }
+}
+
+export class OutdatedReadStoreError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'OutdatedReadStoreError';
   }
 }

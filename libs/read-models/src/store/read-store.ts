@@ -2,13 +2,26 @@ import Database from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
 import { startBackgroundCheckpointer } from '@cem/event-store/sqlite/background-checkpointer';
 import { prepareOwnerOnlySqliteFile } from '@cem/event-store/sqlite/owner-only';
-import { registerDirectSql } from './direct-sql';
+import { registerDirectSql, upsertSql, type DirectSql } from './direct-sql';
 import type { ReadModel } from '../kit/read-model';
 import { migrateReadModels } from './migrations';
 import type { ReadModelsDb } from './read-models-db';
 
+/** Held by the one projector writing a read store; see ReadStore.lockWriter. */
+export interface WriterLock {
+  release(): Promise<void>;
+}
+
 export interface ReadStore {
+  kind: 'sqlite' | 'postgres';
   db: Kysely<ReadModelsDb>;
+  /**
+   * Taken by a projector before it writes: a second projector process waits (`onWait` says so)
+   * until the first stops. PostgreSQL: an advisory lock. SQLite: nothing to take (one file, one
+   * writer at a time by SQLite's own lock; the lanes' checkpoint claim keeps batches from being
+   * applied twice).
+   */
+  lockWriter(onWait: (message: string) => void): Promise<WriterLock>;
   close(): Promise<void>;
 }
 
@@ -38,12 +51,9 @@ export async function openSqliteReadStore(filename: string, options: SqliteReadS
   sqlite.pragma('journal_size_limit = 67108864');
   const cached = withStatementCache(sqlite);
   const db = new Kysely<ReadModelsDb>({ dialect: new SqliteDialect({ database: cached }) });
-  registerDirectSql(db, {
-    prepare(sql) {
-      const stmt = cached.prepare(sql);
-      return { run: (...params) => void stmt.run(...params), all: <R>(...params: unknown[]) => stmt.all(...params) as R[] };
-    },
-  });
+  // one connection: a transaction of `db` runs on it too
+  const direct = sqliteDirectSql(cached);
+  registerDirectSql(db, () => direct);
   const close = async () => {
     await checkpointer?.stop();
     await db.destroy();
@@ -55,7 +65,36 @@ export async function openSqliteReadStore(filename: string, options: SqliteReadS
     await close();
     throw e;
   }
-  return { db, close };
+  return { kind: 'sqlite', db, close, lockWriter: async () => ({ release: async () => undefined }) };
+}
+
+// better-sqlite3 runs statements synchronously: the promises below are already settled
+function sqliteDirectSql(cached: ReturnType<typeof withStatementCache>): DirectSql {
+  return {
+    async all<R>(text: string, params: readonly unknown[] = []) {
+      return cached.prepare(text).all(...params) as R[];
+    },
+    async run(text, params = []) {
+      cached.prepare(text).run(...params);
+    },
+    async selectByKeys<R>(table: string, columns: readonly string[], key: string, keys: readonly unknown[]) {
+      if (keys.length === 0) return [];
+      // any number of keys in one statement: they travel as one JSON array
+      const text = `SELECT ${columns.join(', ')} FROM ${table} WHERE ${key} IN (SELECT value FROM json_each(?))`;
+      return cached.prepare(text).all(JSON.stringify(keys)) as R[];
+    },
+    async upsert(spec, rows) {
+      if (rows.length === 0) return;
+      // one prepared single-row statement run per row: SQLite has no round trips to save
+      const stmt = cached.prepare(upsertSql(spec, 1));
+      for (const row of rows) {
+        if (row.length !== spec.columns.length) {
+          throw new Error(`bulk upsert into ${spec.table}: a row has ${row.length} values for ${spec.columns.length} columns`);
+        }
+        stmt.run(...row);
+      }
+    },
+  };
 }
 
 /**
