@@ -7,10 +7,11 @@ import type { Kysely } from 'kysely';
 import type { RecordedEvent } from '@cem/event-store';
 import { platformWithHistory, type LoadedPlatform } from '../../../../test/support/read-side-harness';
 import type { ReadModel } from '../kit/read-model';
-import { readCheckpoint, resetProjection, writeCheckpoint } from '../projector/checkpoints';
+import { CheckpointMovedError, claimCheckpoint, readCheckpoint, resetProjection, writeCheckpoint } from '../projector/checkpoints';
 import { ProjectedEvent } from '../projector/projected-event';
 import { startProjector } from '../projector/projector.module';
 import { READ_MODELS } from '../read-models';
+import { directSqlOf, type BulkUpsert, type DirectSql } from '../store/direct-sql';
 import { openSqliteReadStore, type ReadStore } from '../store/read-store';
 
 /** A fresh, empty read store of the kind under test (a new file, a new database). */
@@ -108,6 +109,112 @@ export function readStoreContract(name: string, factory: ReadStoreFactory, readM
         const rows = Object.values(await dumpTables(reference.db, model)).reduce((n, t) => n + t.length, 0);
         expect({ model: model.name, wroteRows: rows > 0 }).toEqual({ model: model.name, wroteRows: true });
       }
+    });
+
+    describe('DirectSql (the hot path of projections) means the same on this store', () => {
+      let store: ReadStore;
+      const rows = async (text = 'SELECT k, n, d FROM contract_direct ORDER BY k') =>
+        store.db.transaction().execute((trx) => directSqlOf(store.db, trx).all(text));
+      const inTransaction = (use: (sql: DirectSql) => Promise<void>) =>
+        store.db.transaction().execute((trx) => use(directSqlOf(store.db, trx)));
+      const spec: BulkUpsert = { table: 'contract_direct', columns: ['k', 'n', 'd'], conflict: ['k'], update: ['n', 'd'] };
+
+      beforeAll(async () => {
+        store = await open();
+        await inTransaction((sql) => sql.run('CREATE TABLE contract_direct (k text PRIMARY KEY, n bigint NOT NULL, d double precision)'));
+      });
+      beforeEach(() => inTransaction((sql) => sql.run('DELETE FROM contract_direct')));
+
+      it('upsert: rows of one key in one call are one write, the last wins (DO UPDATE) or the first (DO NOTHING)', async () => {
+        await inTransaction((sql) =>
+          sql.upsert(spec, [
+            ['a', 1, 0.5],
+            ['b', 2, null],
+            ['a', 3, 1.25],
+          ]),
+        );
+        expect(await rows()).toEqual([
+          { k: 'a', n: 3, d: 1.25 },
+          { k: 'b', n: 2, d: null },
+        ]);
+        await inTransaction((sql) =>
+          sql.upsert({ ...spec, update: 'nothing' }, [
+            ['a', 9, 9],
+            ['c', 4, 0.1],
+            ['c', 5, 0.2],
+          ]),
+        );
+        expect(await rows()).toEqual([
+          { k: 'a', n: 3, d: 1.25 },
+          { k: 'b', n: 2, d: null },
+          { k: 'c', n: 4, d: 0.1 },
+        ]);
+      });
+
+      it('upsert by expression (a counter) adds to the stored row; two rows of one key in such a call are refused', async () => {
+        const counter: BulkUpsert = { ...spec, update: [['n', 'contract_direct.n + excluded.n']] };
+        await inTransaction((sql) => sql.upsert(counter, [['a', 1, null]]));
+        await inTransaction((sql) =>
+          sql.upsert(counter, [
+            ['a', 2, null],
+            ['b', 5, null],
+          ]),
+        );
+        expect(await rows()).toEqual([
+          { k: 'a', n: 3, d: null },
+          { k: 'b', n: 5, d: null },
+        ]);
+        await expect(
+          inTransaction((sql) =>
+            sql.upsert(counter, [
+              ['a', 1, null],
+              ['a', 1, null],
+            ]),
+          ),
+        ).rejects.toThrow('bulk upsert into contract_direct: two rows with the key ["a"] and an update by expression: combine them first');
+        await expect(inTransaction((sql) => sql.upsert(spec, [['a', 1]]))).rejects.toThrow('a row has 2 values for 3 columns');
+      });
+
+      it('writes and reads 25,000 rows in bulk; selectByKeys finds each key once, whatever the number of keys', async () => {
+        const many = Array.from({ length: 25_000 }, (_, i) => [`k${String(i).padStart(6, '0')}`, i * 2 ** 20, i / 3]);
+        await inTransaction((sql) => sql.upsert(spec, many));
+        const wanted = many.filter((_, i) => i % 2 === 0).map((r) => r[0] as string);
+        const found = await store.db
+          .transaction()
+          .execute((trx) =>
+            directSqlOf(store.db, trx).selectByKeys<{ k: string; n: number }>('contract_direct', ['k', 'n'], 'k', [...wanted, 'absent']),
+          );
+        expect(found.map((r) => r.k).sort()).toEqual(wanted);
+        // bigints past 2^31 come back as exact numbers
+        expect(found.find((r) => r.k === 'k024998')!.n).toBe(24_998 * 2 ** 20);
+        expect(
+          await store.db.transaction().execute((trx) => directSqlOf(store.db, trx).selectByKeys('contract_direct', ['k'], 'k', [])),
+        ).toEqual([]);
+      });
+
+      it('compares and orders text byte by byte, and leaves a ? inside a quoted literal alone', async () => {
+        await inTransaction((sql) =>
+          sql.upsert(
+            spec,
+            ['b', 'B', 'a', '_', 'é', 'Z9', '2025-01-01T00:00:00.000Z'].map((k, i) => [k, i, null]),
+          ),
+        );
+        expect((await rows()).map((r) => r.k)).toEqual(['2025-01-01T00:00:00.000Z', 'B', 'Z9', '_', 'a', 'b', 'é']);
+        expect(await rows("SELECT k FROM contract_direct WHERE k <> 'what?' AND k > 'a' ORDER BY k")).toEqual([{ k: 'b' }, { k: 'é' }]);
+        const params = await store.db
+          .transaction()
+          .execute((trx) => directSqlOf(store.db, trx).all("SELECT k FROM contract_direct WHERE k <> 'it''s?' AND n = ?", [4]));
+        expect(params).toEqual([{ k: 'é' }]);
+      });
+    });
+
+    it('fences a stale writer: a lane whose checkpoint another writer moved fails instead of applying a batch twice', async () => {
+      const store = await open();
+      await writeCheckpoint(store.db, 'contract-fence', 100, 1);
+      await store.db.transaction().execute((trx) => claimCheckpoint(trx, 'contract-fence', 100, 1));
+      await expect(store.db.transaction().execute((trx) => claimCheckpoint(trx, 'contract-fence', 40, 1))).rejects.toBeInstanceOf(
+        CheckpointMovedError,
+      );
     });
 
     describe.each(readModels.map((m) => [m.name, m] as const))('%s', (_name, model) => {

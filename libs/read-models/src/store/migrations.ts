@@ -62,7 +62,7 @@ export async function refuseOutdatedSchema(
   where = 'the read store',
 ): Promise<void> {
   const known = Object.keys(readStoreMigrations(models));
-  const tables = await db.introspection.getTables();
+  const tables = await db.introspection.getTables({ withInternalKyselyTables: true });
   const ran = new Set<string>();
   if (tables.some((t) => t.name === DEFAULT_MIGRATION_TABLE)) {
     const rows = await db.selectFrom(DEFAULT_MIGRATION_TABLE).select('name').execute();

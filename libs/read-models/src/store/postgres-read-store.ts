@@ -77,8 +77,11 @@ export async function openPostgresReadStore(url: string, options: PostgresReadSt
     connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
     types: TYPES,
   });
-  // an idle connection the server closed must not crash the process: the next query reconnects
+  // a connection the server closed must not crash the process: an idle one is dropped by the pool
+  // (the next query reconnects); one in use between two statements of a transaction (a projector
+  // batch) fails its next statement, which rolls the batch back and retries it
   pool.on('error', (e) => options.onPoolError?.(e));
+  pool.on('connect', (client) => client.on('error', (e) => options.onPoolError?.(e)));
   try {
     await pool.query('SELECT 1');
   } catch (e) {

@@ -2,7 +2,7 @@ import Database from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
 import { startBackgroundCheckpointer } from '@cem/event-store/sqlite/background-checkpointer';
 import { prepareOwnerOnlySqliteFile } from '@cem/event-store/sqlite/owner-only';
-import { registerDirectSql, upsertSql, type DirectSql } from './direct-sql';
+import { distinctByConflictKey, registerDirectSql, upsertSql, type DirectSql } from './direct-sql';
 import type { ReadModel } from '../kit/read-model';
 import { migrateReadModels } from './migrations';
 import type { ReadModelsDb } from './read-models-db';
@@ -85,14 +85,10 @@ function sqliteDirectSql(cached: ReturnType<typeof withStatementCache>): DirectS
     },
     async upsert(spec, rows) {
       if (rows.length === 0) return;
-      // one prepared single-row statement run per row: SQLite has no round trips to save
+      // one prepared single-row statement run per row (SQLite has no round trips to save), over the
+      // same distinct rows PostgreSQL gets, so both refuse and keep the same rows
       const stmt = cached.prepare(upsertSql(spec, 1));
-      for (const row of rows) {
-        if (row.length !== spec.columns.length) {
-          throw new Error(`bulk upsert into ${spec.table}: a row has ${row.length} values for ${spec.columns.length} columns`);
-        }
-        stmt.run(...row);
-      }
+      for (const row of distinctByConflictKey(spec, rows)) stmt.run(...row);
     },
   };
 }
