@@ -44,7 +44,8 @@ export interface Oracle {
 
 const streamCustomer = (e: RecordedEvent) => e.streamId.slice('customer-'.length);
 const occurred = (e: RecordedEvent) => (e.metadata as { occurredAt: string }).occurredAt;
-const TOUCHPOINT = (type: string) => !['customer.registered', 'customers.merged', 'customer.merged-into'].includes(type);
+const TOUCHPOINT = (type: string) =>
+  !['customer.registered', 'customers.merged', 'customer.merged-into', 'milestone.reached', 'milestone.missed'].includes(type);
 
 export function recompute(log: RecordedEvent[]): Oracle {
   const parent = new Map<string, string>();

@@ -5,6 +5,8 @@ import type { QueriesOf, ReadModel } from './kit/read-model';
 import { readCheckpoints } from './projector/checkpoints';
 import { startProjector, type RunningProjector } from './projector/projector.module';
 import { READ_MODELS, type ReadModelName } from './read-models';
+import { startScheduledJobs } from './scheduled-jobs';
+import type { SystemEventScheduler } from './scheduler/scheduled-system-events';
 import { openReadStore, type ReadStoreLocation } from './store/open-read-store';
 import type { ReadStore } from './store/read-store';
 
@@ -61,6 +63,8 @@ export interface ReadSide {
   queries: QueriesOf<typeof READ_MODELS>;
   readStore: ReadStore;
   running?: RunningProjector;
+  /** the scheduled system events (milestone events), run where the projector runs */
+  scheduler?: SystemEventScheduler;
   registry: Registry;
   /**
    * Resolves true once `readModels` (default: all) have handled `position`; false after
@@ -170,11 +174,13 @@ export async function openReadSide(options: ReadSideOptions): Promise<ReadSide> 
   };
 
   const queries = Object.fromEntries(models.map((m) => [m.name, m.queries(readStore.db, { now })])) as QueriesOf<typeof READ_MODELS>;
+  const scheduler = running ? startScheduledJobs({ store: options.store, queries, whenCaughtUp, logger: options.logger }) : undefined;
 
   return {
     queries,
     readStore,
     running,
+    scheduler,
     registry,
     whenCaughtUp,
     lag,
@@ -189,6 +195,7 @@ export async function openReadSide(options: ReadSideOptions): Promise<ReadSide> 
       return { ready, projector: mode, status, lag: await lag(), readModels };
     },
     async close() {
+      await scheduler?.stop();
       await running?.close();
       await writeStore?.close();
       await readStore.close();

@@ -1,7 +1,10 @@
 import type { LoggerService } from '@nestjs/common';
 import type { EventStore } from '@cem/event-store';
+import { MILESTONES } from './milestones';
+import { MilestonesQueries } from './milestones/milestones.query';
 import { startProjector, type RunningProjector } from './projector/projector.module';
 import { READ_MODELS } from './read-models';
+import { startScheduledJobs } from './scheduled-jobs';
 import { openReadStore, type ReadStoreLocation } from './store/open-read-store';
 
 /**
@@ -32,9 +35,17 @@ export async function runProjector(options: {
     batchSize: options.batchSize,
     logger: options.logger,
   });
+  // the scheduled system events run where the projector runs
+  const scheduler = startScheduledJobs({
+    store: options.store,
+    queries: { [MILESTONES]: new MilestonesQueries(readStore.db as never, Date.now) },
+    whenCaughtUp: (position, timeoutMs, readModels) => running.projector.whenCaughtUp(position, timeoutMs, readModels),
+    logger: options.logger,
+  });
   return {
     projector: running.projector,
     async close() {
+      await scheduler.stop();
       await running.close();
       await readStore.close();
     },

@@ -39,6 +39,8 @@ export interface SystemPayloads {
   'customer.registered': P.CustomerRegisteredV1;
   'customers.merged': P.CustomersMergedV1;
   'customer.merged-into': P.CustomerMergedIntoV1;
+  'milestone.reached': P.MilestoneReachedV1;
+  'milestone.missed': P.MilestoneMissedV1;
 }
 export type SystemType = keyof SystemPayloads;
 export type EventType = TouchpointType | SystemType;

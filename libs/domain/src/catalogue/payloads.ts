@@ -186,3 +186,22 @@ export interface CustomerMergedIntoV1 {
   customerId: string;
   survivorId: string;
 }
+
+/**
+ * A journey milestone reached by a customer (written by the platform's milestone scheduler; see
+ * docs/milestones-and-targets.md). `definition` fingerprints the milestone's definition (with the
+ * milestones its deadline counts from): a changed definition is announced anew.
+ */
+export interface MilestoneReachedV1 {
+  milestoneId: string;
+  definition: string;
+  /** occurredAt of the touch point that reached it */
+  reachedAt: string;
+}
+/** A journey milestone whose deadline passed without the customer reaching it. */
+export interface MilestoneMissedV1 {
+  milestoneId: string;
+  definition: string;
+  /** the deadline that passed */
+  deadlineAt: string;
+}

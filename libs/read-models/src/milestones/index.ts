@@ -24,3 +24,4 @@ export * from './milestones.model';
 export * from './milestones.projection';
 export * from './milestones.query';
 export * from './milestones.schema';
+export * from './milestone-events';

@@ -46,6 +46,11 @@ export interface MilestoneDefinition {
 
 export interface MilestoneDefinitions {
   milestones: MilestoneDefinition[];
+  /**
+   * Per milestone id, a fingerprint of its definition and of the milestones its deadline counts
+   * from (what decides its outcome): milestone events carry it, so only a changed milestone is announced anew.
+   */
+  milestoneFingerprints: Record<string, string>;
   /** sha-256 of the canonical definitions: a change of any definition changes it (and rebuilds the read model) */
   fingerprint: string;
   /** where they came from: the file, or `built-in defaults` when the data directory has none */
@@ -220,7 +225,17 @@ export function parseMilestoneDefinitions(json: unknown, origin: string): Milest
     }
   });
   if (problems.length > 0) throw new MilestoneConfigError(origin, problems);
-  return { milestones, fingerprint: fingerprintOf(milestones), origin };
+  const milestoneFingerprints: Record<string, string> = {};
+  for (const m of milestones) {
+    const chain = [m];
+    for (let from = m.deadline?.from; from !== undefined && from !== FIRST_TOUCH;) {
+      const anchor = milestones.find((x) => x.id === from)!;
+      chain.push(anchor);
+      from = anchor.deadline?.from;
+    }
+    milestoneFingerprints[m.id] = fingerprintOf(chain).slice(0, 16);
+  }
+  return { milestones, milestoneFingerprints, fingerprint: fingerprintOf(milestones), origin };
 }
 
 function fingerprintOf(milestones: MilestoneDefinition[]): string {

@@ -18,6 +18,15 @@ export interface MilestonesState extends CustomerKeyedState {
   firstTouch: Occurrence | null;
   /** the earliest touch point meeting each milestone's condition, by milestone id */
   matches: Record<string, Occurrence>;
+  /** the latest milestone.reached / milestone.missed event of each milestone in this customer's streams */
+  announced: Record<string, Announcement>;
+}
+
+/** A milestone event already in the log: what it said, under which definition of the milestone. */
+export interface Announcement {
+  kind: 'reached' | 'missed';
+  definition: string;
+  position: number;
 }
 
 const earlier = (a: Occurrence | null | undefined, b: Occurrence): boolean =>
@@ -27,15 +36,28 @@ const earlier = (a: Occurrence | null | undefined, b: Occurrence): boolean =>
 export const utcInstant = (iso: string): string => new Date(parseIsoInstant(iso) ?? Date.parse(iso)).toISOString();
 
 export const milestonesModel: CustomerModel<MilestonesState> = {
-  empty: (customerId) => ({ customerId, mergedInto: null, lastPosition: 0, firstTouch: null, matches: {} }),
+  empty: (customerId) => ({ customerId, mergedInto: null, lastPosition: 0, firstTouch: null, matches: {}, announced: {} }),
   absorb(survivor, merged) {
     if (merged.firstTouch && earlier(survivor.firstTouch, merged.firstTouch)) survivor.firstTouch = merged.firstTouch;
     for (const [id, m] of Object.entries(merged.matches)) if (earlier(survivor.matches[id], m)) survivor.matches[id] = m;
+    // the survivor's own announcements stand; the merged-away customer's fill the gaps (a combined
+    // outcome that differs from what was announced is announced again, for the survivor)
+    for (const [id, a] of Object.entries(merged.announced)) survivor.announced[id] ??= a;
   },
 };
 
 /** Folds one event of the customer into its state; system events (registrations, milestone events) are not touch points. */
 export function evolveMilestones(state: MilestonesState, record: ProjectedRecord, milestones: readonly MilestoneDefinition[]): void {
+  if (record.type === 'milestone.reached' || record.type === 'milestone.missed') {
+    const previous = state.announced[record.data.milestoneId];
+    if (!previous || record.position > previous.position)
+      state.announced[record.data.milestoneId] = {
+        kind: record.type === 'milestone.reached' ? 'reached' : 'missed',
+        definition: record.data.definition,
+        position: record.position,
+      };
+    return;
+  }
   if (!isTouchpointRecord(record)) return;
   const occurrence: Occurrence = { at: utcInstant(record.metadata.occurredAt), position: record.position };
   if (earlier(state.firstTouch, occurrence)) state.firstTouch = occurrence;

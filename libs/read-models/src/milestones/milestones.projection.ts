@@ -11,7 +11,7 @@ import { evolveMilestones, milestonesModel, progressOf, type MilestonesState } f
 import { MILESTONES, type MilestonesTables, type MsProgressTable } from './milestones.schema';
 
 /** bump when the projection's output changes for the same events and definitions */
-export const MILESTONES_CODE_VERSION = 1;
+export const MILESTONES_CODE_VERSION = 2;
 /** rows per statement: well under SQLite's and PostgreSQL's bound-parameter limits */
 const CHUNK = 500;
 
@@ -147,17 +147,25 @@ export function configuredVersionOf(fingerprint: string): number {
 export function progressRows(state: MilestonesState, definitions: MilestoneDefinitions): MsProgressTable[] {
   const firstTouch = state.firstTouch;
   if (!firstTouch) return [];
-  return progressOf(state, definitions.milestones).map((p) => ({
-    customer_id: state.customerId,
-    milestone_id: p.milestoneId,
-    cohort: firstTouch.at.slice(0, 7),
-    first_touch_at: firstTouch.at,
-    matched_at: p.matchedAt,
-    reached_at: p.reachedAt,
-    reached_position: p.reachedPosition,
-    missed_at: p.missedAt,
-    seconds_to_reach: p.secondsToReach,
-  }));
+  return progressOf(state, definitions.milestones).map((p) => {
+    const definition = definitions.milestoneFingerprints[p.milestoneId];
+    const announced = state.announced[p.milestoneId];
+    const current = announced?.definition === definition ? announced.kind : undefined;
+    return {
+      customer_id: state.customerId,
+      milestone_id: p.milestoneId,
+      cohort: firstTouch.at.slice(0, 7),
+      first_touch_at: firstTouch.at,
+      matched_at: p.matchedAt,
+      reached_at: p.reachedAt,
+      reached_position: p.reachedPosition,
+      missed_at: p.missedAt,
+      seconds_to_reach: p.secondsToReach,
+      definition,
+      announced_reached: current === 'reached' ? 1 : 0,
+      announced_missed: current === 'missed' ? 1 : 0,
+    };
+  });
 }
 
 async function loadStates(trx: Transaction<MilestonesTables>, ids: string[]): Promise<MilestonesState[]> {

@@ -75,6 +75,16 @@ export type CustomerMilestonesLookup =
   | { kind: 'merged'; customerId: string; survivorId: string }
   | { kind: 'not-found' };
 
+/** A milestone event the log does not hold yet (see milestone-events.ts). */
+export interface DueMilestoneEvent {
+  customerId: string;
+  milestoneId: string;
+  definition: string;
+  kind: 'reached' | 'missed';
+  /** reachedAt, or the deadline that passed */
+  at: string;
+}
+
 /** The milestone id a query named is not one of the active definitions. */
 export class UnknownMilestoneError extends Error {
   constructor(readonly milestoneId: string) {
@@ -280,6 +290,35 @@ export class MilestonesQueries {
         };
       });
     return { definitionsVersion: active?.version ?? null, items };
+  }
+
+  /**
+   * Live customers' milestones whose outcome at `asOf` (reached, or missed: deadline passed) is not
+   * the latest milestone event of their current definition in the log; at most `limit`, in
+   * (customer, milestone) order.
+   */
+  async dueEvents(asOfMs: number, limit: number): Promise<DueMilestoneEvent[]> {
+    const asOf = new Date(asOfMs).toISOString();
+    const rows = await this.db
+      .selectFrom('ms_progress')
+      .select(['customer_id', 'milestone_id', 'definition', 'reached_at', 'missed_at'])
+      .where((eb) =>
+        eb.or([
+          eb.and([eb('reached_at', 'is not', null), eb('announced_reached', '=', 0)]),
+          eb.and([eb('reached_at', 'is', null), eb('missed_at', '<=', asOf), eb('announced_missed', '=', 0)]),
+        ]),
+      )
+      .orderBy('customer_id')
+      .orderBy('milestone_id')
+      .limit(limit)
+      .execute();
+    return rows.map((r) => ({
+      customerId: r.customer_id,
+      milestoneId: r.milestone_id,
+      definition: r.definition,
+      kind: r.reached_at !== null ? 'reached' : 'missed',
+      at: (r.reached_at ?? r.missed_at)!,
+    }));
   }
 
   /** progress rows of the slice, with the customer's current value segment */

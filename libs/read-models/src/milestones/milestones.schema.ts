@@ -30,6 +30,12 @@ export interface MsProgressTable {
   missed_at: string | null;
   /** reached_at - first_touch_at in seconds */
   seconds_to_reach: number | null;
+  /** fingerprint of the milestone's definition (MilestoneDefinitions.milestoneFingerprints) */
+  definition: string;
+  /** 1 when a milestone.reached of this definition is the latest milestone event for it: nothing to announce */
+  announced_reached: number;
+  /** 1 when a milestone.missed of this definition is the latest milestone event for it */
+  announced_missed: number;
 }
 
 /**
@@ -85,6 +91,24 @@ export const milestonesMigrations: Record<string, Migration> = {
         .addColumn('version', 'integer', (c) => c.notNull())
         .addColumn('activation', 'integer', (c) => c.notNull())
         .addColumn('definitions', 'text', (c) => c.notNull())
+        .execute();
+    },
+  },
+  // the milestone events already appended (the scheduler's due list reads them); the read model's
+  // code version went up with it, so its rows are rebuilt with the columns filled
+  'milestones-0002-announcements': {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .alterTable('ms_progress')
+        .addColumn('definition', 'text', (c) => c.notNull().defaultTo(''))
+        .execute();
+      await db.schema
+        .alterTable('ms_progress')
+        .addColumn('announced_reached', 'integer', (c) => c.notNull().defaultTo(0))
+        .execute();
+      await db.schema
+        .alterTable('ms_progress')
+        .addColumn('announced_missed', 'integer', (c) => c.notNull().defaultTo(0))
         .execute();
     },
   },

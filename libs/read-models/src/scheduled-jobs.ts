@@ -1,0 +1,35 @@
+import type { Logger } from '@cem/config';
+import type { EventStore } from '@cem/event-store';
+import { milestoneEventsJob, MilestonesQueries, MILESTONES } from './milestones';
+import type { ReadModelName } from './read-models';
+import { SystemEventScheduler } from './scheduler/scheduled-system-events';
+
+export interface ScheduledJobsOptions {
+  store: EventStore;
+  /** the read connection the jobs' queries read through */
+  queries: { [MILESTONES]: MilestonesQueries };
+  whenCaughtUp(position: number, timeoutMs: number, readModels: readonly ReadModelName[]): Promise<boolean>;
+  logger?: unknown;
+}
+
+const isLogger = (l: unknown): l is Logger => typeof l === 'object' && l !== null && 'info' in l && 'warn' in l && 'error' in l;
+
+/**
+ * Starts the platform's scheduled system events (milestone.reached / milestone.missed) in the
+ * process that runs the projector (the api by default, or apps/projector), so they are evaluated
+ * next to the read models they read. Stop it before closing the read store.
+ */
+export function startScheduledJobs(options: ScheduledJobsOptions): SystemEventScheduler {
+  const scheduler = new SystemEventScheduler({
+    store: options.store,
+    logger: isLogger(options.logger) ? options.logger : undefined,
+    jobs: [
+      milestoneEventsJob({
+        queries: options.queries[MILESTONES],
+        whenCaughtUp: (position, timeoutMs) => options.whenCaughtUp(position, timeoutMs, [MILESTONES]),
+      }),
+    ],
+  });
+  scheduler.start();
+  return scheduler;
+}
