@@ -16,6 +16,8 @@ export async function milestonesContractQueries(q: MilestonesQueries, log: reado
     definitions,
     history: await q.definitionHistory(),
     customers: await Promise.all(ids.map((id) => q.customer(id))),
+    // the scheduler's due list, as of a fixed instant after every event
+    due: await q.dueEvents(Date.parse('2100-01-01T00:00:00Z'), 100_000),
     funnels: await Promise.all(MILESTONE_GROUPINGS.map((groupBy) => q.funnel({ groupBy }))),
     funnelRange: await q.funnel({ ...range, groupBy: 'cohort-segment' }),
     funnelSegment: await q.funnel({ segment: 'low', groupBy: 'cohort' }),
