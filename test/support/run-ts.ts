@@ -4,8 +4,8 @@ import { resolve } from 'node:path';
 export const REPO_ROOT = resolve(__dirname, '..', '..');
 
 /** Starts a TypeScript file of the repo in its own Node process (transpiled on the fly by swc). */
-export function runTs(file: string, env: Record<string, string>): ChildProcess {
-  return spawn(process.execPath, ['-r', '@swc-node/register', resolve(REPO_ROOT, file)], {
+export function runTs(file: string, env: Record<string, string>, args: readonly string[] = []): ChildProcess {
+  return spawn(process.execPath, ['-r', '@swc-node/register', resolve(REPO_ROOT, file), ...args], {
     cwd: REPO_ROOT,
     env: { ...process.env, LOG_LEVEL: 'error', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

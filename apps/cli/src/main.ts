@@ -4,6 +4,7 @@ import { cliConfig } from './cli-config';
 import { registerApiKeyCommands } from './commands/api-key.command';
 import { registerImportCommand } from './commands/import.command';
 import { registerKafkaCommands } from './commands/kafka.command';
+import { registerSqlRoleCommands } from './commands/sql-role.command';
 
 /**
  * Ops command line: one sub-command per capability (api keys, import, Kafka redrive, ...). Each
@@ -18,6 +19,7 @@ const program = new Command()
 registerApiKeyCommands(program);
 registerKafkaCommands(program);
 registerImportCommand(program);
+registerSqlRoleCommands(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   console.error(e instanceof Error ? e.message : String(e));

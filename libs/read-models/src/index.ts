@@ -7,6 +7,7 @@ export * from './store/read-models-db';
 export * from './store/read-store';
 export * from './store/open-read-store';
 export * from './store/postgres-read-store';
+export * from './store/sql-access';
 export * from './store/direct-sql';
 export * from './store/migrations';
 export * from './projector/projected-event';

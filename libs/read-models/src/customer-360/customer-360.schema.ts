@@ -1,4 +1,5 @@
 import type { Kysely, Migration } from 'kysely';
+import type { SqlView } from '../kit/read-model';
 
 /** One row per customer id ever seen; merged-away customers keep a row pointing at their survivor. */
 export interface C360CustomersTable {
@@ -128,4 +129,89 @@ export const customer360Migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  'customer-360-0003-analyst-views': {
+    async up(db: Kysely<any>) {
+      // portable views (plain SELECTs): BI tools read these, never the projector's tables
+      await db.schema
+        .createView('cem_customers')
+        .as(db.selectFrom('c360_customers').select(CEM_CUSTOMERS_COLUMNS).where('merged_into', 'is', null))
+        .execute();
+      await db.schema.createView('cem_timeline').as(db.selectFrom('c360_timeline').select(CEM_TIMELINE_COLUMNS)).execute();
+    },
+  },
 };
+
+const CEM_CUSTOMERS_COLUMNS = [
+  'customer_id',
+  'first_seen_at',
+  'last_seen_at',
+  'event_count',
+  'net_value',
+  'value_segment',
+  'nps',
+  'nps_category',
+  'open_cases',
+  'active_subscriptions',
+  'first_commercial_at',
+  'last_win_at',
+  'last_cancel_at',
+  'last_complaint_at',
+  'last_position',
+] as const;
+const CEM_TIMELINE_COLUMNS = [
+  'position',
+  'customer_id',
+  'stream_customer_id',
+  'occurred_at',
+  'event_id',
+  'type',
+  'channel',
+  'source',
+  'agent_id',
+  'correlation_id',
+  'data',
+] as const;
+
+const INSTANT = 'ISO-8601 UTC text (2025-03-01T09:30:00.000Z): text order is time order';
+
+/** The customer 360's views for analysts (docs/sql.md). */
+export const CUSTOMER_360_SQL_VIEWS: readonly SqlView[] = [
+  {
+    name: 'cem_customers',
+    comment: 'One row per live customer (merged-away ids excluded): the facts of the customer 360, as projected from the event log.',
+    columns: {
+      customer_id: 'the customer (live: merged-away customers are folded into it)',
+      first_seen_at: `first touch point (min occurredAt); ${INSTANT}`,
+      last_seen_at: `last touch point (max occurredAt); ${INSTANT}`,
+      event_count: 'touch points recorded (system events not counted)',
+      net_value: 'purchases minus refunds over all currencies, in major units (currencies added without conversion)',
+      value_segment: 'none (never bought), low, medium (>= 250), high (>= 1000), strategic (>= 5000) on net_value',
+      nps: 'latest NPS answer 0-10 (by occurredAt), null if none',
+      nps_category: 'promoter (9-10), passive (7-8), detractor (0-6), null if no NPS answer',
+      open_cases: 'cases neither resolved nor closed',
+      active_subscriptions: 'subscriptions whose latest status is active',
+      first_commercial_at: `first purchase or subscription; ${INSTANT}`,
+      last_win_at: `latest purchase or subscription start; ${INSTANT}`,
+      last_cancel_at: `latest subscription cancellation; ${INSTANT}`,
+      last_complaint_at: `latest complaint; ${INSTANT}`,
+      last_position: 'log position of the last event reflected in this row',
+    },
+  },
+  {
+    name: 'cem_timeline',
+    comment: 'Every event of every customer (merged-away customers included under their survivor), one row per event of the log.',
+    columns: {
+      position: 'position in the global event log (unique, increasing in recording order)',
+      customer_id: 'the live customer the event belongs to',
+      stream_customer_id: 'the customer whose stream recorded it (differs from customer_id after a merge)',
+      occurred_at: `when it happened; ${INSTANT}`,
+      event_id: 'the sender-chosen event id (idempotency key)',
+      type: 'catalogue type, e.g. survey.answered, case.opened, purchase.completed',
+      channel: 'phone, chat, email, web, app, store, social, sms, other; null for system events',
+      source: 'the integration that sent it',
+      agent_id: 'who handled it, when known',
+      correlation_id: 'the conversation or case it belongs to, when known',
+      data: 'the payload as JSON text at its latest schema version (cast with ::jsonb on PostgreSQL)',
+    },
+  },
+];

@@ -2,7 +2,13 @@ import { defineReadModel } from '../kit/read-model';
 import { Customer360Projection } from './customer-360.projection';
 import { customer360ContractQueries } from './customer-360.contract-queries';
 import { Customer360Queries } from './customer-360.query';
-import { CUSTOMER_360, CUSTOMER_360_TABLES, customer360Migrations, type Customer360Tables } from './customer-360.schema';
+import {
+  CUSTOMER_360,
+  CUSTOMER_360_SQL_VIEWS,
+  CUSTOMER_360_TABLES,
+  customer360Migrations,
+  type Customer360Tables,
+} from './customer-360.schema';
 
 /** The customer 360: one document per customer id, an identifier index and the timeline. */
 export const customer360 = defineReadModel<Customer360Tables>()({
@@ -13,6 +19,7 @@ export const customer360 = defineReadModel<Customer360Tables>()({
   projection: Customer360Projection,
   queries: (db, { now }) => new Customer360Queries(db, now),
   contractQueries: customer360ContractQueries,
+  sqlViews: CUSTOMER_360_SQL_VIEWS,
 });
 
 export * from './customer-360.model';

@@ -12,6 +12,18 @@ export interface QueryContext {
 }
 
 /**
+ * A view for analysts (SQL access, docs/sql.md): created by one of the read model's migrations,
+ * described here so that PostgreSQL gets its comments and the read-only role its SELECT grant.
+ * A stable contract: a column is never renamed or removed, only added (in a new migration).
+ */
+export interface SqlView {
+  name: string;
+  comment: string;
+  /** every column of the view with its comment */
+  columns: Readonly<Record<string, string>>;
+}
+
+/**
  * A read model as one slice: everything the platform needs to know about it, exported by its own
  * folder. The `READ_MODELS` list (read-models.ts) is the only place that names it: the store's
  * schema type, its migrations, the projector's lanes and the read side's queries are assembled
@@ -37,6 +49,8 @@ export interface ReadModel<Name extends string = string, Tables = any, Queries =
   readonly projection: Type<Projection<any, Tables> & IEventHandler<ProjectedEvent>>;
   /** its query object over a read connection */
   queries(db: Kysely<Tables>, context: QueryContext): Queries;
+  /** the analysts' views over its tables (created by its migrations), see SqlView */
+  readonly sqlViews?: readonly SqlView[];
   /**
    * Sample queries the read-store contract suite runs on every store over the same projected `log`
    * (every query method, with its filters, sorts and pages): the answers (JSON) must be equal on

@@ -5,6 +5,7 @@ import type { ReadModel } from '../kit/read-model';
 import { distinctByConflictKey, registerDirectSql, upsertSql, type DirectSql, type SqlValue } from './direct-sql';
 import { migrateReadModels, refuseOutdatedSchema } from './migrations';
 import { PortableSchemaPlugin } from './portable-schema';
+import { commentSqlViews } from './sql-access';
 import type { ReadModelsDb } from './read-models-db';
 import type { ReadStore, WriterLock } from './read-store';
 
@@ -92,8 +93,10 @@ export async function openPostgresReadStore(url: string, options: PostgresReadSt
   registerDirectSql(db, postgresDirectSql);
   const close = () => db.destroy();
   try {
-    if (options.migrate !== false) await migrateReadModels(db.withPlugin(new PortableSchemaPlugin()), options.readModels);
-    else await refuseOutdatedSchema(db, options.readModels, `the read store at ${variable}`);
+    if (options.migrate !== false) {
+      await migrateReadModels(db.withPlugin(new PortableSchemaPlugin()), options.readModels);
+      await commentSqlViews(db, options.readModels);
+    } else await refuseOutdatedSchema(db, options.readModels, `the read store at ${variable}`);
   } catch (e) {
     await close();
     throw e;
