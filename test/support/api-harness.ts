@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '@cem/config';
 import { openPlatform, type Platform } from '@cem/platform';
-import { createApiApp } from '../../apps/api/src/bootstrap';
+import { createApiApp, type ApiAppOptions } from '../../apps/api/src/bootstrap';
 import { TEST_NOW } from './envelopes';
 
 export const KEYS = {
@@ -21,7 +21,7 @@ export interface ApiHarness {
 }
 
 /** The whole HTTP app on a fresh embedded data dir, with one key per role and a fixed clock. */
-export async function startApi(env: Record<string, string> = {}): Promise<ApiHarness> {
+export async function startApi(env: Record<string, string> = {}, options: ApiAppOptions = {}): Promise<ApiHarness> {
   const dataDir = mkdtempSync(join(tmpdir(), 'cem-api-'));
   const config = loadConfig({
     DATA_DIR: dataDir,
@@ -31,7 +31,7 @@ export async function startApi(env: Record<string, string> = {}): Promise<ApiHar
     ...env,
   });
   const platform = openPlatform(config, { now: () => TEST_NOW });
-  const app = await createApiApp(platform);
+  const app = await createApiApp(platform, options);
   await app.init();
   await app.getHttpAdapter().getInstance().ready();
   return {

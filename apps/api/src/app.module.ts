@@ -2,6 +2,7 @@ import { DynamicModule, Inject, Module, type OnApplicationShutdown } from '@nest
 import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
 import type { Platform } from '@cem/platform';
 import type { ReadSide } from '@cem/read-models';
+import type { TargetMetricSource } from '@cem/read-models/targets';
 import { ApiKeyGuard } from './auth/api-key.guard';
 import { CustomersController } from './customers/customers.controller';
 import { READ_SIDE } from './customers/read-side.token';
@@ -12,10 +13,21 @@ import { ImportsController } from './imports/imports.controller';
 import { HttpMetricsInterceptor } from './metrics/http-metrics.interceptor';
 import { MetricsController } from './metrics/metrics.controller';
 import { MilestonesController } from './milestones/milestones.controller';
+import { targetMetricSourceOf } from './targets/target-metrics.source';
+import { TARGET_METRICS } from './targets/target-metrics.token';
+import { TargetsController } from './targets/targets.controller';
 import { METRICS_REGISTRY } from './metrics/metrics.token';
 import { PLATFORM } from './tokens';
 
-const controllers = [EventsController, HealthController, ImportsController, CustomersController, MetricsController, MilestonesController];
+const controllers = [
+  EventsController,
+  HealthController,
+  ImportsController,
+  CustomersController,
+  MetricsController,
+  MilestonesController,
+  TargetsController,
+];
 
 const OWNS_READ_SIDE = Symbol('OWNS_READ_SIDE');
 
@@ -35,7 +47,7 @@ export class AppModule implements OnApplicationShutdown {
    * The platform and the read side are opened by the caller (main.ts or a test) so it decides data
    * dir, clock, adapters and where the projector runs.
    */
-  static forPlatform(platform: Platform, readSide: ReadSide, ownsReadSide = false): DynamicModule {
+  static forPlatform(platform: Platform, readSide: ReadSide, ownsReadSide = false, targetMetrics?: TargetMetricSource): DynamicModule {
     return {
       module: AppModule,
       controllers,
@@ -44,6 +56,7 @@ export class AppModule implements OnApplicationShutdown {
         { provide: READ_SIDE, useValue: readSide },
         { provide: OWNS_READ_SIDE, useValue: ownsReadSide },
         { provide: METRICS_REGISTRY, useValue: readSide.registry },
+        { provide: TARGET_METRICS, useValue: targetMetrics ?? targetMetricSourceOf(readSide) },
         { provide: APP_GUARD, useClass: ApiKeyGuard },
         { provide: APP_FILTER, useClass: ErrorFilter },
         { provide: APP_INTERCEPTOR, useClass: HttpMetricsInterceptor },

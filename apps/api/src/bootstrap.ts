@@ -5,6 +5,7 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { createLogger, type JsonLogger } from '@cem/config';
 import type { Platform } from '@cem/platform';
 import { openReadSide, readStoreLocationOf, type ReadSide } from '@cem/read-models';
+import type { TargetMetricSource } from '@cem/read-models/targets';
 import { AppModule } from './app.module';
 import { installApiKeyCheck } from './auth/api-key.hook';
 import { installJsonBodyParser } from './http/json-body';
@@ -20,6 +21,8 @@ export interface ApiAppOptions {
   readSide?: ReadSide;
   /** the process's logger; default: a JSON logger at the configured LOG_LEVEL */
   logger?: JsonLogger;
+  /** where targets read their metric's series; default: the experience-metrics read model of the read side */
+  targetMetrics?: TargetMetricSource;
 }
 
 /** Builds the HTTP app around an opened platform (used by main.ts and the e2e tests). */
@@ -41,10 +44,14 @@ export async function createApiApp(platform: Platform, options: ApiAppOptions = 
     frameworkErrors,
   });
   // bodyParser off: Nest's own JSON and form parsers are not installed; installJsonBodyParser is the only one
-  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forPlatform(platform, readSide, !options.readSide), adapter, {
-    logger,
-    bodyParser: false,
-  });
+  const app = await NestFactory.create<NestFastifyApplication>(
+    AppModule.forPlatform(platform, readSide, !options.readSide, options.targetMetrics),
+    adapter,
+    {
+      logger,
+      bodyParser: false,
+    },
+  );
   const fastify = app.getHttpAdapter().getInstance();
   // JSON only, strict UTF-8, no prototype keys: a text/plain or form-encoded body is refused with 415
   installJsonBodyParser(fastify);

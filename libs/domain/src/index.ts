@@ -10,3 +10,4 @@ export * from './ingestion/decide-merge';
 export * from './ingestion/customer-stream';
 export * from './ids';
 export * from './values';
+export * from './targets/decide-target';

@@ -1,4 +1,5 @@
 import { stringify } from 'csv-stringify/sync';
+import { getSchemaPath } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 
 /** `?format=` of the analyst reads: JSON (default) or a CSV export of the same rows. */
@@ -24,3 +25,12 @@ export function sendCsv(
     { header: true, columns: [...columns], record_delimiter: '\r\n' },
   );
 }
+
+/** The OpenAPI 200 of a read that is JSON by default and CSV with `format=csv` (register `dto` with @ApiExtraModels). */
+export const jsonOrCsv = (dto: new () => object, csvExample: string) => ({
+  description: 'JSON; with `format=csv` the same rows as a CSV file (header line, one line per row)',
+  content: {
+    'application/json': { schema: { $ref: getSchemaPath(dto) } },
+    'text/csv': { schema: { type: 'string' }, example: csvExample },
+  },
+});

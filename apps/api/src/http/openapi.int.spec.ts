@@ -46,7 +46,9 @@ describe('OpenAPI document', () => {
       'POST /v1/events',
       'POST /v1/events:batch',
       'POST /v1/imports',
+      'POST /v1/targets',
       'PUT /v1/imports/{jobId}/file',
+      'PUT /v1/targets/{targetId}',
     ]);
     for (const { id, op } of writes) {
       expect([id, Object.keys(op.requestBody?.content ?? {}).length > 0]).toEqual([id, true]);

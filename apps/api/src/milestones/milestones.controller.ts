@@ -1,5 +1,5 @@
 import { Controller, Get, Inject, Param, Query, Res, UsePipes } from '@nestjs/common';
-import { ApiExtraModels, getSchemaPath, ApiOkResponse, ApiOperation, ApiParam, ApiResponse, ApiSecurity, ApiTags } from '@nestjs/swagger';
+import { ApiExtraModels, ApiOkResponse, ApiOperation, ApiParam, ApiResponse, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import type { ReadSide } from '@cem/read-models';
 import type { Platform } from '@cem/platform';
@@ -7,7 +7,7 @@ import { MILESTONES, UnknownMilestoneError, type MilestoneSlice } from '@cem/rea
 import { Roles } from '../auth/roles.decorator';
 import { READ_SIDE } from '../customers/read-side.token';
 import { ConsistencyQueryDto, MergedPointerDto } from '../customers/customers.dto';
-import { sendCsv } from '../http/csv';
+import { jsonOrCsv, sendCsv } from '../http/csv';
 import { customerAnswer, invalidParameter, queryValidation } from '../http/query-answers';
 import { waitForPosition } from '../http/read-your-writes';
 import { PLATFORM } from '../tokens';
@@ -24,15 +24,6 @@ import {
 const withoutKind = <T extends { kind: string }>({ kind: _kind, ...rest }: T) => rest;
 
 const monthIndex = (cohort: string) => Number(cohort.slice(0, 4)) * 12 + Number(cohort.slice(5, 7)) - 1;
-
-/** a 200 that is JSON by default and CSV with `format=csv` */
-const jsonOrCsv = (dto: new () => object, csvExample: string) => ({
-  description: 'JSON; with `format=csv` the same rows as a CSV file (header line, one line per row)',
-  content: {
-    'application/json': { schema: { $ref: getSchemaPath(dto) } },
-    'text/csv': { schema: { type: 'string' }, example: csvExample },
-  },
-});
 
 const FUNNEL_CSV_EXAMPLE =
   'asOf,cohort,segment,milestoneId,label,customers,reached,missed,open,conversion,fromPrevious\r\n' +

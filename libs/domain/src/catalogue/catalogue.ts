@@ -41,6 +41,8 @@ export interface SystemPayloads {
   'customer.merged-into': P.CustomerMergedIntoV1;
   'milestone.reached': P.MilestoneReachedV1;
   'milestone.missed': P.MilestoneMissedV1;
+  'target.created': P.TargetSetV1;
+  'target.changed': P.TargetSetV1;
 }
 export type SystemType = keyof SystemPayloads;
 export type EventType = TouchpointType | SystemType;

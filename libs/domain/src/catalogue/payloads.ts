@@ -205,3 +205,32 @@ export interface MilestoneMissedV1 {
   /** the deadline that passed */
   deadlineAt: string;
 }
+
+/**
+ * A programme target: a metric of the experience metrics, optionally on one slice, held to a
+ * threshold by a due date (e.g. NPS at least 40 in the `high` value segment by 2027-03-31).
+ */
+export interface TargetDefinition {
+  name: string;
+  /** an experience-metrics metric name, e.g. `nps` */
+  metric: string;
+  /** one value of one slice dimension, e.g. `{ dimension: 'segment', value: 'high' }`; null: every customer */
+  slice: { dimension: string; value: string } | null;
+  /** `at-least`: the metric must reach the threshold or more; `at-most`: stay at or under it */
+  direction: 'at-least' | 'at-most';
+  threshold: number;
+  /** buckets the status method reads the trend from */
+  bucket: 'week' | 'month';
+  /** first day of the period the trend is read over (YYYY-MM-DD, reporting time zone) */
+  startDate: string;
+  /** last day of the period: the target is met or missed on the bucket holding it */
+  dueDate: string;
+}
+/** A target created (version 1) or changed (version 2, 3, ...) through the API: the whole definition each time. */
+export interface TargetSetV1 {
+  targetId: string;
+  version: number;
+  target: TargetDefinition;
+  /** the API key that made the change (its id, not a person) */
+  changedBy: string;
+}

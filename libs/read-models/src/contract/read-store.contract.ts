@@ -83,6 +83,7 @@ export function readStoreContract(name: string, factory: ReadStoreFactory, readM
 
     beforeAll(async () => {
       loaded = await platformWithHistory({ seed: 11, persons: 200, eventsPerPerson: [3, 25], lateShare: 0.1 });
+      for (const model of readModels) for (const write of model.contractEvents?.() ?? []) await loaded.platform.store.appendMany([write]);
       log = await loaded.platform.store.readAll();
       head = await loaded.platform.store.headPosition();
       referenceDir = mkdtempSync(join(tmpdir(), 'cem-contract-'));

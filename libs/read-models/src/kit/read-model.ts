@@ -1,7 +1,7 @@
 import type { Type } from '@nestjs/common';
 import type { IEventHandler } from '@nestjs/cqrs';
 import type { Kysely, Migration } from 'kysely';
-import type { RecordedEvent } from '@cem/event-store';
+import type { RecordedEvent, StreamWrite } from '@cem/event-store';
 import type { ProjectedEvent } from '../projector/projected-event';
 import type { Projection } from '../projector/projection';
 
@@ -56,6 +56,11 @@ export interface ReadModel<Name extends string = string, Tables = any, Queries =
    * (every query method, with its filters, sorts and pages): the answers (JSON) must be equal on
    * SQLite and PostgreSQL. See docs/read-models.md, "Portability".
    */
+  /**
+   * Events the read model reads that ingesting customer histories does not produce (e.g. targets
+   * written through the API): the contract suite appends them to its log before projecting.
+   */
+  contractEvents?(): StreamWrite[];
   contractQueries?(queries: Queries, log: readonly RecordedEvent[]): Promise<unknown>;
 }
 

@@ -1,0 +1,195 @@
+import type { TargetMetricSource, TargetPoint } from '@cem/read-models/targets';
+import { KEYS, startApi, type ApiHarness } from '../../../../test/support/api-harness';
+
+/**
+ * The targets API over a metric source of known monthly values (the experience-metrics read model
+ * is the real source; here the series is given, so the status is checked against a plain
+ * recomputation of the documented method written in the test).
+ */
+const MONTHLY_NPS: Record<string, number | null> = {
+  '2026-01': 30,
+  '2026-02': 32,
+  '2026-03': null,
+  '2026-04': 35,
+  '2026-05': 36,
+  '2026-06': 38,
+};
+
+const monthStart = (y: number, m: number) => new Date(Date.UTC(y, m, 1)).toISOString();
+const fakeMetrics: TargetMetricSource = {
+  metricNames: ['nps', 'csat'],
+  dimensions: ['segment', 'channel'],
+  async series({ from, through, slice }) {
+    const points: TargetPoint[] = [];
+    let [y, m] = [Number(from.slice(0, 4)), Number(from.slice(5, 7)) - 1];
+    const last = Number(through.slice(0, 4)) * 12 + Number(through.slice(5, 7)) - 1;
+    for (; y * 12 + m <= last; m === 11 ? ((m = 0), y++) : m++) {
+      const key = monthStart(y, m).slice(0, 7);
+      const value = slice?.value === 'high' ? (MONTHLY_NPS[key] ?? null) : null;
+      points.push({ start: monthStart(y, m), end: monthStart(m === 11 ? y + 1 : y, (m + 1) % 12), value });
+    }
+    return points;
+  },
+};
+
+/** the documented method, written again: least squares over complete months' midpoints (days), projected to the due bucket's end */
+function expectedProjection(values: [string, number][], dueEnd: string): number {
+  const pts = values.map(([month, v]) => {
+    const start = Date.parse(`${month}-01T00:00:00Z`);
+    const d = new Date(start);
+    const end = Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1);
+    return [(start + end) / 2 / 86_400_000, v];
+  });
+  const n = pts.length;
+  const mx = pts.reduce((a, [x]) => a + x, 0) / n;
+  const my = pts.reduce((a, [, y]) => a + y, 0) / n;
+  const b = pts.reduce((a, [x, y]) => a + (x - mx) * (y - my), 0) / pts.reduce((a, [x]) => a + (x - mx) ** 2, 0);
+  return my + b * (Date.parse(dueEnd) / 86_400_000 - mx);
+}
+
+describe('targets API', () => {
+  let api: ApiHarness;
+  beforeAll(async () => (api = await startApi({}, { targetMetrics: fakeMetrics })));
+  afterAll(() => api.close());
+
+  const send = (method: 'POST' | 'PUT', url: string, body: unknown, key = KEYS.analyst) =>
+    api.app.inject({
+      method,
+      url,
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+      payload: JSON.stringify(body),
+    });
+  const get = (url: string, key: string | null = KEYS.analyst) =>
+    api.app.inject({ method: 'GET', url, headers: key ? { authorization: `Bearer ${key}` } : {} });
+  const TARGET = {
+    name: 'NPS of high-value customers',
+    metric: 'nps',
+    slice: { dimension: 'segment', value: 'high' },
+    direction: 'at-least',
+    threshold: 40,
+    startDate: '2026-01-01',
+    dueDate: '2026-09-30',
+  };
+
+  it('creates a target as a target.created event and reads it back with its status (read-your-writes)', async () => {
+    const res = await send('POST', '/v1/targets', { targetId: 'nps-high', ...TARGET });
+    expect(res.statusCode).toBe(201);
+    const written = res.json();
+    expect(written).toMatchObject({ targetId: 'nps-high', version: 1 });
+    const [event] = await api.platform.store.readStream('target-nps-high');
+    expect(event).toMatchObject({ type: 'target.created', position: written.position });
+    expect(event.data).toEqual({ targetId: 'nps-high', version: 1, target: { ...TARGET, bucket: 'month' }, changedBy: 'config-2' });
+
+    const at = '2026-07-15T00:00:00Z';
+    const report = (await get(`/v1/targets/nps-high?minPosition=${written.position}&at=${at}`)).json();
+    expect(report).toMatchObject({ targetId: 'nps-high', version: 1, target: { ...TARGET, bucket: 'month' } });
+    // complete months by 2026-07-15: January to June, five with a value; due bucket September ends 2026-10-01
+    const projected = expectedProjection(
+      Object.entries(MONTHLY_NPS).filter((e): e is [string, number] => e[1] !== null),
+      '2026-10-01T00:00:00.000Z',
+    );
+    expect(report.status).toMatchObject({ status: projected >= 40 ? 'on-track' : 'at-risk', current: 38, points: 5 });
+    expect(report.status.projected).toBeCloseTo(projected, 3);
+    expect(report.series).toHaveLength(9);
+    expect(report.history.map((h: { at: string; status: string }) => [h.at.slice(0, 10), h.status])).toEqual([
+      ['2026-02-01', 'at-risk'], // one value (30): below 40
+      ['2026-03-01', 'at-risk'],
+      ['2026-04-01', 'at-risk'], // March has no data: still two values
+      ['2026-05-01', report.history[3].projected >= 40 ? 'on-track' : 'at-risk'],
+      ['2026-06-01', report.history[4].projected >= 40 ? 'on-track' : 'at-risk'],
+      ['2026-07-01', report.status.status],
+    ]);
+    expect(report.changes).toEqual([expect.objectContaining({ version: 1, kind: 'created', changedBy: 'config-2' })]);
+  });
+
+  it('changes a target as a new version (target.changed) and keeps every version; met or missed once the due bucket is complete', async () => {
+    const res = await send('PUT', '/v1/targets/nps-high', { ...TARGET, threshold: 35, dueDate: '2026-05-31' });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({ targetId: 'nps-high', version: 2 });
+    const events = await api.platform.store.readStream('target-nps-high');
+    expect(events.map((e) => e.type)).toEqual(['target.created', 'target.changed']);
+    const report = (await get(`/v1/targets/nps-high?minPosition=${res.json().position}&at=2026-07-15T00:00:00Z`)).json();
+    expect(report.status).toMatchObject({ status: 'met', current: 36 }); // the due bucket, May: 36 >= 35
+    expect(
+      report.changes.map((c: { version: number; kind: string; target: { threshold: number } }) => [c.version, c.kind, c.target.threshold]),
+    ).toEqual([
+      [1, 'created', 40],
+      [2, 'changed', 35],
+    ]);
+    const missed = await send('PUT', '/v1/targets/nps-high', { ...TARGET, threshold: 37, dueDate: '2026-05-31' });
+    const after = (await get(`/v1/targets/nps-high?minPosition=${missed.json().position}&at=2026-07-15T00:00:00Z`)).json();
+    expect(after.status).toMatchObject({ status: 'missed', current: 36 });
+    expect(after.version).toBe(3);
+  });
+
+  it('lists targets with their status and exports the list and a status history as CSV', async () => {
+    const created = await send('POST', '/v1/targets', {
+      targetId: 'csat-web',
+      ...TARGET,
+      metric: 'csat',
+      slice: null,
+      direction: 'at-most',
+      threshold: 2,
+    });
+    expect(created.statusCode).toBe(201);
+    const list = (await get(`/v1/targets?minPosition=${created.json().position}&at=2026-07-15T00:00:00Z`)).json();
+    expect(list.items.map((i: { targetId: string; status: { status: string } }) => [i.targetId, i.status.status])).toEqual([
+      ['csat-web', 'at-risk'], // no data at all
+      ['nps-high', 'missed'],
+    ]);
+    const csv = await get('/v1/targets?format=csv&at=2026-07-15T00:00:00Z');
+    expect(csv.headers['content-type']).toBe('text/csv; charset=utf-8');
+    const lines = csv.body.trimEnd().split('\r\n');
+    expect(lines[0]).toBe(
+      'asOf,targetId,version,name,metric,sliceDimension,sliceValue,direction,threshold,bucket,startDate,dueDate,status,reason,current,currentBucket,projected,slopePer30Days,points',
+    );
+    expect(lines).toHaveLength(3);
+    expect(
+      lines[2].startsWith(
+        '2026-07-15T00:00:00.000Z,nps-high,3,NPS of high-value customers,nps,segment,high,at-least,37,month,2026-01-01,2026-05-31,missed,',
+      ),
+    ).toBe(true);
+    const history = await get('/v1/targets/nps-high?format=csv&at=2026-07-15T00:00:00Z');
+    expect(history.body.split('\r\n')[0]).toBe('targetId,at,status,reason,current,currentBucket,projected,slopePer30Days,points');
+  });
+
+  it('refuses bad targets with a 422 naming the field, and writes nothing', async () => {
+    const before = await api.platform.store.headPosition();
+    const cases: [Record<string, unknown>, string][] = [
+      [{ ...TARGET, metric: 'happiness' }, 'metric'],
+      [{ ...TARGET, slice: { dimension: 'planet', value: 'mars' } }, 'slice.dimension'],
+      [{ ...TARGET, dueDate: '2025-12-31' }, 'dueDate'],
+      [{ ...TARGET, dueDate: '2026-02-30' }, 'dueDate'],
+      [{ ...TARGET, dueDate: '2040-01-01' }, 'dueDate'],
+      [{ ...TARGET, startDate: '1 Jan 2026' }, 'startDate'],
+      [{ ...TARGET, direction: 'above' }, 'direction'],
+      [{ ...TARGET, threshold: 'forty' }, 'threshold'],
+      [{ ...TARGET, bucket: 'day' }, 'bucket'],
+      [{ ...TARGET, name: '' }, 'name'],
+      [{ ...TARGET, owner: 'me' }, 'owner'],
+      [{ ...TARGET, targetId: 'Bad Id' }, 'targetId'],
+    ];
+    for (const [body, field] of cases) {
+      const res = await send('POST', '/v1/targets', { targetId: 'bad-one', ...body });
+      expect([field, res.statusCode]).toEqual([field, 422]);
+      expect([field, res.json().errors.map((e: { field: string }) => e.field)]).toEqual([field, [field]]);
+    }
+    expect(await api.platform.store.headPosition()).toBe(before);
+  });
+
+  it('answers 409 for an existing id, 404 for changing or reading an unknown one', async () => {
+    expect((await send('POST', '/v1/targets', { targetId: 'nps-high', ...TARGET })).statusCode).toBe(409);
+    expect((await send('PUT', '/v1/targets/nobody', TARGET)).statusCode).toBe(404);
+    expect((await get('/v1/targets/nobody')).statusCode).toBe(404);
+  });
+
+  it('needs the analyst role', async () => {
+    for (const key of [KEYS.ingest, KEYS.ops]) {
+      expect((await send('POST', '/v1/targets', { targetId: 'x', ...TARGET }, key)).statusCode).toBe(403);
+      expect((await send('PUT', '/v1/targets/nps-high', TARGET, key)).statusCode).toBe(403);
+      expect((await get('/v1/targets', key)).statusCode).toBe(403);
+      expect((await get('/v1/targets/nps-high', key)).statusCode).toBe(403);
+    }
+    expect((await get('/v1/targets', null)).statusCode).toBe(401);
+  });
+});
