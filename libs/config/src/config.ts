@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { plainToInstance, Transform } from 'class-transformer';
+import { esdbConnectionStringProblems } from '@cem/event-store/esdb/connection-string';
 import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, validateSync } from 'class-validator';
 
 /** '' and blanks are "not set"; values are trimmed (secrets excepted, see `secret`) */
@@ -67,10 +68,8 @@ export class AppConfig {
   // --- storage ---
   @text() @IsString() DATA_DIR = './data';
   @text() @oneOf(['sqlite', 'esdb']) EVENT_STORE: 'sqlite' | 'esdb' = 'sqlite';
-  @text()
-  @IsOptional()
-  @Matches(/^esdb(\+discover)?:\/\//, { message: 'must start with esdb:// or esdb+discover://' })
-  ESDB_CONNECTION_STRING?: string;
+  /** checked in loadConfig (esdbConnectionStringProblems): scheme, options that break the adapter's guarantees */
+  @text() @IsOptional() @IsString() ESDB_CONNECTION_STRING?: string;
   @text() @oneOf(['FULL', 'NORMAL']) SQLITE_SYNCHRONOUS: 'FULL' | 'NORMAL' = 'FULL';
 
   // --- read side ---
@@ -213,6 +212,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
 
   if (config.EVENT_STORE === 'esdb' && !config.ESDB_CONNECTION_STRING)
     problems.push('ESDB_CONNECTION_STRING: required when EVENT_STORE=esdb');
+  if (ok('ESDB_CONNECTION_STRING') && config.ESDB_CONNECTION_STRING)
+    for (const p of esdbConnectionStringProblems(config.ESDB_CONNECTION_STRING)) problems.push(`ESDB_CONNECTION_STRING: ${p}`);
 
   if (config.READ_STORE === 'postgres' && !config.DATABASE_URL) problems.push('DATABASE_URL: required when READ_STORE=postgres');
   if (config.DATABASE_URL !== undefined) {

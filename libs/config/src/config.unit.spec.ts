@@ -66,6 +66,17 @@ describe('the platform configuration', () => {
     ]);
   });
 
+  it('refuses EventStoreDB connection-string options that break the adapter guarantees, at boot', () => {
+    const problems = problemsOf(() =>
+      loadConfig({ EVENT_STORE: 'esdb', ESDB_CONNECTION_STRING: 'esdb://u:pw@h:2113?throwOnAppendFailure=false&nodePreference=follower' }),
+    );
+    expect(problems).toEqual([
+      expect.stringMatching(/^ESDB_CONNECTION_STRING: throwOnAppendFailure=false is refused/),
+      expect.stringMatching(/^ESDB_CONNECTION_STRING: nodePreference=follower is refused/),
+    ]);
+    expect(problems.join(' ')).not.toContain('pw@');
+  });
+
   it('treats empty values as unset', () => {
     expect(loadConfig({ PORT: '', DEFAULT_PHONE_REGION: ' ', KAFKA_SASL_PASSWORD: '' })).toMatchObject({
       PORT: 3000,

@@ -11,6 +11,7 @@ import {
 import {
   contentHash,
   EventIdConflictError,
+  EventTooLargeError,
   WrongExpectedRevisionError,
   type EventData,
   type EventStore,
@@ -172,6 +173,13 @@ export class IngestionService {
           // another process won the race for a stream: back off a little, with jitter, and redo
           await new Promise((r) => setTimeout(r, Math.random() * Math.min(100, 2 ** attempt)));
           continue;
+        }
+        if (e instanceof EventTooLargeError) {
+          // refused by the store before anything was written: the sender's event, not the server, is at fault
+          const index = commands.findIndex((c) => c.eventId === e.eventId);
+          throw new IngestValidationError([
+            { index, eventId: e.eventId, field: 'data', reason: `is ${e.size} bytes as stored; the event store takes at most ${e.limit}` },
+          ]);
         }
         if (e instanceof EventIdConflictError) {
           const index = commands.findIndex((c) => c.eventId === e.eventId);

@@ -100,6 +100,8 @@ export interface EsdbDoubleFaults {
   leader?: { host: string; port: number };
   /** reads of `$all` and subscriptions to it answer AccessDenied (secure mode, a user outside `$admins`) */
   denyAllRead: boolean;
+  /** when set, the counted faults above only hit the requests it accepts (and only those consume them) */
+  when?: (request: { kind: 'append' | 'read'; streamName: string }) => boolean;
 }
 
 /** The server's default MaxAppendSize. */
@@ -154,7 +156,17 @@ export class EsdbDouble {
    * counters a test or the bench can look at: write requests (one per append, either path), gRPC
    * calls opened per method, reads (and how many carried `requires-leader`), subscriptions
    */
-  readonly stats = { appends: 0, appendCalls: 0, batchAppendCalls: 0, reads: 0, leaderReads: 0, subscriptions: 0, featureCalls: 0 };
+  readonly stats = {
+    appends: 0,
+    appendCalls: 0,
+    batchAppendCalls: 0,
+    reads: 0,
+    leaderReads: 0,
+    subscriptions: 0,
+    featureCalls: 0,
+    /** the largest append accepted or refused, in the server's MaxAppendSize bytes */
+    largestAppendBytes: 0,
+  };
 
   constructor(private readonly options: EsdbDoubleOptions = {}) {
     this.appended.setMaxListeners(0);
@@ -328,9 +340,10 @@ export class EsdbDouble {
 
   // ---- Append and BatchAppend ---------------------------------------------------------------------
 
-  /** Consumes a one-shot fault counter. */
-  private take(fault: 'commitThenTimeout' | 'notReady' | 'notLeader'): boolean {
+  /** Consumes a one-shot fault counter, if the request is one the fault is aimed at. */
+  private take(fault: 'commitThenTimeout' | 'notReady' | 'notLeader', request: { kind: 'append' | 'read'; streamName: string }): boolean {
     if (this.faults[fault] <= 0) return false;
+    if (this.faults.when && !this.faults.when(request)) return false;
     this.faults[fault]--;
     return true;
   }
@@ -338,14 +351,13 @@ export class EsdbDouble {
   /** One write request, decided as the server's index writer decides a commit. */
   private decideWrite(streamName: string, expected: Expected, messages: Message[]): WriteOutcome {
     this.stats.appends++;
-    if (this.take('notReady')) return { kind: 'not-ready' };
-    if (this.take('notLeader')) return { kind: 'not-leader' };
-    const max = this.maxAppendSize;
-    if (max > 0) {
-      let size = 0;
-      for (const m of messages) size += m.data.length + m.customMetadata.length + m.type.length * 2;
-      if (size > max) return { kind: 'too-large' };
-    }
+    const request = { kind: 'append', streamName } as const;
+    if (this.take('notReady', request)) return { kind: 'not-ready' };
+    if (this.take('notLeader', request)) return { kind: 'not-leader' };
+    let size = 0;
+    for (const m of messages) size += m.data.length + m.customMetadata.length + m.type.length * 2;
+    this.stats.largestAppendBytes = Math.max(this.stats.largestAppendBytes, size);
+    if (this.maxAppendSize > 0 && size > this.maxAppendSize) return { kind: 'too-large' };
     const stream = this.streams.get(streamName);
     if (stream?.tombstoned) return { kind: 'stream-deleted' };
     const current = stream ? lastRevision(stream) : -1;
@@ -377,7 +389,7 @@ export class EsdbDouble {
       this.writeSystemEvent();
     }
     const last = written[written.length - 1];
-    if (this.take('commitThenTimeout')) return { kind: 'timeout' };
+    if (this.take('commitThenTimeout', request)) return { kind: 'timeout' };
     return { kind: 'success', revision: last.revision, first: written[0], last };
   }
 
@@ -513,7 +525,7 @@ export class EsdbDouble {
       if (outcome.kind === 'not-leader') {
         // the server throws LeaderInfo inside the completion callback: the whole call ends with it
         ended = true;
-        call.destroy(this.notLeaderError());
+        call.emit('error', this.notLeaderError());
         return;
       }
       const resp = new pb.BatchAppendResp().setCorrelationId(correlation).setStreamIdentifier(request.identifier);
@@ -645,30 +657,34 @@ export class EsdbDouble {
   private onRead(call: ReadCall): void {
     const options = call.request.getOptions();
     if (!options) {
-      call.destroy(grpcError(grpc.status.INVALID_ARGUMENT, 'read without options'));
+      call.emit('error', grpcError(grpc.status.INVALID_ARGUMENT, 'read without options'));
       return;
     }
     const leader = call.metadata.get('requires-leader')[0] === 'true';
     if (options.hasAll() && this.faults.denyAllRead) {
-      call.destroy(grpcError(grpc.status.PERMISSION_DENIED, 'Access Denied', { exception: 'access-denied' }));
+      call.emit('error', grpcError(grpc.status.PERMISSION_DENIED, 'Access Denied', { exception: 'access-denied' }));
       return;
     }
     const O = pb.ReadReq.Options;
     const forwards = options.getReadDirection() === O.ReadDirection.FORWARDS;
     const filter = compileFilter(options);
     if (options.hasSubscription()) {
-      if (!options.hasAll()) call.destroy(grpcError(grpc.status.UNIMPLEMENTED, 'the double serves subscriptions to $all only'));
+      if (!options.hasAll()) call.emit('error', grpcError(grpc.status.UNIMPLEMENTED, 'the double serves subscriptions to $all only'));
       else this.subscribeToAll(call, options, filter);
       return;
     }
     this.stats.reads++;
     if (leader) this.stats.leaderReads++;
-    if (this.take('notReady')) {
-      call.destroy(grpcError(grpc.status.UNAVAILABLE, 'Server Is Not Ready'));
+    const request = {
+      kind: 'read',
+      streamName: options.hasStream() ? nameOf(options.getStream()!.getStreamIdentifier()) : '$all',
+    } as const;
+    if (this.take('notReady', request)) {
+      call.emit('error', grpcError(grpc.status.UNAVAILABLE, 'Server Is Not Ready'));
       return;
     }
-    if (leader && this.take('notLeader')) {
-      call.destroy(this.notLeaderError());
+    if (leader && this.take('notLeader', request)) {
+      call.emit('error', this.notLeaderError());
       return;
     }
     const count = options.hasCount() ? Number(options.getCount()) : Number.MAX_SAFE_INTEGER;
@@ -679,7 +695,7 @@ export class EsdbDouble {
       const streamName = nameOf(so.getStreamIdentifier());
       const stream = this.streams.get(streamName);
       if (stream?.tombstoned) {
-        call.destroy(this.statusError('stream-deleted', streamName));
+        call.emit('error', this.statusError('stream-deleted', streamName));
         return;
       }
       const shown = stream ? this.visible(stream, leader) : [];

@@ -1,6 +1,6 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
-import { StoreUnavailableError } from '@cem/event-store';
+import { StoreRefusedError, StoreUnavailableError } from '@cem/event-store';
 import { IngestConflictError, IngestValidationError } from '@cem/ingestion';
 import { PROJECTION_LAGGING_RETRY_AFTER_S, ProjectionLaggingError } from './projection-lagging.error';
 
@@ -44,6 +44,17 @@ export function toErrorBody(exception: unknown): { status: number; body: ErrorBo
         message: 'the event store is unavailable; nothing was acknowledged, retry later',
       },
       headers: { 'retry-after': '5' },
+    };
+  }
+  if (exception instanceof StoreRefusedError) {
+    // permanent until an operator acts (a deleted stream, missing rights): a 500 that says why, not a retry hint
+    return {
+      status: 500,
+      body: {
+        statusCode: 500,
+        error: 'store_refused',
+        message: `the event store refused the operation (${exception.reason}); nothing was acknowledged and a retry will not help until an operator acts (docs/eventstoredb.md)`,
+      },
     };
   }
   if (exception instanceof ProjectionLaggingError) {

@@ -10,7 +10,7 @@ import {
   type ResolvedEvent,
 } from '@eventstore/db-client';
 import { contentHash } from '../content-hash';
-import { EventIdConflictError, StoreUnavailableError, StreamNotFoundError } from '../errors';
+import { EventIdConflictError, EventTooLargeError, StoreRefusedError, StoreUnavailableError, StreamNotFoundError } from '../errors';
 import type {
   AppendedEvent,
   AppendResult,
@@ -24,7 +24,9 @@ import type {
   SubscribeOptions,
   Subscription,
 } from '../port';
-import { isStreamNotFound, isWrongExpectedVersion, mapEsdbError } from './errors';
+import { DEFAULT_MAX_APPEND_SIZE, esdbEventSize, splitBySize } from './append-size';
+import { assertSafeConnectionString } from './connection-string';
+import { isMaxAppendSizeExceeded, isStreamNotFound, isWrongExpectedVersion, mapEsdbError, safeStreamName } from './errors';
 import { eventIdStream, isHiddenStream, isSystemEventType, toEsdbMetadata } from './naming';
 import { EsdbSubscription, type BackoffOptions } from './esdb-subscription';
 import { toRecorded } from './records';
@@ -40,6 +42,12 @@ export interface EsdbEventStoreOptions {
   backoff?: BackoffOptions;
   /** events per page when the adapter reads in pages (global log, idempotency look-ups); default 500 */
   readPageSize?: number;
+  /**
+   * The server's MaxAppendSize in bytes (data + metadata + 2 per character of the type, summed over
+   * one append); default 1 MiB, the server's default. Appends are split to stay within it; when the
+   * server answers with a smaller limit, the adapter takes that one.
+   */
+  maxAppendSize?: number;
   /** where the adapter reports reconnects and similar operational facts; default: nowhere */
   log?: (message: string) => void;
 }
@@ -55,6 +63,22 @@ interface Reservation {
 
 type ClaimOutcome = { kind: 'fresh'; release?: { stream: string; revision: bigint } } | { kind: 'duplicate'; recorded: RecordedEvent };
 
+/** An event of the call that is not stored yet, with the reservation taken for it. */
+interface FreshEvent {
+  event: EventData;
+  index: number;
+  claim: ClaimOutcome;
+}
+
+/**
+ * Reads that decide a write (reservations, stream revisions, read-backs) go to the leader: a follower
+ * may lag behind after an election, and a stale "not there" would let a retry duplicate an event.
+ */
+const FROM_LEADER = { requiresLeader: true } as const;
+
+const toJsonEvent = (event: EventData) =>
+  jsonEvent({ id: event.eventId, type: event.type, data: (event.data ?? null) as never, metadata: toEsdbMetadata(event.metadata) });
+
 /**
  * The event store port on EventStoreDB through `@eventstore/db-client` (gRPC).
  *
@@ -69,6 +93,7 @@ export class EsdbEventStore implements EventStore {
   readonly capabilities = { atomicMultiStreamAppend: false };
   private readonly leaseMs: number;
   private readonly pageSize: number;
+  private appendLimit: number;
   private readonly subscriptions = new Set<EsdbSubscription>();
   private closed = false;
 
@@ -78,10 +103,12 @@ export class EsdbEventStore implements EventStore {
   ) {
     this.leaseMs = options.reservationLeaseMs ?? 30_000;
     this.pageSize = options.readPageSize ?? 500;
+    this.appendLimit = options.maxAppendSize ?? DEFAULT_MAX_APPEND_SIZE;
   }
 
   /** `esdb://host:2113?tls=false` (single node) or any connection string the client accepts. */
   static connect(connectionString: string, options: EsdbEventStoreOptions = {}): EsdbEventStore {
+    assertSafeConnectionString(connectionString);
     return new EsdbEventStore(EventStoreDBClient.connectionString(connectionString), options);
   }
 
@@ -93,7 +120,39 @@ export class EsdbEventStore implements EventStore {
     options: { expectedRevision?: ExpectedRevision } = {},
   ): Promise<AppendResult> {
     this.assertOpen();
-    const expected = options.expectedRevision ?? 'any';
+    this.assertFits(events);
+    return this.appendChecked(streamId, events, options.expectedRevision ?? 'any');
+  }
+
+  /**
+   * Every stream written in order; a call whose events cannot all be appended is refused before
+   * anything is written (an event over the server's append size). A failure part-way (server
+   * unavailable, another writer first) leaves the earlier streams and chunks written but
+   * unacknowledged: a retry with the same eventIds finds them through their reservations and
+   * completes the call.
+   */
+  async appendMany(writes: StreamWrite[]): Promise<AppendResult[]> {
+    this.assertOpen();
+    for (const w of writes) this.assertFits(w.events);
+    const results: AppendResult[] = [];
+    for (const w of writes) results.push(await this.appendChecked(w.streamId, w.events, w.expectedRevision ?? 'any'));
+    return results;
+  }
+
+  /** The server's MaxAppendSize this adapter splits appends for (lowered when the server announces a smaller one). */
+  get maxAppendSize(): number {
+    return this.appendLimit;
+  }
+
+  /** Refuses a call with an event that no append could carry, before anything is written. */
+  private assertFits(events: EventData[]): void {
+    for (const e of events) {
+      const size = esdbEventSize(e);
+      if (size > this.appendLimit) throw new EventTooLargeError(e.eventId, size, this.appendLimit);
+    }
+  }
+
+  private async appendChecked(streamId: string, events: EventData[], expected: ExpectedRevision): Promise<AppendResult> {
     const out: AppendedEvent[] = new Array(events.length);
     const unique: { event: EventData; hash: string; index: number }[] = [];
     const repeats: { index: number; firstIndex: number }[] = [];
@@ -111,7 +170,8 @@ export class EsdbEventStore implements EventStore {
     });
 
     // 1. reserve every eventId of the call for this stream (or learn it is already stored)
-    const settled = await Promise.allSettled(unique.map((u) => this.claim(u.event.eventId, streamId, u.hash)));
+    const scans = new Map<string, StreamScan>();
+    const settled = await Promise.allSettled(unique.map((u) => this.claim(u.event.eventId, streamId, u.hash, scans)));
     const claims: ClaimOutcome[] = [];
     const failure = settled.find((s) => s.status === 'rejected');
     for (const s of settled) if (s.status === 'fulfilled') claims.push(s.value);
@@ -120,90 +180,123 @@ export class EsdbEventStore implements EventStore {
       throw (failure as PromiseRejectedResult).reason;
     }
 
-    const fresh: { event: EventData; index: number }[] = [];
+    const fresh: FreshEvent[] = [];
     unique.forEach((u, i) => {
       const c = claims[i];
       if (c.kind === 'duplicate')
         out[u.index] = { eventId: u.event.eventId, revision: c.recorded.revision, position: c.recorded.position, duplicate: true };
-      else fresh.push(u);
+      else fresh.push({ event: u.event, index: u.index, claim: c });
     });
 
     let nextExpectedRevision: number;
     if (fresh.length === 0) {
       nextExpectedRevision = (await this.streamRevisions([streamId])).get(streamId) ?? -1;
     } else {
-      // 2. append the new events with the caller's expected revision
-      let result;
-      try {
-        result = await this.client.appendToStream(
-          streamId,
-          fresh.map(({ event }) =>
-            jsonEvent({
-              id: event.eventId,
-              type: event.type,
-              data: (event.data ?? null) as never,
-              metadata: toEsdbMetadata(event.metadata),
-            }),
-          ),
-          { expectedRevision: toEsdbExpected(expected) },
-        );
-      } catch (err) {
-        const mapped = mapEsdbError(err, streamId, expected);
-        // An unavailable server may or may not have written: keep the reservations so a retry
-        // finds the events if they were written. A refused append wrote nothing: release them.
-        if (!(mapped instanceof StoreUnavailableError)) await this.release(claims);
-        throw mapped;
-      }
-      nextExpectedRevision = Number(result.nextExpectedRevision);
-      // 3. revisions and positions of what was written
-      if (fresh.length === 1 && result.position) {
-        out[fresh[0].index] = {
-          eventId: fresh[0].event.eventId,
-          revision: nextExpectedRevision,
-          position: Number(result.position.commit),
-          duplicate: false,
-        };
-      } else {
-        const first = nextExpectedRevision - fresh.length + 1;
-        const written = await this.readStreamRaw(streamId, {
-          direction: 'forwards',
-          fromRevision: Math.max(0, first),
-          maxCount: fresh.length,
-        });
-        const byId = new Map(written.map((e) => [e.eventId, e]));
-        for (const { event, index } of fresh) {
-          const e = byId.get(event.eventId) ?? (await this.findInStream(streamId, event.eventId));
-          if (!e) throw new Error(`EventStoreDB acknowledged event ${event.eventId} on ${streamId} but it cannot be read back`);
-          out[index] = { eventId: event.eventId, revision: e.revision, position: e.position, duplicate: false };
-        }
-      }
+      // 2. append the new events with the caller's expected revision, in chunks under the server's limit
+      nextExpectedRevision = await this.appendInChunks(streamId, fresh, resumedExpected(streamId, expected, claims), out);
     }
     for (const { index, firstIndex } of repeats) out[index] = { ...out[firstIndex], duplicate: true };
     return { streamId, nextExpectedRevision, events: out };
   }
 
-  async appendMany(writes: StreamWrite[]): Promise<AppendResult[]> {
-    const results: AppendResult[] = [];
-    for (const w of writes) results.push(await this.appendToStream(w.streamId, w.events, { expectedRevision: w.expectedRevision }));
-    return results;
+  /**
+   * Appends `fresh` in chunks that each stay within the server's MaxAppendSize. The first chunk
+   * carries the caller's expected revision; later chunks the exact revision the previous one ended
+   * at (or `any` when the caller asked for `any`), so a batch never lands out of order. A chunk that
+   * fails stops the rest: chunks already written keep their reservations (a retry finds them as
+   * duplicates); the reservations of unwritten events are released when the server refused (not when
+   * it was unavailable: the chunk may have been written).
+   */
+  private async appendInChunks(streamId: string, fresh: FreshEvent[], expected: ExpectedRevision, out: AppendedEvent[]): Promise<number> {
+    let remaining = fresh;
+    let expectedNow: ExpectedRevision = expected;
+    let next = -1;
+    while (remaining.length > 0) {
+      const chunk = splitBySize(remaining, (f) => esdbEventSize(f.event), this.appendLimit)[0];
+      const single = chunk.length === 1 ? esdbEventSize(chunk[0].event) : 0;
+      if (single > this.appendLimit) {
+        await this.release(remaining.map((f) => f.claim));
+        throw new EventTooLargeError(chunk[0].event.eventId, single, this.appendLimit);
+      }
+      let result;
+      try {
+        result = await this.client.appendToStream(
+          streamId,
+          chunk.map(({ event }) => toJsonEvent(event)),
+          { expectedRevision: toEsdbExpected(expectedNow) },
+        );
+      } catch (err) {
+        const serverLimit = (err as { maxAppendSize?: number }).maxAppendSize;
+        if (isMaxAppendSizeExceeded(err) && serverLimit && serverLimit < this.appendLimit) {
+          // the server is configured below what we assumed: take its limit and split again
+          this.options.log?.(`EventStoreDB's MaxAppendSize is ${serverLimit} bytes; appends are split for it from now on`);
+          this.appendLimit = serverLimit;
+          continue;
+        }
+        const mapped = mapEsdbError(err, streamId, expectedNow);
+        if (!(mapped instanceof StoreUnavailableError)) await this.release(remaining.map((f) => f.claim));
+        throw mapped;
+      }
+      next = Number(result.nextExpectedRevision);
+      await this.recordPositions(streamId, chunk, next, result.position ? Number(result.position.commit) : undefined, out);
+      remaining = remaining.slice(chunk.length);
+      expectedNow = expected === 'any' ? 'any' : next;
+    }
+    return next;
+  }
+
+  /** Revisions and positions of a written chunk: from the answer for one event, read back (from the leader) for more. */
+  private async recordPositions(
+    streamId: string,
+    chunk: FreshEvent[],
+    next: number,
+    position: number | undefined,
+    out: AppendedEvent[],
+  ): Promise<void> {
+    if (chunk.length === 1 && position !== undefined) {
+      out[chunk[0].index] = { eventId: chunk[0].event.eventId, revision: next, position, duplicate: false };
+      return;
+    }
+    const first = next - chunk.length + 1;
+    const written = await this.readStreamRaw(streamId, { direction: 'forwards', fromRevision: Math.max(0, first), maxCount: chunk.length });
+    const byId = new Map(written.map((e) => [e.eventId, e]));
+    for (const { event, index } of chunk) {
+      const e = byId.get(event.eventId) ?? (await this.findInStream(streamId, event.eventId));
+      if (!e) throw new Error(`EventStoreDB acknowledged event ${event.eventId} on ${streamId} but it cannot be read back`);
+      out[index] = { eventId: event.eventId, revision: e.revision, position: e.position, duplicate: false };
+    }
   }
 
   /**
    * Reserves `eventId` for `streamId` with expected revision `no_stream` on its reservation stream;
    * when the reservation exists, decides from it and from the stream it names.
    */
-  private async claim(eventId: string, streamId: string, hash: string, attempt = 0): Promise<ClaimOutcome> {
+  private async claim(eventId: string, streamId: string, hash: string, scans: Map<string, StreamScan>, attempt = 0): Promise<ClaimOutcome> {
     const stream = eventIdStream(eventId);
     const reserve = async (expectedRevision: AppendExpectedRevision): Promise<ClaimOutcome> => {
+      let revision: bigint;
       try {
         const data = { streamId, hash, reservedAt: new Date().toISOString() } satisfies Reservation;
-        const r = await this.client.appendToStream(stream, jsonEvent({ type: RESERVED, data }), { expectedRevision });
-        return { kind: 'fresh', release: { stream, revision: r.nextExpectedRevision } };
+        revision = (await this.client.appendToStream(stream, jsonEvent({ type: RESERVED, data }), { expectedRevision }))
+          .nextExpectedRevision;
       } catch (err) {
         if (!isWrongExpectedVersion(err)) throw mapEsdbError(err, stream);
         if (attempt >= 3) throw new StoreUnavailableError(`eventId ${eventId} is contended by concurrent writers; retry`);
-        return this.claim(eventId, streamId, hash, attempt + 1);
+        return this.claim(eventId, streamId, hash, scans, attempt + 1);
       }
+      if (expectedRevision === NO_STREAM && revision !== 0n) {
+        // `no_stream` answered past revision 0: the server recreated a soft-deleted stream, so an
+        // earlier reservation of this id was deleted (against the operator rules). The event may be
+        // stored already: decide from the target stream, as for a reservation without its event.
+        this.options.log?.(`the reservation stream of an eventId had been deleted (${stream}); deciding from ${streamId}`);
+        const stored = await this.findInStream(streamId, eventId, scans);
+        if (stored) {
+          if (contentHash(stored as EventData) !== hash) throw new EventIdConflictError(eventId, stored.streamId);
+          return { kind: 'duplicate', recorded: stored };
+        }
+        await this.assertNotTruncated(streamId, eventId);
+      }
+      return { kind: 'fresh', release: { stream, revision } };
     };
     // The common case, a new eventId: one round trip.
     if (attempt === 0) return reserve(NO_STREAM);
@@ -211,20 +304,43 @@ export class EsdbEventStore implements EventStore {
     if (!last) return reserve(NO_STREAM);
     if (last.type === RELEASED) return reserve(last.revision);
     const { reservation } = last;
-    const stored = await this.findInStream(reservation.streamId, eventId);
+    const stored = await this.findInStream(reservation.streamId, eventId, scans);
     if (stored) {
       if (contentHash(stored as EventData) !== hash) throw new EventIdConflictError(eventId, stored.streamId);
       return { kind: 'duplicate', recorded: stored };
     }
     // Reserved, not (yet) written. Same stream and content: a retry of a call that did not get
     // through (or is still on its way); appending is safe, the stream's expected revision and the
-    // server's own per-stream dedupe keep it single.
-    if (reservation.streamId === streamId && reservation.hash === hash) return { kind: 'fresh' };
+    // server's own per-stream dedupe keep it single -- unless the stream was truncated, where "not
+    // found" proves nothing.
+    if (reservation.streamId === streamId && reservation.hash === hash) {
+      await this.assertNotTruncated(streamId, eventId);
+      return { kind: 'fresh' };
+    }
     // A writer reserved it for another stream or content and never wrote it: after the lease, take over.
     if (this.expired(reservation)) return reserve(last.revision);
     throw new StoreUnavailableError(
       `eventId ${eventId} is reserved by another writer for ${reservation.streamId === streamId ? 'different content' : `stream ${reservation.streamId}`}; retry later`,
     );
+  }
+
+  /**
+   * A reserved event not found in its stream only proves it was never written when the stream keeps
+   * all its events: with `$tb`, `$maxCount` or `$maxAge` set (soft delete, truncation) it may have
+   * been written and dropped, and appending it again would duplicate it.
+   */
+  private async assertNotTruncated(streamId: string, eventId: string): Promise<void> {
+    let metadata: { truncateBefore?: unknown; maxCount?: unknown; maxAge?: unknown } | undefined;
+    try {
+      metadata = (await this.client.getStreamMetadata(streamId, FROM_LEADER)).metadata;
+    } catch (err) {
+      throw mapEsdbError(err, streamId);
+    }
+    if (metadata && (metadata.truncateBefore !== undefined || metadata.maxCount !== undefined || metadata.maxAge !== undefined))
+      throw new StoreRefusedError(
+        'stream-truncated',
+        `eventId ${eventId} was reserved for ${safeStreamName(streamId)}, which an operator truncated or deleted ($tb, $maxCount or $maxAge): whether it is stored cannot be decided, so it is not appended again (see docs/eventstoredb.md, operator rules)`,
+      );
   }
 
   private expired(r: Reservation): boolean {
@@ -244,7 +360,7 @@ export class EsdbEventStore implements EventStore {
 
   private async lastReservation(stream: string): Promise<{ revision: bigint; type: string; reservation: Reservation } | undefined> {
     try {
-      const events = await drain(this.client.readStream(stream, { direction: BACKWARDS, fromRevision: END, maxCount: 1 }));
+      const events = await drain(this.client.readStream(stream, { direction: BACKWARDS, fromRevision: END, maxCount: 1, ...FROM_LEADER }));
       const e = events[0]?.event;
       if (!e) return undefined;
       return { revision: e.revision, type: e.type, reservation: e.data as unknown as Reservation };
@@ -254,24 +370,29 @@ export class EsdbEventStore implements EventStore {
     }
   }
 
-  /** The event with this id in this stream, reading backwards (retries are usually of recent events). */
-  private async findInStream(streamId: string, eventId: string): Promise<RecordedEvent | undefined> {
-    let from: bigint | typeof END = END;
-    for (;;) {
-      let page: RecordedEvent[];
-      try {
-        page = (
-          await drain(this.client.readStream(streamId, { direction: BACKWARDS, fromRevision: from, maxCount: this.pageSize }))
-        ).flatMap(toRecorded);
-      } catch (err) {
-        if (isStreamNotFound(err)) return undefined;
-        throw mapEsdbError(err, streamId);
-      }
-      const hit = page.find((e) => e.eventId === eventId);
-      if (hit) return hit;
-      const lowest = page[page.length - 1]?.revision ?? 0;
-      if (page.length < this.pageSize || lowest === 0) return undefined;
-      from = BigInt(lowest - 1);
+  /**
+   * The event with this id in this stream, reading backwards (retries are usually of recent events).
+   * `scans` shares the pages read among the look-ups of one call: a retried batch of thousands of
+   * events reads its stream once, not once per event.
+   */
+  private async findInStream(streamId: string, eventId: string, scans?: Map<string, StreamScan>): Promise<RecordedEvent | undefined> {
+    let scan = scans?.get(streamId);
+    if (!scan) {
+      scan = new StreamScan((from) => this.readPageBackwards(streamId, from), this.pageSize);
+      scans?.set(streamId, scan);
+    }
+    return scan.find(eventId);
+  }
+
+  /** One page of a stream read backwards from the leader; undefined when the stream does not exist. */
+  private async readPageBackwards(streamId: string, from: bigint | typeof END): Promise<RecordedEvent[] | undefined> {
+    try {
+      return (
+        await drain(this.client.readStream(streamId, { direction: BACKWARDS, fromRevision: from, maxCount: this.pageSize, ...FROM_LEADER }))
+      ).flatMap(toRecorded);
+    } catch (err) {
+      if (isStreamNotFound(err)) return undefined;
+      throw mapEsdbError(err, streamId);
     }
   }
 
@@ -290,6 +411,7 @@ export class EsdbEventStore implements EventStore {
           direction: backwards ? BACKWARDS : FORWARDS,
           fromRevision: options.fromRevision !== undefined ? BigInt(options.fromRevision) : backwards ? END : START,
           maxCount: options.maxCount ?? Number.MAX_SAFE_INTEGER,
+          ...FROM_LEADER,
         }),
       );
       return events.flatMap(toRecorded);
@@ -387,6 +509,57 @@ export class EsdbEventStore implements EventStore {
 
   private assertOpen(): void {
     if (this.closed) throw new Error('the event store is closed');
+  }
+}
+
+/**
+ * The expected revision for the events of a call still to write. A retried call whose leading events
+ * already sit right where its expected revision put them (an earlier attempt wrote its first chunks,
+ * then failed) resumes after them; anything else keeps the caller's expected revision.
+ */
+function resumedExpected(streamId: string, expected: ExpectedRevision, claims: ClaimOutcome[]): ExpectedRevision {
+  if (expected !== 'no_stream' && typeof expected !== 'number') return expected;
+  const base = expected === 'no_stream' ? -1 : expected;
+  let k = 0;
+  for (; k < claims.length; k++) {
+    const c = claims[k];
+    if (c.kind !== 'duplicate' || c.recorded.streamId !== streamId || c.recorded.revision !== base + 1 + k) break;
+  }
+  if (k === 0 || claims.slice(k).some((c) => c.kind === 'duplicate')) return expected;
+  return base + k;
+}
+
+/** Reads one stream backwards page by page, on demand, remembering every event it saw. */
+class StreamScan {
+  private readonly seen = new Map<string, RecordedEvent>();
+  /** where the next page starts; undefined once the start of the stream was reached */
+  private next: bigint | typeof END | undefined = END;
+  private reading?: Promise<void>;
+
+  constructor(
+    private readonly readPage: (from: bigint | typeof END) => Promise<RecordedEvent[] | undefined>,
+    private readonly pageSize: number,
+  ) {}
+
+  async find(eventId: string): Promise<RecordedEvent | undefined> {
+    for (;;) {
+      const hit = this.seen.get(eventId);
+      if (hit) return hit;
+      if (this.next === undefined) return undefined;
+      this.reading ??= this.readMore().finally(() => (this.reading = undefined));
+      await this.reading;
+    }
+  }
+
+  private async readMore(): Promise<void> {
+    const page = await this.readPage(this.next!);
+    if (!page) {
+      this.next = undefined;
+      return;
+    }
+    for (const e of page) this.seen.set(e.eventId, e);
+    const lowest = page[page.length - 1]?.revision ?? 0;
+    this.next = page.length < this.pageSize || lowest === 0 ? undefined : BigInt(lowest - 1);
   }
 }
 

@@ -7,6 +7,7 @@ import {
 } from '@eventstore/db-client';
 import type { RecordedEvent, SubscribeOptions, Subscription, SubscriptionMessage } from '../port';
 import { isTransientStoreError } from '../transient';
+import { mapEsdbError } from './errors';
 import { isHiddenStream, isSystemEventType, VISIBLE_STREAM_REGEX } from './naming';
 import { toRecorded } from './records';
 
@@ -65,7 +66,8 @@ export class EsdbSubscription implements Subscription {
       const { delivered, error } = await this.connectOnce();
       if (this.closed) break;
       if (error !== undefined && !isTransientStoreError(error) && !isDrop(error)) {
-        this.failure = error;
+        // a permanent refusal (access denied on $all): end with the port's error, not the client's
+        this.failure = mapEsdbError(error, '$all');
         break;
       }
       if (delivered) attempt = 0;

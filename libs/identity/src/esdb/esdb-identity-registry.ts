@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { BACKWARDS, END, FORWARDS, jsonEvent, NO_STREAM, START, type EventStoreDBClient } from '@eventstore/db-client';
 import { decideSharedIdentifierMerge, followMergeChainAsync, identifierKey, mergeCarriedOut, type Identifier } from '@cem/domain';
-import { StoreUnavailableError } from '@cem/event-store';
+import { StoreRefusedError, StoreUnavailableError } from '@cem/event-store';
 import { isStreamNotFound, isWrongExpectedVersion, mapEsdbError } from '@cem/event-store/esdb/errors';
 import { INTERNAL_STREAM_PREFIX, identifierStream } from '@cem/event-store/esdb/naming';
 import type { IdentityRegistry, PendingMerge, Resolution, ResolveRequest } from '../port';
@@ -189,13 +189,28 @@ export class EsdbIdentityRegistry implements IdentityRegistry {
     if (failed) throw failed.reason instanceof WrongRevision ? new Contended() : failed.reason;
   }
 
+  /**
+   * Appends one registry event. A write that fails as unavailable may have been committed (the
+   * server answers "timed out" after committing): it is retried a few times with the same event id
+   * and the same expected revision, which the server recognises as the same write for `no_stream` and
+   * exact revisions, so a merge or claim that landed is never reported as failed and then forgotten.
+   * A `no_stream` write answered past revision 0 landed on a stream an operator had soft-deleted.
+   */
   private async append(stream: string, type: string, data: object, expectedRevision: bigint | 'no_stream' | 'any'): Promise<bigint> {
-    try {
-      const r = await this.client.appendToStream(stream, jsonEvent({ type, data: data as never }), { expectedRevision });
-      return r.nextExpectedRevision;
-    } catch (err) {
-      if (isWrongExpectedVersion(err)) throw new WrongRevision(stream);
-      throw mapEsdbError(err, stream);
+    const event = jsonEvent({ id: randomUUID(), type, data: data as never });
+    for (let attempt = 1; ; attempt++) {
+      let revision: bigint;
+      try {
+        revision = (await this.client.appendToStream(stream, event, { expectedRevision })).nextExpectedRevision;
+      } catch (err) {
+        if (isWrongExpectedVersion(err)) throw new WrongRevision(stream);
+        const mapped = mapEsdbError(err, stream);
+        if (!(mapped instanceof StoreUnavailableError) || attempt >= 3) throw mapped;
+        await new Promise((r) => setTimeout(r, 50 * attempt));
+        continue;
+      }
+      if (expectedRevision === NO_STREAM && revision !== 0n) throw deletedRegistryStream(stream);
+      return revision;
     }
   }
 
@@ -206,6 +221,8 @@ export class EsdbIdentityRegistry implements IdentityRegistry {
         direction: direction === 'forwards' ? FORWARDS : BACKWARDS,
         fromRevision: direction === 'forwards' ? START : END,
         maxCount,
+        // the registry decides claims and merges from what it reads: only the leader's view will do
+        requiresLeader: true,
       })) {
         if (r.event) out.push(r.event);
       }
@@ -222,6 +239,7 @@ export class EsdbIdentityRegistry implements IdentityRegistry {
     if (known !== undefined) return known;
     const [first] = await this.read(identifierStream(key), 'forwards', 1);
     if (!first) return undefined;
+    if (first.revision !== 0n) throw deletedRegistryStream(identifierStream(key));
     const owner = (first.data as { customerId: string }).customerId;
     this.claims.set(key, owner);
     return owner;
@@ -237,6 +255,7 @@ export class EsdbIdentityRegistry implements IdentityRegistry {
       if (state) return null;
       const events = await this.read(registryCustomerStream(id), 'forwards', 2);
       if (events.length === 0) return undefined;
+      if (events[0].revision !== 0n) throw deletedRegistryStream(registryCustomerStream(id));
       const last = events[events.length - 1];
       if (last.type === MERGED_INTO) {
         const survivorId = (last.data as { survivorId: string }).survivorId;
@@ -280,6 +299,19 @@ export class EsdbIdentityRegistry implements IdentityRegistry {
 
   /** The client belongs to whoever created it (usually shared with the event store adapter). */
   async close(): Promise<void> {}
+}
+
+/**
+ * A registry stream whose first event is not at revision 0 was soft-deleted by an operator and
+ * written again: the original owner is hidden, so the registry refuses to decide from it rather than
+ * hand the identifier to a second customer. Names no identifier (personal data).
+ */
+function deletedRegistryStream(stream: string): StoreRefusedError {
+  const kind = stream.startsWith(identifierStream('')) ? 'an identifier claim stream' : `registry stream ${stream}`;
+  return new StoreRefusedError(
+    'stream-deleted',
+    `identity registry: ${kind} was deleted by an operator; its original owner is hidden, so it is not used (restore it, see docs/eventstoredb.md, operator rules)`,
+  );
 }
 
 class WrongRevision extends Error {
