@@ -1,0 +1,88 @@
+import { addToBins, mergeBins, type Bins } from './quantile-bins';
+
+/*
+ * What one bucket row holds: additive counters and percentile bins, for one (granularity, bucket,
+ * dimension, slice). Everything adds (and subtracts, for a case whose facts are revised), so late
+ * events, revised cases and the rows of several buckets combine by addition.
+ */
+export const COUNTERS = [
+  // survey.answered
+  'npsPromoters',
+  'npsPassives',
+  'npsDetractors',
+  'csatResponses',
+  'csatSum',
+  'csatSatisfied',
+  'cesResponses',
+  'cesSum',
+  'cesLowEffort',
+  // contact.handled
+  'contacts',
+  'handleSecondsSum',
+  'waitContacts',
+  'waitSecondsSum',
+  // cases, counted per case id (case-facts.ts)
+  'casesOpened',
+  'casesFinished',
+  'casesResolved',
+  'resolutionMsSum',
+  'casesReopened',
+  'casesEscalated',
+  'casesFcrKnown',
+  'casesFcr',
+  // commerce and complaints
+  'purchases',
+  'purchaseUnits',
+  'refunds',
+  'refundUnits',
+  'cancellations',
+  'complaints',
+] as const;
+export type Counter = (typeof COUNTERS)[number];
+
+export const MEASURES = ['handleSeconds', 'waitSeconds', 'resolutionSeconds'] as const;
+export type Measure = (typeof MEASURES)[number];
+
+/** A bucket row's content; counters and bins absent while zero. */
+export interface BucketTotals {
+  c: Partial<Record<Counter, number>>;
+  h: Partial<Record<Measure, Bins>>;
+}
+
+export const emptyTotals = (): BucketTotals => ({ c: {}, h: {} });
+
+export function addCounter(t: BucketTotals, counter: Counter, n: number): void {
+  const v = (t.c[counter] ?? 0) + n;
+  if (v === 0) delete t.c[counter];
+  else t.c[counter] = v;
+}
+
+export function addToMeasure(t: BucketTotals, measure: Measure, bin: string, weight: number): void {
+  const bins = (t.h[measure] ??= {});
+  addToBins(bins, bin, weight);
+  if (Object.keys(bins).length === 0) delete t.h[measure];
+}
+
+/** Adds `from` into `into` (`sign` -1 subtracts). */
+export function addTotals(into: BucketTotals, from: BucketTotals, sign: 1 | -1 = 1): void {
+  for (const k of Object.keys(from.c) as Counter[]) addCounter(into, k, sign * from.c[k]!);
+  for (const m of Object.keys(from.h) as Measure[]) {
+    if (sign === 1) {
+      mergeBins((into.h[m] ??= {}), from.h[m]!);
+      if (Object.keys(into.h[m]!).length === 0) delete into.h[m];
+    } else for (const [bin, n] of Object.entries(from.h[m]!)) addToMeasure(into, m, bin, -n);
+  }
+}
+
+export const isEmptyTotals = (t: BucketTotals): boolean => Object.keys(t.c).length === 0 && Object.keys(t.h).length === 0;
+
+const sortedObject = <V>(o: Record<string, V>, value: (v: V) => unknown = (v) => v): Record<string, unknown> =>
+  Object.fromEntries(
+    Object.keys(o)
+      .sort()
+      .map((k) => [k, value(o[k])]),
+  );
+
+/** Stored form: keys sorted, so a rebuild at any batch size writes the same bytes. */
+export const totalsJson = (t: BucketTotals): string =>
+  JSON.stringify({ c: sortedObject(t.c), h: sortedObject(t.h as Record<string, Record<string, number>>, (bins) => sortedObject(bins)) });

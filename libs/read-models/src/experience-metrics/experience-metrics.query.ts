@@ -1,0 +1,137 @@
+import type { Kysely } from 'kysely';
+import { addTotals, emptyTotals, type BucketTotals } from './bucket-totals';
+import { METRICS, type MetricDefinition, type MetricPoint } from './metric-catalogue';
+import { parseSeriesQuery, type RawSeriesQuery, type SeriesQuery } from './metric-query';
+import type { ExperienceMetricsTables } from './experience-metrics.schema';
+import { ALL_DIMENSION, ALL_SLICE, type Dimension } from './slices';
+import { bucketOfDate, bucketsBetween, nextBucket, startOfLocalDate, type Granularity } from './time-buckets';
+
+export type SeriesPoint = { bucket: string; start: string; end: string } & MetricPoint;
+
+export interface MetricSeriesLine {
+  /** the slice value, or `*` for the totals */
+  slice: string;
+  points: SeriesPoint[];
+}
+
+export interface MetricSeries {
+  metric: string;
+  summary: string;
+  bucket: Granularity;
+  timeZone: string;
+  from: string;
+  to: string;
+  sliceBy: Dimension | null;
+  filter: { dimension: Dimension; values: string[] } | null;
+  series: MetricSeriesLine[];
+}
+
+/** The experience-metrics queries: metric time series over the pre-aggregated buckets. */
+export class ExperienceMetricsQueries {
+  constructor(
+    private readonly db: Kysely<ExperienceMetricsTables>,
+    /** the zone the projection buckets in */
+    readonly timeZone: string,
+  ) {}
+
+  /** Validates and answers a series query given as text (the API's query string); MetricQueryError names a bad parameter. */
+  seriesOf(raw: RawSeriesQuery): Promise<MetricSeries> {
+    return this.series(parseSeriesQuery(raw, this.timeZone));
+  }
+
+  /**
+   * One series per slice value (sliceBy), or one of the totals (filtered: the listed values
+   * summed). Every bucket of the range is present; a bucket without data has the metric's empty
+   * point (counts 0, rates null).
+   */
+  async series(q: SeriesQuery): Promise<MetricSeries> {
+    const definition = METRICS[q.metric];
+    const buckets = bucketsBetween(q.from, q.to, q.bucket);
+    const dimension = q.sliceBy ?? q.filter?.dimension ?? ALL_DIMENSION;
+    let query = this.db
+      .selectFrom('em_buckets')
+      .select(['bucket', 'slice', 'totals'])
+      .where('granularity', '=', q.bucket)
+      .where('dimension', '=', dimension)
+      .where('bucket', '>=', buckets[0])
+      .where('bucket', '<=', buckets[buckets.length - 1]);
+    if (q.filter) query = query.where('slice', 'in', q.filter.values);
+    const rows = await query.orderBy('slice').orderBy('bucket').execute();
+
+    // slice -> bucket -> totals (filtered totals are summed into one line)
+    const lines = new Map<string, Map<string, BucketTotals>>();
+    const lineOf = (slice: string) => (q.sliceBy ? slice : ALL_SLICE);
+    for (const row of rows) {
+      const line = lineOf(row.slice);
+      let byBucket = lines.get(line);
+      if (!byBucket) lines.set(line, (byBucket = new Map()));
+      const totals = JSON.parse(row.totals) as BucketTotals;
+      const prior = byBucket.get(row.bucket);
+      if (prior) addTotals(prior, totals);
+      else byBucket.set(row.bucket, totals);
+    }
+    if (!q.sliceBy && lines.size === 0) lines.set(ALL_SLICE, new Map());
+    if (q.sliceBy && q.filter) for (const v of q.filter.values) if (!lines.has(v)) lines.set(v, new Map());
+
+    const backlogStart = q.metric === 'case-backlog' ? await this.backlogBefore(dimension, q, buckets[0]) : undefined;
+    const bounds = buckets.map((b) => ({
+      bucket: b,
+      start: startOfLocalDate(b, this.timeZone),
+      end: startOfLocalDate(nextBucket(b, q.bucket), this.timeZone),
+    }));
+    const series: MetricSeriesLine[] = [...lines.keys()].sort().map((slice) => {
+      const byBucket = lines.get(slice)!;
+      let open = backlogStart?.get(slice) ?? 0;
+      const points = bounds.map((b) => {
+        const point: MetricPoint = (definition as MetricDefinition).compute(byBucket.get(b.bucket) ?? emptyTotals());
+        if (backlogStart) {
+          open += (point.opened ?? 0) - (point.finished ?? 0);
+          point.value = open;
+        }
+        return { ...b, ...point } as SeriesPoint;
+      });
+      return { slice, points };
+    });
+    // a slice with data for other metrics only is left out (a sliced series lists the slices the metric has figures for)
+    const hasFigures = (line: MetricSeriesLine) =>
+      line.points.some((p) =>
+        Object.entries(p).some(([k, v]) => typeof v === 'number' && v !== 0 && !['bucket', 'start', 'end'].includes(k)),
+      );
+    return {
+      metric: q.metric,
+      summary: definition.summary,
+      bucket: q.bucket,
+      timeZone: this.timeZone,
+      from: q.from,
+      to: q.to,
+      sliceBy: q.sliceBy ?? null,
+      filter: q.filter ?? null,
+      series: q.sliceBy && !q.filter ? series.filter(hasFigures) : series,
+    };
+  }
+
+  /** Cases open at the start of `first`, per line: whole months before its month, then its month's days before it. */
+  private async backlogBefore(dimension: string, q: SeriesQuery, first: string): Promise<Map<string, number>> {
+    const month = bucketOfDate(first, 'month');
+    const select = (granularity: Granularity) => {
+      let query = this.db
+        .selectFrom('em_buckets')
+        .select(['slice', 'totals'])
+        .where('granularity', '=', granularity)
+        .where('dimension', '=', dimension);
+      if (q.filter) query = query.where('slice', 'in', q.filter.values);
+      return query;
+    };
+    const rows = [
+      ...(await select('month').where('bucket', '<', month).execute()),
+      ...(await select('day').where('bucket', '>=', month).where('bucket', '<', first).execute()),
+    ];
+    const open = new Map<string, number>();
+    for (const row of rows) {
+      const t = JSON.parse(row.totals) as BucketTotals;
+      const line = q.sliceBy ? row.slice : ALL_SLICE;
+      open.set(line, (open.get(line) ?? 0) + (t.c.casesOpened ?? 0) - (t.c.casesFinished ?? 0));
+    }
+    return open;
+  }
+}

@@ -1,0 +1,81 @@
+import type { Kysely, Migration } from 'kysely';
+
+/** Pre-aggregated totals per (granularity, bucket, dimension, slice): a series is a range scan. */
+export interface EmBucketsTable {
+  /** day | week | month */
+  granularity: string;
+  /** dimension the slice belongs to (`all` for the unsliced totals) */
+  dimension: string;
+  /** the bucket's first local date in the reporting time zone, YYYY-MM-DD */
+  bucket: string;
+  /** the slice value (`*` for the unsliced totals) */
+  slice: string;
+  /** BucketTotals as JSON */
+  totals: string;
+}
+
+/** One row per case id: its facts (CaseFacts as JSON), so a later event revises the case's contribution. */
+export interface EmCasesTable {
+  case_id: string;
+  facts: string;
+}
+
+/** Per customer id, what the value segment needs (customer-keyed kit: merges followed). */
+export interface EmCustomersTable {
+  customer_id: string;
+  merged_into: string | null;
+  last_position: number;
+  purchases: number;
+  /** purchases minus refunds, in 1/10,000 of the major unit */
+  net_units: number;
+}
+
+/** The last log position folded into the tables (a redelivered event at or below it changes nothing). */
+export interface EmProgressTable {
+  id: string;
+  last_position: number;
+}
+
+export interface ExperienceMetricsTables {
+  em_buckets: EmBucketsTable;
+  em_cases: EmCasesTable;
+  em_customers: EmCustomersTable;
+  em_progress: EmProgressTable;
+}
+
+export const EXPERIENCE_METRICS = 'experience-metrics';
+export const EXPERIENCE_METRICS_TABLES = ['em_buckets', 'em_cases', 'em_customers', 'em_progress'] as const;
+
+export const experienceMetricsMigrations: Record<string, Migration> = {
+  'experience-metrics-0001-tables': {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('em_buckets')
+        .addColumn('granularity', 'text', (c) => c.notNull())
+        .addColumn('dimension', 'text', (c) => c.notNull())
+        .addColumn('bucket', 'text', (c) => c.notNull())
+        .addColumn('slice', 'text', (c) => c.notNull())
+        .addColumn('totals', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('em_buckets_pk', ['granularity', 'dimension', 'bucket', 'slice'])
+        .execute();
+      await db.schema
+        .createTable('em_cases')
+        .addColumn('case_id', 'text', (c) => c.primaryKey())
+        .addColumn('facts', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('em_customers')
+        .addColumn('customer_id', 'text', (c) => c.primaryKey())
+        .addColumn('merged_into', 'text')
+        .addColumn('last_position', 'bigint', (c) => c.notNull())
+        .addColumn('purchases', 'integer', (c) => c.notNull())
+        .addColumn('net_units', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('em_progress')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('last_position', 'bigint', (c) => c.notNull())
+        .execute();
+    },
+  },
+};

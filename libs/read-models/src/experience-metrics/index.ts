@@ -1,0 +1,58 @@
+import { defineReadModel } from '../kit/read-model';
+import { experienceMetricsProjection } from './experience-metrics.projection';
+import { ExperienceMetricsQueries } from './experience-metrics.query';
+import {
+  EXPERIENCE_METRICS,
+  EXPERIENCE_METRICS_TABLES,
+  experienceMetricsMigrations,
+  type ExperienceMetricsTables,
+} from './experience-metrics.schema';
+import { isKnownTimeZone } from './time-buckets';
+
+/** Bump when the projection's output changes for the same events. */
+const PROJECTION_VERSION = 1;
+
+/**
+ * The read model's version: the projection's, and the reporting time zone (UTC adds 0), so a new
+ * METRICS_TIME_ZONE rebuilds the buckets at the next start like a new version does.
+ */
+export function experienceMetricsVersion(timeZone: string): number {
+  let zone = 0;
+  if (timeZone !== 'UTC') {
+    // FNV-1a of the zone name, kept below 1,000,000
+    let h = 0x811c9dc5;
+    for (let i = 0; i < timeZone.length; i++) h = Math.imul(h ^ timeZone.charCodeAt(i), 0x01000193) >>> 0;
+    zone = (h % 999_999) + 1;
+  }
+  return PROJECTION_VERSION * 1_000_000 + zone;
+}
+
+/** The experience metrics bucketed in `timeZone` (an IANA name). */
+export function experienceMetricsReadModel(timeZone: string) {
+  if (!isKnownTimeZone(timeZone)) throw new Error(`METRICS_TIME_ZONE: unknown time zone '${timeZone}'`);
+  return defineReadModel<ExperienceMetricsTables>()({
+    name: EXPERIENCE_METRICS,
+    version: experienceMetricsVersion(timeZone),
+    tables: EXPERIENCE_METRICS_TABLES,
+    migrations: experienceMetricsMigrations,
+    projection: experienceMetricsProjection(timeZone),
+    queries: (db) => new ExperienceMetricsQueries(db, timeZone),
+  });
+}
+
+/** The reporting time zone of this process: METRICS_TIME_ZONE (validated at boot by @cem/config), default UTC. */
+export const reportingTimeZone = (): string => process.env.METRICS_TIME_ZONE?.trim() || 'UTC';
+
+/** The experience metrics of the platform (READ_MODELS), in the reporting time zone. */
+export const experienceMetrics = experienceMetricsReadModel(reportingTimeZone());
+
+export * from './bucket-totals';
+export * from './case-facts';
+export * from './experience-metrics.query';
+export * from './experience-metrics.schema';
+export * from './metric-catalogue';
+export * from './metric-query';
+export * from './quantile-bins';
+export * from './slices';
+export * from './time-buckets';
+export { segmentModel, type SegmentState } from './experience-metrics.projection';

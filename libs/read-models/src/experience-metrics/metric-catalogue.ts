@@ -1,0 +1,160 @@
+import { MONEY_SCALE } from '../customer-360/customer-360.state';
+import type { BucketTotals, Counter } from './bucket-totals';
+import { percentileOf } from './quantile-bins';
+
+/*
+ * The metrics an analyst asks for, each computed from a bucket's totals. One written definition of
+ * each is in docs/experience-metrics.md; the names here are the API's `metric` values.
+ */
+
+/** One point of a series: `value` is the headline figure (null when its denominator is 0), the rest its parts. */
+export type MetricPoint = { value: number | null } & Record<string, number | null>;
+
+const n = (t: BucketTotals, c: Counter): number => t.c[c] ?? 0;
+const ratio = (num: number, den: number, scale = 100): number | null => (den === 0 ? null : (scale * num) / den);
+const round = (v: number | null, digits = 4): number | null => (v === null ? null : Math.round(v * 10 ** digits) / 10 ** digits);
+const money = (units: number): number => units / MONEY_SCALE;
+
+export interface MetricDefinition {
+  /** what the value is, in a few words (the OpenAPI document and the CSV header use it) */
+  summary: string;
+  /** the parts a point carries besides `value` */
+  parts: readonly string[];
+  compute(t: BucketTotals): MetricPoint;
+}
+
+const timeMetric = (
+  summary: string,
+  sum: Counter,
+  count: Counter,
+  measure: 'handleSeconds' | 'waitSeconds' | 'resolutionSeconds',
+  sumUnitsPerSecond = 1,
+) => ({
+  summary,
+  parts: ['mean', 'p50', 'p90', 'count'],
+  compute(t: BucketTotals): MetricPoint {
+    const bins = t.h[measure] ?? {};
+    const p50 = round(percentileOf(bins, 0.5), 2);
+    return {
+      value: p50,
+      mean: round(ratio(n(t, sum) / sumUnitsPerSecond, n(t, count), 1), 2),
+      p50,
+      p90: round(percentileOf(bins, 0.9), 2),
+      count: n(t, count),
+    };
+  },
+});
+
+export const METRICS = {
+  nps: {
+    summary: 'Net Promoter Score: % promoters (9-10) minus % detractors (0-6) of the NPS answers',
+    parts: ['promoters', 'passives', 'detractors', 'responses'],
+    compute(t) {
+      const [p, pa, d] = [n(t, 'npsPromoters'), n(t, 'npsPassives'), n(t, 'npsDetractors')];
+      const all = p + pa + d;
+      return { value: round(ratio(p - d, all)), promoters: p, passives: pa, detractors: d, responses: all };
+    },
+  },
+  csat: {
+    summary: 'CSAT: mean of the 1-5 answers; satisfiedPercent = % answering 4 or 5',
+    parts: ['satisfiedPercent', 'responses'],
+    compute(t) {
+      const all = n(t, 'csatResponses');
+      return { value: round(ratio(n(t, 'csatSum'), all, 1)), satisfiedPercent: round(ratio(n(t, 'csatSatisfied'), all)), responses: all };
+    },
+  },
+  ces: {
+    summary: 'CES: mean of the 1-7 answers (7 = very easy); lowEffortPercent = % answering 5, 6 or 7',
+    parts: ['lowEffortPercent', 'responses'],
+    compute(t) {
+      const all = n(t, 'cesResponses');
+      return { value: round(ratio(n(t, 'cesSum'), all, 1)), lowEffortPercent: round(ratio(n(t, 'cesLowEffort'), all)), responses: all };
+    },
+  },
+  'first-contact-resolution': {
+    summary: '% of the cases resolved in the bucket that were resolved at first contact, of those whose resolution says',
+    parts: ['resolvedAtFirstContact', 'resolvedWithFlag'],
+    compute(t) {
+      const known = n(t, 'casesFcrKnown');
+      return { value: round(ratio(n(t, 'casesFcr'), known)), resolvedAtFirstContact: n(t, 'casesFcr'), resolvedWithFlag: known };
+    },
+  },
+  'handle-time': timeMetric('Handle time of handled contacts, seconds: value = p50', 'handleSecondsSum', 'contacts', 'handleSeconds'),
+  'wait-time': timeMetric(
+    'Wait time of handled contacts that report one, seconds: value = p50',
+    'waitSecondsSum',
+    'waitContacts',
+    'waitSeconds',
+  ),
+  contacts: {
+    summary: 'Handled contacts (contact.handled events)',
+    parts: [],
+    compute: (t) => ({ value: n(t, 'contacts') }),
+  },
+  'cases-opened': {
+    summary: 'Cases opened: distinct case ids whose opening (earliest event) is in the bucket',
+    parts: [],
+    compute: (t) => ({ value: n(t, 'casesOpened') }),
+  },
+  'cases-resolved': {
+    summary: 'Cases resolved: distinct case ids, not open now, whose final resolution is in the bucket',
+    parts: [],
+    compute: (t) => ({ value: n(t, 'casesResolved') }),
+  },
+  'case-backlog': {
+    summary: 'Cases open at the end of the bucket: opened by then, not finished (final resolution or closing) by then',
+    parts: ['opened', 'finished'],
+    // computed by the query from running totals (see ExperienceMetricsQueries.series)
+    compute: (t) => ({ value: null, opened: n(t, 'casesOpened'), finished: n(t, 'casesFinished') }),
+  },
+  'resolution-time': timeMetric(
+    'Resolution time of the cases resolved in the bucket, seconds: final resolution minus opening; value = p50',
+    'resolutionMsSum',
+    'casesResolved',
+    'resolutionSeconds',
+    1000,
+  ),
+  'reopen-rate': {
+    summary: '% of the cases opened in the bucket that were reopened at least once',
+    parts: ['reopened', 'opened'],
+    compute(t) {
+      const opened = n(t, 'casesOpened');
+      return { value: round(ratio(n(t, 'casesReopened'), opened)), reopened: n(t, 'casesReopened'), opened };
+    },
+  },
+  'escalation-rate': {
+    summary: '% of the cases opened in the bucket that were escalated at least once',
+    parts: ['escalated', 'opened'],
+    compute(t) {
+      const opened = n(t, 'casesOpened');
+      return { value: round(ratio(n(t, 'casesEscalated'), opened)), escalated: n(t, 'casesEscalated'), opened };
+    },
+  },
+  purchases: {
+    summary: 'Purchases completed; netValue = purchase amounts minus refund amounts (major units, currencies added as is)',
+    parts: ['amount', 'netValue'],
+    compute(t) {
+      const amount = money(n(t, 'purchaseUnits'));
+      return { value: n(t, 'purchases'), amount, netValue: money(n(t, 'purchaseUnits') - n(t, 'refundUnits')) };
+    },
+  },
+  refunds: {
+    summary: 'Refunds issued, with their amount (major units)',
+    parts: ['amount'],
+    compute: (t) => ({ value: n(t, 'refunds'), amount: money(n(t, 'refundUnits')) }),
+  },
+  cancellations: {
+    summary: 'Orders cancelled (order.cancelled events)',
+    parts: [],
+    compute: (t) => ({ value: n(t, 'cancellations') }),
+  },
+  complaints: {
+    summary: 'Complaints filed (complaint.filed events)',
+    parts: [],
+    compute: (t) => ({ value: n(t, 'complaints') }),
+  },
+} satisfies Record<string, MetricDefinition>;
+
+export type MetricName = keyof typeof METRICS;
+export const METRIC_NAMES = Object.keys(METRICS) as MetricName[];
+export const isMetricName = (value: string): value is MetricName => Object.prototype.hasOwnProperty.call(METRICS, value);

@@ -1,0 +1,76 @@
+import { DateTime, IANAZone } from 'luxon';
+
+/*
+ * Reporting buckets: the local calendar day, ISO week (Monday to Sunday) and month of an instant in
+ * the reporting time zone (IANA name; Luxon over Node's full ICU). A bucket is named by the local
+ * date it starts on (`2026-03-29` for a day, the Monday for a week, `2026-03-01` for a month), so
+ * names sort in time order as text. A bucket starts at local midnight: a day is 23 or 25 hours long
+ * across a daylight-saving change, and an event belongs to the local day its occurredAt falls in.
+ */
+
+export const GRANULARITIES = ['day', 'week', 'month'] as const;
+export type Granularity = (typeof GRANULARITIES)[number];
+
+export const isGranularity = (value: string): value is Granularity => (GRANULARITIES as readonly string[]).includes(value);
+
+/** true for a time zone name the ICU data knows (`Europe/Berlin`, `UTC`); false for anything else */
+export const isKnownTimeZone = (name: string): boolean => typeof name === 'string' && name.length <= 64 && IANAZone.isValidZone(name);
+
+export interface LocalBuckets {
+  day: string;
+  week: string;
+  month: string;
+}
+
+/** Names the buckets of an instant; a cache per quarter hour keeps Luxon off the hot path (every zone offset in use is a multiple of 15 minutes). */
+export class BucketNamer {
+  private readonly cache = new Map<number, LocalBuckets>();
+
+  constructor(readonly timeZone: string) {
+    if (!isKnownTimeZone(timeZone)) throw new Error(`unknown time zone '${timeZone}'`);
+  }
+
+  of(instant: string): LocalBuckets {
+    const ms = Date.parse(instant);
+    const slot = Math.floor(ms / 900_000);
+    let named = this.cache.get(slot);
+    if (!named) {
+      if (this.cache.size > 50_000) this.cache.clear();
+      const local = DateTime.fromMillis(ms, { zone: this.timeZone });
+      named = { day: local.toISODate()!, week: local.startOf('week').toISODate()!, month: local.startOf('month').toISODate()! };
+      this.cache.set(slot, named);
+    }
+    return named;
+  }
+}
+
+/** The bucket a local date falls in. */
+export function bucketOfDate(date: string, granularity: Granularity): string {
+  const d = DateTime.fromISO(date, { zone: 'UTC' });
+  return granularity === 'day' ? date : d.startOf(granularity === 'week' ? 'week' : 'month').toISODate()!;
+}
+
+/** The bucket after `bucket`. */
+export function nextBucket(bucket: string, granularity: Granularity): string {
+  const d = DateTime.fromISO(bucket, { zone: 'UTC' });
+  return d.plus(granularity === 'day' ? { days: 1 } : granularity === 'week' ? { weeks: 1 } : { months: 1 }).toISODate()!;
+}
+
+/** Bucket names from the bucket holding `from` up to the last one starting before `to` (local dates, `to` exclusive). */
+export function bucketsBetween(from: string, to: string, granularity: Granularity): string[] {
+  const out: string[] = [];
+  for (let b = bucketOfDate(from, granularity); b < to; b = nextBucket(b, granularity)) out.push(b);
+  return out;
+}
+
+/** The UTC instant a local date starts at, in the reporting time zone. */
+export const startOfLocalDate = (date: string, timeZone: string): string =>
+  DateTime.fromISO(date, { zone: timeZone }).startOf('day').toUTC().toISO({ suppressMilliseconds: true })!;
+
+/** true for a real calendar date written YYYY-MM-DD */
+export const isLocalDate = (value: string): boolean =>
+  typeof value === 'string' && /^\d{4}-\d{2}-\d{2}$/.test(value) && DateTime.fromISO(value, { zone: 'UTC' }).isValid;
+
+/** whole days from one local date to another */
+export const daysBetween = (from: string, to: string): number =>
+  DateTime.fromISO(to, { zone: 'UTC' }).diff(DateTime.fromISO(from, { zone: 'UTC' }), 'days').days;
