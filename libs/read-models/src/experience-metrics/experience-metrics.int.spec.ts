@@ -176,7 +176,6 @@ const pct = (num: number, den: number) => (den === 0 ? null : (100 * num) / den)
 
 /** The expected headline value and parts of a metric over one bucket's facts (percentiles exact). */
 function expectedPoint(metric: string, f: Fact[]): Record<string, number | null> {
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   const of = (kind: Fact['kind']) => f.filter((x) => x.kind === kind) as any[];
   switch (metric) {
     case 'nps': {

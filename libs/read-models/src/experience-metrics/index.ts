@@ -37,6 +37,23 @@ export function experienceMetricsReadModel(timeZone: string) {
     migrations: experienceMetricsMigrations,
     projection: experienceMetricsProjection(timeZone),
     queries: (db) => new ExperienceMetricsQueries(db, timeZone),
+    // the same answers on every store: sliced and filtered series, percentiles, the backlog's running totals
+    contractQueries: async (queries: ExperienceMetricsQueries) => {
+      const range = { from: '2020-01-01', to: '2027-01-01' };
+      return Promise.all([
+        queries.seriesOf({ metric: 'nps', bucket: 'month', ...range, sliceBy: 'channel' }),
+        queries.seriesOf({ metric: 'resolution-time', bucket: 'month', ...range, sliceBy: 'segment' }),
+        queries.seriesOf({ metric: 'handle-time', bucket: 'week', from: '2025-01-01', to: '2026-12-31' }),
+        queries.seriesOf({
+          metric: 'case-backlog',
+          bucket: 'month',
+          from: '2025-06-01',
+          to: '2027-01-01',
+          filter: ['channel:phone', 'channel:email'],
+        }),
+        queries.seriesOf({ metric: 'purchases', bucket: 'day', from: '2025-03-01', to: '2025-06-01', sliceBy: 'source' }),
+      ]);
+    },
   });
 }
 
@@ -56,3 +73,4 @@ export * from './quantile-bins';
 export * from './slices';
 export * from './time-buckets';
 export { segmentModel, type SegmentState } from './experience-metrics.projection';
+export * from './metric-series-source';
