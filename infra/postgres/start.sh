@@ -105,6 +105,8 @@ if $fresh; then
     -v user="$PG_USER" -v password="$PG_PASSWORD" -v db="$PG_DATABASE" >/dev/null <<'SQL' || die "creating the role and database failed"
 CREATE ROLE :"user" LOGIN CREATEROLE CREATEDB PASSWORD :'password';
 CREATE DATABASE :"db" OWNER :"user";
+-- tests drop their databases WITH (FORCE), which may have to end other roles' sessions
+GRANT pg_signal_backend TO :"user";
 SQL
 fi
 pid="$(pg_running_pid)" || die "the server started but its pid is not readable"

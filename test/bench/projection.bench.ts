@@ -8,7 +8,8 @@ import { loadConfig } from '@cem/config';
 import { deterministicUuid } from '@cem/domain';
 import { SqliteEventStore, type StreamWrite } from '@cem/event-store';
 import { openPlatform } from '@cem/platform';
-import { DEFAULT_BATCH_SIZE, openSqliteReadStore, READ_MODELS_FILE, startProjector } from '@cem/read-models';
+import { DEFAULT_BATCH_SIZE, openReadStore, READ_MODELS, startProjector, type ReadStoreLocation } from '@cem/read-models';
+import { freshDatabase, TEST_DATABASE_URL, type TestDatabase } from '../support/postgres-databases';
 import { createApiApp } from '../../apps/api/src/bootstrap';
 import { progress, record } from './report';
 
@@ -175,6 +176,12 @@ function httpPost(agent: Agent, port: number, path: string, key: string, payload
  */
 export async function benchProjection(options: ProjectionBenchOptions): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'cem-bench-rm-'));
+  // the same measurements on the PostgreSQL read store, side by side, when DATABASE_URL names a server
+  let postgres: TestDatabase | undefined;
+  if (TEST_DATABASE_URL) postgres = await freshDatabase('cem_bench');
+  else console.log('projection: PostgreSQL rows skipped, DATABASE_URL is not set (start a server with infra/postgres/start.sh)');
+  const stores: BenchStore[] = [{ label: 'SQLite', location: { kind: 'sqlite', dataDir: dir } }];
+  if (postgres) stores.push({ label: 'PostgreSQL', location: { kind: 'postgres', url: postgres.url } });
   try {
     const store = new SqliteEventStore(join(dir, 'events.db'), { synchronous: 'NORMAL' });
     console.log(
@@ -182,27 +189,39 @@ export async function benchProjection(options: ProjectionBenchOptions): Promise<
     );
     writeLog(store, options.events, options.customers);
     const head = await store.headPosition();
-    await benchRebuild(store, dir, head, options.batchSize ?? DEFAULT_BATCH_SIZE);
+    for (const target of stores) await benchRebuild(store, target, head, options.batchSize ?? DEFAULT_BATCH_SIZE);
     await store.close();
-    await benchLookups(dir, options.customers, options.lookups ?? 5000);
-    await benchIngestToVisible(dir, options.probes ?? 300);
+    for (const target of stores) await benchLookups(dir, target, options.customers, options.lookups ?? 5000);
+    for (const target of stores) await benchIngestToVisible(dir, target, options.probes ?? 300);
   } finally {
     rmSync(dir, { recursive: true, force: true });
+    await postgres?.drop();
   }
 }
 
-export async function benchRebuild(store: SqliteEventStore, dir: string, head: number, batchSize: number): Promise<void> {
+/** A read store the projection figures are measured on: its label in the rows, and where it is. */
+export interface BenchStore {
+  label: 'SQLite' | 'PostgreSQL';
+  location: ReadStoreLocation;
+}
+
+/** the configuration variables that select `target`'s read store */
+const readStoreEnv = (target: BenchStore): Record<string, string> =>
+  target.location.kind === 'postgres' ? { READ_STORE: 'postgres', DATABASE_URL: target.location.url } : { READ_STORE: 'sqlite' };
+
+export async function benchRebuild(store: SqliteEventStore, target: BenchStore, head: number, batchSize: number): Promise<void> {
   global.gc?.();
   const rssBefore = process.memoryUsage().rss / 1024 / 1024;
   const rss = sampleRss();
-  const readStore = await openSqliteReadStore(join(dir, READ_MODELS_FILE));
+  const readStore = await openReadStore(target.location, { role: 'writer', poolSize: READ_MODELS.length + 2 });
   const started = performance.now();
   const cpu = process.cpuUsage();
   const running = await startProjector({
     store,
     db: readStore.db,
+    readStore,
     batchSize,
-    onBatch: (b) => progress('rebuilding the customer 360', b.position, head, started),
+    onBatch: (b) => progress(`rebuilding the customer 360 (${target.label})`, b.position, head, started),
   });
   await running.projector.whenCaughtUp(head, 3_600_000);
   const seconds = (performance.now() - started) / 1000;
@@ -210,34 +229,43 @@ export async function benchRebuild(store: SqliteEventStore, dir: string, head: n
   await running.close();
   await readStore.close();
   rss.stop();
+  const on = target.label === 'SQLite' ? '' : ` on ${target.label}`;
   record({
     group: 'projection',
-    name: `rebuild customer 360 from 0 (${head.toLocaleString('en-US')} events, batch ${batchSize})`,
+    name: `rebuild customer 360 from 0${on} (${head.toLocaleString('en-US')} events, batch ${batchSize})`,
     value: head / seconds,
     unit: 'events/s',
     note: 'target >= 100,000',
   });
   // wall time is shared with whatever else runs on the machine; CPU time of this process is not
+  // (on PostgreSQL the server's own CPU time is not in it)
   record({
     group: 'projection',
-    name: 'rebuild CPU time per event (user + system)',
+    name: `rebuild CPU time per event (user + system)${on}${target.label === 'PostgreSQL' ? ', this process only' : ''}`,
     value: (used.user + used.system) / head,
     unit: 'us',
     note: `${Math.round(head / ((used.user + used.system) / 1e6)).toLocaleString('en-US')} events per CPU-second`,
   });
   record({
     group: 'projection',
-    name: 'peak RSS while rebuilding',
+    name: `peak RSS while rebuilding${on}`,
     value: rss.peakMb(),
     unit: 'MB',
     note: `${Math.round(rssBefore)} MB before; bounded by the batch`,
   });
 }
 
-export async function benchLookups(dir: string, customers: number, lookups: number): Promise<void> {
+export async function benchLookups(dir: string, target: BenchStore, customers: number, lookups: number): Promise<void> {
   const platform = openPlatform(
-    loadConfig({ DATA_DIR: dir, SQLITE_SYNCHRONOUS: 'NORMAL', LOG_LEVEL: 'error', API_KEYS: `analyst:${ANALYST_KEY}` }),
+    loadConfig({
+      DATA_DIR: dir,
+      SQLITE_SYNCHRONOUS: 'NORMAL',
+      LOG_LEVEL: 'error',
+      API_KEYS: `analyst:${ANALYST_KEY}`,
+      ...readStoreEnv(target),
+    }),
   );
+  const on = target.label === 'SQLite' ? '' : ` on ${target.label}`;
   const app = await createApiApp(platform);
   await app.listen({ port: 0, host: '127.0.0.1' });
   const port = (app.getHttpServer().address() as AddressInfo).port;
@@ -259,11 +287,17 @@ export async function benchLookups(dir: string, customers: number, lookups: numb
       times.sort((a, b) => a - b);
       record({
         group: 'customer 360 over HTTP',
-        name: `lookup ${name} p50 (${customers.toLocaleString('en-US')} customers)`,
+        name: `lookup ${name}${on} p50 (${customers.toLocaleString('en-US')} customers)`,
         value: percentile(times, 50),
         unit: 'ms',
       });
-      record({ group: 'customer 360 over HTTP', name: `lookup ${name} p99`, value: percentile(times, 99), unit: 'ms', note: 'target < 5' });
+      record({
+        group: 'customer 360 over HTTP',
+        name: `lookup ${name}${on} p99`,
+        value: percentile(times, 99),
+        unit: 'ms',
+        note: 'target < 5',
+      });
     }
   } finally {
     agent.destroy();
@@ -272,7 +306,7 @@ export async function benchLookups(dir: string, customers: number, lookups: numb
   }
 }
 
-export async function benchIngestToVisible(dir: string, probes: number, ratePerSecond = 2000): Promise<void> {
+export async function benchIngestToVisible(dir: string, target: BenchStore, probes: number, ratePerSecond = 2000): Promise<void> {
   // the embedded default as a user runs it: one API process with the projector inside (read models
   // already caught up), durable appends; load and probes come from this process over loopback
   const api = spawn(process.execPath, [resolve(__dirname, '../../apps/api/src/main.js')], {
@@ -285,6 +319,7 @@ export async function benchIngestToVisible(dir: string, probes: number, ratePerS
       SQLITE_SYNCHRONOUS: 'FULL',
       LOG_LEVEL: 'info',
       API_KEYS: `analyst:${ANALYST_KEY},ingest:${INGEST_KEY}`,
+      ...readStoreEnv(target),
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -352,11 +387,17 @@ export async function benchIngestToVisible(dir: string, probes: number, ratePerS
   times.sort((a, b) => a - b);
   record({
     group: 'ingest-to-visible',
-    name: `p50 (under ${Math.round(loaded / seconds).toLocaleString('en-US')} events/s of HTTP ingest; API process with the projector inside)`,
+    name: `p50${target.label === 'SQLite' ? '' : ` (projector writing to ${target.label})`} (under ${Math.round(loaded / seconds).toLocaleString('en-US')} events/s of HTTP ingest; API process with the projector inside)`,
     value: percentile(times, 50),
     unit: 'ms',
   });
-  record({ group: 'ingest-to-visible', name: 'p99', value: percentile(times, 99), unit: 'ms', note: 'target < 100' });
+  record({
+    group: 'ingest-to-visible',
+    name: `p99${target.label === 'SQLite' ? '' : ` (projector writing to ${target.label})`}`,
+    value: percentile(times, 99),
+    unit: 'ms',
+    note: 'target < 100',
+  });
   loadAgent.destroy();
   probeAgent.destroy();
   api.kill('SIGTERM');

@@ -72,7 +72,7 @@ describeWithPostgres('projector process (apps/projector) on PostgreSQL', () => {
     await reference?.close();
     for (const db of databases) await db.drop();
     await loaded?.cleanup();
-  });
+  }, 120_000);
 
   const envFor = (url: string, batchSize = '37') => ({
     DATA_DIR: loaded.dir,

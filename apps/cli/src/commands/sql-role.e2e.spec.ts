@@ -65,7 +65,7 @@ describeWithPostgres('cem sql-role (a read-only role for BI tools) and the analy
       await admin.end();
     }
     await loaded?.cleanup();
-  });
+  }, 120_000);
 
   const role = () => {
     const name = `bi_test_${Math.random().toString(36).slice(2, 8)}`;

@@ -101,7 +101,7 @@ export function readStoreContract(name: string, factory: ReadStoreFactory, readM
       await factory.cleanup?.();
       await loaded?.cleanup();
       if (referenceDir) rmSync(referenceDir, { recursive: true, force: true });
-    });
+    }, 120_000);
 
     it('the seeded log is worth testing on (thousands of events, merges, every read model writes rows)', async () => {
       expect(log.length).toBeGreaterThan(2_000);

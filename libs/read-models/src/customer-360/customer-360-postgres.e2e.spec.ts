@@ -6,7 +6,7 @@ describeWithPostgres('customer 360 on PostgreSQL', () => {
   const databases: TestDatabase[] = [];
   afterAll(async () => {
     for (const db of databases) await db.drop();
-  });
+  }, 120_000);
   customer360Recomputation('PostgreSQL', async () => {
     const db = await freshDatabase();
     databases.push(db);

@@ -44,6 +44,8 @@ export function openReadStore(location: ReadStoreLocation, options: OpenReadStor
       readModels: options.readModels,
       poolSize: options.poolSize,
       applicationName: options.role === 'writer' ? 'cem-projector' : 'cem-reader',
+      // the projector's commits need not wait for the disk: see PostgresReadStoreOptions.synchronousCommit
+      synchronousCommit: options.role === 'writer' ? 'off' : 'on',
       onPoolError: options.onPoolError,
     });
   }

@@ -66,7 +66,7 @@ describeWithPostgres('PostgreSQL read store', () => {
     for (const s of stores) await s.close().catch(() => undefined);
     for (const db of databases) await db.drop();
     await loaded?.cleanup();
-  });
+  }, 120_000);
 
   it('refuses wrong credentials and a missing database at boot, naming the variable and not the password', async () => {
     const badPassword = await openPostgresReadStore(withUrl({ password: 'not-the-password' })).catch((e: unknown) => e);
