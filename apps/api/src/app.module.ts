@@ -9,6 +9,7 @@ import { READ_SIDE } from './customers/read-side.token';
 import { HealthController } from './health/health.controller';
 import { ErrorFilter } from './http/error.filter';
 import { EventsController } from './ingest/events.controller';
+import { ExperienceMetricsController } from './experience-metrics/experience-metrics.controller';
 import { ImportsController } from './imports/imports.controller';
 import { HttpMetricsInterceptor } from './metrics/http-metrics.interceptor';
 import { MetricsController } from './metrics/metrics.controller';
@@ -21,6 +22,7 @@ import { PLATFORM } from './tokens';
 
 const controllers = [
   EventsController,
+  ExperienceMetricsController,
   HealthController,
   ImportsController,
   CustomersController,

@@ -81,6 +81,8 @@ export class AppConfig {
   @text() @IsOptional() @IsString() DATABASE_URL?: string;
   /** most events per read-store transaction of the projector; unset: the projector's default */
   @IsOptional() @Int(1, 50_000) PROJECTOR_BATCH_SIZE?: number;
+  /** IANA time zone the experience metrics are bucketed in (read by the read model from the environment; a change rebuilds it) */
+  @text() @IsString() METRICS_TIME_ZONE = 'UTC';
 
   // --- ingestion ---
   /** `role[+role]:key` pairs, comma separated, for automated deployments; hashed at boot, never logged */
@@ -171,6 +173,16 @@ export const CONFIG_VARIABLES: readonly string[] = [
   'SIGNALS_DB_FILE',
 ];
 
+/** true for a time zone name Node's ICU knows */
+function isTimeZone(name: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: name });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
     super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
@@ -214,6 +226,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
     problems.push('ESDB_CONNECTION_STRING: required when EVENT_STORE=esdb');
   if (ok('ESDB_CONNECTION_STRING') && config.ESDB_CONNECTION_STRING)
     for (const p of esdbConnectionStringProblems(config.ESDB_CONNECTION_STRING)) problems.push(`ESDB_CONNECTION_STRING: ${p}`);
+
+  if (ok('METRICS_TIME_ZONE') && !isTimeZone(config.METRICS_TIME_ZONE))
+    problems.push(`${shown('METRICS_TIME_ZONE')}: unknown time zone (an IANA name such as Europe/Berlin, or UTC)`);
 
   if (config.READ_STORE === 'postgres' && !config.DATABASE_URL) problems.push('DATABASE_URL: required when READ_STORE=postgres');
   if (config.DATABASE_URL !== undefined) {

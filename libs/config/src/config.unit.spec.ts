@@ -39,6 +39,12 @@ describe('the platform configuration', () => {
     ]);
   });
 
+  it('METRICS_TIME_ZONE: an IANA time zone, default UTC; an unknown one is refused naming the variable', () => {
+    expect(loadConfig({}).METRICS_TIME_ZONE).toBe('UTC');
+    expect(loadConfig({ METRICS_TIME_ZONE: 'Europe/Berlin' }).METRICS_TIME_ZONE).toBe('Europe/Berlin');
+    expect(() => loadConfig({ METRICS_TIME_ZONE: 'Mars/Olympus' })).toThrow(/METRICS_TIME_ZONE="Mars\/Olympus": unknown time zone/);
+  });
+
   it('READ_STORE: sqlite or postgres; postgres needs a well-formed DATABASE_URL, which is never shown (it may hold a password)', () => {
     expect(loadConfig({ READ_STORE: 'postgres', DATABASE_URL: 'postgres://cem:secret@db:5432/cem' })).toMatchObject({
       READ_STORE: 'postgres',
