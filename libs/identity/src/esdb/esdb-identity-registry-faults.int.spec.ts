@@ -1,0 +1,68 @@
+import { EventStoreDBClient } from '@eventstore/db-client';
+import type { Identifier } from '@cem/domain';
+import { identifierStream } from '@cem/event-store/esdb/naming';
+import { EsdbDouble } from '../../../../test/support/esdb-double';
+import type { ResolveRequest } from '../port';
+import { EsdbIdentityRegistry, registryCustomerStream } from './esdb-identity-registry';
+
+const email = (n: number | string): Identifier => ({ kind: 'email', value: `user${n}@example.com` });
+let seq = 0;
+const request = (...identifiers: Identifier[]): ResolveRequest => ({
+  identifiers,
+  triggeringEventId: `00000000-0000-4000-8000-${String(++seq).padStart(12, '0')}`,
+  occurredAt: '2026-01-01T00:00:00.000Z',
+  source: 'test',
+});
+
+/** The identity registry against the faults of a real server, produced by the gRPC double. */
+describe('identity registry on EventStoreDB against server faults (gRPC double)', () => {
+  let server: EsdbDouble;
+  let clients: EventStoreDBClient[];
+  /** a fresh registry (nothing remembered) on its own connection, as another API instance */
+  const registry = () => {
+    const c = EventStoreDBClient.connectionString(server.connectionString);
+    clients.push(c);
+    return new EsdbIdentityRegistry(c, { factCacheSize: 0, maxAttempts: 5 });
+  };
+
+  beforeEach(async () => {
+    server = new EsdbDouble();
+    await server.start();
+    clients = [];
+  });
+  afterEach(async () => {
+    await Promise.all(clients.map((c) => c.dispose()));
+    server.stop();
+  });
+
+  it('resolves a claimed identifier to its owner while a follower lags behind (reads go to the leader)', async () => {
+    server.freezeFollower(); // a follower that has not seen anything written from now on
+    const [a] = await registry().resolveBatch([request(email('lag'))]);
+    const [b] = await registry().resolveBatch([request(email('lag'))]);
+    expect(b).toMatchObject({ customerId: a.customerId, registered: false });
+  });
+
+  it('refuses an identifier whose claim stream an operator soft-deleted, instead of giving it a second owner', async () => {
+    const [a] = await registry().resolveBatch([request(email('deleted'))]);
+    await clients[0].deleteStream(identifierStream('email:userdeleted@example.com'));
+    const err = await registry()
+      .resolveBatch([request(email('deleted'))])
+      .catch((e) => e);
+    expect(err).toMatchObject({ name: 'StoreRefusedError', reason: 'stream-deleted' });
+    expect(err.message).not.toContain('userdeleted@example.com');
+    expect(a.customerId).toBeDefined();
+  });
+
+  it('reports a merge whose write was committed and then answered "timed out"', async () => {
+    const reg = registry();
+    const [x] = await reg.resolveBatch([request(email('mx'))]);
+    const [y] = await reg.resolveBatch([request(email('my'))]);
+    // the merge's compare-and-set on the later customer lands, and is answered as timed out
+    server.faults.commitThenTimeout = 1;
+    server.faults.when = ({ streamName }) => streamName === registryCustomerStream(y.customerId);
+    const [both] = await reg.resolveBatch([request(email('mx'), email('my'))]);
+    expect(both.customerId).toBe(x.customerId);
+    expect(both.merges).toEqual([expect.objectContaining({ survivorId: x.customerId, mergedIds: [y.customerId] })]);
+    expect((await reg.pendingMerges()).map((m) => m.mergedIds)).toEqual([[y.customerId]]);
+  });
+});
