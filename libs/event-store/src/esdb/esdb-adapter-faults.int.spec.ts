@@ -8,6 +8,9 @@ import { EsdbEventStore } from './esdb-event-store';
 /**
  * The adapter against the faults of a real EventStoreDB, produced by the gRPC double (each switched
  * on per test). Errors are matched by name so the suite reads the same before and after a change.
+ * Double only: every test breaks the server (limits, statuses, deletes, lag), which a test may not do
+ * to a shared real server; the server's own side of each fault is checked against a real one in
+ * esdb-server-behaviour.int.spec.ts.
  */
 
 const ev = (n: number, pad = 0): EventData => ({
