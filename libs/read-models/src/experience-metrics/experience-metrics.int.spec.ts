@@ -336,7 +336,7 @@ async function project(loaded: LoadedPlatform, file: string, batchSize: number) 
 function dump(file: string): string {
   const db = new Database(file, { readonly: true });
   try {
-    return ['em_buckets', 'em_cases', 'em_customers', 'em_progress']
+    return ['em_totals', 'em_cases', 'em_customers', 'em_progress']
       .map((t) =>
         db
           .prepare(`SELECT * FROM ${t} ORDER BY 1, 2`)

@@ -5,6 +5,7 @@ import { CustomerStates, mergeFactsOf, streamCustomerOf, type CustomerKeyedState
 import { ProjectedEvent } from '../projector/projected-event';
 import type { ProjectedRecord } from '../projector/projected-record';
 import type { Projection } from '../projector/projection';
+import type { BulkUpsert, DirectSql, SqlValue } from '../store/direct-sql';
 import { MONEY_SCALE, toMoneyUnits } from '../customer-360/customer-360.state';
 import { valueSegment } from '../customer-360/lifecycle';
 import { addCounter, addToMeasure, addTotals, emptyTotals, isEmptyTotals, totalsJson, type BucketTotals } from './bucket-totals';
@@ -41,9 +42,13 @@ interface Batch {
   repoints: { from: string; to: string }[];
 }
 
-const ROW_KEY_SEPARATOR = '\u0000';
+/** `granularity|dimension|bucket|slice`: only the slice (last) may hold the separator */
+const ROW_KEY_SEPARATOR = '|';
+const rowKeyParts = (key: string): string[] => {
+  const parts = key.split(ROW_KEY_SEPARATOR);
+  return [...parts.slice(0, 3), parts.slice(3).join(ROW_KEY_SEPARATOR)];
+};
 const PROGRESS_ID = 'folded';
-const CHUNK = 500;
 
 /**
  * The experience-metrics projection. Events add to pre-aggregated bucket rows (each event's
@@ -60,8 +65,8 @@ export function experienceMetricsProjection(timeZone: string) {
     readonly projectionName = 'experience-metrics';
     readonly namer = new BucketNamer(timeZone);
 
-    async beginBatch(trx: Transaction<ExperienceMetricsTables>, records: readonly ProjectedRecord[]): Promise<Batch> {
-      const progress = await trx.selectFrom('em_progress').select('last_position').where('id', '=', PROGRESS_ID).executeTakeFirst();
+    async beginBatch(_trx: Transaction<ExperienceMetricsTables>, records: readonly ProjectedRecord[], sql: DirectSql): Promise<Batch> {
+      const [progress] = await sql.all<{ last_position: number }>('SELECT last_position FROM em_progress WHERE id = ?', [PROGRESS_ID]);
       const customerIds = new Set<string>();
       const caseIds = new Set<string>();
       for (const r of records) {
@@ -72,14 +77,15 @@ export function experienceMetricsProjection(timeZone: string) {
         if (isCaseRecord(r)) caseIds.add(r.data.caseId);
       }
       const customers = new CustomerStates(segmentModel);
-      customers.preload(await loadCustomers(trx, [...customerIds]));
+      customers.preload(await loadCustomers(sql, [...customerIds]));
       const survivors = new Set<string>();
       for (const s of customers.all()) if (s.mergedInto !== null && !customers.has(s.mergedInto)) survivors.add(s.mergedInto);
-      customers.preload(await loadCustomers(trx, [...survivors]));
+      customers.preload(await loadCustomers(sql, [...survivors]));
       const cases = new Map<string, CaseFacts>();
-      for (const part of chunks([...caseIds])) {
-        const rows = await trx.selectFrom('em_cases').select(['case_id', 'facts']).where('case_id', 'in', part).execute();
-        for (const row of rows) cases.set(row.case_id, JSON.parse(row.facts) as CaseFacts);
+      for (const row of await sql.selectByKeys<{ case_id: string; facts: string }>('em_cases', ['case_id', 'facts'], 'case_id', [
+        ...caseIds,
+      ])) {
+        cases.set(row.case_id, JSON.parse(row.facts) as CaseFacts);
       }
       return { progress: Number(progress?.last_position ?? 0), customers, cases, changedCases: new Set(), rows: new Map(), repoints: [] };
     }
@@ -193,97 +199,73 @@ export function experienceMetricsProjection(timeZone: string) {
       addTotals(row, totals, sign);
     }
 
-    async commitBatch(trx: Transaction<ExperienceMetricsTables>, batch: Batch): Promise<void> {
+    async commitBatch(_trx: Transaction<ExperienceMetricsTables>, batch: Batch, sql: DirectSql): Promise<void> {
       let last = batch.progress;
       for (const s of batch.customers.changedStates()) last = Math.max(last, s.lastPosition);
-      for (const id of [...batch.changedCases].sort()) last = Math.max(last, batch.cases.get(id)!.lastPosition);
-      await writeRows(trx, batch.rows);
-      for (const id of [...batch.changedCases].sort()) {
-        const facts = JSON.stringify(batch.cases.get(id));
-        await trx
-          .insertInto('em_cases')
-          .values({ case_id: id, facts })
-          .onConflict((oc) => oc.column('case_id').doUpdateSet({ facts }))
-          .execute();
-      }
-      for (const { from, to } of batch.repoints) {
-        await trx.updateTable('em_customers').set({ merged_into: to }).where('merged_into', '=', from).execute();
-      }
-      for (const s of batch.customers.changedStates()) {
-        const row = { merged_into: s.mergedInto, last_position: s.lastPosition, purchases: s.purchases, net_units: s.netUnits };
-        await trx
-          .insertInto('em_customers')
-          .values({ customer_id: s.customerId, ...row })
-          .onConflict((oc) => oc.column('customer_id').doUpdateSet(row))
-          .execute();
-      }
-      if (last > batch.progress) {
-        await trx
-          .insertInto('em_progress')
-          .values({ id: PROGRESS_ID, last_position: last })
-          .onConflict((oc) => oc.column('id').doUpdateSet({ last_position: last }))
-          .execute();
-      }
+      const caseIds = [...batch.changedCases].sort();
+      for (const id of caseIds) last = Math.max(last, batch.cases.get(id)!.lastPosition);
+      await writeRows(sql, batch.rows);
+      await sql.upsert(
+        CASES,
+        caseIds.map((id) => [id, JSON.stringify(batch.cases.get(id))]),
+      );
+      for (const { from, to } of batch.repoints) await sql.run('UPDATE em_customers SET merged_into = ? WHERE merged_into = ?', [to, from]);
+      await sql.upsert(
+        CUSTOMERS,
+        batch.customers.changedStates().map((s) => [s.customerId, s.mergedInto, s.lastPosition, s.purchases, s.netUnits]),
+      );
+      if (last > batch.progress) await sql.upsert(PROGRESS, [[PROGRESS_ID, last]]);
     }
   }
   return ExperienceMetricsProjection;
 }
 
-function* chunks<T>(items: T[]): Generator<T[]> {
-  for (let i = 0; i < items.length; i += CHUNK) yield items.slice(i, i + CHUNK);
+const TOTALS: BulkUpsert = {
+  table: 'em_totals',
+  columns: ['row_key', 'granularity', 'dimension', 'bucket', 'slice', 'totals'],
+  conflict: ['row_key'],
+  update: ['totals'],
+};
+const CASES: BulkUpsert = { table: 'em_cases', columns: ['case_id', 'facts'], conflict: ['case_id'], update: ['facts'] };
+const CUSTOMERS: BulkUpsert = {
+  table: 'em_customers',
+  columns: ['customer_id', 'merged_into', 'last_position', 'purchases', 'net_units'],
+  conflict: ['customer_id'],
+  update: ['merged_into', 'last_position', 'purchases', 'net_units'],
+};
+const PROGRESS: BulkUpsert = { table: 'em_progress', columns: ['id', 'last_position'], conflict: ['id'], update: ['last_position'] };
+
+async function loadCustomers(sql: DirectSql, ids: string[]): Promise<SegmentState[]> {
+  const rows = await sql.selectByKeys<{
+    customer_id: string;
+    merged_into: string | null;
+    last_position: number;
+    purchases: number;
+    net_units: number;
+  }>('em_customers', CUSTOMERS.columns, 'customer_id', ids);
+  return rows.map((r) => ({
+    customerId: r.customer_id,
+    mergedInto: r.merged_into,
+    lastPosition: Number(r.last_position),
+    purchases: Number(r.purchases),
+    netUnits: Number(r.net_units),
+  }));
 }
 
-async function loadCustomers(trx: Transaction<ExperienceMetricsTables>, ids: string[]): Promise<SegmentState[]> {
-  const out: SegmentState[] = [];
-  for (const part of chunks(ids)) {
-    const rows = await trx.selectFrom('em_customers').selectAll().where('customer_id', 'in', part).execute();
-    for (const r of rows) {
-      out.push({
-        customerId: r.customer_id,
-        mergedInto: r.merged_into,
-        lastPosition: Number(r.last_position),
-        purchases: Number(r.purchases),
-        netUnits: Number(r.net_units),
-      });
-    }
+/** Adds each changed row's totals to the stored ones (read in bulk, written in bulk, in key order); an emptied row is deleted. */
+async function writeRows(sql: DirectSql, rows: Map<string, BucketTotals>): Promise<void> {
+  const keys = [...rows.keys()].filter((k) => !isEmptyTotals(rows.get(k)!)).sort();
+  const stored = new Map<string, string>();
+  for (const r of await sql.selectByKeys<{ row_key: string; totals: string }>('em_totals', ['row_key', 'totals'], 'row_key', keys)) {
+    stored.set(r.row_key, r.totals);
   }
-  return out;
-}
-
-/** Adds each changed row's totals to the stored ones (one read and one write per row, in key order); an emptied row is deleted. */
-async function writeRows(trx: Transaction<ExperienceMetricsTables>, rows: Map<string, BucketTotals>): Promise<void> {
-  for (const key of [...rows.keys()].sort()) {
-    const delta = rows.get(key)!;
-    if (isEmptyTotals(delta)) continue;
-    const [granularity, dimension, bucket, slice] = key.split(ROW_KEY_SEPARATOR);
-    const where = { granularity, dimension, bucket, slice };
-    const stored = await trx
-      .selectFrom('em_buckets')
-      .select('totals')
-      .where('granularity', '=', granularity)
-      .where('dimension', '=', dimension)
-      .where('bucket', '=', bucket)
-      .where('slice', '=', slice)
-      .executeTakeFirst();
-    const totals = stored ? (JSON.parse(stored.totals) as BucketTotals) : emptyTotals();
-    addTotals(totals, delta);
-    if (isEmptyTotals(totals)) {
-      if (stored) {
-        await trx
-          .deleteFrom('em_buckets')
-          .where('granularity', '=', granularity)
-          .where('dimension', '=', dimension)
-          .where('bucket', '=', bucket)
-          .where('slice', '=', slice)
-          .execute();
-      }
-      continue;
-    }
-    const json = totalsJson(totals);
-    await trx
-      .insertInto('em_buckets')
-      .values({ ...where, totals: json })
-      .onConflict((oc) => oc.columns(['granularity', 'dimension', 'bucket', 'slice']).doUpdateSet({ totals: json }))
-      .execute();
+  const writes: SqlValue[][] = [];
+  for (const key of keys) {
+    const before = stored.get(key);
+    const totals = before === undefined ? emptyTotals() : (JSON.parse(before) as BucketTotals);
+    addTotals(totals, rows.get(key)!);
+    if (!isEmptyTotals(totals)) writes.push([key, ...rowKeyParts(key), totalsJson(totals)]);
+    else if (before !== undefined) await sql.run('DELETE FROM em_totals WHERE row_key = ?', [key]);
   }
+  await sql.upsert(TOTALS, writes);
 }

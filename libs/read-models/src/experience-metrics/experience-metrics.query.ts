@@ -28,6 +28,8 @@ export interface MetricSeries {
 
 /** The experience-metrics queries: metric time series over the pre-aggregated buckets. */
 export class ExperienceMetricsQueries {
+  private readonly bounds = new Map<string, { bucket: string; start: string; end: string }>();
+
   constructor(
     private readonly db: Kysely<ExperienceMetricsTables>,
     /** the zone the projection buckets in */
@@ -49,7 +51,7 @@ export class ExperienceMetricsQueries {
     const buckets = bucketsBetween(q.from, q.to, q.bucket);
     const dimension = q.sliceBy ?? q.filter?.dimension ?? ALL_DIMENSION;
     let query = this.db
-      .selectFrom('em_buckets')
+      .selectFrom('em_totals')
       .select(['bucket', 'slice', 'totals'])
       .where('granularity', '=', q.bucket)
       .where('dimension', '=', dimension)
@@ -74,11 +76,8 @@ export class ExperienceMetricsQueries {
     if (q.sliceBy && q.filter) for (const v of q.filter.values) if (!lines.has(v)) lines.set(v, new Map());
 
     const backlogStart = q.metric === 'case-backlog' ? await this.backlogBefore(dimension, q, buckets[0]) : undefined;
-    const bounds = buckets.map((b) => ({
-      bucket: b,
-      start: startOfLocalDate(b, this.timeZone),
-      end: startOfLocalDate(nextBucket(b, q.bucket), this.timeZone),
-    }));
+    const bounds = buckets.map((b) => this.boundsOf(b, q.bucket));
+
     const series: MetricSeriesLine[] = [...lines.keys()].sort().map((slice) => {
       const byBucket = lines.get(slice)!;
       let open = backlogStart?.get(slice) ?? 0;
@@ -110,12 +109,28 @@ export class ExperienceMetricsQueries {
     };
   }
 
+  /** A bucket's name and UTC bounds; computed once per bucket (time-zone arithmetic is the costly part of a series) */
+  private boundsOf(bucket: string, granularity: Granularity): { bucket: string; start: string; end: string } {
+    const key = `${granularity}|${bucket}`;
+    let bounds = this.bounds.get(key);
+    if (!bounds) {
+      if (this.bounds.size > 100_000) this.bounds.clear();
+      bounds = {
+        bucket,
+        start: startOfLocalDate(bucket, this.timeZone),
+        end: startOfLocalDate(nextBucket(bucket, granularity), this.timeZone),
+      };
+      this.bounds.set(key, bounds);
+    }
+    return bounds;
+  }
+
   /** Cases open at the start of `first`, per line: whole months before its month, then its month's days before it. */
   private async backlogBefore(dimension: string, q: SeriesQuery, first: string): Promise<Map<string, number>> {
     const month = bucketOfDate(first, 'month');
     const select = (granularity: Granularity) => {
       let query = this.db
-        .selectFrom('em_buckets')
+        .selectFrom('em_totals')
         .select(['slice', 'totals'])
         .where('granularity', '=', granularity)
         .where('dimension', '=', dimension);

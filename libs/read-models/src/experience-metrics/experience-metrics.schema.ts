@@ -14,6 +14,14 @@ export interface EmBucketsTable {
   totals: string;
 }
 
+/**
+ * The same rows keyed by one column (`granularity|dimension|bucket|slice`), so a batch reads and
+ * writes them in bulk (DirectSql selectByKeys / upsert). Replaces em_buckets (migration 0002).
+ */
+export interface EmTotalsTable extends EmBucketsTable {
+  row_key: string;
+}
+
 /** One row per case id: its facts (CaseFacts as JSON), so a later event revises the case's contribution. */
 export interface EmCasesTable {
   case_id: string;
@@ -37,14 +45,14 @@ export interface EmProgressTable {
 }
 
 export interface ExperienceMetricsTables {
-  em_buckets: EmBucketsTable;
+  em_totals: EmTotalsTable;
   em_cases: EmCasesTable;
   em_customers: EmCustomersTable;
   em_progress: EmProgressTable;
 }
 
 export const EXPERIENCE_METRICS = 'experience-metrics';
-export const EXPERIENCE_METRICS_TABLES = ['em_buckets', 'em_cases', 'em_customers', 'em_progress'] as const;
+export const EXPERIENCE_METRICS_TABLES = ['em_totals', 'em_cases', 'em_customers', 'em_progress'] as const;
 
 export const experienceMetricsMigrations: Record<string, Migration> = {
   'experience-metrics-0001-tables': {
@@ -76,6 +84,22 @@ export const experienceMetricsMigrations: Record<string, Migration> = {
         .addColumn('id', 'text', (c) => c.primaryKey())
         .addColumn('last_position', 'bigint', (c) => c.notNull())
         .execute();
+    },
+  },
+  'experience-metrics-0002-keyed-totals': {
+    async up(db: Kysely<any>) {
+      // the read model's version changes with this migration: its lane empties the tables and rebuilds them
+      await db.schema.dropTable('em_buckets').ifExists().execute();
+      await db.schema
+        .createTable('em_totals')
+        .addColumn('row_key', 'text', (c) => c.primaryKey())
+        .addColumn('granularity', 'text', (c) => c.notNull())
+        .addColumn('dimension', 'text', (c) => c.notNull())
+        .addColumn('bucket', 'text', (c) => c.notNull())
+        .addColumn('slice', 'text', (c) => c.notNull())
+        .addColumn('totals', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('em_totals_series').on('em_totals').columns(['granularity', 'dimension', 'bucket', 'slice']).execute();
     },
   },
 };

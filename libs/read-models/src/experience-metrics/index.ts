@@ -10,7 +10,7 @@ import {
 import { isKnownTimeZone } from './time-buckets';
 
 /** Bump when the projection's output changes for the same events. */
-const PROJECTION_VERSION = 1;
+const PROJECTION_VERSION = 2;
 
 /**
  * The read model's version: the projection's, and the reporting time zone (UTC adds 0), so a new

@@ -44,16 +44,25 @@ export class BucketNamer {
   }
 }
 
+// Local dates are calendar dates without a zone: their arithmetic is plain UTC date arithmetic.
+const DAY_MS = 86_400_000;
+const dateMs = (date: string): number => Date.UTC(Number(date.slice(0, 4)), Number(date.slice(5, 7)) - 1, Number(date.slice(8, 10)));
+const dateOf = (ms: number): string => new Date(ms).toISOString().slice(0, 10);
+
 /** The bucket a local date falls in. */
 export function bucketOfDate(date: string, granularity: Granularity): string {
-  const d = DateTime.fromISO(date, { zone: 'UTC' });
-  return granularity === 'day' ? date : d.startOf(granularity === 'week' ? 'week' : 'month').toISODate()!;
+  if (granularity === 'day') return date;
+  if (granularity === 'month') return `${date.slice(0, 8)}01`;
+  const ms = dateMs(date);
+  return dateOf(ms - ((new Date(ms).getUTCDay() + 6) % 7) * DAY_MS);
 }
 
 /** The bucket after `bucket`. */
 export function nextBucket(bucket: string, granularity: Granularity): string {
-  const d = DateTime.fromISO(bucket, { zone: 'UTC' });
-  return d.plus(granularity === 'day' ? { days: 1 } : granularity === 'week' ? { weeks: 1 } : { months: 1 }).toISODate()!;
+  if (granularity === 'day') return dateOf(dateMs(bucket) + DAY_MS);
+  if (granularity === 'week') return dateOf(dateMs(bucket) + 7 * DAY_MS);
+  const [y, m] = [Number(bucket.slice(0, 4)), Number(bucket.slice(5, 7))];
+  return dateOf(Date.UTC(y, m, 1));
 }
 
 /** Bucket names from the bucket holding `from` up to the last one starting before `to` (local dates, `to` exclusive). */
@@ -70,7 +79,3 @@ export const startOfLocalDate = (date: string, timeZone: string): string =>
 /** true for a real calendar date written YYYY-MM-DD */
 export const isLocalDate = (value: string): boolean =>
   typeof value === 'string' && /^\d{4}-\d{2}-\d{2}$/.test(value) && DateTime.fromISO(value, { zone: 'UTC' }).isValid;
-
-/** whole days from one local date to another */
-export const daysBetween = (from: string, to: string): number =>
-  DateTime.fromISO(to, { zone: 'UTC' }).diff(DateTime.fromISO(from, { zone: 'UTC' }), 'days').days;
