@@ -166,6 +166,41 @@ describeWithPostgres('PostgreSQL read store', () => {
     }
   }, 120_000);
 
+  it('several API read sides (PROJECTOR=external) read one database while one projector process writes it', async () => {
+    const db = await fresh();
+    const location = { kind: 'postgres' as const, url: db.url };
+    const writer = await open(db.url);
+    const running = await startProjector({ store: loaded.platform.store, db: writer.db, readStore: writer, dataDir: loaded.dir });
+    const readers = [
+      await openReadSide({ dataDir: loaded.dir, readStore: location, store: loaded.platform.store, projector: 'external' }),
+      await openReadSide({ dataDir: loaded.dir, readStore: location, store: loaded.platform.store, projector: 'external' }),
+    ];
+    try {
+      const [result] = await loaded.platform.ingestion.ingest([
+        {
+          eventId: '0d0d0d0d-0000-4000-8000-000000000020',
+          type: 'survey.answered',
+          occurredAt: new Date(loaded.history.now - 1000).toISOString(),
+          source: 'qualtrics',
+          channel: 'email',
+          customer: { identifiers: [{ kind: 'email', value: 'p5-3@example.com' }] },
+          data: { nps: 10 },
+        },
+      ]);
+      for (const reader of readers) {
+        // read-your-writes through the stored checkpoints, then the same answer from each process
+        expect(await reader.whenCaughtUp(result.position, 60_000, ['customer-360'])).toBe(true);
+        const found = await reader.queries['customer-360'].byIdentifier({ kind: 'email', value: 'p5-3@example.com' });
+        expect(found.kind === 'found' && found.view.scores.nps?.score).toBe(10);
+        const health = await reader.health();
+        expect(health).toMatchObject({ ready: true, projector: 'external' });
+      }
+    } finally {
+      for (const reader of readers) await reader.close();
+      await running.close();
+    }
+  }, 120_000);
+
   it('the server dropping the projector mid-batch: the batch rolls back, the lane retries with back-off, readiness says so, nothing applied twice', async () => {
     const db = await fresh();
     const reference = await fresh();
