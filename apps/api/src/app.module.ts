@@ -28,7 +28,6 @@ const controllers = [
   CustomersController,
   MetricsController,
   MilestonesController,
-  TargetsController,
 ];
 
 const OWNS_READ_SIDE = Symbol('OWNS_READ_SIDE');
@@ -50,15 +49,17 @@ export class AppModule implements OnApplicationShutdown {
    * dir, clock, adapters and where the projector runs.
    */
   static forPlatform(platform: Platform, readSide: ReadSide, ownsReadSide = false, targetMetrics?: TargetMetricSource): DynamicModule {
+    const metrics = targetMetrics ?? targetMetricSourceOf(readSide);
     return {
       module: AppModule,
-      controllers,
+      // the target endpoints exist only with a metric source to validate and evaluate targets against
+      controllers: metrics ? [...controllers, TargetsController] : controllers,
       providers: [
         { provide: PLATFORM, useValue: platform },
         { provide: READ_SIDE, useValue: readSide },
         { provide: OWNS_READ_SIDE, useValue: ownsReadSide },
         { provide: METRICS_REGISTRY, useValue: readSide.registry },
-        { provide: TARGET_METRICS, useValue: targetMetrics ?? targetMetricSourceOf(readSide) },
+        { provide: TARGET_METRICS, useValue: metrics },
         { provide: APP_GUARD, useClass: ApiKeyGuard },
         { provide: APP_FILTER, useClass: ErrorFilter },
         { provide: APP_INTERCEPTOR, useClass: HttpMetricsInterceptor },

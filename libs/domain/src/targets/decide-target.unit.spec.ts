@@ -31,7 +31,7 @@ describe('decideSetTarget', () => {
           eventId: deterministicUuid('target.created', 'nps-high', '1'),
           type: 'target.created',
           data: { targetId: 'nps-high', version: 1, target: TARGET, changedBy: 'key-1' },
-          metadata: { schemaVersion: 1, occurredAt: '2026-11-20T09:15:00.000Z', source: 'cem.api' },
+          metadata: { schemaVersion: 1, occurredAt: '2026-11-20T09:15:00.000Z', source: 'cem.api' } as never,
         },
       ]);
   });
