@@ -38,6 +38,7 @@ import {
 } from '@cem/domain';
 import { StreamNotFoundError, WrongExpectedRevisionError } from '@cem/event-store';
 import type { Platform } from '@cem/platform';
+import { EXPERIENCE_METRICS } from '@cem/read-models/experience-metrics';
 import type { ReadSide } from '@cem/read-models';
 import { reportTarget, targetMetricProblems, TARGETS, type TargetMetricSource } from '@cem/read-models/targets';
 import type { AuthenticatedRequest } from '../auth/authorize';
@@ -170,7 +171,9 @@ export class TargetsController {
   }
 
   private async consistent(q: TargetQueryDto): Promise<number> {
+    // the status reads the targets and the experience metrics: both must have handled the position
     await waitForPosition(this.platform, this.readSide, q.minPosition, TARGETS);
+    await waitForPosition(this.platform, this.readSide, q.minPosition, EXPERIENCE_METRICS);
     return q.at ? Date.parse(q.at) : Date.now();
   }
 

@@ -1,4 +1,5 @@
 import type { TargetMetricSource, TargetPoint } from '@cem/read-models/targets';
+import { envelope } from '../../../../test/support/envelopes';
 import { KEYS, startApi, type ApiHarness } from '../../../../test/support/api-harness';
 
 /**
@@ -191,5 +192,76 @@ describe('targets API', () => {
       expect((await get('/v1/targets/nps-high', key)).statusCode).toBe(403);
     }
     expect((await get('/v1/targets', null)).statusCode).toBe(401);
+  });
+});
+
+describe('targets over the experience metrics (the real metric source)', () => {
+  let api: ApiHarness;
+  beforeAll(async () => (api = await startApi()));
+  afterAll(() => api.close());
+
+  // NPS answers by month on email (the slice) and on the web (outside it)
+  const ANSWERS: Record<string, number[]> = {
+    '2026-01': [10, 9, 3, 7, 0],
+    '2026-02': [10, 8, 6, 9],
+    '2026-03': [9, 9, 2],
+    '2026-04': [10, 10, 9, 5, 7, 8],
+  };
+
+  it('reads the metric of the slice from the experience metrics; the status matches a plain recomputation from the answers', async () => {
+    const events: Record<string, unknown>[] = [];
+    for (const [month, scores] of Object.entries(ANSWERS))
+      scores.forEach((nps, i) => {
+        const occurredAt = `${month}-${String(3 + i * 4).padStart(2, '0')}T10:00:00Z`;
+        const customer = { identifiers: [{ kind: 'email', value: `t${month}-${i}@example.com` }] };
+        events.push(envelope({ customer, occurredAt, type: 'survey.answered', channel: 'email', data: { nps } }));
+        events.push(envelope({ customer, occurredAt, type: 'survey.answered', channel: 'web', data: { nps: 0 } }));
+      });
+    const ingested = await api.app.inject({
+      method: 'POST',
+      url: '/v1/events:batch',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${KEYS.ingest}` },
+      payload: JSON.stringify({ events }),
+    });
+    expect(ingested.statusCode).toBe(200);
+    const target = {
+      name: 'NPS by email',
+      metric: 'nps',
+      slice: { dimension: 'channel', value: 'email' },
+      direction: 'at-least',
+      threshold: 30,
+    };
+    const created = await api.app.inject({
+      method: 'POST',
+      url: '/v1/targets',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${KEYS.analyst}` },
+      payload: JSON.stringify({ targetId: 'nps-email', ...target, startDate: '2026-01-01', dueDate: '2026-08-31' }),
+    });
+    expect(created.statusCode).toBe(201);
+    const res = await api.app.inject({
+      method: 'GET',
+      url: `/v1/targets/nps-email?minPosition=${created.json().position}&at=2026-05-10T00:00:00Z`,
+      headers: { authorization: `Bearer ${KEYS.analyst}` },
+    });
+    expect(res.statusCode).toBe(200);
+    const report = res.json();
+    // NPS per month, recomputed here: % promoters (9-10) - % detractors (0-6) of the email answers
+    const nps = (scores: number[]) => ((scores.filter((s) => s >= 9).length - scores.filter((s) => s <= 6).length) / scores.length) * 100;
+    const expected = Object.entries(ANSWERS).map(([month, scores]) => [month, nps(scores)] as [string, number]);
+    expect(report.series.map((p: { start: string }) => p.start.slice(0, 7))).toEqual([
+      '2026-01',
+      '2026-02',
+      '2026-03',
+      '2026-04',
+      '2026-05',
+      '2026-06',
+      '2026-07',
+      '2026-08',
+    ]);
+    report.series.slice(0, 4).forEach((p: { value: number }, i: number) => expect(p.value).toBeCloseTo(expected[i][1], 1));
+    expect(report.series.slice(4).map((p: { value: number | null }) => p.value)).toEqual([null, null, null, null]);
+    const projected = expectedProjection(expected, '2026-09-01T00:00:00.000Z');
+    expect(report.status).toMatchObject({ status: projected >= 30 ? 'on-track' : 'at-risk', points: 4 });
+    expect(report.status.projected).toBeCloseTo(projected, 1);
   });
 });
