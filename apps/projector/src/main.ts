@@ -21,6 +21,7 @@ async function main(): Promise<void> {
   const size = config.PROJECTOR_BATCH_SIZE;
   const logger = createLogger({ level: config.LOG_LEVEL, component: 'projector' });
   const platform = openPlatform(config);
+  await platform.checkStore();
   const running = await runProjector({
     dataDir: config.DATA_DIR,
     readStore: readStoreLocationOf(config),

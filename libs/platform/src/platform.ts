@@ -20,6 +20,11 @@ export interface Platform {
   apiKeys: ApiKeyStore;
   /** the embedded platform database (identity registry, API keys); SQLite in every mode */
   db: Database.Database;
+  /**
+   * Boot check of the event store (EventStoreDB: `$all` readable, internal streams not deleted; see
+   * EsdbEventStore.checkServer); throws what must stop the process, logs an unreachable server.
+   */
+  checkStore(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -67,6 +72,10 @@ export function openPlatform(config: AppConfig, overrides: PlatformOverrides = {
     ingestion,
     apiKeys,
     db,
+    async checkStore() {
+      if (store instanceof EsdbEventStore && (await store.checkServer()) === 'unreachable')
+        logger.warn('EventStoreDB is unreachable at boot; calls answer 503 until it is back');
+    },
     async close() {
       await store!.close();
       await registry!.close();

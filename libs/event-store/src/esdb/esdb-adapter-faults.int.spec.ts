@@ -3,7 +3,7 @@ import { EsdbDouble } from '../../../../test/support/esdb-double';
 import type { EventData } from '../port';
 import { isTransientStoreError } from '../transient';
 import { eventIdStream } from './naming';
-import { EsdbEventStore } from './esdb-event-store';
+import { EsdbEventStore, GUARD_STREAM } from './esdb-event-store';
 
 /**
  * The adapter against the faults of a real EventStoreDB, produced by the gRPC double (each switched
@@ -224,6 +224,29 @@ describe('EventStoreDB adapter against the server faults (gRPC double)', () => {
       const err = await store.appendToStream(s, [e], { expectedRevision: 'any' }).catch((x) => x);
       expect(err).toMatchObject({ name: 'StoreRefusedError', reason: 'stream-truncated' });
       expect(server.log.filter((x) => x.id === e.eventId)).toHaveLength(1);
+    });
+  });
+
+  describe('boot check', () => {
+    it('writes the guard stream at the first boot, passes later boots, and refuses once it was deleted', async () => {
+      await open();
+      await expect(store.checkServer()).resolves.toBe('ok');
+      expect(server.log.filter((e) => e.streamName === GUARD_STREAM)).toHaveLength(1);
+      await expect(store.checkServer()).resolves.toBe('ok');
+      expect(server.log.filter((e) => e.streamName === GUARD_STREAM)).toHaveLength(1);
+      await store.client.deleteStream(GUARD_STREAM); // an operator deleted the cem-internal-* streams
+      await expect(store.checkServer()).rejects.toMatchObject({ name: 'StoreRefusedError', reason: 'stream-deleted' });
+    });
+
+    it('refuses to start without read rights on $all, or with a tombstoned guard; reports an unreachable server', async () => {
+      await open();
+      server.faults.denyAllRead = true;
+      await expect(store.checkServer()).rejects.toMatchObject({ reason: 'access-denied', message: expect.stringMatching(/read on \$all/) });
+      server.faults.denyAllRead = false;
+      await store.client.tombstoneStream(GUARD_STREAM);
+      await expect(store.checkServer()).rejects.toMatchObject({ reason: 'stream-deleted' });
+      server.stop();
+      await expect(store.checkServer()).resolves.toBe('unreachable');
     });
   });
 

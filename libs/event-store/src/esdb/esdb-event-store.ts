@@ -27,7 +27,7 @@ import type {
 import { DEFAULT_MAX_APPEND_SIZE, esdbEventSize, splitBySize } from './append-size';
 import { assertSafeConnectionString } from './connection-string';
 import { isMaxAppendSizeExceeded, isStreamNotFound, isWrongExpectedVersion, mapEsdbError, safeStreamName } from './errors';
-import { eventIdStream, isHiddenStream, isSystemEventType, toEsdbMetadata } from './naming';
+import { eventIdStream, INTERNAL_STREAM_PREFIX, isHiddenStream, isSystemEventType, toEsdbMetadata } from './naming';
 import { EsdbSubscription, type BackoffOptions } from './esdb-subscription';
 import { toRecorded } from './records';
 
@@ -53,6 +53,8 @@ export interface EsdbEventStoreOptions {
 }
 
 const RESERVED = 'EventIdReserved';
+/** Written once at the first boot and never again: its deletion shows that internal streams were deleted. */
+export const GUARD_STREAM = `${INTERNAL_STREAM_PREFIX}guard`;
 const RELEASED = 'EventIdReleased';
 
 interface Reservation {
@@ -490,6 +492,40 @@ export class EsdbEventStore implements EventStore {
       const oldest = page[page.length - 1]?.event?.position;
       if (page.length < this.pageSize || !oldest) return 0;
       from = oldest;
+    }
+  }
+
+  /**
+   * Boot check, before serving: this user may read `$all` (AccessDenied otherwise, see
+   * docs/eventstoredb.md), and the guard stream `cem-internal-guard`, written at the first boot, was
+   * never deleted: a deleted guard means `cem-internal-*` streams (reservations, identity) were
+   * deleted against the operator rules, and the process refuses to start. A server that cannot be
+   * reached is not a boot failure (calls answer 503 until it is back): the answer says so.
+   */
+  async checkServer(): Promise<'ok' | 'unreachable'> {
+    this.assertOpen();
+    try {
+      await drain(this.client.readAll({ direction: BACKWARDS, fromPosition: END, maxCount: 1 }));
+      const [guard] = (await this.readPageBackwards(GUARD_STREAM, END)) ?? [];
+      if (guard) return 'ok';
+      const written = await this.client
+        .appendToStream(GUARD_STREAM, jsonEvent({ type: 'GuardWritten', data: { writtenAt: new Date().toISOString() } }), {
+          expectedRevision: NO_STREAM,
+        })
+        .catch((err) => {
+          if (isWrongExpectedVersion(err)) return undefined; // another instance wrote it first
+          throw err;
+        });
+      if (written && written.nextExpectedRevision !== 0n)
+        throw new StoreRefusedError(
+          'stream-deleted',
+          `EventStoreDB: the guard stream ${GUARD_STREAM} was deleted, so cem-internal-* streams (idempotency, identity) may have been deleted too; refusing to start (see docs/eventstoredb.md, operator rules)`,
+        );
+      return 'ok';
+    } catch (err) {
+      const mapped = mapEsdbError(err, err instanceof StoreRefusedError ? GUARD_STREAM : '$all');
+      if (mapped instanceof StoreUnavailableError) return 'unreachable';
+      throw mapped;
     }
   }
 

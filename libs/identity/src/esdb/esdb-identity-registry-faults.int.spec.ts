@@ -1,18 +1,8 @@
 import { EventStoreDBClient } from '@eventstore/db-client';
-import type { Identifier } from '@cem/domain';
 import { identifierStream } from '@cem/event-store/esdb/naming';
 import { EsdbDouble } from '../../../../test/support/esdb-double';
-import type { ResolveRequest } from '../port';
+import { email, request } from '../../test/requests';
 import { EsdbIdentityRegistry, registryCustomerStream } from './esdb-identity-registry';
-
-const email = (n: number | string): Identifier => ({ kind: 'email', value: `user${n}@example.com` });
-let seq = 0;
-const request = (...identifiers: Identifier[]): ResolveRequest => ({
-  identifiers,
-  triggeringEventId: `00000000-0000-4000-8000-${String(++seq).padStart(12, '0')}`,
-  occurredAt: '2026-01-01T00:00:00.000Z',
-  source: 'test',
-});
 
 /** The identity registry against the faults of a real server, produced by the gRPC double. */
 describe('identity registry on EventStoreDB against server faults (gRPC double)', () => {
