@@ -1,5 +1,5 @@
-import { DeadlineExceededError, StreamNotFoundError, UnavailableError } from '@eventstore/db-client';
-import { StoreUnavailableError, WrongExpectedRevisionError } from './errors';
+import { DeadlineExceededError, StreamNotFoundError, UnavailableError, UnknownError } from '@eventstore/db-client';
+import { EventTooLargeError, StoreRefusedError, StoreUnavailableError, WrongExpectedRevisionError } from './errors';
 import { isTransientStoreError } from './transient';
 
 /** A transient failure is retried in place (the Kafka consumer waits, never dead-letters it). */
@@ -21,6 +21,18 @@ describe('isTransientStoreError: the one classification of store failures', () =
     ['a string', false],
   ])('%s -> %s', (error, transient) => {
     expect(isTransientStoreError(error)).toBe(transient);
+  });
+
+  it('takes what client 6.x makes of BatchAppend\'s "not ready / busy / no leader" (an UnknownError without a code) as transient', () => {
+    for (const m of ['Server Is Not Ready', 'Server Is Busy', 'Server Is Too Busy', 'No leader info available in response'])
+      expect(isTransientStoreError(new UnknownError(undefined, `Could not recognize ${m}`))).toBe(true);
+    expect(isTransientStoreError(new UnknownError(undefined, 'Could not recognize Something Else'))).toBe(false);
+  });
+
+  it('never retries a refusal only an operator or the sender can lift', () => {
+    expect(isTransientStoreError(new StoreRefusedError('stream-deleted', 'tombstoned'))).toBe(false);
+    expect(isTransientStoreError(new StoreRefusedError('access-denied', 'no read on $all'))).toBe(false);
+    expect(isTransientStoreError(new EventTooLargeError('e', 2_000_000, 1_048_576))).toBe(false);
   });
 
   it('takes the gRPC statuses EventStoreDB answers when it is not there (one list, shared with the adapter)', () => {
