@@ -29,7 +29,8 @@ export async function benchExperienceMetrics(options: MetricsBenchOptions): Prom
     console.log(
       `experience metrics: writing ${options.events.toLocaleString('en-US')} events over ${options.customers.toLocaleString('en-US')} customers`,
     );
-    writeLog(store, options.events, options.customers);
+    // channels in turn, so a series by channel has every channel's rows to read
+    writeLog(store, options.events, options.customers, ['phone', 'chat', 'email', 'web', 'app', 'store', 'social', 'sms']);
     const head = await store.headPosition();
     const rebuild = async (file: string, readModels: readonly ReadModel[], label: string) => {
       const readStore = await openSqliteReadStore(join(dir, file), { readModels });

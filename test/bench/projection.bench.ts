@@ -33,8 +33,11 @@ const DAY = 86_400_000;
 const customerId = (c: number) => deterministicUuid('bench-customer', String(c));
 const email = (c: number) => `bench${c}@example.com`;
 
-/** A realistic log written straight into the store: customers interleaved, so each batch touches many. */
-export function writeLog(store: SqliteEventStore, events: number, customers: number): void {
+/**
+ * A realistic log written straight into the store: customers interleaved, so each batch touches many.
+ * `channels`: every event's channel taken in turn from this list (default: one channel per type).
+ */
+export function writeLog(store: SqliteEventStore, events: number, customers: number, channels?: readonly string[]): void {
   const started = performance.now();
   let written = 0;
   let writes: StreamWrite[] = [];
@@ -68,7 +71,7 @@ export function writeLog(store: SqliteEventStore, events: number, customers: num
           eventId,
           type: 'contact.handled',
           data: { direction: 'inbound', handleSeconds: 300, resolved: true },
-          metadata: { ...metadata, channel: 'phone', agentId: `a${i % 40}` },
+          metadata: { ...metadata, channel: channels?.[i % channels.length] ?? 'phone', agentId: `a${i % 40}` },
         });
         break;
       case 1:
@@ -76,7 +79,7 @@ export function writeLog(store: SqliteEventStore, events: number, customers: num
           eventId,
           type: 'purchase.completed',
           data: { orderId: `o${i}`, amount: 49.95, currency: 'EUR' },
-          metadata: { ...metadata, channel: 'web' },
+          metadata: { ...metadata, channel: channels?.[i % channels.length] ?? 'web' },
         });
         break;
       case 2:
@@ -84,7 +87,7 @@ export function writeLog(store: SqliteEventStore, events: number, customers: num
           eventId,
           type: 'survey.answered',
           data: { nps: i % 11, csat: 1 + (i % 5) },
-          metadata: { ...metadata, channel: 'email' },
+          metadata: { ...metadata, channel: channels?.[i % channels.length] ?? 'email' },
         });
         break;
       case 3:
@@ -92,7 +95,7 @@ export function writeLog(store: SqliteEventStore, events: number, customers: num
           eventId,
           type: 'case.opened',
           data: { caseId: `k${i}`, priority: 'normal' },
-          metadata: { ...metadata, channel: 'chat' },
+          metadata: { ...metadata, channel: channels?.[i % channels.length] ?? 'chat' },
         });
         break;
       case 4:
@@ -100,7 +103,7 @@ export function writeLog(store: SqliteEventStore, events: number, customers: num
           eventId,
           type: 'web.visited',
           data: { url: 'https://shop.example.com/', pageViews: 3 },
-          metadata: { ...metadata, channel: 'web' },
+          metadata: { ...metadata, channel: channels?.[i % channels.length] ?? 'web' },
         });
         break;
       default:
@@ -108,7 +111,7 @@ export function writeLog(store: SqliteEventStore, events: number, customers: num
           eventId,
           type: 'consent.changed',
           data: { purpose: 'marketing-email', granted: i % 2 === 0 },
-          metadata: { ...metadata, channel: 'app' },
+          metadata: { ...metadata, channel: channels?.[i % channels.length] ?? 'app' },
         });
     }
     writes.push(batch);

@@ -7,7 +7,6 @@ import {
   experienceMetricsMigrations,
   type ExperienceMetricsTables,
 } from './experience-metrics.schema';
-import { isKnownTimeZone } from './time-buckets';
 
 /** Bump when the projection's output changes for the same events. */
 const PROJECTION_VERSION = 2;
@@ -27,9 +26,12 @@ export function experienceMetricsVersion(timeZone: string): number {
   return PROJECTION_VERSION * 1_000_000 + zone;
 }
 
-/** The experience metrics bucketed in `timeZone` (an IANA name). */
+/**
+ * The experience metrics bucketed in `timeZone` (an IANA name). An unknown zone fails when the
+ * projection starts, not here: this runs when the module is imported, before a process's
+ * configuration check (@cem/config) can report METRICS_TIME_ZONE and exit cleanly.
+ */
 export function experienceMetricsReadModel(timeZone: string) {
-  if (!isKnownTimeZone(timeZone)) throw new Error(`METRICS_TIME_ZONE: unknown time zone '${timeZone}'`);
   return defineReadModel<ExperienceMetricsTables>()({
     name: EXPERIENCE_METRICS,
     version: experienceMetricsVersion(timeZone),
