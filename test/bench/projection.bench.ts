@@ -224,7 +224,7 @@ export async function benchRebuild(store: SqliteEventStore, target: BenchStore, 
     db: readStore.db,
     readStore,
     batchSize,
-    onBatch: (b) => progress(`rebuilding the customer 360 (${target.label})`, b.position, head, started),
+    onBatch: (b) => progress(`rebuilding the read models (${target.label})`, b.position, head, started),
   });
   await running.projector.whenCaughtUp(head, 3_600_000);
   const seconds = (performance.now() - started) / 1000;
@@ -235,7 +235,7 @@ export async function benchRebuild(store: SqliteEventStore, target: BenchStore, 
   const on = target.label === 'SQLite' ? '' : ` on ${target.label}`;
   record({
     group: 'projection',
-    name: `rebuild customer 360 from 0${on} (${head.toLocaleString('en-US')} events, batch ${batchSize})`,
+    name: `rebuild every read model from 0${on} (${READ_MODELS.map((m) => m.name).join(', ')}; ${head.toLocaleString('en-US')} events, batch ${batchSize})`,
     value: head / seconds,
     unit: 'events/s',
     note: 'target >= 100,000',
@@ -382,9 +382,13 @@ export async function benchIngestToVisible(dir: string, target: BenchStore, prob
       if (view.status !== 200 || JSON.parse(view.body).scores.nps?.score !== 8) throw new Error(`probe ${i} not visible: ${view.status}`);
       await new Promise((r) => setTimeout(r, 5));
     }
+  } catch (e) {
+    // a failed probe must not leave the API process running after the bench exits
+    api.kill('SIGKILL');
+    throw e;
   } finally {
     loading = false;
-    await Promise.all(loaders);
+    await Promise.all(loaders).catch(() => undefined);
   }
   const seconds = (performance.now() - started) / 1000;
   times.sort((a, b) => a - b);
