@@ -90,6 +90,7 @@ describe('experience-metrics API', () => {
     ['metric=nps&bucket=day&from=2026-01-01&to=tomorrow', 'to', /calendar date/],
     ['metric=nps&bucket=day&from=2026-02-01&to=2026-01-01', 'to', /after from/],
     ['metric=nps&bucket=day&from=2020-01-01&to=2026-01-01', 'to', /at most 1000/],
+    ['metric=nps&bucket=day&from=0001-01-01&to=9999-12-31', 'to', /more than 1000 day buckets/],
     ['metric=nps&bucket=day&from=2026-01-01&to=2026-02-01&timeZone=Mars/Olympus', 'timeZone', /unknown time zone/],
     ['metric=nps&bucket=day&from=2026-01-01&to=2026-02-01&timeZone=Europe/Berlin', 'timeZone', /reporting time zone UTC/],
     ['metric=nps&bucket=day&from=2026-01-01&to=2026-02-01&sliceBy=planet', 'sliceBy', /unknown slice/],

@@ -57,9 +57,11 @@ export function parseSeriesQuery(raw: RawSeriesQuery, reportingTimeZone: string)
   if (from === undefined || !isLocalDate(from)) throw new MetricQueryError('from', 'must be a calendar date YYYY-MM-DD');
   if (to === undefined || !isLocalDate(to)) throw new MetricQueryError('to', 'must be a calendar date YYYY-MM-DD');
   if (to <= from) throw new MetricQueryError('to', 'must be after from (the range is from inclusive to exclusive)');
-  const buckets = bucketsBetween(from, to, bucket).length;
-  if (buckets > MAX_SERIES_BUCKETS) {
-    throw new MetricQueryError('to', `the range holds ${buckets} ${bucket} buckets; at most ${MAX_SERIES_BUCKETS} per series`);
+  if (bucketsBetween(from, to, bucket, MAX_SERIES_BUCKETS).length > MAX_SERIES_BUCKETS) {
+    throw new MetricQueryError(
+      'to',
+      `the range holds more than ${MAX_SERIES_BUCKETS} ${bucket} buckets; at most ${MAX_SERIES_BUCKETS} per series`,
+    );
   }
   const timeZone = raw.timeZone ?? reportingTimeZone;
   if (!isKnownTimeZone(timeZone)) throw new MetricQueryError('timeZone', 'unknown time zone (an IANA name such as Europe/Berlin or UTC)');

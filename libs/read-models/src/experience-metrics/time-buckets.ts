@@ -46,8 +46,13 @@ export class BucketNamer {
 
 // Local dates are calendar dates without a zone: their arithmetic is plain UTC date arithmetic.
 const DAY_MS = 86_400_000;
-const dateMs = (date: string): number => Date.UTC(Number(date.slice(0, 4)), Number(date.slice(5, 7)) - 1, Number(date.slice(8, 10)));
-const dateOf = (ms: number): string => new Date(ms).toISOString().slice(0, 10);
+// setUTCFullYear, not Date.UTC: Date.UTC reads years 0-99 as 1900-1999
+const utcDate = (y: number, monthIndex: number, day: number): number => new Date(0).setUTCFullYear(y, monthIndex, day);
+const dateMs = (date: string): number => utcDate(Number(date.slice(0, 4)), Number(date.slice(5, 7)) - 1, Number(date.slice(8, 10)));
+const dateOf = (ms: number): string => {
+  const d = new Date(ms);
+  return `${String(d.getUTCFullYear()).padStart(4, '0')}-${String(d.getUTCMonth() + 1).padStart(2, '0')}-${String(d.getUTCDate()).padStart(2, '0')}`;
+};
 
 /** The bucket a local date falls in. */
 export function bucketOfDate(date: string, granularity: Granularity): string {
@@ -62,13 +67,17 @@ export function nextBucket(bucket: string, granularity: Granularity): string {
   if (granularity === 'day') return dateOf(dateMs(bucket) + DAY_MS);
   if (granularity === 'week') return dateOf(dateMs(bucket) + 7 * DAY_MS);
   const [y, m] = [Number(bucket.slice(0, 4)), Number(bucket.slice(5, 7))];
-  return dateOf(Date.UTC(y, m, 1));
+  return dateOf(utcDate(y, m, 1));
 }
 
-/** Bucket names from the bucket holding `from` up to the last one starting before `to` (local dates, `to` exclusive). */
-export function bucketsBetween(from: string, to: string, granularity: Granularity): string[] {
+/**
+ * Bucket names from the bucket holding `from` up to the last one starting before `to` (local dates,
+ * `to` exclusive); at most `max` + 1 of them (enough to tell that a range is too wide, without
+ * enumerating millions).
+ */
+export function bucketsBetween(from: string, to: string, granularity: Granularity, max = Number.MAX_SAFE_INTEGER): string[] {
   const out: string[] = [];
-  for (let b = bucketOfDate(from, granularity); b < to; b = nextBucket(b, granularity)) out.push(b);
+  for (let b = bucketOfDate(from, granularity); b < to && out.length <= max; b = nextBucket(b, granularity)) out.push(b);
   return out;
 }
 

@@ -15,6 +15,9 @@ describe('reporting buckets', () => {
     expect(nextBucket('2026-12-01', 'month')).toBe('2027-01-01');
     expect(bucketsBetween('2026-01-15', '2026-04-01', 'month')).toEqual(['2026-01-01', '2026-02-01', '2026-03-01']);
     expect(startOfLocalDate('2026-03-29', 'Europe/Berlin')).toBe('2026-03-28T23:00:00Z');
+    // years below 100 are years, not 1900 + year; a huge range stops one bucket past the limit
+    expect(nextBucket('0042-12-31', 'day')).toBe('0043-01-01');
+    expect(bucketsBetween('0001-01-01', '9999-12-31', 'day', 1000)).toHaveLength(1001);
     expect(startOfLocalDate('2026-03-30', 'Europe/Berlin')).toBe('2026-03-29T22:00:00Z');
   });
 });
