@@ -89,7 +89,9 @@ else
   fresh=false
 fi
 
-# 3. Start: TCP on loopback only, the Unix socket inside the cluster directory (owner-only).
+# 3. Start: TCP on loopback only, the Unix socket inside the cluster directory (owner-only). The log
+# goes next to the cluster, where the server's OS user can write.
+PG_LOG_FILE="$(dirname "$DATA")/server.log"
 log "starting on 127.0.0.1:$PG_PORT"
 touch "$PG_LOG_FILE" && chown "$OWNER" "$PG_LOG_FILE" 2>/dev/null || true
 AS_OWNER=()
