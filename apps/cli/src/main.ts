@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { Command } from 'commander';
 import { cliConfig } from './cli-config';
 import { registerApiKeyCommands } from './commands/api-key.command';
+import { registerChurnCommands } from './commands/churn.command';
 import { registerImportCommand } from './commands/import.command';
 import { registerKafkaCommands } from './commands/kafka.command';
 import { registerSqlRoleCommands } from './commands/sql-role.command';
@@ -20,6 +21,7 @@ registerApiKeyCommands(program);
 registerKafkaCommands(program);
 registerImportCommand(program);
 registerSqlRoleCommands(program);
+registerChurnCommands(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   console.error(e instanceof Error ? e.message : String(e));

@@ -43,6 +43,8 @@ export interface SystemPayloads {
   'milestone.missed': P.MilestoneMissedV1;
   'target.created': P.TargetSetV1;
   'target.changed': P.TargetSetV1;
+  'churn-risk.changed': P.ChurnRiskChangedV1;
+  'churn-model.fitted': P.ChurnModelFittedV1;
 }
 export type SystemType = keyof SystemPayloads;
 export type EventType = TouchpointType | SystemType;

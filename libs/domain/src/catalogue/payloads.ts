@@ -233,4 +233,49 @@ export interface TargetSetV1 {
   target: TargetDefinition;
   /** the API key that made the change (its id, not a person) */
   changedBy: string;
+/** The risk bands of the churn-risk model, lowest first. */
+export type ChurnBand = 'low' | 'medium' | 'high' | 'critical';
+/**
+ * A customer's churn-risk band changed (written by the scheduled re-scoring, on the customer's
+ * stream). Its id is deterministic (customer, ordinal of the change, band): written once.
+ */
+export interface ChurnRiskChangedV1 {
+  customerId: string;
+  /** the band announced before; null for the first announcement */
+  fromBand: ChurnBand | null;
+  band: ChurnBand;
+  /** probability of churning within the model's horizon */
+  probability: number;
+  /** the same in log-odds: the sum of the factor contributions */
+  logOdds: number;
+  /** the instant the score was evaluated at */
+  asOf: string;
+  model: { name: string; version: number };
+  /** names of the largest contributions towards churn, largest first */
+  topFactors: string[];
+}
+/** One input of the fitted risk model: standardised, then weighted in log-odds. */
+export interface ChurnModelFeature {
+  name: string;
+  mean: number;
+  sd: number;
+  weight: number;
+}
+/** A churn-risk model fitted on the log (`cem churn fit`), on the stream `churn-model`. */
+export interface ChurnModelFittedV1 {
+  name: string;
+  /** 1, 2, ... per fit; every score stores the version that produced it */
+  version: number;
+  /** the log was read up to (excluding) this instant */
+  asOf: string;
+  /** the horizon the probability is for */
+  horizonDays: number;
+  /** the window the training labels were observed in (the horizon, or less on a short history) */
+  trainingWindowDays: number;
+  /** probability thresholds of the medium, high and critical bands */
+  bandThresholds: [number, number, number];
+  bgNbd: { r: number; alpha: number; a: number; b: number; logLikelihood: number; customers: number };
+  intercept: number;
+  features: ChurnModelFeature[];
+  figures: { trainingCustomers: number; churnRate: number; trainingAuc: number; logLoss: number };
 }

@@ -1,0 +1,268 @@
+import type { Kysely } from 'kysely';
+import type { ChurnBand, ChurnModelFittedV1 } from '@cem/domain';
+import { decodeCursor, encodeCursor, type Page } from '../kit/cursor';
+import { valueSegment, type ValueSegment } from '../customer-360/lifecycle';
+import type { ChurnFacts } from './churn-facts';
+import type { ChurnRiskTables } from './churn-risk.schema';
+import { churnFeatures, knownAt } from './model/features';
+import { riskModelOf } from './model/fit-churn-model';
+import { PRIOR_MODEL } from './model/prior-model';
+import { BANDS, scoreFeatures, type FactorContribution, type RiskModel } from './model/risk-model';
+
+export interface ChurnScoreView {
+  customerId: string;
+  asOf: string;
+  model: { name: string; version: number; horizonDays: number };
+  probability: number;
+  logOdds: number;
+  /** log-odds of a customer at the training mean; logOdds = base + sum of the factors' contributions */
+  base: number;
+  band: ChurnBand;
+  netValue: number;
+  valueSegment: ValueSegment;
+  factors: FactorContribution[];
+}
+
+/** One row of a scoring of every customer (the list, the distribution, the re-scoring). */
+export interface ScoredCustomer {
+  customerId: string;
+  probability: number;
+  logOdds: number;
+  band: ChurnBand;
+  netValue: number;
+  valueSegment: ValueSegment;
+  /** probability x net value */
+  valueAtRisk: number;
+  /** the factor pushing most towards churn, with its reason */
+  topFactor: { name: string; contribution: number; reason: string } | null;
+  /** band changes announced so far (`churn-risk.changed`), and the last one */
+  announced: number;
+  announcedBand: ChurnBand | null;
+}
+
+export interface Scoring {
+  asOf: string;
+  model: { name: string; version: number; horizonDays: number };
+  customers: ScoredCustomer[];
+}
+
+export interface AtRiskFilter {
+  bands?: ChurnBand[];
+  segments?: ValueSegment[];
+  minValue?: number;
+  sort?: 'score' | 'valueAtRisk';
+  limit: number;
+  cursor?: string;
+}
+
+export interface Distribution {
+  asOf: string;
+  model: { name: string; version: number; horizonDays: number };
+  customers: number;
+  bands: { band: ChurnBand; customers: number; histogram: { from: number; to: number; customers: number }[] }[];
+}
+
+/** Scoring every customer is the costly part: the last few scorings are kept, keyed by instant, model and log position. */
+const CACHED_SCORINGS = 4;
+const PAGE = 2_000;
+
+/** What a merged-away customer answers: where its history went. */
+export interface MergedAway {
+  mergedInto: string;
+}
+
+export class ChurnRiskQueries {
+  private readonly scorings = new Map<string, Promise<Scoring>>();
+  /** the instant of the last scheduled re-scoring: "now" lists reuse it while it is fresh */
+  private lastScheduled?: number;
+
+  constructor(
+    private readonly db: Kysely<ChurnRiskTables>,
+    private readonly now: () => number,
+  ) {}
+
+  /** The latest fitted model, or the prior (version 0) before the first fit. */
+  async model(): Promise<{ model: RiskModel; fitted: ChurnModelFittedV1 | null }> {
+    const row = await this.db.selectFrom('churn_models').select('payload').orderBy('version', 'desc').limit(1).executeTakeFirst();
+    if (!row) return { model: PRIOR_MODEL, fitted: null };
+    const fitted = JSON.parse(row.payload) as ChurnModelFittedV1;
+    return { model: riskModelOf(fitted), fitted };
+  }
+
+  /** All fitted models, newest first (the audit trail of what scored whom). */
+  async models(): Promise<ChurnModelFittedV1[]> {
+    const rows = await this.db.selectFrom('churn_models').select('payload').orderBy('version', 'desc').execute();
+    return rows.map((r) => JSON.parse(r.payload) as ChurnModelFittedV1);
+  }
+
+  async facts(customerId: string): Promise<ChurnFacts | undefined> {
+    const row = await this.db.selectFrom('churn_customers').select('facts').where('customer_id', '=', customerId).executeTakeFirst();
+    return row ? (JSON.parse(row.facts) as ChurnFacts) : undefined;
+  }
+
+  /**
+   * One customer's score with its factors, as of `asOf` (default now), from the facts that occurred
+   * before it. Undefined: unknown, or no touch point before `asOf`.
+   */
+  async score(customerId: string, asOf = this.now()): Promise<ChurnScoreView | MergedAway | undefined> {
+    const facts = await this.facts(customerId);
+    if (!facts) return undefined;
+    if (facts.mergedInto !== null) return { mergedInto: facts.mergedInto };
+    if (!knownAt(facts, asOf)) return undefined;
+    const { model } = await this.model();
+    const s = scoreFeatures(model, churnFeatures(facts, asOf, { bgNbd: model.bgNbd, windowDays: model.trainingWindowDays }));
+    const value = netValueAt(facts, asOf);
+    return {
+      customerId,
+      asOf: new Date(asOf).toISOString(),
+      model: modelRef(model),
+      probability: s.probability,
+      logOdds: s.logOdds,
+      base: s.base,
+      band: s.band,
+      netValue: value.net,
+      valueSegment: valueSegment(value.purchases, value.net),
+      factors: s.factors,
+    };
+  }
+
+  /** Every live customer known at `asOf`, scored (customer id order). Cached for the last few (asOf, model, log position). */
+  async scoreAll(asOf = this.now()): Promise<Scoring> {
+    const { model } = await this.model();
+    const head = await this.db.selectFrom('churn_customers').select((eb) => eb.fn.max('last_position').as('p')).executeTakeFirst();
+    const key = `${asOf}|${model.name}|${model.version}|${String(head?.p ?? 0)}`;
+    let scoring = this.scorings.get(key);
+    if (!scoring) {
+      scoring = this.computeScoring(model, asOf);
+      this.scorings.set(key, scoring);
+      scoring.catch(() => this.scorings.delete(key));
+      while (this.scorings.size > CACHED_SCORINGS) this.scorings.delete(this.scorings.keys().next().value!);
+    }
+    return scoring;
+  }
+
+  private async computeScoring(model: RiskModel, asOf: number): Promise<Scoring> {
+    const customers: ScoredCustomer[] = [];
+    let after = '';
+    for (;;) {
+      const rows = await this.db
+        .selectFrom('churn_customers')
+        .select(['customer_id', 'facts'])
+        .where('merged_into', 'is', null)
+        .where('customer_id', '>', after)
+        .orderBy('customer_id')
+        .limit(PAGE)
+        .execute();
+      for (const row of rows) {
+        const facts = JSON.parse(row.facts) as ChurnFacts;
+        if (!knownAt(facts, asOf)) continue;
+        const s = scoreFeatures(model, churnFeatures(facts, asOf, { bgNbd: model.bgNbd, windowDays: model.trainingWindowDays }));
+        const value = netValueAt(facts, asOf);
+        const top = s.factors.find((f) => f.contribution > 0);
+        customers.push({
+          customerId: facts.customerId,
+          probability: s.probability,
+          logOdds: s.logOdds,
+          band: s.band,
+          netValue: value.net,
+          valueSegment: valueSegment(value.purchases, value.net),
+          valueAtRisk: s.probability * Math.max(0, value.net),
+          topFactor: top ? { name: top.name, contribution: top.contribution, reason: top.reason } : null,
+          announced: facts.announced,
+          announcedBand: facts.announcedBand as ChurnBand | null,
+        });
+      }
+      if (rows.length < PAGE) break;
+      after = rows[rows.length - 1].customer_id;
+      // let other requests in between pages: a scoring of 100,000 customers takes seconds
+      await new Promise((r) => setImmediate(r));
+    }
+    return { asOf: new Date(asOf).toISOString(), model: modelRef(model), customers };
+  }
+
+  /**
+   * Remembers a scoring made by the scheduled re-scoring: lists and distributions asked for "now"
+   * answer from it while it is younger than `freshMs` (instead of scoring everyone per request).
+   */
+  rememberScheduledScoring(asOf: number): void {
+    this.lastScheduled = asOf;
+  }
+
+  /** The instant a "now" list is evaluated at: the last scheduled scoring if fresh, else the clock. */
+  currentAsOf(freshMs = 5 * 60_000): number {
+    const now = this.now();
+    return this.lastScheduled !== undefined && now - this.lastScheduled < freshMs && this.lastScheduled <= now ? this.lastScheduled : now;
+  }
+
+  /**
+   * At-risk customers, filtered, sorted by score or value at risk (descending), keyset pages. The
+   * cursor carries the instant of the first page, so every page of a listing is of one scoring.
+   */
+  async atRisk(filter: AtRiskFilter, asOfArg?: number): Promise<Page<ScoredCustomer> & { asOf: string; model: Scoring['model'] }> {
+    let position: [number, string] | undefined;
+    let asOf = asOfArg ?? this.currentAsOf();
+    if (filter.cursor) {
+      const [at, key, id] = decodeCursor(
+        filter.cursor,
+        (p) => p.length === 3 && typeof p[0] === 'number' && typeof p[1] === 'number' && typeof p[2] === 'string',
+      ) as [number, number, string];
+      asOf = at;
+      position = [key, id];
+    }
+    const scoring = await this.scoreAll(asOf);
+    const sortKey = (c: ScoredCustomer) => (filter.sort === 'valueAtRisk' ? c.valueAtRisk : c.probability);
+    let rows = scoring.customers.filter(
+      (c) =>
+        (!filter.bands || filter.bands.includes(c.band)) &&
+        (!filter.segments || filter.segments.includes(c.valueSegment)) &&
+        (filter.minValue === undefined || c.netValue >= filter.minValue),
+    );
+    rows = rows.sort((a, b) => sortKey(b) - sortKey(a) || (a.customerId < b.customerId ? -1 : 1));
+    if (position) {
+      const [key, id] = position;
+      const start = rows.findIndex((c) => sortKey(c) < key || (sortKey(c) === key && c.customerId > id));
+      rows = start < 0 ? [] : rows.slice(start);
+    }
+    const items = rows.slice(0, filter.limit);
+    const last = items[items.length - 1];
+    return {
+      asOf: scoring.asOf,
+      model: scoring.model,
+      items,
+      nextCursor: rows.length > filter.limit && last ? encodeCursor([asOf, sortKey(last), last.customerId]) : undefined,
+    };
+  }
+
+  /** Customers per band with a histogram of probabilities (ten 0.1-wide bins), as of `asOf`. */
+  async distribution(asOf = this.currentAsOf()): Promise<Distribution> {
+    const scoring = await this.scoreAll(asOf);
+    const bins = (band: ChurnBand) => {
+      const counts = new Array<number>(10).fill(0);
+      for (const c of scoring.customers) if (c.band === band) counts[Math.min(9, Math.floor(c.probability * 10))]++;
+      return counts.map((customers, i) => ({ from: i / 10, to: (i + 1) / 10, customers }));
+    };
+    return {
+      asOf: scoring.asOf,
+      model: scoring.model,
+      customers: scoring.customers.length,
+      bands: BANDS.map((band) => ({ band, customers: scoring.customers.filter((c) => c.band === band).length, histogram: bins(band) })),
+    };
+  }
+}
+
+const modelRef = (m: RiskModel) => ({ name: m.name, version: m.version, horizonDays: m.horizonDays });
+
+function netValueAt(facts: ChurnFacts, asOf: number): { net: number; purchases: number } {
+  let net = 0;
+  let purchases = 0;
+  for (const [at, amount] of facts.purchases) {
+    if (at >= asOf) break;
+    net += amount;
+    purchases++;
+  }
+  for (const [at, amount] of facts.refunds) {
+    if (at >= asOf) break;
+    net -= amount;
+  }
+  return { net: Math.round(net * 10_000) / 10_000, purchases };
+}
