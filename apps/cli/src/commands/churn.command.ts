@@ -14,7 +14,8 @@ interface ChurnOptions {
 export function parseAsOf(text: string | undefined, now = Date.now()): number {
   if (text === undefined) return now;
   const ms = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2}))?$/.test(text) ? Date.parse(text) : Number.NaN;
-  if (!Number.isFinite(ms)) throw new ChurnFitError(`--as-of "${text}": expected an ISO-8601 date or instant, e.g. 1997-09-30 or 2026-10-01T00:00:00Z`);
+  if (!Number.isFinite(ms))
+    throw new ChurnFitError(`--as-of "${text}": expected an ISO-8601 date or instant, e.g. 1997-09-30 or 2026-10-01T00:00:00Z`);
   if (ms > now) throw new ChurnFitError(`--as-of "${text}": is in the future`);
   return ms;
 }
@@ -40,11 +41,15 @@ export function formatBacktest(r: BacktestReport): string {
     '',
     'band       customers  churned  precision  recall',
     ...r.bands.map(
-      (b) => `${b.band.padEnd(10)} ${String(b.customers).padStart(9)} ${String(b.churned).padStart(8)} ${pct(b.precision).padStart(10)} ${pct(b.recall).padStart(7)}`,
+      (b) =>
+        `${b.band.padEnd(10)} ${String(b.customers).padStart(9)} ${String(b.churned).padStart(8)} ${pct(b.precision).padStart(10)} ${pct(b.recall).padStart(7)}`,
     ),
     '',
     'decile  customers  predicted  observed',
-    ...r.calibration.map((c) => `${String(c.decile).padStart(6)} ${String(c.customers).padStart(10)} ${pct(c.predicted).padStart(10)} ${pct(c.observed).padStart(9)}`),
+    ...r.calibration.map(
+      (c) =>
+        `${String(c.decile).padStart(6)} ${String(c.customers).padStart(10)} ${pct(c.predicted).padStart(10)} ${pct(c.observed).padStart(9)}`,
+    ),
     '',
     'most frequent top factor (largest push towards churn)',
     ...r.topFactors.slice(0, 8).map((f) => `  ${f.name.padEnd(28)} ${f.customers}`),
@@ -70,7 +75,9 @@ export function registerChurnCommands(program: Command): void {
       const asOf = parseAsOf(opts.asOf);
       const horizonDays = horizonOf(opts.horizon);
       const bandThresholds = parseBands(opts.bands);
-      const fitted = await withPlatform((p) => fitAndStoreChurnModel(p.store, { asOf, horizonDays, bandThresholds, progress: progress(opts.progress) }));
+      const fitted = await withPlatform((p) =>
+        fitAndStoreChurnModel(p.store, { asOf, horizonDays, bandThresholds, progress: progress(opts.progress) }),
+      );
       console.log(
         `stored ${fitted.name} version ${fitted.version} (as of ${fitted.asOf}, horizon ${fitted.horizonDays} days): ` +
           `BG/NBD r=${fitted.bgNbd.r.toFixed(3)} alpha=${fitted.bgNbd.alpha.toFixed(3)} a=${fitted.bgNbd.a.toFixed(3)} b=${fitted.bgNbd.b.toFixed(3)}; ` +
@@ -89,7 +96,9 @@ export function registerChurnCommands(program: Command): void {
       const asOf = parseAsOf(opts.asOf);
       const horizonDays = horizonOf(opts.horizon);
       const bandThresholds = parseBands(opts.bands);
-      const report = await withPlatform((p) => backtestOnLog(p.store, { asOf, horizonDays, bandThresholds, progress: progress(opts.progress) }));
+      const report = await withPlatform((p) =>
+        backtestOnLog(p.store, { asOf, horizonDays, bandThresholds, progress: progress(opts.progress) }),
+      );
       console.log(opts.json ? JSON.stringify(report) : formatBacktest(report));
     });
 }

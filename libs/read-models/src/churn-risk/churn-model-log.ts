@@ -14,7 +14,10 @@ const READ_PAGE = 10_000;
  * projection), for fitting and backtesting without a read store. Events at or after `before` are
  * not read. Memory grows with the customers' facts, not with the log's other events.
  */
-export async function churnFactsFromLog(store: EventStore, options: { before?: number; progress?: (events: number) => void } = {}): Promise<ChurnFacts[]> {
+export async function churnFactsFromLog(
+  store: EventStore,
+  options: { before?: number; progress?: (events: number) => void } = {},
+): Promise<ChurnFacts[]> {
   const customers = new CustomerStates(churnFactsModel);
   let after = 0;
   let read = 0;
@@ -22,7 +25,7 @@ export async function churnFactsFromLog(store: EventStore, options: { before?: n
     const page = await store.readAll({ after, maxCount: READ_PAGE });
     for (const e of page) {
       const record = toProjectedRecord(e);
-      if (options.before === undefined || Date.parse(record.metadata.occurredAt) < options.before ) {
+      if (options.before === undefined || Date.parse(record.metadata.occurredAt) < options.before) {
         const route = customers.route(record);
         if (route.kind === 'event') foldChurnFacts(route.owner, record);
       }

@@ -82,7 +82,11 @@ export class ChurnRiskProjection implements IEventHandler<ProjectedEvent>, Proje
         .execute();
     }
     for (const m of batch.models) {
-      await trx.insertInto('churn_models').values(m).onConflict((oc) => oc.column('version').doNothing()).execute();
+      await trx
+        .insertInto('churn_models')
+        .values(m)
+        .onConflict((oc) => oc.column('version').doNothing())
+        .execute();
     }
   }
 }
@@ -90,7 +94,11 @@ export class ChurnRiskProjection implements IEventHandler<ProjectedEvent>, Proje
 async function load(trx: Transaction<ChurnRiskTables>, ids: string[]): Promise<ChurnFacts[]> {
   const out: ChurnFacts[] = [];
   for (let i = 0; i < ids.length; i += CHUNK) {
-    const rows = await trx.selectFrom('churn_customers').select('facts').where('customer_id', 'in', ids.slice(i, i + CHUNK)).execute();
+    const rows = await trx
+      .selectFrom('churn_customers')
+      .select('facts')
+      .where('customer_id', 'in', ids.slice(i, i + CHUNK))
+      .execute();
     for (const r of rows) out.push(JSON.parse(r.facts) as ChurnFacts);
   }
   return out;

@@ -129,7 +129,10 @@ export class ChurnRiskQueries {
   /** Every live customer known at `asOf`, scored (customer id order). Cached for the last few (asOf, model, log position). */
   async scoreAll(asOf = this.now()): Promise<Scoring> {
     const { model } = await this.model();
-    const head = await this.db.selectFrom('churn_customers').select((eb) => eb.fn.max('last_position').as('p')).executeTakeFirst();
+    const head = await this.db
+      .selectFrom('churn_customers')
+      .select((eb) => eb.fn.max('last_position').as('p'))
+      .executeTakeFirst();
     const key = `${asOf}|${model.name}|${model.version}|${String(head?.p ?? 0)}`;
     let scoring = this.scorings.get(key);
     if (!scoring) {

@@ -42,7 +42,7 @@ export function hyp2f1(a: number, b: number, c: number, z: number): number {
   let term = 1;
   let sum = 1;
   for (let j = 0; j < 100_000; j++) {
-    term *= ((a + j) * (b + j)) / ((c + j) * (j + 1)) * z;
+    term *= (((a + j) * (b + j)) / ((c + j) * (j + 1))) * z;
     sum += term;
     if (Math.abs(term) < 1e-15 * Math.abs(sum)) return sum;
   }
@@ -106,5 +106,11 @@ export function fitBgNbd(summaries: readonly PurchaseSummary[]): BgNbdFit {
   let result = nelderMead(negLl, [0, 0, 0, 0], { maxIterations: 4000 });
   for (let i = 0; i < 2; i++) result = nelderMead(negLl, result.x, { maxIterations: 4000, step: 0.1 });
   const [r, alpha, a, b] = result.x.map(Math.exp);
-  return { params: { r, alpha, a, b }, logLikelihood: -result.fx, customers: summaries.length, iterations: result.iterations, converged: result.converged };
+  return {
+    params: { r, alpha, a, b },
+    logLikelihood: -result.fx,
+    customers: summaries.length,
+    iterations: result.iterations,
+    converged: result.converged,
+  };
 }

@@ -1,4 +1,12 @@
-import { bgNbdLogLikelihood, conditionalExpectedPurchases, expectedPurchases, fitBgNbd, hyp2f1, probabilityAlive, type BgNbdParams } from './bg-nbd';
+import {
+  bgNbdLogLikelihood,
+  conditionalExpectedPurchases,
+  expectedPurchases,
+  fitBgNbd,
+  hyp2f1,
+  probabilityAlive,
+  type BgNbdParams,
+} from './bg-nbd';
 
 /** The parameters Fader, Hardie & Lee (2005) estimated on the CDNOW sample (2,357 customers, weeks). */
 const CDNOW: BgNbdParams = { r: 0.243, alpha: 4.414, a: 0.793, b: 2.426 };
@@ -79,7 +87,7 @@ function likelihoodByIntegration({ r, alpha, a, b }: BgNbdParams, x: number, tx:
 }
 
 describe('BG/NBD (Fader, Hardie & Lee 2005)', () => {
-  it('reproduces the paper\'s worked example: E[Y(39) | x = 2, t_x = 30.43, T = 38.86] = 1.226 with the CDNOW parameters', () => {
+  it("reproduces the paper's worked example: E[Y(39) | x = 2, t_x = 30.43, T = 38.86] = 1.226 with the CDNOW parameters", () => {
     expect(conditionalExpectedPurchases(CDNOW, 39, { x: 2, tx: 30.43, T: 38.86 })).toBeCloseTo(1.226, 3);
   });
 

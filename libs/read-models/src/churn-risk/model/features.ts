@@ -125,7 +125,11 @@ export function churnFeatures(facts: ChurnFacts, asOf: number, context: FeatureC
   }
   const lastTouch = touches.length > 0 ? touches[touches.length - 1] : asOf;
   const idle = Math.max(0, (asOf - lastTouch) / DAY_MS);
-  set('days_since_last_touch', Math.log1p(idle), touches.length > 0 ? `last touch point ${Math.floor(idle)} days ago (${day(lastTouch)})` : 'no touch point');
+  set(
+    'days_since_last_touch',
+    Math.log1p(idle),
+    touches.length > 0 ? `last touch point ${Math.floor(idle)} days ago (${day(lastTouch)})` : 'no touch point',
+  );
   set('purchase_count', Math.log1p(purchaseDays.length), `${plural(purchaseDays.length, 'purchase day')} in all`);
 
   // frequency and value trend: the last 90 days against the 90 before
@@ -169,7 +173,8 @@ export function churnFeatures(facts: ChurnFacts, asOf: number, context: FeatureC
 
   // repeat contacts for the same reason within 30 days
   const byReason = new Map<string, number>();
-  for (const [at, reason] of before(facts.contacts, (c) => c[0], asOf)) if (at >= since(30)) byReason.set(reason, (byReason.get(reason) ?? 0) + 1);
+  for (const [at, reason] of before(facts.contacts, (c) => c[0], asOf))
+    if (at >= since(30)) byReason.set(reason, (byReason.get(reason) ?? 0) + 1);
   let repeats = 0;
   let topReason = '';
   let topCount = 0;
@@ -180,14 +185,20 @@ export function churnFeatures(facts: ChurnFacts, asOf: number, context: FeatureC
   set(
     'repeat_contacts',
     repeats,
-    repeats > 0 ? `${topCount} contacts about "${topReason || 'unspecified'}" in the last 30 days` : 'no repeat contact in the last 30 days',
+    repeats > 0
+      ? `${topCount} contacts about "${topReason || 'unspecified'}" in the last 30 days`
+      : 'no repeat contact in the last 30 days',
   );
 
   // feedback: the latest answer of each scale within 180 days
   const surveys = before(facts.surveys, (s) => s[0], asOf).filter((s) => s[0] >= since(180));
   const latest = (i: 1 | 2 | 3) => [...surveys].reverse().find((s) => s[i] >= 0);
   const nps = latest(1);
-  set('detractor_nps', nps && nps[1] <= 6 ? 1 : 0, nps ? `${nps[1] <= 6 ? 'detractor' : 'NPS'} NPS ${nps[1]} on ${day(nps[0])}` : 'no NPS answer in 180 days');
+  set(
+    'detractor_nps',
+    nps && nps[1] <= 6 ? 1 : 0,
+    nps ? `${nps[1] <= 6 ? 'detractor' : 'NPS'} NPS ${nps[1]} on ${day(nps[0])}` : 'no NPS answer in 180 days',
+  );
   const csat = latest(2);
   set('low_csat', csat && csat[2] <= 2 ? 1 : 0, csat ? `CSAT ${csat[2]} on ${day(csat[0])}` : 'no CSAT answer in 180 days');
   const ces = latest(3);
@@ -195,7 +206,13 @@ export function churnFeatures(facts: ChurnFacts, asOf: number, context: FeatureC
 
   const countSince = (list: number[], d: number) => before(list, (t) => t, asOf).filter((t) => t >= since(d));
   const complaints = countSince(facts.complaints, 90);
-  set('complaints', complaints.length, complaints.length > 0 ? `${plural(complaints.length, 'complaint')} in the last 90 days, last on ${day(complaints[complaints.length - 1])}` : 'no complaint in 90 days');
+  set(
+    'complaints',
+    complaints.length,
+    complaints.length > 0
+      ? `${plural(complaints.length, 'complaint')} in the last 90 days, last on ${day(complaints[complaints.length - 1])}`
+      : 'no complaint in 90 days',
+  );
   const recentRefunds = refunds.filter((p) => p[0] >= since(90));
   set('refunds', recentRefunds.length, `${plural(recentRefunds.length, 'refund')} in the last 90 days`);
   const cancels = countSince(facts.orderCancellations, 90);
@@ -212,11 +229,21 @@ export function churnFeatures(facts: ChurnFacts, asOf: number, context: FeatureC
   const lastStart = subscriptions.filter((s) => s[1] !== 'cancel').pop();
   const lastCancel = subscriptions.filter((s) => s[1] === 'cancel').pop();
   const cancelled = lastCancel !== undefined && (lastStart === undefined || lastStart[0] <= lastCancel[0]);
-  set('subscription_cancelled', cancelled ? 1 : 0, cancelled ? `subscription cancelled on ${day(lastCancel[0])}` : 'no cancelled subscription');
+  set(
+    'subscription_cancelled',
+    cancelled ? 1 : 0,
+    cancelled ? `subscription cancelled on ${day(lastCancel[0])}` : 'no cancelled subscription',
+  );
   const active = lastStart !== undefined && !cancelled;
   set('active_subscription', active ? 1 : 0, active ? 'has an active subscription' : 'no active subscription');
   const unsubscribes = countSince(facts.unsubscribes, 180);
-  set('unsubscribed', unsubscribes.length > 0 ? 1 : 0, unsubscribes.length > 0 ? `unsubscribed from a campaign on ${day(unsubscribes[unsubscribes.length - 1])}` : 'no unsubscribe in 180 days');
+  set(
+    'unsubscribed',
+    unsubscribes.length > 0 ? 1 : 0,
+    unsubscribes.length > 0
+      ? `unsubscribed from a campaign on ${day(unsubscribes[unsubscribes.length - 1])}`
+      : 'no unsubscribe in 180 days',
+  );
   set('no_purchase_history', purchases.length === 0 ? 1 : 0, purchases.length === 0 ? 'has never bought' : 'has bought before');
   return { values: v, reasons: r };
 }

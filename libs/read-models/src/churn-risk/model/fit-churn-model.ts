@@ -29,7 +29,8 @@ const live = (customers: Iterable<ChurnFacts>, asOf: number) =>
 function fitPurchases(customers: readonly ChurnFacts[], asOf: number, when: string): BgNbdFit {
   const summaries = customers.map((c) => purchaseSummary(c, asOf)).filter((s): s is PurchaseSummary => s !== undefined);
   if (summaries.length === 0) throw new ChurnFitError(`no purchase before ${when}: the BG/NBD part of the model cannot be fitted`);
-  if (!summaries.some((s) => s.x > 0)) throw new ChurnFitError(`no repeat purchase before ${when}: the BG/NBD part of the model cannot be fitted`);
+  if (!summaries.some((s) => s.x > 0))
+    throw new ChurnFitError(`no repeat purchase before ${when}: the BG/NBD part of the model cannot be fitted`);
   return fitBgNbd(summaries);
 }
 
@@ -46,7 +47,10 @@ export function fitChurnModel(all: Iterable<ChurnFacts>, options: ChurnFitOption
   if (customers.length === 0) throw new ChurnFitError(`the log has no customer with an event before ${new Date(asOf).toISOString()}`);
   const earliest = Math.min(...customers.map((c) => c.touches[0]));
   const windowDays = Math.min(horizonDays, Math.floor((asOf - earliest) / DAY_MS / 2));
-  if (windowDays < 7) throw new ChurnFitError(`the history before the as-of instant is ${Math.floor((asOf - earliest) / DAY_MS)} days: at least 14 are needed`);
+  if (windowDays < 7)
+    throw new ChurnFitError(
+      `the history before the as-of instant is ${Math.floor((asOf - earliest) / DAY_MS)} days: at least 14 are needed`,
+    );
   const cut = asOf - windowDays * DAY_MS;
   options.progress?.('BG/NBD on the training history');
   const trainingCustomers = customers.filter((c) => knownAt(c, cut));
@@ -164,7 +168,9 @@ export function backtestChurnModel(all: Iterable<ChurnFacts>, options: ChurnFitO
     calibration: calibration(probabilities, churned),
     topDecileLift: topDecileLift(probabilities, churned),
     baselineTopDecileLift: topDecileLift(baseline, churned),
-    topFactors: [...top].map(([name, n]) => ({ name, customers: n })).sort((a, b) => b.customers - a.customers || a.name.localeCompare(b.name)),
+    topFactors: [...top]
+      .map(([name, n]) => ({ name, customers: n }))
+      .sort((a, b) => b.customers - a.customers || a.name.localeCompare(b.name)),
     model: fitted,
   };
 }

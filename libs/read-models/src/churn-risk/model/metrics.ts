@@ -9,7 +9,7 @@ export function auc(scores: readonly number[], positive: readonly boolean[]): nu
   const idx = scores.map((s, i) => ({ s, p: positive[i] })).sort((a, b) => a.s - b.s);
   let rankSumPositive = 0;
   let positives = 0;
-  for (let i = 0; i < idx.length; ) {
+  for (let i = 0; i < idx.length;) {
     let j = i;
     while (j < idx.length && idx[j].s === idx[i].s) j++;
     const averageRank = (i + 1 + j) / 2;

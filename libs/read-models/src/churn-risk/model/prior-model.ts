@@ -36,5 +36,10 @@ export const PRIOR_MODEL: RiskModel = {
   bandThresholds: DEFAULT_BAND_THRESHOLDS,
   bgNbd: { r: 0.243, alpha: 4.414, a: 0.793, b: 2.426 },
   intercept: -1,
-  features: FEATURE_NAMES.map((name): ChurnModelFeature => ({ name, mean: WEIGHTS[name]?.mean ?? 0, sd: 1, weight: WEIGHTS[name]?.weight ?? 0 })),
+  features: FEATURE_NAMES.map((name): ChurnModelFeature => ({
+    name,
+    mean: WEIGHTS[name]?.mean ?? 0,
+    sd: 1,
+    weight: WEIGHTS[name]?.weight ?? 0,
+  })),
 };

@@ -51,7 +51,12 @@ export function scoreFeatures(model: RiskModel, features: CustomerFeatures): Ris
     if (f.sd === 0 || f.weight === 0) continue;
     const name = f.name as FeatureName;
     const value = features.values[name] ?? 0;
-    factors.push({ name, value: round6(value), contribution: round6((f.weight * (value - f.mean)) / f.sd), reason: features.reasons[name] ?? '' });
+    factors.push({
+      name,
+      value: round6(value),
+      contribution: round6((f.weight * (value - f.mean)) / f.sd),
+      reason: features.reasons[name] ?? '',
+    });
   }
   factors.sort((a, b) => Math.abs(b.contribution) - Math.abs(a.contribution) || a.name.localeCompare(b.name));
   let logOdds = base;
@@ -77,7 +82,8 @@ export function fitLogistic(rows: readonly Record<FeatureName, number>[], churne
   const n = rows.length;
   if (n === 0) throw new RangeError('risk model fit: no customer to train on');
   const churners = churned.filter(Boolean).length;
-  if (churners === 0 || churners === n) throw new RangeError('risk model fit: the training window needs both churned and retained customers');
+  if (churners === 0 || churners === n)
+    throw new RangeError('risk model fit: the training window needs both churned and retained customers');
   const stats = FEATURE_NAMES.map((name) => {
     let mean = 0;
     for (const r of rows) mean += r[name];

@@ -1,0 +1,133 @@
+import Database from 'better-sqlite3';
+import { join } from 'node:path';
+import { customerStreamId, deterministicUuid } from '@cem/domain';
+import { platformWithHistory, type LoadedPlatform } from '../../../../test/support/read-side-harness';
+import { recompute } from '../../../../test/support/customer-360-oracle';
+import { startProjector } from '../projector/projector.module';
+import { openSqliteReadStore, type ReadStore } from '../store/read-store';
+import { churnRisk } from './index';
+import type { ChurnFacts } from './churn-facts';
+import type { ChurnRiskQueries, ChurnScoreView } from './churn-risk.query';
+
+const DAY = 86_400_000;
+
+describe('churn-risk read model', () => {
+  let loaded: LoadedPlatform;
+  const stores: ReadStore[] = [];
+
+  async function project(file: string, batchSize: number): Promise<ReadStore> {
+    const store = await openSqliteReadStore(join(loaded.dir, file), { readModels: [churnRisk] });
+    stores.push(store);
+    const running = await startProjector({
+      store: loaded.platform.store,
+      db: store.db,
+      readModels: [churnRisk],
+      batchSize,
+      retryDelayMs: 20,
+    });
+    expect(await running.projector.whenCaughtUpToHead(60_000)).toBe(true);
+    await running.close();
+    return store;
+  }
+  const queries = (store: ReadStore, now: number) => churnRisk.queries(store.db as never, { now: () => now }) as ChurnRiskQueries;
+  const dump = (file: string) => {
+    const db = new Database(join(loaded.dir, file), { readonly: true });
+    try {
+      return JSON.stringify(db.prepare('SELECT * FROM churn_customers ORDER BY customer_id').raw().all());
+    } finally {
+      db.close();
+    }
+  };
+
+  beforeAll(async () => {
+    loaded = await platformWithHistory({ seed: 12, persons: 250, eventsPerPerson: [5, 40], lateShare: 0.1 });
+  }, 120_000);
+  afterAll(async () => {
+    for (const s of stores) await s.close();
+    await loaded.cleanup();
+  });
+
+  it('holds for every customer the facts an independent recomputation of the raw log finds (merges, late events)', async () => {
+    const store = await project('a.db', 200);
+    const oracle = recompute(await loaded.platform.store.readAll({ after: 0, maxCount: 1_000_000 }));
+    const q = queries(store, loaded.history.now);
+    let live = 0;
+    for (const [id, expected] of oracle.customers) {
+      const facts = (await q.facts(id)) as ChurnFacts;
+      expect(facts.mergedInto).toBeNull();
+      const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
+      expect([iso(facts.touches[0]), iso(facts.touches[facts.touches.length - 1])]).toEqual([
+        expected.firstSeenAt && new Date(expected.firstSeenAt).toISOString(),
+        expected.lastSeenAt && new Date(expected.lastSeenAt).toISOString(),
+      ]);
+      expect(facts.purchases.length).toBe(expected.purchases);
+      expect(facts.complaints.length).toBe(expected.complaints);
+      // the oracle counts money in cents
+      const net = Object.values(expected.money).reduce((s, m) => s + m.purchased - m.refunded, 0) / 100;
+      const ours = facts.purchases.reduce((s, p) => s + p[1], 0) - facts.refunds.reduce((s, p) => s + p[1], 0);
+      expect(ours).toBeCloseTo(net, 6);
+      if (expected.firstSeenAt) live++;
+    }
+    for (const [id, survivor] of oracle.mergedInto) expect((await q.facts(id))?.mergedInto).toBe(survivor);
+    expect(live).toBeGreaterThan(100);
+  }, 90_000);
+
+  it('rebuilds byte-identical at two batch sizes, and every score is the sum of its factors', async () => {
+    await project('b97.db', 97);
+    await project('b500.db', 500);
+    expect(dump('b97.db')).toEqual(dump('b500.db'));
+    const q = queries(stores[stores.length - 1], loaded.history.now);
+    const scoring = await q.scoreAll(loaded.history.now);
+    expect(scoring.customers.length).toBeGreaterThan(100);
+    for (const c of scoring.customers.slice(0, 50)) {
+      const s = (await q.score(c.customerId, loaded.history.now)) as ChurnScoreView;
+      let sum = s.base;
+      for (const f of s.factors) sum += f.contribution;
+      expect(sum).toBe(s.logOdds);
+      expect(s.probability).toBeCloseTo(1 / (1 + Math.exp(-s.logOdds)), 12);
+      expect(s.factors.every((f) => f.reason.length > 0)).toBe(true);
+      expect(s.model).toEqual({ name: 'churn-risk-prior', version: 0, horizonDays: 90 });
+    }
+  }, 90_000);
+
+  it('no leakage: events that occur after an as-of instant change nothing at that instant; risk rises with silence', async () => {
+    const before = await project('leak-before.db', 300);
+    const asOf = loaded.history.now - 200 * DAY;
+    const q1 = queries(before, loaded.history.now);
+    const earlier = await q1.scoreAll(asOf);
+    const sample = earlier.customers.slice(0, 40);
+    // the same customers act after asOf: purchases, a complaint, a detractor answer
+    const later = new Date(asOf + 30 * DAY).toISOString();
+    for (const c of sample) {
+      await loaded.platform.store.appendToStream(customerStreamId(c.customerId), [
+        {
+          eventId: deterministicUuid('leak-test', c.customerId),
+          type: 'purchase.completed',
+          data: { orderId: `leak-${c.customerId}`, amount: 50, currency: 'EUR' },
+          metadata: { schemaVersion: 1, occurredAt: later, customerId: c.customerId, source: 'shop', channel: 'web' },
+        },
+        {
+          eventId: deterministicUuid('leak-test-complaint', c.customerId),
+          type: 'complaint.filed',
+          data: { category: 'delivery' },
+          metadata: { schemaVersion: 1, occurredAt: later, customerId: c.customerId, source: 'crm', channel: 'email' },
+        },
+      ]);
+    }
+    const after = await project('leak-after.db', 300);
+    const q2 = queries(after, loaded.history.now);
+    const again = await q2.scoreAll(asOf);
+    expect(again.customers).toEqual(earlier.customers);
+    // and they do count at a later instant
+    const now = await q2.scoreAll(asOf + 31 * DAY);
+    const nowBefore = await q1.scoreAll(asOf + 31 * DAY);
+    expect(now.customers).not.toEqual(nowBefore.customers);
+    // silence raises the risk: the same customer, later, with no new event
+    const s = sample[0].customerId;
+    const facts = (await q2.facts(s))!;
+    const lastTouch = facts.touches[facts.touches.length - 1];
+    const soon = (await q2.score(s, lastTouch + 2 * DAY)) as ChurnScoreView;
+    const late = (await q2.score(s, lastTouch + 200 * DAY)) as ChurnScoreView;
+    expect(late.probability).toBeGreaterThan(soon.probability);
+  }, 120_000);
+});
