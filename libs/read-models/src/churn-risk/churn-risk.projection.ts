@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { EventsHandler, type IEventHandler } from '@nestjs/cqrs';
 import type { Transaction } from 'kysely';
-import { CustomerStates, mergeFactsOf, streamCustomerOf } from '../kit/customer-states';
+import { CustomerStates, customersTouchedBy } from '../kit/customer-states';
 import { ProjectedEvent } from '../projector/projected-event';
 import type { ProjectedRecord } from '../projector/projected-record';
 import type { Projection } from '../projector/projection';
@@ -28,15 +28,8 @@ export class ChurnRiskProjection implements IEventHandler<ProjectedEvent>, Proje
   readonly projectionName = CHURN_RISK;
 
   async beginBatch(trx: Transaction<ChurnRiskTables>, records: readonly ProjectedRecord[]): Promise<ChurnRiskBatch> {
-    const ids = new Set<string>();
-    for (const r of records) {
-      const owner = streamCustomerOf(r);
-      if (owner !== undefined) ids.add(owner);
-      const merge = mergeFactsOf(r);
-      if (merge) for (const id of [merge.survivorId, ...merge.mergedIds]) ids.add(id);
-    }
     const customers = new CustomerStates(churnFactsModel);
-    customers.preload(await load(trx, [...ids]));
+    customers.preload(await load(trx, customersTouchedBy(records)));
     const survivors = new Set<string>();
     for (const s of customers.all()) if (s.mergedInto !== null && !customers.has(s.mergedInto)) survivors.add(s.mergedInto);
     customers.preload(await load(trx, [...survivors]));
