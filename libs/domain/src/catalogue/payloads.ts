@@ -233,6 +233,8 @@ export interface TargetSetV1 {
   target: TargetDefinition;
   /** the API key that made the change (its id, not a person) */
   changedBy: string;
+}
+
 /** The risk bands of the churn-risk model, lowest first. */
 export type ChurnBand = 'low' | 'medium' | 'high' | 'critical';
 /**
