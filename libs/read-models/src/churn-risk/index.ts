@@ -1,4 +1,5 @@
 import { defineReadModel } from '../kit/read-model';
+import { churnRiskContractQueries } from './churn-risk.contract-queries';
 import { ChurnRiskProjection } from './churn-risk.projection';
 import { ChurnRiskQueries } from './churn-risk.query';
 import { CHURN_RISK, CHURN_RISK_TABLES, churnRiskMigrations, type ChurnRiskTables } from './churn-risk.schema';
@@ -11,6 +12,7 @@ export const churnRisk = defineReadModel<ChurnRiskTables>()({
   migrations: churnRiskMigrations,
   projection: ChurnRiskProjection,
   queries: (db, { now }) => new ChurnRiskQueries(db, now),
+  contractQueries: churnRiskContractQueries,
 });
 
 export * from './churn-facts';
