@@ -27,3 +27,4 @@ export * from './model/metrics';
 export * from './model/prior-model';
 export * from './model/risk-model';
 export * from './churn-model-log';
+export * from './churn-rescoring.job';
