@@ -1,5 +1,6 @@
 import type { LoggerService } from '@nestjs/common';
 import type { EventStore } from '@cem/event-store';
+import { CHURN_RISK, ChurnRiskQueries } from './churn-risk';
 import { MILESTONES } from './milestones';
 import { MilestonesQueries } from './milestones/milestones.query';
 import { startProjector, type RunningProjector } from './projector/projector.module';
@@ -38,7 +39,10 @@ export async function runProjector(options: {
   // the scheduled system events run where the projector runs
   const scheduler = startScheduledJobs({
     store: options.store,
-    queries: { [MILESTONES]: new MilestonesQueries(readStore.db as never, Date.now) },
+    queries: {
+      [MILESTONES]: new MilestonesQueries(readStore.db as never, Date.now),
+      [CHURN_RISK]: new ChurnRiskQueries(readStore.db as never, Date.now),
+    },
     whenCaughtUp: (position, timeoutMs, readModels) => running.projector.whenCaughtUp(position, timeoutMs, readModels),
     logger: options.logger,
   });

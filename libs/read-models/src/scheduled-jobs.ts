@@ -1,5 +1,6 @@
 import type { Logger } from '@cem/config';
 import type { EventStore } from '@cem/event-store';
+import { CHURN_RISK, churnRescoringJob, type ChurnRiskQueries } from './churn-risk';
 import { milestoneEventsJob, MilestonesQueries, MILESTONES } from './milestones';
 import type { ReadModelName } from './read-models';
 import { SystemEventScheduler } from './scheduler/scheduled-system-events';
@@ -7,7 +8,9 @@ import { SystemEventScheduler } from './scheduler/scheduled-system-events';
 export interface ScheduledJobsOptions {
   store: EventStore;
   /** the read connection the jobs' queries read through */
-  queries: { [MILESTONES]: MilestonesQueries };
+  queries: { [MILESTONES]: MilestonesQueries; [CHURN_RISK]: ChurnRiskQueries };
+  /** how often every customer is re-scored for band changes (churn-risk.changed); default 15 minutes */
+  churnRescoringIntervalMs?: number;
   whenCaughtUp(position: number, timeoutMs: number, readModels: readonly ReadModelName[]): Promise<boolean>;
   logger?: unknown;
 }
@@ -15,7 +18,7 @@ export interface ScheduledJobsOptions {
 const isLogger = (l: unknown): l is Logger => typeof l === 'object' && l !== null && 'info' in l && 'warn' in l && 'error' in l;
 
 /**
- * Starts the platform's scheduled system events (milestone.reached / milestone.missed) in the
+ * Starts the platform's scheduled system events (milestone.reached / milestone.missed, churn-risk.changed) in the
  * process that runs the projector (the api by default, or apps/projector), so they are evaluated
  * next to the read models they read. Stop it before closing the read store.
  */
@@ -28,6 +31,11 @@ export function startScheduledJobs(options: ScheduledJobsOptions): SystemEventSc
         queries: options.queries[MILESTONES],
         whenCaughtUp: (position, timeoutMs) => options.whenCaughtUp(position, timeoutMs, [MILESTONES]),
       }),
+      churnRescoringJob(
+        options.queries[CHURN_RISK],
+        (position, timeoutMs) => options.whenCaughtUp(position, timeoutMs, [CHURN_RISK]),
+        options.churnRescoringIntervalMs ?? 15 * 60_000,
+      ),
     ],
   });
   scheduler.start();
