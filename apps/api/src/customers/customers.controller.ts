@@ -3,6 +3,7 @@ import { ApiOkResponse, ApiOperation, ApiParam, ApiResponse, ApiSecurity, ApiTag
 import type { FastifyReply } from 'fastify';
 import { DomainValidationError, parseIdentifierKey, type Identifier } from '@cem/domain';
 import { CUSTOMER_360, InvalidCursorError, type CustomerLookup, type ReadSide } from '@cem/read-models';
+import { CHURN_RISK } from '@cem/read-models/churn-risk';
 import type { Platform } from '@cem/platform';
 import { Roles } from '../auth/roles.decorator';
 import { PLATFORM } from '../tokens';
@@ -79,7 +80,7 @@ export class CustomersController {
   @ApiResponse({ status: 422, description: 'the identifier is not valid' })
   async lookup(@Query() q: LookupQueryDto, @Res({ passthrough: true }) reply: FastifyReply) {
     const now = await this.consistent(q);
-    const found = await this.customers.byIdentifier(this.identifier(q.identifier), now);
+    const found = await this.withChurnRisk(await this.customers.byIdentifier(this.identifier(q.identifier), now), q);
     return this.answer(found, reply, (id) => `/v1/customers/${id}`);
   }
 
@@ -92,7 +93,7 @@ export class CustomersController {
   @ApiResponse({ status: 404, description: 'unknown customer' })
   async byId(@Param('id') id: string, @Query() q: ConsistencyQueryDto, @Res({ passthrough: true }) reply: FastifyReply) {
     const now = await this.consistent(q);
-    return this.answer(await this.customers.byId(id, now), reply, (survivor) => `/v1/customers/${survivor}`);
+    return this.answer(await this.withChurnRisk(await this.customers.byId(id, now), q), reply, (survivor) => `/v1/customers/${survivor}`);
   }
 
   @Get(':id/timeline')
@@ -140,6 +141,30 @@ export class CustomersController {
         });
       throw e;
     }
+  }
+
+  /**
+   * The churn-risk score and band of a found customer, at the view's own instant (the churn-risk
+   * read model: docs/churn-risk.md); null when it has no touch point yet.
+   */
+  private async withChurnRisk(found: CustomerLookup, q: ConsistencyQueryDto): Promise<CustomerLookup> {
+    if (found.kind !== 'found') return found;
+    await waitForPosition(this.platform, this.readSide, q.minPosition, CHURN_RISK);
+    const score = await this.readSide.queries[CHURN_RISK].score(found.view.customerId, Date.parse(found.view.asOf));
+    const churnRisk =
+      score && 'band' in score
+        ? {
+            probability: score.probability,
+            band: score.band,
+            logOdds: score.logOdds,
+            model: { name: score.model.name, version: score.model.version },
+            topFactors: score.factors
+              .filter((f) => f.contribution > 0)
+              .slice(0, 3)
+              .map((f) => ({ name: f.name, contribution: f.contribution, reason: f.reason })),
+          }
+        : null;
+    return { kind: 'found', view: { ...found.view, churnRisk } as typeof found.view };
   }
 
   private answer(found: CustomerLookup, reply: FastifyReply, location: (survivorId: string) => string) {

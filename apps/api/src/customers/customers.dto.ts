@@ -167,6 +167,22 @@ class ComplaintsDto {
 }
 const COUNTS = { type: 'object', additionalProperties: { type: 'integer' } } as const;
 
+export class ChurnFactorDto {
+  @ApiProperty() name!: string;
+  @ApiProperty({ description: 'share of the log-odds' }) contribution!: number;
+  @ApiProperty() reason!: string;
+}
+export class ChurnRiskSummaryDto {
+  @ApiProperty({ description: 'probability of churning within the model horizon' }) probability!: number;
+  @ApiProperty({ enum: ['low', 'medium', 'high', 'critical'] }) band!: string;
+  @ApiProperty() logOdds!: number;
+  @ApiProperty({ type: 'object', properties: { name: { type: 'string' }, version: { type: 'integer' } } }) model!: {
+    name: string;
+    version: number;
+  };
+  @ApiProperty({ type: [ChurnFactorDto], description: 'up to three largest pushes towards churn' }) topFactors!: ChurnFactorDto[];
+}
+
 export class Customer360Dto {
   @ApiProperty() customerId!: string;
   @ApiProperty({ description: 'the instant stage and case ages were evaluated at' }) asOf!: string;
@@ -210,6 +226,12 @@ export class Customer360Dto {
     description: 'customers absorbed by merges, with evidence rule',
   })
   merges!: unknown[];
+  @ApiProperty({
+    type: ChurnRiskSummaryDto,
+    nullable: true,
+    description: 'churn risk at asOf (docs/churn-risk.md); null without a touch point',
+  })
+  churnRisk!: ChurnRiskSummaryDto | null;
 }
 
 export class CustomerSummaryDto {

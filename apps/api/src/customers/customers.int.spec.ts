@@ -54,6 +54,7 @@ describe('customer 360 query API', () => {
       scores: { nps: { score: 10, category: 'promoter' }, csat: { score: 5 } },
       openCases: [{ caseId: 'K1', openedAt: '2026-11-12T10:00:00.000Z', priority: 'high' }],
       valueSegment: 'low',
+      churnRisk: { band: expect.stringMatching(/^(low|medium|high|critical)$/), model: { name: 'churn-risk-prior', version: 0 } },
     });
     const byIdentifier = await get(`/v1/customers/lookup?identifier=email:ANA@example.com`);
     expect(byIdentifier.statusCode).toBe(200);
