@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
+import { Transform } from 'class-transformer';
 import { IsIn, IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
 import { CUSTOMER_SORTS, LIFECYCLE_STAGES, NPS_CATEGORIES, VALUE_SEGMENTS } from '@cem/read-models';
 import { CASE_WORK_STATUSES, ISO_INSTANT } from '@cem/domain';
@@ -9,6 +9,13 @@ import { IsoInstant } from '@cem/ingestion';
 const INSTANT = { type: 'string', format: 'date-time', pattern: ISO_INSTANT.source } as const;
 /** OpenAPI shape of an identifier parameter (`kind:value`; the value's rules are per kind). */
 const IDENTIFIER = { type: 'string', pattern: '^(email|phone|crm|account|cookie|device|external):[^\\s].{0,264}$' } as const;
+
+/**
+ * An integer query parameter: only a string of digits becomes a number. `Type(() => Number)` would turn
+ * `?minPosition=` (empty) into 0 and accept it; anything else stays a string so IsInt refuses it by name.
+ */
+const IntegerQuery = () =>
+  Transform(({ value }: { value: unknown }) => (typeof value === 'string' && /^[0-9]{1,15}$/.test(value) ? Number(value) : value));
 
 /** Query parameters every read accepts. */
 export class ConsistencyQueryDto {
@@ -20,7 +27,7 @@ export class ConsistencyQueryDto {
     minimum: 0,
   })
   @IsOptional()
-  @Type(() => Number)
+  @IntegerQuery()
   @IsInt()
   @Min(0)
   minPosition?: number;
@@ -48,7 +55,7 @@ export class LookupQueryDto extends ConsistencyQueryDto {
 export class TimelineQueryDto extends ConsistencyQueryDto {
   @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 500, default: 50 })
   @IsOptional()
-  @Type(() => Number)
+  @IntegerQuery()
   @IsInt()
   @Min(1)
   @Max(500)
@@ -108,7 +115,7 @@ export class SearchQueryDto extends ConsistencyQueryDto {
 
   @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 500, default: 50 })
   @IsOptional()
-  @Type(() => Number)
+  @IntegerQuery()
   @IsInt()
   @Min(1)
   @Max(500)

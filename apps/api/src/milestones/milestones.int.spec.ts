@@ -166,6 +166,9 @@ describe('milestones query API', () => {
       ['/v1/milestones/funnel?format=xml', 'format'],
       ['/v1/milestones/funnel?at=yesterday', 'at'],
       ['/v1/milestones/funnel?minPosition=999999', 'minPosition'],
+      // an empty value is not 0 (found by the fuzzer on /v1/milestones/customers/{id})
+      ['/v1/milestones/funnel?minPosition=', 'minPosition'],
+      ['/v1/milestones/funnel?minPosition=1e3', 'minPosition'],
       ['/v1/milestones/time-to-milestone?milestone=nope', 'milestone'],
       ['/v1/milestones/funnel?metric=nps', 'metric'],
     ];
