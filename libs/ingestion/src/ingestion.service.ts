@@ -3,6 +3,7 @@ import {
   customerStream,
   customerStreamId,
   decideMerge,
+  decideMergeEventOnStream,
   followMergeChain,
   identifiersOf,
   type DomainEvent,
@@ -136,17 +137,23 @@ export class IngestionService {
       const heads = await this.store.streamRevisions([...targets]);
       const revision = new Map(heads);
 
+      // the stream's state is its head revision (docs/write-side.md), plus what this batch appends to it
+      const stateOf = (streamId: string) => ({ revision: revision.get(streamId) ?? customerStream.initialState.revision });
+      const plan = (streamId: string, events: DomainEvent[], command?: { eventId: string; index: number }) => {
+        revision.set(streamId, events.reduce(customerStream.evolve, stateOf(streamId)).revision);
+        for (const event of events)
+          planned.push({ streamId, event, resultIndex: event.eventId === command?.eventId ? command.index : undefined });
+      };
       for (const m of merges) {
-        for (const { streamCustomerId, event } of decideMerge(m)) planned.push({ streamId: customerStreamId(streamCustomerId), event });
+        for (const { streamCustomerId, event } of decideMerge(m)) {
+          const streamId = customerStreamId(streamCustomerId);
+          plan(streamId, decideMergeEventOnStream(streamCustomerId, event, stateOf(streamId)));
+        }
       }
       fresh.forEach(({ command, index }, i) => {
         const customerId = resolutions[i].customerId;
         const streamId = customerStreamId(customerId);
-        // the stream's state is its head revision (docs/write-side.md), plus what this batch appends to it
-        const state = { revision: revision.get(streamId) ?? customerStream.initialState.revision };
-        const events = customerStream.decide({ customerId, touchpoint: command }, state);
-        revision.set(streamId, events.reduce(customerStream.evolve, state).revision);
-        for (const event of events) planned.push({ streamId, event, resultIndex: event.eventId === command.eventId ? index : undefined });
+        plan(streamId, customerStream.decide({ customerId, touchpoint: command }, stateOf(streamId)), { eventId: command.eventId, index });
       });
 
       const writes = new Map<string, StreamWrite>();

@@ -1,6 +1,6 @@
 import type { DomainEvent, TouchpointCommand } from '../events';
 import { deterministicUuid } from '../ids';
-import { decideIngest, type CustomerStreamState } from './decide-ingest';
+import { decideIngest, decideRegistration, type CustomerStreamState } from './decide-ingest';
 
 /**
  * A decider: the state of a stream is folded from its events with `evolve`, and `decide` turns a
@@ -34,3 +34,24 @@ export const customerStream: Decider<RecordTouchpoint, CustomerStreamState, Doma
     decideIngest(touchpoint, state, { customerId, registrationEventId: state.revision < 0 ? registrationEventId(customerId) : '' }),
   evolve: (state) => ({ revision: state.revision + 1 }),
 };
+
+/**
+ * The events a merge puts on one customer stream (the survivor's `customers.merged` or a merged-away
+ * customer's `customer.merged-into`). A stream that does not exist yet gets the customer's
+ * registration first, so every customer stream starts with one: the writer that registered that
+ * customer in the identity registry may not have appended yet (another process, between its
+ * resolve and its append) or may have crashed in between. That registration is caused by the merge
+ * and names no identifiers: the customer's touch points carry them.
+ */
+export function decideMergeEventOnStream(customerId: string, event: DomainEvent, state: CustomerStreamState): DomainEvent[] {
+  if (state.revision >= 0) return [event];
+  const registration = decideRegistration({
+    customerId,
+    registrationEventId: registrationEventId(customerId),
+    identifiers: [],
+    occurredAt: event.metadata.occurredAt,
+    source: event.metadata.source,
+    causationId: event.eventId,
+  });
+  return [registration, event];
+}

@@ -20,19 +20,16 @@ export interface IngestContext {
 export function decideIngest(command: TouchpointCommand, state: CustomerStreamState, ctx: IngestContext): DomainEvent[] {
   const events: DomainEvent[] = [];
   if (state.revision < 0) {
-    events.push({
-      eventId: ctx.registrationEventId,
-      type: 'customer.registered',
-      data: { customerId: ctx.customerId, identifiers: command.identifiers },
-      metadata: {
-        schemaVersion: 1,
-        occurredAt: command.occurredAt,
+    events.push(
+      decideRegistration({
         customerId: ctx.customerId,
+        registrationEventId: ctx.registrationEventId,
+        identifiers: command.identifiers,
+        occurredAt: command.occurredAt,
         source: command.source,
         causationId: command.eventId,
-        identifiers: command.identifiers,
-      },
-    });
+      }),
+    );
   }
   events.push({
     eventId: command.eventId,
@@ -51,6 +48,30 @@ export function decideIngest(command: TouchpointCommand, state: CustomerStreamSt
     },
   } as DomainEvent);
   return events;
+}
+
+/** The `customer.registered` event that opens a customer stream. */
+export function decideRegistration(r: {
+  customerId: string;
+  registrationEventId: string;
+  identifiers: Identifier[];
+  occurredAt: string;
+  source: string;
+  causationId: string;
+}): DomainEvent {
+  return {
+    eventId: r.registrationEventId,
+    type: 'customer.registered',
+    data: { customerId: r.customerId, identifiers: r.identifiers },
+    metadata: {
+      schemaVersion: 1,
+      occurredAt: r.occurredAt,
+      customerId: r.customerId,
+      source: r.source,
+      causationId: r.causationId,
+      identifiers: r.identifiers,
+    },
+  };
 }
 
 /** Identifiers named by a command: the envelope's, plus those an `identifiers.linked` event links. */

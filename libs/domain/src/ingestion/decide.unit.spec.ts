@@ -9,7 +9,7 @@ import {
   mergePointerEventId,
 } from './decide-merge';
 import { decideIngest, identifiersOf } from './decide-ingest';
-import { customerStream, registrationEventId } from './customer-stream';
+import { customerStream, decideMergeEventOnStream, registrationEventId } from './customer-stream';
 
 const command: TouchpointCommand = {
   eventId: '7f0c2c1e-6a8e-4c36-9d59-1b1c3c3e0a01',
@@ -188,5 +188,18 @@ describe('merges', () => {
       mergePointerEventId(merge.mergeId, 'mid'),
       mergePointerEventId(merge.mergeId, 'late'),
     ]);
+  });
+
+  it('opens a stream that does not exist yet with the registration, caused by the merge', () => {
+    const merge = decideSharedIdentifierMerge(owners, trigger);
+    const [, pointer] = decideMerge(merge);
+    const events = decideMergeEventOnStream('mid', pointer.event, customerStream.initialState);
+    expect(events.map((e) => e.type)).toEqual(['customer.registered', 'customer.merged-into']);
+    expect(events[0]).toMatchObject({
+      eventId: registrationEventId('mid'),
+      data: { customerId: 'mid', identifiers: [] },
+      metadata: { customerId: 'mid', causationId: pointer.event.eventId, occurredAt: pointer.event.metadata.occurredAt },
+    });
+    expect(decideMergeEventOnStream('mid', pointer.event, { revision: 0 })).toEqual([pointer.event]);
   });
 });
