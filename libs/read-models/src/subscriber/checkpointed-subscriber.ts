@@ -58,6 +58,8 @@ export class CheckpointedSubscriber {
   private subscription?: Subscription;
   private loop?: Promise<void>;
   private stopping = false;
+  /** ends a back-off sleep early: stop() must not wait out a retry delay of up to maxRetryDelayMs */
+  private wakeFromBackoff?: () => void;
   private waiters: Waiter[] = [];
   private failures_ = 0;
   private lastError_?: string;
@@ -98,6 +100,7 @@ export class CheckpointedSubscriber {
 
   async stop(): Promise<void> {
     this.stopping = true;
+    this.wakeFromBackoff?.();
     await this.subscription?.close();
     await this.loop;
     this.loop = undefined;
@@ -173,7 +176,15 @@ export class CheckpointedSubscriber {
           retryInMs: delay,
         });
         await this.subscription?.close().catch(() => undefined);
-        await new Promise((r) => setTimeout(r, delay));
+        await new Promise<void>((wake) => {
+          if (this.stopping) return wake(); // stop() came while the subscription was closing
+          const timer = setTimeout(wake, delay);
+          this.wakeFromBackoff = () => {
+            clearTimeout(timer);
+            wake();
+          };
+        });
+        this.wakeFromBackoff = undefined;
         delay = Math.min(delay * 2, this.options.maxRetryDelayMs ?? 30_000);
       }
     }
