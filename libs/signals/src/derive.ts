@@ -15,7 +15,7 @@ import {
   type Stamped,
   type SubscriptionState,
 } from '@cem/read-models';
-import { SIGNAL_SCHEMA, SIGNAL_SCHEMA_VERSION, type CustomerSignal, type SignalType } from './signal.schema';
+import { SIGNAL_SCHEMA, SIGNAL_SCHEMA_VERSION, type ChurnRiskChangedSignal, type CustomerSignal, type SignalType } from './signal.schema';
 
 /*
  * Pure derivation of customer signals from the global log, in log order. The lifecycle rules and
@@ -176,10 +176,32 @@ function stageSignal(ws: SignalWorkingSet, state: SignalCustomerState, record: P
 }
 
 /**
+ * A band change announced by the scheduled re-scoring, as a signal. Needs no state: the event is
+ * written once per change (deterministic event id) and carries everything the signal says. Only the
+ * top factor's name goes out: its reason text quotes the customer's own facts.
+ */
+export function churnRiskSignalOf(record: ProjectedRecord & { type: 'churn-risk.changed' }): ChurnRiskChangedSignal {
+  const d = record.data;
+  return {
+    ...base('customer.churn-risk-changed', record, d.customerId),
+    type: 'customer.churn-risk-changed',
+    data: {
+      fromBand: d.fromBand,
+      band: d.band,
+      probability: d.probability,
+      asOf: d.asOf,
+      model: { name: d.model.name, version: d.model.version },
+      topFactor: d.topFactors[0] ?? null,
+    },
+  };
+}
+
+/**
  * The signals one stored event yields, in order, updating the working set. Call in log order;
  * an event at or below a customer's lastPosition is already applied and yields nothing.
  */
 export function deriveSignals(ws: SignalWorkingSet, record: ProjectedRecord): CustomerSignal[] {
+  if (record.type === 'churn-risk.changed') return [churnRiskSignalOf(record)];
   if (
     record.type !== 'customers.merged' &&
     record.type !== 'customer.merged-into' &&

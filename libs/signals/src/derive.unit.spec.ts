@@ -193,6 +193,50 @@ describe('customer signal derivation', () => {
     expect(batched.run(records)).toEqual([]); // a redelivered batch already committed
   });
 
+  it('a churn band change (churn-risk.changed) becomes a churn-risk signal: deterministic id, the top factor by name only', () => {
+    const change = (c: string, day: number) =>
+      ev(c, 'churn-risk.changed', day, {
+        customerId: c,
+        fromBand: 'medium',
+        band: 'high',
+        probability: 0.61,
+        logOdds: 0.447,
+        asOf: at(day),
+        model: { name: 'cem-churn', version: 3 },
+        topFactors: ['recency', 'unresolved-cases'],
+      });
+    const log = () => {
+      position = 0;
+      return [registered('a', 0), change('a', 90)];
+    };
+    const one = new Harness().run(log()).filter((s) => s.type === 'customer.churn-risk-changed');
+    const two = new Harness().run(log()).filter((s) => s.type === 'customer.churn-risk-changed');
+    expect(one).toEqual([
+      {
+        schema: SIGNAL_SCHEMA,
+        schemaVersion: 1,
+        signalId: expect.stringMatching(/^[0-9a-f-]{36}$/),
+        type: 'customer.churn-risk-changed',
+        customerId: 'a',
+        occurredAt: at(90),
+        source: { eventId: 'e-2', eventType: 'churn-risk.changed', position: 2 },
+        data: {
+          fromBand: 'medium',
+          band: 'high',
+          probability: 0.61,
+          asOf: at(90),
+          model: { name: 'cem-churn', version: 3 },
+          topFactor: 'recency',
+        },
+      },
+    ]);
+    expect(two[0].signalId).toBe(one[0].signalId);
+    // a different source event is a different signal
+    expect(new Harness().run([change('a', 91)])[0].signalId).not.toBe(one[0].signalId);
+    expect(JSON.stringify(one)).not.toContain('example.com');
+    expect(toKafkaMessage(one[0]).headers['signal.type']).toBe('customer.churn-risk-changed');
+  });
+
   it('ignores events that are not about a customer', () => {
     const h = new Harness();
     // a type this version does not know (written by a newer platform) is ignored

@@ -1,3 +1,4 @@
+import type { ChurnBand } from '@cem/domain';
 import type { LifecycleStage } from '@cem/read-models';
 
 /*
@@ -10,7 +11,7 @@ export const SIGNAL_SCHEMA = 'cem.customer-signal';
 export const SIGNAL_SCHEMA_VERSION = 1;
 export const DEFAULT_SIGNALS_TOPIC = 'cem.customer-signals.v1';
 
-export const SIGNAL_TYPES = ['customers.merged', 'customer.lifecycle-stage-changed'] as const;
+export const SIGNAL_TYPES = ['customers.merged', 'customer.lifecycle-stage-changed', 'customer.churn-risk-changed'] as const;
 export type SignalType = (typeof SIGNAL_TYPES)[number];
 
 /** The stored event a signal was derived from. */
@@ -55,9 +56,24 @@ export interface LifecycleStageChangedData {
   asOf: string;
 }
 
+export interface ChurnRiskChangedData {
+  /** the band announced before; null the first time the customer is announced (a customer never announced counts as low) */
+  fromBand: ChurnBand | null;
+  band: ChurnBand;
+  /** probability of churning within the model's horizon, at `asOf` */
+  probability: number;
+  /** the instant the scheduled re-scoring evaluated the customer at */
+  asOf: string;
+  /** the fitted model that scored the customer */
+  model: { name: string; version: number };
+  /** the name of the largest contribution towards churn (e.g. `recency`), never its reason text; null when none */
+  topFactor: string | null;
+}
+
 export type CustomersMergedSignal = SignalBase<'customers.merged', CustomersMergedData>;
 export type LifecycleStageChangedSignal = SignalBase<'customer.lifecycle-stage-changed', LifecycleStageChangedData>;
-export type CustomerSignal = CustomersMergedSignal | LifecycleStageChangedSignal;
+export type ChurnRiskChangedSignal = SignalBase<'customer.churn-risk-changed', ChurnRiskChangedData>;
+export type CustomerSignal = CustomersMergedSignal | LifecycleStageChangedSignal | ChurnRiskChangedSignal;
 
 /** Kafka headers of every signal message (the value is the JSON of the signal). */
 export const SIGNAL_HEADERS = {
