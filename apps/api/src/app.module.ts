@@ -3,6 +3,7 @@ import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
 import type { Platform } from '@cem/platform';
 import type { ReadSide } from '@cem/read-models';
 import type { TargetMetricSource } from '@cem/read-models/targets';
+import type { WebhooksRuntime } from '@cem/signals';
 import { ApiKeyGuard } from './auth/api-key.guard';
 import { CustomersController } from './customers/customers.controller';
 import { READ_SIDE } from './customers/read-side.token';
@@ -19,6 +20,8 @@ import { TARGET_METRICS } from './targets/target-metrics.token';
 import { TargetsController } from './targets/targets.controller';
 import { METRICS_REGISTRY } from './metrics/metrics.token';
 import { PLATFORM } from './tokens';
+import { WebhooksController } from './webhooks/webhooks.controller';
+import { WEBHOOKS } from './webhooks/webhooks.token';
 
 const controllers = [
   EventsController,
@@ -28,6 +31,7 @@ const controllers = [
   CustomersController,
   MetricsController,
   MilestonesController,
+  WebhooksController,
 ];
 
 const OWNS_READ_SIDE = Symbol('OWNS_READ_SIDE');
@@ -37,10 +41,12 @@ export class AppModule implements OnApplicationShutdown {
   constructor(
     @Inject(READ_SIDE) private readonly readSide: ReadSide,
     @Inject(OWNS_READ_SIDE) private readonly ownsReadSide: boolean,
+    @Inject(WEBHOOKS) private readonly webhooks: WebhooksRuntime,
   ) {}
 
-  /** A read side the app opened itself (embedded default) stops with the app. */
+  /** The webhooks (dispatcher, store) stop with the app; a read side the app opened itself (embedded default) too. */
   async onApplicationShutdown(): Promise<void> {
+    await this.webhooks.close();
     if (this.ownsReadSide) await this.readSide.close();
   }
 
@@ -48,7 +54,13 @@ export class AppModule implements OnApplicationShutdown {
    * The platform and the read side are opened by the caller (main.ts or a test) so it decides data
    * dir, clock, adapters and where the projector runs.
    */
-  static forPlatform(platform: Platform, readSide: ReadSide, ownsReadSide = false, targetMetrics?: TargetMetricSource): DynamicModule {
+  static forPlatform(
+    platform: Platform,
+    readSide: ReadSide,
+    webhooks: WebhooksRuntime,
+    ownsReadSide = false,
+    targetMetrics?: TargetMetricSource,
+  ): DynamicModule {
     const metrics = targetMetrics ?? targetMetricSourceOf(readSide);
     return {
       module: AppModule,
@@ -58,6 +70,7 @@ export class AppModule implements OnApplicationShutdown {
         { provide: PLATFORM, useValue: platform },
         { provide: READ_SIDE, useValue: readSide },
         { provide: OWNS_READ_SIDE, useValue: ownsReadSide },
+        { provide: WEBHOOKS, useValue: webhooks },
         { provide: METRICS_REGISTRY, useValue: readSide.registry },
         { provide: TARGET_METRICS, useValue: metrics },
         { provide: APP_GUARD, useClass: ApiKeyGuard },

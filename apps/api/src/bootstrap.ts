@@ -6,6 +6,7 @@ import { createLogger, type JsonLogger } from '@cem/config';
 import type { Platform } from '@cem/platform';
 import { openReadSide, readStoreLocationOf, type ReadSide } from '@cem/read-models';
 import type { TargetMetricSource } from '@cem/read-models/targets';
+import { WebhooksRuntime } from '@cem/signals';
 import { AppModule } from './app.module';
 import { installApiKeyCheck } from './auth/api-key.hook';
 import { installJsonBodyParser } from './http/json-body';
@@ -23,6 +24,11 @@ export interface ApiAppOptions {
   logger?: JsonLogger;
   /** where targets read their metric's series; default: the experience-metrics read model of the read side */
   targetMetrics?: TargetMetricSource;
+  /**
+   * run the webhook dispatcher in this process; default: when this process runs the projector
+   * (the embedded default), like the scheduled jobs
+   */
+  dispatchWebhooks?: boolean;
 }
 
 /** Builds the HTTP app around an opened platform (used by main.ts and the e2e tests). */
@@ -37,6 +43,12 @@ export async function createApiApp(platform: Platform, options: ApiAppOptions = 
       logger,
       projector: platform.config.PROJECTOR,
     }));
+  const webhooks = new WebhooksRuntime({
+    config: platform.config,
+    eventStore: platform.store,
+    dispatch: options.dispatchWebhooks ?? readSide.running !== undefined,
+    logger,
+  });
   const adapter = new FastifyAdapter({
     bodyLimit: platform.config.INGEST_MAX_BODY_BYTES,
     logger: false,
@@ -45,7 +57,7 @@ export async function createApiApp(platform: Platform, options: ApiAppOptions = 
   });
   // bodyParser off: Nest's own JSON and form parsers are not installed; installJsonBodyParser is the only one
   const app = await NestFactory.create<NestFastifyApplication>(
-    AppModule.forPlatform(platform, readSide, !options.readSide, options.targetMetrics),
+    AppModule.forPlatform(platform, readSide, webhooks, !options.readSide, options.targetMetrics),
     adapter,
     {
       logger,

@@ -3,6 +3,7 @@ import { createLogger, loadConfig, loadOrExit } from '@cem/config';
 import { openPlatform } from '@cem/platform';
 import { DEFAULT_BATCH_SIZE, isBootError, readStoreLocationOf, runProjector } from '@cem/read-models';
 import { loadMilestoneDefinitions } from '@cem/read-models/milestones';
+import { WebhooksRuntime } from '@cem/signals';
 
 /**
  * The projector as its own process, for deployments that run the api with an external projector:
@@ -29,6 +30,8 @@ async function main(): Promise<void> {
     batchSize: size,
     logger,
   });
+  // the webhook dispatcher runs where the projector runs (docs/webhooks.md); the api only configures webhooks
+  const webhooks = new WebhooksRuntime({ config, eventStore: platform.store, dispatch: true, logger });
   logger.info('projector started', {
     checkpoint: running.projector.position,
     batchSize: size ?? DEFAULT_BATCH_SIZE,
@@ -38,6 +41,7 @@ async function main(): Promise<void> {
     .whenCaughtUpToHead(24 * 3600_000)
     .then((ok) => ok && logger.info('caught up', { position: running.projector.position }));
   const stop = async () => {
+    await webhooks.close();
     await running.close();
     await platform.close();
     process.exit(0);

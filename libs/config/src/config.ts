@@ -50,6 +50,8 @@ export type LogLevelName = (typeof LOG_LEVELS)[number];
 export const KAFKA_LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
 export type KafkaLogLevel = (typeof KAFKA_LOG_LEVELS)[number];
 export type KafkaSaslMechanism = 'plain' | 'scram-sha-256' | 'scram-sha-512';
+/** one entry of WEBHOOK_ALLOWED_HOSTS: a host name, an IPv4 literal, an IPv6 literal (brackets optional), or `*.domain` */
+const WEBHOOK_HOST = /^(\*\.)?[a-zA-Z0-9-]+(\.[a-zA-Z0-9-]+)*$|^\[?[0-9a-fA-F:.]+\]?$/;
 /** the topic the customer-signals publisher writes to unless KAFKA_SIGNALS_TOPIC says otherwise */
 export const DEFAULT_SIGNALS_TOPIC_NAME = 'cem.customer-signals.v1';
 
@@ -147,6 +149,20 @@ export class AppConfig {
   /** the publisher's SQLite file; `<DATA_DIR>/signals.db` unless set */
   @text() @IsOptional() @IsString() SIGNALS_DB_FILE?: string;
 
+  // --- webhooks (docs/webhooks.md; the dispatcher runs where the projector runs) ---
+  /**
+   * comma-separated host names, IP literals or `*.example.com` patterns webhooks may point at
+   * (listed hosts may be private); unset: any host whose addresses are public
+   */
+  @text() @IsOptional() @IsString() WEBHOOK_ALLOWED_HOSTS?: string;
+  /** attempts per delivery before it is marked failed */
+  @Int(1, 100) WEBHOOK_MAX_ATTEMPTS = 8;
+  /** delay before the second attempt, doubling per attempt up to WEBHOOK_RETRY_MAX_MS */
+  @Int(10, 3_600_000) WEBHOOK_RETRY_INITIAL_MS = 2_000;
+  @Int(10, 86_400_000) WEBHOOK_RETRY_MAX_MS = 600_000;
+  /** one request's time limit */
+  @Int(100, 120_000) WEBHOOK_TIMEOUT_MS = 10_000;
+
   // --- every process ---
   /** one JSON logger per process (createLogger) at this level */
   @text() @oneOf(LOG_LEVELS) LOG_LEVEL: LogLevelName = 'info';
@@ -171,6 +187,7 @@ export const CONFIG_VARIABLES: readonly string[] = [
   'KAFKA_SASL_PASSWORD',
   'KAFKA_DLQ_TOPIC',
   'SIGNALS_DB_FILE',
+  'WEBHOOK_ALLOWED_HOSTS',
 ];
 
 /** true for a time zone name Node's ICU knows */
@@ -252,6 +269,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
   ) {
     problems.push('KAFKA_SIGNALS_TOPIC: must differ from KAFKA_TOPIC and KAFKA_DLQ_TOPIC');
   }
+  if (config.WEBHOOK_ALLOWED_HOSTS !== undefined) {
+    for (const h of config.WEBHOOK_ALLOWED_HOSTS.split(',').map((x) => x.trim())) {
+      if (!WEBHOOK_HOST.test(h)) problems.push(`WEBHOOK_ALLOWED_HOSTS: ${JSON.stringify(h)} is not a host name, IP address or *.domain pattern`);
+    }
+  }
+  if (ok('WEBHOOK_RETRY_INITIAL_MS', 'WEBHOOK_RETRY_MAX_MS') && config.WEBHOOK_RETRY_MAX_MS < config.WEBHOOK_RETRY_INITIAL_MS)
+    problems.push('WEBHOOK_RETRY_MAX_MS: must be at least WEBHOOK_RETRY_INITIAL_MS');
   if (
     ok('KAFKA_SESSION_TIMEOUT_MS', 'KAFKA_HEARTBEAT_INTERVAL_MS') &&
     config.KAFKA_HEARTBEAT_INTERVAL_MS * 3 > config.KAFKA_SESSION_TIMEOUT_MS

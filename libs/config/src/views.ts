@@ -152,3 +152,26 @@ export function describeKafkaConfig(c: KafkaConnectionConfig): Record<string, un
     sasl: c.sasl ? { mechanism: c.sasl.mechanism, username: c.sasl.username, password: '***' } : undefined,
   };
 }
+
+/** The webhook dispatcher (libs/signals/src/webhooks), run where the projector runs. */
+export interface WebhooksConfig {
+  /** WEBHOOK_ALLOWED_HOSTS as entries, lower case; empty: any public host */
+  allowedHosts: string[];
+  maxAttempts: number;
+  retryInitialMs: number;
+  retryMaxMs: number;
+  timeoutMs: number;
+}
+
+export function webhooksConfig(c: AppConfig): WebhooksConfig {
+  return {
+    allowedHosts: (c.WEBHOOK_ALLOWED_HOSTS ?? '')
+      .split(',')
+      .map((h) => h.trim().toLowerCase().replace(/^\[(.*)\]$/, '$1'))
+      .filter(Boolean),
+    maxAttempts: c.WEBHOOK_MAX_ATTEMPTS,
+    retryInitialMs: c.WEBHOOK_RETRY_INITIAL_MS,
+    retryMaxMs: c.WEBHOOK_RETRY_MAX_MS,
+    timeoutMs: c.WEBHOOK_TIMEOUT_MS,
+  };
+}

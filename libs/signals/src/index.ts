@@ -2,3 +2,4 @@ export * from './signal.schema';
 export * from './derive';
 export * from './signal-state.store';
 export * from './signal-publisher';
+export * from './webhooks';

@@ -14,7 +14,7 @@ const IDENTIFIER = { type: 'string', pattern: '^(email|phone|crm|account|cookie|
  * An integer query parameter: only a string of digits becomes a number. `Type(() => Number)` would turn
  * `?minPosition=` (empty) into 0 and accept it; anything else stays a string so IsInt refuses it by name.
  */
-const IntegerQuery = () =>
+export const IntegerQuery = () =>
   Transform(({ value }: { value: unknown }) => (typeof value === 'string' && /^[0-9]{1,15}$/.test(value) ? Number(value) : value));
 
 /** Query parameters every read accepts. */
