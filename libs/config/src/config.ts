@@ -271,7 +271,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
   }
   if (config.WEBHOOK_ALLOWED_HOSTS !== undefined) {
     for (const h of config.WEBHOOK_ALLOWED_HOSTS.split(',').map((x) => x.trim())) {
-      if (!WEBHOOK_HOST.test(h)) problems.push(`WEBHOOK_ALLOWED_HOSTS: ${JSON.stringify(h)} is not a host name, IP address or *.domain pattern`);
+      if (!WEBHOOK_HOST.test(h))
+        problems.push(`WEBHOOK_ALLOWED_HOSTS: ${JSON.stringify(h)} is not a host name, IP address or *.domain pattern`);
     }
   }
   if (ok('WEBHOOK_RETRY_INITIAL_MS', 'WEBHOOK_RETRY_MAX_MS') && config.WEBHOOK_RETRY_MAX_MS < config.WEBHOOK_RETRY_INITIAL_MS)

@@ -167,7 +167,12 @@ export function webhooksConfig(c: AppConfig): WebhooksConfig {
   return {
     allowedHosts: (c.WEBHOOK_ALLOWED_HOSTS ?? '')
       .split(',')
-      .map((h) => h.trim().toLowerCase().replace(/^\[(.*)\]$/, '$1'))
+      .map((h) =>
+        h
+          .trim()
+          .toLowerCase()
+          .replace(/^\[(.*)\]$/, '$1'),
+      )
       .filter(Boolean),
     maxAttempts: c.WEBHOOK_MAX_ATTEMPTS,
     retryInitialMs: c.WEBHOOK_RETRY_INITIAL_MS,

@@ -12,21 +12,44 @@ import {
   Query,
   UsePipes,
 } from '@nestjs/common';
-import { ApiBody, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiParam, ApiResponse, ApiSecurity, ApiTags } from '@nestjs/swagger';
+import {
+  ApiBody,
+  ApiCreatedResponse,
+  ApiNoContentResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiParam,
+  ApiResponse,
+  ApiSecurity,
+  ApiTags,
+} from '@nestjs/swagger';
 import type { EventStore } from '@cem/event-store';
 import type { Platform } from '@cem/platform';
 import { webhookProblems, type Webhook, type WebhookDelivery, type WebhookEventType, type WebhooksRuntime } from '@cem/signals';
 import { Roles } from '../auth/roles.decorator';
 import { queryValidation } from '../http/query-answers';
 import { PLATFORM } from '../tokens';
-import { CreateWebhookDto, WebhookDeliveriesQueryDto, WebhookDeliveryDto, WebhookDeliveryListDto, WebhookDto, WebhookListDto } from './webhooks.dto';
+import {
+  CreateWebhookDto,
+  WebhookDeliveriesQueryDto,
+  WebhookDeliveryDto,
+  WebhookDeliveryListDto,
+  WebhookDto,
+  WebhookListDto,
+} from './webhooks.dto';
 import { WEBHOOKS } from './webhooks.token';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const FIELDS = new Set(['url', 'secret', 'eventTypes']);
 
 /** A webhook as answered: never its secret. */
-const view = (w: Webhook): WebhookDto => ({ id: w.id, url: w.url, eventTypes: w.eventTypes, fromPosition: w.fromPosition, createdAt: w.createdAt });
+const view = (w: Webhook): WebhookDto => ({
+  id: w.id,
+  url: w.url,
+  eventTypes: w.eventTypes,
+  fromPosition: w.fromPosition,
+  createdAt: w.createdAt,
+});
 
 const deliveryView = (d: WebhookDelivery): WebhookDeliveryDto => ({
   deliveryId: d.deliveryId,
@@ -87,7 +110,11 @@ export class WebhooksController {
       ...webhookProblems(input, this.webhooks.config),
     ];
     if (problems.length > 0)
-      throw new BadRequestException({ error: 'validation_failed', message: 'the webhook was refused; nothing was stored', errors: problems });
+      throw new BadRequestException({
+        error: 'validation_failed',
+        message: 'the webhook was refused; nothing was stored',
+        errors: problems,
+      });
     const created = this.webhooks.store.create(
       { url: input.url as string, secret: input.secret as string, eventTypes: input.eventTypes as WebhookEventType[] },
       await this.eventStore.headPosition(),

@@ -101,7 +101,10 @@ export class WebhookDispatcher {
         batchSize: config.batchSize,
         retryDelayMs: 500,
         maxRetryDelayMs: 30_000,
-        logger: { error: (m: unknown) => this.logger.error('webhook enqueue batch failed; retrying from the checkpoint', m as Record<string, unknown>) },
+        logger: {
+          error: (m: unknown) =>
+            this.logger.error('webhook enqueue batch failed; retrying from the checkpoint', m as Record<string, unknown>),
+        },
       },
     );
   }
@@ -163,7 +166,15 @@ export class WebhookDispatcher {
   /** Starts draining every webhook that has no request in flight. */
   private sendDue(): void {
     if (this.stopping) return;
-    for (const w of this.webhooks.list()) {
+    let webhooks: Webhook[];
+    try {
+      webhooks = this.webhooks.list();
+    } catch (e) {
+      // a busy or unavailable store: the next tick tries again
+      this.logger.error('webhooks could not be read', { error: (e as Error)?.name });
+      return;
+    }
+    for (const w of webhooks) {
       if (this.busy.has(w.id)) continue;
       const drain = this.drain(w)
         .catch((e: unknown) => this.logger.error('webhook delivery loop failed', { webhookId: w.id, error: (e as Error)?.name }))
@@ -199,7 +210,9 @@ export class WebhookDispatcher {
         ? { status: 'failed', at, nextAttemptAt: null, responseCode, error }
         : { status: 'pending', at, nextAttemptAt: at + backoffMs(attempts, this.config), responseCode, error };
     };
-    const refused = await this.targetRefused(webhook.url).catch((e: unknown) => `could not resolve the host (${(e as { code?: string })?.code ?? 'error'})`);
+    const refused = await this.targetRefused(webhook.url).catch(
+      (e: unknown) => `could not resolve the host (${(e as { code?: string })?.code ?? 'error'})`,
+    );
     if (refused?.startsWith('could not resolve')) return retryOrFail(null, refused);
     if (refused) return { status: 'failed', at: this.now(), nextAttemptAt: null, responseCode: null, error: refused };
 
@@ -225,13 +238,16 @@ export class WebhookDispatcher {
       const at = this.now();
       if (kind === 'delivered') return { status: 'delivered', at, nextAttemptAt: null, responseCode: response.status, error: null };
       const error =
-        response.status >= 300 && response.status < 400 ? `HTTP ${response.status} (redirects are not followed)` : `HTTP ${response.status}`;
+        response.status >= 300 && response.status < 400
+          ? `HTTP ${response.status} (redirects are not followed)`
+          : `HTTP ${response.status}`;
       if (kind === 'failed') return { status: 'failed', at, nextAttemptAt: null, responseCode: response.status, error };
       return retryOrFail(response.status, error);
     } catch (e) {
       const name = (e as Error)?.name;
       const cause = (e as { cause?: { code?: string } })?.cause?.code;
-      const error = name === 'TimeoutError' ? `no answer within ${this.config.timeoutMs} ms` : `request failed (${cause ?? name ?? 'error'})`;
+      const error =
+        name === 'TimeoutError' ? `no answer within ${this.config.timeoutMs} ms` : `request failed (${cause ?? name ?? 'error'})`;
       return retryOrFail(null, error);
     }
   }

@@ -214,7 +214,8 @@ export class WebhookStore {
   }
 
   checkpoint(): number {
-    const row = this.db.prepare("SELECT position FROM webhook_checkpoint WHERE name = 'dispatcher'").get() as { position: number } | undefined;
+    const row = this.db.prepare("SELECT position FROM webhook_checkpoint WHERE name = 'dispatcher'").get() as
+      { position: number } | undefined;
     return row?.position ?? 0;
   }
 
