@@ -47,6 +47,7 @@ describe('OpenAPI document', () => {
       'POST /v1/events:batch',
       'POST /v1/imports',
       'POST /v1/targets',
+      'POST /v1/webhooks',
       'PUT /v1/imports/{jobId}/file',
       'PUT /v1/targets/{targetId}',
     ]);
