@@ -1,6 +1,6 @@
 import { ConfigError, loadConfig } from './config';
 import { createLogger } from './logger';
-import { describeKafkaConfig, loadKafkaIngestConfig, loadSignalsConfig } from './views';
+import { describeKafkaConfig, loadKafkaIngestConfig, loadSignalsConfig, webhooksConfig } from './views';
 
 function problemsOf(fn: () => unknown): string[] {
   try {
@@ -225,6 +225,38 @@ describe('customer-signals view', () => {
     expect(() => loadSignalsConfig({ KAFKA_SIGNALS_TOPIC: 'cem.touchpoints.v1.dlq' })).toThrow(
       /KAFKA_SIGNALS_TOPIC: must differ from KAFKA_TOPIC and KAFKA_DLQ_TOPIC/,
     );
+  });
+});
+
+describe('webhooks configuration', () => {
+  it('defaults: any public host, 8 attempts from 2 s doubling up to 10 min, 10 s per request', () => {
+    expect(webhooksConfig(loadConfig({}))).toEqual({
+      allowedHosts: [],
+      maxAttempts: 8,
+      retryInitialMs: 2_000,
+      retryMaxMs: 600_000,
+      timeoutMs: 10_000,
+    });
+    expect(
+      webhooksConfig(loadConfig({ WEBHOOK_ALLOWED_HOSTS: ' Hooks.Example.com, *.partner.example ,[::1],10.0.0.5' })).allowedHosts,
+    ).toEqual(['hooks.example.com', '*.partner.example', '::1', '10.0.0.5']);
+  });
+
+  it('refuses bad hosts and retry settings at boot, naming the variable', () => {
+    const problems = problemsOf(() =>
+      loadConfig({
+        WEBHOOK_ALLOWED_HOSTS: 'ok.example,a b,https://x.example',
+        WEBHOOK_MAX_ATTEMPTS: '0',
+        WEBHOOK_RETRY_INITIAL_MS: '5000',
+        WEBHOOK_RETRY_MAX_MS: '1000',
+      }),
+    );
+    expect(problems).toEqual([
+      'WEBHOOK_MAX_ATTEMPTS="0": must be an integer from 1 to 100',
+      'WEBHOOK_ALLOWED_HOSTS: "a b" is not a host name, IP address or *.domain pattern',
+      'WEBHOOK_ALLOWED_HOSTS: "https://x.example" is not a host name, IP address or *.domain pattern',
+      'WEBHOOK_RETRY_MAX_MS: must be at least WEBHOOK_RETRY_INITIAL_MS',
+    ]);
   });
 });
 
