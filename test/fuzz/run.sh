@@ -46,7 +46,8 @@ cleanup() {
 trap cleanup EXIT
 
 log "starting the API on $BASE (data in a scratch directory)"
-DATA_DIR="$DATA_DIR" PORT="$PORT" LOG_LEVEL=warn SQLITE_SYNCHRONOUS=NORMAL \
+# webhooks the fuzzer creates may only point at a name that never resolves: no request leaves the machine
+DATA_DIR="$DATA_DIR" PORT="$PORT" LOG_LEVEL=warn SQLITE_SYNCHRONOUS=NORMAL WEBHOOK_ALLOWED_HOSTS=fuzz-receiver.invalid \
   API_KEYS="ingest+analyst+ops:$KEY_ALL,ingest:$KEY_INGEST,analyst:$KEY_ANALYST" \
   node dist/apps/api/src/main.js > "$DATA_DIR/api.log" 2>&1 &
 API_PID=$!

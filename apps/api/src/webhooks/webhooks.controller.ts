@@ -1,6 +1,7 @@
 import {
   BadRequestException,
   Body,
+  ConflictException,
   Controller,
   Delete,
   Get,
@@ -25,7 +26,14 @@ import {
 } from '@nestjs/swagger';
 import type { EventStore } from '@cem/event-store';
 import type { Platform } from '@cem/platform';
-import { webhookProblems, type Webhook, type WebhookDelivery, type WebhookEventType, type WebhooksRuntime } from '@cem/signals';
+import {
+  webhookProblems,
+  WebhookLimitError,
+  type Webhook,
+  type WebhookDelivery,
+  type WebhookEventType,
+  type WebhooksRuntime,
+} from '@cem/signals';
 import { Roles } from '../auth/roles.decorator';
 import { queryValidation } from '../http/query-answers';
 import { PLATFORM } from '../tokens';
@@ -41,6 +49,8 @@ import { WEBHOOKS } from './webhooks.token';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const FIELDS = new Set(['url', 'secret', 'eventTypes']);
+/** Each webhook is a queue and a request per signal: a bound on what one ops key can make the platform do. */
+export const MAX_WEBHOOKS = 100;
 
 /** A webhook as answered: never its secret. */
 const view = (w: Webhook): WebhookDto => ({
@@ -94,6 +104,7 @@ export class WebhooksController {
   })
   @ApiBody({ type: CreateWebhookDto })
   @ApiCreatedResponse({ type: WebhookDto })
+  @ApiResponse({ status: 409, description: 'there are already 100 webhooks (delete one first); nothing was stored' })
   @ApiResponse({
     status: 400,
     description:
@@ -115,11 +126,18 @@ export class WebhooksController {
         message: 'the webhook was refused; nothing was stored',
         errors: problems,
       });
-    const created = this.webhooks.store.create(
-      { url: input.url as string, secret: input.secret as string, eventTypes: input.eventTypes as WebhookEventType[] },
-      await this.eventStore.headPosition(),
-    );
-    return view(created);
+    try {
+      const created = this.webhooks.store.create(
+        { url: input.url as string, secret: input.secret as string, eventTypes: input.eventTypes as WebhookEventType[] },
+        await this.eventStore.headPosition(),
+        MAX_WEBHOOKS,
+      );
+      return view(created);
+    } catch (e) {
+      if (e instanceof WebhookLimitError)
+        throw new ConflictException({ error: 'limit_reached', message: `at most ${e.max} webhooks: delete one first; nothing was stored` });
+      throw e;
+    }
   }
 
   @Get()

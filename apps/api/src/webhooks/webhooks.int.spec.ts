@@ -144,6 +144,22 @@ describe('webhooks API with the default host policy (WEBHOOK_ALLOWED_HOSTS unset
   beforeAll(async () => (api = await startApi({}, { dispatchWebhooks: false })));
   afterAll(() => api.close());
 
+  it('keeps at most 100 webhooks: the 101st is refused with 409, nothing stored', async () => {
+    const post = (n: number) =>
+      api.app.inject({
+        method: 'POST',
+        url: '/v1/webhooks',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${KEYS.ops}` },
+        payload: JSON.stringify(valid(`https://hooks.example.com/${n}`)),
+      });
+    for (let n = 0; n < 100; n++) expect((await post(n)).statusCode).toBe(201);
+    const refused = await post(100);
+    expect(refused.statusCode).toBe(409);
+    expect(refused.json()).toMatchObject({ error: 'limit_reached' });
+    const list = await api.app.inject({ method: 'GET', url: '/v1/webhooks', headers: { authorization: `Bearer ${KEYS.ops}` } });
+    expect(list.json().items).toHaveLength(100);
+  });
+
   it.each([
     ['http://127.0.0.1:8080/x', 'points at a loopback, private or link-local address (list the host in WEBHOOK_ALLOWED_HOSTS to allow it)'],
     [

@@ -76,6 +76,8 @@ export class WebhookDispatcher {
   private readonly busy = new Map<string, Promise<void>>();
   private timer?: NodeJS.Timeout;
   private stopping = false;
+  /** aborts requests in flight on stop: they stay pending and are sent again (same delivery id) after restart */
+  private aborting = new AbortController();
   private readonly now: () => number;
   private readonly resolve: (host: string) => Promise<string[]>;
 
@@ -115,6 +117,7 @@ export class WebhookDispatcher {
 
   start(): void {
     this.stopping = false;
+    this.aborting = new AbortController();
     this.subscriber.start();
     const tick = () => {
       this.sendDue();
@@ -124,10 +127,11 @@ export class WebhookDispatcher {
     tick();
   }
 
-  /** Stops enqueueing and waits for requests in flight (each ends within timeoutMs). */
+  /** Stops enqueueing and sending; a request in flight is cut off and left pending (sent again after restart). */
   async stop(): Promise<void> {
     this.stopping = true;
     clearTimeout(this.timer);
+    this.aborting.abort();
     await this.subscriber.stop();
     await Promise.all(this.busy.values());
   }
@@ -189,6 +193,8 @@ export class WebhookDispatcher {
       const delivery = this.webhooks.nextDue(webhook.id, this.now());
       if (!delivery) return;
       const outcome = await this.attempt(webhook, delivery);
+      // cut off by stop(): not an attempt the receiver answered; the delivery stays as it was
+      if (this.stopping) return;
       this.webhooks.recordAttempt(webhook.id, delivery.deliveryId, outcome);
       if (outcome.status === 'failed')
         this.logger.warn('webhook delivery failed', {
@@ -222,7 +228,7 @@ export class WebhookDispatcher {
         method: 'POST',
         body: delivery.body,
         redirect: 'manual',
-        signal: AbortSignal.timeout(this.config.timeoutMs),
+        signal: AbortSignal.any([AbortSignal.timeout(this.config.timeoutMs), this.aborting.signal]),
         headers: {
           'content-type': 'application/json',
           'user-agent': 'cem-webhooks/1',

@@ -85,6 +85,14 @@ interface DeliveryRow {
   delivered_at: string | null;
 }
 
+/** Refused: the store already holds the most webhooks allowed. */
+export class WebhookLimitError extends Error {
+  constructor(readonly max: number) {
+    super(`at most ${max} webhooks`);
+    this.name = 'WebhookLimitError';
+  }
+}
+
 /** Schema versions, append-only: each entry runs once (PRAGMA user_version counts them). */
 const MIGRATIONS = [
   `CREATE TABLE webhooks (
@@ -177,9 +185,10 @@ export class WebhookStore {
    * after the dispatcher's checkpoint if that is further on (read in the same transaction, so no
    * event is half-seen by a batch running at the same moment).
    */
-  create(input: { url: string; secret: string; eventTypes: WebhookEventType[] }, headPosition: number): Webhook {
+  create(input: { url: string; secret: string; eventTypes: WebhookEventType[] }, headPosition: number, maxWebhooks = Infinity): Webhook {
     return this.db
       .transaction((): Webhook => {
+        if (this.count() >= maxWebhooks) throw new WebhookLimitError(maxWebhooks);
         const webhook: Webhook = {
           id: randomUUID(),
           url: input.url,
@@ -194,6 +203,10 @@ export class WebhookStore {
         return webhook;
       })
       .immediate();
+  }
+
+  count(): number {
+    return (this.db.prepare('SELECT count(*) AS n FROM webhooks').get() as { n: number }).n;
   }
 
   list(): Webhook[] {
