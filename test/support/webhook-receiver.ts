@@ -73,3 +73,18 @@ export async function appendBandChange(store: EventStore, customerId: string, ba
   );
   return result.events[0];
 }
+
+/** Polls `check` (sync or async) until it returns a truthy value, which it resolves to; generous default timeout. */
+export async function eventually<T>(
+  what: string,
+  check: () => T | undefined | false | Promise<T | undefined | false>,
+  timeoutMs = 30_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}

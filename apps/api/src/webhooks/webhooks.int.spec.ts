@@ -1,21 +1,11 @@
 import { createHmac } from 'node:crypto';
 import { KEYS, startApi, type ApiHarness } from '../../../../test/support/api-harness';
-import { appendBandChange, startReceiver } from '../../../../test/support/webhook-receiver';
+import { appendBandChange, eventually, startReceiver } from '../../../../test/support/webhook-receiver';
 
 jest.setTimeout(60_000);
 
 const SECRET = 'a-secret-only-ops-and-the-receiver-know-0123';
 const valid = (url: string) => ({ url, secret: SECRET, eventTypes: ['customer.churn-risk-changed'] });
-
-async function waitFor<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('webhooks API (role ops) and delivery from the api process', () => {
   let api: ApiHarness;
@@ -103,7 +93,7 @@ describe('webhooks API (role ops) and delivery from the api process', () => {
     for (const r of [created, listed, one]) expect(r.body).not.toContain(SECRET);
 
     await appendBandChange(api.platform.store, 'c-api-1', 'critical', 'high');
-    const log = await waitFor('delivered', async () => {
+    const log = await eventually('delivered', async () => {
       const res = await call('GET', `/v1/webhooks/${webhook.id}/deliveries`);
       const body = res.json();
       return body.items[0]?.status === 'delivered' && body;

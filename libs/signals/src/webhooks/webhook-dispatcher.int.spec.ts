@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '@cem/config';
 import { openPlatform, type Platform } from '@cem/platform';
-import { appendBandChange, startReceiver } from '../../../../test/support/webhook-receiver';
+import { appendBandChange, eventually, startReceiver } from '../../../../test/support/webhook-receiver';
 import { WebhookDispatcher, type WebhookDispatchConfig, type WebhookLogger } from './webhook-dispatcher';
 import { WebhookStore, type WebhookDelivery } from './webhook.store';
 
@@ -20,16 +20,6 @@ const CONFIG: WebhookDispatchConfig = {
   pollMs: 20,
   batchSize: 100,
 };
-
-async function waitFor<T>(what: string, check: () => T | undefined | false, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = check();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 describe('webhook dispatcher (real SQLite log, real HTTP receivers)', () => {
   let dir: string;
@@ -88,7 +78,7 @@ describe('webhook dispatcher (real SQLite log, real HTTP receivers)', () => {
     const webhook = await create(r.url);
     dispatcher();
     const appended = await appendBandChange(platform.store, customerId, 'high', 'medium');
-    await waitFor('a delivery', () => r.requests.length === 1);
+    await eventually('a delivery', () => r.requests.length === 1);
     const req = r.requests[0];
     const timestamp = req.headers['x-timestamp'] as string;
     const expected = createHmac('sha256', SECRET).update(`${timestamp}.${req.body}`).digest('hex');
@@ -119,7 +109,7 @@ describe('webhook dispatcher (real SQLite log, real HTTP receivers)', () => {
       },
     });
     expect(req.body).not.toMatch(/maria|lopez|example\.com/i);
-    await waitFor('delivered', () => only(webhook.id)?.status === 'delivered');
+    await eventually('delivered', () => only(webhook.id)?.status === 'delivered');
     expect(only(webhook.id)).toMatchObject({ status: 'delivered', attempts: 1, responseCode: 200, lastError: null });
   });
 
@@ -128,7 +118,7 @@ describe('webhook dispatcher (real SQLite log, real HTTP receivers)', () => {
     const webhook = await create(r.url);
     dispatcher();
     await appendBandChange(platform.store, 'c-2', 'critical');
-    const d = await waitFor('delivered', () => only(webhook.id)?.status === 'delivered' && only(webhook.id));
+    const d = await eventually('delivered', () => only(webhook.id)?.status === 'delivered' && only(webhook.id));
     expect(d).toMatchObject({ status: 'delivered', attempts: 3, responseCode: 200, lastError: null });
     expect(r.requests).toHaveLength(3);
     expect(new Set(r.requests.map((q) => q.headers['x-delivery-id']))).toEqual(new Set([d.deliveryId]));
@@ -145,7 +135,7 @@ describe('webhook dispatcher (real SQLite log, real HTTP receivers)', () => {
     const [a, b, c] = [await create(down.url), await create(refusing.url), await create(busy.url)];
     dispatcher();
     await appendBandChange(platform.store, 'c-3', 'high');
-    await waitFor('all settled', () => [a, b, c].every((w) => only(w.id) && only(w.id)!.status !== 'pending'));
+    await eventually('all settled', () => [a, b, c].every((w) => only(w.id) && only(w.id)!.status !== 'pending'));
     expect(only(a.id)).toMatchObject({
       status: 'failed',
       attempts: 3,
@@ -168,13 +158,13 @@ describe('webhook dispatcher (real SQLite log, real HTTP receivers)', () => {
     dispatcher({ timeoutMs: 1_500, maxAttempts: 1 });
     await appendBandChange(platform.store, 'c-4', 'high');
     await appendBandChange(platform.store, 'c-5', 'high');
-    await waitFor(
+    await eventually(
       'both delivered to the live receiver',
       () => store.deliveries(fast.id, { limit: 10, status: 'delivered' }).items.length === 2,
     );
     expect(dead.requests).toHaveLength(1);
     expect(store.deliveries(slow.id, { limit: 10, status: 'pending' }).items).toHaveLength(2);
-    await waitFor('the dead receiver timed out', () => store.deliveries(slow.id, { limit: 10, status: 'failed' }).items.length === 2);
+    await eventually('the dead receiver timed out', () => store.deliveries(slow.id, { limit: 10, status: 'failed' }).items.length === 2);
     expect(store.deliveries(slow.id, { limit: 10 }).items[1]).toMatchObject({ lastError: 'no answer within 1500 ms', responseCode: null });
   });
 
@@ -187,7 +177,7 @@ describe('webhook dispatcher (real SQLite log, real HTTP receivers)', () => {
     const crashed = new WebhookDispatcher(platform.store, first, { ...CONFIG, timeoutMs: 1_000 }, logger);
     crashed.start();
     await appendBandChange(platform.store, 'c-6', 'high');
-    await waitFor('the first request', () => r.requests.length === 1);
+    await eventually('the first request', () => r.requests.length === 1);
     // the process "dies" with the request in flight: its store is gone, nothing of the attempt is recorded
     // (the cut-off request times out after 1 s and finds no store to write to)
     first.close();
@@ -198,7 +188,7 @@ describe('webhook dispatcher (real SQLite log, real HTTP receivers)', () => {
     closers.push(() => second.close());
     const restarted = new WebhookDispatcher(platform.store, second, { ...CONFIG }, logger);
     restarted.start();
-    await waitFor('resent and delivered', () => second.deliveries(webhook.id, { limit: 5 }).items[0]?.status === 'delivered');
+    await eventually('resent and delivered', () => second.deliveries(webhook.id, { limit: 5 }).items[0]?.status === 'delivered');
     expect(r.requests).toHaveLength(2);
     expect(r.requests[1].headers['x-delivery-id']).toBe(r.requests[0].headers['x-delivery-id']);
     expect(r.requests[1].body).toBe(r.requests[0].body);
@@ -211,7 +201,7 @@ describe('webhook dispatcher (real SQLite log, real HTTP receivers)', () => {
     closers.push(() => again.stop());
     await appendBandChange(platform.store, 'c-7', 'medium');
     await again.whenEnqueued();
-    await waitFor('the new one delivered', () => second.deliveries(webhook.id, { limit: 5, status: 'delivered' }).items.length === 2);
+    await eventually('the new one delivered', () => second.deliveries(webhook.id, { limit: 5, status: 'delivered' }).items.length === 2);
     expect(r.requests).toHaveLength(3);
     expect(new Set(r.requests.map((q) => q.headers['x-delivery-id'])).size).toBe(2);
     expect(second.deliveries(webhook.id, { limit: 5 }).items.map((d) => d.attempts)).toEqual([1, 1]);
@@ -225,7 +215,7 @@ describe('webhook dispatcher (real SQLite log, real HTTP receivers)', () => {
     const webhook = await create(r.url);
     await appendBandChange(platform.store, 'c-9', 'critical');
     await d.whenEnqueued();
-    await waitFor('delivered', () => only(webhook.id)?.status === 'delivered');
+    await eventually('delivered', () => only(webhook.id)?.status === 'delivered');
     expect(store.deliveries(webhook.id, { limit: 10 }).items.map((x) => x.customerId)).toEqual(['c-9']);
   });
 
@@ -234,7 +224,7 @@ describe('webhook dispatcher (real SQLite log, real HTTP receivers)', () => {
     const webhook = store.create({ url: 'http://hooks.example.test/x', secret: SECRET, eventTypes: ['customer.churn-risk-changed'] }, 0);
     dispatcher({ allowedHosts: [] }, store, { resolve: async () => ['10.1.2.3'] });
     await appendBandChange(platform.store, 'c-10', 'high');
-    await waitFor('failed', () => only(webhook.id)?.status === 'failed');
+    await eventually('failed', () => only(webhook.id)?.status === 'failed');
     expect(only(webhook.id)?.lastError).toMatch(/private/);
     expect(r.requests).toHaveLength(0);
   });

@@ -41,15 +41,8 @@ export interface WebhookDelivery {
   deliveredAt: string | null;
 }
 
-export interface NewDelivery {
-  deliveryId: string;
-  webhookId: string;
-  eventType: string;
-  signalId: string;
-  customerId: string;
-  position: number;
-  body: string;
-}
+/** A delivery as the enqueue step records it (pending, no attempt yet). */
+export type NewDelivery = Pick<WebhookDelivery, 'deliveryId' | 'webhookId' | 'eventType' | 'signalId' | 'customerId' | 'position' | 'body'>;
 
 export interface AttemptOutcome {
   status: DeliveryStatus;
@@ -171,13 +164,16 @@ export class WebhookStore {
     this.db.pragma('journal_mode = WAL');
     this.db.pragma(`synchronous = ${synchronous}`);
     this.db.pragma('busy_timeout = 10000');
-    const version = this.db.pragma('user_version', { simple: true }) as number;
-    for (let v = version; v < MIGRATIONS.length; v++) {
-      this.db.transaction(() => {
-        this.db.exec(MIGRATIONS[v]);
-        this.db.pragma(`user_version = ${v + 1}`);
-      })();
-    }
+    // the api and apps/projector may open the file at the same moment: the version is read under the write lock
+    this.db
+      .transaction(() => {
+        const version = this.db.pragma('user_version', { simple: true }) as number;
+        for (let v = version; v < MIGRATIONS.length; v++) {
+          this.db.exec(MIGRATIONS[v]);
+          this.db.pragma(`user_version = ${v + 1}`);
+        }
+      })
+      .immediate();
   }
 
   /**
