@@ -5,6 +5,7 @@ import type { ReadSide } from '@cem/read-models';
 import type { TargetMetricSource } from '@cem/read-models/targets';
 import type { WebhooksRuntime } from '@cem/signals';
 import { ApiKeyGuard } from './auth/api-key.guard';
+import { ChurnRiskController } from './churn-risk/churn-risk.controller';
 import { CustomersController } from './customers/customers.controller';
 import { READ_SIDE } from './customers/read-side.token';
 import { HealthController } from './health/health.controller';
@@ -24,6 +25,7 @@ import { WebhooksController } from './webhooks/webhooks.controller';
 import { WEBHOOKS } from './webhooks/webhooks.token';
 
 const controllers = [
+  ChurnRiskController,
   EventsController,
   ExperienceMetricsController,
   HealthController,

@@ -6,7 +6,7 @@ import { CASE_WORK_STATUSES, ISO_INSTANT } from '@cem/domain';
 import { IsoInstant } from '@cem/ingestion';
 
 /** OpenAPI shape of an instant parameter: what IsoInstant accepts, so a fuzzer generates valid ones. */
-const INSTANT = { type: 'string', format: 'date-time', pattern: ISO_INSTANT.source } as const;
+export const INSTANT = { type: 'string', format: 'date-time', pattern: ISO_INSTANT.source } as const;
 /** OpenAPI shape of an identifier parameter (`kind:value`; the value's rules are per kind). */
 const IDENTIFIER = { type: 'string', pattern: '^(email|phone|crm|account|cookie|device|external):[^\\s].{0,264}$' } as const;
 

@@ -22,8 +22,8 @@ export interface ChurnFacts extends CustomerKeyedState {
   /** [at, nps, csat, ces] (-1 when the answer has no such score) */
   surveys: [number, number, number, number][];
   complaints: number[];
-  /** [at, change]: start, upgrade, downgrade, other, cancel */
-  subscriptions: [number, SubscriptionMark][];
+  /** [at, change, subscriptionId]: start, upgrade, downgrade, other, cancel (the id tells which subscriptions are still active) */
+  subscriptions: [number, SubscriptionMark, string][];
   unsubscribes: number[];
   /** the band changes this customer was told about (`churn-risk.changed`), in log order */
   announced: number;
@@ -123,13 +123,13 @@ export function foldChurnFacts(facts: ChurnFacts, record: ProjectedRecord): void
       insertSorted(facts.complaints, at);
       return;
     case 'subscription.started':
-      insertSorted(facts.subscriptions, [at, 'start']);
+      insertSorted(facts.subscriptions, [at, 'start', record.data.subscriptionId]);
       return;
     case 'subscription.changed':
-      insertSorted(facts.subscriptions, [at, SUBSCRIPTION_CHANGES[record.data.change] ?? 'other']);
+      insertSorted(facts.subscriptions, [at, SUBSCRIPTION_CHANGES[record.data.change] ?? 'other', record.data.subscriptionId]);
       return;
     case 'subscription.cancelled':
-      insertSorted(facts.subscriptions, [at, 'cancel']);
+      insertSorted(facts.subscriptions, [at, 'cancel', record.data.subscriptionId]);
       return;
     case 'campaign.responded':
       if (record.data.response === 'unsubscribed') insertSorted(facts.unsubscribes, at);

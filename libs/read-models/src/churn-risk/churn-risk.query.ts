@@ -1,8 +1,9 @@
 import type { Kysely } from 'kysely';
 import type { ChurnBand, ChurnModelFittedV1 } from '@cem/domain';
-import { decodeCursor, encodeCursor, type Page } from '../kit/cursor';
-import { valueSegment, type ValueSegment } from '../customer-360/lifecycle';
+import { decodeCursor, encodeCursor, InvalidCursorError, type Page } from '../kit/cursor';
+import { valueSegment, type LifecycleStage, type ValueSegment } from '../customer-360/lifecycle';
 import type { ChurnFacts } from './churn-facts';
+import { lifecycleStageAt } from './churn-lifecycle';
 import type { ChurnRiskTables } from './churn-risk.schema';
 import { churnFeatures, knownAt } from './model/features';
 import { riskModelOf } from './model/fit-churn-model';
@@ -20,6 +21,8 @@ export interface ChurnScoreView {
   band: ChurnBand;
   netValue: number;
   valueSegment: ValueSegment;
+  /** the customer's lifecycle stage at `asOf` (the customer 360's rules) */
+  lifecycleStage: LifecycleStage;
   factors: FactorContribution[];
 }
 
@@ -31,6 +34,7 @@ export interface ScoredCustomer {
   band: ChurnBand;
   netValue: number;
   valueSegment: ValueSegment;
+  lifecycleStage: LifecycleStage;
   /** probability x net value */
   valueAtRisk: number;
   /** the factor pushing most towards churn, with its reason */
@@ -49,6 +53,7 @@ export interface Scoring {
 export interface AtRiskFilter {
   bands?: ChurnBand[];
   segments?: ValueSegment[];
+  stages?: LifecycleStage[];
   minValue?: number;
   sort?: 'score' | 'valueAtRisk';
   limit: number;
@@ -65,6 +70,8 @@ export interface Distribution {
 /** Scoring every customer is the costly part: the last few scorings are kept, keyed by instant, model and log position. */
 const CACHED_SCORINGS = 4;
 const PAGE = 2_000;
+/** the largest instant a JavaScript Date holds */
+const MAX_DATE_MS = 8.64e15;
 
 /** What a merged-away customer answers: where its history went. */
 export interface MergedAway {
@@ -78,7 +85,8 @@ export class ChurnRiskQueries {
 
   constructor(
     private readonly db: Kysely<ChurnRiskTables>,
-    private readonly now: () => number,
+    /** the clock a default "now" reads (the API refuses an `asOf` after it) */
+    readonly now: () => number,
   ) {}
 
   /** The latest fitted model, or the prior (version 0) before the first fit. */
@@ -122,6 +130,7 @@ export class ChurnRiskQueries {
       band: s.band,
       netValue: value.net,
       valueSegment: valueSegment(value.purchases, value.net),
+      lifecycleStage: lifecycleStageAt(facts, asOf),
       factors: s.factors,
     };
   }
@@ -169,6 +178,7 @@ export class ChurnRiskQueries {
           band: s.band,
           netValue: value.net,
           valueSegment: valueSegment(value.purchases, value.net),
+          lifecycleStage: lifecycleStageAt(facts, asOf),
           valueAtRisk: s.probability * Math.max(0, value.net),
           topFactor: top ? { name: top.name, contribution: top.contribution, reason: top.reason } : null,
           announced: facts.announced,
@@ -207,8 +217,16 @@ export class ChurnRiskQueries {
     if (filter.cursor) {
       const [at, key, id] = decodeCursor(
         filter.cursor,
-        (p) => p.length === 3 && typeof p[0] === 'number' && typeof p[1] === 'number' && typeof p[2] === 'string',
+        // the instant must be a date (a forged one would make the scoring throw a RangeError)
+        (p) =>
+          p.length === 3 &&
+          Number.isSafeInteger(p[0]) &&
+          Math.abs(p[0] as number) <= MAX_DATE_MS &&
+          typeof p[1] === 'number' &&
+          typeof p[2] === 'string',
       ) as [number, number, string];
+      // a listing's instant is never after the clock: such a cursor was forged
+      if (at > this.now()) throw new InvalidCursorError();
       asOf = at;
       position = [key, id];
     }
@@ -218,6 +236,7 @@ export class ChurnRiskQueries {
       (c) =>
         (!filter.bands || filter.bands.includes(c.band)) &&
         (!filter.segments || filter.segments.includes(c.valueSegment)) &&
+        (!filter.stages || filter.stages.includes(c.lifecycleStage)) &&
         (filter.minValue === undefined || c.netValue >= filter.minValue),
     );
     rows = rows.sort((a, b) => sortKey(b) - sortKey(a) || (a.customerId < b.customerId ? -1 : 1));

@@ -7,7 +7,7 @@ import { CHURN_RISK, CHURN_RISK_TABLES, churnRiskMigrations, type ChurnRiskTable
 /** Churn risk: each customer's facts with their instants, scored at any as-of instant by the latest fitted model. */
 export const churnRisk = defineReadModel<ChurnRiskTables>()({
   name: CHURN_RISK,
-  version: 1,
+  version: 2,
   tables: CHURN_RISK_TABLES,
   migrations: churnRiskMigrations,
   projection: ChurnRiskProjection,
@@ -28,3 +28,4 @@ export * from './model/prior-model';
 export * from './model/risk-model';
 export * from './churn-model-log';
 export * from './churn-rescoring.job';
+export * from './churn-lifecycle';
