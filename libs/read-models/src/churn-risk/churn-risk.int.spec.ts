@@ -5,6 +5,9 @@ import { platformWithHistory, type LoadedPlatform } from '../../../../test/suppo
 import { recompute } from '../../../../test/support/customer-360-oracle';
 import { startProjector } from '../projector/projector.module';
 import { openSqliteReadStore, type ReadStore } from '../store/read-store';
+import { customer360 } from '../customer-360';
+import type { Customer360Queries } from '../customer-360/customer-360.query';
+import { lifecycleStageAt } from './churn-lifecycle';
 import { churnRisk } from './index';
 import type { ChurnFacts } from './churn-facts';
 import type { ChurnRiskQueries, ChurnScoreView } from './churn-risk.query';
@@ -15,13 +18,13 @@ describe('churn-risk read model', () => {
   let loaded: LoadedPlatform;
   const stores: ReadStore[] = [];
 
-  async function project(file: string, batchSize: number): Promise<ReadStore> {
-    const store = await openSqliteReadStore(join(loaded.dir, file), { readModels: [churnRisk] });
+  async function project(file: string, batchSize: number, readModels = [churnRisk]): Promise<ReadStore> {
+    const store = await openSqliteReadStore(join(loaded.dir, file), { readModels });
     stores.push(store);
     const running = await startProjector({
       store: loaded.platform.store,
       db: store.db,
-      readModels: [churnRisk],
+      readModels,
       batchSize,
       retryDelayMs: 20,
     });
@@ -130,4 +133,23 @@ describe('churn-risk read model', () => {
     const late = (await q2.score(s, lastTouch + 200 * DAY)) as ChurnScoreView;
     expect(late.probability).toBeGreaterThan(soon.probability);
   }, 120_000);
+
+  it("evaluates each customer's lifecycle stage as the customer 360 does, from the churn facts", async () => {
+    const store = await project('with-360.db', 300, [churnRisk, customer360] as never);
+    const q = queries(store, loaded.history.now);
+    const c360 = customer360.queries(store.db as never, { now: () => loaded.history.now }) as Customer360Queries;
+    const ids = (await q.scoreAll(loaded.history.now)).customers.map((c) => c.customerId);
+    const seen = new Set<string>();
+    // now, and later: every fact is before both instants, and time passing moves stages
+    for (const at of [loaded.history.now, loaded.history.now + 75 * DAY]) {
+      for (const id of ids) {
+        const view = await c360.byId(id, at);
+        if (view.kind !== 'found') throw new Error(`${id} not in the customer 360`);
+        const stage = lifecycleStageAt((await q.facts(id))!, at);
+        expect([id, stage]).toEqual([id, view.view.lifecycleStage]);
+        seen.add(stage);
+      }
+    }
+    expect(seen.size).toBeGreaterThanOrEqual(3);
+  }, 90_000);
 });
