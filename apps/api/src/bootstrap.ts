@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import { createLogger, type JsonLogger } from '@cem/config';
+import { churnBandThresholdsOf, churnRescoringIntervalMsOf, createLogger, type JsonLogger } from '@cem/config';
 import type { Platform } from '@cem/platform';
 import { openReadSide, readStoreLocationOf, type ReadSide } from '@cem/read-models';
 import type { TargetMetricSource } from '@cem/read-models/targets';
@@ -42,6 +42,7 @@ export async function createApiApp(platform: Platform, options: ApiAppOptions = 
       store: platform.store,
       logger,
       projector: platform.config.PROJECTOR,
+      churn: { rescoringIntervalMs: churnRescoringIntervalMsOf(platform.config), bandThresholds: churnBandThresholdsOf(platform.config) },
     }));
   const webhooks = new WebhooksRuntime({
     config: platform.config,

@@ -85,6 +85,13 @@ export class AppConfig {
   @IsOptional() @Int(1, 50_000) PROJECTOR_BATCH_SIZE?: number;
   /** IANA time zone the experience metrics are bucketed in (read by the read model from the environment; a change rebuilds it) */
   @text() @IsString() METRICS_TIME_ZONE = 'UTC';
+  /** minutes between two re-scorings of every customer for churn-band changes (where the projector runs) */
+  @Int(1, 1440) CHURN_RESCORING_INTERVAL_MINUTES = 15;
+  /**
+   * probabilities where the medium, high and critical churn bands start, for the prior model and as the
+   * default of `cem churn fit --bands`; a fitted model keeps the thresholds it was fitted with (checked in loadConfig)
+   */
+  @text() @IsString() CHURN_BAND_THRESHOLDS = '0.25,0.5,0.75';
 
   // --- ingestion ---
   /** `role[+role]:key` pairs, comma separated, for automated deployments; hashed at boot, never logged */
@@ -218,6 +225,25 @@ export interface LoadConfigOptions {
 /** `<KAFKA_TOPIC>.dlq` unless KAFKA_DLQ_TOPIC is set */
 export const dlqTopicOf = (c: AppConfig): string => c.KAFKA_DLQ_TOPIC ?? `${c.KAFKA_TOPIC}.dlq`;
 
+/** Thresholds of the medium, high and critical churn bands: three rising probabilities in (0, 1), or the reason they are not. */
+export function parseChurnBandThresholds(text: string): [number, number, number] | string {
+  const parts = text.split(',').map((p) => p.trim());
+  const values = parts.map((p) => (/^[0-9]*\.?[0-9]+$/.test(p) ? Number(p) : Number.NaN));
+  if (parts.length !== 3 || values.some((v) => !(v > 0 && v < 1)) || !(values[0] < values[1] && values[1] < values[2]))
+    return 'expected three rising probabilities between 0 and 1 (exclusive), comma separated, e.g. 0.25,0.5,0.75';
+  return values as [number, number, number];
+}
+
+/** CHURN_BAND_THRESHOLDS parsed (loadConfig has checked it). */
+export const churnBandThresholdsOf = (c: AppConfig): [number, number, number] => {
+  const parsed = parseChurnBandThresholds(c.CHURN_BAND_THRESHOLDS);
+  if (typeof parsed === 'string') throw new ConfigError([`CHURN_BAND_THRESHOLDS: ${parsed}`]);
+  return parsed;
+};
+
+/** CHURN_RESCORING_INTERVAL_MINUTES in milliseconds. */
+export const churnRescoringIntervalMsOf = (c: AppConfig): number => c.CHURN_RESCORING_INTERVAL_MINUTES * 60_000;
+
 /** KAFKA_BROKERS as a list */
 export const brokersOf = (c: AppConfig): string[] =>
   c.KAFKA_BROKERS.split(',')
@@ -246,6 +272,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
 
   if (ok('METRICS_TIME_ZONE') && !isTimeZone(config.METRICS_TIME_ZONE))
     problems.push(`${shown('METRICS_TIME_ZONE')}: unknown time zone (an IANA name such as Europe/Berlin, or UTC)`);
+
+  if (ok('CHURN_BAND_THRESHOLDS')) {
+    const thresholds = parseChurnBandThresholds(config.CHURN_BAND_THRESHOLDS);
+    if (typeof thresholds === 'string') problems.push(`${shown('CHURN_BAND_THRESHOLDS')}: ${thresholds}`);
+  }
 
   if (config.READ_STORE === 'postgres' && !config.DATABASE_URL) problems.push('DATABASE_URL: required when READ_STORE=postgres');
   if (config.DATABASE_URL !== undefined) {

@@ -1,4 +1,4 @@
-import { ConfigError, loadConfig } from './config';
+import { churnBandThresholdsOf, churnRescoringIntervalMsOf, ConfigError, loadConfig } from './config';
 import { createLogger } from './logger';
 import { describeKafkaConfig, loadKafkaIngestConfig, loadSignalsConfig, webhooksConfig } from './views';
 
@@ -37,6 +37,33 @@ describe('the platform configuration', () => {
       'INGEST_MAX_BATCH_EVENTS="0": must be an integer from 1 to 10000',
       'LOG_LEVEL="loud": must be one of fatal, error, warn, info, debug, trace, silent',
     ]);
+  });
+
+  it('CHURN_RESCORING_INTERVAL_MINUTES: 1 to 1440 minutes, default 15; anything else is refused naming the variable', () => {
+    expect(churnRescoringIntervalMsOf(loadConfig({}))).toBe(15 * 60_000);
+    expect(churnRescoringIntervalMsOf(loadConfig({ CHURN_RESCORING_INTERVAL_MINUTES: '60' }))).toBe(3_600_000);
+    for (const bad of ['0', '1441', '1.5', 'hourly', '-5'])
+      expect(() => loadConfig({ CHURN_RESCORING_INTERVAL_MINUTES: bad })).toThrow(
+        `CHURN_RESCORING_INTERVAL_MINUTES=${JSON.stringify(bad)}: must be an integer from 1 to 1440`,
+      );
+  });
+
+  it('CHURN_BAND_THRESHOLDS: three rising probabilities in (0, 1), default 0.25,0.5,0.75; anything else is refused naming the variable', () => {
+    expect(churnBandThresholdsOf(loadConfig({}))).toEqual([0.25, 0.5, 0.75]);
+    expect(churnBandThresholdsOf(loadConfig({ CHURN_BAND_THRESHOLDS: ' 0.1, 0.3,.6 ' }))).toEqual([0.1, 0.3, 0.6]);
+    for (const bad of [
+      '0.5,0.25,0.75',
+      '0.25,0.5',
+      '0.25,0.5,0.75,0.9',
+      '0,0.5,0.75',
+      '0.25,0.5,1',
+      '0.25,0.25,0.75',
+      'low,mid,high',
+      '0.25,0.5,7e-1',
+    ])
+      expect(() => loadConfig({ CHURN_BAND_THRESHOLDS: bad })).toThrow(
+        `CHURN_BAND_THRESHOLDS=${JSON.stringify(bad)}: expected three rising probabilities between 0 and 1`,
+      );
   });
 
   it('METRICS_TIME_ZONE: an IANA time zone, default UTC; an unknown one is refused naming the variable', () => {

@@ -27,6 +27,15 @@ export interface ReadSideOptions {
   /** Prometheus registry for the projection metrics; a new one when absent */
   registry?: Registry;
   now?: () => number;
+  /** the churn-risk settings (CHURN_RESCORING_INTERVAL_MINUTES, CHURN_BAND_THRESHOLDS); defaults: 15 minutes, 0.25,0.5,0.75 */
+  churn?: ChurnSettings;
+}
+
+export interface ChurnSettings {
+  /** how often every customer is re-scored for band changes, where the projector runs */
+  rescoringIntervalMs?: number;
+  /** the prior model's band thresholds (a fitted model carries its own) */
+  bandThresholds?: readonly [number, number, number];
 }
 
 export interface ProjectionLag {
@@ -173,8 +182,18 @@ export async function openReadSide(options: ReadSideOptions): Promise<ReadSide> 
     }
   };
 
-  const queries = Object.fromEntries(models.map((m) => [m.name, m.queries(readStore.db, { now })])) as QueriesOf<typeof READ_MODELS>;
-  const scheduler = running ? startScheduledJobs({ store: options.store, queries, whenCaughtUp, logger: options.logger }) : undefined;
+  const queries = Object.fromEntries(
+    models.map((m) => [m.name, m.queries(readStore.db, { now, churnBandThresholds: options.churn?.bandThresholds })]),
+  ) as QueriesOf<typeof READ_MODELS>;
+  const scheduler = running
+    ? startScheduledJobs({
+        store: options.store,
+        queries,
+        whenCaughtUp,
+        logger: options.logger,
+        churnRescoringIntervalMs: options.churn?.rescoringIntervalMs,
+      })
+    : undefined;
 
   return {
     queries,

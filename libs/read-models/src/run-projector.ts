@@ -5,6 +5,7 @@ import { MILESTONES } from './milestones';
 import { MilestonesQueries } from './milestones/milestones.query';
 import { startProjector, type RunningProjector } from './projector/projector.module';
 import { READ_MODELS } from './read-models';
+import type { ChurnSettings } from './read-side';
 import { startScheduledJobs } from './scheduled-jobs';
 import { openReadStore, type ReadStoreLocation } from './store/open-read-store';
 
@@ -21,6 +22,8 @@ export async function runProjector(options: {
   store: EventStore;
   batchSize?: number;
   logger?: LoggerService;
+  /** CHURN_RESCORING_INTERVAL_MINUTES and CHURN_BAND_THRESHOLDS for the scheduled re-scoring */
+  churn?: ChurnSettings;
 }): Promise<RunningProjector> {
   const location = options.readStore ?? { kind: 'sqlite', dataDir: options.dataDir };
   const readStore = await openReadStore(location, {
@@ -41,8 +44,9 @@ export async function runProjector(options: {
     store: options.store,
     queries: {
       [MILESTONES]: new MilestonesQueries(readStore.db as never, Date.now),
-      [CHURN_RISK]: new ChurnRiskQueries(readStore.db as never, Date.now),
+      [CHURN_RISK]: new ChurnRiskQueries(readStore.db as never, Date.now, options.churn?.bandThresholds),
     },
+    churnRescoringIntervalMs: options.churn?.rescoringIntervalMs,
     whenCaughtUp: (position, timeoutMs, readModels) => running.projector.whenCaughtUp(position, timeoutMs, readModels),
     logger: options.logger,
   });

@@ -1,4 +1,7 @@
 import { parse } from 'csv-parse/sync';
+import type { ReadSide } from '@cem/read-models';
+import { CHURN_RESCORING_JOB } from '@cem/read-models/churn-risk';
+import { READ_SIDE } from '../customers/read-side.token';
 import { envelope, TEST_NOW } from '../../../../test/support/envelopes';
 import { KEYS, startApi, type ApiHarness } from '../../../../test/support/api-harness';
 
@@ -340,5 +343,48 @@ describe('churn-risk analyst API', () => {
       expect([url, (await get(url, KEYS.ingest)).statusCode]).toEqual([url, 403]);
       expect([url, (await get(url, KEYS.ops)).statusCode]).toEqual([url, 403]);
     }
+  });
+});
+
+/** CHURN_BAND_THRESHOLDS and CHURN_RESCORING_INTERVAL_MINUTES reach the read side the api opens. */
+describe('churn-risk configuration', () => {
+  let api: ApiHarness;
+  const thresholds = [0.3, 0.35, 0.4] as const;
+  beforeAll(async () => (api = await startApi({ CHURN_BAND_THRESHOLDS: thresholds.join(','), CHURN_RESCORING_INTERVAL_MINUTES: '7' })));
+  afterAll(() => api.close());
+
+  /** the band rule as the docs state it: the first threshold a probability reaches, from the top */
+  const bandOf = (p: number) => (p >= thresholds[2] ? 'critical' : p >= thresholds[1] ? 'high' : p >= thresholds[0] ? 'medium' : 'low');
+
+  it('bands the prior model by CHURN_BAND_THRESHOLDS, and re-scores every CHURN_RESCORING_INTERVAL_MINUTES', async () => {
+    const events = Array.from({ length: 12 }, (_, i) =>
+      envelope({
+        customer: { identifiers: [{ kind: 'email', value: `conf-${i}@example.com` }] },
+        occurredAt: new Date(TEST_NOW - (5 + i * 17) * DAY).toISOString(),
+        type: i % 2 ? 'complaint.filed' : 'purchase.completed',
+        channel: 'web',
+        data: i % 2 ? { category: 'billing' } : { orderId: `o-${i}`, amount: 40, currency: 'EUR' },
+      }),
+    );
+    const res = await api.app.inject({
+      method: 'POST',
+      url: '/v1/events:batch',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${KEYS.ingest}` },
+      payload: JSON.stringify({ events }),
+    });
+    const head = Math.max(...(res.json().results as { position: number }[]).map((r) => r.position));
+    const list = await api.app.inject({
+      method: 'GET',
+      url: `/v1/churn-risk?asOf=${AS_OF}&limit=100&minPosition=${head}`,
+      headers: { authorization: `Bearer ${KEYS.analyst}` },
+    });
+    const items = list.json().items as Item[];
+    expect(items).toHaveLength(12);
+    expect(list.json().model.version).toBe(0);
+    for (const i of items) expect([i.customerId, i.band]).toEqual([i.customerId, bandOf(i.probability)]);
+    // the thresholds sit where these customers' probabilities are: more than one band is reached
+    expect(new Set(items.map((i) => i.band)).size).toBeGreaterThan(1);
+    const readSide = api.app.get<ReadSide>(READ_SIDE);
+    expect(readSide.scheduler?.intervals()).toMatchObject({ [CHURN_RESCORING_JOB]: 7 * 60_000 });
   });
 });

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { churnBandThresholdsOf } from '@cem/config';
 import { ChurnFitError, backtestOnLog, fitAndStoreChurnModel, parseHorizonDays, type BacktestReport } from '@cem/read-models/churn-risk';
 import { withPlatform } from '../with-platform';
 
@@ -69,14 +70,22 @@ export function registerChurnCommands(program: Command): void {
     .description('Fit the churn-risk model on the log before --as-of and store it as a churn-model.fitted event (the next version)')
     .option('--as-of <iso>', 'read the log before this instant (default: now)')
     .option('--horizon <span>', 'the horizon the probability is for: 90d, 13w, 3m', '90d')
-    .option('--bands <p1,p2,p3>', 'probability thresholds of the medium, high and critical bands', '0.25,0.5,0.75')
+    .option(
+      '--bands <p1,p2,p3>',
+      'probability thresholds of the medium, high and critical bands (default: CHURN_BAND_THRESHOLDS, 0.25,0.5,0.75)',
+    )
     .option('--no-progress', 'no progress output')
     .action(async (opts: ChurnOptions) => {
       const asOf = parseAsOf(opts.asOf);
       const horizonDays = horizonOf(opts.horizon);
-      const bandThresholds = parseBands(opts.bands);
+      const bands = parseBands(opts.bands);
       const fitted = await withPlatform((p) =>
-        fitAndStoreChurnModel(p.store, { asOf, horizonDays, bandThresholds, progress: progress(opts.progress) }),
+        fitAndStoreChurnModel(p.store, {
+          asOf,
+          horizonDays,
+          bandThresholds: bands ?? churnBandThresholdsOf(p.config),
+          progress: progress(opts.progress),
+        }),
       );
       console.log(
         `stored ${fitted.name} version ${fitted.version} (as of ${fitted.asOf}, horizon ${fitted.horizonDays} days): ` +
@@ -89,15 +98,23 @@ export function registerChurnCommands(program: Command): void {
     .description('Fit on the history before --as-of, score everyone then and compare with what happened in the horizon after it')
     .requiredOption('--as-of <iso>', 'the instant to score at (the fit sees only the log before it)')
     .option('--horizon <span>', 'the horizon checked after --as-of: 90d, 39w, 6m', '90d')
-    .option('--bands <p1,p2,p3>', 'probability thresholds of the medium, high and critical bands', '0.25,0.5,0.75')
+    .option(
+      '--bands <p1,p2,p3>',
+      'probability thresholds of the medium, high and critical bands (default: CHURN_BAND_THRESHOLDS, 0.25,0.5,0.75)',
+    )
     .option('--json', 'print the report as one JSON object')
     .option('--no-progress', 'no progress output')
     .action(async (opts: ChurnOptions) => {
       const asOf = parseAsOf(opts.asOf);
       const horizonDays = horizonOf(opts.horizon);
-      const bandThresholds = parseBands(opts.bands);
+      const bands = parseBands(opts.bands);
       const report = await withPlatform((p) =>
-        backtestOnLog(p.store, { asOf, horizonDays, bandThresholds, progress: progress(opts.progress) }),
+        backtestOnLog(p.store, {
+          asOf,
+          horizonDays,
+          bandThresholds: bands ?? churnBandThresholdsOf(p.config),
+          progress: progress(opts.progress),
+        }),
       );
       console.log(opts.json ? JSON.stringify(report) : formatBacktest(report));
     });

@@ -87,12 +87,19 @@ export class ChurnRiskQueries {
     private readonly db: Kysely<ChurnRiskTables>,
     /** the clock a default "now" reads (the API refuses an `asOf` after it) */
     readonly now: () => number,
-  ) {}
+    /** CHURN_BAND_THRESHOLDS, for the prior model only: a fitted model keeps the thresholds it was fitted with */
+    priorBandThresholds?: readonly [number, number, number],
+  ) {
+    this.prior = priorBandThresholds ? { ...PRIOR_MODEL, bandThresholds: [...priorBandThresholds] } : PRIOR_MODEL;
+  }
+
+  /** the model scoring before the first `cem churn fit` */
+  private readonly prior: RiskModel;
 
   /** The latest fitted model, or the prior (version 0) before the first fit. */
   async model(): Promise<{ model: RiskModel; fitted: ChurnModelFittedV1 | null }> {
     const row = await this.db.selectFrom('churn_models').select('payload').orderBy('version', 'desc').limit(1).executeTakeFirst();
-    if (!row) return { model: PRIOR_MODEL, fitted: null };
+    if (!row) return { model: this.prior, fitted: null };
     const fitted = JSON.parse(row.payload) as ChurnModelFittedV1;
     return { model: riskModelOf(fitted), fitted };
   }

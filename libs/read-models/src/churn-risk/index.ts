@@ -11,7 +11,7 @@ export const churnRisk = defineReadModel<ChurnRiskTables>()({
   tables: CHURN_RISK_TABLES,
   migrations: churnRiskMigrations,
   projection: ChurnRiskProjection,
-  queries: (db, { now }) => new ChurnRiskQueries(db, now),
+  queries: (db, { now, churnBandThresholds }) => new ChurnRiskQueries(db, now, churnBandThresholds),
   contractQueries: churnRiskContractQueries,
 });
 

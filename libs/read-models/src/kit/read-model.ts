@@ -9,6 +9,8 @@ import type { Projection } from '../projector/projection';
 export interface QueryContext {
   /** the clock time-dependent answers (ages, stages) are evaluated at */
   now: () => number;
+  /** CHURN_BAND_THRESHOLDS: the churn bands of the prior model (a fitted model carries its own) */
+  churnBandThresholds?: readonly [number, number, number];
 }
 
 /**

@@ -106,6 +106,11 @@ export class SystemEventScheduler {
     await Promise.allSettled([...this.running.values()]);
   }
 
+  /** Every job's interval in milliseconds, by name (what this process runs, as configured). */
+  intervals(): Record<string, number> {
+    return Object.fromEntries(this.options.jobs.map((j) => [j.name, j.intervalMs]));
+  }
+
   /** Runs one job now (as of `asOf`, default the clock); a run already in progress is joined, not doubled. */
   runNow(jobName: string, asOf?: number): Promise<ScheduledRun> {
     const job = this.options.jobs.find((j) => j.name === jobName);
