@@ -4,6 +4,7 @@ import type { Platform } from '@cem/platform';
 import type { ReadSide } from '@cem/read-models';
 import type { TargetMetricSource } from '@cem/read-models/targets';
 import type { WebhooksRuntime } from '@cem/signals';
+import { AuditController } from './audit/audit.controller';
 import { ApiKeyGuard } from './auth/api-key.guard';
 import { ChurnRiskController } from './churn-risk/churn-risk.controller';
 import { CustomersController } from './customers/customers.controller';
@@ -25,6 +26,7 @@ import { WebhooksController } from './webhooks/webhooks.controller';
 import { WEBHOOKS } from './webhooks/webhooks.token';
 
 const controllers = [
+  AuditController,
   ChurnRiskController,
   EventsController,
   ExperienceMetricsController,

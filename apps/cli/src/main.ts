@@ -2,7 +2,9 @@ import 'reflect-metadata';
 import { Command } from 'commander';
 import { cliConfig } from './cli-config';
 import { registerApiKeyCommands } from './commands/api-key.command';
+import { registerAuditCommands } from './commands/audit.command';
 import { registerChurnCommands } from './commands/churn.command';
+import { registerCustomerCommands } from './commands/customer.command';
 import { registerImportCommand } from './commands/import.command';
 import { registerKafkaCommands } from './commands/kafka.command';
 import { registerSqlRoleCommands } from './commands/sql-role.command';
@@ -22,6 +24,8 @@ registerKafkaCommands(program);
 registerImportCommand(program);
 registerSqlRoleCommands(program);
 registerChurnCommands(program);
+registerAuditCommands(program);
+registerCustomerCommands(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   console.error(e instanceof Error ? e.message : String(e));

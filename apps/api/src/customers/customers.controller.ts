@@ -1,8 +1,8 @@
-import { Controller, Get, Inject, Param, Query, Res, UnprocessableEntityException, UsePipes } from '@nestjs/common';
+import { Controller, Get, Inject, NotFoundException, Param, Query, Res, UnprocessableEntityException, UsePipes } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiParam, ApiResponse, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { DomainValidationError, parseIdentifierKey, type Identifier } from '@cem/domain';
-import { CUSTOMER_360, InvalidCursorError, type CustomerLookup, type ReadSide } from '@cem/read-models';
+import { CUSTOMER_360, customer360AsOfFromLog, InvalidCursorError, type CustomerLookup, type ReadSide } from '@cem/read-models';
 import { CHURN_RISK } from '@cem/read-models/churn-risk';
 import type { Platform } from '@cem/platform';
 import { Roles } from '../auth/roles.decorator';
@@ -11,13 +11,14 @@ import {
   ConsistencyQueryDto,
   Customer360Dto,
   CustomerPageDto,
+  CustomerQueryDto,
   LookupQueryDto,
   MergedPointerDto,
   SearchQueryDto,
   TimelinePageDto,
   TimelineQueryDto,
 } from './customers.dto';
-import { customerAnswer, queryValidation } from '../http/query-answers';
+import { customerAnswer, invalidParameter, queryValidation } from '../http/query-answers';
 import { waitForPosition } from '../http/read-your-writes';
 import { READ_SIDE } from './read-side.token';
 
@@ -85,15 +86,43 @@ export class CustomersController {
   }
 
   @Get(':id')
-  @Roles('analyst')
-  @ApiOperation({ summary: 'The 360 view of a customer (role: analyst)' })
+  @Roles('analyst', 'ops')
+  @ApiOperation({
+    summary: 'The 360 view of a customer, live or as of a past instant (role: analyst or ops)',
+    description:
+      "With asOf (and by), the view is computed from the log for this one customer with the projection's own code, " +
+      'not read from the read model; its churnRisk is null (not computed as of a past instant). Role ops too: auditors reproduce what was known.',
+  })
   @ApiParam({ name: 'id', description: 'customer id' })
   @ApiOkResponse({ type: Customer360Dto })
-  @ApiResponse({ status: 307, type: MergedPointerDto, description: 'merged into another customer: Location names the survivor' })
-  @ApiResponse({ status: 404, description: 'unknown customer' })
-  async byId(@Param('id') id: string, @Query() q: ConsistencyQueryDto, @Res({ passthrough: true }) reply: FastifyReply) {
+  @ApiResponse({ status: 307, type: MergedPointerDto, description: 'merged into another customer (at asOf): Location names the survivor' })
+  @ApiResponse({ status: 404, description: 'unknown customer, or (with asOf) no event of it by then' })
+  @ApiResponse({
+    status: 422,
+    description:
+      'a parameter is invalid: asOf not an ISO-8601 instant or in the future, by not occurred/recorded, by without asOf, at with asOf',
+  })
+  async byId(@Param('id') id: string, @Query() q: CustomerQueryDto, @Res({ passthrough: true }) reply: FastifyReply) {
+    if (q.asOf !== undefined || q.by !== undefined) return this.asOf(id, q, reply);
     const now = await this.consistent(q);
     return this.answer(await this.withChurnRisk(await this.customers.byId(id, now), q), reply, (survivor) => `/v1/customers/${survivor}`);
+  }
+
+  /** The as-of view: from the log only, so it needs no read-your-writes wait and reads no read model. */
+  private async asOf(id: string, q: CustomerQueryDto, reply: FastifyReply) {
+    if (q.asOf === undefined) throw invalidParameter('by', 'by needs asOf: the instant to look at');
+    if (q.at !== undefined) throw invalidParameter('at', 'at and asOf are exclusive: asOf evaluates stage and case ages at itself');
+    const at = Date.parse(q.asOf);
+    // the wall clock, the one recordedAt comes from: a later instant has nothing recorded yet
+    if (at > Date.now()) throw invalidParameter('asOf', 'asOf is in the future');
+    const by = q.by ?? 'occurred';
+    const found = await customer360AsOfFromLog(this.platform.store, id, at, by);
+    if (found.kind === 'not-found')
+      throw new NotFoundException({ error: 'not_found', message: `no such customer, or none of its events ${by} by ${q.asOf}` });
+    const answer: CustomerLookup =
+      found.kind === 'found' ? { kind: 'found', view: { ...found.view, churnRisk: null } as typeof found.view } : found;
+    const query = `?asOf=${encodeURIComponent(q.asOf)}&by=${by}`;
+    return this.answer(answer, reply, (survivor) => `/v1/customers/${survivor}${query}`);
   }
 
   @Get(':id/timeline')

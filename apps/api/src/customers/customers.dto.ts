@@ -1,7 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { IsIn, IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
-import { CUSTOMER_SORTS, LIFECYCLE_STAGES, NPS_CATEGORIES, VALUE_SEGMENTS } from '@cem/read-models';
+import { AS_OF_BASES, CUSTOMER_SORTS, LIFECYCLE_STAGES, NPS_CATEGORIES, VALUE_SEGMENTS, type AsOfBasis } from '@cem/read-models';
 import { CASE_WORK_STATUSES, ISO_INSTANT } from '@cem/domain';
 import { IsoInstant } from '@cem/ingestion';
 
@@ -40,6 +40,30 @@ export class ConsistencyQueryDto {
   @IsOptional()
   @IsoInstant()
   at?: string;
+}
+
+/** GET /v1/customers/{id}: the live view, or an as-of view computed from the log (docs/operations.md, "As-of views"). */
+export class CustomerQueryDto extends ConsistencyQueryDto {
+  @ApiPropertyOptional({
+    description:
+      'the view as it was at this past instant, computed from the log (not the read model); stage and case ages are evaluated at it. ' +
+      'Not with `at`; not in the future',
+    example: '2026-11-20T09:15:00Z',
+    ...INSTANT,
+  })
+  @IsOptional()
+  @IsoInstant()
+  asOf?: string;
+
+  @ApiPropertyOptional({
+    enum: AS_OF_BASES,
+    default: 'occurred',
+    description:
+      'with asOf: `occurred` = every event that happened by asOf, recorded before or after it; `recorded` = what the platform had recorded by asOf',
+  })
+  @IsOptional()
+  @IsIn(AS_OF_BASES as unknown as string[])
+  by?: AsOfBasis;
 }
 
 export class LookupQueryDto extends ConsistencyQueryDto {

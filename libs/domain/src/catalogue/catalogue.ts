@@ -100,6 +100,16 @@ export const TOUCHPOINT_CATALOGUE: Record<TouchpointType, CatalogueEntry> = {
   'identifiers.linked': entry('A source system states that these identifiers belong to this customer', ['identifiers.*.value']),
 };
 
+/**
+ * Personal data in the payloads the platform writes itself (dotted paths as in CatalogueEntry): the
+ * identifiers a registration names and the identifier keys that proved a merge. A system type not
+ * listed carries none (its payload is ids, bands, figures).
+ */
+export const SYSTEM_PERSONAL_DATA: Partial<Record<SystemType, string[]>> = {
+  'customer.registered': ['identifiers.*.value'],
+  'customers.merged': ['evidence.identifiers.*'],
+};
+
 /** Personal data in the envelope, whatever the type. */
 export const ENVELOPE_PERSONAL_DATA = ['customer.identifiers.*.value'] as const;
 

@@ -29,3 +29,4 @@ export * from './customer-360.schema';
 export * from './customer-360.state';
 export * from './evolve';
 export * from './lifecycle';
+export * from './as-of';

@@ -1,0 +1,84 @@
+import { customerIdOfStream, customerStreamId, followMergeChainAsync } from '@cem/domain';
+import { StreamNotFoundError, type EventStore, type RecordedEvent } from '@cem/event-store';
+
+/**
+ * One customer's part of the log: the events of its own stream and of the streams of every customer
+ * merged into it (chains followed), in log order. Anything the platform writes about a customer goes
+ * to the customer's stream (registration, merges, churn-risk.changed, milestones, ...), so a new
+ * customer-keyed event type appears here without a code change.
+ */
+export type CustomerLog =
+  | {
+      kind: 'found';
+      customerId: string;
+      /** customers merged into this one (directly or through a chain), sorted */
+      mergedIds: string[];
+      /** every event of those streams, by position */
+      events: RecordedEvent[];
+    }
+  | { kind: 'merged'; customerId: string; survivorId: string }
+  | { kind: 'not-found' };
+
+export interface CustomerLogOptions {
+  /**
+   * Only what the platform had recorded by this instant (epoch ms): events recorded later are left
+   * out, and so are the merges recorded later (a customer merged away after it was still live then).
+   */
+  recordedBy?: number;
+}
+
+const recordedBy = (limit: number | undefined) => (e: RecordedEvent) => limit === undefined || Date.parse(e.recordedAt) <= limit;
+
+/** Reads one customer's streams, following merges; a merged-away id answers with its live survivor. */
+export async function readCustomerLog(store: EventStore, customerId: string, options: CustomerLogOptions = {}): Promise<CustomerLog> {
+  const known = recordedBy(options.recordedBy);
+  const own = (await readCustomerStream(store, customerId))?.filter(known);
+  if (!own || own.length === 0) return { kind: 'not-found' };
+  const pointer = survivorOf(own);
+  if (pointer !== undefined) {
+    const survivorId = await followMergeChainAsync(pointer, async (id) => {
+      const events = (await readCustomerStream(store, id))?.filter(known);
+      return events && survivorOf(events);
+    });
+    return { kind: 'merged', customerId, survivorId };
+  }
+
+  const streams = new Map<string, RecordedEvent[]>([[customerId, own]]);
+  const pending = [customerId];
+  while (pending.length > 0) {
+    const survivor = pending.pop()!;
+    for (const e of streams.get(survivor)!) {
+      if (e.type !== 'customers.merged') continue;
+      const { survivorId, mergedIds } = e.data as { survivorId: string; mergedIds: string[] };
+      if (survivorId !== survivor) continue;
+      for (const mergedId of mergedIds) {
+        if (streams.has(mergedId)) continue;
+        streams.set(mergedId, (await readCustomerStream(store, mergedId))?.filter(known) ?? []);
+        pending.push(mergedId);
+      }
+    }
+  }
+  const events = [...streams.values()].flat().sort((a, b) => a.position - b.position);
+  const mergedIds = [...streams.keys()].filter((id) => id !== customerId).sort();
+  return { kind: 'found', customerId, mergedIds, events };
+}
+
+/** The survivor a `customer.merged-into` pointer of this stream names (the latest), if any. */
+function survivorOf(events: readonly RecordedEvent[]): string | undefined {
+  let survivor: string | undefined;
+  for (const e of events) if (e.type === 'customer.merged-into') survivor = (e.data as { survivorId: string }).survivorId;
+  return survivor;
+}
+
+async function readCustomerStream(store: EventStore, customerId: string): Promise<RecordedEvent[] | undefined> {
+  try {
+    return await store.readStream(customerStreamId(customerId));
+  } catch (e) {
+    if (e instanceof StreamNotFoundError) return undefined;
+    throw e;
+  }
+}
+
+/** The customer whose stream recorded an event (the metadata names it for a stream of another shape). */
+export const streamCustomerIdOf = (e: RecordedEvent): string | undefined =>
+  customerIdOfStream(e.streamId) ?? ((e.metadata as { customerId?: string } | undefined)?.customerId || undefined);

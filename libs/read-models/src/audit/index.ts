@@ -1,0 +1,3 @@
+export * from './customer-log';
+export * from './audit-trail';
+export * from './audit-report';
