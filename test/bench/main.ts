@@ -1,10 +1,11 @@
 /**
  * `npm run bench`: every performance figure of the brief, measured side by side in one run and printed
  * as one table (paste it into docs/benchmarks.md). Sizes scale with BENCH_SCALE (default 1 = the
- * brief's sizes); BENCH_ONLY=ingest,import,projection,metrics,esdb,kafka picks sections.
+ * brief's sizes); BENCH_ONLY=ingest,import,projection,metrics,as-of,esdb,kafka picks sections.
  */
 import 'reflect-metadata';
 import { benchKafkaIngest } from '../../apps/kafka-ingest/bench/kafka-ingest.bench';
+import { benchAsOf } from './as-of.bench';
 import { benchEsdbIngest } from './esdb.bench';
 import { benchExperienceMetrics } from './experience-metrics.bench';
 import { benchImport } from './import.bench';
@@ -22,6 +23,8 @@ async function main() {
   if (want('import')) await benchImport({ rows: n(1_000_000) });
   if (want('projection')) await benchProjection({ events: n(1_000_000), customers: n(100_000) });
   if (want('metrics')) await benchExperienceMetrics({ events: n(1_000_000), customers: n(100_000) });
+  // 1,000 events per customer whatever the scale: the figure is per customer of that size
+  if (want('as-of')) await benchAsOf({ events: n(100_000), eventsPerCustomer: 1000 });
   if (want('esdb')) await benchEsdbIngest({ events: n(20_000), batchSize: 1000 });
   if (want('kafka')) {
     if (!process.env.KAFKA_BROKERS) console.log('\n# kafka: skipped, KAFKA_BROKERS is not set (start one with infra/kafka/start.sh)');
