@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteEventStore } from '@cem/event-store';
-import { customer360AsOfFromLog, type AsOfBasis } from '@cem/read-models';
+import { customerAsOfFromLog, type AsOfBasis } from '@cem/read-models';
 import { auditTrailOf, readCustomerLog } from '@cem/read-models/audit';
 import { writeLog } from './projection.bench';
 import { record } from './report';
@@ -50,7 +50,7 @@ export async function benchAsOf(options: AsOfBenchOptions): Promise<void> {
     for (const by of ['occurred', 'recorded'] as AsOfBasis[]) {
       const when = by === 'recorded' ? Date.now() : at;
       await time(`as-of view by ${by}`, async (id) => {
-        const found = await customer360AsOfFromLog(store, id, when, by);
+        const found = await customerAsOfFromLog(store, id, when, by);
         if (found.kind !== 'found') throw new Error(`as-of bench: ${id} ${found.kind}`);
       });
     }

@@ -22,5 +22,6 @@ export * from './projector/awaiting-event-publisher';
 export * from './read-models';
 export * from './customer-360';
 export * from './read-side';
+export * from './as-of';
 export * from './run-projector';
 export * from './scheduler/scheduled-system-events';

@@ -97,7 +97,7 @@ describe('customer 360 as of a past instant (API)', () => {
       purchases: 1,
       complaints: { count: 0 },
       merges: [],
-      churnRisk: null,
+      churnRisk: { band: expect.any(String), model: { name: 'churn-risk-prior', version: 0 } },
     });
     expect(byRecorded.json().eventCount).toBe(recordedBefore.filter((e) => e.streamId === customerStreamId(carla)).length);
     expect(byRecorded.json().lifetimeValue).toEqual([{ currency: 'EUR', purchased: 100, refunded: 0, net: 100 }]);
@@ -137,7 +137,7 @@ describe('customer 360 as of a past instant (API)', () => {
     expect(merged.headers.location).toBe(`/v1/customers/${carla}?asOf=${encodeURIComponent(now)}&by=recorded`);
   });
 
-  it('as of now equals the live view (read model), but for the churn risk it does not compute', async () => {
+  it('as of now equals the live view (read models), churn risk included', async () => {
     const head = await api.platform.store.headPosition();
     const now = new Date().toISOString();
     const live = await get(`/v1/customers/${carla}?at=${encodeURIComponent(now)}&minPosition=${head}`);
@@ -145,9 +145,10 @@ describe('customer 360 as of a past instant (API)', () => {
     for (const by of ['recorded', 'occurred']) {
       const view = await asOf(carla, now, by);
       expect(view.statusCode).toBe(200);
-      expect(view.json()).toEqual({ ...live.json(), churnRisk: null });
+      expect(view.json()).toEqual(live.json());
     }
     expect(live.json().eventCount).toBe(6);
+    expect(live.json().churnRisk).toMatchObject({ band: expect.any(String), model: { name: 'churn-risk-prior', version: 0 } });
   });
 
   it('refuses a bad asOf or by by name, and the wrong roles', async () => {

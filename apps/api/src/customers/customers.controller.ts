@@ -2,8 +2,8 @@ import { Controller, Get, Inject, NotFoundException, Param, Query, Res, Unproces
 import { ApiOkResponse, ApiOperation, ApiParam, ApiResponse, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { DomainValidationError, parseIdentifierKey, type Identifier } from '@cem/domain';
-import { CUSTOMER_360, customer360AsOfFromLog, InvalidCursorError, type CustomerLookup, type ReadSide } from '@cem/read-models';
-import { CHURN_RISK } from '@cem/read-models/churn-risk';
+import { CUSTOMER_360, customerAsOfFromLog, InvalidCursorError, type CustomerLookup, type ReadSide } from '@cem/read-models';
+import { CHURN_RISK, type ChurnScoreView, type MergedAway } from '@cem/read-models/churn-risk';
 import type { Platform } from '@cem/platform';
 import { Roles } from '../auth/roles.decorator';
 import { PLATFORM } from '../tokens';
@@ -91,7 +91,7 @@ export class CustomersController {
     summary: 'The 360 view of a customer, live or as of a past instant (role: analyst or ops)',
     description:
       "With asOf (and by), the view is computed from the log for this one customer with the projection's own code, " +
-      'not read from the read model; its churnRisk is null (not computed as of a past instant). Role ops too: auditors reproduce what was known.',
+      'not read from the read models, churnRisk included (facts folded from the same events, scored by the model of that instant). Role ops too: auditors reproduce what was known.',
   })
   @ApiParam({ name: 'id', description: 'customer id' })
   @ApiOkResponse({ type: Customer360Dto })
@@ -116,11 +116,13 @@ export class CustomersController {
     // the wall clock, the one recordedAt comes from: a later instant has nothing recorded yet
     if (at > Date.now()) throw invalidParameter('asOf', 'asOf is in the future');
     const by = q.by ?? 'occurred';
-    const found = await customer360AsOfFromLog(this.platform.store, id, at, by);
+    const found = await customerAsOfFromLog(this.platform.store, id, at, by);
     if (found.kind === 'not-found')
       throw new NotFoundException({ error: 'not_found', message: `no such customer, or none of its events ${by} by ${q.asOf}` });
     const answer: CustomerLookup =
-      found.kind === 'found' ? { kind: 'found', view: { ...found.view, churnRisk: null } as typeof found.view } : found;
+      found.kind === 'found'
+        ? { kind: 'found', view: { ...found.view, churnRisk: churnRiskSummary(found.churnRisk) } as typeof found.view }
+        : found;
     const query = `?asOf=${encodeURIComponent(q.asOf)}&by=${by}`;
     return this.answer(answer, reply, (survivor) => `/v1/customers/${survivor}${query}`);
   }
@@ -180,23 +182,25 @@ export class CustomersController {
     if (found.kind !== 'found') return found;
     await waitForPosition(this.platform, this.readSide, q.minPosition, CHURN_RISK);
     const score = await this.readSide.queries[CHURN_RISK].score(found.view.customerId, Date.parse(found.view.asOf));
-    const churnRisk =
-      score && 'band' in score
-        ? {
-            probability: score.probability,
-            band: score.band,
-            logOdds: score.logOdds,
-            model: { name: score.model.name, version: score.model.version },
-            topFactors: score.factors
-              .filter((f) => f.contribution > 0)
-              .slice(0, 3)
-              .map((f) => ({ name: f.name, contribution: f.contribution, reason: f.reason })),
-          }
-        : null;
-    return { kind: 'found', view: { ...found.view, churnRisk } as typeof found.view };
+    return { kind: 'found', view: { ...found.view, churnRisk: churnRiskSummary(score) } as typeof found.view };
   }
 
   private answer(found: CustomerLookup, reply: FastifyReply, location: (survivorId: string) => string) {
     return customerAnswer(found, reply, location);
   }
+}
+
+/** The churn-risk part of a 360 answer: score, band and the three largest pushes towards churn; null without a score. */
+function churnRiskSummary(score: ChurnScoreView | MergedAway | null | undefined) {
+  if (!score || !('band' in score)) return null;
+  return {
+    probability: score.probability,
+    band: score.band,
+    logOdds: score.logOdds,
+    model: { name: score.model.name, version: score.model.version },
+    topFactors: score.factors
+      .filter((f) => f.contribution > 0)
+      .slice(0, 3)
+      .map((f) => ({ name: f.name, contribution: f.contribution, reason: f.reason })),
+  };
 }

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { parseIsoInstant } from '@cem/domain';
 import type { EventStore } from '@cem/event-store';
-import { AS_OF_BASES, customer360AsOfFromLog, type AsOfBasis, type Customer360View } from '@cem/read-models';
+import { AS_OF_BASES, customerAsOfFromLog, type AsOfBasis, type CustomerAsOf } from '@cem/read-models';
 import { withPlatform } from '../with-platform';
 import { CliInputError } from './audit.command';
 
@@ -19,15 +19,15 @@ export function parseAsOfBasis(text: string): AsOfBasis {
 }
 
 /** The as-of view of a customer from the log; a merged-away id (at that instant) is followed to its survivor, said on stderr. */
-export async function customerAsOf(store: EventStore, customerId: string, at: number, by: AsOfBasis): Promise<Customer360View> {
-  let found = await customer360AsOfFromLog(store, customerId, at, by);
+export async function customerAsOf(store: EventStore, customerId: string, at: number, by: AsOfBasis): Promise<CustomerAsOf> {
+  let found = await customerAsOfFromLog(store, customerId, at, by);
   if (found.kind === 'merged') {
     process.stderr.write(`customer ${customerId} was merged into ${found.survivorId} by then: showing ${found.survivorId}\n`);
-    found = await customer360AsOfFromLog(store, found.survivorId, at, by);
+    found = await customerAsOfFromLog(store, found.survivorId, at, by);
   }
   if (found.kind !== 'found')
     throw new CliInputError(`customer ${customerId}: no such customer, or none of its events ${by} by ${new Date(at).toISOString()}`);
-  return found.view;
+  return { view: found.view, churnRisk: found.churnRisk };
 }
 
 /** `cem customer as-of <id>` (docs/operations.md, "As-of views"). Exit 1 with the reason for a bad option or an unknown customer. */
@@ -43,7 +43,8 @@ export function registerCustomerCommands(program: Command): void {
     .action(async (customerId: string, opts: { at: string; by: string }) => {
       const at = parseAsOfInstant(opts.at);
       const by = parseAsOfBasis(opts.by);
-      const view = await withPlatform((p) => customerAsOf(p.store, customerId, at, by));
-      process.stdout.write(`${JSON.stringify({ by, ...view }, null, 2)}\n`);
+      const { view, churnRisk } = await withPlatform((p) => customerAsOf(p.store, customerId, at, by));
+      // the churn risk in full (every factor), where the API answer keeps the top three
+      process.stdout.write(`${JSON.stringify({ by, ...view, churnRisk }, null, 2)}\n`);
     });
 }

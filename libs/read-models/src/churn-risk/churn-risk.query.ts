@@ -125,21 +125,7 @@ export class ChurnRiskQueries {
     if (facts.mergedInto !== null) return { mergedInto: facts.mergedInto };
     if (!knownAt(facts, asOf)) return undefined;
     const { model } = await this.model();
-    const s = scoreFeatures(model, churnFeatures(facts, asOf, { bgNbd: model.bgNbd, windowDays: model.trainingWindowDays }));
-    const value = netValueAt(facts, asOf);
-    return {
-      customerId,
-      asOf: new Date(asOf).toISOString(),
-      model: modelRef(model),
-      probability: s.probability,
-      logOdds: s.logOdds,
-      base: s.base,
-      band: s.band,
-      netValue: value.net,
-      valueSegment: valueSegment(value.purchases, value.net),
-      lifecycleStage: lifecycleStageAt(facts, asOf),
-      factors: s.factors,
-    };
+    return scoreChurnFacts(facts, model, asOf);
   }
 
   /** Every live customer known at `asOf`, scored (customer id order). Cached for the last few (asOf, model, log position). */
@@ -277,6 +263,29 @@ export class ChurnRiskQueries {
       bands: BANDS.map((band) => ({ band, customers: scoring.customers.filter((c) => c.band === band).length, histogram: bins(band) })),
     };
   }
+}
+
+/**
+ * One customer's score as of `asOf` from its facts (those that occurred before it) and a model; undefined
+ * before its first touch point. Pure: the read model and the as-of views (computed from the log) share it.
+ */
+export function scoreChurnFacts(facts: ChurnFacts, model: RiskModel, asOf: number): ChurnScoreView | undefined {
+  if (!knownAt(facts, asOf)) return undefined;
+  const s = scoreFeatures(model, churnFeatures(facts, asOf, { bgNbd: model.bgNbd, windowDays: model.trainingWindowDays }));
+  const value = netValueAt(facts, asOf);
+  return {
+    customerId: facts.customerId,
+    asOf: new Date(asOf).toISOString(),
+    model: modelRef(model),
+    probability: s.probability,
+    logOdds: s.logOdds,
+    base: s.base,
+    band: s.band,
+    netValue: value.net,
+    valueSegment: valueSegment(value.purchases, value.net),
+    lifecycleStage: lifecycleStageAt(facts, asOf),
+    factors: s.factors,
+  };
 }
 
 const modelRef = (m: RiskModel) => ({ name: m.name, version: m.version, horizonDays: m.horizonDays });

@@ -29,4 +29,3 @@ export * from './customer-360.schema';
 export * from './customer-360.state';
 export * from './evolve';
 export * from './lifecycle';
-export * from './as-of';

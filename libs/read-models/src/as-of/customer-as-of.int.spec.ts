@@ -5,8 +5,10 @@ import { recompute, type Oracle, type OracleCustomer } from '../../../../test/su
 import { platformWithHistory, type LoadedPlatform } from '../../../../test/support/read-side-harness';
 import { startProjector } from '../projector/projector.module';
 import { openSqliteReadStore, type ReadStore } from '../store/read-store';
-import { customer360AsOfFromLog } from './as-of';
-import { Customer360Queries, type Customer360View } from './customer-360.query';
+import { fitAndStoreChurnModel } from '../churn-risk/churn-model-log';
+import { ChurnRiskQueries } from '../churn-risk/churn-risk.query';
+import { Customer360Queries, type Customer360View } from '../customer-360/customer-360.query';
+import { customerAsOfFromLog } from './customer-as-of';
 
 /**
  * As-of views over generated histories (merges, late events): at "now" the view folded from one
@@ -19,6 +21,7 @@ describe('customer 360 as of a past instant, from the log', () => {
   let readStore: ReadStore;
   let running: Awaited<ReturnType<typeof startProjector>>;
   let live: Customer360Queries;
+  let liveRisk: ChurnRiskQueries;
 
   beforeAll(async () => {
     loaded = await platformWithHistory({ seed: 23, persons: 120, eventsPerPerson: [3, 30], lateShare: 0.1 }, 40);
@@ -27,6 +30,7 @@ describe('customer 360 as of a past instant, from the log', () => {
     running = await startProjector({ store: loaded.platform.store, db: readStore.db, readStore, batchSize: 500 });
     expect(await running.projector.whenCaughtUpToHead(60_000)).toBe(true);
     live = new Customer360Queries(readStore.db as Kysely<any>, () => loaded.history.now);
+    liveRisk = new ChurnRiskQueries(readStore.db as Kysely<any>, () => loaded.history.now);
   }, 120_000);
 
   afterAll(async () => {
@@ -35,7 +39,7 @@ describe('customer 360 as of a past instant, from the log', () => {
     await loaded?.cleanup();
   });
 
-  const asOf = (id: string, at: number, by: 'occurred' | 'recorded') => customer360AsOfFromLog(loaded.platform.store, id, at, by);
+  const asOf = (id: string, at: number, by: 'occurred' | 'recorded') => customerAsOfFromLog(loaded.platform.store, id, at, by);
   const occurred = (e: RecordedEvent) => Date.parse((e.metadata as { occurredAt: string }).occurredAt);
   const isMerge = (e: RecordedEvent) => e.type === 'customers.merged' || e.type === 'customer.merged-into';
 
@@ -46,7 +50,7 @@ describe('customer 360 as of a past instant, from the log', () => {
     expect(log.filter((e, i) => i > 0 && occurred(e) < occurred(log[i - 1])).length).toBeGreaterThan(20);
   });
 
-  it('at now, on both bases, equals the live read model for every customer; merged-away ids name the same survivor', async () => {
+  it('at now, on both bases, equals the live read models (360 and churn risk) for every customer; merged-away ids name the same survivor', async () => {
     const oracle = recompute(log);
     const now = Date.now();
     // occurredAt never passes the platform's clock (history.now), recordedAt never the wall clock
@@ -54,10 +58,15 @@ describe('customer 360 as of a past instant, from the log', () => {
       ['occurred', loaded.history.now],
       ['recorded', now],
     ] as const) {
+      let scored = 0;
       for (const id of oracle.customers.keys()) {
         const expected = await live.byId(id, at);
-        expect([id, by, await asOf(id, at, by)]).toEqual([id, by, expected]);
+        if (expected.kind !== 'found') throw new Error(`${id}: ${expected.kind}`);
+        const risk = (await liveRisk.score(id, at)) ?? null;
+        if (risk) scored++;
+        expect([id, by, await asOf(id, at, by)]).toEqual([id, by, { kind: 'found', view: expected.view, churnRisk: risk }]);
       }
+      expect(scored).toBeGreaterThan(oracle.customers.size / 2);
       for (const [id, survivorId] of oracle.mergedInto)
         expect(await asOf(id, at, by)).toEqual({ kind: 'merged', customerId: id, survivorId });
     }
@@ -130,5 +139,24 @@ describe('customer 360 as of a past instant, from the log', () => {
     expect(lateIncluded.length).toBeGreaterThan(0);
     const oracle = recompute(log.filter((e) => isMerge(e) || happened(e)));
     expect(await expectLike(oracle, at, 'occurred', happened)).toBeGreaterThan(20);
+  }, 60_000);
+
+  // last: it appends to the log
+  it('scores the churn risk with the model of the instant: on recorded time, a model fitted later does not count', async () => {
+    const before = Date.now();
+    while (Date.now() <= before + 1) await new Promise((r) => setTimeout(r, 1));
+    const fitted = await fitAndStoreChurnModel(loaded.platform.store, { asOf: loaded.history.now, horizonDays: 90 });
+    const id = [...recompute(log).customers.keys()][0];
+    const version = async (at: number, by: 'occurred' | 'recorded') => {
+      const found = await asOf(id, at, by);
+      return found.kind === 'found' ? found.churnRisk?.model.version : found.kind;
+    };
+    expect(await version(before, 'recorded')).toBe(0); // the prior: nothing fitted yet then
+    expect(await version(Date.now(), 'recorded')).toBe(fitted.version);
+    expect(await version(loaded.history.now, 'occurred')).toBe(fitted.version); // the latest fitted, as the live view
+    const head = await loaded.platform.store.headPosition();
+    expect(await running.projector.whenCaughtUp(head, 10_000)).toBe(true);
+    const found = await asOf(id, loaded.history.now, 'occurred');
+    expect(found.kind === 'found' && found.churnRisk).toEqual((await liveRisk.score(id, loaded.history.now)) ?? null);
   }, 60_000);
 });
