@@ -53,6 +53,8 @@ export const emptyChurnFacts = (customerId: string): ChurnFacts => ({
 
 type Comparable = number | string | (number | string)[];
 const compare = (a: Comparable, b: Comparable): number => {
+  // most lists hold instants: compared without wrapping each in an array
+  if (typeof a === 'number' && typeof b === 'number') return a < b ? -1 : a > b ? 1 : 0;
   const x = Array.isArray(a) ? a : [a];
   const y = Array.isArray(b) ? b : [b];
   for (let i = 0; i < Math.min(x.length, y.length); i++) {
@@ -62,10 +64,23 @@ const compare = (a: Comparable, b: Comparable): number => {
   return x.length - y.length;
 };
 
-/** Inserts keeping the list sorted (late events land in place); `unique` drops an equal entry. */
+/**
+ * Inserts keeping the list sorted (late events land in place), after any equal entry; `unique` drops an
+ * equal entry. In-order events append at once; a late one is placed by binary search, so folding a
+ * history that arrived out of order (an as-of view, a backfill) is not quadratic in comparisons.
+ */
 function insertSorted<T extends Comparable>(list: T[], item: T, unique = false): void {
   let i = list.length;
-  while (i > 0 && compare(list[i - 1], item) > 0) i--;
+  if (i > 0 && compare(list[i - 1], item) > 0) {
+    let lo = 0;
+    let hi = i - 1; // list[hi] > item
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (compare(list[mid], item) > 0) hi = mid;
+      else lo = mid + 1;
+    }
+    i = lo; // the first entry greater than item
+  }
   if (unique && i > 0 && compare(list[i - 1], item) === 0) return;
   list.splice(i, 0, item);
 }
