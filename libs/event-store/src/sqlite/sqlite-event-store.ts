@@ -18,6 +18,24 @@ import type {
 } from '../port';
 import { startBackgroundCheckpointer, type BackgroundCheckpointer } from './background-checkpointer';
 import { migrateEventStore } from './schema';
+import { decodeEventId, encodeEventId } from './event-id';
+import { chainLink, GENESIS_HASH, type ChainHead, type ChainedRow } from '../chain/log-chain';
+
+/** An event as another store recorded it, loaded as is by `importEvents` (see chain/log-transfer.ts). */
+export interface ImportedEvent {
+  eventId: string;
+  streamId: string;
+  revision: number;
+  type: string;
+  data: unknown;
+  metadata: Record<string, unknown>;
+  recordedAt: string;
+}
+
+interface ChainTip {
+  seq: number;
+  hash: Buffer;
+}
 
 export interface SqliteEventStoreOptions {
   /** `FULL` (default) fsyncs every commit; `NORMAL` survives a process kill but not a power cut */
@@ -41,18 +59,7 @@ interface EventRow {
   content_hash?: string;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
-/** A lower-case UUID is stored as its 16 bytes; any other id as text, so every id reads back as written. */
-export function encodeEventId(eventId: string): Buffer | string {
-  return UUID.test(eventId) ? Buffer.from(eventId.replace(/-/g, ''), 'hex') : eventId;
-}
-
-export function decodeEventId(stored: Buffer | string): string {
-  if (typeof stored === 'string') return stored;
-  const h = stored.toString('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
-}
+export { decodeEventId, encodeEventId };
 
 const toRecorded = (r: EventRow): RecordedEvent => ({
   eventId: decodeEventId(r.event_id),
@@ -80,6 +87,8 @@ export class SqliteEventStore implements EventStore {
   private closed = false;
   private readonly checkpointer?: BackgroundCheckpointer;
   private readonly stmt;
+  /** the chain's last link, read once at the start of each append transaction (another process may have appended) */
+  private tip: ChainTip = { seq: 0, hash: GENESIS_HASH };
 
   constructor(filename: string, options: SqliteEventStoreOptions = {}) {
     prepareOwnerOnlySqliteFile(filename);
@@ -102,7 +111,14 @@ export class SqliteEventStore implements EventStore {
       setRevision: this.db.prepare('UPDATE streams SET revision = ? WHERE stream_no = ?'),
       dropEmptyStream: this.db.prepare('DELETE FROM streams WHERE stream_no = ? AND revision < 0'),
       insert: this.db.prepare(
-        'INSERT INTO event_log (event_id, stream_no, revision, type, data, metadata, content_hash, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        'INSERT INTO event_log (event_id, stream_no, revision, type, data, metadata, content_hash, recorded_at, chain_seq, chain_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      ),
+      // the last event that carries a link (one written around the store has none: verify-log reports it)
+      chainTip: this.db.prepare<[], { seq: number; hash: Buffer; position: number }>(
+        'SELECT chain_seq AS seq, chain_hash AS hash, position FROM event_log WHERE chain_seq IS NOT NULL ORDER BY position DESC LIMIT 1',
+      ),
+      chainRows: this.db.prepare<[number, number], EventRow & { chain_seq: number | null; chain_hash: Buffer | null }>(
+        `SELECT ${COLUMNS}, e.chain_seq, e.chain_hash FROM ${FROM} WHERE e.position > ? ORDER BY e.position ASC LIMIT ?`,
       ),
       readForwards: this.db.prepare<[number, number, number], EventRow>(
         `SELECT ${COLUMNS} FROM ${FROM} WHERE e.stream_no = ? AND e.revision >= ? ORDER BY e.revision ASC LIMIT ?`,
@@ -131,7 +147,12 @@ export class SqliteEventStore implements EventStore {
 
   /** The synchronous core: every write of the call in one IMMEDIATE transaction, all or nothing. */
   appendManySync(writes: StreamWrite[]): AppendResult[] {
-    const results = this.db.transaction((ws: StreamWrite[]) => ws.map((w) => this.appendOne(w))).immediate(writes);
+    const results = this.db
+      .transaction((ws: StreamWrite[]) => {
+        this.readChainTip();
+        return ws.map((w) => this.appendOne(w));
+      })
+      .immediate(writes);
     if (results.some((r) => r.events.some((e) => !e.duplicate))) this.appended.emit('appended');
     return results;
   }
@@ -172,17 +193,32 @@ export class SqliteEventStore implements EventStore {
       firstInCall.set(event.eventId, index);
       streamNo ??= Number(this.stmt.newStream.run(streamId).lastInsertRowid);
       const storedId = encodeEventId(event.eventId);
+      const dataJson = JSON.stringify(event.data ?? null);
+      const metadataJson = JSON.stringify(event.metadata ?? {});
+      const seq = this.tip.seq + 1;
+      const link = chainLink(this.tip.hash, seq, {
+        eventId: event.eventId,
+        streamId,
+        revision: revision + 1,
+        type: event.type,
+        dataJson,
+        metadataJson,
+        recordedAt,
+      });
       try {
         const info = this.stmt.insert.run(
           storedId,
           streamNo,
           revision + 1,
           event.type,
-          JSON.stringify(event.data ?? null),
-          JSON.stringify(event.metadata ?? {}),
+          dataJson,
+          metadataJson,
           hashes[index],
           recordedAt,
+          seq,
+          link,
         );
+        this.tip = { seq, hash: link };
         revision++;
         wrote = true;
         out[index] = { eventId: event.eventId, revision, position: Number(info.lastInsertRowid), duplicate: false };
@@ -229,6 +265,80 @@ export class SqliteEventStore implements EventStore {
 
   async headPosition(): Promise<number> {
     return this.stmt.head.get()?.head ?? 0;
+  }
+
+  private readChainTip(): void {
+    const row = this.stmt.chainTip.get();
+    this.tip = row ? { seq: row.seq, hash: row.hash } : { seq: 0, hash: GENESIS_HASH };
+  }
+
+  /** The chain's head: the link of the last chained event (`cem log head`). */
+  chainHead(): ChainHead {
+    const row = this.stmt.chainTip.get();
+    return row
+      ? { seq: row.seq, position: row.position, hash: row.hash.toString('hex') }
+      : { seq: 0, position: 0, hash: GENESIS_HASH.toString('hex') };
+  }
+
+  /** Events after `after` in log order with their stored bytes and links, for verify-log and export-log. */
+  readChainRows(after: number, maxCount: number): ChainedRow[] {
+    return this.stmt.chainRows.all(after, maxCount).map((r) => ({
+      position: r.position,
+      eventId: decodeEventId(r.event_id),
+      streamId: r.stream_id,
+      revision: r.revision,
+      type: r.type,
+      dataJson: r.data,
+      metadataJson: r.metadata,
+      recordedAt: r.recorded_at,
+      seq: r.chain_seq,
+      hash: r.chain_hash ? r.chain_hash.toString('hex') : null,
+    }));
+  }
+
+  /**
+   * Loads events recorded by another store (import-log) as they were: same ids, streams, revisions
+   * and recorded-at, chained the same way, all in one transaction. Each event must continue its
+   * stream (revision = the stream's last + 1), so a file out of order is refused, not reordered.
+   */
+  importEvents(events: ImportedEvent[]): ChainHead {
+    const head = this.db
+      .transaction(() => {
+        this.readChainTip();
+        let position = 0;
+        for (const e of events) {
+          const row = this.stmt.stream.get(e.streamId);
+          const current = row ? row.revision : -1;
+          if (e.revision !== current + 1)
+            throw new Error(
+              `event ${e.eventId}: revision ${e.revision} of stream ${e.streamId} does not follow its last revision ${current}`,
+            );
+          const streamNo = row?.stream_no ?? Number(this.stmt.newStream.run(e.streamId).lastInsertRowid);
+          const dataJson = JSON.stringify(e.data ?? null);
+          const metadataJson = JSON.stringify(e.metadata ?? {});
+          const seq = this.tip.seq + 1;
+          const link = chainLink(this.tip.hash, seq, { ...e, dataJson, metadataJson });
+          const info = this.stmt.insert.run(
+            encodeEventId(e.eventId),
+            streamNo,
+            e.revision,
+            e.type,
+            dataJson,
+            metadataJson,
+            contentHash(e),
+            e.recordedAt,
+            seq,
+            link,
+          );
+          this.stmt.setRevision.run(e.revision, streamNo);
+          this.tip = { seq, hash: link };
+          position = Number(info.lastInsertRowid);
+        }
+        return { seq: this.tip.seq, position, hash: this.tip.hash.toString('hex') };
+      })
+      .immediate();
+    if (events.length > 0) this.appended.emit('appended');
+    return head;
   }
 
   subscribeToAll(options: SubscribeOptions = {}): Subscription {
