@@ -7,6 +7,7 @@ import { registerChurnCommands } from './commands/churn.command';
 import { registerCustomerCommands } from './commands/customer.command';
 import { registerImportCommand } from './commands/import.command';
 import { registerKafkaCommands } from './commands/kafka.command';
+import { registerLogCommands } from './commands/log.command';
 import { registerSqlRoleCommands } from './commands/sql-role.command';
 
 /**
@@ -26,6 +27,7 @@ registerSqlRoleCommands(program);
 registerChurnCommands(program);
 registerAuditCommands(program);
 registerCustomerCommands(program);
+registerLogCommands(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   console.error(e instanceof Error ? e.message : String(e));

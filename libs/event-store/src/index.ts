@@ -9,3 +9,8 @@ export * from './content-hash';
 export * from './transient';
 export { SqliteEventStore, type SqliteEventStoreOptions } from './sqlite/sqlite-event-store';
 export { EsdbEventStore, type EsdbEventStoreOptions } from './esdb/esdb-event-store';
+export * from './chain/log-chain';
+export * from './chain/verify-log';
+export * from './chain/log-file';
+export * from './chain/log-transfer';
+export * from './replay/replay-range';

@@ -45,6 +45,7 @@ export interface SystemPayloads {
   'target.changed': P.TargetSetV1;
   'churn-risk.changed': P.ChurnRiskChangedV1;
   'churn-model.fitted': P.ChurnModelFittedV1;
+  'ops.action-performed': P.OpsActionPerformedV1;
 }
 export type SystemType = keyof SystemPayloads;
 export type EventType = TouchpointType | SystemType;

@@ -281,3 +281,24 @@ export interface ChurnModelFittedV1 {
   features: ChurnModelFeature[];
   figures: { trainingCustomers: number; churnRate: number; trainingAuc: number; logLoss: number };
 }
+
+/**
+ * An ops command ran (`cem verify-log`, `cem export-log`, ...), on the stream `cem-ops`: who ran
+ * what, when and with what result, so the log audits the auditors. The actor is an OS user, a name
+ * given with `--actor`, or an API key's name (never its secret); parameters and outcome carry no
+ * personal data (file names, positions, counts, hashes).
+ */
+export interface OpsActionPerformedV1 {
+  /** the command, e.g. `verify-log`, `export-log`, `import-log`, `replay`, `log-head` */
+  action: string;
+  actor: { kind: 'os-user' | 'named' | 'api-key'; name: string };
+  startedAt: string;
+  finishedAt: string;
+  result: 'ok' | 'failed' | 'refused';
+  /** the options it ran with */
+  parameters: Record<string, string | number | boolean | null>;
+  /** one line: what it found, or why it failed */
+  outcome: string;
+  /** counts and hashes worth keeping, e.g. events checked, the head hash */
+  figures: Record<string, string | number>;
+}

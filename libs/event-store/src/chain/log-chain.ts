@@ -74,6 +74,10 @@ export class ChainVerifier {
   /** a row whose link did not recompute: the next row tells whether it was altered or inserted */
   private pending?: ChainedRow;
   problem?: ChainProblem;
+  /** the verified link at `watchSeq`, once the walk got there (to compare with an anchored head) */
+  watched?: string;
+
+  constructor(private readonly watchSeq?: number) {}
 
   /** Feeds the next rows in log order; returns false once a problem is found (stop reading). */
   push(rows: ChainedRow[]): boolean {
@@ -144,6 +148,7 @@ export class ChainVerifier {
     }
     this.previous = recomputed;
     this.seq = expected;
+    if (expected === this.watchSeq) this.watched = recomputed.toString('hex');
     this.lastPosition = row.position;
   }
 

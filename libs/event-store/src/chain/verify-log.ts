@@ -14,9 +14,17 @@ export interface VerifyLogProgress {
   elapsedMs: number;
 }
 
+/** A head printed earlier by `cem log head` and kept outside the store: link `seq` must still be `hash`. */
+export interface AnchoredHead {
+  seq: number;
+  hash: string;
+}
+
+export type VerifyLogProblem = ChainProblem | { kind: 'anchor'; seq: number; reason: string };
+
 export type VerifyLogResult =
   | { ok: true; head: ChainHead; eventsChecked: number; elapsedMs: number }
-  | { ok: false; problem: ChainProblem; verified: ChainHead; eventsChecked: number; elapsedMs: number };
+  | { ok: false; problem: VerifyLogProblem; verified: ChainHead; eventsChecked: number; elapsedMs: number };
 
 /**
  * Walks the whole log in pages, recomputing the chain, and stops at the first problem. Yields to
@@ -24,13 +32,13 @@ export type VerifyLogResult =
  */
 export async function verifyLog(
   log: ChainedLog,
-  opts: { pageSize?: number; onProgress?: (p: VerifyLogProgress) => void; now?: () => number } = {},
+  opts: { pageSize?: number; onProgress?: (p: VerifyLogProgress) => void; now?: () => number; expectHead?: AnchoredHead } = {},
 ): Promise<VerifyLogResult> {
   const now = opts.now ?? Date.now;
   const started = now();
   const pageSize = opts.pageSize ?? 5000;
   const headPosition = await log.headPosition();
-  const verifier = new ChainVerifier();
+  const verifier = new ChainVerifier(opts.expectHead?.seq);
   let after = 0;
   let eventsChecked = 0;
   for (;;) {
@@ -45,5 +53,18 @@ export async function verifyLog(
   }
   const end = verifier.end();
   const elapsedMs = now() - started;
-  return end.ok ? { ok: true, head: end.head, eventsChecked, elapsedMs } : { ...end, eventsChecked, elapsedMs };
+  if (!end.ok) return { ...end, eventsChecked, elapsedMs };
+  // The chain is consistent in itself; an anchored head also proves it was not rewritten as a whole.
+  const anchor = opts.expectHead;
+  if (anchor && anchor.seq > 0) {
+    if (verifier.watched === undefined) {
+      const reason = `the log has ${end.head.seq} events, fewer than the ${anchor.seq} of the anchored head: events were removed from its end`;
+      return { ok: false, problem: { kind: 'anchor', seq: anchor.seq, reason }, verified: end.head, eventsChecked, elapsedMs };
+    }
+    if (verifier.watched !== anchor.hash) {
+      const reason = `link #${anchor.seq} is ${verifier.watched.slice(0, 16)}..., not the anchored ${anchor.hash.slice(0, 16)}...: the log up to it was rewritten`;
+      return { ok: false, problem: { kind: 'anchor', seq: anchor.seq, reason }, verified: end.head, eventsChecked, elapsedMs };
+    }
+  }
+  return { ok: true, head: end.head, eventsChecked, elapsedMs };
 }

@@ -1,0 +1,320 @@
+import type { Command } from 'commander';
+import { createWriteStream, existsSync, rmSync, type WriteStream } from 'node:fs';
+import { basename } from 'node:path';
+import {
+  checkReplayRange,
+  exportLog,
+  importLog,
+  ImportRefusedError,
+  LogFileError,
+  replayRange,
+  ReplayRangeError,
+  SqliteEventStore,
+  verifyLog,
+  type EventStore,
+  type ReplayRange,
+} from '@cem/event-store';
+import { cliActor, performOpsAction, type Platform } from '@cem/platform';
+import { logProgress } from '../progress-line';
+import { withPlatform } from '../with-platform';
+
+/** Exit code of verify-log when the log does not verify (1 stays "the command could not run"). */
+export const EXIT_LOG_ALTERED = 3;
+
+const ANCHOR = /^(\d+):([0-9a-f]{64})$/;
+const WHOLE = /^\d+$/;
+const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/;
+
+/** A usage error: names the option, nothing is done and nothing recorded. */
+class OptionError extends Error {}
+
+function chainedStore(platform: Platform, command: string): SqliteEventStore {
+  if (platform.store instanceof SqliteEventStore) return platform.store;
+  throw new Error(
+    `${command}: the hash chain is kept by the embedded event store only (EVENT_STORE=sqlite), not yet on EventStoreDB (see docs/operations.md)`,
+  );
+}
+
+function parseWhole(option: string, value: string | undefined, min: number): number | undefined {
+  if (value === undefined) return undefined;
+  if (!WHOLE.test(value) || !Number.isSafeInteger(Number(value)) || Number(value) < min)
+    throw new OptionError(`${option}: expected a whole number >= ${min}, got "${value}"`);
+  return Number(value);
+}
+
+function parseInstant(option: string, value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (!ISO_INSTANT.test(value) || Number.isNaN(Date.parse(value)))
+    throw new OptionError(`${option}: expected an ISO-8601 instant with an offset (e.g. 2026-11-01T00:00:00Z), got "${value}"`);
+  return new Date(value).toISOString();
+}
+
+/** A file to write, refused when it exists (an export never overwrites); removed again if the command fails. */
+async function openOut(
+  path: string,
+): Promise<{ stream: WriteStream; write: (t: string) => Promise<void>; close: () => Promise<void>; discard: () => void }> {
+  if (existsSync(path)) throw new OptionError(`--out: ${path} exists; choose a new file (an export never overwrites one)`);
+  const stream = createWriteStream(path, { flags: 'wx', mode: 0o600 });
+  await new Promise<void>((resolve, reject) => stream.once('open', () => resolve()).once('error', reject));
+  return {
+    stream,
+    write: (t) => (stream.write(t) ? Promise.resolve() : new Promise((resolve) => stream.once('drain', () => resolve()))),
+    close: () => new Promise((resolve, reject) => stream.end((e?: Error | null) => (e ? reject(e) : resolve()))),
+    discard: () => {
+      stream.destroy();
+      rmSync(path, { force: true });
+    },
+  };
+}
+
+const writeStdout = (t: string) =>
+  process.stdout.write(t) ? Promise.resolve() : new Promise<void>((resolve) => process.stdout.once('drain', () => resolve()));
+
+interface CommonOptions {
+  actor?: string;
+  progress: boolean;
+}
+
+export function registerLogCommands(program: Command): void {
+  const log = program.command('log').description('The tamper-evident event log (see docs/operations.md)');
+  log
+    .command('head')
+    .description('Print the head of the hash chain (link number, position, hash) to keep outside the platform')
+    .option('--json', 'print it as JSON')
+    .action(async (opts: { json?: boolean }) =>
+      withPlatform(async (platform) => {
+        // A read: not recorded as an ops event, which would move the head it has just printed.
+        const head = chainedStore(platform, 'log head').chainHead();
+        if (opts.json) console.log(JSON.stringify(head));
+        else {
+          console.log(`head: event #${head.seq} at position ${head.position}`);
+          console.log(`anchor: ${head.seq}:${head.hash}`);
+        }
+      }),
+    );
+
+  program
+    .command('verify-log')
+    .description(
+      `Recompute the hash chain over the whole log; exit 0 when it verifies, ${EXIT_LOG_ALTERED} at the first altered, missing or inserted event`,
+    )
+    .option('--expect-head <anchor>', 'an anchor printed earlier by `cem log head` (<seq>:<hash>): the log must still contain it')
+    .option('--actor <name>', 'who runs it, for the ops record (default: the OS user)')
+    .option('--no-progress', 'no progress output')
+    .action(async (opts: CommonOptions & { expectHead?: string }) => {
+      let expectHead: { seq: number; hash: string } | undefined;
+      if (opts.expectHead !== undefined) {
+        const m = ANCHOR.exec(opts.expectHead);
+        if (!m) throw new OptionError(`--expect-head: expected <seq>:<64 hex digits> as printed by cem log head, got "${opts.expectHead}"`);
+        expectHead = { seq: Number(m[1]), hash: m[2] };
+      }
+      await withPlatform(async (platform) => {
+        const bar = opts.progress ? logProgress(process.stderr, 'verify-log') : undefined;
+        const result = await performOpsAction(
+          platform.store,
+          { action: 'verify-log', actor: cliActor(opts.actor), parameters: { expectHead: opts.expectHead ?? null } },
+          async () => {
+            const r = await verifyLog(chainedStore(platform, 'verify-log'), {
+              expectHead,
+              onProgress: (p) =>
+                bar?.update({
+                  events: p.eventsChecked,
+                  elapsedMs: p.elapsedMs,
+                  fraction: p.headPosition ? p.position / p.headPosition : 1,
+                }),
+            });
+            bar?.done();
+            const head = r.ok ? r.head : r.verified;
+            const figures = { eventsChecked: r.eventsChecked, verifiedSeq: head.seq, verifiedHash: head.hash, elapsedMs: r.elapsedMs };
+            return r.ok
+              ? { ...r, result: 'ok' as const, outcome: `verified ${r.eventsChecked} events`, figures }
+              : { ...r, result: 'failed' as const, outcome: r.problem.reason, figures };
+          },
+        );
+        const rate = result.elapsedMs > 0 ? Math.round((result.eventsChecked * 1000) / result.elapsedMs) : result.eventsChecked;
+        if (result.ok) {
+          console.log(`log verified: ${result.eventsChecked} events in ${(result.elapsedMs / 1000).toFixed(1)} s (${rate} events/s)`);
+          console.log(`head: event #${result.head.seq} at position ${result.head.position}`);
+          console.log(`anchor: ${result.head.seq}:${result.head.hash}`);
+        } else {
+          console.log(`log NOT verified: ${result.problem.reason}`);
+          console.log(`verified up to event #${result.verified.seq} at position ${result.verified.position}: ${result.verified.hash}`);
+          process.exitCode = EXIT_LOG_ALTERED;
+        }
+      });
+    });
+
+  program
+    .command('export-log')
+    .description('Stream the whole log (up to the head when it starts) as NDJSON with its chain hashes')
+    .option('--out <file>', 'write to this new file instead of standard output')
+    .option('--actor <name>', 'who runs it, for the ops record (default: the OS user)')
+    .option('--no-progress', 'no progress output')
+    .action(async (opts: CommonOptions & { out?: string }) => {
+      const out = opts.out !== undefined ? await openOut(opts.out) : undefined;
+      try {
+        await withPlatform(async (platform) => {
+          const bar = opts.progress ? logProgress(process.stderr, 'export-log') : undefined;
+          const total = await platform.store.headPosition();
+          const r = await performOpsAction(
+            platform.store,
+            { action: 'export-log', actor: cliActor(opts.actor), parameters: { out: opts.out ? basename(opts.out) : 'stdout' } },
+            async () => {
+              const done = await exportLog(platform.store, out ? out.write : writeStdout, {
+                storeName: platform.config.EVENT_STORE,
+                exportedAt: new Date().toISOString(),
+                onProgress: (p) => bar?.update({ events: p.events, elapsedMs: p.elapsedMs, fraction: total ? p.events / total : 1 }),
+              });
+              bar?.done();
+              return {
+                ...done,
+                result: 'ok' as const,
+                outcome: `exported ${done.events} events`,
+                figures: { events: done.events, headSeq: done.head.seq, headHash: done.head.hash },
+              };
+            },
+          );
+          await out?.close();
+          console.error(`exported ${r.events} events; head: event #${r.head.seq}, anchor ${r.head.seq}:${r.head.hash}`);
+        });
+      } catch (e) {
+        out?.discard();
+        throw e;
+      }
+    });
+
+  program
+    .command('import-log <file>')
+    .description(
+      'Load a file written by export-log into an EMPTY event store; the whole file is checked first (nothing written from a bad one)',
+    )
+    .option('--actor <name>', 'who runs it, for the ops record (default: the OS user)')
+    .option('--no-progress', 'no progress output')
+    .action(async (file: string, opts: CommonOptions) => {
+      if (!existsSync(file)) throw new OptionError(`import-log: no such file: ${file}`);
+      await withPlatform(async (platform) => {
+        const bar = opts.progress ? logProgress(process.stderr, 'import-log') : undefined;
+        try {
+          const r = await performOpsAction(
+            platform.store,
+            { action: 'import-log', actor: cliActor(opts.actor), parameters: { file: basename(file) } },
+            async () => {
+              const done = await importLog(platform.store, file, {
+                onProgress: (p) =>
+                  bar?.update({
+                    events: p.events,
+                    elapsedMs: p.elapsedMs,
+                    fraction: p.total ? p.events / p.total : undefined,
+                    note: p.phase === 'check' ? 'checking the file' : 'writing',
+                  }),
+              });
+              bar?.done();
+              return {
+                ...done,
+                result: 'ok' as const,
+                outcome: `imported ${done.events} events`,
+                figures: { events: done.events, headSeq: done.head.seq, headHash: done.head.hash },
+              };
+            },
+            // A bad file leaves an empty store empty (the ops record would make it non-empty);
+            // an import into a non-empty store is recorded as refused.
+            (e) => (e instanceof ImportRefusedError ? 'refused' : e instanceof LogFileError ? 'not-recorded' : 'failed'),
+          );
+          console.log(`imported ${r.events} events; head: event #${r.head.seq}, anchor ${r.head.seq}:${r.head.hash}`);
+        } catch (e) {
+          bar?.done();
+          if (e instanceof LogFileError) throw new Error(`import-log: ${file}: ${e.message} (nothing written)`);
+          if (e instanceof ImportRefusedError) throw new Error(`import-log: ${e.message} (nothing written)`);
+          throw e;
+        }
+      });
+    });
+
+  program
+    .command('replay')
+    .description(
+      'Print a range of the log as NDJSON (one recorded event a line), by position (inclusive) or recorded time (from inclusive, to exclusive)',
+    )
+    .option('--from-position <n>', 'first position to print')
+    .option('--from-time <iso>', 'first recorded instant to print')
+    .option('--to-position <n>', 'last position to print (default: the head)')
+    .option('--to-time <iso>', 'print events recorded before this instant (default: up to the head)')
+    .option('--out <file>', 'write to this new file instead of standard output')
+    .option('--actor <name>', 'who runs it, for the ops record (default: the OS user)')
+    .option('--no-progress', 'no progress output')
+    .action(
+      async (opts: CommonOptions & { fromPosition?: string; fromTime?: string; toPosition?: string; toTime?: string; out?: string }) => {
+        const range = parseReplayRange(opts);
+        const out = opts.out !== undefined ? await openOut(opts.out) : undefined;
+        try {
+          await withPlatform(async (platform) => {
+            const head = await checkReplayRange(platform.store, range, new Date()).catch((e: unknown) => {
+              // a range the log does not have: nothing to record, nothing done
+              throw e instanceof ReplayRangeError ? new OptionError(e.message) : e;
+            });
+            const bar = opts.progress ? logProgress(process.stderr, 'replay') : undefined;
+            const r = await performOpsAction(
+              platform.store,
+              {
+                action: 'replay',
+                actor: cliActor(opts.actor),
+                parameters: { ...rangeParameters(range), out: opts.out ? basename(opts.out) : 'stdout' },
+              },
+              async () => {
+                const started = Date.now();
+                const events = await printRange(platform.store, range, head, out ? out.write : writeStdout, (n, position) =>
+                  bar?.update({ events: n, elapsedMs: Date.now() - started, fraction: head ? position / head : 1 }),
+                );
+                bar?.done();
+                return { events, result: 'ok' as const, outcome: `printed ${events} events`, figures: { events, headPosition: head } };
+              },
+            );
+            await out?.close();
+            console.error(`replayed ${r.events} events`);
+          });
+        } catch (e) {
+          out?.discard();
+          throw e;
+        }
+      },
+    );
+}
+
+function parseReplayRange(opts: { fromPosition?: string; fromTime?: string; toPosition?: string; toTime?: string }): ReplayRange {
+  if ((opts.fromPosition === undefined) === (opts.fromTime === undefined))
+    throw new OptionError('replay: give exactly one of --from-position and --from-time');
+  if (opts.toPosition !== undefined && opts.toTime !== undefined)
+    throw new OptionError('replay: give at most one of --to-position and --to-time');
+  if (opts.fromPosition !== undefined) {
+    if (opts.toTime !== undefined) throw new OptionError('--to-time: goes with --from-time; with --from-position give --to-position');
+    return {
+      by: 'position',
+      from: parseWhole('--from-position', opts.fromPosition, 1)!,
+      to: parseWhole('--to-position', opts.toPosition, 1),
+    };
+  }
+  if (opts.toPosition !== undefined) throw new OptionError('--to-position: goes with --from-position; with --from-time give --to-time');
+  return { by: 'time', from: parseInstant('--from-time', opts.fromTime)!, to: parseInstant('--to-time', opts.toTime) };
+}
+
+function rangeParameters(range: ReplayRange): Record<string, string | number | null> {
+  return range.by === 'position'
+    ? { fromPosition: range.from, toPosition: range.to ?? null }
+    : { fromTime: range.from, toTime: range.to ?? null };
+}
+
+async function printRange(
+  store: EventStore,
+  range: ReplayRange,
+  head: number,
+  write: (t: string) => Promise<void>,
+  progress: (events: number, position: number) => void,
+): Promise<number> {
+  let n = 0;
+  for await (const page of replayRange(store, range, head)) {
+    await write(page.map((e) => `${JSON.stringify(e)}\n`).join(''));
+    n += page.length;
+    progress(n, page[page.length - 1].position);
+  }
+  return n;
+}
