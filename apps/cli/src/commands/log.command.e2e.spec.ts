@@ -1,0 +1,156 @@
+import Database from 'better-sqlite3';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SqliteEventStore, type RecordedEvent } from '@cem/event-store';
+import type { OpsActionPerformedV1 } from '@cem/domain';
+import { platformWithHistory, type LoadedPlatform } from '../../../../test/support/read-side-harness';
+import { runTs } from '../../../../test/support/run-ts';
+
+/** The log commands as an operator runs them: exit codes, one-line reasons, and their ops records. */
+describe('cem log head / verify-log / export-log / import-log / replay', () => {
+  let loaded: LoadedPlatform;
+  let work: string;
+
+  const cem = (dataDir: string, args: string[]) =>
+    new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+      const child = runTs('apps/cli/src/main.ts', { DATA_DIR: dataDir, SQLITE_SYNCHRONOUS: 'NORMAL' }, args);
+      let out = '';
+      let err = '';
+      child.stdout?.on('data', (d) => (out += d));
+      child.stderr?.on('data', (d) => (err += d));
+      child.on('exit', (code) => resolve({ code, out, err }));
+    });
+
+  const opsRecords = async (dataDir: string): Promise<OpsActionPerformedV1[]> => {
+    const store = new SqliteEventStore(join(dataDir, 'events.db'));
+    try {
+      const events: RecordedEvent[] = await store.readStream('cem-ops').catch(() => []);
+      return events.map((e) => e.data as OpsActionPerformedV1);
+    } finally {
+      await store.close();
+    }
+  };
+
+  beforeAll(async () => {
+    loaded = await platformWithHistory({ seed: 7, persons: 30, eventsPerPerson: [2, 8], lateShare: 0 });
+    await loaded.platform.close(); // the CLI opens the data directory itself
+    work = mkdtempSync(join(tmpdir(), 'cem-log-cli-'));
+  }, 60_000);
+  afterAll(async () => {
+    await loaded.cleanup().catch(() => undefined);
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  it('prints the head, verifies against it, exports, imports into an empty store and records each action', async () => {
+    const head = await cem(loaded.dir, ['log', 'head']);
+    expect(head.code).toBe(0);
+    const anchor = /anchor: (\d+:[0-9a-f]{64})/.exec(head.out)![1];
+
+    const verified = await cem(loaded.dir, ['verify-log', '--expect-head', anchor, '--actor', 'auditor-1', '--no-progress']);
+    expect(verified).toMatchObject({ code: 0, out: expect.stringMatching(/^log verified: \d+ events in /) });
+
+    const file = join(work, 'log.ndjson');
+    expect((await cem(loaded.dir, ['export-log', '--out', file, '--no-progress'])).code).toBe(0);
+    const again = await cem(loaded.dir, ['export-log', '--out', file]);
+    expect(again).toMatchObject({ code: 1, err: `--out: ${file} exists; choose a new file (an export never overwrites one)\n` });
+
+    const target = join(work, 'target');
+    const imported = await cem(target, ['import-log', file, '--no-progress']);
+    expect(imported).toMatchObject({
+      code: 0,
+      out: expect.stringMatching(/^imported \d+ events; head: event #\d+, anchor \d+:[0-9a-f]{64}\n$/),
+    });
+    const refused = await cem(target, ['import-log', file, '--no-progress']);
+    expect(refused.code).toBe(1);
+    expect(refused.err).toMatch(
+      /^import-log: the event store is not empty \(head position \d+\): import-log loads into an empty store only \(nothing written\)\n$/,
+    );
+
+    const ops = await opsRecords(loaded.dir);
+    expect(ops.map((o) => [o.action, o.result, o.actor.kind])).toEqual([
+      ['verify-log', 'ok', 'named'],
+      ['export-log', 'ok', 'os-user'],
+    ]);
+    expect(ops[0]).toMatchObject({
+      actor: { name: 'auditor-1' },
+      parameters: { expectHead: anchor },
+      figures: { verifiedHash: anchor.split(':')[1] },
+    });
+    // the moved log carries the source's verify-log record (it was in the log when exported)
+    expect((await opsRecords(target)).map((o) => [o.action, o.result])).toEqual([
+      ['verify-log', 'ok'],
+      ['import-log', 'ok'],
+      ['import-log', 'refused'],
+    ]);
+  }, 120_000);
+
+  it('exits 3 with the first problem when the log was altered, and records the failed verification', async () => {
+    const copy = join(work, 'tampered');
+    const store = new SqliteEventStore(join(copy, 'events.db')); // creates the directory's file with the schema
+    await store.close();
+    const db = new Database(join(copy, 'events.db'));
+    db.exec(
+      `ATTACH '${join(loaded.dir, 'events.db')}' AS src; INSERT INTO streams SELECT * FROM src.streams; INSERT INTO event_log SELECT * FROM src.event_log;`,
+    );
+    db.prepare(`UPDATE event_log SET data = replace(data, '"', '''') WHERE position = 4`).run();
+    db.close();
+    const r = await cem(copy, ['verify-log', '--no-progress']);
+    expect(r.code).toBe(3);
+    expect(r.out).toMatch(/^log NOT verified: event #4 at position 4 does not match its stored hash: its stored bytes were changed\n/);
+    // the copy carries the source's ops records, then this one
+    expect((await opsRecords(copy)).map((o) => [o.action, o.result, o.outcome]).at(-1)).toEqual([
+      'verify-log',
+      'failed',
+      'event #4 at position 4 does not match its stored hash: its stored bytes were changed',
+    ]);
+  }, 60_000);
+
+  it('refuses bad input with a one-line reason naming the option and records nothing', async () => {
+    const cut = join(work, 'cut.ndjson');
+    const lines = readFileSync(join(work, 'log.ndjson'), 'utf8').trimEnd().split('\n');
+    writeFileSync(cut, `${lines.slice(0, -1).join('\n')}\n`);
+    const empty = join(work, 'empty');
+    const bad = await cem(empty, ['import-log', cut, '--no-progress']);
+    expect(bad.code).toBe(1);
+    expect(bad.err).toBe(
+      `import-log: ${cut}: line ${lines.length - 1}: no end line after event #${lines.length - 2}: the file is cut (nothing written)\n`,
+    );
+    expect(await opsRecords(empty)).toEqual([]);
+
+    for (const [args, reason] of [
+      [['replay', '--from-position', '10', '--to-position', '5'], '--from-position: 10 is after --to-position 5 (inverted range)\n'],
+      [['replay', '--from-position', '0'], '--from-position: expected a whole number >= 1, got "0"\n'],
+      [
+        ['replay', '--from-time', '2999-01-01T00:00:00Z'],
+        '--from-time: 2999-01-01T00:00:00.000Z is in the future: beyond the head of the log\n',
+      ],
+      [
+        ['verify-log', '--expect-head', 'latest'],
+        '--expect-head: expected <seq>:<64 hex digits> as printed by cem log head, got "latest"\n',
+      ],
+    ] as const) {
+      const r = await cem(loaded.dir, [...args]);
+      expect({ args, code: r.code, err: r.err }).toEqual({ args, code: 1, err: reason });
+    }
+    const beyond = await cem(loaded.dir, ['replay', '--from-position', '999999']);
+    expect(beyond.err).toMatch(/^--from-position: 999999 is beyond the head of the log \(position \d+\)\n$/);
+    expect((await opsRecords(loaded.dir)).map((o) => o.action)).toEqual(['verify-log', 'export-log']);
+  }, 120_000);
+
+  it('replays a range as NDJSON and records it', async () => {
+    const r = await cem(loaded.dir, ['replay', '--from-position', '2', '--to-position', '4', '--no-progress']);
+    expect(r.code).toBe(0);
+    const events = r.out
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as RecordedEvent);
+    expect(events.map((e) => e.position)).toEqual([2, 3, 4]);
+    expect((await opsRecords(loaded.dir)).at(-1)).toMatchObject({
+      action: 'replay',
+      result: 'ok',
+      parameters: { fromPosition: 2, toPosition: 4 },
+      figures: { events: 3 },
+    });
+  }, 60_000);
+});
