@@ -61,7 +61,7 @@ export function makeEnvelopes(n: number, eventsPerCustomer: number): Record<stri
 }
 
 /** The rows our store would write for these envelopes (after identity resolution), for the raw baselines. */
-function storedEvents(envelopes: Record<string, any>[]): { streamId: string; event: EventData }[] {
+export function storedEvents(envelopes: Record<string, any>[]): { streamId: string; event: EventData }[] {
   return envelopes.map((e) => {
     const customer = (e.customer.identifiers[0].value as string).replace(/@.*/, '');
     return {

@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: every performance figure of the brief, measured side by side in one run and printed
  * as one table (paste it into docs/benchmarks.md). Sizes scale with BENCH_SCALE (default 1 = the
- * brief's sizes); BENCH_ONLY=ingest,import,projection,metrics,as-of,esdb,kafka picks sections.
+ * brief's sizes); BENCH_ONLY=ingest,import,projection,metrics,as-of,esdb,kafka,log picks sections.
  */
 import 'reflect-metadata';
 import { benchKafkaIngest } from '../../apps/kafka-ingest/bench/kafka-ingest.bench';
@@ -10,6 +10,7 @@ import { benchEsdbIngest } from './esdb.bench';
 import { benchExperienceMetrics } from './experience-metrics.bench';
 import { benchImport } from './import.bench';
 import { benchIngest } from './ingest.bench';
+import { benchLog } from './log.bench';
 import { benchProjection } from './projection.bench';
 import { peakRssMb, printTable, record } from './report';
 
@@ -25,6 +26,7 @@ async function main() {
   if (want('metrics')) await benchExperienceMetrics({ events: n(1_000_000), customers: n(100_000) });
   // 1,000 events per customer whatever the scale: the figure is per customer of that size
   if (want('as-of')) await benchAsOf({ events: n(100_000), eventsPerCustomer: 1000 });
+  if (want('log')) await benchLog({ events: n(200_000) });
   if (want('esdb')) await benchEsdbIngest({ events: n(20_000), batchSize: 1000 });
   if (want('kafka')) {
     if (!process.env.KAFKA_BROKERS) console.log('\n# kafka: skipped, KAFKA_BROKERS is not set (start one with infra/kafka/start.sh)');

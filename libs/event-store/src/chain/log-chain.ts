@@ -74,6 +74,8 @@ export class ChainVerifier {
   /** a row whose link did not recompute: the next row tells whether it was altered or inserted */
   private pending?: ChainedRow;
   problem?: ChainProblem;
+  /** rows looked at, up to and including the first problem */
+  rowsSeen = 0;
   /** the verified link at `watchSeq`, once the walk got there (to compare with an anchored head) */
   watched?: string;
 
@@ -83,6 +85,7 @@ export class ChainVerifier {
   push(rows: ChainedRow[]): boolean {
     for (const row of rows) {
       if (this.problem) return false;
+      this.rowsSeen++;
       this.step(row);
     }
     return !this.problem;

@@ -45,7 +45,7 @@ export async function verifyLog(
     const rows = log.readChainRows(after, pageSize);
     if (rows.length === 0) break;
     const goOn = verifier.push(rows);
-    eventsChecked += rows.length;
+    eventsChecked = verifier.rowsSeen;
     after = rows[rows.length - 1].position;
     opts.onProgress?.({ eventsChecked, position: after, headPosition, elapsedMs: now() - started });
     if (!goOn) break;
