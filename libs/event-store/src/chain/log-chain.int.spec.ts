@@ -109,6 +109,30 @@ describe('log chain on the embedded store', () => {
     expect(await verify()).toMatchObject({ ok: false, problem: { kind: 'inserted', position: 109 }, verified: { seq: 9, position: 9 } });
   });
 
+  it('keeps one chain when two store instances (as two processes would) append to one file in turn', async () => {
+    const a = new SqliteEventStore(file, { synchronous: 'NORMAL' });
+    const b = new SqliteEventStore(file, { synchronous: 'NORMAL' });
+    try {
+      for (let i = 0; i < 30; i++) {
+        const writer = i % 3 === 0 ? b : a; // each reads the last link inside its own transaction
+        await writer.appendMany([
+          {
+            streamId: `s-${i % 5}`,
+            events: [
+              { eventId: randomUUID(), type: 't', data: { i } },
+              { eventId: randomUUID(), type: 't', data: { i, second: true } },
+            ],
+          },
+        ]);
+      }
+      expect(a.chainHead()).toEqual(b.chainHead());
+      expect(await verifyLog(b)).toMatchObject({ ok: true, head: { seq: 60, position: 60 } });
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
   it('chains the events of a store written before the chain existed when it is opened (migration)', async () => {
     sql((db) => {
       db.pragma('journal_mode = WAL');
