@@ -9,8 +9,11 @@ import {
   LogFileError,
   replayRange,
   ReplayRangeError,
+  sealedHead,
+  sealLog,
   SqliteEventStore,
   verifyLog,
+  verifySealedLog,
   type EventStore,
   type ReplayRange,
 } from '@cem/event-store';
@@ -28,12 +31,8 @@ const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}
 /** A usage error: names the option, nothing is done and nothing recorded. */
 class OptionError extends Error {}
 
-function chainedStore(platform: Platform, command: string): SqliteEventStore {
-  if (platform.store instanceof SqliteEventStore) return platform.store;
-  throw new Error(
-    `${command}: the hash chain is kept by the embedded event store only (EVENT_STORE=sqlite), not yet on EventStoreDB (see docs/operations.md)`,
-  );
-}
+const embedded = (platform: Platform): SqliteEventStore | undefined =>
+  platform.store instanceof SqliteEventStore ? platform.store : undefined;
 
 function parseWhole(option: string, value: string | undefined, min: number): number | undefined {
   if (value === undefined) return undefined;
@@ -84,12 +83,41 @@ export function registerLogCommands(program: Command): void {
     .action(async (opts: { json?: boolean }) =>
       withPlatform(async (platform) => {
         // A read: not recorded as an ops event, which would move the head it has just printed.
-        const head = chainedStore(platform, 'log head').chainHead();
+        const sqlite = embedded(platform);
+        const head = sqlite ? sqlite.chainHead() : await sealedHead(platform.store);
         if (opts.json) console.log(JSON.stringify(head));
         else {
-          console.log(`head: event #${head.seq} at position ${head.position}`);
+          console.log(`${sqlite ? 'head' : 'sealed head'}: event #${head.seq} at position ${head.position}`);
           console.log(`anchor: ${head.seq}:${head.hash}`);
         }
+      }),
+    );
+
+  log
+    .command('seal')
+    .description(
+      'EventStoreDB: chain the events appended since the last seal into the stream cem-internal-chain (the embedded store chains every append)',
+    )
+    .option('--actor <name>', 'who runs it, for the ops record (default: the OS user)')
+    .option('--no-progress', 'no progress output')
+    .action(async (opts: CommonOptions) =>
+      withPlatform(async (platform) => {
+        if (embedded(platform))
+          throw new OptionError('log seal: not needed on the embedded event store: every append is chained in its transaction');
+        const bar = opts.progress ? logProgress(process.stderr, 'log seal') : undefined;
+        const started = Date.now();
+        const r = await performOpsAction(platform.store, { action: 'log-seal', actor: cliActor(opts.actor), parameters: {} }, async () => {
+          const done = await sealLog(platform.store, { onProgress: (n) => bar?.update({ events: n, elapsedMs: Date.now() - started }) });
+          bar?.done();
+          return {
+            ...done,
+            result: 'ok' as const,
+            outcome: `sealed ${done.sealed} events`,
+            figures: { sealed: done.sealed, headSeq: done.head.seq, headHash: done.head.hash },
+          };
+        });
+        console.log(`sealed ${r.sealed} events; sealed head: event #${r.head.seq} at position ${r.head.position}`);
+        console.log(`anchor: ${r.head.seq}:${r.head.hash}`);
       }),
     );
 
@@ -114,18 +142,29 @@ export function registerLogCommands(program: Command): void {
           platform.store,
           { action: 'verify-log', actor: cliActor(opts.actor), parameters: { expectHead: opts.expectHead ?? null } },
           async () => {
-            const r = await verifyLog(chainedStore(platform, 'verify-log'), {
+            const verifyOptions = {
               expectHead,
-              onProgress: (p) =>
+              onProgress: (p: { eventsChecked: number; elapsedMs: number; position: number; headPosition: number }) =>
                 bar?.update({
                   events: p.eventsChecked,
                   elapsedMs: p.elapsedMs,
                   fraction: p.headPosition ? p.position / p.headPosition : 1,
                 }),
-            });
+            };
+            const sqlite = embedded(platform);
+            // the embedded store chains every append: nothing is ever unsealed there
+            const r = sqlite
+              ? { ...(await verifyLog(sqlite, verifyOptions)), unsealed: 0 }
+              : await verifySealedLog(platform.store, verifyOptions);
             bar?.done();
             const head = r.ok ? r.head : r.verified;
-            const figures = { eventsChecked: r.eventsChecked, verifiedSeq: head.seq, verifiedHash: head.hash, elapsedMs: r.elapsedMs };
+            const figures = {
+              eventsChecked: r.eventsChecked,
+              verifiedSeq: head.seq,
+              verifiedHash: head.hash,
+              unsealed: r.unsealed,
+              elapsedMs: r.elapsedMs,
+            };
             return r.ok
               ? { ...r, result: 'ok' as const, outcome: `verified ${r.eventsChecked} events`, figures }
               : { ...r, result: 'failed' as const, outcome: r.problem.reason, figures };
@@ -136,6 +175,7 @@ export function registerLogCommands(program: Command): void {
           console.log(`log verified: ${result.eventsChecked} events in ${(result.elapsedMs / 1000).toFixed(1)} s (${rate} events/s)`);
           console.log(`head: event #${result.head.seq} at position ${result.head.position}`);
           console.log(`anchor: ${result.head.seq}:${result.head.hash}`);
+          if (result.unsealed > 0) console.log(`${result.unsealed} events after the last seal are not chained yet (run cem log seal)`);
         } else {
           console.log(`log NOT verified: ${result.problem.reason}`);
           console.log(`verified up to event #${result.verified.seq} at position ${result.verified.position}: ${result.verified.hash}`);
@@ -221,6 +261,10 @@ export function registerLogCommands(program: Command): void {
             (e) => (e instanceof ImportRefusedError ? 'refused' : e instanceof LogFileError ? 'not-recorded' : 'failed'),
           );
           console.log(`imported ${r.events} events; head: event #${r.head.seq}, anchor ${r.head.seq}:${r.head.hash}`);
+          if (!embedded(platform))
+            console.log(
+              'that is the head of the file: EventStoreDB stamps its own recorded-at, so its chain differs; run cem log seal to chain it',
+            );
         } catch (e) {
           bar?.done();
           if (e instanceof LogFileError) throw new Error(`import-log: ${file}: ${e.message} (nothing written)`);
