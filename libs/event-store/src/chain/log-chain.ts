@@ -28,11 +28,12 @@ export const GENESIS_HASH: Buffer = Buffer.alloc(32);
 
 /** Each field is length-prefixed, so no choice of field contents can shift bytes from one field to the next. */
 export function chainLink(previous: Buffer, seq: number, e: ChainedFields): Buffer {
-  const h = createHash('sha256').update(previous).update(`${seq}\n`);
+  // one string and one update: each update() is a call into native code, and this runs per append
+  let text = `${seq}\n`;
   for (const field of [e.eventId, e.streamId, String(e.revision), e.type, e.dataJson, e.metadataJson, e.recordedAt]) {
-    h.update(`${Buffer.byteLength(field)}:`).update(field);
+    text += `${Buffer.byteLength(field)}:${field}`;
   }
-  return h.digest();
+  return createHash('sha256').update(previous).update(text).digest();
 }
 
 /** Where the chain ends: how many events it covers, the last one's position and its link. */
