@@ -32,7 +32,7 @@
  *   append recreates the stream from the next revision, older events stay hidden), `Streams.Tombstone`
  *   (the stream is gone for good: appends and reads answer `stream-deleted`) and the metadata stream
  *   `$$<stream>` (`$maxCount` and `$tb` truncate what reads return);
- * - recorded events carry the system metadata `type`, `content-type` and `created` (.NET ticks), and
+ * - recorded events carry the system metadata `type`, `content-type` and `created` (.NET ticks since the Unix epoch), and
  *   commit = prepare position per event (implicit transactions); an append answers the last event's
  *   position as commit and the first event's as prepare, as the server does; `$all` holds system
  *   events (`$`-prefixed streams and types) besides the tests' own.
@@ -70,7 +70,7 @@ export interface StoredEvent {
   contentType: string;
   data: Uint8Array;
   customMetadata: Uint8Array;
-  /** .NET ticks (100 ns since 0001-01-01) as a decimal string */
+  /** .NET ticks (100 ns) since the Unix epoch, as a decimal string */
   created: string;
   position: number;
 }
@@ -107,9 +107,11 @@ export interface EsdbDoubleFaults {
 /** The server's default MaxAppendSize. */
 export const DEFAULT_MAX_APPEND_SIZE = 1024 * 1024;
 
-/** .NET ticks of the Unix epoch */
-const EPOCH_TICKS = 621355968000000000n;
-const toTicks = (ms: number): string => (BigInt(ms) * 10000n + EPOCH_TICKS).toString();
+/**
+ * `created` as the server's gRPC transport sends it: .NET ticks (100 ns) since the Unix epoch
+ * (`ToTicksSinceEpoch`), which is what the client divides by 10,000 to get a Date.
+ */
+const toTicks = (ms: number): string => (BigInt(ms) * 10000n).toString();
 
 /** Events a filter looks at per checkpoint window when the client asks for `count`. */
 const DEFAULT_SEARCH_WINDOW = 32;

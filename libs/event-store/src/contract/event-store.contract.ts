@@ -46,6 +46,17 @@ export function eventStoreContract(name: string, create: () => Promise<ContractF
         expect(new Set(positions).size).toBe(3);
       });
 
+      it('records when it stored each event (recordedAt is the store clock, read back as the same instant)', async () => {
+        const before = Date.now();
+        const s = stream();
+        await store.appendToStream(s, [ev()]);
+        const [stored] = await store.readStream(s);
+        const recorded = Date.parse(stored.recordedAt);
+        // a minute of slack either way: a real server's clock is not this process's clock
+        expect(recorded).toBeGreaterThan(before - 60_000);
+        expect(recorded).toBeLessThan(Date.now() + 60_000);
+      });
+
       it('refuses no_stream when the stream exists', async () => {
         const s = stream();
         await store.appendToStream(s, [ev()]);
