@@ -37,6 +37,8 @@ export const COUNTERS = [
   'refundUnits',
   'cancellations',
   'complaints',
+  // customers whose first event is in the bucket (merged customers once, at the earliest): unsliced rows only
+  'customersFirstSeen',
 ] as const;
 export type Counter = (typeof COUNTERS)[number];
 

@@ -19,10 +19,12 @@ import { BucketNamer, GRANULARITIES } from './time-buckets';
 export interface SegmentState extends CustomerKeyedState {
   purchases: number;
   netUnits: number;
+  /** earliest occurredAt of the customer's events; combined on a merge by the projection, which also moves the customer counts */
+  firstSeen: string | null;
 }
 
 export const segmentModel: CustomerModel<SegmentState> = {
-  empty: (customerId) => ({ customerId, mergedInto: null, lastPosition: 0, purchases: 0, netUnits: 0 }),
+  empty: (customerId) => ({ customerId, mergedInto: null, lastPosition: 0, purchases: 0, netUnits: 0, firstSeen: null }),
   absorb(survivor, merged) {
     survivor.purchases += merged.purchases;
     survivor.netUnits += merged.netUnits;
@@ -40,6 +42,8 @@ interface Batch {
   rows: Map<string, BucketTotals>;
   /** merges in log order: stored customers pointing at `from` point at `to` (no chains left, as the kit does in memory) */
   repoints: { from: string; to: string }[];
+  /** em_contact_customers rows this batch adds, by row key */
+  contactCustomers: Map<string, SqlValue[]>;
 }
 
 /** `granularity|dimension|bucket|slice`: only the slice (last) may hold the separator */
@@ -49,6 +53,7 @@ const rowKeyParts = (key: string): string[] => {
   return [...parts.slice(0, 3), parts.slice(3).join(ROW_KEY_SEPARATOR)];
 };
 const PROGRESS_ID = 'folded';
+const ONE_CUSTOMER: BucketTotals = { c: { customersFirstSeen: 1 }, h: {} };
 
 /**
  * The experience-metrics projection. Events add to pre-aggregated bucket rows (each event's
@@ -87,7 +92,15 @@ export function experienceMetricsProjection(timeZone: string) {
       ])) {
         cases.set(row.case_id, JSON.parse(row.facts) as CaseFacts);
       }
-      return { progress: Number(progress?.last_position ?? 0), customers, cases, changedCases: new Set(), rows: new Map(), repoints: [] };
+      return {
+        progress: Number(progress?.last_position ?? 0),
+        customers,
+        cases,
+        changedCases: new Set(),
+        rows: new Map(),
+        repoints: [],
+        contactCustomers: new Map(),
+      };
     }
 
     async handle(event: ProjectedEvent): Promise<void> {
@@ -98,10 +111,18 @@ export function experienceMetricsProjection(timeZone: string) {
     private apply(batch: Batch, record: ProjectedRecord): void {
       const route = batch.customers.route(record);
       if (route.kind === 'merge')
-        for (const from of route.absorbed) batch.repoints.push({ from: from.customerId, to: route.survivor.customerId });
+        for (const from of route.absorbed) {
+          batch.repoints.push({ from: from.customerId, to: route.survivor.customerId });
+          // two customers become one: `from` stops counting, the survivor counts from the earlier first event
+          if (from.firstSeen !== null) {
+            this.countCustomer(batch, from.firstSeen, -1);
+            this.seeCustomer(batch, route.survivor, from.firstSeen);
+          }
+        }
       if (route.kind !== 'event') return;
       const owner = route.owner;
       const m = record.metadata;
+      this.seeCustomer(batch, owner, m.occurredAt);
       const segment = valueSegment(owner.purchases, owner.netUnits / MONEY_SCALE);
       const slices = { channel: m.channel ?? NO_VALUE, source: m.source, segment };
       if (isCaseRecord(record)) {
@@ -134,6 +155,7 @@ export function experienceMetricsProjection(timeZone: string) {
         }
         case 'contact.handled': {
           const { handleSeconds, waitSeconds } = record.data;
+          this.addContactingCustomer(batch, m.occurredAt, owner.customerId, { ...slices, agent: m.agentId ?? NO_VALUE, category });
           addCounter(totals, 'contacts', 1);
           addCounter(totals, 'handleSecondsSum', handleSeconds);
           addToMeasure(totals, 'handleSeconds', binOf(handleSeconds), 1);
@@ -184,6 +206,32 @@ export function experienceMetricsProjection(timeZone: string) {
       }
     }
 
+    /** A customer is counted in the bucket of its earliest event: a late earlier event moves it there. */
+    private seeCustomer(batch: Batch, customer: SegmentState, at: string): void {
+      if (customer.firstSeen !== null && Date.parse(customer.firstSeen) <= Date.parse(at)) return;
+      if (customer.firstSeen !== null) this.countCustomer(batch, customer.firstSeen, -1);
+      this.countCustomer(batch, at, 1);
+      customer.firstSeen = at;
+    }
+
+    private countCustomer(batch: Batch, at: string, sign: 1 | -1): void {
+      const buckets = this.namer.of(at);
+      for (const granularity of GRANULARITIES)
+        this.addRow(batch, granularity, ALL_DIMENSION, buckets[granularity], ALL_SLICE, ONE_CUSTOMER, sign);
+    }
+
+    /** Notes that the customer contacted in each bucket of `at`, unsliced and under each slice (distinct customers are counted by the query). */
+    private addContactingCustomer(batch: Batch, at: string, customerId: string, slices: SliceValues): void {
+      const buckets = this.namer.of(at);
+      for (const granularity of GRANULARITIES) {
+        const bucket = buckets[granularity];
+        for (const [dimension, slice] of [[ALL_DIMENSION, ALL_SLICE], ...DIMENSIONS.map((d) => [d, slices[d]])]) {
+          const row = [granularity, dimension, bucket, slice, customerId];
+          batch.contactCustomers.set(JSON.stringify(row), row);
+        }
+      }
+    }
+
     private addRow(
       batch: Batch,
       granularity: string,
@@ -205,6 +253,11 @@ export function experienceMetricsProjection(timeZone: string) {
       const caseIds = [...batch.changedCases].sort();
       for (const id of caseIds) last = Math.max(last, batch.cases.get(id)!.lastPosition);
       await writeRows(sql, batch.rows);
+      const contactKeys = [...batch.contactCustomers.keys()].sort();
+      await sql.upsert(
+        CONTACT_CUSTOMERS,
+        contactKeys.map((key) => [key, ...batch.contactCustomers.get(key)!]),
+      );
       await sql.upsert(
         CASES,
         caseIds.map((id) => [id, JSON.stringify(batch.cases.get(id))]),
@@ -212,7 +265,7 @@ export function experienceMetricsProjection(timeZone: string) {
       for (const { from, to } of batch.repoints) await sql.run('UPDATE em_customers SET merged_into = ? WHERE merged_into = ?', [to, from]);
       await sql.upsert(
         CUSTOMERS,
-        batch.customers.changedStates().map((s) => [s.customerId, s.mergedInto, s.lastPosition, s.purchases, s.netUnits]),
+        batch.customers.changedStates().map((s) => [s.customerId, s.mergedInto, s.lastPosition, s.purchases, s.netUnits, s.firstSeen]),
       );
       if (last > batch.progress) await sql.upsert(PROGRESS, [[PROGRESS_ID, last]]);
     }
@@ -229,9 +282,16 @@ const TOTALS: BulkUpsert = {
 const CASES: BulkUpsert = { table: 'em_cases', columns: ['case_id', 'facts'], conflict: ['case_id'], update: ['facts'] };
 const CUSTOMERS: BulkUpsert = {
   table: 'em_customers',
-  columns: ['customer_id', 'merged_into', 'last_position', 'purchases', 'net_units'],
+  columns: ['customer_id', 'merged_into', 'last_position', 'purchases', 'net_units', 'first_seen'],
   conflict: ['customer_id'],
-  update: ['merged_into', 'last_position', 'purchases', 'net_units'],
+  update: ['merged_into', 'last_position', 'purchases', 'net_units', 'first_seen'],
+};
+/** a customer's contact in a bucket is noted once: the row only says that it happened */
+const CONTACT_CUSTOMERS: BulkUpsert = {
+  table: 'em_contact_customers',
+  columns: ['row_key', 'granularity', 'dimension', 'bucket', 'slice', 'customer_id'],
+  conflict: ['row_key'],
+  update: 'nothing',
 };
 const PROGRESS: BulkUpsert = { table: 'em_progress', columns: ['id', 'last_position'], conflict: ['id'], update: ['last_position'] };
 
@@ -242,6 +302,7 @@ async function loadCustomers(sql: DirectSql, ids: string[]): Promise<SegmentStat
     last_position: number;
     purchases: number;
     net_units: number;
+    first_seen: string | null;
   }>('em_customers', CUSTOMERS.columns, 'customer_id', ids);
   return rows.map((r) => ({
     customerId: r.customer_id,
@@ -249,6 +310,7 @@ async function loadCustomers(sql: DirectSql, ids: string[]): Promise<SegmentStat
     lastPosition: Number(r.last_position),
     purchases: Number(r.purchases),
     netUnits: Number(r.net_units),
+    firstSeen: r.first_seen,
   }));
 }
 

@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
+import { sql } from 'kysely';
 import { addTotals, emptyTotals, type BucketTotals } from './bucket-totals';
-import { METRICS, type MetricDefinition, type MetricPoint } from './metric-catalogue';
+import { METRICS, type MetricDefinition, type MetricPoint, type QueryFigures } from './metric-catalogue';
 import { parseSeriesQuery, type RawSeriesQuery, type SeriesQuery } from './metric-query';
 import type { ExperienceMetricsTables } from './experience-metrics.schema';
 import { ALL_DIMENSION, ALL_SLICE, type Dimension } from './slices';
@@ -77,12 +78,22 @@ export class ExperienceMetricsQueries {
 
     const backlogStart = q.metric === 'case-backlog' ? await this.backlogBefore(dimension, q, buckets[0]) : undefined;
     const bounds = buckets.map((b) => this.boundsOf(b, q.bucket));
+    const needs = (definition as MetricDefinition).needs ?? [];
+    const contacting = needs.includes('contactingCustomers') ? await this.contactingCustomers(dimension, q, buckets) : undefined;
+    const known = needs.includes('customersKnown') ? await this.customersKnown(q.bucket, buckets) : undefined;
+    const figuresOf = (slice: string, bucket: string): QueryFigures => ({
+      ...(contacting ? { contactingCustomers: contacting.get(slice)?.get(bucket) ?? 0 } : {}),
+      ...(known ? { customersKnown: known.get(bucket) ?? 0 } : {}),
+    });
 
     const series: MetricSeriesLine[] = [...lines.keys()].sort().map((slice) => {
       const byBucket = lines.get(slice)!;
       let open = backlogStart?.get(slice) ?? 0;
       const points = bounds.map((b) => {
-        const point: MetricPoint = (definition as MetricDefinition).compute(byBucket.get(b.bucket) ?? emptyTotals());
+        const point: MetricPoint = (definition as MetricDefinition).compute(
+          byBucket.get(b.bucket) ?? emptyTotals(),
+          figuresOf(slice, b.bucket),
+        );
         if (backlogStart) {
           open += (point.opened ?? 0) - (point.finished ?? 0);
           point.value = open;
@@ -91,11 +102,14 @@ export class ExperienceMetricsQueries {
       });
       return { slice, points };
     });
-    // a slice with data for other metrics only is left out (a sliced series lists the slices the metric has figures for)
+    // a slice with data for other metrics only is left out (a sliced series lists the slices the metric has figures for);
+    // figures found by the query (customers known, whatever the slice) do not make a slice one with data
+    const nonZero = (p: Record<string, unknown>) =>
+      Object.entries(p).some(([k, v]) => typeof v === 'number' && v !== 0 && !['bucket', 'start', 'end'].includes(k));
     const hasFigures = (line: MetricSeriesLine) =>
-      line.points.some((p) =>
-        Object.entries(p).some(([k, v]) => typeof v === 'number' && v !== 0 && !['bucket', 'start', 'end'].includes(k)),
-      );
+      needs.length === 0
+        ? line.points.some(nonZero)
+        : [...lines.get(line.slice)!.values()].some((t) => nonZero((definition as MetricDefinition).compute(t, {})));
     return {
       metric: q.metric,
       summary: definition.summary,
@@ -123,6 +137,59 @@ export class ExperienceMetricsQueries {
       this.bounds.set(key, bounds);
     }
     return bounds;
+  }
+
+  /**
+   * Distinct customers with a contact, per line and bucket: the ids noted by the projection resolved
+   * through the merges known now (em_customers.merged_into points at the live survivor, no chains).
+   */
+  private async contactingCustomers(dimension: string, q: SeriesQuery, buckets: string[]): Promise<Map<string, Map<string, number>>> {
+    let query = this.db
+      .selectFrom('em_contact_customers as t')
+      .leftJoin('em_customers as c', 'c.customer_id', 't.customer_id')
+      .select(['t.bucket', sql<number | string>`count(distinct coalesce(c.merged_into, t.customer_id))`.as('customers')])
+      .where('t.granularity', '=', q.bucket)
+      .where('t.dimension', '=', dimension)
+      .where('t.bucket', '>=', buckets[0])
+      .where('t.bucket', '<=', buckets[buckets.length - 1])
+      .groupBy('t.bucket');
+    if (q.filter) query = query.where('t.slice', 'in', q.filter.values);
+    const rows = q.sliceBy
+      ? await query.select('t.slice').groupBy('t.slice').execute()
+      : (await query.execute()).map((r) => ({ ...r, slice: ALL_SLICE }));
+    const out = new Map<string, Map<string, number>>();
+    for (const row of rows) {
+      let byBucket = out.get(row.slice);
+      if (!byBucket) out.set(row.slice, (byBucket = new Map()));
+      byBucket.set(row.bucket, Number(row.customers));
+    }
+    return out;
+  }
+
+  /** Customers known by the end of each bucket: running totals of first events over the unsliced rows. */
+  private async customersKnown(granularity: Granularity, buckets: string[]): Promise<Map<string, number>> {
+    const first = buckets[0];
+    const month = bucketOfDate(first, 'month');
+    const counted = (granularity: Granularity) =>
+      this.db
+        .selectFrom('em_totals')
+        .select(['bucket', 'totals'])
+        .where('granularity', '=', granularity)
+        .where('dimension', '=', ALL_DIMENSION)
+        .where('slice', '=', ALL_SLICE);
+    const firstSeen = (row: { totals: string }) => (JSON.parse(row.totals) as BucketTotals).c.customersFirstSeen ?? 0;
+    let known = 0;
+    for (const row of await counted('month').where('bucket', '<', month).execute()) known += firstSeen(row);
+    for (const row of await counted('day').where('bucket', '>=', month).where('bucket', '<', first).execute()) known += firstSeen(row);
+    const inBucket = new Map<string, number>();
+    const rows = await counted(granularity)
+      .where('bucket', '>=', first)
+      .where('bucket', '<=', buckets[buckets.length - 1])
+      .execute();
+    for (const row of rows) inBucket.set(row.bucket, firstSeen(row));
+    const out = new Map<string, number>();
+    for (const b of buckets) out.set(b, (known += inBucket.get(b) ?? 0));
+    return out;
   }
 
   /** Cases open at the start of `first`, per line: whole months before its month, then its month's days before it. */

@@ -36,6 +36,23 @@ export interface EmCustomersTable {
   purchases: number;
   /** purchases minus refunds, in 1/10,000 of the major unit */
   net_units: number;
+  /** earliest occurredAt of the customer's own events (merged customers' included); null before any */
+  first_seen: string | null;
+}
+
+/**
+ * Which customers had a handled contact in a bucket and slice: one row per (granularity, dimension,
+ * bucket, slice, customer id as projected). A query counts distinct customers after following
+ * em_customers.merged_into, so a later merge joins two ids retroactively.
+ */
+export interface EmContactCustomersTable {
+  /** JSON array [granularity, dimension, bucket, slice, customer_id]: unambiguous whatever the ids hold */
+  row_key: string;
+  granularity: string;
+  dimension: string;
+  bucket: string;
+  slice: string;
+  customer_id: string;
 }
 
 /** The last log position folded into the tables (a redelivered event at or below it changes nothing). */
@@ -49,10 +66,11 @@ export interface ExperienceMetricsTables {
   em_cases: EmCasesTable;
   em_customers: EmCustomersTable;
   em_progress: EmProgressTable;
+  em_contact_customers: EmContactCustomersTable;
 }
 
 export const EXPERIENCE_METRICS = 'experience-metrics';
-export const EXPERIENCE_METRICS_TABLES = ['em_totals', 'em_cases', 'em_customers', 'em_progress'] as const;
+export const EXPERIENCE_METRICS_TABLES = ['em_totals', 'em_cases', 'em_customers', 'em_progress', 'em_contact_customers'] as const;
 
 export const experienceMetricsMigrations: Record<string, Migration> = {
   'experience-metrics-0001-tables': {
@@ -100,6 +118,26 @@ export const experienceMetricsMigrations: Record<string, Migration> = {
         .addColumn('totals', 'text', (c) => c.notNull())
         .execute();
       await db.schema.createIndex('em_totals_series').on('em_totals').columns(['granularity', 'dimension', 'bucket', 'slice']).execute();
+    },
+  },
+  'experience-metrics-0003-customer-metrics': {
+    async up(db: Kysely<any>) {
+      // the read model's version changes with this migration: its lane empties the tables and rebuilds them
+      await db.schema.alterTable('em_customers').addColumn('first_seen', 'text').execute();
+      await db.schema
+        .createTable('em_contact_customers')
+        .addColumn('row_key', 'text', (c) => c.primaryKey())
+        .addColumn('granularity', 'text', (c) => c.notNull())
+        .addColumn('dimension', 'text', (c) => c.notNull())
+        .addColumn('bucket', 'text', (c) => c.notNull())
+        .addColumn('slice', 'text', (c) => c.notNull())
+        .addColumn('customer_id', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex('em_contact_customers_series')
+        .on('em_contact_customers')
+        .columns(['granularity', 'dimension', 'bucket', 'slice'])
+        .execute();
     },
   },
 };

@@ -9,7 +9,7 @@ import {
 } from './experience-metrics.schema';
 
 /** Bump when the projection's output changes for the same events. */
-const PROJECTION_VERSION = 2;
+const PROJECTION_VERSION = 3;
 
 /**
  * The read model's version: the projection's, and the reporting time zone (UTC adds 0), so a new
@@ -54,6 +54,9 @@ export function experienceMetricsReadModel(timeZone: string) {
           filter: ['channel:phone', 'channel:email'],
         }),
         queries.seriesOf({ metric: 'purchases', bucket: 'day', from: '2025-03-01', to: '2025-06-01', sliceBy: 'source' }),
+        queries.seriesOf({ metric: 'contacts-per-customer', bucket: 'week', ...range, sliceBy: 'channel' }),
+        queries.seriesOf({ metric: 'contacts-per-customer', bucket: 'month', ...range, filter: ['segment:high', 'segment:low'] }),
+        queries.seriesOf({ metric: 'complaint-rate', bucket: 'month', ...range, sliceBy: 'category' }),
       ]);
     },
   });

@@ -15,12 +15,26 @@ const ratio = (num: number, den: number, scale = 100): number | null => (den ===
 const round = (v: number | null, digits = 4): number | null => (v === null ? null : Math.round(v * 10 ** digits) / 10 ** digits);
 const money = (units: number): number => units / MONEY_SCALE;
 
+/**
+ * Figures of a bucket that are not sums of its rows, found by the query when a metric needs them
+ * (a week's distinct customers are not the sum of its days' distinct customers).
+ */
+export interface QueryFigures {
+  /** distinct customers (merges resolved as of now) with a handled contact in the bucket and slice */
+  contactingCustomers?: number;
+  /** customers whose first event is before the end of the bucket (merged customers once), whatever the slice */
+  customersKnown?: number;
+}
+export type QueryFigure = keyof QueryFigures;
+
 export interface MetricDefinition {
   /** what the value is, in a few words (the OpenAPI document and the CSV header use it) */
   summary: string;
   /** the parts a point carries besides `value` */
   parts: readonly string[];
-  compute(t: BucketTotals): MetricPoint;
+  /** what the query must find besides the bucket rows */
+  needs?: readonly QueryFigure[];
+  compute(t: BucketTotals, figures: QueryFigures): MetricPoint;
 }
 
 const timeMetric = (
@@ -91,6 +105,15 @@ export const METRICS = {
     parts: [],
     compute: (t) => ({ value: n(t, 'contacts') }),
   },
+  'contacts-per-customer': {
+    summary: 'Handled contacts per distinct customer contacting in the bucket (merged customers counted once)',
+    parts: ['contacts', 'customers'],
+    needs: ['contactingCustomers'],
+    compute(t, figures) {
+      const customers = figures.contactingCustomers ?? 0;
+      return { value: round(ratio(n(t, 'contacts'), customers, 1)), contacts: n(t, 'contacts'), customers };
+    },
+  },
   'cases-opened': {
     summary: 'Cases opened: distinct case ids whose opening (earliest event) is in the bucket',
     parts: [],
@@ -152,6 +175,15 @@ export const METRICS = {
     summary: 'Complaints filed (complaint.filed events)',
     parts: [],
     compute: (t) => ({ value: n(t, 'complaints') }),
+  },
+  'complaint-rate': {
+    summary: 'Complaints filed in the bucket per 1,000 customers known by its end (first event before the end; unsliced denominator)',
+    parts: ['complaints', 'customers'],
+    needs: ['customersKnown'],
+    compute(t, figures) {
+      const customers = figures.customersKnown ?? 0;
+      return { value: round(ratio(n(t, 'complaints'), customers, 1000)), complaints: n(t, 'complaints'), customers };
+    },
   },
 } satisfies Record<string, MetricDefinition>;
 
