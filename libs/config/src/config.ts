@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { plainToInstance, Transform } from 'class-transformer';
 import { esdbConnectionStringProblems } from '@cem/event-store/esdb/connection-string';
+import { parseContactCosts } from './contact-costs';
 import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, validateSync } from 'class-validator';
 
 /** '' and blanks are "not set"; values are trimmed (secrets excepted, see `secret`) */
@@ -92,6 +93,8 @@ export class AppConfig {
    * default of `cem churn fit --bands`; a fitted model keeps the thresholds it was fitted with (checked in loadConfig)
    */
   @text() @IsString() CHURN_BAND_THRESHOLDS = '0.25,0.5,0.75';
+  /** cost of one handled contact per channel, JSON (checked in loadConfig); unset: the cost-to-serve metric is not available */
+  @text() @IsOptional() @IsString() CONTACT_COSTS?: string;
 
   // --- ingestion ---
   /** `role[+role]:key` pairs, comma separated, for automated deployments; hashed at boot, never logged */
@@ -186,6 +189,7 @@ export const CONFIG_VARIABLES: readonly string[] = [
   'PROJECTOR_BATCH_SIZE',
   'API_KEYS',
   'DEFAULT_PHONE_REGION',
+  'CONTACT_COSTS',
   'KAFKA_SSL_CA_FILE',
   'KAFKA_SSL_CERT_FILE',
   'KAFKA_SSL_KEY_FILE',
@@ -277,6 +281,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
     const thresholds = parseChurnBandThresholds(config.CHURN_BAND_THRESHOLDS);
     if (typeof thresholds === 'string') problems.push(`${shown('CHURN_BAND_THRESHOLDS')}: ${thresholds}`);
   }
+  if (ok('CONTACT_COSTS') && config.CONTACT_COSTS !== undefined)
+    for (const p of parseContactCosts(config.CONTACT_COSTS).problems) problems.push(`CONTACT_COSTS: ${p}`);
 
   if (config.READ_STORE === 'postgres' && !config.DATABASE_URL) problems.push('DATABASE_URL: required when READ_STORE=postgres');
   if (config.DATABASE_URL !== undefined) {

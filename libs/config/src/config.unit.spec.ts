@@ -1,4 +1,5 @@
 import { churnBandThresholdsOf, churnRescoringIntervalMsOf, ConfigError, loadConfig } from './config';
+import { contactCostsOf } from './contact-costs';
 import { createLogger } from './logger';
 import { describeKafkaConfig, loadKafkaIngestConfig, loadSignalsConfig, webhooksConfig } from './views';
 
@@ -70,6 +71,31 @@ describe('the platform configuration', () => {
     expect(loadConfig({}).METRICS_TIME_ZONE).toBe('UTC');
     expect(loadConfig({ METRICS_TIME_ZONE: 'Europe/Berlin' }).METRICS_TIME_ZONE).toBe('Europe/Berlin');
     expect(() => loadConfig({ METRICS_TIME_ZONE: 'Mars/Olympus' })).toThrow(/METRICS_TIME_ZONE="Mars\/Olympus": unknown time zone/);
+  });
+
+  it('CONTACT_COSTS: a JSON object of channel to cost; unset is not configured; each bad entry refused naming its key', () => {
+    expect(loadConfig({}).CONTACT_COSTS).toBeUndefined();
+    expect(contactCostsOf({})).toBeNull();
+    expect(contactCostsOf({ CONTACT_COSTS: '  ' })).toBeNull();
+    expect(loadConfig({ CONTACT_COSTS: '{"phone":4.5,"chat":1.2,"email":0}' }).CONTACT_COSTS).toBe('{"phone":4.5,"chat":1.2,"email":0}');
+    expect(contactCostsOf({ CONTACT_COSTS: '{"phone":4.5,"chat":1.2}' })).toEqual({ phone: 4.5, chat: 1.2 });
+    const problems = (value: string) => {
+      try {
+        loadConfig({ CONTACT_COSTS: value });
+        return [];
+      } catch (e) {
+        return (e as ConfigError).problems;
+      }
+    };
+    expect(problems('{"phone":-1,"chat":"cheap","email":1e9," ":2}')).toEqual([
+      'CONTACT_COSTS: "phone": the cost must be a number from 0 to 1000000 (got -1)',
+      'CONTACT_COSTS: "chat": the cost must be a number from 0 to 1000000 (got "cheap")',
+      'CONTACT_COSTS: "email": the cost must be a number from 0 to 1000000 (got 1000000000)',
+      'CONTACT_COSTS: " ": a channel name is 1 to 200 characters',
+    ]);
+    expect(problems('phone=4.5')).toEqual(['CONTACT_COSTS: must be a JSON object of channel to cost, such as {"phone":4.5,"chat":1.2}']);
+    expect(problems('[4.5]')).toEqual(['CONTACT_COSTS: must be a JSON object of channel to cost, such as {"phone":4.5,"chat":1.2}']);
+    expect(problems('{}')).toEqual(['CONTACT_COSTS: names no channel (leave it unset when no cost is known)']);
   });
 
   it('READ_STORE: sqlite or postgres; postgres needs a well-formed DATABASE_URL, which is never shown (it may hold a password)', () => {

@@ -1,4 +1,5 @@
 export * from './config';
+export * from './contact-costs';
 export * from './views';
 export * from './boot';
 export * from './logger';

@@ -79,7 +79,9 @@ describe('experience-metrics API', () => {
       buckets: ['day', 'week', 'month'],
       percentileRelativeError: 0.005,
     });
-    expect(res.json().metrics.map((m: { name: string }) => m.name)).toContain('resolution-time');
+    expect(res.json().metrics.map((m: { name: string }) => m.name)).toEqual(
+      expect.arrayContaining(['resolution-time', 'contacts-per-customer', 'complaint-rate', 'cost-to-serve']),
+    );
   });
 
   it.each([
@@ -98,6 +100,8 @@ describe('experience-metrics API', () => {
     ['metric=nps&bucket=day&from=2026-01-01&to=2026-02-01&filter=channel:web&filter=segment:high', 'filter', /one dimension/],
     ['metric=nps&bucket=day&from=2026-01-01&to=2026-02-01&sliceBy=channel&filter=segment:high', 'filter', /sliceBy dimension/],
     ['metric=nps&bucket=day&from=2026-01-01&to=2026-02-01&color=red', 'color', /not a known field/],
+    // the harness sets no CONTACT_COSTS
+    ['metric=cost-to-serve&bucket=day&from=2026-01-01&to=2026-02-01', 'metric', /CONTACT_COSTS is not configured/],
   ])('refuses %s with a 422 naming %s', async (query, field, reason) => {
     const res = await get(`/v1/experience-metrics/series?${query}`);
     expect(res.statusCode).toBe(422);

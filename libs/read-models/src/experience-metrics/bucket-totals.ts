@@ -42,7 +42,11 @@ export const COUNTERS = [
 ] as const;
 export type Counter = (typeof COUNTERS)[number];
 
-export const MEASURES = ['handleSeconds', 'waitSeconds', 'resolutionSeconds'] as const;
+/**
+ * Counts per key: the percentile bins of a duration (key = bin), or handled contacts per channel
+ * (`contactChannels`, key = channel: what cost-to-serve prices at query time).
+ */
+export const MEASURES = ['handleSeconds', 'waitSeconds', 'resolutionSeconds', 'contactChannels'] as const;
 export type Measure = (typeof MEASURES)[number];
 
 /** A bucket row's content; counters and bins absent while zero. */

@@ -18,7 +18,9 @@ import type { ExperienceMetricsQueries, MetricSeries } from './experience-metric
  */
 
 const ZONE = 'Europe/Berlin';
-const model = experienceMetricsReadModel(ZONE);
+// sms, social and the channels without live contacts have no cost: their contacts are uncosted
+const COSTS = { phone: 4.5, chat: 1.2, email: 0.8 };
+const model = experienceMetricsReadModel(ZONE, { contactCosts: COSTS });
 const FROM = '2025-01-01';
 const TO = '2026-07-01';
 
@@ -253,6 +255,19 @@ function expectedPoint(metric: string, f: Fact[], customersKnown = 0): Record<st
       const customers = new Set(contacts.map((x) => x.customer)).size;
       return { value: customers === 0 ? null : contacts.length / customers, contacts: contacts.length, customers };
     }
+    case 'cost-to-serve': {
+      const contacts = of('contact');
+      const costed = contacts.filter((x) => x.slices.channel in COSTS);
+      const cost = costed.reduce((a, x) => a + COSTS[x.slices.channel as keyof typeof COSTS], 0);
+      const customers = new Set(contacts.map((x) => x.customer)).size;
+      return {
+        value: cost,
+        costedContacts: costed.length,
+        uncostedContacts: contacts.length - costed.length,
+        customers,
+        costPerCustomer: customers === 0 ? null : cost / customers,
+      };
+    }
     case 'complaint-rate': {
       const complaints = of('complaint').length;
       return {
@@ -413,6 +428,7 @@ const METRICS_CHECKED = [
   'complaints',
   'contacts-per-customer',
   'complaint-rate',
+  'cost-to-serve',
 ];
 
 describe('experience metrics over generated histories (Europe/Berlin)', () => {
@@ -521,6 +537,14 @@ describe('experience metrics over generated histories (Europe/Berlin)', () => {
       filter: 'source:merge-test',
     });
     expect(answer.series[0].points.map((p) => [p.value, p.contacts, p.customers])).toEqual([[2, 2, 1]]);
+  });
+
+  it('refuses cost-to-serve, naming the metric, where no contact cost is configured', async () => {
+    const unpriced = main.queries.withContactCosts(null);
+    await expect(unpriced.seriesOf({ metric: 'cost-to-serve', bucket: 'month', from: FROM, to: TO })).rejects.toMatchObject({
+      parameter: 'metric',
+      reason: 'cost-to-serve needs a cost per contact channel: CONTACT_COSTS is not configured',
+    });
   });
 
   it('counts a reopened case once, to its final resolution, opened at its earliest event (a late one)', async () => {

@@ -157,6 +157,7 @@ export function experienceMetricsProjection(timeZone: string) {
           const { handleSeconds, waitSeconds } = record.data;
           this.addContactingCustomer(batch, m.occurredAt, owner.customerId, { ...slices, agent: m.agentId ?? NO_VALUE, category });
           addCounter(totals, 'contacts', 1);
+          addToMeasure(totals, 'contactChannels', slices.channel, 1);
           addCounter(totals, 'handleSecondsSum', handleSeconds);
           addToMeasure(totals, 'handleSeconds', binOf(handleSeconds), 1);
           if (waitSeconds !== undefined) {

@@ -1,8 +1,9 @@
 import type { Kysely } from 'kysely';
 import { sql } from 'kysely';
+import type { ContactCosts } from '@cem/config';
 import { addTotals, emptyTotals, type BucketTotals } from './bucket-totals';
 import { METRICS, type MetricDefinition, type MetricPoint, type QueryFigures } from './metric-catalogue';
-import { parseSeriesQuery, type RawSeriesQuery, type SeriesQuery } from './metric-query';
+import { MetricQueryError, parseSeriesQuery, type RawSeriesQuery, type SeriesQuery } from './metric-query';
 import type { ExperienceMetricsTables } from './experience-metrics.schema';
 import { ALL_DIMENSION, ALL_SLICE, type Dimension } from './slices';
 import { bucketOfDate, bucketsBetween, nextBucket, startOfLocalDate, type Granularity } from './time-buckets';
@@ -35,7 +36,14 @@ export class ExperienceMetricsQueries {
     private readonly db: Kysely<ExperienceMetricsTables>,
     /** the zone the projection buckets in */
     readonly timeZone: string,
+    /** CONTACT_COSTS; null: cost-to-serve is not configured and is refused */
+    readonly contactCosts: ContactCosts | null = null,
   ) {}
+
+  /** The same queries with other contact costs (a test, a what-if). */
+  withContactCosts(costs: ContactCosts | null): ExperienceMetricsQueries {
+    return new ExperienceMetricsQueries(this.db, this.timeZone, costs);
+  }
 
   /** Validates and answers a series query given as text (the API's query string); MetricQueryError names a bad parameter. */
   seriesOf(raw: RawSeriesQuery): Promise<MetricSeries> {
@@ -49,6 +57,9 @@ export class ExperienceMetricsQueries {
    */
   async series(q: SeriesQuery): Promise<MetricSeries> {
     const definition = METRICS[q.metric];
+    const needs = (definition as MetricDefinition).needs ?? [];
+    if (needs.includes('contactCosts') && this.contactCosts === null)
+      throw new MetricQueryError('metric', `${q.metric} needs a cost per contact channel: CONTACT_COSTS is not configured`);
     const buckets = bucketsBetween(q.from, q.to, q.bucket);
     const dimension = q.sliceBy ?? q.filter?.dimension ?? ALL_DIMENSION;
     let query = this.db
@@ -78,12 +89,12 @@ export class ExperienceMetricsQueries {
 
     const backlogStart = q.metric === 'case-backlog' ? await this.backlogBefore(dimension, q, buckets[0]) : undefined;
     const bounds = buckets.map((b) => this.boundsOf(b, q.bucket));
-    const needs = (definition as MetricDefinition).needs ?? [];
     const contacting = needs.includes('contactingCustomers') ? await this.contactingCustomers(dimension, q, buckets) : undefined;
     const known = needs.includes('customersKnown') ? await this.customersKnown(q.bucket, buckets) : undefined;
     const figuresOf = (slice: string, bucket: string): QueryFigures => ({
       ...(contacting ? { contactingCustomers: contacting.get(slice)?.get(bucket) ?? 0 } : {}),
       ...(known ? { customersKnown: known.get(bucket) ?? 0 } : {}),
+      ...(needs.includes('contactCosts') && this.contactCosts ? { contactCosts: this.contactCosts } : {}),
     });
 
     const series: MetricSeriesLine[] = [...lines.keys()].sort().map((slice) => {

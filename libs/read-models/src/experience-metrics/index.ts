@@ -1,3 +1,4 @@
+import { contactCostsOf, type ContactCosts } from '@cem/config';
 import { defineReadModel } from '../kit/read-model';
 import { experienceMetricsProjection } from './experience-metrics.projection';
 import { ExperienceMetricsQueries } from './experience-metrics.query';
@@ -31,14 +32,16 @@ export function experienceMetricsVersion(timeZone: string): number {
  * projection starts, not here: this runs when the module is imported, before a process's
  * configuration check (@cem/config) can report METRICS_TIME_ZONE and exit cleanly.
  */
-export function experienceMetricsReadModel(timeZone: string) {
+export function experienceMetricsReadModel(timeZone: string, options: { contactCosts?: ContactCosts | null } = {}) {
   return defineReadModel<ExperienceMetricsTables>()({
     name: EXPERIENCE_METRICS,
     version: experienceMetricsVersion(timeZone),
     tables: EXPERIENCE_METRICS_TABLES,
     migrations: experienceMetricsMigrations,
     projection: experienceMetricsProjection(timeZone),
-    queries: (db) => new ExperienceMetricsQueries(db, timeZone),
+    // CONTACT_COSTS is read when the queries are made (after the boot check), not at import
+    queries: (db) =>
+      new ExperienceMetricsQueries(db, timeZone, options.contactCosts !== undefined ? options.contactCosts : contactCostsOf()),
     // the same answers on every store: sliced and filtered series, percentiles, the backlog's running totals
     contractQueries: async (queries: ExperienceMetricsQueries) => {
       const range = { from: '2020-01-01', to: '2027-01-01' };
@@ -57,6 +60,9 @@ export function experienceMetricsReadModel(timeZone: string) {
         queries.seriesOf({ metric: 'contacts-per-customer', bucket: 'week', ...range, sliceBy: 'channel' }),
         queries.seriesOf({ metric: 'contacts-per-customer', bucket: 'month', ...range, filter: ['segment:high', 'segment:low'] }),
         queries.seriesOf({ metric: 'complaint-rate', bucket: 'month', ...range, sliceBy: 'category' }),
+        queries
+          .withContactCosts({ phone: 4.5, chat: 1.2, email: 0.8 })
+          .seriesOf({ metric: 'cost-to-serve', bucket: 'month', ...range, sliceBy: 'segment' }),
       ]);
     },
   });

@@ -1,3 +1,4 @@
+import type { ContactCosts } from '@cem/config';
 import { MONEY_SCALE } from '../customer-360/customer-360.state';
 import type { BucketTotals, Counter } from './bucket-totals';
 import { percentileOf } from './quantile-bins';
@@ -24,6 +25,8 @@ export interface QueryFigures {
   contactingCustomers?: number;
   /** customers whose first event is before the end of the bucket (merged customers once), whatever the slice */
   customersKnown?: number;
+  /** CONTACT_COSTS: cost of a handled contact per channel */
+  contactCosts?: ContactCosts;
 }
 export type QueryFigure = keyof QueryFigures;
 
@@ -183,6 +186,30 @@ export const METRICS = {
     compute(t, figures) {
       const customers = figures.customersKnown ?? 0;
       return { value: round(ratio(n(t, 'complaints'), customers, 1000)), complaints: n(t, 'complaints'), customers };
+    },
+  },
+  'cost-to-serve': {
+    summary:
+      'Cost of the handled contacts at the configured cost per channel (CONTACT_COSTS); costPerCustomer over the contacting customers',
+    parts: ['costedContacts', 'uncostedContacts', 'customers', 'costPerCustomer'],
+    needs: ['contactCosts', 'contactingCustomers'],
+    compute(t, figures) {
+      const costs = figures.contactCosts ?? {};
+      let cost = 0;
+      let costed = 0;
+      for (const [channel, count] of Object.entries(t.h.contactChannels ?? {})) {
+        if (!Object.prototype.hasOwnProperty.call(costs, channel)) continue;
+        cost += count * costs[channel];
+        costed += count;
+      }
+      const customers = figures.contactingCustomers ?? 0;
+      return {
+        value: round(cost),
+        costedContacts: costed,
+        uncostedContacts: n(t, 'contacts') - costed,
+        customers,
+        costPerCustomer: round(ratio(cost, customers, 1)),
+      };
     },
   },
 } satisfies Record<string, MetricDefinition>;
