@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { plainToInstance, Transform } from 'class-transformer';
 import { esdbConnectionStringProblems } from '@cem/event-store/esdb/connection-string';
-import { parseContactCosts } from './contact-costs';
+import { DEFAULT_REPEAT_CONTACT_WINDOW_DAYS, parseContactCosts } from './experience-metrics-settings';
 import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, validateSync } from 'class-validator';
 
 /** '' and blanks are "not set"; values are trimmed (secrets excepted, see `secret`) */
@@ -95,6 +95,8 @@ export class AppConfig {
   @text() @IsString() CHURN_BAND_THRESHOLDS = '0.25,0.5,0.75';
   /** cost of one handled contact per channel, JSON (checked in loadConfig); unset: the cost-to-serve metric is not available */
   @text() @IsOptional() @IsString() CONTACT_COSTS?: string;
+  /** days within which a contact with the same reason makes a contact a repeat (a change rebuilds the experience metrics) */
+  @Int(1, 365) REPEAT_CONTACT_WINDOW_DAYS = DEFAULT_REPEAT_CONTACT_WINDOW_DAYS;
 
   // --- ingestion ---
   /** `role[+role]:key` pairs, comma separated, for automated deployments; hashed at boot, never logged */

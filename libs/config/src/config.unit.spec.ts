@@ -1,5 +1,5 @@
 import { churnBandThresholdsOf, churnRescoringIntervalMsOf, ConfigError, loadConfig } from './config';
-import { contactCostsOf } from './contact-costs';
+import { contactCostsOf, repeatContactWindowDaysOf } from './experience-metrics-settings';
 import { createLogger } from './logger';
 import { describeKafkaConfig, loadKafkaIngestConfig, loadSignalsConfig, webhooksConfig } from './views';
 
@@ -96,6 +96,18 @@ describe('the platform configuration', () => {
     expect(problems('phone=4.5')).toEqual(['CONTACT_COSTS: must be a JSON object of channel to cost, such as {"phone":4.5,"chat":1.2}']);
     expect(problems('[4.5]')).toEqual(['CONTACT_COSTS: must be a JSON object of channel to cost, such as {"phone":4.5,"chat":1.2}']);
     expect(problems('{}')).toEqual(['CONTACT_COSTS: names no channel (leave it unset when no cost is known)']);
+  });
+
+  it('REPEAT_CONTACT_WINDOW_DAYS: whole days 1 to 365, default 7; the read model falls back to 7 on a value the boot check refuses', () => {
+    expect(loadConfig({}).REPEAT_CONTACT_WINDOW_DAYS).toBe(7);
+    expect(loadConfig({ REPEAT_CONTACT_WINDOW_DAYS: '14' }).REPEAT_CONTACT_WINDOW_DAYS).toBe(14);
+    expect(() => loadConfig({ REPEAT_CONTACT_WINDOW_DAYS: '0' })).toThrow(
+      /REPEAT_CONTACT_WINDOW_DAYS="0": must be an integer from 1 to 365/,
+    );
+    expect(() => loadConfig({ REPEAT_CONTACT_WINDOW_DAYS: '2.5' })).toThrow(/REPEAT_CONTACT_WINDOW_DAYS="2.5": must be an integer/);
+    expect(repeatContactWindowDaysOf({ REPEAT_CONTACT_WINDOW_DAYS: '30' })).toBe(30);
+    expect(repeatContactWindowDaysOf({ REPEAT_CONTACT_WINDOW_DAYS: '400' })).toBe(7);
+    expect(repeatContactWindowDaysOf({})).toBe(7);
   });
 
   it('READ_STORE: sqlite or postgres; postgres needs a well-formed DATABASE_URL, which is never shown (it may hold a password)', () => {

@@ -1,5 +1,5 @@
 export * from './config';
-export * from './contact-costs';
+export * from './experience-metrics-settings';
 export * from './views';
 export * from './boot';
 export * from './logger';

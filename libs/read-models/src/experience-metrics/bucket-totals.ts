@@ -18,6 +18,9 @@ export const COUNTERS = [
   'cesLowEffort',
   // contact.handled
   'contacts',
+  'contactsWithReason',
+  // contacts with a reason that are repeats (repeat-contacts.ts), counted in the repeat's own bucket
+  'repeatContacts',
   'handleSecondsSum',
   'waitContacts',
   'waitSecondsSum',

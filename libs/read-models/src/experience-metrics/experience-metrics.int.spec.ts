@@ -20,7 +20,9 @@ import type { ExperienceMetricsQueries, MetricSeries } from './experience-metric
 const ZONE = 'Europe/Berlin';
 // sms, social and the channels without live contacts have no cost: their contacts are uncosted
 const COSTS = { phone: 4.5, chat: 1.2, email: 0.8 };
-const model = experienceMetricsReadModel(ZONE, { contactCosts: COSTS });
+// a month, not the default week: the generated customers contact every few weeks
+const REPEAT_WINDOW_DAYS = 30;
+const model = experienceMetricsReadModel(ZONE, { contactCosts: COSTS, repeatContactWindowDays: REPEAT_WINDOW_DAYS });
 const FROM = '2025-01-01';
 const TO = '2026-07-01';
 
@@ -46,7 +48,21 @@ function segmentOf(purchases: number, netCents: number): string {
 type Slices = Record<'channel' | 'source' | 'segment' | 'agent' | 'category', string>;
 type Fact =
   | { kind: 'nps' | 'csat' | 'ces'; at: string; slices: Slices; score: number }
-  | { kind: 'contact'; at: string; slices: Slices; handle: number; wait?: number; customer: string }
+  | {
+      kind: 'contact';
+      at: string;
+      slices: Slices;
+      handle: number;
+      wait?: number;
+      customer: string;
+      /** the customer the event's stream resolved to when it was written (before later merges) */
+      customerThen: string;
+      pos: number;
+      reason?: string;
+      repeat?: boolean;
+      /** how the repeat came about: its previous contact was another id then, or came later in the log */
+      repeatOf?: { otherIdThen: boolean; laterInLog: boolean };
+    }
   | { kind: 'purchase' | 'refund'; at: string; slices: Slices; cents: number }
   | { kind: 'cancel' | 'complaint'; at: string; slices: Slices }
   | { kind: 'caseOpened'; at: string; slices: Slices; reopened: boolean; escalated: boolean }
@@ -114,7 +130,17 @@ function recompute(log: RecordedEvent[]): Recomputed {
         break;
       }
       case 'contact.handled':
-        facts.push({ kind: 'contact', at, slices: base, handle: d.handleSeconds, wait: d.waitSeconds, customer: owner });
+        facts.push({
+          kind: 'contact',
+          at,
+          slices: base,
+          handle: d.handleSeconds,
+          wait: d.waitSeconds,
+          customer: owner,
+          customerThen: owner,
+          pos: e.position,
+          reason: d.reason || undefined,
+        });
         break;
       case 'purchase.completed':
         facts.push({ kind: 'purchase', at, slices: base, cents: Math.round(d.amount * 100) });
@@ -176,6 +202,22 @@ function recompute(log: RecordedEvent[]): Recomputed {
   }
   // a customer is who it is at the end of the log: later merges join ids retroactively
   for (const f of facts) if (f.kind === 'contact') f.customer = live(f.customer);
+  // repeats: per customer and reason in time order (ties by log position), within the window of the previous one
+  const threads = new Map<string, Extract<Fact, { kind: 'contact' }>[]>();
+  for (const f of facts) {
+    if (f.kind !== 'contact' || f.reason === undefined) continue;
+    const key = `${f.customer} ${f.reason}`;
+    (threads.get(key) ?? threads.set(key, []).get(key)!).push(f);
+  }
+  for (const thread of threads.values()) {
+    thread.sort((a, b) => Date.parse(a.at) - Date.parse(b.at) || a.pos - b.pos);
+    for (let i = 1; i < thread.length; i++) {
+      const [previous, contact] = [thread[i - 1], thread[i]];
+      contact.repeat = Date.parse(contact.at) - Date.parse(previous.at) <= REPEAT_WINDOW_DAYS * 86_400_000;
+      if (contact.repeat)
+        contact.repeatOf = { otherIdThen: previous.customerThen !== contact.customerThen, laterInLog: previous.pos > contact.pos };
+    }
+  }
   const firstSeen = new Map<string, string>();
   for (const [id, at] of earliest) {
     const who = live(id);
@@ -250,6 +292,11 @@ function expectedPoint(metric: string, f: Fact[], customersKnown = 0): Record<st
       return { value: of('cancel').length };
     case 'complaints':
       return { value: of('complaint').length };
+    case 'repeat-contact-rate': {
+      const withReason = of('contact').filter((x) => x.reason !== undefined);
+      const repeats = withReason.filter((x) => x.repeat).length;
+      return { value: pct(repeats, withReason.length), repeats, contactsWithReason: withReason.length };
+    }
     case 'contacts-per-customer': {
       const contacts = of('contact');
       const customers = new Set(contacts.map((x) => x.customer)).size;
@@ -393,7 +440,7 @@ async function project(loaded: LoadedPlatform, file: string, batchSize: number) 
 function dump(file: string): string {
   const db = new Database(file, { readonly: true });
   try {
-    return ['em_totals', 'em_cases', 'em_customers', 'em_progress', 'em_contact_customers']
+    return ['em_totals', 'em_cases', 'em_customers', 'em_progress', 'em_contact_customers', 'em_contact_history']
       .map((t) =>
         db
           .prepare(`SELECT * FROM ${t} ORDER BY 1, 2`)
@@ -429,6 +476,7 @@ const METRICS_CHECKED = [
   'contacts-per-customer',
   'complaint-rate',
   'cost-to-serve',
+  'repeat-contact-rate',
 ];
 
 describe('experience metrics over generated histories (Europe/Berlin)', () => {
@@ -465,6 +513,11 @@ describe('experience metrics over generated histories (Europe/Berlin)', () => {
     const openings = log.filter((e) => e.type === 'case.opened').length;
     expect(openings).toBeGreaterThan(facts.filter((f) => f.kind === 'caseOpened').length); // repeated openings
     expect(new Set(facts.map((f) => f.slices.segment)).size).toBeGreaterThanOrEqual(3);
+    // repeats, some only because of a merge (the earlier contact was another customer then), some only because of a late contact
+    const repeats = facts.filter((f) => f.kind === 'contact' && f.repeat) as Extract<Fact, { kind: 'contact' }>[];
+    expect(repeats.length).toBeGreaterThan(50);
+    expect(repeats.filter((f) => f.repeatOf!.otherIdThen).length).toBeGreaterThan(0);
+    expect(repeats.filter((f) => f.repeatOf!.laterInLog).length).toBeGreaterThan(0);
   });
 
   it.each(['day', 'week', 'month'])(

@@ -12,6 +12,7 @@ import { addCounter, addToMeasure, addTotals, emptyTotals, isEmptyTotals, totals
 import { caseContribution, caseSlices, foldCase, isCaseRecord, type CaseFacts, type Contribution } from './case-facts';
 import type { ExperienceMetricsTables } from './experience-metrics.schema';
 import { binOf } from './quantile-bins';
+import { addContacts, type ReasonedContact } from './repeat-contacts';
 import { ALL_DIMENSION, ALL_SLICE, DIMENSIONS, NO_VALUE, type SliceValues } from './slices';
 import { BucketNamer, GRANULARITIES } from './time-buckets';
 
@@ -44,6 +45,9 @@ interface Batch {
   repoints: { from: string; to: string }[];
   /** em_contact_customers rows this batch adds, by row key */
   contactCustomers: Map<string, SqlValue[]>;
+  /** contacts with a reason per live customer id (loaded for the batch's customers; merged-away ones emptied) */
+  contactHistories: Map<string, ReasonedContact[]>;
+  changedHistories: Set<string>;
 }
 
 /** `granularity|dimension|bucket|slice`: only the slice (last) may hold the separator */
@@ -54,6 +58,7 @@ const rowKeyParts = (key: string): string[] => {
 };
 const PROGRESS_ID = 'folded';
 const ONE_CUSTOMER: BucketTotals = { c: { customersFirstSeen: 1 }, h: {} };
+const ONE_REPEAT: BucketTotals = { c: { repeatContacts: 1 }, h: {} };
 
 /**
  * The experience-metrics projection. Events add to pre-aggregated bucket rows (each event's
@@ -63,7 +68,8 @@ const ONE_CUSTOMER: BucketTotals = { c: { customersFirstSeen: 1 }, h: {} };
  * projected (net value of the purchases and refunds before it in the log, merged customers'
  * histories included).
  */
-export function experienceMetricsProjection(timeZone: string) {
+export function experienceMetricsProjection(timeZone: string, repeatContactWindowDays: number) {
+  const repeatWindowMs = repeatContactWindowDays * 86_400_000;
   @Injectable()
   @EventsHandler(ProjectedEvent)
   class ExperienceMetricsProjection implements IEventHandler<ProjectedEvent>, Projection<Batch, ExperienceMetricsTables> {
@@ -86,6 +92,16 @@ export function experienceMetricsProjection(timeZone: string) {
       const survivors = new Set<string>();
       for (const s of customers.all()) if (s.mergedInto !== null && !customers.has(s.mergedInto)) survivors.add(s.mergedInto);
       customers.preload(await loadCustomers(sql, [...survivors]));
+      const contactHistories = new Map<string, ReasonedContact[]>();
+      const historyIds = [...customers.all()].map((s) => s.customerId);
+      for (const row of await sql.selectByKeys<{ customer_id: string; contacts: string }>(
+        'em_contact_history',
+        ['customer_id', 'contacts'],
+        'customer_id',
+        historyIds,
+      )) {
+        contactHistories.set(row.customer_id, JSON.parse(row.contacts) as ReasonedContact[]);
+      }
       const cases = new Map<string, CaseFacts>();
       for (const row of await sql.selectByKeys<{ case_id: string; facts: string }>('em_cases', ['case_id', 'facts'], 'case_id', [
         ...caseIds,
@@ -100,6 +116,8 @@ export function experienceMetricsProjection(timeZone: string) {
         rows: new Map(),
         repoints: [],
         contactCustomers: new Map(),
+        contactHistories,
+        changedHistories: new Set(),
       };
     }
 
@@ -117,6 +135,12 @@ export function experienceMetricsProjection(timeZone: string) {
           if (from.firstSeen !== null) {
             this.countCustomer(batch, from.firstSeen, -1);
             this.seeCustomer(batch, route.survivor, from.firstSeen);
+          }
+          const moved = batch.contactHistories.get(from.customerId);
+          if (moved?.length) {
+            batch.contactHistories.set(from.customerId, []);
+            batch.changedHistories.add(from.customerId);
+            this.addReasonedContacts(batch, route.survivor.customerId, moved);
           }
         }
       if (route.kind !== 'event') return;
@@ -154,9 +178,15 @@ export function experienceMetricsProjection(timeZone: string) {
           break;
         }
         case 'contact.handled': {
-          const { handleSeconds, waitSeconds } = record.data;
-          this.addContactingCustomer(batch, m.occurredAt, owner.customerId, { ...slices, agent: m.agentId ?? NO_VALUE, category });
+          const { handleSeconds, waitSeconds, reason } = record.data;
+          const contactSlices = { ...slices, agent: m.agentId ?? NO_VALUE, category };
+          this.addContactingCustomer(batch, m.occurredAt, owner.customerId, contactSlices);
           addCounter(totals, 'contacts', 1);
+          if (reason !== undefined && reason !== '') {
+            addCounter(totals, 'contactsWithReason', 1);
+            const contact = { occurredAt: m.occurredAt, position: record.position, reason, slices: contactSlices, repeat: false };
+            this.addReasonedContacts(batch, owner.customerId, [contact]);
+          }
           addToMeasure(totals, 'contactChannels', slices.channel, 1);
           addCounter(totals, 'handleSecondsSum', handleSeconds);
           addToMeasure(totals, 'handleSeconds', binOf(handleSeconds), 1);
@@ -205,6 +235,15 @@ export function experienceMetricsProjection(timeZone: string) {
           for (const dimension of DIMENSIONS) this.addRow(batch, granularity, dimension, bucket, slices[dimension], totals, sign);
         }
       }
+    }
+
+    /** Adds contacts to the customer's history; each contact that became a repeat is counted in its own bucket and slices. */
+    private addReasonedContacts(batch: Batch, customerId: string, contacts: ReasonedContact[]): void {
+      let history = batch.contactHistories.get(customerId);
+      if (!history) batch.contactHistories.set(customerId, (history = []));
+      batch.changedHistories.add(customerId);
+      for (const repeat of addContacts(history, contacts, repeatWindowMs))
+        this.add(batch, [{ at: repeat.occurredAt, totals: ONE_REPEAT }], repeat.slices, 1);
     }
 
     /** A customer is counted in the bucket of its earliest event: a late earlier event moves it there. */
@@ -263,6 +302,14 @@ export function experienceMetricsProjection(timeZone: string) {
         CASES,
         caseIds.map((id) => [id, JSON.stringify(batch.cases.get(id))]),
       );
+      const historyIds = [...batch.changedHistories].sort();
+      const histories = historyIds.filter((id) => batch.contactHistories.get(id)!.length > 0);
+      await sql.upsert(
+        CONTACT_HISTORY,
+        histories.map((id) => [id, JSON.stringify(batch.contactHistories.get(id))]),
+      );
+      for (const id of historyIds)
+        if (batch.contactHistories.get(id)!.length === 0) await sql.run('DELETE FROM em_contact_history WHERE customer_id = ?', [id]);
       for (const { from, to } of batch.repoints) await sql.run('UPDATE em_customers SET merged_into = ? WHERE merged_into = ?', [to, from]);
       await sql.upsert(
         CUSTOMERS,
@@ -286,6 +333,12 @@ const CUSTOMERS: BulkUpsert = {
   columns: ['customer_id', 'merged_into', 'last_position', 'purchases', 'net_units', 'first_seen'],
   conflict: ['customer_id'],
   update: ['merged_into', 'last_position', 'purchases', 'net_units', 'first_seen'],
+};
+const CONTACT_HISTORY: BulkUpsert = {
+  table: 'em_contact_history',
+  columns: ['customer_id', 'contacts'],
+  conflict: ['customer_id'],
+  update: ['contacts'],
 };
 /** a customer's contact in a bucket is noted once: the row only says that it happened */
 const CONTACT_CUSTOMERS: BulkUpsert = {

@@ -55,6 +55,12 @@ export interface EmContactCustomersTable {
   customer_id: string;
 }
 
+/** Per live customer id, its handled contacts with a reason (ReasonedContact[] as JSON, time order): what repeats are judged on. */
+export interface EmContactHistoryTable {
+  customer_id: string;
+  contacts: string;
+}
+
 /** The last log position folded into the tables (a redelivered event at or below it changes nothing). */
 export interface EmProgressTable {
   id: string;
@@ -67,10 +73,18 @@ export interface ExperienceMetricsTables {
   em_customers: EmCustomersTable;
   em_progress: EmProgressTable;
   em_contact_customers: EmContactCustomersTable;
+  em_contact_history: EmContactHistoryTable;
 }
 
 export const EXPERIENCE_METRICS = 'experience-metrics';
-export const EXPERIENCE_METRICS_TABLES = ['em_totals', 'em_cases', 'em_customers', 'em_progress', 'em_contact_customers'] as const;
+export const EXPERIENCE_METRICS_TABLES = [
+  'em_totals',
+  'em_cases',
+  'em_customers',
+  'em_progress',
+  'em_contact_customers',
+  'em_contact_history',
+] as const;
 
 export const experienceMetricsMigrations: Record<string, Migration> = {
   'experience-metrics-0001-tables': {
@@ -137,6 +151,11 @@ export const experienceMetricsMigrations: Record<string, Migration> = {
         .createIndex('em_contact_customers_series')
         .on('em_contact_customers')
         .columns(['granularity', 'dimension', 'bucket', 'slice'])
+        .execute();
+      await db.schema
+        .createTable('em_contact_history')
+        .addColumn('customer_id', 'text', (c) => c.primaryKey())
+        .addColumn('contacts', 'text', (c) => c.notNull())
         .execute();
     },
   },

@@ -1,4 +1,4 @@
-import { contactCostsOf, type ContactCosts } from '@cem/config';
+import { contactCostsOf, DEFAULT_REPEAT_CONTACT_WINDOW_DAYS, repeatContactWindowDaysOf, type ContactCosts } from '@cem/config';
 import { defineReadModel } from '../kit/read-model';
 import { experienceMetricsProjection } from './experience-metrics.projection';
 import { ExperienceMetricsQueries } from './experience-metrics.query';
@@ -13,18 +13,29 @@ import {
 const PROJECTION_VERSION = 3;
 
 /**
- * The read model's version: the projection's, and the reporting time zone (UTC adds 0), so a new
- * METRICS_TIME_ZONE rebuilds the buckets at the next start like a new version does.
+ * The read model's version: the projection's, the reporting time zone and the repeat-contact
+ * window (UTC and the default window add 0), so a new METRICS_TIME_ZONE or
+ * REPEAT_CONTACT_WINDOW_DAYS rebuilds the buckets at the next start like a new version does.
  */
-export function experienceMetricsVersion(timeZone: string): number {
-  let zone = 0;
-  if (timeZone !== 'UTC') {
-    // FNV-1a of the zone name, kept below 1,000,000
+export function experienceMetricsVersion(timeZone: string, repeatContactWindowDays = DEFAULT_REPEAT_CONTACT_WINDOW_DAYS): number {
+  const setting =
+    (timeZone === 'UTC' ? '' : timeZone) +
+    (repeatContactWindowDays === DEFAULT_REPEAT_CONTACT_WINDOW_DAYS ? '' : `|repeat-window=${repeatContactWindowDays}`);
+  let hashed = 0;
+  if (setting !== '') {
+    // FNV-1a of the settings, kept below 1,000,000
     let h = 0x811c9dc5;
-    for (let i = 0; i < timeZone.length; i++) h = Math.imul(h ^ timeZone.charCodeAt(i), 0x01000193) >>> 0;
-    zone = (h % 999_999) + 1;
+    for (let i = 0; i < setting.length; i++) h = Math.imul(h ^ setting.charCodeAt(i), 0x01000193) >>> 0;
+    hashed = (h % 999_999) + 1;
   }
-  return PROJECTION_VERSION * 1_000_000 + zone;
+  return PROJECTION_VERSION * 1_000_000 + hashed;
+}
+
+export interface ExperienceMetricsOptions {
+  /** CONTACT_COSTS; absent: read from the environment when the queries are made */
+  contactCosts?: ContactCosts | null;
+  /** REPEAT_CONTACT_WINDOW_DAYS; absent: the default, 7 */
+  repeatContactWindowDays?: number;
 }
 
 /**
@@ -32,13 +43,14 @@ export function experienceMetricsVersion(timeZone: string): number {
  * projection starts, not here: this runs when the module is imported, before a process's
  * configuration check (@cem/config) can report METRICS_TIME_ZONE and exit cleanly.
  */
-export function experienceMetricsReadModel(timeZone: string, options: { contactCosts?: ContactCosts | null } = {}) {
+export function experienceMetricsReadModel(timeZone: string, options: ExperienceMetricsOptions = {}) {
+  const repeatWindow = options.repeatContactWindowDays ?? DEFAULT_REPEAT_CONTACT_WINDOW_DAYS;
   return defineReadModel<ExperienceMetricsTables>()({
     name: EXPERIENCE_METRICS,
-    version: experienceMetricsVersion(timeZone),
+    version: experienceMetricsVersion(timeZone, repeatWindow),
     tables: EXPERIENCE_METRICS_TABLES,
     migrations: experienceMetricsMigrations,
-    projection: experienceMetricsProjection(timeZone),
+    projection: experienceMetricsProjection(timeZone, repeatWindow),
     // CONTACT_COSTS is read when the queries are made (after the boot check), not at import
     queries: (db) =>
       new ExperienceMetricsQueries(db, timeZone, options.contactCosts !== undefined ? options.contactCosts : contactCostsOf()),
@@ -60,6 +72,8 @@ export function experienceMetricsReadModel(timeZone: string, options: { contactC
         queries.seriesOf({ metric: 'contacts-per-customer', bucket: 'week', ...range, sliceBy: 'channel' }),
         queries.seriesOf({ metric: 'contacts-per-customer', bucket: 'month', ...range, filter: ['segment:high', 'segment:low'] }),
         queries.seriesOf({ metric: 'complaint-rate', bucket: 'month', ...range, sliceBy: 'category' }),
+        queries.seriesOf({ metric: 'repeat-contact-rate', bucket: 'month', ...range, sliceBy: 'agent' }),
+        queries.seriesOf({ metric: 'repeat-contact-rate', bucket: 'week', ...range }),
         queries
           .withContactCosts({ phone: 4.5, chat: 1.2, email: 0.8 })
           .seriesOf({ metric: 'cost-to-serve', bucket: 'month', ...range, sliceBy: 'segment' }),
@@ -71,8 +85,8 @@ export function experienceMetricsReadModel(timeZone: string, options: { contactC
 /** The reporting time zone of this process: METRICS_TIME_ZONE (validated at boot by @cem/config), default UTC. */
 export const reportingTimeZone = (): string => process.env.METRICS_TIME_ZONE?.trim() || 'UTC';
 
-/** The experience metrics of the platform (READ_MODELS), in the reporting time zone. */
-export const experienceMetrics = experienceMetricsReadModel(reportingTimeZone());
+/** The experience metrics of the platform (READ_MODELS), in the reporting time zone, with the configured repeat-contact window. */
+export const experienceMetrics = experienceMetricsReadModel(reportingTimeZone(), { repeatContactWindowDays: repeatContactWindowDaysOf() });
 
 export * from './bucket-totals';
 export * from './case-facts';

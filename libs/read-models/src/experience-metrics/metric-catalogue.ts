@@ -108,6 +108,15 @@ export const METRICS = {
     parts: [],
     compute: (t) => ({ value: n(t, 'contacts') }),
   },
+  'repeat-contact-rate': {
+    summary:
+      '% of the handled contacts with a reason that are repeats: the same customer had a contact with the same reason at most REPEAT_CONTACT_WINDOW_DAYS before',
+    parts: ['repeats', 'contactsWithReason'],
+    compute(t) {
+      const withReason = n(t, 'contactsWithReason');
+      return { value: round(ratio(n(t, 'repeatContacts'), withReason)), repeats: n(t, 'repeatContacts'), contactsWithReason: withReason };
+    },
+  },
   'contacts-per-customer': {
     summary: 'Handled contacts per distinct customer contacting in the bucket (merged customers counted once)',
     parts: ['contacts', 'customers'],

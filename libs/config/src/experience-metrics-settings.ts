@@ -1,3 +1,8 @@
+/*
+ * Settings of the experience metrics (libs/read-models/src/experience-metrics) that loadConfig
+ * validates at boot and the read model reads from the environment.
+ */
+
 /**
  * CONTACT_COSTS: what one handled contact costs, per contact channel, as a JSON object
  * (`{"phone":4.5,"chat":1.2,"email":0.8}`), in the major unit of the deployment's currency. The
@@ -36,4 +41,18 @@ export function parseContactCosts(text: string): { costs: ContactCosts; problems
 export function contactCostsOf(env: NodeJS.ProcessEnv = process.env): ContactCosts | null {
   const text = env.CONTACT_COSTS?.trim();
   return text ? parseContactCosts(text).costs : null;
+}
+
+/** REPEAT_CONTACT_WINDOW_DAYS unless set: a contact is a repeat when the same reason came up at most this many days before. */
+export const DEFAULT_REPEAT_CONTACT_WINDOW_DAYS = 7;
+
+/**
+ * REPEAT_CONTACT_WINDOW_DAYS of the environment. Read when the read model is defined (at import,
+ * before the boot check): a bad value falls back to the default here, and loadConfig then stops
+ * the process naming the variable.
+ */
+export function repeatContactWindowDaysOf(env: NodeJS.ProcessEnv = process.env): number {
+  const text = env.REPEAT_CONTACT_WINDOW_DAYS?.trim() ?? '';
+  const days = /^\d+$/.test(text) ? Number(text) : NaN;
+  return days >= 1 && days <= 365 ? days : DEFAULT_REPEAT_CONTACT_WINDOW_DAYS;
 }
