@@ -61,7 +61,8 @@ export class ExperienceMetricsController {
   @Get('series')
   @Roles('analyst')
   @ApiOperation({
-    summary: 'A metric time series by day, week or month, sliced by one dimension or filtered on its values (role: analyst)',
+    summary:
+      'A metric time series by day, week or month, sliced by one dimension and/or filtered, on one dimension or a pair (role: analyst)',
     description:
       'Buckets in the reporting time zone, by occurredAt (late events in their bucket). Every bucket of the range is present. ' +
       '`format=csv` exports one line per slice and bucket. Definitions: docs/experience-metrics.md.',
@@ -71,7 +72,8 @@ export class ExperienceMetricsController {
     status: 422,
     description:
       'a parameter is invalid, named in `errors[].field`: unknown metric or slice, bucket not day/week/month, a date not YYYY-MM-DD, ' +
-      `to not after from, more than ${MAX_SERIES_BUCKETS} buckets, unknown time zone or not the reporting one, filters on several dimensions`,
+      `to not after from, more than ${MAX_SERIES_BUCKETS} buckets, unknown time zone or not the reporting one, dimensions that are not one or a combinable pair, ` +
+      `a pair for a distinct-customer metric, cost-to-serve without CONTACT_COSTS`,
   })
   async series(@Query() q: MetricSeriesQueryDto, @Res({ passthrough: true }) reply: FastifyReply) {
     await waitForPosition(this.platform, this.readSide, q.minPosition, EXPERIENCE_METRICS);

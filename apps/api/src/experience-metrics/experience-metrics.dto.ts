@@ -1,7 +1,15 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { ArrayMaxSize, IsArray, IsIn, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
-import { DIMENSIONS, GRANULARITIES, MAX_FILTER_VALUES, MAX_SERIES_BUCKETS, METRIC_NAMES } from '@cem/read-models/experience-metrics';
+import {
+  DIMENSION_PAIRS,
+  DIMENSIONS,
+  GRANULARITIES,
+  MAX_FILTER_VALUES,
+  MAX_SERIES_BUCKETS,
+  METRIC_NAMES,
+  pairName,
+} from '@cem/read-models/experience-metrics';
 import { ConsistencyQueryDto } from '../customers/customers.dto';
 import { EXPORT_FORMATS } from '../http/csv';
 
@@ -62,7 +70,8 @@ export class MetricSeriesQueryDto extends ConsistencyQueryDto {
     maxItems: MAX_FILTER_VALUES,
     example: ['segment:high', 'segment:strategic'],
     description:
-      '`dimension:value`, repeatable for values of one dimension (the sliceBy one, if given); without sliceBy the values are summed',
+      '`dimension:value`, repeatable: values of one dimension are summed (any of them); sliceBy and the filters name one dimension, ' +
+      `or the two of a pair (${DIMENSION_PAIRS.map(pairName).join(', ')}): e.g. sliceBy=channel&filter=segment:high`,
   })
   @IsOptional()
   @Transform(({ value }) => (typeof value === 'string' ? [value] : value))
@@ -135,6 +144,17 @@ export class MetricSeriesDto {
     example: null,
   })
   filter!: MetricFilterDto | null;
+  @ApiProperty({
+    type: 'array',
+    description: 'every filter, one per dimension (two for a pair of dimensions); `filter` is the first of them',
+    items: {
+      type: 'object',
+      required: ['dimension', 'values'],
+      properties: { dimension: { type: 'string' }, values: { type: 'array', items: { type: 'string' } } },
+    },
+    example: [{ dimension: 'segment', values: ['high'] }],
+  })
+  filters!: MetricFilterDto[];
   @ApiProperty({ type: [MetricSeriesLineDto] }) series!: MetricSeriesLineDto[];
 }
 

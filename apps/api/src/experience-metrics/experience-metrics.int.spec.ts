@@ -70,6 +70,28 @@ describe('experience-metrics API', () => {
     ]);
   });
 
+  it('slices by channel within a value segment (a pair of dimensions), as JSON and CSV', async () => {
+    const url = '/v1/experience-metrics/series?metric=nps&bucket=month&from=2026-11-01&to=2026-12-01&sliceBy=channel&filter=segment:none';
+    const json = await get(url);
+    expect(json.statusCode).toBe(200);
+    expect(json.json()).toMatchObject({
+      sliceBy: 'channel',
+      filter: { dimension: 'segment', values: ['none'] },
+      filters: [{ dimension: 'segment', values: ['none'] }],
+    });
+    expect(json.json().series.map((l: { slice: string; points: { value: number }[] }) => [l.slice, l.points[0].value])).toEqual([
+      ['email', 0],
+      ['web', 100],
+    ]);
+    const csv = await get(`${url}&format=csv`);
+    expect(csv.body.split('\r\n').slice(1, 3)).toEqual([
+      'nps,email,2026-11-01,2026-11-01T00:00:00Z,2026-12-01T00:00:00Z,0,1,0,1,2',
+      'nps,web,2026-11-01,2026-11-01T00:00:00Z,2026-12-01T00:00:00Z,100,1,0,0,1',
+    ]);
+    const high = await get(url.replace('segment:none', 'segment:high'));
+    expect(high.json().series).toEqual([]);
+  });
+
   it('lists the catalogue: metrics with their parts, dimensions, buckets, time zone, limits', async () => {
     const res = await get('/v1/experience-metrics');
     expect(res.statusCode).toBe(200);
@@ -97,8 +119,18 @@ describe('experience-metrics API', () => {
     ['metric=nps&bucket=day&from=2026-01-01&to=2026-02-01&timeZone=Europe/Berlin', 'timeZone', /reporting time zone UTC/],
     ['metric=nps&bucket=day&from=2026-01-01&to=2026-02-01&sliceBy=planet', 'sliceBy', /unknown slice/],
     ['metric=nps&bucket=day&from=2026-01-01&to=2026-02-01&filter=planet:mars', 'filter', /dimension:value/],
-    ['metric=nps&bucket=day&from=2026-01-01&to=2026-02-01&filter=channel:web&filter=segment:high', 'filter', /one dimension/],
-    ['metric=nps&bucket=day&from=2026-01-01&to=2026-02-01&sliceBy=channel&filter=segment:high', 'filter', /sliceBy dimension/],
+    ['metric=nps&bucket=day&from=2026-01-01&to=2026-02-01&filter=channel:web&filter=source:x', 'filter', /cannot be combined/],
+    ['metric=nps&bucket=day&from=2026-01-01&to=2026-02-01&sliceBy=channel&filter=agent:a', 'filter', /channel, agent cannot be combined/],
+    [
+      'metric=nps&bucket=day&from=2026-01-01&to=2026-02-01&sliceBy=channel&filter=segment:high&filter=source:x',
+      'filter',
+      /channel, segment, source cannot be combined/,
+    ],
+    [
+      'metric=contacts-per-customer&bucket=day&from=2026-01-01&to=2026-02-01&sliceBy=segment&filter=channel:phone',
+      'filter',
+      /distinct customers per single dimension/,
+    ],
     ['metric=nps&bucket=day&from=2026-01-01&to=2026-02-01&color=red', 'color', /not a known field/],
     // the harness sets no CONTACT_COSTS
     ['metric=cost-to-serve&bucket=day&from=2026-01-01&to=2026-02-01', 'metric', /CONTACT_COSTS is not configured/],

@@ -554,6 +554,75 @@ describe('experience metrics over generated histories (Europe/Berlin)', () => {
     120_000,
   );
 
+  it.each(['week', 'month'])(
+    'two dimensions (channel and segment): sliced by one, filtered on the other or on both, equal the recomputation (%s)',
+    async (gran) => {
+      const combos: { sliceBy: 'channel' | 'segment' | null; filters: [keyof Slices, string[]][] }[] = [
+        { sliceBy: 'channel', filters: [['segment', ['high', 'strategic']]] },
+        { sliceBy: 'segment', filters: [['channel', ['phone']]] },
+        {
+          sliceBy: null,
+          filters: [
+            ['channel', ['phone', 'chat']],
+            ['segment', ['low', 'medium']],
+          ],
+        },
+        {
+          sliceBy: 'channel',
+          filters: [
+            ['channel', ['phone', 'email']],
+            ['segment', ['none']],
+          ],
+        },
+      ];
+      let compared = 0;
+      for (const metric of METRICS_CHECKED.filter((m) => !['contacts-per-customer', 'cost-to-serve'].includes(m))) {
+        for (const { sliceBy, filters } of combos) {
+          const served = await main.queries.seriesOf({
+            metric,
+            bucket: gran,
+            from: FROM,
+            to: TO,
+            ...(sliceBy ? { sliceBy } : {}),
+            filter: filters.flatMap(([d, values]) => values.map((v) => `${d}:${v}`)),
+          });
+          const kept = facts.filter((f) => filters.every(([d, values]) => values.includes(f.slices[d])));
+          // a sliced series without any data has no line: no buckets to compare, and none expected
+          const buckets = served.series[0]?.points.map((p) => p.bucket) ?? [];
+          const expected = expectedSeries({ ...recomputed, facts: kept }, metric, gran, sliceBy, buckets);
+          const sliceValues = filters.find(([d]) => d === sliceBy)?.[1];
+          const wanted = sliceValues ?? [...expected.keys()].filter((x) => hasData(expected.get(x)!));
+          expect(served.series.map((x) => x.slice)).toEqual(sliceBy ? [...wanted].sort() : ['*']);
+          for (const line of served.series) {
+            const want = expected.get(line.slice);
+            for (const point of line.points) {
+              const where = `${metric} ${gran} ${sliceBy ?? 'all'}=${line.slice} ${JSON.stringify(filters)} ${point.bucket}`;
+              const empty = expectedPoint(metric === 'case-backlog' ? 'contacts' : metric, []);
+              sameFigures(point, want?.get(point.bucket) ?? empty, where);
+              compared++;
+            }
+          }
+        }
+      }
+      expect(compared).toBeGreaterThan(500);
+    },
+    120_000,
+  );
+
+  it('refuses dimensions that cannot be combined, and two dimensions for the distinct-customer metrics, naming filter', async () => {
+    const q = { bucket: 'month', from: FROM, to: TO } as const;
+    await expect(main.queries.seriesOf({ ...q, metric: 'nps', sliceBy: 'channel', filter: 'source:x' })).rejects.toMatchObject({
+      parameter: 'filter',
+      reason: 'channel, source cannot be combined in one series; the combinable pairs: channel+segment',
+    });
+    await expect(
+      main.queries.seriesOf({ ...q, metric: 'nps', sliceBy: 'channel', filter: ['segment:high', 'agent:a'] }),
+    ).rejects.toMatchObject({ parameter: 'filter', reason: expect.stringMatching(/^channel, segment, agent cannot be combined/) });
+    await expect(
+      main.queries.seriesOf({ ...q, metric: 'contacts-per-customer', sliceBy: 'channel', filter: 'segment:high' }),
+    ).rejects.toMatchObject({ parameter: 'filter', reason: expect.stringMatching(/distinct customers per single dimension/) });
+  });
+
   it('buckets by the Berlin calendar across a day boundary and both daylight-saving changes', async () => {
     const nps = await main.queries.seriesOf({
       metric: 'nps',

@@ -13,7 +13,7 @@ import { caseContribution, caseSlices, foldCase, isCaseRecord, type CaseFacts, t
 import type { ExperienceMetricsTables } from './experience-metrics.schema';
 import { binOf } from './quantile-bins';
 import { addContacts, type ReasonedContact } from './repeat-contacts';
-import { ALL_DIMENSION, ALL_SLICE, DIMENSIONS, NO_VALUE, type SliceValues } from './slices';
+import { ALL_DIMENSION, ALL_SLICE, DIMENSION_PAIRS, DIMENSIONS, NO_VALUE, pairName, pairSlice, type SliceValues } from './slices';
 import { BucketNamer, GRANULARITIES } from './time-buckets';
 
 /** What the value segment of a customer needs, per customer id (merges followed by the kit). */
@@ -225,7 +225,7 @@ export function experienceMetricsProjection(timeZone: string, repeatContactWindo
       this.add(batch, [{ at: m.occurredAt, totals }], { ...slices, agent: m.agentId ?? NO_VALUE, category }, 1);
     }
 
-    /** Adds contributions to their rows: each instant's day, week and month, unsliced and per slice. */
+    /** Adds contributions to their rows: each instant's day, week and month, unsliced, per slice and per pair of slices. */
     private add(batch: Batch, contributions: Contribution[], slices: SliceValues, sign: 1 | -1): void {
       for (const { at, totals } of contributions) {
         const buckets = this.namer.of(at);
@@ -233,6 +233,8 @@ export function experienceMetricsProjection(timeZone: string, repeatContactWindo
           const bucket = buckets[granularity];
           this.addRow(batch, granularity, ALL_DIMENSION, bucket, ALL_SLICE, totals, sign);
           for (const dimension of DIMENSIONS) this.addRow(batch, granularity, dimension, bucket, slices[dimension], totals, sign);
+          for (const pair of DIMENSION_PAIRS)
+            this.addRow(batch, granularity, pairName(pair), bucket, pairSlice([slices[pair[0]], slices[pair[1]]]), totals, sign);
         }
       }
     }

@@ -3,9 +3,9 @@ import { sql } from 'kysely';
 import type { ContactCosts } from '@cem/config';
 import { addTotals, emptyTotals, type BucketTotals } from './bucket-totals';
 import { METRICS, type MetricDefinition, type MetricPoint, type QueryFigures } from './metric-catalogue';
-import { MetricQueryError, parseSeriesQuery, type RawSeriesQuery, type SeriesQuery } from './metric-query';
+import { MetricQueryError, parseSeriesQuery, type RawSeriesQuery, type SeriesFilter, type SeriesQuery } from './metric-query';
 import type { ExperienceMetricsTables } from './experience-metrics.schema';
-import { ALL_DIMENSION, ALL_SLICE, type Dimension } from './slices';
+import { ALL_DIMENSION, ALL_SLICE, pairName, pairOf, type Dimension } from './slices';
 import { bucketOfDate, bucketsBetween, nextBucket, startOfLocalDate, type Granularity } from './time-buckets';
 
 export type SeriesPoint = { bucket: string; start: string; end: string } & MetricPoint;
@@ -24,8 +24,42 @@ export interface MetricSeries {
   from: string;
   to: string;
   sliceBy: Dimension | null;
-  filter: { dimension: Dimension; values: string[] } | null;
+  /** the filter on one dimension (the first given); `filters` has all */
+  filter: SeriesFilter | null;
+  filters: SeriesFilter[];
   series: MetricSeriesLine[];
+}
+
+/**
+ * Which rows a query reads: those of one dimension (or of a pair of dimensions), the listed slice
+ * values in SQL when one dimension is filtered, and per row its line and whether the filters keep it.
+ */
+interface RowSelection {
+  dimension: string;
+  /** `slice IN (...)`; undefined: every slice of the dimension (pairs are filtered in `keeps`) */
+  slices?: string[];
+  keeps(slice: string): boolean;
+  lineOf(slice: string): string;
+}
+
+function rowSelection(q: SeriesQuery): RowSelection {
+  const dimensions = [...new Set([...(q.sliceBy ? [q.sliceBy] : []), ...q.filters.map((f) => f.dimension)])];
+  const pair = dimensions.length === 2 ? pairOf(dimensions[0], dimensions[1]) : undefined;
+  if (!pair) {
+    const only = q.filters[0];
+    return {
+      dimension: dimensions[0] ?? ALL_DIMENSION,
+      slices: only?.values,
+      keeps: () => true,
+      lineOf: (slice) => (q.sliceBy ? slice : ALL_SLICE),
+    };
+  }
+  const valueOf = (slice: string, dimension: Dimension): string => (JSON.parse(slice) as string[])[pair.indexOf(dimension)];
+  return {
+    dimension: pairName(pair),
+    keeps: (slice) => q.filters.every((f) => f.values.includes(valueOf(slice, f.dimension))),
+    lineOf: (slice) => (q.sliceBy ? valueOf(slice, q.sliceBy) : ALL_SLICE),
+  };
 }
 
 /** The experience-metrics queries: metric time series over the pre-aggregated buckets. */
@@ -46,7 +80,7 @@ export class ExperienceMetricsQueries {
   }
 
   /** Validates and answers a series query given as text (the API's query string); MetricQueryError names a bad parameter. */
-  seriesOf(raw: RawSeriesQuery): Promise<MetricSeries> {
+  async seriesOf(raw: RawSeriesQuery): Promise<MetricSeries> {
     return this.series(parseSeriesQuery(raw, this.timeZone));
   }
 
@@ -61,7 +95,8 @@ export class ExperienceMetricsQueries {
     if (needs.includes('contactCosts') && this.contactCosts === null)
       throw new MetricQueryError('metric', `${q.metric} needs a cost per contact channel: CONTACT_COSTS is not configured`);
     const buckets = bucketsBetween(q.from, q.to, q.bucket);
-    const dimension = q.sliceBy ?? q.filter?.dimension ?? ALL_DIMENSION;
+    const selection = rowSelection(q);
+    const { dimension } = selection;
     let query = this.db
       .selectFrom('em_totals')
       .select(['bucket', 'slice', 'totals'])
@@ -69,14 +104,14 @@ export class ExperienceMetricsQueries {
       .where('dimension', '=', dimension)
       .where('bucket', '>=', buckets[0])
       .where('bucket', '<=', buckets[buckets.length - 1]);
-    if (q.filter) query = query.where('slice', 'in', q.filter.values);
+    if (selection.slices) query = query.where('slice', 'in', selection.slices);
     const rows = await query.orderBy('slice').orderBy('bucket').execute();
 
-    // slice -> bucket -> totals (filtered totals are summed into one line)
+    // line -> bucket -> totals (the rows of one line are summed: filtered values, the other dimension of a pair)
     const lines = new Map<string, Map<string, BucketTotals>>();
-    const lineOf = (slice: string) => (q.sliceBy ? slice : ALL_SLICE);
     for (const row of rows) {
-      const line = lineOf(row.slice);
+      if (!selection.keeps(row.slice)) continue;
+      const line = selection.lineOf(row.slice);
       let byBucket = lines.get(line);
       if (!byBucket) lines.set(line, (byBucket = new Map()));
       const totals = JSON.parse(row.totals) as BucketTotals;
@@ -85,9 +120,11 @@ export class ExperienceMetricsQueries {
       else byBucket.set(row.bucket, totals);
     }
     if (!q.sliceBy && lines.size === 0) lines.set(ALL_SLICE, new Map());
-    if (q.sliceBy && q.filter) for (const v of q.filter.values) if (!lines.has(v)) lines.set(v, new Map());
+    // the values asked for of the sliceBy dimension are lines even without data
+    const sliceFilter = q.filters.find((f) => f.dimension === q.sliceBy);
+    if (sliceFilter) for (const v of sliceFilter.values) if (!lines.has(v)) lines.set(v, new Map());
 
-    const backlogStart = q.metric === 'case-backlog' ? await this.backlogBefore(dimension, q, buckets[0]) : undefined;
+    const backlogStart = q.metric === 'case-backlog' ? await this.backlogBefore(selection, buckets[0]) : undefined;
     const bounds = buckets.map((b) => this.boundsOf(b, q.bucket));
     const contacting = needs.includes('contactingCustomers') ? await this.contactingCustomers(dimension, q, buckets) : undefined;
     const known = needs.includes('customersKnown') ? await this.customersKnown(q.bucket, buckets) : undefined;
@@ -129,8 +166,9 @@ export class ExperienceMetricsQueries {
       from: q.from,
       to: q.to,
       sliceBy: q.sliceBy ?? null,
-      filter: q.filter ?? null,
-      series: q.sliceBy && !q.filter ? series.filter(hasFigures) : series,
+      filter: q.filters[0] ?? null,
+      filters: q.filters,
+      series: q.sliceBy && !sliceFilter ? series.filter(hasFigures) : series,
     };
   }
 
@@ -164,7 +202,9 @@ export class ExperienceMetricsQueries {
       .where('t.bucket', '>=', buckets[0])
       .where('t.bucket', '<=', buckets[buckets.length - 1])
       .groupBy('t.bucket');
-    if (q.filter) query = query.where('t.slice', 'in', q.filter.values);
+    // one dimension only (parseSeriesQuery refuses pairs for these metrics)
+    const filter = q.filters.find((f) => f.dimension === dimension);
+    if (filter) query = query.where('t.slice', 'in', filter.values);
     const rows = q.sliceBy
       ? await query.select('t.slice').groupBy('t.slice').execute()
       : (await query.execute()).map((r) => ({ ...r, slice: ALL_SLICE }));
@@ -204,15 +244,15 @@ export class ExperienceMetricsQueries {
   }
 
   /** Cases open at the start of `first`, per line: whole months before its month, then its month's days before it. */
-  private async backlogBefore(dimension: string, q: SeriesQuery, first: string): Promise<Map<string, number>> {
+  private async backlogBefore(selection: RowSelection, first: string): Promise<Map<string, number>> {
     const month = bucketOfDate(first, 'month');
     const select = (granularity: Granularity) => {
       let query = this.db
         .selectFrom('em_totals')
         .select(['slice', 'totals'])
         .where('granularity', '=', granularity)
-        .where('dimension', '=', dimension);
-      if (q.filter) query = query.where('slice', 'in', q.filter.values);
+        .where('dimension', '=', selection.dimension);
+      if (selection.slices) query = query.where('slice', 'in', selection.slices);
       return query;
     };
     const rows = [
@@ -221,8 +261,9 @@ export class ExperienceMetricsQueries {
     ];
     const open = new Map<string, number>();
     for (const row of rows) {
+      if (!selection.keeps(row.slice)) continue;
       const t = JSON.parse(row.totals) as BucketTotals;
-      const line = q.sliceBy ? row.slice : ALL_SLICE;
+      const line = selection.lineOf(row.slice);
       open.set(line, (open.get(line) ?? 0) + (t.c.casesOpened ?? 0) - (t.c.casesFinished ?? 0));
     }
     return open;

@@ -74,6 +74,14 @@ export function experienceMetricsReadModel(timeZone: string, options: Experience
         queries.seriesOf({ metric: 'complaint-rate', bucket: 'month', ...range, sliceBy: 'category' }),
         queries.seriesOf({ metric: 'repeat-contact-rate', bucket: 'month', ...range, sliceBy: 'agent' }),
         queries.seriesOf({ metric: 'repeat-contact-rate', bucket: 'week', ...range }),
+        queries.seriesOf({ metric: 'csat', bucket: 'month', ...range, sliceBy: 'channel', filter: ['segment:high', 'segment:none'] }),
+        queries.seriesOf({
+          metric: 'case-backlog',
+          bucket: 'week',
+          from: '2025-06-01',
+          to: '2026-06-01',
+          filter: ['channel:phone', 'segment:low'],
+        }),
         queries
           .withContactCosts({ phone: 4.5, chat: 1.2, email: 0.8 })
           .seriesOf({ metric: 'cost-to-serve', bucket: 'month', ...range, sliceBy: 'segment' }),

@@ -1,5 +1,5 @@
-import { isMetricName, METRIC_NAMES, type MetricName } from './metric-catalogue';
-import { DIMENSIONS, isDimension, type Dimension } from './slices';
+import { isMetricName, METRIC_NAMES, METRICS, type MetricDefinition, type MetricName } from './metric-catalogue';
+import { DIMENSION_PAIRS, DIMENSIONS, isDimension, pairName, pairOf, type Dimension } from './slices';
 import { bucketsBetween, GRANULARITIES, isGranularity, isKnownTimeZone, isLocalDate, type Granularity } from './time-buckets';
 
 /** The most buckets one series may have (a daily series of about 2 years and 9 months). */
@@ -19,8 +19,16 @@ export interface SeriesQuery {
   timeZone?: string;
   /** one series per value of this dimension; absent: one series of the totals */
   sliceBy?: Dimension;
-  /** keep only these values of a dimension (with sliceBy, the same dimension) */
-  filter?: { dimension: Dimension; values: string[] };
+  /**
+   * keep only these values, per dimension (values of one dimension: any of them); sliceBy and the
+   * filters name one dimension, or the two of a pair (DIMENSION_PAIRS)
+   */
+  filters: SeriesFilter[];
+}
+
+export interface SeriesFilter {
+  dimension: Dimension;
+  values: string[];
 }
 
 /** A parameter of a series query that cannot be answered: `parameter` names it. */
@@ -73,10 +81,10 @@ export function parseSeriesQuery(raw: RawSeriesQuery, reportingTimeZone: string)
     if (!isDimension(raw.sliceBy)) throw new MetricQueryError('sliceBy', `unknown slice; one of ${DIMENSIONS.join(', ')}`);
     sliceBy = raw.sliceBy;
   }
-  let filter: SeriesQuery['filter'];
-  const filters = raw.filter === undefined ? [] : Array.isArray(raw.filter) ? raw.filter : [raw.filter];
-  if (filters.length > MAX_FILTER_VALUES) throw new MetricQueryError('filter', `at most ${MAX_FILTER_VALUES} values`);
-  for (const f of filters) {
+  const filters: SeriesFilter[] = [];
+  const given = raw.filter === undefined ? [] : Array.isArray(raw.filter) ? raw.filter : [raw.filter];
+  if (given.length > MAX_FILTER_VALUES) throw new MetricQueryError('filter', `at most ${MAX_FILTER_VALUES} values`);
+  for (const f of given) {
     const at = typeof f === 'string' ? f.indexOf(':') : -1;
     const dimension = at > 0 ? f.slice(0, at) : '';
     const value = at > 0 ? f.slice(at + 1) : '';
@@ -84,10 +92,17 @@ export function parseSeriesQuery(raw: RawSeriesQuery, reportingTimeZone: string)
       throw new MetricQueryError('filter', `must be dimension:value with a dimension among ${DIMENSIONS.join(', ')}`);
     if (value === '' || value.length > 200)
       throw new MetricQueryError('filter', 'the value after the dimension must be 1 to 200 characters');
-    if (filter && filter.dimension !== dimension) throw new MetricQueryError('filter', 'all filters must be on one dimension');
-    if (sliceBy && sliceBy !== dimension) throw new MetricQueryError('filter', `must be on the sliceBy dimension (${sliceBy})`);
-    filter ??= { dimension, values: [] };
+    let filter = filters.find((x) => x.dimension === dimension);
+    if (!filter) filters.push((filter = { dimension, values: [] }));
     if (!filter.values.includes(value)) filter.values.push(value);
   }
-  return { metric, bucket, from, to, timeZone, sliceBy, filter };
+  const dimensions = [...new Set([...(sliceBy ? [sliceBy] : []), ...filters.map((f) => f.dimension)])];
+  if (dimensions.length > 1) {
+    const pairs = DIMENSION_PAIRS.map(pairName).join(', ');
+    if (dimensions.length > 2 || !pairOf(dimensions[0], dimensions[1]))
+      throw new MetricQueryError('filter', `${dimensions.join(', ')} cannot be combined in one series; the combinable pairs: ${pairs}`);
+    if (((METRICS[metric] as MetricDefinition).needs ?? []).includes('contactingCustomers'))
+      throw new MetricQueryError('filter', `${metric} counts distinct customers per single dimension: slice and filter on one dimension`);
+  }
+  return { metric, bucket, from, to, timeZone, sliceBy, filters };
 }

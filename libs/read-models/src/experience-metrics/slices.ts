@@ -12,3 +12,19 @@ export type SliceValues = Record<Dimension, string>;
 /** Rows of the unsliced totals use this dimension and slice. */
 export const ALL_DIMENSION = 'all';
 export const ALL_SLICE = '*';
+
+/**
+ * The pairs of dimensions one series may combine (slice by one and filter on the other, or filter
+ * on both): the projection keeps rows per pair too, for these pairs only (each pair adds a row per
+ * event and granularity). The pair's rows have the dimension `channel+segment` and the slice
+ * `["phone","high"]` (JSON: any value may hold any character).
+ */
+export const DIMENSION_PAIRS: readonly (readonly [Dimension, Dimension])[] = [['channel', 'segment']];
+
+export const pairName = (pair: readonly [Dimension, Dimension]): string => pair.join('+');
+
+/** The supported pair holding both dimensions, whatever their order. */
+export const pairOf = (a: Dimension, b: Dimension): readonly [Dimension, Dimension] | undefined =>
+  DIMENSION_PAIRS.find(([x, y]) => (x === a && y === b) || (x === b && y === a));
+
+export const pairSlice = (values: readonly [string, string]): string => JSON.stringify(values);
