@@ -66,7 +66,10 @@ const ONE_REPEAT: BucketTotals = { c: { repeatContacts: 1 }, h: {} };
  * case events go through the case's facts first (case-facts.ts), and the case's contribution is
  * replaced, not added to. The value segment slice is the customer's segment when the event is
  * projected (net value of the purchases and refunds before it in the log, merged customers'
- * histories included).
+ * histories included). Besides the rows: each customer's earliest event (customers known, counted
+ * in its bucket and moved by late events and merges), the customer ids contacting per bucket and
+ * slice (distinct customers, counted by the query after merges), and each customer's contacts with
+ * a reason (repeat-contacts.ts), merged histories judged as one.
  */
 export function experienceMetricsProjection(timeZone: string, repeatContactWindowDays: number) {
   const repeatWindowMs = repeatContactWindowDays * 86_400_000;
