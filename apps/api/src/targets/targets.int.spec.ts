@@ -208,6 +208,25 @@ describe('targets over the experience metrics (the real metric source)', () => {
     '2026-04': [10, 10, 9, 5, 7, 8],
   };
 
+  it('refuses a target on cost-to-serve where CONTACT_COSTS is not configured (the harness sets none), naming metric', async () => {
+    const res = await api.app.inject({
+      method: 'POST',
+      url: '/v1/targets',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${KEYS.analyst}` },
+      payload: JSON.stringify({
+        targetId: 'cost-phone',
+        name: 'Cost to serve',
+        metric: 'cost-to-serve',
+        direction: 'at-most',
+        threshold: 1000,
+        startDate: '2026-01-01',
+        dueDate: '2026-08-31',
+      }),
+    });
+    expect(res.statusCode).toBe(422);
+    expect(res.json().errors).toEqual([expect.objectContaining({ field: 'metric' })]);
+  });
+
   it('reads the metric of the slice from the experience metrics; the status matches a plain recomputation from the answers', async () => {
     const events: Record<string, unknown>[] = [];
     for (const [month, scores] of Object.entries(ANSWERS))

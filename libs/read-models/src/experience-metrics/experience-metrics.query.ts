@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 import { sql } from 'kysely';
 import type { ContactCosts } from '@cem/config';
 import { addTotals, emptyTotals, type BucketTotals } from './bucket-totals';
-import { METRICS, type MetricDefinition, type MetricPoint, type QueryFigures } from './metric-catalogue';
+import { METRICS, type MetricDefinition, type MetricName, type MetricPoint, type QueryFigures } from './metric-catalogue';
 import { MetricQueryError, parseSeriesQuery, type RawSeriesQuery, type SeriesFilter, type SeriesQuery } from './metric-query';
 import type { ExperienceMetricsTables } from './experience-metrics.schema';
 import { ALL_DIMENSION, ALL_SLICE, pairName, pairOf, type Dimension } from './slices';
@@ -74,6 +74,11 @@ export class ExperienceMetricsQueries {
     readonly contactCosts: ContactCosts | null = null,
   ) {}
 
+  /** false for a metric that needs a setting this process lacks (cost-to-serve without CONTACT_COSTS) */
+  canAnswer(metric: MetricName): boolean {
+    return !(((METRICS[metric] as MetricDefinition).needs ?? []).includes('contactCosts') && this.contactCosts === null);
+  }
+
   /** The same queries with other contact costs (a test, a what-if). */
   withContactCosts(costs: ContactCosts | null): ExperienceMetricsQueries {
     return new ExperienceMetricsQueries(this.db, this.timeZone, costs);
@@ -92,7 +97,7 @@ export class ExperienceMetricsQueries {
   async series(q: SeriesQuery): Promise<MetricSeries> {
     const definition = METRICS[q.metric];
     const needs = (definition as MetricDefinition).needs ?? [];
-    if (needs.includes('contactCosts') && this.contactCosts === null)
+    if (!this.canAnswer(q.metric))
       throw new MetricQueryError('metric', `${q.metric} needs a cost per contact channel: CONTACT_COSTS is not configured`);
     const buckets = bucketsBetween(q.from, q.to, q.bucket);
     const selection = rowSelection(q);

@@ -18,7 +18,8 @@ export interface MetricSeriesPoint {
  */
 export function metricSeriesSource(queries: ExperienceMetricsQueries) {
   return {
-    metricNames: METRIC_NAMES as readonly string[],
+    // a target can be set only on a metric this process can answer (cost-to-serve needs CONTACT_COSTS)
+    metricNames: METRIC_NAMES.filter((m) => queries.canAnswer(m)) as readonly string[],
     dimensions: DIMENSIONS as readonly string[],
     async series(q: {
       metric: string;
