@@ -110,7 +110,9 @@ export class ExperienceMetricsQueries {
       .where('bucket', '>=', buckets[0])
       .where('bucket', '<=', buckets[buckets.length - 1]);
     if (selection.slices) query = query.where('slice', 'in', selection.slices);
-    const rows = await query.orderBy('slice').orderBy('bucket').execute();
+    // no ORDER BY: rows land in maps by line and bucket, and the lines are sorted below (an ORDER BY
+    // slice, bucket made SQLite sort the range in a temporary B-tree on every query)
+    const rows = await query.execute();
 
     // line -> bucket -> totals (the rows of one line are summed: filtered values, the other dimension of a pair)
     const lines = new Map<string, Map<string, BucketTotals>>();
@@ -151,7 +153,14 @@ export class ExperienceMetricsQueries {
           open += (point.opened ?? 0) - (point.finished ?? 0);
           point.value = open;
         }
-        return { ...b, ...point } as SeriesPoint;
+        // copied key by key: `{ ...b, ...point }` cost about 20 us per point (most of a year's
+        // sliced series) once V8's object-spread cache went megamorphic
+        const out = { bucket: b.bucket, start: b.start, end: b.end } as SeriesPoint;
+        for (const k in point) {
+          const v = point[k];
+          out[k] = v;
+        }
+        return out;
       });
       return { slice, points };
     });
