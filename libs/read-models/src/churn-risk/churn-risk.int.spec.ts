@@ -152,4 +152,64 @@ describe('churn-risk read model', () => {
     }
     expect(seen.size).toBeGreaterThanOrEqual(3);
   }, 90_000);
+
+  it('a kept scoring brought up to a later position (changed customers re-scored) equals a fresh scoring; list pages walk it in order', async () => {
+    const store = await openSqliteReadStore(join(loaded.dir, 'incremental.db'), { readModels: [churnRisk] });
+    stores.push(store);
+    const running = await startProjector({ store: loaded.platform.store, db: store.db, readModels: [churnRisk], retryDelayMs: 20 });
+    try {
+      expect(await running.projector.whenCaughtUpToHead(60_000)).toBe(true);
+      const asOf = loaded.history.now;
+      const q = queries(store, asOf);
+      const first = await q.scoreAll(asOf);
+      // some customers act (before asOf, so their scores change), one new customer appears
+      const changed = first.customers.filter((_, i) => i % 9 === 0);
+      const at = new Date(asOf - DAY).toISOString();
+      for (const c of changed) {
+        await loaded.platform.store.appendToStream(customerStreamId(c.customerId), [
+          {
+            eventId: deterministicUuid('incremental-test', c.customerId),
+            type: 'complaint.filed',
+            data: { category: 'billing' },
+            metadata: { schemaVersion: 1, occurredAt: at, customerId: c.customerId, source: 'crm', channel: 'email' },
+          },
+        ]);
+      }
+      const newcomer = deterministicUuid('incremental-test', 'newcomer');
+      await loaded.platform.store.appendToStream(customerStreamId(newcomer), [
+        {
+          eventId: deterministicUuid('incremental-test', 'newcomer', 'purchase'),
+          type: 'purchase.completed',
+          data: { orderId: 'incremental-newcomer', amount: 80, currency: 'EUR' },
+          metadata: { schemaVersion: 1, occurredAt: at, customerId: newcomer, source: 'shop', channel: 'web' },
+        },
+      ]);
+      expect(await running.projector.whenCaughtUpToHead(60_000)).toBe(true);
+      const updated = await q.scoreAll(asOf);
+      const fresh = await queries(store, asOf).scoreAll(asOf);
+      expect(updated).not.toBe(first);
+      expect(updated).toEqual(fresh);
+      expect(updated.customers.some((c) => c.customerId === newcomer)).toBe(true);
+      expect(updated.customers).not.toEqual(first.customers);
+
+      // every page of a filtered listing, in order, is the plain filter and sort of the scoring
+      for (const sort of ['score', 'valueAtRisk'] as const) {
+        const key = (c: (typeof fresh.customers)[number]) => (sort === 'score' ? c.probability : c.valueAtRisk);
+        const expected = fresh.customers
+          .filter((c) => c.netValue >= 0)
+          .sort((a, b) => key(b) - key(a) || (a.customerId < b.customerId ? -1 : 1))
+          .map((c) => c.customerId);
+        const listed: string[] = [];
+        let cursor: string | undefined;
+        do {
+          const page = await q.atRisk({ bands: ['low', 'medium', 'high', 'critical'], minValue: 0, sort, limit: 7, cursor }, asOf);
+          listed.push(...page.items.map((c) => c.customerId));
+          cursor = page.nextCursor;
+        } while (cursor);
+        expect(listed).toEqual(expected);
+      }
+    } finally {
+      await running.close();
+    }
+  }, 120_000);
 });

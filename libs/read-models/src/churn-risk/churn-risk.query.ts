@@ -67,7 +67,11 @@ export interface Distribution {
   bands: { band: ChurnBand; customers: number; histogram: { from: number; to: number; customers: number }[] }[];
 }
 
-/** Scoring every customer is the costly part: the last few scorings are kept, keyed by instant, model and log position. */
+/**
+ * Scoring every customer is the costly part: the last few scorings are kept, keyed by instant, model
+ * and log position. A scoring at a later position of the same instant and model is derived from a
+ * kept one by re-scoring only the customers whose facts changed since (last_position above it).
+ */
 const CACHED_SCORINGS = 4;
 const PAGE = 2_000;
 /** the largest instant a JavaScript Date holds */
@@ -78,8 +82,19 @@ export interface MergedAway {
   mergedInto: string;
 }
 
+interface CachedScoring {
+  /** instant and model: scorings with the same one differ only by the customers changed in between */
+  instantAndModel: string;
+  position: number;
+  scoring: Promise<Scoring>;
+}
+
+type SortKey = NonNullable<AtRiskFilter['sort']>;
+
 export class ChurnRiskQueries {
-  private readonly scorings = new Map<string, Promise<Scoring>>();
+  private readonly scorings = new Map<string, CachedScoring>();
+  /** a scoring's customers in list order, per sort key: sorted once, then every page is a walk from its cursor */
+  private readonly orders = new WeakMap<Scoring, Partial<Record<SortKey, ScoredCustomer[]>>>();
   /** the instant of the last scheduled re-scoring: "now" lists reuse it while it is fresh */
   private lastScheduled?: number;
 
@@ -135,15 +150,22 @@ export class ChurnRiskQueries {
       .selectFrom('churn_customers')
       .select((eb) => eb.fn.max('last_position').as('p'))
       .executeTakeFirst();
-    const key = `${asOf}|${model.name}|${model.version}|${String(head?.p ?? 0)}`;
-    let scoring = this.scorings.get(key);
-    if (!scoring) {
-      scoring = this.computeScoring(model, asOf);
-      this.scorings.set(key, scoring);
+    const position = Number(head?.p ?? 0);
+    const instantAndModel = `${asOf}|${model.name}|${model.version}`;
+    const key = `${instantAndModel}|${position}`;
+    let cached = this.scorings.get(key);
+    if (!cached) {
+      // the latest kept scoring of this instant and model at an earlier position, if any
+      let base: CachedScoring | undefined;
+      for (const c of this.scorings.values())
+        if (c.instantAndModel === instantAndModel && c.position < position && (!base || c.position > base.position)) base = c;
+      const scoring = base ? this.updateScoring(model, asOf, base) : this.computeScoring(model, asOf);
+      cached = { instantAndModel, position, scoring };
+      this.scorings.set(key, cached);
       scoring.catch(() => this.scorings.delete(key));
       while (this.scorings.size > CACHED_SCORINGS) this.scorings.delete(this.scorings.keys().next().value!);
     }
-    return scoring;
+    return cached.scoring;
   }
 
   private async computeScoring(model: RiskModel, asOf: number): Promise<Scoring> {
@@ -159,24 +181,8 @@ export class ChurnRiskQueries {
         .limit(PAGE)
         .execute();
       for (const row of rows) {
-        const facts = JSON.parse(row.facts) as ChurnFacts;
-        if (!knownAt(facts, asOf)) continue;
-        const s = scoreFeatures(model, churnFeatures(facts, asOf, { bgNbd: model.bgNbd, windowDays: model.trainingWindowDays }));
-        const value = netValueAt(facts, asOf);
-        const top = s.factors.find((f) => f.contribution > 0);
-        customers.push({
-          customerId: facts.customerId,
-          probability: s.probability,
-          logOdds: s.logOdds,
-          band: s.band,
-          netValue: value.net,
-          valueSegment: valueSegment(value.purchases, value.net),
-          lifecycleStage: lifecycleStageAt(facts, asOf),
-          valueAtRisk: s.probability * Math.max(0, value.net),
-          topFactor: top ? { name: top.name, contribution: top.contribution, reason: top.reason } : null,
-          announced: facts.announced,
-          announcedBand: facts.announcedBand as ChurnBand | null,
-        });
+        const scored = scoreCustomer(model, JSON.parse(row.facts) as ChurnFacts, asOf);
+        if (scored) customers.push(scored);
       }
       if (rows.length < PAGE) break;
       after = rows[rows.length - 1].customer_id;
@@ -184,6 +190,30 @@ export class ChurnRiskQueries {
       await new Promise((r) => setImmediate(r));
     }
     return { asOf: new Date(asOf).toISOString(), model: modelRef(model), customers };
+  }
+
+  /**
+   * `base` brought up to the log's current position: the customers whose row changed after its
+   * position (new events, merges, announced band changes) are re-scored or dropped (merged away);
+   * the others keep their score, which depends only on their facts, the instant and the model.
+   */
+  private async updateScoring(model: RiskModel, asOf: number, base: CachedScoring): Promise<Scoring> {
+    const previous = await base.scoring;
+    const rows = await this.db
+      .selectFrom('churn_customers')
+      .select(['customer_id', 'merged_into', 'facts'])
+      .where('last_position', '>', base.position)
+      .execute();
+    if (rows.length === 0) return previous;
+    const byId = new Map(previous.customers.map((c) => [c.customerId, c]));
+    for (const row of rows) {
+      byId.delete(row.customer_id);
+      if (row.merged_into !== null) continue;
+      const scored = scoreCustomer(model, JSON.parse(row.facts) as ChurnFacts, asOf);
+      if (scored) byId.set(row.customer_id, scored);
+    }
+    const customers = [...byId.values()].sort((a, b) => (a.customerId < b.customerId ? -1 : a.customerId > b.customerId ? 1 : 0));
+    return { asOf: previous.asOf, model: previous.model, customers };
   }
 
   /**
@@ -224,28 +254,52 @@ export class ChurnRiskQueries {
       position = [key, id];
     }
     const scoring = await this.scoreAll(asOf);
-    const sortKey = (c: ScoredCustomer) => (filter.sort === 'valueAtRisk' ? c.valueAtRisk : c.probability);
-    let rows = scoring.customers.filter(
-      (c) =>
-        (!filter.bands || filter.bands.includes(c.band)) &&
-        (!filter.segments || filter.segments.includes(c.valueSegment)) &&
-        (!filter.stages || filter.stages.includes(c.lifecycleStage)) &&
-        (filter.minValue === undefined || c.netValue >= filter.minValue),
-    );
-    rows = rows.sort((a, b) => sortKey(b) - sortKey(a) || (a.customerId < b.customerId ? -1 : 1));
+    const sort = filter.sort ?? 'score';
+    const sortKey = (c: ScoredCustomer) => (sort === 'valueAtRisk' ? c.valueAtRisk : c.probability);
+    const ordered = this.ordered(scoring, sort, sortKey);
+    const matches = (c: ScoredCustomer) =>
+      (!filter.bands || filter.bands.includes(c.band)) &&
+      (!filter.segments || filter.segments.includes(c.valueSegment)) &&
+      (!filter.stages || filter.stages.includes(c.lifecycleStage)) &&
+      (filter.minValue === undefined || c.netValue >= filter.minValue);
+    // the first customer after the cursor: the order is the cursor's order, so a binary search finds it
+    let start = 0;
     if (position) {
       const [key, id] = position;
-      const start = rows.findIndex((c) => sortKey(c) < key || (sortKey(c) === key && c.customerId > id));
-      rows = start < 0 ? [] : rows.slice(start);
+      const after = (c: ScoredCustomer) => sortKey(c) < key || (sortKey(c) === key && c.customerId > id);
+      let hi = ordered.length;
+      while (start < hi) {
+        const mid = (start + hi) >> 1;
+        if (after(ordered[mid])) hi = mid;
+        else start = mid + 1;
+      }
     }
-    const items = rows.slice(0, filter.limit);
+    const items: ScoredCustomer[] = [];
+    let more = false;
+    for (let i = start; i < ordered.length; i++) {
+      if (!matches(ordered[i])) continue;
+      if (items.length === filter.limit) {
+        more = true;
+        break;
+      }
+      items.push(ordered[i]);
+    }
     const last = items[items.length - 1];
     return {
       asOf: scoring.asOf,
       model: scoring.model,
       items,
-      nextCursor: rows.length > filter.limit && last ? encodeCursor([asOf, sortKey(last), last.customerId]) : undefined,
+      nextCursor: more && last ? encodeCursor([asOf, sortKey(last), last.customerId]) : undefined,
     };
+  }
+
+  /** The scoring's customers by `sortKey` descending, then customer id: sorted once per scoring and key. */
+  private ordered(scoring: Scoring, sort: SortKey, sortKey: (c: ScoredCustomer) => number): ScoredCustomer[] {
+    let orders = this.orders.get(scoring);
+    if (!orders) this.orders.set(scoring, (orders = {}));
+    return (orders[sort] ??= [...scoring.customers].sort(
+      (a, b) => sortKey(b) - sortKey(a) || (a.customerId < b.customerId ? -1 : a.customerId > b.customerId ? 1 : 0),
+    ));
   }
 
   /** Customers per band with a histogram of probabilities (ten 0.1-wide bins), as of `asOf`. */
@@ -289,6 +343,27 @@ export function scoreChurnFacts(facts: ChurnFacts, model: RiskModel, asOf: numbe
 }
 
 const modelRef = (m: RiskModel) => ({ name: m.name, version: m.version, horizonDays: m.horizonDays });
+
+/** One customer's row of a scoring; undefined when the customer has no touch point before `asOf`. */
+function scoreCustomer(model: RiskModel, facts: ChurnFacts, asOf: number): ScoredCustomer | undefined {
+  if (!knownAt(facts, asOf)) return undefined;
+  const s = scoreFeatures(model, churnFeatures(facts, asOf, { bgNbd: model.bgNbd, windowDays: model.trainingWindowDays }));
+  const value = netValueAt(facts, asOf);
+  const top = s.factors.find((f) => f.contribution > 0);
+  return {
+    customerId: facts.customerId,
+    probability: s.probability,
+    logOdds: s.logOdds,
+    band: s.band,
+    netValue: value.net,
+    valueSegment: valueSegment(value.purchases, value.net),
+    lifecycleStage: lifecycleStageAt(facts, asOf),
+    valueAtRisk: s.probability * Math.max(0, value.net),
+    topFactor: top ? { name: top.name, contribution: top.contribution, reason: top.reason } : null,
+    announced: facts.announced,
+    announcedBand: facts.announcedBand as ChurnBand | null,
+  };
+}
 
 function netValueAt(facts: ChurnFacts, asOf: number): { net: number; purchases: number } {
   let net = 0;

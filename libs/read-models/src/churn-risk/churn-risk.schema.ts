@@ -49,4 +49,10 @@ export const churnRiskMigrations: Record<string, Migration> = {
         .execute();
     },
   },
+  'churn-risk-0002-last-position-index': {
+    async up(db: Kysely<any>) {
+      // a cached scoring is brought up to date by re-scoring the customers changed since its position
+      await db.schema.createIndex('churn_customers_last_position').on('churn_customers').column('last_position').execute();
+    },
+  },
 };
