@@ -1,17 +1,18 @@
 /**
  * `npm run bench`: every performance figure of the brief, measured side by side in one run and printed
  * as one table (paste it into docs/benchmarks.md). Sizes scale with BENCH_SCALE (default 1 = the
- * brief's sizes); BENCH_ONLY=ingest,import,projection,metrics,as-of,esdb,kafka,log picks sections.
+ * brief's sizes); BENCH_ONLY=ingest,import,projection,metrics,churn,milestones,targets,as-of,esdb,kafka,log
+ * picks sections (metrics, churn, milestones and targets share one log and one rebuild of every read model).
  */
 import 'reflect-metadata';
 import { benchKafkaIngest } from '../../apps/kafka-ingest/bench/kafka-ingest.bench';
 import { benchAsOf } from './as-of.bench';
 import { benchEsdbIngest } from './esdb.bench';
-import { benchExperienceMetrics } from './experience-metrics.bench';
 import { benchImport } from './import.bench';
 import { benchIngest } from './ingest.bench';
 import { benchLog } from './log.bench';
 import { benchProjection } from './projection.bench';
+import { benchReadModels, READ_MODEL_SECTIONS } from './read-models.bench';
 import { peakRssMb, printTable, record } from './report';
 
 async function main() {
@@ -23,7 +24,8 @@ async function main() {
   if (want('ingest')) await benchIngest({ events: n(100_000), batchSize: 1000, eventsPerCustomer: 10 });
   if (want('import')) await benchImport({ rows: n(1_000_000) });
   if (want('projection')) await benchProjection({ events: n(1_000_000), customers: n(100_000) });
-  if (want('metrics')) await benchExperienceMetrics({ events: n(1_000_000), customers: n(100_000) });
+  const sections = READ_MODEL_SECTIONS.filter(want);
+  if (sections.length > 0) await benchReadModels({ events: n(1_000_000), customers: n(100_000), sections });
   // 1,000 events per customer whatever the scale: the figure is per customer of that size
   if (want('as-of')) await benchAsOf({ events: n(100_000), eventsPerCustomer: 1000 });
   if (want('log')) await benchLog({ events: n(200_000) });
