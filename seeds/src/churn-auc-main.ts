@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { loadConfig } from '@cem/config';
 import { openPlatform } from '@cem/platform';
-import { churnFactsFromLog } from '@cem/read-models/churn-risk';
+import { auc, churnFactsFromLog, FEATURE_NAMES } from '@cem/read-models/churn-risk';
 import { DEFAULT_ANCHOR, DEFAULT_SEED, SeedGenerator } from './generator';
 import { ingestionSink, load } from './loader';
 import { seededChurnAuc, type SeededAucReport } from './churn-auc';
@@ -54,6 +54,17 @@ async function main(): Promise<void> {
         console.log(`    AUC of the planted factors alone      ${f.plantedAuc.toFixed(4)}`);
         console.log(`    AUC of the score less planted factors ${f.withoutPlantedAuc.toFixed(4)}`);
       }
+      // each factor's contribution alone (below 0.5: it ranks the churners below the rest)
+      const people = r.people.filter((p) => p.lifecycle !== 'prospect');
+      const labels = people.map((p) => p.churner);
+      const perFactor = FEATURE_NAMES.map(
+        (name) =>
+          `${name} ${auc(
+            people.map((p) => p.contributions[name] ?? 0),
+            labels,
+          ).toFixed(2)}`,
+      );
+      console.log(`  each factor's contribution alone, without the prospects: ${perFactor.join(', ')}`);
     };
     print(await seededChurnAuc(platform.store, lookup, manifest, { asOf: anchor, kind: 'after', facts }));
     print(await seededChurnAuc(platform.store, lookup, manifest, { asOf: anchor - Number(o.beforeDays) * DAY, kind: 'before', facts }));
