@@ -2,7 +2,8 @@
  * `npm run bench`: every performance figure of the brief, measured side by side in one run and printed
  * as one table (paste it into docs/benchmarks.md). Sizes scale with BENCH_SCALE (default 1 = the
  * brief's sizes); BENCH_ONLY=ingest,import,projection,metrics,churn,milestones,targets,as-of,esdb,kafka,log
- * picks sections (metrics, churn, milestones and targets share one log and one rebuild of every read model).
+ * picks sections (metrics, churn, milestones and targets share one log and one rebuild of every read model;
+ * BENCH_SHARE=0 skips the rebuilds that measure each one's share).
  */
 import 'reflect-metadata';
 import { benchKafkaIngest } from '../../apps/kafka-ingest/bench/kafka-ingest.bench';
@@ -25,7 +26,9 @@ async function main() {
   if (want('import')) await benchImport({ rows: n(1_000_000) });
   if (want('projection')) await benchProjection({ events: n(1_000_000), customers: n(100_000) });
   const sections = READ_MODEL_SECTIONS.filter(want);
-  if (sections.length > 0) await benchReadModels({ events: n(1_000_000), customers: n(100_000), sections });
+  // BENCH_SHARE=0: the queries only, without the rebuilds that give each read model's share (hours at full size on a busy machine)
+  const shareOfRebuild = process.env.BENCH_SHARE !== '0';
+  if (sections.length > 0) await benchReadModels({ events: n(1_000_000), customers: n(100_000), sections, shareOfRebuild });
   // 1,000 events per customer whatever the scale: the figure is per customer of that size
   if (want('as-of')) await benchAsOf({ events: n(100_000), eventsPerCustomer: 1000 });
   if (want('log')) await benchLog({ events: n(200_000) });

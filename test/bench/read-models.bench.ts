@@ -24,6 +24,8 @@ export interface ReadModelsBenchOptions {
   queries?: number;
   /** programme targets in the log */
   targets?: number;
+  /** false: no rebuild of every read model nor of each alone (no share figures), only what the queries read */
+  shareOfRebuild?: boolean;
 }
 
 const MODEL_OF: Record<ReadModelSection, ReadModel> = {
@@ -95,35 +97,53 @@ export async function benchReadModels(options: ReadModelsBenchOptions): Promise<
       const used = process.cpuUsage(cpu);
       const seconds = (performance.now() - started) / 1000;
       await running.close();
-      return { readStore, cpuUs: (used.user + used.system) / head, eventsPerSecond: head / seconds };
+      return { readStore, readModels, cpuUs: (used.user + used.system) / head, eventsPerSecond: head / seconds };
     };
 
-    const all = await rebuild('all.db', READ_MODELS, 'every read model');
-    record({
-      group: 'read models',
-      name: `rebuild of every read model (${READ_MODELS.map((m) => m.name).join(', ')}; ${head.toLocaleString('en-US')} events): CPU per event`,
-      value: all.cpuUs,
-      unit: 'us',
-      note: `${Math.round(all.eventsPerSecond).toLocaleString('en-US')} events/s wall`,
-    });
-    for (const section of options.sections) {
-      const alone = await rebuild(`${section}.db`, [MODEL_OF[section]], `the ${MODEL_OF[section].name} read model alone`);
-      await alone.readStore.close();
+    let all: Awaited<ReturnType<typeof rebuild>>;
+    if (options.shareOfRebuild === false) {
+      // the queries only: the read models they read (milestones read the 360's segment, targets the metrics)
+      const needed = READ_MODELS.filter(
+        (m) =>
+          options.sections.some((s) => MODEL_OF[s] === m) ||
+          (m.name === 'customer-360' && options.sections.includes('milestones')) ||
+          (m === experienceMetrics && options.sections.includes('targets')),
+      );
+      all = await rebuild('queried.db', needed, needed.map((m) => m.name).join(', '));
       record({
-        group: GROUP[section],
-        name: `rebuild of the ${MODEL_OF[section].name} read model alone: CPU per event`,
-        value: alone.cpuUs,
+        group: 'read models',
+        name: `rebuild of ${needed.map((m) => m.name).join(', ')} (${head.toLocaleString('en-US')} events): CPU per event`,
+        value: all.cpuUs,
         unit: 'us',
-        note: `share of the full rebuild ${((100 * alone.cpuUs) / all.cpuUs).toFixed(0)}%; ${Math.round(alone.eventsPerSecond).toLocaleString('en-US')} events/s wall`,
+        note: `${Math.round(all.eventsPerSecond).toLocaleString('en-US')} events/s wall; BENCH_SHARE=0: no full rebuild`,
       });
+    } else {
+      all = await rebuild('all.db', READ_MODELS, 'every read model');
+      record({
+        group: 'read models',
+        name: `rebuild of every read model (${READ_MODELS.map((m) => m.name).join(', ')}; ${head.toLocaleString('en-US')} events): CPU per event`,
+        value: all.cpuUs,
+        unit: 'us',
+        note: `${Math.round(all.eventsPerSecond).toLocaleString('en-US')} events/s wall`,
+      });
+      for (const section of options.sections) {
+        const alone = await rebuild(`${section}.db`, [MODEL_OF[section]], `the ${MODEL_OF[section].name} read model alone`);
+        await alone.readStore.close();
+        record({
+          group: GROUP[section],
+          name: `rebuild of the ${MODEL_OF[section].name} read model alone: CPU per event`,
+          value: alone.cpuUs,
+          unit: 'us',
+          note: `share of the full rebuild ${((100 * alone.cpuUs) / all.cpuUs).toFixed(0)}%; ${Math.round(alone.eventsPerSecond).toLocaleString('en-US')} events/s wall`,
+        });
+      }
     }
-
     const db = all.readStore.db as Kysely<any>;
     const now = () => AS_OF;
     const n = options.queries ?? 200;
     if (options.sections.includes('metrics')) await metricsQueries(experienceMetrics.queries(db, { now }) as ExperienceMetricsQueries, n);
     const catchUp = async () => {
-      const running = await startProjector({ store, db: all.readStore.db, readModels: READ_MODELS });
+      const running = await startProjector({ store, db: all.readStore.db, readModels: all.readModels });
       await running.projector.whenCaughtUp(await store.headPosition(), 3_600_000);
       await running.close();
     };
