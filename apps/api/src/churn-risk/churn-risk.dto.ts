@@ -4,7 +4,7 @@ import { ArrayMaxSize, IsIn, IsInt, IsNumber, IsOptional, IsString, Max, MaxLeng
 import { LIFECYCLE_STAGES, VALUE_SEGMENTS } from '@cem/read-models';
 import { BANDS } from '@cem/read-models/churn-risk';
 import { IsoInstant } from '@cem/ingestion';
-import { INSTANT, IntegerQuery } from '../customers/customers.dto';
+import { ChurnTopFactorDto, INSTANT, IntegerQuery } from '../customers/customers.dto';
 import { EXPORT_FORMATS } from '../http/csv';
 
 /** most rows of one page (JSON or CSV) */
@@ -136,12 +136,6 @@ export class ChurnModelRefDto {
   @ApiProperty({ example: 'churn-risk-logit' }) name!: string;
   @ApiProperty({ type: 'integer', example: 1, description: '0: the prior model, before the first `cem churn fit`' }) version!: number;
   @ApiProperty({ type: 'integer', example: 90, description: 'the probability is of churning within this many days' }) horizonDays!: number;
-}
-
-export class ChurnTopFactorDto {
-  @ApiProperty({ example: 'recency_ratio' }) name!: string;
-  @ApiProperty({ description: 'its share of the log-odds', example: 0.84 }) contribution!: number;
-  @ApiProperty({ example: 'no purchase for 94 days; usual gap 21 days' }) reason!: string;
 }
 
 export class ChurnFactorDto extends ChurnTopFactorDto {

@@ -198,11 +198,13 @@ class ComplaintsDto {
 }
 const COUNTS = { type: 'object', additionalProperties: { type: 'integer' } } as const;
 
-export class ChurnFactorDto {
-  @ApiProperty() name!: string;
-  @ApiProperty({ description: 'share of the log-odds' }) contribution!: number;
-  @ApiProperty() reason!: string;
+/** One factor of a churn score (the churn-risk API's factors extend it with the raw value). */
+export class ChurnTopFactorDto {
+  @ApiProperty({ example: 'recency_ratio' }) name!: string;
+  @ApiProperty({ description: 'its share of the log-odds', example: 0.84 }) contribution!: number;
+  @ApiProperty({ example: 'no purchase for 94 days; usual gap 21 days' }) reason!: string;
 }
+
 export class ChurnRiskSummaryDto {
   @ApiProperty({ description: 'probability of churning within the model horizon' }) probability!: number;
   @ApiProperty({ enum: ['low', 'medium', 'high', 'critical'] }) band!: string;
@@ -211,7 +213,7 @@ export class ChurnRiskSummaryDto {
     name: string;
     version: number;
   };
-  @ApiProperty({ type: [ChurnFactorDto], description: 'up to three largest pushes towards churn' }) topFactors!: ChurnFactorDto[];
+  @ApiProperty({ type: [ChurnTopFactorDto], description: 'up to three largest pushes towards churn' }) topFactors!: ChurnTopFactorDto[];
 }
 
 export class Customer360Dto {

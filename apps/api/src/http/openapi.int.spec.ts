@@ -1,3 +1,5 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { TOUCHPOINT_TYPES } from '@cem/domain';
 import { KEYS, startApi, type ApiHarness } from '../../../../test/support/api-harness';
 
@@ -93,6 +95,22 @@ describe('OpenAPI document', () => {
     expected('POST /v1/events', ['200', '201', '409'], doc.paths['/v1/events'].post);
     expected('POST /v1/events:batch', ['200', '409'], doc.paths['/v1/events:batch'].post);
     expect(doc.components.schemas.ErrorBody).toMatchObject({ required: ['statusCode', 'error', 'message'] });
+  });
+
+  it('names every DTO class once: schemas are keyed by class name, so a second class of one name replaces the first', () => {
+    // two `ChurnFactorDto` classes (customer 360 and churn-risk API) made the 360's answers violate
+    // their own schema; the CI fuzzer found it
+    const apiDir = join(__dirname, '..');
+    const files = (readdirSync(apiDir, { recursive: true }) as string[]).filter((f) => f.endsWith('.ts') && !f.endsWith('.spec.ts'));
+    const declared = files.flatMap((f) =>
+      [...readFileSync(join(apiDir, f), 'utf8').matchAll(/^(?:export )?class (\w+Dto)\b/gm)].map((m) => ({ name: m[1], file: f })),
+    );
+    expect(declared.length).toBeGreaterThan(20);
+    const seen = new Map<string, string>();
+    const twice = declared
+      .filter(({ name, file }) => seen.has(name) || !seen.set(name, file))
+      .map(({ name }) => `${name}: ${seen.get(name)}`);
+    expect(twice).toEqual([]);
   });
 
   it('answers TRACE with 405, not 404', async () => {
