@@ -1,14 +1,4 @@
-import type { ProgressOutput } from '@cem/backfill';
-
-const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
-const clock = (s: number) => {
-  if (!Number.isFinite(s)) return '--:--';
-  const t = Math.max(0, Math.round(s));
-  const h = Math.floor(t / 3600);
-  const m = Math.floor((t % 3600) / 60);
-  const sec = String(t % 60).padStart(2, '0');
-  return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${sec}` : `${m}:${sec}`;
-};
+import { formatClock, formatCount, type ProgressOutput } from '@cem/backfill';
 
 /**
  * Progress of a walk over the log, drawn like `cem import` draws its own (a redrawn line on a
@@ -31,7 +21,7 @@ export function logProgress(out: ProgressOutput, label: string, opts: { interval
       const fraction = p.fraction === undefined ? undefined : Math.min(1, Math.max(0, p.fraction));
       const eta = fraction === undefined || fraction <= 0 ? Infinity : (secs * (1 - fraction)) / fraction;
       const pct = fraction === undefined ? '' : `${(fraction * 100).toFixed(1).padStart(5)}% `;
-      const text = `${label}: ${pct}${fmt(p.events)} events  ${fmt(rate)} events/s  ETA ${clock(eta)}${p.note ? `  ${p.note}` : ''}`;
+      const text = `${label}: ${pct}${formatCount(p.events)} events  ${formatCount(rate)} events/s  ETA ${formatClock(eta)}${p.note ? `  ${p.note}` : ''}`;
       if (tty) {
         out.write(`\r${text}\x1b[K`);
         drawn = true;

@@ -6,8 +6,10 @@ export interface ProgressOutput {
   write(text: string): unknown;
 }
 
-const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
-const clock = (s: number) => {
+/** A count for people: rounded, with thousands separators. */
+export const formatCount = (n: number) => Math.round(n).toLocaleString('en-US');
+/** Seconds as m:ss or h:mm:ss (an ETA); '--:--' when unknown. */
+export const formatClock = (s: number) => {
   if (!Number.isFinite(s)) return '--:--';
   const t = Math.max(0, Math.round(s));
   const h = Math.floor(t / 3600);
@@ -32,7 +34,7 @@ export function progressReporter(out: ProgressOutput, opts: { intervalMs?: numbe
     const rate = secs > 0 ? p.rowsRead / secs : 0;
     const fraction = p.totalBytes > 0 ? Math.min(1, p.bytesRead / p.totalBytes) : 0;
     const eta = fraction > 0 && fraction < 1 ? (secs * (1 - fraction)) / fraction : fraction >= 1 ? 0 : Infinity;
-    const stats = `${fmt(p.rowsRead)} rows  ${fmt(rate)} rows/s  ETA ${clock(eta)}  imported ${fmt(p.eventsImported)}  dup ${fmt(p.eventsDuplicate)}  rejected ${fmt(p.rowsRejected)}`;
+    const stats = `${formatCount(p.rowsRead)} rows  ${formatCount(rate)} rows/s  ETA ${formatClock(eta)}  imported ${formatCount(p.eventsImported)}  dup ${formatCount(p.eventsDuplicate)}  rejected ${formatCount(p.rowsRejected)}`;
     return { fraction, stats };
   };
 
@@ -61,12 +63,12 @@ export function progressReporter(out: ProgressOutput, opts: { intervalMs?: numbe
 /** The closing summary, one line per count. */
 export function formatSummary(s: ImportSummary): string {
   return [
-    `import ${s.status}${s.resumedAfterRecords ? ` (resumed after ${fmt(s.resumedAfterRecords)} records done earlier)` : ''} in ${(s.elapsedMs / 1000).toFixed(1)} s`,
-    `  rows read:        ${fmt(s.rowsRead)}`,
-    `  events imported:  ${fmt(s.eventsImported)}`,
-    `  duplicates:       ${fmt(s.eventsDuplicate - s.eventsRepeatedInFile)} (already recorded by an earlier import: nothing written)`,
-    `  repeated in file: ${fmt(s.eventsRepeatedInFile)} (rows that repeat an earlier row's event in this file: nothing written)`,
-    `  rows rejected:    ${fmt(s.rowsRejected)}${s.rowsRejected ? ` (see ${s.rejectFile})` : ''}`,
-    `  rows filtered:    ${fmt(s.rowsFiltered)}`,
+    `import ${s.status}${s.resumedAfterRecords ? ` (resumed after ${formatCount(s.resumedAfterRecords)} records done earlier)` : ''} in ${(s.elapsedMs / 1000).toFixed(1)} s`,
+    `  rows read:        ${formatCount(s.rowsRead)}`,
+    `  events imported:  ${formatCount(s.eventsImported)}`,
+    `  duplicates:       ${formatCount(s.eventsDuplicate - s.eventsRepeatedInFile)} (already recorded by an earlier import: nothing written)`,
+    `  repeated in file: ${formatCount(s.eventsRepeatedInFile)} (rows that repeat an earlier row's event in this file: nothing written)`,
+    `  rows rejected:    ${formatCount(s.rowsRejected)}${s.rowsRejected ? ` (see ${s.rejectFile})` : ''}`,
+    `  rows filtered:    ${formatCount(s.rowsFiltered)}`,
   ].join('\n');
 }
