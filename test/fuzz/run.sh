@@ -61,6 +61,9 @@ log "seeding $CUSTOMERS customers through the HTTP API"
 node dist/seeds/src/main.js --customers "$CUSTOMERS" --url "$BASE" --api-key "$KEY_INGEST" > /dev/null
 
 status=0
+# One worker: schemathesis' workers are threads, and with two of them CPython 3.11's ast.parse (which
+# Hypothesis calls to describe its filters) raised "SystemError: AST constructor recursion depth
+# mismatch" in the coverage phase (a tool error, not an API finding; it failed a CI run).
 # $1: a name, then extra schemathesis arguments
 pass() {
   local name="$1"
@@ -68,7 +71,7 @@ pass() {
   log "pass: $name"
   if ! "$VENV/bin/st" run "$BASE/docs/openapi.json" \
     --checks all --exclude-checks positive_data_acceptance --max-examples "$EXAMPLES" --max-time "$MAX_TIME" --max-response-time "$MAX_RESPONSE" \
-    --seed "$SEED" --workers 2 --no-color --request-timeout 30 \
+    --seed "$SEED" --workers 1 --no-color --request-timeout 30 \
     --generation-database none --suppress-health-check too_slow,filter_too_much \
     "$@"; then
     status=1
