@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { contentHash, SqliteEventStore, type EventData, type StreamWrite } from '@cem/event-store';
 import { encodeEventId } from '@cem/event-store/sqlite/sqlite-event-store';
-import { progress, record } from './report';
+import { measurePaired, progress, record, spread } from './report';
 
 export interface IngestBenchOptions {
   events: number;
@@ -93,8 +93,8 @@ function chunks<T>(list: T[], size: number): T[][] {
  * better-sqlite3 inserting the very rows our adapter writes (same tables, keys and pragmas: blob event
  * ids, numbered streams, content hash) with nothing else around it: the floor our append path sits on.
  */
-function rawSqlite(dir: string, items: { streamId: string; event: EventData }[], batchSize: number): number {
-  const db = new Database(join(dir, 'raw.db'));
+function rawSqlite(file: string, items: { streamId: string; event: EventData }[], batchSize: number): number {
+  const db = new Database(file);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
   db.exec(`CREATE TABLE streams (stream_no INTEGER PRIMARY KEY, stream_id TEXT NOT NULL UNIQUE, revision INTEGER NOT NULL);
@@ -136,8 +136,8 @@ function rawSqlite(dir: string, items: { streamId: string; event: EventData }[],
 }
 
 /** Our embedded adapter through the port: idempotency check, expected revisions, stream heads. */
-async function ourStore(dir: string, items: { streamId: string; event: EventData }[], batchSize: number): Promise<number> {
-  const store = new SqliteEventStore(join(dir, 'ours.db'), { synchronous: 'FULL' });
+async function ourStore(file: string, items: { streamId: string; event: EventData }[], batchSize: number): Promise<number> {
+  const store = new SqliteEventStore(file, { synchronous: 'FULL' });
   const t0 = performance.now();
   for (const batch of chunks(items, batchSize)) {
     const writes = new Map<string, StreamWrite>();
@@ -289,18 +289,28 @@ export async function benchIngest(options: IngestBenchOptions): Promise<void> {
     );
     const envelopes = makeEnvelopes(options.events, options.eventsPerCustomer);
     const items = storedEvents(envelopes);
-    const raw = rawSqlite(dir, items, options.batchSize);
-    record({ group: 'ingest', name: 'raw better-sqlite3 insert of the same rows', value: raw, unit: 'events/s', note: 'baseline' });
-    const ours = await ourStore(dir, items, options.batchSize);
+    // three rounds, alternating which runs first, each into fresh files: medians, their spread, and the
+    // median of the rounds' own ratios
+    const pair = await measurePaired(
+      3,
+      (round) => rawSqlite(join(dir, `raw-${round}.db`), items, options.batchSize),
+      (round) => ourStore(join(dir, `ours-${round}.db`), items, options.batchSize),
+    );
+    const raw = pair.a;
+    const ours = pair.b;
+    record({
+      group: 'ingest',
+      name: 'raw better-sqlite3 insert of the same rows',
+      value: raw,
+      unit: 'events/s',
+      note: `baseline; median, ${spread(pair.aRuns)}`,
+    });
     record({
       group: 'ingest',
       name: 'our SQLite event store (port appendMany)',
       value: ours,
       unit: 'events/s',
-      note:
-        ours >= raw
-          ? `${(ours / raw).toFixed(2)}x the raw rate (same rows; measured second, warm)`
-          : `${(raw / ours).toFixed(2)}x slower than raw`,
+      note: `${pair.ratio.toFixed(2)}x slower than raw (median of 3 alternating rounds); ${spread(pair.bRuns)}`,
     });
     let peer: { rate: number; busyRetries: number } | undefined;
     if (!peerInstalled()) {

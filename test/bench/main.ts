@@ -6,6 +6,7 @@
  * BENCH_SHARE=0 skips the rebuilds that measure each one's share).
  */
 import 'reflect-metadata';
+import os from 'node:os';
 import { benchKafkaIngest } from '../../apps/kafka-ingest/bench/kafka-ingest.bench';
 import { benchAsOf } from './as-of.bench';
 import { benchEsdbIngest } from './esdb.bench';
@@ -14,7 +15,7 @@ import { benchIngest } from './ingest.bench';
 import { benchLog } from './log.bench';
 import { benchProjection } from './projection.bench';
 import { benchReadModels, READ_MODEL_SECTIONS } from './read-models.bench';
-import { peakRssMb, printTable, record } from './report';
+import { loadAverage, peakRssMb, printTable, record } from './report';
 
 async function main() {
   const scale = Number(process.env.BENCH_SCALE ?? 1);
@@ -22,6 +23,8 @@ async function main() {
   const want = (name: string) => only.length === 0 || only.includes(name);
   const n = (x: number) => Math.max(1000, Math.round(x * scale));
   console.log(`CEM platform benchmark (node ${process.version}, scale ${scale}, ${new Date().toISOString()})`);
+  // the machines are shared: the load around the run belongs next to its figures
+  const loadAtStart = loadAverage();
   if (want('ingest')) await benchIngest({ events: n(100_000), batchSize: 1000, eventsPerCustomer: 10 });
   if (want('import')) await benchImport({ rows: n(1_000_000) });
   if (want('projection')) await benchProjection({ events: n(1_000_000), customers: n(100_000) });
@@ -37,6 +40,13 @@ async function main() {
     if (!process.env.KAFKA_BROKERS) console.log('\n# kafka: skipped, KAFKA_BROKERS is not set (start one with infra/kafka/start.sh)');
     else await benchKafkaIngest({ events: n(100_000), record: (row) => record(row) });
   }
+  record({
+    group: 'run',
+    name: 'load average (1 / 5 / 15 min) at start and end',
+    value: os.cpus().length,
+    unit: 'cores',
+    note: `start ${loadAtStart}; end ${loadAverage()}`,
+  });
   printTable();
   console.log(`peak RSS of the bench process: ${peakRssMb().toFixed(0)} MB`);
 }

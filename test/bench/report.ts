@@ -1,4 +1,5 @@
 /** Collects benchmark rows and prints them as one markdown table, so runs paste into docs/benchmarks.md. */
+import { loadavg } from 'node:os';
 export interface BenchRow {
   group: string;
   name: string;
@@ -38,4 +39,63 @@ export function progress(label: string, done: number, total: number, startedAt: 
 
 export function peakRssMb(): number {
   return process.resourceUsage().maxRSS / 1024;
+}
+
+/** The 1-minute load average, printed with a section so a reader can tell a quiet run from a busy one. */
+export function loadAverage(): string {
+  return loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' / ');
+}
+
+export interface PairedRates {
+  /** median of the runs, in the unit the measure returns (higher is better) */
+  a: number;
+  b: number;
+  /** every run's figure, in the order measured within its side */
+  aRuns: number[];
+  bRuns: number[];
+  /** median of the per-round ratios a/b: each round's two figures were taken back to back */
+  ratio: number;
+}
+
+/**
+ * Two measurements compared fairly: `rounds` rounds, each running both, alternating which goes first
+ * (a b, b a, a b, ...), so neither always gets the cold file cache or the warm JIT. A one-shot raw-first
+ * comparison once showed our adapter 1.4x *faster* than the raw inserts it is built on.
+ */
+export async function measurePaired(
+  rounds: number,
+  a: (round: number) => Promise<number> | number,
+  b: (round: number) => Promise<number> | number,
+): Promise<PairedRates> {
+  const aRuns: number[] = [];
+  const bRuns: number[] = [];
+  const ratios: number[] = [];
+  for (let round = 0; round < rounds; round++) {
+    let ra: number;
+    let rb: number;
+    if (round % 2 === 0) {
+      ra = await a(round);
+      rb = await b(round);
+    } else {
+      rb = await b(round);
+      ra = await a(round);
+    }
+    aRuns.push(ra);
+    bRuns.push(rb);
+    ratios.push(ra / rb);
+  }
+  return { a: median(aRuns), b: median(bRuns), aRuns, bRuns, ratio: median(ratios) };
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((x, y) => x - y);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+}
+
+/** "min-max over n runs" for a row's note */
+export function spread(xs: number[]): string {
+  return `${fmt(Math.min(...xs))}-${fmt(Math.max(...xs))} over ${xs.length} runs`;
 }
