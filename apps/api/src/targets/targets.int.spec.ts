@@ -284,3 +284,63 @@ describe('targets over the experience metrics (the real metric source)', () => {
     expect(report.status.projected).toBeCloseTo(projected, 1);
   });
 });
+
+describe('a target whose metric can no longer be computed', () => {
+  // the source lists cost-to-serve while CONTACT_COSTS is set; the setting is then removed
+  const source = {
+    metricNames: ['nps', 'cost-to-serve'] as readonly string[],
+    dimensions: ['segment'],
+    unavailableReason: (metric: string) => `${metric} needs a cost per contact channel: CONTACT_COSTS is not configured`,
+    // as the real source: a metric it cannot compute is refused (MetricQueryError, before the fix a 500)
+    async series(q) {
+      if (!source.metricNames.includes(q.metric)) throw new Error(source.unavailableReason(q.metric));
+      return fakeMetrics.series(q);
+    },
+  } satisfies TargetMetricSource;
+  let api: ApiHarness;
+  beforeAll(async () => (api = await startApi({}, { targetMetrics: source })));
+  afterAll(() => api.close());
+
+  it('is listed and read with the status unavailable and the reason, not a failure', async () => {
+    const created = await api.app.inject({
+      method: 'POST',
+      url: '/v1/targets',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${KEYS.analyst}` },
+      payload: JSON.stringify({
+        targetId: 'cost-all',
+        name: 'Cost to serve',
+        metric: 'cost-to-serve',
+        direction: 'at-most',
+        threshold: 1000,
+        startDate: '2026-01-01',
+        dueDate: '2026-08-31',
+      }),
+    });
+    expect(created.statusCode).toBe(201);
+    const { position } = created.json();
+    source.metricNames = ['nps'];
+    const headers = { authorization: `Bearer ${KEYS.analyst}` };
+    const one = await api.app.inject({ method: 'GET', url: `/v1/targets/cost-all?minPosition=${position}`, headers });
+    expect(one.statusCode).toBe(200);
+    expect(one.json()).toMatchObject({
+      targetId: 'cost-all',
+      status: {
+        status: 'unavailable',
+        reason: 'cost-to-serve needs a cost per contact channel: CONTACT_COSTS is not configured',
+        current: null,
+        projected: null,
+        points: 0,
+      },
+      history: [],
+      series: [],
+    });
+    const list = await api.app.inject({ method: 'GET', url: `/v1/targets?minPosition=${position}`, headers });
+    expect(list.statusCode).toBe(200);
+    expect(list.json().items).toEqual([
+      expect.objectContaining({ targetId: 'cost-all', status: expect.objectContaining({ status: 'unavailable' }) }),
+    ]);
+    const csv = await api.app.inject({ method: 'GET', url: `/v1/targets?format=csv&minPosition=${position}`, headers });
+    expect(csv.statusCode).toBe(200);
+    expect(csv.body).toContain(',unavailable,');
+  });
+});

@@ -79,6 +79,11 @@ export class ExperienceMetricsQueries {
     return !(((METRICS[metric] as MetricDefinition).needs ?? []).includes('contactCosts') && this.contactCosts === null);
   }
 
+  /** Why the metric cannot be answered by this process (canAnswer false), in words naming the setting. */
+  missingSettingOf(metric: MetricName): string {
+    return `${metric} needs a cost per contact channel: CONTACT_COSTS is not configured`;
+  }
+
   /** The same queries with other contact costs (a test, a what-if). */
   withContactCosts(costs: ContactCosts | null): ExperienceMetricsQueries {
     return new ExperienceMetricsQueries(this.db, this.timeZone, costs);
@@ -97,8 +102,7 @@ export class ExperienceMetricsQueries {
   async series(q: SeriesQuery): Promise<MetricSeries> {
     const definition = METRICS[q.metric];
     const needs = (definition as MetricDefinition).needs ?? [];
-    if (!this.canAnswer(q.metric))
-      throw new MetricQueryError('metric', `${q.metric} needs a cost per contact channel: CONTACT_COSTS is not configured`);
+    if (!this.canAnswer(q.metric)) throw new MetricQueryError('metric', this.missingSettingOf(q.metric));
     const buckets = bucketsBetween(q.from, q.to, q.bucket);
     const selection = rowSelection(q);
     const { dimension } = selection;

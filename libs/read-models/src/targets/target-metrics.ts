@@ -1,5 +1,5 @@
 import type { TargetDefinition } from '@cem/domain';
-import { evaluateTarget, targetHistory, type TargetEvaluation, type TargetPoint } from './target-status';
+import { evaluateTarget, targetHistory, unavailableEvaluation, type TargetEvaluation, type TargetPoint } from './target-status';
 import type { TargetView } from './targets.query';
 
 /**
@@ -9,6 +9,8 @@ import type { TargetView } from './targets.query';
 export interface TargetMetricSource {
   readonly metricNames: readonly string[];
   readonly dimensions: readonly string[];
+  /** why a metric outside `metricNames` cannot be computed now (a setting it needs is missing); absent: it is unknown */
+  unavailableReason?(metric: string): string | undefined;
   /**
    * The `bucket` buckets (in the reporting time zone) from the one holding `from` to the one holding
    * `through` (local dates YYYY-MM-DD, both inclusive), in order, each with the metric's value (null: no data).
@@ -34,6 +36,12 @@ export interface TargetReport extends TargetView {
 /** A target with its status and status history as of `atMs`, from the metric's series. */
 export async function reportTarget(view: TargetView, metrics: TargetMetricSource, atMs: number): Promise<TargetReport> {
   const t = view.target;
+  // a target outlives the settings it was created under (cost-to-serve without CONTACT_COSTS now):
+  // it is reported as unavailable, with the reason, instead of failing the whole answer
+  if (!metrics.metricNames.includes(t.metric)) {
+    const reason = metrics.unavailableReason?.(t.metric) ?? `the metric ${t.metric} is not computed by this deployment`;
+    return { ...view, status: unavailableEvaluation(atMs, reason), history: [], series: [] };
+  }
   const series = await metrics.series({ metric: t.metric, bucket: t.bucket, from: t.startDate, through: t.dueDate, slice: t.slice });
   return { ...view, status: evaluateTarget(t, series, atMs), history: targetHistory(t, series, atMs), series };
 }

@@ -7,7 +7,11 @@ export interface TargetPoint {
   value: number | null;
 }
 
-export const TARGET_STATUSES = ['on-track', 'at-risk', 'met', 'missed'] as const;
+/**
+ * `unavailable`: the deployment cannot compute the target's metric now (a target on cost-to-serve
+ * created while CONTACT_COSTS was set, read after the setting was removed); the reason says why.
+ */
+export const TARGET_STATUSES = ['on-track', 'at-risk', 'met', 'missed', 'unavailable'] as const;
 export type TargetStatus = (typeof TARGET_STATUSES)[number];
 
 /** The fewest complete buckets with a value a trend is fitted through. */
@@ -31,6 +35,18 @@ export interface TargetEvaluation {
 }
 
 const DAY_MS = 86_400_000;
+
+/** The evaluation of a target whose metric cannot be computed now: no value, no trend, the reason. */
+export const unavailableEvaluation = (atMs: number, reason: string): TargetEvaluation => ({
+  at: new Date(atMs).toISOString(),
+  status: 'unavailable',
+  reason,
+  current: null,
+  currentBucket: null,
+  projected: null,
+  slopePer30Days: null,
+  points: 0,
+});
 const round = (x: number) => Math.round(x * 10_000) / 10_000;
 const meets = (t: Pick<TargetDefinition, 'direction' | 'threshold'>, value: number) =>
   t.direction === 'at-least' ? value >= t.threshold : value <= t.threshold;
