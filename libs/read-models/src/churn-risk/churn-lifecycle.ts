@@ -1,4 +1,4 @@
-import { lifecycleStage, npsCategory, type LifecycleFacts, type LifecycleStage } from '../customer-360/lifecycle';
+import { CHURN_AFTER_DAYS, lifecycleStage, npsCategory, type LifecycleFacts, type LifecycleStage } from '../customer-360/lifecycle';
 import type { ChurnFacts } from './churn-facts';
 
 const iso = (at: number | undefined): string | null => (at === undefined ? null : new Date(at).toISOString());
@@ -58,4 +58,43 @@ export function lifecycleFactsAt(facts: ChurnFacts, asOf: number): LifecycleFact
     npsCategory: nps === undefined ? null : npsCategory(nps),
     lastComplaintAt: iso(lastComplaint),
   };
+}
+
+/** An instant (epoch ms) at which the customer became a live customer (`live`) or stopped being one (churned). */
+export interface LiveChange {
+  at: number;
+  live: boolean;
+  /** true for a churn by inactivity (CHURN_AFTER_DAYS after the last touch), not caused by an event */
+  byTime: boolean;
+}
+
+const DAY_MS = 86_400_000;
+
+/**
+ * When the customer's lifecycle stage entered or left the live stages (anything but prospect and
+ * churned), by the customer 360's rules (lifecycleStageAt), at millisecond resolution: the stage at
+ * t reads the facts before t, so an event at e changes it from e + 1 ms, and CHURN_AFTER_DAYS of
+ * silence after a touch at t churns the customer at exactly t + CHURN_AFTER_DAYS. The stage can
+ * change only at those instants, so it is evaluated there (every touch, hence every event, is one).
+ * In time order, alternating, starting with a `live` one. O(touches²): customers have tens of events.
+ */
+export function lifecycleLiveChanges(facts: ChurnFacts): LiveChange[] {
+  const candidates = new Set<number>();
+  for (const t of facts.touches) {
+    candidates.add(t + 1);
+    candidates.add(t + CHURN_AFTER_DAYS * DAY_MS);
+  }
+  const changes: LiveChange[] = [];
+  let live = false;
+  let lastTouch = Number.NEGATIVE_INFINITY;
+  let next = 0;
+  for (const at of [...candidates].sort((a, b) => a - b)) {
+    while (next < facts.touches.length && facts.touches[next] < at) lastTouch = facts.touches[next++];
+    const stage = lifecycleStageAt(facts, at);
+    const now = stage !== 'prospect' && stage !== 'churned';
+    if (now === live) continue;
+    live = now;
+    changes.push({ at, live, byTime: !live && at === lastTouch + CHURN_AFTER_DAYS * DAY_MS });
+  }
+  return changes;
 }

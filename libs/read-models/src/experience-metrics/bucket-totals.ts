@@ -42,6 +42,14 @@ export const COUNTERS = [
   'complaints',
   // customers whose first event is in the bucket (merged customers once, at the earliest): unsliced rows only
   'customersFirstSeen',
+  // lifecycle (customer-lifecycle.ts), unsliced rows only: customers becoming live (acquired, won back) and
+  // churning, per instant; per customer and bucket, whether it churned in it and whether it was lost in it
+  'lifeStarts',
+  'lifeEnds',
+  'customersAcquired',
+  'customersWonBack',
+  'customersChurned',
+  'customersLost',
 ] as const;
 export type Counter = (typeof COUNTERS)[number];
 

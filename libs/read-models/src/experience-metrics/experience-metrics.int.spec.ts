@@ -227,6 +227,96 @@ function recompute(log: RecordedEvent[]): Recomputed {
   return { facts, firstSeen: [...firstSeen.values()] };
 }
 
+// ------------------------------------------------------------------------------------------------
+// retention and churn, recomputed: the customer 360's lifecycle rules written again over each final
+// customer's whole history (merges joined retroactively), evaluated at every instant the answer can change
+// ------------------------------------------------------------------------------------------------
+
+const DAY = 86_400_000;
+const NOT_TOUCHES = ['customer.registered', 'customers.merged', 'customer.merged-into', 'milestone.reached', 'milestone.missed'];
+
+/** Per final customer, the instants it became live (bought or subscribed, not churned) and stopped (churned), up to `now`. */
+function liveChanges(log: RecordedEvent[], now: number): { at: number; live: boolean }[][] {
+  const parent = new Map<string, string>();
+  for (const e of log) {
+    const d = e.data as any;
+    if (e.type === 'customers.merged') for (const m of d.mergedIds) if (m !== d.survivorId) parent.set(m, d.survivorId);
+    if (e.type === 'customer.merged-into' && d.customerId !== d.survivorId) parent.set(d.customerId, d.survivorId);
+  }
+  const finalOf = (id: string): string => (parent.has(id) ? finalOf(parent.get(id)!) : id);
+  const histories = new Map<string, RecordedEvent[]>();
+  for (const e of log) {
+    if (!e.streamId.startsWith('customer-') || NOT_TOUCHES.includes(e.type)) continue;
+    const who = finalOf(e.streamId.slice('customer-'.length));
+    (histories.get(who) ?? histories.set(who, []).get(who)!).push(e);
+  }
+  const out: { at: number; live: boolean }[][] = [];
+  for (const events of histories.values()) {
+    const at = (e: RecordedEvent) => Date.parse((e.metadata as any).occurredAt);
+    const sorted = [...events].sort((a, b) => at(a) - at(b) || a.position - b.position);
+    /** the rules at instant t, from the events before t */
+    const liveAt = (t: number): boolean => {
+      const before = sorted.filter((e) => at(e) < t);
+      const wins = before.filter((e) => e.type === 'purchase.completed' || e.type === 'subscription.started').map(at);
+      if (wins.length === 0) return false; // prospect
+      const lastSeen = Math.max(...before.map(at));
+      if (lastSeen <= t - 180 * DAY) return false; // churned: 180 days without activity
+      const status = new Map<string, boolean>();
+      let lastCancel: number | undefined;
+      for (const e of before) {
+        const d = e.data as any;
+        if (e.type === 'subscription.started' || e.type === 'subscription.changed') status.set(d.subscriptionId, true);
+        if (e.type === 'subscription.cancelled') {
+          status.set(d.subscriptionId, false);
+          lastCancel = at(e);
+        }
+      }
+      const active = [...status.values()].filter(Boolean).length;
+      // churned: every subscription cancelled, no purchase or new subscription after the last cancellation
+      return !(active === 0 && lastCancel !== undefined && lastCancel >= Math.max(...wins));
+    };
+    const instants = [...new Set(sorted.flatMap((e) => [at(e) + 1, at(e) + 180 * DAY]))].filter((t) => t <= now).sort((a, b) => a - b);
+    const changes: { at: number; live: boolean }[] = [];
+    let live = false;
+    for (const t of instants)
+      if (liveAt(t) !== live) {
+        live = !live;
+        changes.push({ at: t, live });
+      }
+    out.push(changes);
+  }
+  return out;
+}
+
+/** The expected retention and churn points per bucket (buckets as served, in order). */
+function expectedLifecycle(customers: { at: number; live: boolean }[][], gran: string, buckets: string[]) {
+  const points = new Map<string, { churned: Record<string, number>; retained: Record<string, number | null> }>();
+  for (const b of buckets) {
+    let [activeAtStart, activeAtEnd, churned, lost, acquired, wonBack] = [0, 0, 0, 0, 0, 0];
+    for (const changes of customers) {
+      const bucketOfChange = changes.map((c) => bucketOf(new Date(c.at).toISOString(), gran));
+      const earlier = changes.filter((_, i) => bucketOfChange[i] < b);
+      const inBucket = changes.filter((_, i) => bucketOfChange[i] === b);
+      const liveBefore = earlier.length > 0 && earlier[earlier.length - 1].live;
+      const liveAfter = inBucket.length > 0 ? inBucket[inBucket.length - 1].live : liveBefore;
+      if (liveBefore) activeAtStart++;
+      if (liveAfter) activeAtEnd++;
+      if (inBucket.some((c) => !c.live)) churned++;
+      if (liveBefore && !liveAfter) lost++;
+      for (const c of inBucket) {
+        if (c.live && changes.indexOf(c) === 0) acquired++;
+        else if (c.live) wonBack++;
+      }
+    }
+    const retained = activeAtStart - lost;
+    points.set(b, {
+      churned: { value: churned, activeAtStart, acquired, wonBack, activeAtEnd },
+      retained: { value: retained, retentionRate: pct(retained, activeAtStart), activeAtStart, lost },
+    });
+  }
+  return points;
+}
+
 const nearestRank = (values: number[], p: number): number | null => {
   if (values.length === 0) return null;
   const s = [...values].sort((a, b) => a - b);
@@ -440,7 +530,7 @@ async function project(loaded: LoadedPlatform, file: string, batchSize: number) 
 function dump(file: string): string {
   const db = new Database(file, { readonly: true });
   try {
-    return ['em_totals', 'em_cases', 'em_customers', 'em_progress', 'em_contact_customers', 'em_contact_history']
+    return ['em_totals', 'em_cases', 'em_customers', 'em_progress', 'em_contact_customers', 'em_contact_history', 'em_lifecycle_pending']
       .map((t) =>
         db
           .prepare(`SELECT * FROM ${t} ORDER BY 1, 2`)
@@ -608,6 +698,57 @@ describe('experience metrics over generated histories (Europe/Berlin)', () => {
     },
     120_000,
   );
+
+  it.each(['day', 'week', 'month'])(
+    'retention and churn counts equal the recomputation from the lifecycle rules, now and a year later (%s buckets)',
+    async (gran) => {
+      let compared = 0;
+      const totals: number[] = [];
+      for (const now of [loaded.history.now, loaded.history.now + 365 * DAY]) {
+        const queries = model.queries(main.readStore.db as Kysely<any>, { now: () => now }) as ExperienceMetricsQueries;
+        const customers = liveChanges(log, now);
+        const from = gran === 'day' ? '2025-12-01' : FROM;
+        const to = gran === 'day' ? '2026-12-01' : '2027-01-01';
+        const churned = await queries.seriesOf({ metric: 'churned-customers', bucket: gran, from, to });
+        const retained = await queries.seriesOf({ metric: 'retained-customers', bucket: gran, from, to });
+        totals.push(churned.series[0].points.reduce((sum, p) => sum + p.value!, 0));
+        expect(retained.series[0].points.some((p) => p.value! > 0 && p.lost! > 0)).toBe(true);
+        const expected = expectedLifecycle(
+          customers,
+          gran,
+          churned.series[0].points.map((p) => p.bucket),
+        );
+        for (const [line, kind] of [
+          [churned, 'churned'],
+          [retained, 'retained'],
+        ] as const)
+          for (const point of line.series[0].points) {
+            sameFigures(point, expected.get(point.bucket)![kind], `${kind} ${gran} now=${new Date(now).toISOString()} ${point.bucket}`);
+            compared++;
+          }
+      }
+      // the history has churns of both kinds, won-back customers, and churns by inactivity not yet happened at the first now
+      const changes = liveChanges(log, loaded.history.now + 365 * DAY);
+      expect(changes.filter((c) => c.filter((x) => !x.live).length > 0).length).toBeGreaterThan(20);
+      expect(changes.filter((c) => c.filter((x) => x.live).length > 1).length).toBeGreaterThan(0);
+      expect(changes.flat().filter((c) => !c.live && c.at > loaded.history.now).length).toBeGreaterThan(10);
+      expect(compared).toBeGreaterThan(20);
+      // churns by inactivity count once the clock has reached them: more churned customers a year later
+      expect(totals[0]).toBeGreaterThan(20);
+      expect(totals[1]).toBeGreaterThan(totals[0]);
+    },
+    180_000,
+  );
+
+  it('refuses a slice or a filter on retention and churn, naming the parameter', async () => {
+    const q = { bucket: 'month', from: FROM, to: TO } as const;
+    await expect(main.queries.seriesOf({ ...q, metric: 'churned-customers', sliceBy: 'segment' })).rejects.toMatchObject({
+      parameter: 'sliceBy',
+    });
+    await expect(main.queries.seriesOf({ ...q, metric: 'retained-customers', filter: 'channel:phone' })).rejects.toMatchObject({
+      parameter: 'filter',
+    });
+  });
 
   it('refuses dimensions that cannot be combined, and two dimensions for the distinct-customer metrics, naming filter', async () => {
     const q = { bucket: 'month', from: FROM, to: TO } as const;

@@ -13,6 +13,16 @@ import { caseContribution, caseSlices, foldCase, isCaseRecord, type CaseFacts, t
 import type { ExperienceMetricsTables } from './experience-metrics.schema';
 import { binOf } from './quantile-bins';
 import { addContacts, type ReasonedContact } from './repeat-contacts';
+import { churnFactsModel } from '../churn-risk/churn-facts';
+import {
+  foldLifecycle,
+  lifecycleContribution,
+  lifecycleJson,
+  lifecycleOf,
+  noLifecycleContribution,
+  type LifecycleContribution,
+  type LifecycleFacts,
+} from './customer-lifecycle';
 import { ALL_DIMENSION, ALL_SLICE, DIMENSION_PAIRS, DIMENSIONS, NO_VALUE, pairName, pairSlice, type SliceValues } from './slices';
 import { BucketNamer, GRANULARITIES } from './time-buckets';
 
@@ -22,13 +32,26 @@ export interface SegmentState extends CustomerKeyedState {
   netUnits: number;
   /** earliest occurredAt of the customer's events; combined on a merge by the projection, which also moves the customer counts */
   firstSeen: string | null;
+  /** what the customer's lifecycle stage is decided on (customer-lifecycle.ts) */
+  lifecycle: LifecycleFacts;
 }
 
 export const segmentModel: CustomerModel<SegmentState> = {
-  empty: (customerId) => ({ customerId, mergedInto: null, lastPosition: 0, purchases: 0, netUnits: 0, firstSeen: null }),
-  absorb(survivor, merged) {
+  empty: (customerId) => ({
+    customerId,
+    mergedInto: null,
+    lastPosition: 0,
+    purchases: 0,
+    netUnits: 0,
+    firstSeen: null,
+    lifecycle: lifecycleOf(customerId, null),
+  }),
+  absorb(survivor, merged, merge) {
     survivor.purchases += merged.purchases;
     survivor.netUnits += merged.netUnits;
+    churnFactsModel.absorb(survivor.lifecycle, merged.lifecycle, merge);
+    // the merged-away customer's lifecycle is the survivor's now: it stops counting on its own
+    merged.lifecycle = lifecycleOf(merged.customerId, null);
   },
 };
 
@@ -48,6 +71,8 @@ interface Batch {
   /** contacts with a reason per live customer id (loaded for the batch's customers; merged-away ones emptied) */
   contactHistories: Map<string, ReasonedContact[]>;
   changedHistories: Set<string>;
+  /** each loaded live customer's lifecycle contribution before the batch (taken away at commit, the new one added) */
+  lifecycleBefore: Map<string, LifecycleContribution>;
 }
 
 /** `granularity|dimension|bucket|slice`: only the slice (last) may hold the separator */
@@ -95,6 +120,10 @@ export function experienceMetricsProjection(timeZone: string, repeatContactWindo
       const survivors = new Set<string>();
       for (const s of customers.all()) if (s.mergedInto !== null && !customers.has(s.mergedInto)) survivors.add(s.mergedInto);
       customers.preload(await loadCustomers(sql, [...survivors]));
+      const lifecycleBefore = new Map<string, LifecycleContribution>();
+      for (const s of customers.all())
+        if (s.mergedInto === null && s.lifecycle.touches.length > 0)
+          lifecycleBefore.set(s.customerId, lifecycleContribution(s.lifecycle, this.namer));
       const contactHistories = new Map<string, ReasonedContact[]>();
       const historyIds = [...customers.all()].map((s) => s.customerId);
       for (const row of await sql.selectByKeys<{ customer_id: string; contacts: string }>(
@@ -121,6 +150,7 @@ export function experienceMetricsProjection(timeZone: string, repeatContactWindo
         contactCustomers: new Map(),
         contactHistories,
         changedHistories: new Set(),
+        lifecycleBefore,
       };
     }
 
@@ -149,6 +179,7 @@ export function experienceMetricsProjection(timeZone: string, repeatContactWindo
       if (route.kind !== 'event') return;
       const owner = route.owner;
       const m = record.metadata;
+      foldLifecycle(owner.lifecycle, record);
       this.seeCustomer(batch, owner, m.occurredAt);
       const segment = valueSegment(owner.purchases, owner.netUnits / MONEY_SCALE);
       const slices = { channel: m.channel ?? NO_VALUE, source: m.source, segment };
@@ -292,7 +323,45 @@ export function experienceMetricsProjection(timeZone: string, repeatContactWindo
       addTotals(row, totals, sign);
     }
 
+    /** Replaces each changed customer's lifecycle contribution: the old one taken away, the new one added; pending churns kept beside the rows. */
+    private async replaceLifecycles(batch: Batch, sql: DirectSql): Promise<void> {
+      const pendingWrites: SqlValue[][] = [];
+      for (const s of batch.customers.changedStates()) {
+        const before = batch.lifecycleBefore.get(s.customerId) ?? noLifecycleContribution();
+        const after =
+          s.mergedInto === null && s.lifecycle.touches.length > 0
+            ? lifecycleContribution(s.lifecycle, this.namer)
+            : noLifecycleContribution();
+        for (const [contribution, sign] of [
+          [before, -1],
+          [after, 1],
+        ] as const)
+          for (const [key, totals] of contribution.rows) {
+            const [granularity, bucket] = key.split('|');
+            this.addRow(batch, granularity, ALL_DIMENSION, bucket, ALL_SLICE, totals, sign);
+          }
+        const p = after.pending;
+        if (p)
+          pendingWrites.push([
+            s.customerId,
+            new Date(p.at).toISOString(),
+            p.buckets.day,
+            p.buckets.week,
+            p.buckets.month,
+            p.churned.day,
+            p.lost.day,
+            p.churned.week,
+            p.lost.week,
+            p.churned.month,
+            p.lost.month,
+          ]);
+        else if (before.pending) await sql.run('DELETE FROM em_lifecycle_pending WHERE customer_id = ?', [s.customerId]);
+      }
+      await sql.upsert(PENDING_CHURNS, pendingWrites);
+    }
+
     async commitBatch(_trx: Transaction<ExperienceMetricsTables>, batch: Batch, sql: DirectSql): Promise<void> {
+      await this.replaceLifecycles(batch, sql);
       let last = batch.progress;
       for (const s of batch.customers.changedStates()) last = Math.max(last, s.lastPosition);
       const caseIds = [...batch.changedCases].sort();
@@ -318,7 +387,9 @@ export function experienceMetricsProjection(timeZone: string, repeatContactWindo
       for (const { from, to } of batch.repoints) await sql.run('UPDATE em_customers SET merged_into = ? WHERE merged_into = ?', [to, from]);
       await sql.upsert(
         CUSTOMERS,
-        batch.customers.changedStates().map((s) => [s.customerId, s.mergedInto, s.lastPosition, s.purchases, s.netUnits, s.firstSeen]),
+        batch.customers
+          .changedStates()
+          .map((s) => [s.customerId, s.mergedInto, s.lastPosition, s.purchases, s.netUnits, s.firstSeen, lifecycleJson(s.lifecycle)]),
       );
       if (last > batch.progress) await sql.upsert(PROGRESS, [[PROGRESS_ID, last]]);
     }
@@ -335,9 +406,27 @@ const TOTALS: BulkUpsert = {
 const CASES: BulkUpsert = { table: 'em_cases', columns: ['case_id', 'facts'], conflict: ['case_id'], update: ['facts'] };
 const CUSTOMERS: BulkUpsert = {
   table: 'em_customers',
-  columns: ['customer_id', 'merged_into', 'last_position', 'purchases', 'net_units', 'first_seen'],
+  columns: ['customer_id', 'merged_into', 'last_position', 'purchases', 'net_units', 'first_seen', 'lifecycle'],
   conflict: ['customer_id'],
-  update: ['merged_into', 'last_position', 'purchases', 'net_units', 'first_seen'],
+  update: ['merged_into', 'last_position', 'purchases', 'net_units', 'first_seen', 'lifecycle'],
+};
+const PENDING_CHURNS: BulkUpsert = {
+  table: 'em_lifecycle_pending',
+  columns: [
+    'customer_id',
+    'churn_at',
+    'day',
+    'week',
+    'month',
+    'day_churned',
+    'day_lost',
+    'week_churned',
+    'week_lost',
+    'month_churned',
+    'month_lost',
+  ],
+  conflict: ['customer_id'],
+  update: ['churn_at', 'day', 'week', 'month', 'day_churned', 'day_lost', 'week_churned', 'week_lost', 'month_churned', 'month_lost'],
 };
 const CONTACT_HISTORY: BulkUpsert = {
   table: 'em_contact_history',
@@ -362,6 +451,7 @@ async function loadCustomers(sql: DirectSql, ids: string[]): Promise<SegmentStat
     purchases: number;
     net_units: number;
     first_seen: string | null;
+    lifecycle: string | null;
   }>('em_customers', CUSTOMERS.columns, 'customer_id', ids);
   return rows.map((r) => ({
     customerId: r.customer_id,
@@ -370,6 +460,7 @@ async function loadCustomers(sql: DirectSql, ids: string[]): Promise<SegmentStat
     purchases: Number(r.purchases),
     netUnits: Number(r.net_units),
     firstSeen: r.first_seen,
+    lifecycle: lifecycleOf(r.customer_id, r.lifecycle),
   }));
 }
 

@@ -2,7 +2,14 @@ import type { Kysely } from 'kysely';
 import { sql } from 'kysely';
 import type { ContactCosts } from '@cem/config';
 import { addTotals, emptyTotals, type BucketTotals } from './bucket-totals';
-import { METRICS, type MetricDefinition, type MetricName, type MetricPoint, type QueryFigures } from './metric-catalogue';
+import {
+  METRICS,
+  type LifecycleFigures,
+  type MetricDefinition,
+  type MetricName,
+  type MetricPoint,
+  type QueryFigures,
+} from './metric-catalogue';
 import { MetricQueryError, parseSeriesQuery, type RawSeriesQuery, type SeriesFilter, type SeriesQuery } from './metric-query';
 import type { ExperienceMetricsTables } from './experience-metrics.schema';
 import { ALL_DIMENSION, ALL_SLICE, pairName, pairOf, type Dimension } from './slices';
@@ -72,6 +79,8 @@ export class ExperienceMetricsQueries {
     readonly timeZone: string,
     /** CONTACT_COSTS; null: cost-to-serve is not configured and is refused */
     readonly contactCosts: ContactCosts | null = null,
+    /** the clock a churn by inactivity is counted against (it has happened once now reaches it) */
+    private readonly now: () => number = Date.now,
   ) {}
 
   /** false for a metric that needs a setting this process lacks (cost-to-serve without CONTACT_COSTS) */
@@ -86,7 +95,7 @@ export class ExperienceMetricsQueries {
 
   /** The same queries with other contact costs (a test, a what-if). */
   withContactCosts(costs: ContactCosts | null): ExperienceMetricsQueries {
-    return new ExperienceMetricsQueries(this.db, this.timeZone, costs);
+    return new ExperienceMetricsQueries(this.db, this.timeZone, costs, this.now);
   }
 
   /** Validates and answers a series query given as text (the API's query string); MetricQueryError names a bad parameter. */
@@ -139,9 +148,11 @@ export class ExperienceMetricsQueries {
     const bounds = buckets.map((b) => this.boundsOf(b, q.bucket));
     const contacting = needs.includes('contactingCustomers') ? await this.contactingCustomers(dimension, q, buckets) : undefined;
     const known = needs.includes('customersKnown') ? await this.customersKnown(q.bucket, buckets) : undefined;
+    const lifecycle = needs.includes('lifecycle') ? await this.lifecycleFigures(q.bucket, buckets, lines.get(ALL_SLICE)!) : undefined;
     const figuresOf = (slice: string, bucket: string): QueryFigures => ({
       ...(contacting ? { contactingCustomers: contacting.get(slice)?.get(bucket) ?? 0 } : {}),
       ...(known ? { customersKnown: known.get(bucket) ?? 0 } : {}),
+      ...(lifecycle ? { lifecycle: lifecycle.get(bucket) } : {}),
       ...(needs.includes('contactCosts') && this.contactCosts ? { contactCosts: this.contactCosts } : {}),
     });
 
@@ -261,8 +272,62 @@ export class ExperienceMetricsQueries {
     return out;
   }
 
-  /** Cases open at the start of `first`, per line: whole months before its month, then its month's days before it. */
+  /** Cases open at the start of `first`, per line. */
   private async backlogBefore(selection: RowSelection, first: string): Promise<Map<string, number>> {
+    const open = new Map<string, number>();
+    for (const [line, t] of await this.totalsBefore(selection, first)) open.set(line, (t.c.casesOpened ?? 0) - (t.c.casesFinished ?? 0));
+    return open;
+  }
+
+  /**
+   * Live customers at the start and end of each bucket (running totals of live starts and ends),
+   * and the churns by inactivity after a last touch that have happened by now (em_lifecycle_pending).
+   */
+  private async lifecycleFigures(
+    granularity: Granularity,
+    buckets: string[],
+    rows: Map<string, BucketTotals>,
+  ): Promise<Map<string, LifecycleFigures>> {
+    const [first, last] = [buckets[0], buckets[buckets.length - 1]];
+    const now = new Date(this.now()).toISOString();
+    const before = (
+      await this.totalsBefore({ dimension: ALL_DIMENSION, slices: [ALL_SLICE], keeps: () => true, lineOf: () => ALL_SLICE }, first)
+    ).get(ALL_SLICE);
+    const pendingBefore = await this.db
+      .selectFrom('em_lifecycle_pending')
+      .select(sql<number | string>`count(*)`.as('n'))
+      .where('churn_at', '<=', now)
+      .where('day', '<', first)
+      .executeTakeFirst();
+    const column = sql.ref(granularity);
+    const pendingRows = await this.db
+      .selectFrom('em_lifecycle_pending')
+      .select([
+        sql<string>`${column}`.as('bucket'),
+        sql<number | string>`count(*)`.as('ends'),
+        sql<number | string>`sum(${sql.ref(`${granularity}_churned`)})`.as('churned'),
+        sql<number | string>`sum(${sql.ref(`${granularity}_lost`)})`.as('lost'),
+      ])
+      .where('churn_at', '<=', now)
+      .where(granularity, '>=', first)
+      .where(granularity, '<=', last)
+      .groupBy(granularity)
+      .execute();
+    const pending = new Map(pendingRows.map((r) => [r.bucket, r]));
+    let active = (before?.c.lifeStarts ?? 0) - (before?.c.lifeEnds ?? 0) - Number(pendingBefore?.n ?? 0);
+    const out = new Map<string, LifecycleFigures>();
+    for (const bucket of buckets) {
+      const t = rows.get(bucket);
+      const p = pending.get(bucket);
+      const activeAtStart = active;
+      active += (t?.c.lifeStarts ?? 0) - (t?.c.lifeEnds ?? 0) - Number(p?.ends ?? 0);
+      out.set(bucket, { activeAtStart, activeAtEnd: active, pendingChurned: Number(p?.churned ?? 0), pendingLost: Number(p?.lost ?? 0) });
+    }
+    return out;
+  }
+
+  /** The totals of every row before `first`, per line: whole months before its month, then its month's days before it. */
+  private async totalsBefore(selection: RowSelection, first: string): Promise<Map<string, BucketTotals>> {
     const month = bucketOfDate(first, 'month');
     const select = (granularity: Granularity) => {
       let query = this.db
@@ -277,13 +342,14 @@ export class ExperienceMetricsQueries {
       ...(await select('month').where('bucket', '<', month).execute()),
       ...(await select('day').where('bucket', '>=', month).where('bucket', '<', first).execute()),
     ];
-    const open = new Map<string, number>();
+    const sums = new Map<string, BucketTotals>();
     for (const row of rows) {
       if (!selection.keeps(row.slice)) continue;
-      const t = JSON.parse(row.totals) as BucketTotals;
       const line = selection.lineOf(row.slice);
-      open.set(line, (open.get(line) ?? 0) + (t.c.casesOpened ?? 0) - (t.c.casesFinished ?? 0));
+      let sum = sums.get(line);
+      if (!sum) sums.set(line, (sum = emptyTotals()));
+      addTotals(sum, JSON.parse(row.totals) as BucketTotals);
     }
-    return open;
+    return sums;
   }
 }

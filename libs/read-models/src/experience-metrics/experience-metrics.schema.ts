@@ -38,6 +38,8 @@ export interface EmCustomersTable {
   net_units: number;
   /** earliest occurredAt of the customer's own events (merged customers' included); null before any */
   first_seen: string | null;
+  /** what its lifecycle stage is decided on (customer-lifecycle.ts, JSON); null before migration 0004's rebuild */
+  lifecycle: string | null;
 }
 
 /**
@@ -61,6 +63,25 @@ export interface EmContactHistoryTable {
   contacts: string;
 }
 
+/**
+ * Per live customer whose last lifecycle change is a churn by inactivity after its last touch: the
+ * instant (ISO-8601 UTC) and, per granularity, its bucket and what it adds there (counted by the
+ * query once `now` has reached `churn_at`, customer-lifecycle.ts).
+ */
+export interface EmLifecyclePendingTable {
+  customer_id: string;
+  churn_at: string;
+  day: string;
+  week: string;
+  month: string;
+  day_churned: number;
+  day_lost: number;
+  week_churned: number;
+  week_lost: number;
+  month_churned: number;
+  month_lost: number;
+}
+
 /** The last log position folded into the tables (a redelivered event at or below it changes nothing). */
 export interface EmProgressTable {
   id: string;
@@ -74,6 +95,7 @@ export interface ExperienceMetricsTables {
   em_progress: EmProgressTable;
   em_contact_customers: EmContactCustomersTable;
   em_contact_history: EmContactHistoryTable;
+  em_lifecycle_pending: EmLifecyclePendingTable;
 }
 
 export const EXPERIENCE_METRICS = 'experience-metrics';
@@ -84,6 +106,7 @@ export const EXPERIENCE_METRICS_TABLES = [
   'em_progress',
   'em_contact_customers',
   'em_contact_history',
+  'em_lifecycle_pending',
 ] as const;
 
 export const experienceMetricsMigrations: Record<string, Migration> = {
@@ -157,6 +180,22 @@ export const experienceMetricsMigrations: Record<string, Migration> = {
         .addColumn('customer_id', 'text', (c) => c.primaryKey())
         .addColumn('contacts', 'text', (c) => c.notNull())
         .execute();
+    },
+  },
+  'experience-metrics-0004-lifecycle': {
+    async up(db: Kysely<any>) {
+      // the read model's version changes with this migration: its lane empties the tables and rebuilds them
+      await db.schema.alterTable('em_customers').addColumn('lifecycle', 'text').execute();
+      let pending = db.schema
+        .createTable('em_lifecycle_pending')
+        .addColumn('customer_id', 'text', (c) => c.primaryKey())
+        .addColumn('churn_at', 'text', (c) => c.notNull());
+      for (const g of ['day', 'week', 'month']) pending = pending.addColumn(g, 'text', (c) => c.notNull());
+      for (const g of ['day', 'week', 'month'])
+        pending = pending.addColumn(`${g}_churned`, 'integer', (c) => c.notNull()).addColumn(`${g}_lost`, 'integer', (c) => c.notNull());
+      await pending.execute();
+      for (const g of ['day', 'week', 'month'])
+        await db.schema.createIndex(`em_lifecycle_pending_${g}`).on('em_lifecycle_pending').columns([g, 'churn_at']).execute();
     },
   },
 };

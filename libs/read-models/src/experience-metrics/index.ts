@@ -10,7 +10,7 @@ import {
 } from './experience-metrics.schema';
 
 /** Bump when the projection's output changes for the same events. */
-const PROJECTION_VERSION = 3;
+const PROJECTION_VERSION = 4;
 
 /**
  * The read model's version: the projection's, the reporting time zone and the repeat-contact
@@ -52,8 +52,8 @@ export function experienceMetricsReadModel(timeZone: string, options: Experience
     migrations: experienceMetricsMigrations,
     projection: experienceMetricsProjection(timeZone, repeatWindow),
     // CONTACT_COSTS is read when the queries are made (after the boot check), not at import
-    queries: (db) =>
-      new ExperienceMetricsQueries(db, timeZone, options.contactCosts !== undefined ? options.contactCosts : contactCostsOf()),
+    queries: (db, { now }) =>
+      new ExperienceMetricsQueries(db, timeZone, options.contactCosts !== undefined ? options.contactCosts : contactCostsOf(), now),
     // the same answers on every store: sliced and filtered series, percentiles, the backlog's running totals
     contractQueries: async (queries: ExperienceMetricsQueries) => {
       const range = { from: '2020-01-01', to: '2027-01-01' };
@@ -82,6 +82,8 @@ export function experienceMetricsReadModel(timeZone: string, options: Experience
           to: '2026-06-01',
           filter: ['channel:phone', 'segment:low'],
         }),
+        queries.seriesOf({ metric: 'churned-customers', bucket: 'month', ...range }),
+        queries.seriesOf({ metric: 'retained-customers', bucket: 'week', from: '2025-01-01', to: '2026-12-31' }),
         queries
           .withContactCosts({ phone: 4.5, chat: 1.2, email: 0.8 })
           .seriesOf({ metric: 'cost-to-serve', bucket: 'month', ...range, sliceBy: 'segment' }),

@@ -27,6 +27,18 @@ export interface QueryFigures {
   customersKnown?: number;
   /** CONTACT_COSTS: cost of a handled contact per channel */
   contactCosts?: ContactCosts;
+  /** live customers at the bucket's start and end, and what the churns by inactivity that have happened by now add to it */
+  lifecycle?: LifecycleFigures;
+}
+
+/** The running totals and clock-dependent parts of the retention and churn metrics (customer-lifecycle.ts). */
+export interface LifecycleFigures {
+  activeAtStart: number;
+  activeAtEnd: number;
+  /** churns by inactivity after a customer's last touch, in the bucket and passed by now: distinct churned customers they add */
+  pendingChurned: number;
+  /** ... and customers they make lost in the bucket */
+  pendingLost: number;
 }
 export type QueryFigure = keyof QueryFigures;
 
@@ -37,6 +49,8 @@ export interface MetricDefinition {
   parts: readonly string[];
   /** what the query must find besides the bucket rows */
   needs?: readonly QueryFigure[];
+  /** true: a figure of the customer base, not of events; no slice or filter applies (docs/experience-metrics.md says why) */
+  unsliced?: boolean;
   compute(t: BucketTotals, figures: QueryFigures): MetricPoint;
 }
 
@@ -195,6 +209,36 @@ export const METRICS = {
     compute(t, figures) {
       const customers = figures.customersKnown ?? 0;
       return { value: round(ratio(n(t, 'complaints'), customers, 1000)), complaints: n(t, 'complaints'), customers };
+    },
+  },
+  'churned-customers': {
+    summary:
+      'Customers whose lifecycle stage became churned in the bucket (the customer 360 rules; each customer once per bucket); unsliced',
+    parts: ['activeAtStart', 'acquired', 'wonBack', 'activeAtEnd'],
+    needs: ['lifecycle'],
+    unsliced: true,
+    compute(t, figures) {
+      const f = figures.lifecycle ?? { activeAtStart: 0, activeAtEnd: 0, pendingChurned: 0, pendingLost: 0 };
+      return {
+        value: n(t, 'customersChurned') + f.pendingChurned,
+        activeAtStart: f.activeAtStart,
+        acquired: n(t, 'customersAcquired'),
+        wonBack: n(t, 'customersWonBack'),
+        activeAtEnd: f.activeAtEnd,
+      };
+    },
+  },
+  'retained-customers': {
+    summary:
+      'Customers live (neither prospect nor churned) at the start of the bucket and still live at its end; retentionRate = % of those live at the start; unsliced',
+    parts: ['retentionRate', 'activeAtStart', 'lost'],
+    needs: ['lifecycle'],
+    unsliced: true,
+    compute(t, figures) {
+      const f = figures.lifecycle ?? { activeAtStart: 0, activeAtEnd: 0, pendingChurned: 0, pendingLost: 0 };
+      const lost = n(t, 'customersLost') + f.pendingLost;
+      const retained = f.activeAtStart - lost;
+      return { value: retained, retentionRate: round(ratio(retained, f.activeAtStart)), activeAtStart: f.activeAtStart, lost };
     },
   },
   'cost-to-serve': {

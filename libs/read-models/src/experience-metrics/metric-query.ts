@@ -98,6 +98,10 @@ export function parseSeriesQuery(raw: RawSeriesQuery, reportingTimeZone: string)
     if (!filter) filters.push((filter = { dimension, values: [] }));
     if (!filter.values.includes(value)) filter.values.push(value);
   }
+  if ((METRICS[metric] as MetricDefinition).unsliced) {
+    if (sliceBy) throw new MetricQueryError('sliceBy', `${metric} is a figure of the whole customer base: it has no slices`);
+    if (filters.length > 0) throw new MetricQueryError('filter', `${metric} is a figure of the whole customer base: it has no filters`);
+  }
   const dimensions = [...new Set([...(sliceBy ? [sliceBy] : []), ...filters.map((f) => f.dimension)])];
   if (dimensions.length > 1) {
     const pairs = DIMENSION_PAIRS.map(pairName).join(', ');

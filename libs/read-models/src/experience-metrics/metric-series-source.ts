@@ -1,6 +1,6 @@
 import { DateTime } from 'luxon';
 import type { ExperienceMetricsQueries } from './experience-metrics.query';
-import { isMetricName, METRIC_NAMES } from './metric-catalogue';
+import { isMetricName, METRIC_NAMES, METRICS, type MetricDefinition } from './metric-catalogue';
 import { DIMENSIONS } from './slices';
 
 /** One bucket of a metric on one slice: start and end instants (UTC), the metric's headline value (null: no data). */
@@ -21,6 +21,7 @@ export function metricSeriesSource(queries: ExperienceMetricsQueries) {
     // a target can be set only on a metric this process can answer (cost-to-serve needs CONTACT_COSTS)
     metricNames: METRIC_NAMES.filter((m) => queries.canAnswer(m)) as readonly string[],
     dimensions: DIMENSIONS as readonly string[],
+    unslicedMetrics: METRIC_NAMES.filter((m) => (METRICS[m] as MetricDefinition).unsliced) as readonly string[],
     unavailableReason(metric: string): string | undefined {
       if (!isMetricName(metric)) return `${metric} is no longer a metric of this deployment`;
       return queries.canAnswer(metric) ? undefined : queries.missingSettingOf(metric);

@@ -9,6 +9,8 @@ import type { TargetView } from './targets.query';
 export interface TargetMetricSource {
   readonly metricNames: readonly string[];
   readonly dimensions: readonly string[];
+  /** metrics of the whole customer base, which take no slice */
+  readonly unslicedMetrics?: readonly string[];
   /** why a metric outside `metricNames` cannot be computed now (a setting it needs is missing); absent: it is unknown */
   unavailableReason?(metric: string): string | undefined;
   /**
@@ -56,5 +58,7 @@ export function targetMetricProblems(
     problems.push({ field: 'metric', reason: `unknown metric; one of ${metrics.metricNames.join(', ')}` });
   if (t.slice && !metrics.dimensions.includes(t.slice.dimension))
     problems.push({ field: 'slice.dimension', reason: `unknown slice; one of ${metrics.dimensions.join(', ')}` });
+  if (t.slice && metrics.unslicedMetrics?.includes(t.metric))
+    problems.push({ field: 'slice', reason: `${t.metric} is a figure of the whole customer base: it has no slices` });
   return problems;
 }

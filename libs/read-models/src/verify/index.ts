@@ -1,2 +1,0 @@
-export * from './read-model-checksum';
-export * from './verify-read-models';
