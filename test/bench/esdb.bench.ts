@@ -99,14 +99,14 @@ export async function benchEsdbIngest(options: EsdbBenchOptions): Promise<void> 
       name: 'gRPC calls opened per 1,000 events (EventStoreDB adapter)',
       value: per1000(counts.calls),
       unit: 'calls',
-      note: `${counts.stats.batchAppendCalls} BatchAppend, ${counts.stats.reads.toLocaleString('en-US')} reads in all`,
+      note: `${counts.stats.batchAppendCalls} BatchAppend, ${counts.stats.reads.toLocaleString('en-US')} reads in all: ${byKind(counts.stats.readsByStreamKind, per1000)}`,
     });
     record({
       group: 'esdb',
       name: 'append requests per 1,000 events (EventStoreDB adapter)',
       value: per1000(counts.stats.appends),
       unit: 'appends',
-      note: 'reservations, registry, customer streams; carried by the BatchAppend calls',
+      note: `carried by the BatchAppend calls: ${byKind(counts.stats.appendsByStreamKind, per1000)}`,
     });
     record({
       group: 'esdb',
@@ -118,4 +118,12 @@ export async function benchEsdbIngest(options: EsdbBenchOptions): Promise<void> 
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** "customer 100, cem-internal-eventid 1,000" per 1,000 events, largest first */
+function byKind(counts: Record<string, number> | undefined, per1000: (n: number) => number): string {
+  return Object.entries(counts ?? {})
+    .sort((a, b) => b[1] - a[1])
+    .map(([kind, n]) => `${kind} ${Math.round(per1000(n)).toLocaleString('en-US')}`)
+    .join(', ');
 }

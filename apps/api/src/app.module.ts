@@ -16,6 +16,7 @@ import { ExperienceMetricsController } from './experience-metrics/experience-met
 import { ImportsController } from './imports/imports.controller';
 import { HttpMetricsInterceptor } from './metrics/http-metrics.interceptor';
 import { MetricsController } from './metrics/metrics.controller';
+import { MeController } from './me/me.controller';
 import { MilestonesController } from './milestones/milestones.controller';
 import { targetMetricSourceOf } from './targets/target-metrics.source';
 import { TARGET_METRICS } from './targets/target-metrics.token';
@@ -33,6 +34,7 @@ const controllers = [
   HealthController,
   ImportsController,
   CustomersController,
+  MeController,
   MetricsController,
   MilestonesController,
   WebhooksController,

@@ -9,6 +9,7 @@ import type { TargetMetricSource } from '@cem/read-models/targets';
 import { WebhooksRuntime } from '@cem/signals';
 import { AppModule } from './app.module';
 import { installApiKeyCheck } from './auth/api-key.hook';
+import { defaultDashboardDir, installDashboard } from './dashboard/dashboard';
 import { installJsonBodyParser } from './http/json-body';
 import { completeOpenApi } from './http/openapi';
 import { frameworkErrors, MAX_PATH_PARAM_LENGTH } from './http/framework-errors';
@@ -29,6 +30,8 @@ export interface ApiAppOptions {
    * (the embedded default), like the scheduled jobs
    */
   dispatchWebhooks?: boolean;
+  /** the built dashboard page served at /app; default: dist/dashboard of the repository (`npm run build`) */
+  dashboardDir?: string;
 }
 
 /** Builds the HTTP app around an opened platform (used by main.ts and the e2e tests). */
@@ -72,6 +75,8 @@ export async function createApiApp(platform: Platform, options: ApiAppOptions = 
   installMethodCheck(fastify);
   // the key and the role are checked before any body is read
   installApiKeyCheck(fastify, platform);
+  // the analysts' and operators' page (static files, public; its JSON calls carry the key)
+  await installDashboard(app, options.dashboardDir ?? defaultDashboardDir());
   const doc = new DocumentBuilder()
     .setTitle('CEM platform API')
     .setDescription('Ingest touch-point events, query projections, operate the platform. Every endpoint names the role it needs.')

@@ -9,6 +9,7 @@ import { registerImportCommand } from './commands/import.command';
 import { registerKafkaCommands } from './commands/kafka.command';
 import { registerLogCommands } from './commands/log.command';
 import { registerSqlRoleCommands } from './commands/sql-role.command';
+import { registerVerifyCommand } from './commands/verify.command';
 
 /**
  * Ops command line: one sub-command per capability (api keys, import, Kafka redrive, ...). Each
@@ -28,6 +29,7 @@ registerChurnCommands(program);
 registerAuditCommands(program);
 registerCustomerCommands(program);
 registerLogCommands(program);
+registerVerifyCommand(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   console.error(e instanceof Error ? e.message : String(e));

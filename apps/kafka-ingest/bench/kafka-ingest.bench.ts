@@ -94,42 +94,87 @@ export async function benchKafkaIngest(options: KafkaBenchOptions): Promise<{ ra
     await raw.disconnect();
     const rawPerSec = n / ((last - first) / 1000);
 
-    // the kafka-ingest path into the embedded store
-    const platform = openPlatform(loadConfig({ ...process.env, DATA_DIR: dataDir }));
-    const port = ingestionPortFor(platform.ingestion);
-    let handled = 0;
-    first = 0;
-    let done!: () => void;
-    const finished = new Promise<void>((r) => (done = r));
-    const config = loadKafkaIngestConfig({
-      KAFKA_BROKERS: brokers.join(','),
-      KAFKA_TOPIC: topic,
-      KAFKA_GROUP_ID: `${topic}.ingest`,
-      KAFKA_CREATE_TOPICS: 'true',
-      KAFKA_INGEST_HEALTH_PORT: '0',
-      KAFKA_APPEND_CHUNK_SIZE: process.env.KAFKA_APPEND_CHUNK_SIZE,
-      KAFKA_MAX_BYTES_PER_PARTITION: process.env.KAFKA_MAX_BYTES_PER_PARTITION,
-      KAFKA_PARTITIONS_CONCURRENTLY: process.env.KAFKA_PARTITIONS_CONCURRENTLY,
-    });
-    const consumer = new KafkaIngestConsumer(kafka, config, {
-      validate: (r) => {
-        if (!first) first = performance.now();
-        return port.validate(r);
-      },
-      append: async (commands) => {
-        await port.append(commands);
-        handled += commands.length;
-        if (handled >= n) {
-          last = performance.now();
-          done();
-        }
-      },
-    });
-    await consumer.start();
-    await finished;
-    await consumer.stop();
-    await platform.close();
-    const ingestPerSec = n / ((last - first) / 1000);
+    const config = (round: number) =>
+      loadKafkaIngestConfig({
+        KAFKA_BROKERS: brokers.join(','),
+        KAFKA_TOPIC: topic,
+        KAFKA_GROUP_ID: `${topic}.ingest-${round}`,
+        KAFKA_CREATE_TOPICS: 'true',
+        KAFKA_INGEST_HEALTH_PORT: '0',
+        KAFKA_APPEND_CHUNK_SIZE: process.env.KAFKA_APPEND_CHUNK_SIZE,
+        KAFKA_MAX_BYTES_PER_PARTITION: process.env.KAFKA_MAX_BYTES_PER_PARTITION,
+        KAFKA_PARTITIONS_CONCURRENTLY: process.env.KAFKA_PARTITIONS_CONCURRENTLY,
+      });
+    const chunk = config(0).appendChunkSize;
+
+    // the kafka-ingest path into a fresh embedded store (a consumer group of its own per round)
+    const kafkaIngest = async (round: number): Promise<number> => {
+      const dir = mkdtempSync(join(tmpdir(), 'cem-kafka-bench-ingest-'));
+      try {
+        const platform = openPlatform(loadConfig({ ...process.env, DATA_DIR: dir }));
+        const port = ingestionPortFor(platform.ingestion);
+        let handled = 0;
+        let started = 0;
+        let ended = 0;
+        let done!: () => void;
+        const finished = new Promise<void>((r) => (done = r));
+        const consumer = new KafkaIngestConsumer(kafka, config(round), {
+          validate: (r) => {
+            if (!started) started = performance.now();
+            return port.validate(r);
+          },
+          append: async (commands) => {
+            await port.append(commands);
+            handled += commands.length;
+            if (handled >= n) {
+              ended = performance.now();
+              done();
+            }
+          },
+        });
+        await consumer.start();
+        await finished;
+        await consumer.stop();
+        await platform.close();
+        return n / ((ended - started) / 1000);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    };
+
+    // the in-process ingestion service on the same kind of events (parsed from the same JSON, as the
+    // consumer and the HTTP API must), into a fresh store with the same settings, in batches of the
+    // consumer's append chunk: what the Kafka path is held against (>= 0.9x)
+    const payloads = Array.from({ length: n }, (_, i) => JSON.stringify(envelope(i)));
+    const inProcess = async (): Promise<number> => {
+      const dir = mkdtempSync(join(tmpdir(), 'cem-kafka-bench-inproc-'));
+      try {
+        const direct = openPlatform(loadConfig({ ...process.env, DATA_DIR: dir }));
+        const t0 = performance.now();
+        for (let i = 0; i < n; i += chunk) await direct.ingestion.ingest(payloads.slice(i, i + chunk).map((p) => JSON.parse(p)));
+        const rate = n / ((performance.now() - t0) / 1000);
+        await direct.close();
+        return rate;
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    };
+
+    // two rounds, alternating which goes first, so neither always runs cold: the better of each
+    const kafkaRates: number[] = [];
+    const inProcessRates: number[] = [];
+    for (let round = 0; round < 2; round++) {
+      if (round % 2 === 0) {
+        kafkaRates.push(await kafkaIngest(round));
+        inProcessRates.push(await inProcess());
+      } else {
+        inProcessRates.push(await inProcess());
+        kafkaRates.push(await kafkaIngest(round));
+      }
+    }
+    const ingestPerSec = Math.max(...kafkaRates);
+    const inProcessPerSec = Math.max(...inProcessRates);
+    const rounds = (xs: number[]) => xs.map((x) => Math.round(x).toLocaleString('en-US')).join(' / ');
 
     const record =
       options.record ??
@@ -145,7 +190,14 @@ export async function benchKafkaIngest(options: KafkaBenchOptions): Promise<{ ra
       name: `kafka-ingest consume + validate + identity + durable append + commit (embedded SQLite, synchronous=${loadConfig({ ...process.env, DATA_DIR: dataDir }).SQLITE_SYNCHRONOUS})`,
       value: ingestPerSec,
       unit: 'events/s',
-      note: `${(rawPerSec / ingestPerSec).toFixed(2)}x slower than raw; target >= 20,000 and within 2x`,
+      note: `best of 2 rounds (${rounds(kafkaRates)}); ${(rawPerSec / ingestPerSec).toFixed(2)}x slower than raw consume; ${(ingestPerSec / inProcessPerSec).toFixed(2)}x the in-process service (target >= 0.9x)`,
+    });
+    record({
+      group: 'kafka',
+      name: `in-process IngestionService.ingest, same events parsed from the same JSON, batches of ${chunk.toLocaleString('en-US')} (no broker)`,
+      value: inProcessPerSec,
+      unit: 'events/s',
+      note: `the baseline of the row above, same run; best of 2 rounds (${rounds(inProcessRates)})`,
     });
     return { rawPerSec, ingestPerSec };
   } finally {

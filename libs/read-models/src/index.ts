@@ -18,6 +18,9 @@ export * from './projector/projector';
 export * from './projector/projector.module';
 export * from './projector/checkpoints';
 export * from './projector/awaiting-event-publisher';
+export * from './projector/project-range';
+export * from './store/read-store-copy';
+export * from './verify';
 // the read models
 export * from './read-models';
 export * from './customer-360';

@@ -168,6 +168,9 @@ export class EsdbDouble {
     featureCalls: 0,
     /** the largest append accepted or refused, in the server's MaxAppendSize bytes */
     largestAppendBytes: 0,
+    /** reads and appends by kind of stream (its name up to the first id: `cem-internal-eventid`, `customer`, `$all`...) */
+    readsByStreamKind: {} as Record<string, number>,
+    appendsByStreamKind: {} as Record<string, number>,
   };
 
   constructor(private readonly options: EsdbDoubleOptions = {}) {
@@ -354,6 +357,7 @@ export class EsdbDouble {
   private decideWrite(streamName: string, expected: Expected, messages: Message[]): WriteOutcome {
     this.stats.appends++;
     const request = { kind: 'append', streamName } as const;
+    countByKind(this.stats.appendsByStreamKind, streamName);
     if (this.take('notReady', request)) return { kind: 'not-ready' };
     if (this.take('notLeader', request)) return { kind: 'not-leader' };
     let size = 0;
@@ -681,6 +685,7 @@ export class EsdbDouble {
       kind: 'read',
       streamName: options.hasStream() ? nameOf(options.getStream()!.getStreamIdentifier()) : '$all',
     } as const;
+    countByKind(this.stats.readsByStreamKind, request.streamName);
     if (this.take('notReady', request)) {
       call.emit('error', grpcError(grpc.status.UNAVAILABLE, 'Server Is Not Ready'));
       return;
@@ -925,4 +930,10 @@ function grpcError(code: grpc.status, details: string, metadata: Record<string, 
   const md = new grpc.Metadata();
   for (const [k, v] of Object.entries(metadata)) md.set(k, v);
   return Object.assign(new Error(details), { code, details, metadata: md });
+}
+
+/** `cem-internal-eventid-<uuid>` -> `cem-internal-eventid`, `customer-<id>` -> `customer`: what a counter is kept under. */
+function countByKind(counts: Record<string, number>, streamName: string): void {
+  const kind = streamName.startsWith('$') ? streamName : streamName.replace(/^((?:cem-internal-)?[a-z]+(?:-[a-z]+)*?)-.*$/, '$1');
+  counts[kind] = (counts[kind] ?? 0) + 1;
 }

@@ -13,6 +13,7 @@ import { startProjector } from '../projector/projector.module';
 import { READ_MODELS } from '../read-models';
 import { directSqlOf, type BulkUpsert, type DirectSql } from '../store/direct-sql';
 import { openSqliteReadStore, type ReadStore } from '../store/read-store';
+import { checksumReadModel } from '../verify/read-model-checksum';
 
 /** A fresh, empty read store of the kind under test (a new file, a new database). */
 export interface ReadStoreFactory {
@@ -233,6 +234,15 @@ export function readStoreContract(name: string, factory: ReadStoreFactory, readM
       it('projects every table row for row like the embedded reference, checkpoint at the head', async () => {
         expect(await dumpTables(store.db, model)).toEqual(expected);
         expect(await readCheckpoint(store.db, model.name)).toEqual({ position: head, version });
+      });
+
+      it('has the checksum of the reference (cem verify compares copies on either store)', async () => {
+        const [here, there] = [
+          await checksumReadModel(store.db, store.kind, model),
+          await checksumReadModel(reference.db, 'sqlite', model),
+        ];
+        expect(here).toEqual(there);
+        expect(here.tables.map((t) => t.table)).toEqual([...model.tables]);
       });
 
       it('answers its queries like the reference', async () => {

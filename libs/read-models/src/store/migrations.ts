@@ -39,11 +39,22 @@ export function readStoreMigrations(models: readonly ReadModel[] = READ_MODELS):
   return all;
 }
 
-export async function migrateReadModels(db: Kysely<any>, models: readonly ReadModel[] = READ_MODELS): Promise<void> {
+export async function migrateReadModels(
+  db: Kysely<any>,
+  models: readonly ReadModel[] = READ_MODELS,
+  /** PostgreSQL: the schema of a copy (see PostgresReadStoreOptions.schema), where its migration table lives too */
+  schema?: string,
+): Promise<void> {
   // read models are added over time and each names its own migrations: run any not yet run,
   // whatever the order of their names relative to those that ran before
   const migrations = readStoreMigrations(models);
-  const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations }, allowUnorderedMigrations: true });
+  const migrator = new Migrator({
+    db,
+    provider: { getMigrations: async () => migrations },
+    allowUnorderedMigrations: true,
+    // Kysely otherwise finds the live copy's migration table in another schema and takes it for this one's
+    ...(schema !== undefined ? { migrationTableSchema: schema } : {}),
+  });
   const { error, results } = await migrator.migrateToLatest();
   if (error) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName;

@@ -37,6 +37,12 @@ export interface PostgresReadStoreOptions {
   synchronousCommit?: 'on' | 'off';
   /** how long to wait for a connection before saying the server is unreachable (default 10 s) */
   connectTimeoutMs?: number;
+  /**
+   * A schema of its own for this copy of the read models (a verify's scratch copy, a rebuild's
+   * shadow): created if missing, and first on every connection's search_path, so the same
+   * unqualified table names of every projection and query find this copy's tables.
+   */
+  schema?: string;
   /** idle-connection errors of the pool (the server went away); default: ignored, the next query fails and is retried */
   onPoolError?: (e: Error) => void;
 }
@@ -78,13 +84,18 @@ const TYPES = {
 export async function openPostgresReadStore(url: string, options: PostgresReadStoreOptions = {}): Promise<ReadStore> {
   const variable = options.variable ?? 'DATABASE_URL';
   const target = parseDatabaseUrl(url, variable);
+  if (options.schema !== undefined) await createSchema(url, options.schema);
+  const settings = [
+    ...(options.synchronousCommit === 'off' ? ['-c synchronous_commit=off'] : []),
+    ...(options.schema !== undefined ? [`-c search_path=${options.schema}`] : []),
+  ];
   const pool = new pg.Pool({
     connectionString: url,
     max: options.poolSize ?? 10,
     application_name: options.applicationName ?? 'cem-read-store',
     connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
     types: TYPES,
-    ...(options.synchronousCommit === 'off' ? { options: '-c synchronous_commit=off' } : {}),
+    ...(settings.length > 0 ? { options: settings.join(' ') } : {}),
   });
   // a connection the server closed must not crash the process: an idle one is dropped by the pool
   // (the next query reconnects); one in use between two statements of a transaction (a projector
@@ -102,7 +113,7 @@ export async function openPostgresReadStore(url: string, options: PostgresReadSt
   const close = () => db.destroy();
   try {
     if (options.migrate !== false) {
-      await migrateReadModels(db.withPlugin(new PortableSchemaPlugin()), options.readModels);
+      await migrateReadModels(db.withPlugin(new PortableSchemaPlugin()), options.readModels, options.schema);
       await commentSqlViews(db, options.readModels);
     } else await refuseOutdatedSchema(db, options.readModels, `the read store at ${variable}`);
   } catch (e) {
@@ -110,6 +121,34 @@ export async function openPostgresReadStore(url: string, options: PostgresReadSt
     throw e;
   }
   return { kind: 'postgres', db, close, lockWriter: (onWait) => lockWriter(url, onWait) };
+}
+
+/** a copy's schema name: lower-case letters, digits and underscores (it is put in SQL and in connection options) */
+export const COPY_SCHEMA = /^[a-z_][a-z0-9_]{0,62}$/;
+
+async function createSchema(url: string, schema: string): Promise<void> {
+  if (!COPY_SCHEMA.test(schema)) throw new ReadStoreOpenError(`read-store copy schema "${schema}": expected [a-z_][a-z0-9_]*`);
+  const client = new pg.Client({ connectionString: url, application_name: 'cem-read-store' });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** Drops a copy's schema with everything in it (nothing when it does not exist). */
+export async function dropPostgresSchema(url: string, schema: string): Promise<void> {
+  if (!COPY_SCHEMA.test(schema) || schema === 'public') throw new Error(`refusing to drop schema "${schema}"`);
+  const client = new pg.Client({ connectionString: url, application_name: 'cem-read-store' });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
 }
 
 function connectError(e: unknown, t: DatabaseUrl, variable: string): ReadStoreOpenError {

@@ -1,0 +1,2 @@
+export * from './read-model-checksum';
+export * from './verify-read-models';
