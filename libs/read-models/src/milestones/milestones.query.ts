@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { C360CustomersTable } from '../customer-360/customer-360.schema';
 import type { MilestoneDefinition } from './milestone-definitions';
 import { statusAt, type MilestoneStatus } from './milestones.model';
@@ -171,55 +171,56 @@ export class MilestonesQueries {
     const active = await this.definitions();
     const definitions = active?.milestones ?? [];
     const grouping = slice.groupBy ?? 'none';
-    const rows = await this.sliced(slice)
+    // One pass over the progress rows in primary-key order (customer, milestone): per customer, a bit
+    // per active milestone (definition order) for the rows it has, the ones reached and the ones
+    // missed by `asOf`; then customers are counted per (cohort, segment, masks), a few hundred rows.
+    // The previous form (a GROUP BY over every row, then a self-join per consecutive pair of
+    // milestones) sorted every row and took 1.1 s at 20,000 customers.
+    const bit = (i: number) => sql.lit(2 ** i);
+    const perMilestone = (condition: RawBuilder<unknown> | null) =>
+      definitions.length === 0
+        ? sql<number>`0`
+        : sql<number>`sum(case ${sql.join(
+            definitions.map((d, i) =>
+              condition === null
+                ? sql`when p.milestone_id = ${d.id} then ${bit(i)}`
+                : sql`when p.milestone_id = ${d.id} and ${condition} then ${bit(i)}`,
+            ),
+            sql` `,
+          )} else 0 end)`;
+    const perCustomer = this.sliced(slice)
       .select((eb) => [
-        'p.milestone_id as milestone_id',
-        'p.cohort as cohort',
-        eb.fn.coalesce('c.value_segment', eb.val('none')).as('segment'),
-        eb.fn.countAll<number>().as('customers'),
-        eb.fn.count<number>('p.reached_at').as('reached'),
-        eb.fn
-          .sum<number>(
-            eb
-              .case()
-              .when(eb.and([eb('p.reached_at', 'is', null), eb('p.missed_at', '<=', asOf)]))
-              .then(1)
-              .else(0)
-              .end(),
-          )
-          .as('missed'),
+        'p.customer_id as customer_id',
+        eb.fn.max('p.cohort').as('cohort'),
+        eb.fn.max(eb.fn.coalesce('c.value_segment', eb.val('none'))).as('segment'),
+        perMilestone(null).as('present'),
+        perMilestone(sql`p.reached_at is not null`).as('reached'),
+        perMilestone(sql`p.reached_at is null and p.missed_at <= ${asOf}`).as('missed'),
       ])
-      .groupBy(['p.milestone_id', 'p.cohort', 'c.value_segment'])
+      .groupBy('p.customer_id');
+    const rows = await this.db
+      .selectFrom(perCustomer.as('m'))
+      .select((eb) => ['m.cohort', 'm.segment', 'm.present', 'm.reached', 'm.missed', eb.fn.countAll<number | string>().as('customers')])
+      .groupBy(['m.cohort', 'm.segment', 'm.present', 'm.reached', 'm.missed'])
       .execute();
-    // reached both this and the previous milestone: one self-join per consecutive pair
-    const both = new Map<string, number>();
-    for (let i = 1; i < definitions.length; i++) {
-      const [prev, cur] = [definitions[i - 1].id, definitions[i].id];
-      const pairs = await this.sliced(slice)
-        .innerJoin('ms_progress as q', (j) =>
-          j.onRef('q.customer_id', '=', 'p.customer_id').on('q.milestone_id', '=', prev).on('q.reached_at', 'is not', null),
-        )
-        .where('p.milestone_id', '=', cur)
-        .where('p.reached_at', 'is not', null)
-        .select((eb) => [
-          'p.cohort as cohort',
-          eb.fn.coalesce('c.value_segment', eb.val('none')).as('segment'),
-          eb.fn.countAll<number>().as('n'),
-        ])
-        .groupBy(['p.cohort', 'c.value_segment'])
-        .execute();
-      for (const r of pairs) add(both, `${cur}\u0000${groupKey(grouping, r.cohort, r.segment)}`, Number(r.n));
-    }
     const totals = new Map<string, { customers: number; reached: number; missed: number }>();
     const groups = new Map<string, { cohort?: string; segment?: string }>();
+    // reached both this and the previous milestone
+    const both = new Map<string, number>();
+    const has = (mask: number, i: number) => Math.floor(mask / 2 ** i) % 2 === 1;
     for (const r of rows) {
-      const key = groupKey(grouping, r.cohort, r.segment);
-      groups.set(key, groupOf(grouping, r.cohort, r.segment));
-      const t = totals.get(`${r.milestone_id}\u0000${key}`) ?? { customers: 0, reached: 0, missed: 0 };
-      t.customers += Number(r.customers);
-      t.reached += Number(r.reached);
-      t.missed += Number(r.missed);
-      totals.set(`${r.milestone_id}\u0000${key}`, t);
+      const key = groupKey(grouping, r.cohort as string, r.segment as string);
+      groups.set(key, groupOf(grouping, r.cohort as string, r.segment as string));
+      const [present, reached, missed, n] = [Number(r.present), Number(r.reached), Number(r.missed), Number(r.customers)];
+      definitions.forEach((d, i) => {
+        if (!has(present, i)) return;
+        const t = totals.get(`${d.id}\u0000${key}`) ?? { customers: 0, reached: 0, missed: 0 };
+        t.customers += n;
+        if (has(reached, i)) t.reached += n;
+        if (has(missed, i)) t.missed += n;
+        totals.set(`${d.id}\u0000${key}`, t);
+        if (i > 0 && has(reached, i) && has(reached, i - 1)) add(both, `${d.id}\u0000${key}`, n);
+      });
     }
     const out: FunnelGroup[] = [...groups.entries()]
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
