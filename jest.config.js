@@ -13,8 +13,9 @@ const swc = [
   },
 ];
 const moduleNameMapper = {
-  '^@cem/(domain|event-store|identity|ingestion|config|read-models|platform|backfill|signals|kafka)$': '<rootDir>/libs/$1/src',
-  '^@cem/(domain|event-store|identity|ingestion|config|read-models|platform|backfill|signals|kafka)/(.*)$': '<rootDir>/libs/$1/src/$2',
+  '^@cem/(domain|event-store|identity|ingestion|config|read-models|platform|backfill|signals|kafka|privacy)$': '<rootDir>/libs/$1/src',
+  '^@cem/(domain|event-store|identity|ingestion|config|read-models|platform|backfill|signals|kafka|privacy)/(.*)$':
+    '<rootDir>/libs/$1/src/$2',
 };
 // @fastify/static (Swagger UI assets) pulls in ESM-only packages; Node 20 requires them natively,
 // Jest does not, so swc turns those few into CommonJS for the tests.

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { plainToInstance, Transform } from 'class-transformer';
 import { esdbConnectionStringProblems } from '@cem/event-store/esdb/connection-string';
+import { secretKeyProblem } from '@cem/privacy/keys/master-key';
 import { DEFAULT_REPEAT_CONTACT_WINDOW_DAYS, parseContactCosts } from './experience-metrics-settings';
 import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, validateSync } from 'class-validator';
 
@@ -74,6 +75,15 @@ export class AppConfig {
   /** checked in loadConfig (esdbConnectionStringProblems): scheme, options that break the adapter's guarantees */
   @text() @IsOptional() @IsString() ESDB_CONNECTION_STRING?: string;
   @text() @oneOf(['FULL', 'NORMAL']) SQLITE_SYNCHRONOUS: 'FULL' | 'NORMAL' = 'FULL';
+
+  // --- personal data (docs/privacy.md) ---
+  /**
+   * 32 random bytes (base64 or hex) wrapping the per-customer data keys of `<DATA_DIR>/keys.db`;
+   * set: personal data is stored encrypted and can be erased; secret: never shown (checked in loadConfig)
+   */
+  @secret() @IsOptional() @IsString() PRIVACY_MASTER_KEY?: string;
+  /** 32 random bytes (base64 or hex) keying the content digests of encrypted events; required with PRIVACY_MASTER_KEY; secret */
+  @secret() @IsOptional() @IsString() PRIVACY_INDEX_SECRET?: string;
 
   // --- read side ---
   /** `embedded`: the API process also runs the projector; `external`: apps/projector does */
@@ -181,7 +191,14 @@ export class AppConfig {
 }
 
 /** Variables whose values never appear in an error message or a log line. */
-const SECRETS = new Set(['API_KEYS', 'KAFKA_SASL_PASSWORD', 'ESDB_CONNECTION_STRING', 'DATABASE_URL']);
+const SECRETS = new Set([
+  'API_KEYS',
+  'KAFKA_SASL_PASSWORD',
+  'ESDB_CONNECTION_STRING',
+  'DATABASE_URL',
+  'PRIVACY_MASTER_KEY',
+  'PRIVACY_INDEX_SECRET',
+]);
 
 /** Every variable the schema knows (optional ones included). */
 export const CONFIG_VARIABLES: readonly string[] = [
@@ -201,6 +218,8 @@ export const CONFIG_VARIABLES: readonly string[] = [
   'KAFKA_DLQ_TOPIC',
   'SIGNALS_DB_FILE',
   'WEBHOOK_ALLOWED_HOSTS',
+  'PRIVACY_MASTER_KEY',
+  'PRIVACY_INDEX_SECRET',
 ];
 
 /** true for a time zone name Node's ICU knows */
@@ -285,6 +304,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
   }
   if (ok('CONTACT_COSTS') && config.CONTACT_COSTS !== undefined)
     for (const p of parseContactCosts(config.CONTACT_COSTS).problems) problems.push(`CONTACT_COSTS: ${p}`);
+
+  for (const name of ['PRIVACY_MASTER_KEY', 'PRIVACY_INDEX_SECRET'] as const) {
+    const value = config[name];
+    if (value !== undefined && secretKeyProblem(value)) problems.push(`${name}: ${secretKeyProblem(value)}`);
+  }
+  if ((config.PRIVACY_MASTER_KEY === undefined) !== (config.PRIVACY_INDEX_SECRET === undefined))
+    problems.push('PRIVACY_MASTER_KEY and PRIVACY_INDEX_SECRET: set both or neither');
+  if (config.PRIVACY_MASTER_KEY !== undefined && config.PRIVACY_MASTER_KEY === config.PRIVACY_INDEX_SECRET)
+    problems.push('PRIVACY_INDEX_SECRET: must differ from PRIVACY_MASTER_KEY');
 
   if (config.READ_STORE === 'postgres' && !config.DATABASE_URL) problems.push('DATABASE_URL: required when READ_STORE=postgres');
   if (config.DATABASE_URL !== undefined) {

@@ -17,8 +17,12 @@ export function canonicalJson(value: unknown): string {
 /**
  * What makes two appends of one eventId "the same event": its type, payload and, when present,
  * when it occurred. Metadata the platform adds (resolved customer id, recording time) is left out.
+ * A writer that stores the payload transformed (encrypted per customer, so the same content may be
+ * stored differently) states the digest of the content itself in `metadata.contentDigest`.
  */
 export function contentHash(event: EventData): string {
+  const digest = (event.metadata as { contentDigest?: unknown } | undefined)?.contentDigest;
+  if (typeof digest === 'string') return digest;
   const occurredAt = (event.metadata as { occurredAt?: unknown } | undefined)?.occurredAt ?? '';
   return createHash('sha1')
     .update(event.type)

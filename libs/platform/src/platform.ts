@@ -5,6 +5,9 @@ import { EsdbEventStore, SqliteEventStore, type EventStore } from '@cem/event-st
 import { ensureOwnerOnlyDir, prepareOwnerOnlySqliteFile } from '@cem/event-store/sqlite/owner-only';
 import { EsdbIdentityRegistry, SqliteIdentityRegistry, type IdentityRegistry } from '@cem/identity';
 import { IngestionService } from '@cem/ingestion';
+import { EncryptingEventStore, parseSecretKey, SqliteKeyStore } from '@cem/privacy';
+import { hkdfSync } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { ApiKeyStore } from './api-keys';
 
 const logger = {
@@ -14,7 +17,12 @@ const logger = {
 /** The wired write side of one deployment: what every app (api, cli, kafka-ingest) starts from. */
 export interface Platform {
   config: AppConfig;
+  /** the event log as readers and writers see it: personal data encrypted on append, decrypted on read */
   store: EventStore;
+  /** the event log as stored (ciphertext): for the log's own operations (chain, export, import, replay) */
+  logStore: EventStore;
+  /** the per-customer data keys; undefined when PRIVACY_MASTER_KEY is not set (personal data in plaintext) */
+  keys?: SqliteKeyStore;
   registry: IdentityRegistry;
   ingestion: IngestionService;
   apiKeys: ApiKeyStore;
@@ -59,6 +67,9 @@ export function openPlatform(config: AppConfig, overrides: PlatformOverrides = {
   }
   store ??= new SqliteEventStore(join(dataDir, 'events.db'), { synchronous: config.SQLITE_SYNCHRONOUS });
   registry ??= new SqliteIdentityRegistry(db);
+  const logStore = store;
+  const keys = openKeyStore(config, dataDir);
+  if (keys) store = new EncryptingEventStore(logStore, keys, contentDigestKey(config.PRIVACY_INDEX_SECRET!));
   const ingestion = new IngestionService(store, registry, {
     now: overrides.now ?? Date.now,
     maxFutureSkewMs: config.MAX_FUTURE_SKEW_SECONDS * 1000,
@@ -68,18 +79,69 @@ export function openPlatform(config: AppConfig, overrides: PlatformOverrides = {
   return {
     config,
     store,
+    logStore,
+    keys,
     registry,
     ingestion,
     apiKeys,
     db,
     async checkStore() {
-      if (store instanceof EsdbEventStore && (await store.checkServer()) === 'unreachable')
+      if (logStore instanceof EsdbEventStore && (await logStore.checkServer()) === 'unreachable') {
         logger.warn('EventStoreDB is unreachable at boot; calls answer 503 until it is back');
+        return;
+      }
+      await reportPlaintextPersonalData(logStore, keys);
     },
     async close() {
-      await store!.close();
+      await store!.close(); // closes the key store too when it wraps the log
       await registry!.close();
       if (db.open) db.close();
     },
   };
+}
+
+/** The key store when PRIVACY_MASTER_KEY is set; refuses to run without it once keys exist. */
+function openKeyStore(config: AppConfig, dataDir: string): SqliteKeyStore | undefined {
+  const file = join(dataDir, 'keys.db');
+  if (config.PRIVACY_MASTER_KEY === undefined) {
+    if (existsSync(file)) {
+      const probe = new Database(file, { readonly: true, fileMustExist: true });
+      try {
+        const n = probe.prepare<[], { n: number }>("SELECT count(*) AS n FROM sqlite_master WHERE name = 'customer_keys'").get()!.n;
+        const keysHeld = n > 0 && probe.prepare<[], { n: number }>('SELECT count(*) AS n FROM customer_keys').get()!.n > 0;
+        if (keysHeld)
+          throw new Error(
+            'PRIVACY_MASTER_KEY: required: the key store of this data directory holds customer keys, so the event log holds encrypted personal data',
+          );
+      } finally {
+        probe.close();
+      }
+    }
+    return undefined;
+  }
+  return new SqliteKeyStore(file, parseSecretKey(config.PRIVACY_MASTER_KEY)!);
+}
+
+/** The key of the content digests (the idempotency hash of encrypted events), derived from PRIVACY_INDEX_SECRET. */
+const contentDigestKey = (secret: string): Buffer =>
+  Buffer.from(hkdfSync('sha256', parseSecretKey(secret)!, Buffer.alloc(0), 'cem content digest', 32));
+
+/**
+ * The first start with encryption records how far the log reached: personal data of events up to that
+ * position was written in plaintext. Every start says so while it is the case.
+ */
+async function reportPlaintextPersonalData(logStore: EventStore, keys: SqliteKeyStore | undefined): Promise<void> {
+  if (!keys) {
+    logger.warn('PRIVACY_MASTER_KEY is not set: personal data is stored in plaintext and cannot be erased (docs/privacy.md)');
+    return;
+  }
+  let before = keys.setting('plaintext-before-position');
+  if (before === undefined) {
+    before = String(await logStore.headPosition());
+    keys.setSetting('plaintext-before-position', before);
+  }
+  if (Number(before) > 0)
+    logger.warn(
+      `events up to log position ${before} were written before encryption was switched on: their personal data is stored in plaintext and is not erased by key destruction (docs/privacy.md)`,
+    );
 }

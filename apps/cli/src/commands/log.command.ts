@@ -32,7 +32,7 @@ const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}
 class OptionError extends Error {}
 
 const embedded = (platform: Platform): SqliteEventStore | undefined =>
-  platform.store instanceof SqliteEventStore ? platform.store : undefined;
+  platform.logStore instanceof SqliteEventStore ? platform.logStore : undefined;
 
 function parseWhole(option: string, value: string | undefined, min: number): number | undefined {
   if (value === undefined) return undefined;
@@ -84,7 +84,7 @@ export function registerLogCommands(program: Command): void {
       withPlatform(async (platform) => {
         // A read: not recorded as an ops event, which would move the head it has just printed.
         const sqlite = embedded(platform);
-        const head = sqlite ? sqlite.chainHead() : await sealedHead(platform.store);
+        const head = sqlite ? sqlite.chainHead() : await sealedHead(platform.logStore);
         if (opts.json) console.log(JSON.stringify(head));
         else {
           console.log(`${sqlite ? 'head' : 'sealed head'}: event #${head.seq} at position ${head.position}`);
@@ -107,7 +107,7 @@ export function registerLogCommands(program: Command): void {
         const bar = opts.progress ? logProgress(process.stderr, 'log seal') : undefined;
         const started = Date.now();
         const r = await performOpsAction(platform.store, { action: 'log-seal', actor: cliActor(opts.actor), parameters: {} }, async () => {
-          const done = await sealLog(platform.store, { onProgress: (n) => bar?.update({ events: n, elapsedMs: Date.now() - started }) });
+          const done = await sealLog(platform.logStore, { onProgress: (n) => bar?.update({ events: n, elapsedMs: Date.now() - started }) });
           bar?.done();
           return {
             ...done,
@@ -155,7 +155,7 @@ export function registerLogCommands(program: Command): void {
             // the embedded store chains every append: nothing is ever unsealed there
             const r = sqlite
               ? { ...(await verifyLog(sqlite, verifyOptions)), unsealed: 0 }
-              : await verifySealedLog(platform.store, verifyOptions);
+              : await verifySealedLog(platform.logStore, verifyOptions);
             bar?.done();
             const head = r.ok ? r.head : r.verified;
             const figures = {
@@ -200,7 +200,7 @@ export function registerLogCommands(program: Command): void {
             platform.store,
             { action: 'export-log', actor: cliActor(opts.actor), parameters: { out: opts.out ? basename(opts.out) : 'stdout' } },
             async () => {
-              const done = await exportLog(platform.store, out ? out.write : writeStdout, {
+              const done = await exportLog(platform.logStore, out ? out.write : writeStdout, {
                 storeName: platform.config.EVENT_STORE,
                 exportedAt: new Date().toISOString(),
                 onProgress: (p) => bar?.update({ events: p.events, elapsedMs: p.elapsedMs, fraction: total ? p.events / total : 1 }),
@@ -239,7 +239,7 @@ export function registerLogCommands(program: Command): void {
             platform.store,
             { action: 'import-log', actor: cliActor(opts.actor), parameters: { file: basename(file) } },
             async () => {
-              const done = await importLog(platform.store, file, {
+              const done = await importLog(platform.logStore, file, {
                 onProgress: (p) =>
                   bar?.update({
                     events: p.events,
@@ -292,7 +292,7 @@ export function registerLogCommands(program: Command): void {
         const out = opts.out !== undefined ? await openOut(opts.out) : undefined;
         try {
           await withPlatform(async (platform) => {
-            const head = await checkReplayRange(platform.store, range, new Date()).catch((e: unknown) => {
+            const head = await checkReplayRange(platform.logStore, range, new Date()).catch((e: unknown) => {
               // a range the log does not have: nothing to record, nothing done
               throw e instanceof ReplayRangeError ? new OptionError(e.message) : e;
             });
@@ -306,7 +306,7 @@ export function registerLogCommands(program: Command): void {
               },
               async () => {
                 const started = Date.now();
-                const events = await printRange(platform.store, range, head, out ? out.write : writeStdout, (n, position) =>
+                const events = await printRange(platform.logStore, range, head, out ? out.write : writeStdout, (n, position) =>
                   bar?.update({ events: n, elapsedMs: Date.now() - started, fraction: head ? position / head : 1 }),
                 );
                 bar?.done();

@@ -1,0 +1,200 @@
+import Database from 'better-sqlite3';
+import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
+import { prepareOwnerOnlySqliteFile } from '@cem/event-store/sqlite/owner-only';
+import { runMigrations } from '@cem/event-store/sqlite/migrations';
+import { DataKey } from '../cipher/data-key';
+import { CustomerErasedError, MasterKeyMismatchError, UnknownKeyError, type CustomerKeyStore, type KeyLookup } from './key-store';
+
+/** Append-only: a landed step is never edited; a change is a new step. */
+const MIGRATIONS = [
+  `CREATE TABLE customer_keys (
+     customer_id  TEXT PRIMARY KEY,
+     key_id       TEXT NOT NULL UNIQUE,
+     wrapped      BLOB,
+     created_at   TEXT NOT NULL,
+     destroyed_at TEXT
+   ) WITHOUT ROWID;
+   CREATE TABLE key_store_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;`,
+];
+
+interface KeyRow {
+  customer_id: string;
+  key_id: string;
+  wrapped: Buffer | null;
+}
+
+/** Unwrapped keys kept in memory, at most this many (LRU by insertion). */
+const CACHE_LIMIT = 20_000;
+
+/**
+ * The embedded key store: one SQLite file (`keys.db` in the data directory, owner-only), one data key
+ * per customer, wrapped with AES-256-GCM by the master key (the key id as associated data). Destroying
+ * a key overwrites its wrapped bytes (secure_delete) and truncates the write-ahead log, so the file
+ * keeps no copy. A check value of the master key is stored at creation, so a wrong master key is
+ * refused at boot instead of failing on the first read.
+ *
+ * Unwrapped keys are cached in memory; every call first reads the erasure generation (one row), so
+ * a key destroyed by another process (the CLI) is dropped from this cache before the next read.
+ */
+export class SqliteKeyStore implements CustomerKeyStore {
+  readonly db: Database.Database;
+  private readonly cache = new Map<string, DataKey>();
+  private generation = '';
+  private readonly stmt;
+
+  constructor(
+    filename: string,
+    private readonly masterKey: Buffer,
+  ) {
+    prepareOwnerOnlySqliteFile(filename);
+    this.db = new Database(filename);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma('busy_timeout = 10000');
+    this.db.pragma('secure_delete = ON');
+    runMigrations(this.db, 'key-store', MIGRATIONS);
+    this.stmt = {
+      setting: this.db.prepare<[string], { value: string }>('SELECT value FROM key_store_settings WHERE name = ?'),
+      setSetting: this.db.prepare(
+        'INSERT INTO key_store_settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value',
+      ),
+      byCustomer: this.db.prepare<[string], KeyRow>('SELECT customer_id, key_id, wrapped FROM customer_keys WHERE customer_id = ?'),
+      byKeyId: this.db.prepare<[string], KeyRow>('SELECT customer_id, key_id, wrapped FROM customer_keys WHERE key_id = ?'),
+      insert: this.db.prepare('INSERT OR IGNORE INTO customer_keys (customer_id, key_id, wrapped, created_at) VALUES (?, ?, ?, ?)'),
+      destroy: this.db.prepare('UPDATE customer_keys SET wrapped = NULL, destroyed_at = ? WHERE customer_id = ? AND wrapped IS NOT NULL'),
+      count: this.db.prepare<[], { n: number }>('SELECT count(*) AS n FROM customer_keys'),
+    };
+    this.checkMasterKey();
+  }
+
+  /** Number of customer keys ever created (destroyed ones included). */
+  keyCount(): number {
+    return this.stmt.count.get()!.n;
+  }
+
+  /** A setting kept in the key store (e.g. where encryption started in the log). */
+  setting(name: string): string | undefined {
+    return this.stmt.setting.get(name)?.value;
+  }
+  setSetting(name: string, value: string): void {
+    this.stmt.setSetting.run(name, value);
+  }
+
+  async keysFor(customerIds: readonly string[]): Promise<Map<string, DataKey>> {
+    this.refreshCache();
+    const out = new Map<string, DataKey>();
+    const missing: string[] = [];
+    for (const id of new Set(customerIds)) {
+      const cached = this.cache.get(`c:${id}`);
+      if (cached) out.set(id, cached);
+      else missing.push(id);
+    }
+    if (missing.length === 0) return out;
+    const now = new Date().toISOString();
+    // INSERT OR IGNORE then read back: two processes creating one customer's key agree on the first one
+    const rows = this.db
+      .transaction(() =>
+        missing.map((id) => {
+          const keyId = `k-${randomBytes(12).toString('hex')}`;
+          this.stmt.insert.run(id, keyId, this.wrap(keyId, randomBytes(32)), now);
+          return this.stmt.byCustomer.get(id)!;
+        }),
+      )
+      .immediate();
+    for (const row of rows) {
+      if (!row.wrapped) throw new CustomerErasedError(row.customer_id);
+      out.set(row.customer_id, this.remember(row));
+    }
+    return out;
+  }
+
+  async keysById(keyIds: readonly string[]): Promise<Map<string, KeyLookup>> {
+    this.refreshCache();
+    const out = new Map<string, KeyLookup>();
+    for (const keyId of new Set(keyIds)) {
+      const cached = this.cache.get(keyId);
+      if (cached) {
+        out.set(keyId, cached);
+        continue;
+      }
+      const row = this.stmt.byKeyId.get(keyId);
+      if (!row) throw new UnknownKeyError(keyId);
+      out.set(keyId, row.wrapped ? this.remember(row) : 'destroyed');
+    }
+    return out;
+  }
+
+  async destroy(customerIds: readonly string[], at: string): Promise<string[]> {
+    const destroyed = this.db
+      .transaction(() => {
+        const ids: string[] = [];
+        for (const id of new Set(customerIds)) {
+          const row = this.stmt.byCustomer.get(id);
+          if (row?.wrapped && this.stmt.destroy.run(at, id).changes > 0) ids.push(row.key_id);
+        }
+        this.stmt.setSetting.run('erasure-generation', `${at}/${randomBytes(8).toString('hex')}`);
+        return ids;
+      })
+      .immediate();
+    // the write-ahead log still holds the pages with the wrapped keys until it is checkpointed and truncated
+    this.db.pragma('wal_checkpoint(TRUNCATE)');
+    this.cache.clear();
+    return destroyed;
+  }
+
+  async isErased(customerId: string): Promise<boolean> {
+    const row = this.stmt.byCustomer.get(customerId);
+    return row !== undefined && row.wrapped === null;
+  }
+
+  async close(): Promise<void> {
+    this.cache.clear();
+    if (this.db.open) this.db.close();
+  }
+
+  private refreshCache(): void {
+    const generation = this.stmt.setting.get('erasure-generation')?.value ?? '';
+    if (generation !== this.generation) {
+      this.cache.clear();
+      this.generation = generation;
+    }
+  }
+
+  private remember(row: KeyRow): DataKey {
+    const key = new DataKey(row.key_id, this.unwrap(row.key_id, row.wrapped!));
+    if (this.cache.size >= CACHE_LIMIT * 2) this.cache.clear();
+    this.cache.set(row.key_id, key);
+    this.cache.set(`c:${row.customer_id}`, key);
+    return key;
+  }
+
+  private wrap(keyId: string, key: Buffer): Buffer {
+    const nonce = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', this.masterKey, nonce);
+    cipher.setAAD(Buffer.from(keyId, 'utf8'));
+    const body = Buffer.concat([cipher.update(key), cipher.final()]);
+    return Buffer.concat([nonce, body, cipher.getAuthTag()]);
+  }
+
+  private unwrap(keyId: string, wrapped: Buffer): Buffer {
+    try {
+      const decipher = createDecipheriv('aes-256-gcm', this.masterKey, wrapped.subarray(0, 12));
+      decipher.setAAD(Buffer.from(keyId, 'utf8'));
+      decipher.setAuthTag(wrapped.subarray(wrapped.length - 16));
+      return Buffer.concat([decipher.update(wrapped.subarray(12, wrapped.length - 16)), decipher.final()]);
+    } catch {
+      throw new MasterKeyMismatchError(`the key store (key ${keyId})`);
+    }
+  }
+
+  /** The first open records an HMAC of a fixed label under the master key; later opens compare. */
+  private checkMasterKey(): void {
+    const check = createHmac('sha256', this.masterKey).update('cem key store master-key check').digest('base64');
+    const stored = this.setting('master-key-check');
+    if (stored === undefined) this.setSetting('master-key-check', check);
+    else if (stored !== check) {
+      this.db.close();
+      throw new MasterKeyMismatchError('the key store file');
+    }
+  }
+}
