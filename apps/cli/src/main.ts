@@ -8,6 +8,7 @@ import { registerCustomerCommands } from './commands/customer.command';
 import { registerImportCommand } from './commands/import.command';
 import { registerKafkaCommands } from './commands/kafka.command';
 import { registerLogCommands } from './commands/log.command';
+import { registerRebuildCommand } from './commands/rebuild.command';
 import { registerSqlRoleCommands } from './commands/sql-role.command';
 import { registerVerifyCommand } from './commands/verify.command';
 
@@ -30,6 +31,7 @@ registerAuditCommands(program);
 registerCustomerCommands(program);
 registerLogCommands(program);
 registerVerifyCommand(program);
+registerRebuildCommand(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   console.error(e instanceof Error ? e.message : String(e));

@@ -21,6 +21,7 @@ export * from './projector/awaiting-event-publisher';
 export * from './projector/project-range';
 export * from './store/read-store-copy';
 export * from './verify';
+export * from './rebuild';
 // the read models
 export * from './read-models';
 export * from './customer-360';

@@ -25,6 +25,31 @@ export const CHECKPOINT_MIGRATIONS: Record<string, Migration> = {
         .execute();
     },
   },
+  // blue/green rebuilds (libs/read-models/src/rebuild): one row per rebuild, its state and progress
+  'checkpoints-0003-read-model-rebuilds': {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('read_model_rebuilds')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('read_models', 'text', (c) => c.notNull())
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('phase', 'text', (c) => c.notNull())
+        .addColumn('shadow_copy', 'text', (c) => c.notNull())
+        .addColumn('old_copy', 'text')
+        .addColumn('owner', 'text', (c) => c.notNull())
+        .addColumn('heartbeat_at', 'text', (c) => c.notNull())
+        .addColumn('started_at', 'text', (c) => c.notNull())
+        .addColumn('finished_at', 'text')
+        .addColumn('position', 'integer', (c) => c.notNull())
+        .addColumn('target_position', 'integer', (c) => c.notNull())
+        .addColumn('events', 'integer', (c) => c.notNull())
+        .addColumn('events_per_second', 'double precision', (c) => c.notNull())
+        .addColumn('eta_seconds', 'double precision')
+        .addColumn('checksums', 'text')
+        .addColumn('message', 'text')
+        .execute();
+    },
+  },
 };
 
 /** The store's migrations and those of every read model in `models`; a name used twice is a programming error. */

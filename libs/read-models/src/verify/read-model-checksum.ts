@@ -88,8 +88,8 @@ async function readPage(db: Db, table: string, columns: readonly string[], key: 
   return rows;
 }
 
-/** The table's columns (sorted by name) and primary-key columns (in key order). */
-async function tableShape(db: Db, kind: 'sqlite' | 'postgres', table: string): Promise<{ columns: string[]; key: string[] }> {
+/** The table's columns (sorted by name) and primary-key columns (in key order), as the connection finds it. */
+export async function tableShape(db: Db, kind: 'sqlite' | 'postgres', table: string): Promise<{ columns: string[]; key: string[] }> {
   if (kind === 'sqlite') {
     const { rows } = await sql<{ name: string; pk: number }>`SELECT name, pk FROM pragma_table_info(${table})`.execute(db);
     const key = rows.filter((r) => Number(r.pk) > 0).sort((a, b) => Number(a.pk) - Number(b.pk));

@@ -1,0 +1,137 @@
+import type { Command } from 'commander';
+import { cliActor, performOpsAction, type Platform } from '@cem/platform';
+import {
+  dropRebuild,
+  listRebuilds,
+  openReadStore,
+  READ_MODELS,
+  readStoreLocationOf,
+  RebuildError,
+  runRebuild,
+  switchRebuild,
+  type RebuildContext,
+  type RebuildRecord,
+} from '@cem/read-models';
+import { logProgress } from '../progress-line';
+import { withPlatform } from '../with-platform';
+import { refuseMissingReadStore, selectReadModels } from './verify.command';
+
+interface RebuildOptions {
+  switch: boolean;
+  json?: boolean;
+  actor?: string;
+  progress: boolean;
+}
+
+export function formatRebuild(r: RebuildRecord): string {
+  const pct = r.targetPosition > 0 ? ` ${((Math.min(r.position, r.targetPosition) / r.targetPosition) * 100).toFixed(1)}%` : '';
+  return [
+    `${r.id}  ${r.readModels.join(',')}  ${r.state} (${r.phase})${pct}  position ${r.position} of ${r.targetPosition}`,
+    `  started ${r.startedAt}${r.finishedAt ? `, finished ${r.finishedAt}` : `, heartbeat ${r.heartbeatAt} by ${r.owner}`}`,
+    ...(r.message ? [`  ${r.message}`] : []),
+  ].join('\n');
+}
+
+/** Opens the live read store and the rebuild context for one command; the registry lives in it. */
+async function withRebuildContext<T>(
+  platform: Platform,
+  run: (ctx: RebuildContext) => Promise<T>,
+  onProgress?: RebuildContext['onProgress'],
+) {
+  const location = readStoreLocationOf(platform.config);
+  refuseMissingReadStore(location);
+  // writer: the registry's table is created by the read store's migrations if this version added it
+  const live = await openReadStore(location, { role: 'writer', readModels: READ_MODELS, poolSize: 4 });
+  try {
+    return await run({ store: platform.store, location, live, dataDir: platform.config.DATA_DIR, onProgress });
+  } finally {
+    await live.close();
+  }
+}
+
+/** refusals are recorded as such, failures as failed */
+const outcomeOf = (e: unknown) => (e instanceof RebuildError && e.code !== 'verify-failed' ? 'refused' : 'failed');
+
+export function registerRebuildCommand(program: Command): void {
+  program
+    .command('rebuild <what> [more...]')
+    .description(
+      'Blue/green rebuild: `rebuild <read model...|all>` projects a shadow copy from position 0 while the live copy serves, ' +
+        'catches it up, verifies it and switches; `rebuild status`, `rebuild switch [id]` (after --no-switch), `rebuild drop [id]` (the kept old copy)',
+    )
+    .option('--no-switch', 'stop once the shadow is verified (switch later with `cem rebuild switch`)')
+    .option('--json', 'status: print the rebuilds as JSON')
+    .option('--actor <name>', 'who runs it, for the ops record (default: the OS user)')
+    .option('--no-progress', 'no progress output')
+    .action(async (what: string, more: string[], opts: RebuildOptions) => {
+      if (what === 'status') return status(opts);
+      if (what === 'switch' || what === 'drop') {
+        if (more.length > 1) throw new Error(`rebuild ${what}: at most one rebuild id, got ${more.join(' ')}`);
+        return finish(what, more[0], opts);
+      }
+      const models = selectReadModels([what, ...more]);
+      await withPlatform(async (platform) => {
+        const bar = opts.progress ? logProgress(process.stderr, 'rebuild') : undefined;
+        const started = Date.now();
+        const record = await performOpsAction(
+          platform.store,
+          {
+            action: 'rebuild',
+            actor: cliActor(opts.actor),
+            parameters: { readModels: models.map((m) => m.name).join(','), switch: opts.switch },
+          },
+          async () => {
+            const r = await withRebuildContext(
+              platform,
+              (ctx) => runRebuild(ctx, models, opts.switch),
+              (p) =>
+                bar?.update({
+                  events: p.events,
+                  elapsedMs: Date.now() - started,
+                  fraction: p.targetPosition > 0 ? Math.min(p.position, p.targetPosition) / p.targetPosition : 1,
+                  note: p.phase,
+                }),
+            );
+            bar?.done();
+            return {
+              ...r,
+              result: 'ok' as const,
+              outcome: `${r.id} ${r.state}: ${r.message ?? ''}`,
+              figures: { id: r.id, ...(r.checksums ?? {}) },
+            };
+          },
+          outcomeOf,
+        ).catch((e: unknown) => {
+          bar?.done();
+          throw e;
+        });
+        console.log(formatRebuild(record));
+      });
+    });
+}
+
+async function status(opts: RebuildOptions): Promise<void> {
+  await withPlatform((platform) =>
+    withRebuildContext(platform, async (ctx) => {
+      const all = await listRebuilds(ctx.live.db);
+      if (opts.json) console.log(JSON.stringify(all, null, 2));
+      else if (all.length === 0) console.log('no rebuilds');
+      else for (const r of all) console.log(formatRebuild(r));
+    }),
+  );
+}
+
+async function finish(what: 'switch' | 'drop', id: string | undefined, opts: RebuildOptions): Promise<void> {
+  await withPlatform(async (platform) => {
+    const record = await performOpsAction(
+      platform.store,
+      { action: `rebuild-${what}`, actor: cliActor(opts.actor), parameters: { id: id ?? null } },
+      async () => {
+        const r = await withRebuildContext(platform, (ctx) => (what === 'switch' ? switchRebuild(ctx, id) : dropRebuild(ctx, id)));
+        return { ...r, result: 'ok' as const, outcome: `${r.id} ${r.state}: ${r.message ?? ''}`, figures: { id: r.id } };
+      },
+      outcomeOf,
+    );
+    console.log(formatRebuild(record));
+  });
+}

@@ -1,0 +1,2 @@
+export * from './rebuild-registry';
+export * from './blue-green-rebuild';
