@@ -23,11 +23,13 @@ import { TARGET_METRICS } from './targets/target-metrics.token';
 import { TargetsController } from './targets/targets.controller';
 import { METRICS_REGISTRY } from './metrics/metrics.token';
 import { PLATFORM } from './tokens';
+import { RebuildsController } from './admin/rebuilds.controller';
 import { WebhooksController } from './webhooks/webhooks.controller';
 import { WEBHOOKS } from './webhooks/webhooks.token';
 
 const controllers = [
   AuditController,
+  RebuildsController,
   ChurnRiskController,
   EventsController,
   ExperienceMetricsController,

@@ -60,11 +60,20 @@ describe('blue/green rebuild under HTTP ingest', () => {
     let stop = false;
     const answers: number[] = [];
     const empty: string[] = [];
+    const phases = new Set<string>();
     const reading = (async () => {
       while (!stop) {
         const res = await get(`/v1/customers/${known.customerId}`);
         answers.push(res.statusCode);
         if (res.statusCode === 200 && !(res.json().timeline?.length > 0 || res.json().customerId)) empty.push(res.body.slice(0, 200));
+        const progress = await api.app.inject({
+          method: 'GET',
+          url: '/v1/admin/rebuilds',
+          headers: { authorization: `Bearer ${KEYS.ops}` },
+        });
+        answers.push(progress.statusCode);
+        const [current] = progress.json().rebuilds ?? [];
+        if (current) phases.add(`${current.state}/${current.phase}`);
         await new Promise((r) => setImmediate(r));
       }
     })();
@@ -83,6 +92,8 @@ describe('blue/green rebuild under HTTP ingest', () => {
     expect(answers.length).toBeGreaterThan(0);
     expect(answers.filter((s) => s !== 200)).toEqual([]);
     expect(empty).toEqual([]);
+    // the admin endpoint showed the rebuild under way
+    expect([...phases].some((p) => p.startsWith('building/'))).toBe(true);
 
     // the api's projector goes on from the switched checkpoints; then the live copy is what a fresh rebuild gives
     await ingest(more.envelopes.slice(0, 1));
@@ -106,6 +117,20 @@ describe('blue/green rebuild under HTTP ingest', () => {
     expect(dropped).toMatchObject({ id: record.id, state: 'dropped' });
     await expect(dropRebuild(ctx)).rejects.toThrow('no rebuild copy to drop');
     await expect(dropRebuild(ctx, record.id)).rejects.toThrow(`rebuild ${record.id} was dropped already: no copy to drop`);
+
+    const admin = (url: string, key = KEYS.ops) => api.app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${key}` } });
+    const listed = await admin('/v1/admin/rebuilds');
+    expect(listed.statusCode).toBe(200);
+    expect(listed.json().rebuilds[0]).toMatchObject({
+      id: record.id,
+      state: 'dropped',
+      oldCopy: record.oldCopy,
+      readModels: READ_MODELS.map((m) => m.name),
+    });
+    expect((await admin('/v1/admin/rebuilds', KEYS.analyst)).statusCode).toBe(403);
+    expect((await admin('/v1/admin/rebuilds?limit=0')).statusCode).toBe(422);
+    expect(JSON.stringify((await admin('/v1/admin/rebuilds?limit=x')).json())).toMatch(/limit/);
+    expect((await admin('/v1/admin/rebuilds?since=1')).statusCode).toBe(422);
   }, 300_000);
 
   it('resumes an interrupted rebuild from its checkpoints; refuses a second one while it runs and a switch before it is verified', async () => {

@@ -1,0 +1,62 @@
+import { generateHistories } from '../../../../test/support/customer-histories';
+import { describeWithPostgres, freshDatabase, type TestDatabase } from '../../../../test/support/postgres-test-env';
+import { platformWithHistory, type LoadedPlatform } from '../../../../test/support/read-side-harness';
+import { startProjector } from '../projector/projector.module';
+import { READ_MODELS } from '../read-models';
+import { openReadStore } from '../store/open-read-store';
+import type { ReadStore } from '../store/read-store';
+import { readStoreCopyExists } from '../store/read-store-copy';
+import { verifyReadModels } from '../verify/verify-read-models';
+import { dropRebuild, runRebuild } from './blue-green-rebuild';
+
+/** The blue/green rebuild on PostgreSQL: the shadow and the kept old copy are schemas of their own. */
+describeWithPostgres('blue/green rebuild on PostgreSQL', () => {
+  let loaded: LoadedPlatform;
+  let database: TestDatabase;
+  let live: ReadStore;
+
+  beforeAll(async () => {
+    loaded = await platformWithHistory({ seed: 31, persons: 60, eventsPerPerson: [2, 15], lateShare: 0.1 });
+    database = await freshDatabase();
+    live = await openReadStore({ kind: 'postgres', url: database.url }, { role: 'writer' });
+  }, 120_000);
+  afterAll(async () => {
+    await live?.close();
+    await database?.drop();
+    await loaded?.cleanup();
+  });
+
+  it('switches while the projector projects and ingestion appends; the live copy then equals a fresh rebuild; drop removes the old schema', async () => {
+    const location = { kind: 'postgres' as const, url: database.url };
+    const running = await startProjector({ store: loaded.platform.store, db: live.db, readStore: live, dataDir: loaded.dir });
+    const more = generateHistories({ seed: 32, persons: 30, eventsPerPerson: [2, 8], lateShare: 0 });
+    let stop = false;
+    const ingesting = (async () => {
+      for (let i = 0; i < more.envelopes.length && !stop; i += 5) await loaded.platform.ingestion.ingest(more.envelopes.slice(i, i + 5));
+    })();
+    const ctx = { store: loaded.platform.store, location, live, dataDir: loaded.dir, batchSize: 250, heartbeatMs: 50 };
+    try {
+      const record = await runRebuild(ctx, READ_MODELS);
+      expect(record.state).toBe('switched');
+      expect(await readStoreCopyExists(location, live, record.shadowCopy)).toBe(false);
+      expect(await readStoreCopyExists(location, live, record.oldCopy!)).toBe(true);
+      stop = true;
+      await ingesting;
+      expect(await running.projector.whenCaughtUpToHead(120_000)).toBe(true);
+      const verdicts = await verifyReadModels({
+        store: loaded.platform.store,
+        location,
+        live,
+        readModels: READ_MODELS,
+        dataDir: loaded.dir,
+      });
+      expect(verdicts.map((v) => [v.readModel, v.status])).toEqual(READ_MODELS.map((m) => [m.name, 'equal']));
+      await dropRebuild(ctx);
+      expect(await readStoreCopyExists(location, live, record.oldCopy!)).toBe(false);
+    } finally {
+      stop = true;
+      await ingesting;
+      await running.close();
+    }
+  }, 300_000);
+});
