@@ -25,15 +25,42 @@ import { GRANULARITIES, type BucketNamer, type Granularity } from './time-bucket
  */
 export type LifecycleFacts = ChurnFacts;
 
-/** Stored form (em_customers.lifecycle): the kept lists. */
+/** Stored form (em_customers.lifecycle): the kept lists, and the changes they gave (so the old contribution is not recomputed). */
 interface StoredLifecycle {
   t: ChurnFacts['touches'];
   p: ChurnFacts['purchases'];
   s: ChurnFacts['subscriptions'];
+  /** [at, live, pending] */
+  c: [number, boolean, boolean][];
 }
 
-export const lifecycleJson = (f: LifecycleFacts): string =>
-  JSON.stringify({ t: f.touches, p: f.purchases, s: f.subscriptions } satisfies StoredLifecycle);
+/** A live change (lifecycleLiveChanges); `pending`: the last one, a churn by silence after the last touch (counted by the clock). */
+export interface LifecycleChange {
+  at: number;
+  live: boolean;
+  pending: boolean;
+}
+
+export const lifecycleJson = (f: LifecycleFacts, changes: readonly LifecycleChange[]): string =>
+  JSON.stringify({
+    t: f.touches,
+    p: f.purchases,
+    s: f.subscriptions,
+    c: changes.map((c) => [c.at, c.live, c.pending]),
+  } satisfies StoredLifecycle);
+
+/** The changes stored with the facts (none before any). */
+export const storedChanges = (json: string | null): LifecycleChange[] =>
+  json === null ? [] : (JSON.parse(json) as StoredLifecycle).c.map(([at, live, pending]) => ({ at, live, pending }));
+
+/** The customer's changes now, from its facts. */
+export function lifecycleChangesOf(facts: LifecycleFacts): LifecycleChange[] {
+  if (facts.touches.length === 0) return [];
+  const lastTouch = facts.touches[facts.touches.length - 1];
+  const changes: LiveChange[] = lifecycleLiveChanges(facts);
+  // a churn by silence followed by a touch (one that keeps the customer churned, a cancellation) has happened
+  return changes.map((c, i) => ({ at: c.at, live: c.live, pending: i === changes.length - 1 && c.byTime && c.at > lastTouch }));
+}
 
 export function lifecycleOf(customerId: string, json: string | null): LifecycleFacts {
   const facts = emptyChurnFacts(customerId);
@@ -83,12 +110,10 @@ const bump = (rows: Map<string, BucketTotals>, key: string, counter: LifecycleCo
  * won back: the others) and ends (churns), whether it churned in the bucket (once per bucket),
  * and whether it was lost in it (live before the bucket, not live after its last change).
  */
-export function lifecycleContribution(facts: LifecycleFacts, namer: BucketNamer): LifecycleContribution {
-  const changes = lifecycleLiveChanges(facts);
-  const lastTouch = facts.touches[facts.touches.length - 1];
+export function lifecycleContribution(changes: readonly LifecycleChange[], namer: BucketNamer): LifecycleContribution {
   const last = changes[changes.length - 1];
-  const pendingChange = last && last.byTime && last.at > lastTouch ? last : undefined;
-  const settled: LiveChange[] = pendingChange ? changes.slice(0, -1) : changes;
+  const pendingChange = last?.pending ? last : undefined;
+  const settled: readonly LifecycleChange[] = pendingChange ? changes.slice(0, -1) : changes;
   const rows = new Map<string, BucketTotals>();
   const bucketsOf = settled.map((c) => namer.of(new Date(c.at).toISOString()));
   const pendingBuckets = pendingChange && namer.of(new Date(pendingChange.at).toISOString());

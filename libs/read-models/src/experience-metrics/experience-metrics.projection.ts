@@ -16,8 +16,11 @@ import { addContacts, type ReasonedContact } from './repeat-contacts';
 import { churnFactsModel } from '../churn-risk/churn-facts';
 import {
   foldLifecycle,
+  lifecycleChangesOf,
   lifecycleContribution,
   lifecycleJson,
+  storedChanges,
+  type LifecycleChange,
   lifecycleOf,
   noLifecycleContribution,
   type LifecycleContribution,
@@ -34,6 +37,8 @@ export interface SegmentState extends CustomerKeyedState {
   firstSeen: string | null;
   /** what the customer's lifecycle stage is decided on (customer-lifecycle.ts) */
   lifecycle: LifecycleFacts;
+  /** its live changes as last stored (what it contributes to the rows now) */
+  lifecycleChanges: LifecycleChange[];
 }
 
 export const segmentModel: CustomerModel<SegmentState> = {
@@ -45,6 +50,7 @@ export const segmentModel: CustomerModel<SegmentState> = {
     netUnits: 0,
     firstSeen: null,
     lifecycle: lifecycleOf(customerId, null),
+    lifecycleChanges: [],
   }),
   absorb(survivor, merged, merge) {
     survivor.purchases += merged.purchases;
@@ -122,8 +128,7 @@ export function experienceMetricsProjection(timeZone: string, repeatContactWindo
       customers.preload(await loadCustomers(sql, [...survivors]));
       const lifecycleBefore = new Map<string, LifecycleContribution>();
       for (const s of customers.all())
-        if (s.mergedInto === null && s.lifecycle.touches.length > 0)
-          lifecycleBefore.set(s.customerId, lifecycleContribution(s.lifecycle, this.namer));
+        if (s.lifecycleChanges.length > 0) lifecycleBefore.set(s.customerId, lifecycleContribution(s.lifecycleChanges, this.namer));
       const contactHistories = new Map<string, ReasonedContact[]>();
       const historyIds = [...customers.all()].map((s) => s.customerId);
       for (const row of await sql.selectByKeys<{ customer_id: string; contacts: string }>(
@@ -328,10 +333,8 @@ export function experienceMetricsProjection(timeZone: string, repeatContactWindo
       const pendingWrites: SqlValue[][] = [];
       for (const s of batch.customers.changedStates()) {
         const before = batch.lifecycleBefore.get(s.customerId) ?? noLifecycleContribution();
-        const after =
-          s.mergedInto === null && s.lifecycle.touches.length > 0
-            ? lifecycleContribution(s.lifecycle, this.namer)
-            : noLifecycleContribution();
+        s.lifecycleChanges = s.mergedInto === null ? lifecycleChangesOf(s.lifecycle) : [];
+        const after = lifecycleContribution(s.lifecycleChanges, this.namer);
         for (const [contribution, sign] of [
           [before, -1],
           [after, 1],
@@ -389,7 +392,15 @@ export function experienceMetricsProjection(timeZone: string, repeatContactWindo
         CUSTOMERS,
         batch.customers
           .changedStates()
-          .map((s) => [s.customerId, s.mergedInto, s.lastPosition, s.purchases, s.netUnits, s.firstSeen, lifecycleJson(s.lifecycle)]),
+          .map((s) => [
+            s.customerId,
+            s.mergedInto,
+            s.lastPosition,
+            s.purchases,
+            s.netUnits,
+            s.firstSeen,
+            lifecycleJson(s.lifecycle, s.lifecycleChanges),
+          ]),
       );
       if (last > batch.progress) await sql.upsert(PROGRESS, [[PROGRESS_ID, last]]);
     }
@@ -461,6 +472,7 @@ async function loadCustomers(sql: DirectSql, ids: string[]): Promise<SegmentStat
     netUnits: Number(r.net_units),
     firstSeen: r.first_seen,
     lifecycle: lifecycleOf(r.customer_id, r.lifecycle),
+    lifecycleChanges: storedChanges(r.lifecycle),
   }));
 }
 
