@@ -18,6 +18,7 @@ import { HttpMetricsInterceptor } from './metrics/http-metrics.interceptor';
 import { MetricsController } from './metrics/metrics.controller';
 import { MeController } from './me/me.controller';
 import { MilestonesController } from './milestones/milestones.controller';
+import { OpsLogController } from './admin/log.controller';
 import { targetMetricSourceOf } from './targets/target-metrics.source';
 import { TARGET_METRICS } from './targets/target-metrics.token';
 import { TargetsController } from './targets/targets.controller';
@@ -39,6 +40,7 @@ const controllers = [
   MeController,
   MetricsController,
   MilestonesController,
+  OpsLogController,
   WebhooksController,
 ];
 

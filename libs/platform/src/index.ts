@@ -1,3 +1,4 @@
 export * from './api-keys';
 export * from './platform';
 export * from './ops-actions';
+export * from './log-actions';

@@ -20,6 +20,11 @@ export function cliActor(named?: string): OpsActor {
   return { kind: 'os-user', name };
 }
 
+/** Who calls an admin endpoint: the API key's name (never its secret, never its id's hash). */
+export function apiKeyActor(principal: { name: string }): OpsActor {
+  return { kind: 'api-key', name: principal.name };
+}
+
 /** What an ops action reports back when it finishes. */
 export interface OpsOutcome {
   result: OpsActionPerformedV1['result'];
@@ -38,7 +43,8 @@ export async function recordOpsAction(
       eventId: randomUUID(),
       type: 'ops.action-performed',
       data,
-      metadata: { schemaVersion: 1, occurredAt: action.finishedAt, source: 'cem/cli' },
+      // the front end it came through: the admin API for a key, the CLI otherwise
+      metadata: { schemaVersion: 1, occurredAt: action.finishedAt, source: action.actor.kind === 'api-key' ? 'cem/api' : 'cem/cli' },
     },
   ]);
 }

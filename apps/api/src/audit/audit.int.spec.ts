@@ -70,7 +70,8 @@ describe('audit trail API (GET /v1/audit/customers/{id})', () => {
       [customerStreamId(survivorId), customerStreamId(mergedId)].includes(e.streamId),
     );
     expect(trail).toMatchObject({ customerId: survivorId, mergedIds: [mergedId], total: expected.length });
-    expect(trail.headPosition).toBe(await api.platform.store.headPosition());
+    // the head when the trail was read; the read's own ops record follows it
+    expect(trail.headPosition).toBe((await api.platform.store.headPosition()) - 1);
     expect(trail.nextAfter).toBeUndefined();
     expect(trail.events.map((e: { position: number }) => e.position)).toEqual(expected.map((e) => e.position));
     expect(trail.events.map((e: { type: string }) => e.type)).toEqual(expected.map((e) => e.type));
@@ -128,6 +129,39 @@ describe('audit trail API (GET /v1/audit/customers/{id})', () => {
     expect(res.headers.location).toBe(`/v1/audit/customers/${survivorId}`);
     expect(res.json()).toMatchObject({ error: 'merged', customerId: mergedId, mergedInto: survivorId });
     expect((await get('/v1/audit/customers/00000000-0000-4000-8000-000000000000')).statusCode).toBe(404);
+  });
+
+  it('records every read as an ops event naming the API key (never its secret), the customer, the page and the result', async () => {
+    const opsEvents = async () => (await api.platform.store.readAll()).filter((e) => e.streamId === 'cem-ops');
+    const before = (await opsEvents()).length;
+    const page = await get(`/v1/audit/customers/${survivorId}?limit=2`);
+    expect(page.statusCode).toBe(200);
+    expect((await get(`/v1/audit/customers/${mergedId}`)).statusCode).toBe(307);
+    expect((await get('/v1/audit/customers/00000000-0000-4000-8000-000000000000')).statusCode).toBe(404);
+    expect((await get(`/v1/audit/customers/${survivorId}?limit=0`)).statusCode).toBe(422); // refused before anything was read: not recorded
+    expect((await get(`/v1/audit/customers/${survivorId}`, KEYS.analyst)).statusCode).toBe(403);
+    const recorded = (await opsEvents()).slice(before);
+    expect(recorded.map((e) => e.data)).toEqual([
+      expect.objectContaining({
+        action: 'audit-customer',
+        actor: { kind: 'api-key', name: 'configured key 3' },
+        parameters: { customerId: survivorId, after: null, limit: 2 },
+        result: 'ok',
+        outcome: `served 2 of ${page.json().total} events`,
+        figures: { events: 2, headPosition: page.json().headPosition },
+      }),
+      expect.objectContaining({
+        parameters: { customerId: mergedId, after: null, limit: 500 },
+        result: 'ok',
+        outcome: `merged into ${survivorId}: redirected`,
+      }),
+      expect.objectContaining({
+        parameters: { customerId: '00000000-0000-4000-8000-000000000000', after: null, limit: 500 },
+        result: 'refused',
+        outcome: 'no such customer',
+      }),
+    ]);
+    for (const e of recorded) expect([e.metadata.source, JSON.stringify(e)]).toEqual(['cem/api', expect.not.stringContaining(KEYS.ops)]);
   });
 
   it('refuses bad paging parameters by name, and every role but ops', async () => {

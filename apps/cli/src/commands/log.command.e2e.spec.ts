@@ -69,16 +69,20 @@ describe('cem log head / verify-log / export-log / import-log / replay', () => {
 
     const ops = await opsRecords(loaded.dir);
     expect(ops.map((o) => [o.action, o.result, o.actor.kind])).toEqual([
+      // log head is recorded too; the anchor it printed stays valid (link n keeps its hash) as verify-log shows
+      ['log-head', 'ok', 'os-user'],
       ['verify-log', 'ok', 'named'],
       ['export-log', 'ok', 'os-user'],
     ]);
-    expect(ops[0]).toMatchObject({
+    expect(ops[1]).toMatchObject({
       actor: { name: 'auditor-1' },
       parameters: { expectHead: anchor },
-      figures: { verifiedHash: anchor.split(':')[1] },
+      // verified up to the head, one link past the anchor: the log-head record
+      figures: { verifiedSeq: Number(anchor.split(':')[0]) + 1 },
     });
     // the moved log carries the source's verify-log record (it was in the log when exported)
     expect((await opsRecords(target)).map((o) => [o.action, o.result])).toEqual([
+      ['log-head', 'ok'],
       ['verify-log', 'ok'],
       ['import-log', 'ok'],
       ['import-log', 'refused'],
@@ -135,7 +139,7 @@ describe('cem log head / verify-log / export-log / import-log / replay', () => {
     }
     const beyond = await cem(loaded.dir, ['replay', '--from-position', '999999']);
     expect(beyond.err).toMatch(/^--from-position: 999999 is beyond the head of the log \(position \d+\)\n$/);
-    expect((await opsRecords(loaded.dir)).map((o) => o.action)).toEqual(['verify-log', 'export-log']);
+    expect((await opsRecords(loaded.dir)).map((o) => o.action)).toEqual(['log-head', 'verify-log', 'export-log']);
   }, 120_000);
 
   it('replays a range as NDJSON and records it', async () => {

@@ -3,21 +3,15 @@ import { createWriteStream, existsSync, rmSync, type WriteStream } from 'node:fs
 import { basename } from 'node:path';
 import {
   checkReplayRange,
-  exportLog,
   importLog,
   ImportRefusedError,
   LogFileError,
-  replayRange,
   ReplayRangeError,
-  sealedHead,
   sealLog,
   SqliteEventStore,
-  verifyLog,
-  verifySealedLog,
-  type EventStore,
   type ReplayRange,
 } from '@cem/event-store';
-import { cliActor, performOpsAction, type Platform } from '@cem/platform';
+import { cliActor, exportLogAction, logHeadAction, performOpsAction, replayAction, verifyLogAction, type Platform } from '@cem/platform';
 import { logProgress } from '../progress-line';
 import { withPlatform } from '../with-platform';
 
@@ -80,14 +74,13 @@ export function registerLogCommands(program: Command): void {
     .command('head')
     .description('Print the head of the hash chain (link number, position, hash) to keep outside the platform')
     .option('--json', 'print it as JSON')
-    .action(async (opts: { json?: boolean }) =>
+    .option('--actor <name>', 'who runs it, for the ops record (default: the OS user)')
+    .action(async (opts: { json?: boolean; actor?: string }) =>
       withPlatform(async (platform) => {
-        // A read: not recorded as an ops event, which would move the head it has just printed.
-        const sqlite = embedded(platform);
-        const head = sqlite ? sqlite.chainHead() : await sealedHead(platform.logStore);
-        if (opts.json) console.log(JSON.stringify(head));
+        const head = await logHeadAction(platform, cliActor(opts.actor));
+        if (opts.json) console.log(JSON.stringify({ seq: head.seq, position: head.position, hash: head.hash }));
         else {
-          console.log(`${sqlite ? 'head' : 'sealed head'}: event #${head.seq} at position ${head.position}`);
+          console.log(`${head.sealed ? 'sealed head' : 'head'}: event #${head.seq} at position ${head.position}`);
           console.log(`anchor: ${head.seq}:${head.hash}`);
         }
       }),
@@ -138,38 +131,13 @@ export function registerLogCommands(program: Command): void {
       }
       await withPlatform(async (platform) => {
         const bar = opts.progress ? logProgress(process.stderr, 'verify-log') : undefined;
-        const result = await performOpsAction(
-          platform.store,
-          { action: 'verify-log', actor: cliActor(opts.actor), parameters: { expectHead: opts.expectHead ?? null } },
-          async () => {
-            const verifyOptions = {
-              expectHead,
-              onProgress: (p: { eventsChecked: number; elapsedMs: number; position: number; headPosition: number }) =>
-                bar?.update({
-                  events: p.eventsChecked,
-                  elapsedMs: p.elapsedMs,
-                  fraction: p.headPosition ? p.position / p.headPosition : 1,
-                }),
-            };
-            const sqlite = embedded(platform);
-            // the embedded store chains every append: nothing is ever unsealed there
-            const r = sqlite
-              ? { ...(await verifyLog(sqlite, verifyOptions)), unsealed: 0 }
-              : await verifySealedLog(platform.logStore, verifyOptions);
-            bar?.done();
-            const head = r.ok ? r.head : r.verified;
-            const figures = {
-              eventsChecked: r.eventsChecked,
-              verifiedSeq: head.seq,
-              verifiedHash: head.hash,
-              unsealed: r.unsealed,
-              elapsedMs: r.elapsedMs,
-            };
-            return r.ok
-              ? { ...r, result: 'ok' as const, outcome: `verified ${r.eventsChecked} events`, figures }
-              : { ...r, result: 'failed' as const, outcome: r.problem.reason, figures };
-          },
-        );
+        const result = await verifyLogAction(platform, cliActor(opts.actor), {
+          expectHead,
+          parameters: { expectHead: opts.expectHead ?? null },
+          onProgress: (p) =>
+            bar?.update({ events: p.eventsChecked, elapsedMs: p.elapsedMs, fraction: p.headPosition ? p.position / p.headPosition : 1 }),
+        });
+        bar?.done();
         const rate = result.elapsedMs > 0 ? Math.round((result.eventsChecked * 1000) / result.elapsedMs) : result.eventsChecked;
         if (result.ok) {
           console.log(`log verified: ${result.eventsChecked} events in ${(result.elapsedMs / 1000).toFixed(1)} s (${rate} events/s)`);
@@ -196,24 +164,13 @@ export function registerLogCommands(program: Command): void {
         await withPlatform(async (platform) => {
           const bar = opts.progress ? logProgress(process.stderr, 'export-log') : undefined;
           const total = await platform.store.headPosition();
-          const r = await performOpsAction(
-            platform.store,
-            { action: 'export-log', actor: cliActor(opts.actor), parameters: { out: opts.out ? basename(opts.out) : 'stdout' } },
-            async () => {
-              const done = await exportLog(platform.logStore, out ? out.write : writeStdout, {
-                storeName: platform.config.EVENT_STORE,
-                exportedAt: new Date().toISOString(),
-                onProgress: (p) => bar?.update({ events: p.events, elapsedMs: p.elapsedMs, fraction: total ? p.events / total : 1 }),
-              });
-              bar?.done();
-              return {
-                ...done,
-                result: 'ok' as const,
-                outcome: `exported ${done.events} events`,
-                figures: { events: done.events, headSeq: done.head.seq, headHash: done.head.hash },
-              };
-            },
-          );
+          const r = await exportLogAction(platform, cliActor(opts.actor), {
+            storeName: platform.config.EVENT_STORE,
+            write: out ? out.write : writeStdout,
+            parameters: { out: opts.out ? basename(opts.out) : 'stdout' },
+            onProgress: (p) => bar?.update({ events: p.events, elapsedMs: p.elapsedMs, fraction: total ? p.events / total : 1 }),
+          });
+          bar?.done();
           await out?.close();
           console.error(`exported ${r.events} events; head: event #${r.head.seq}, anchor ${r.head.seq}:${r.head.hash}`);
         });
@@ -297,22 +254,16 @@ export function registerLogCommands(program: Command): void {
               throw e instanceof ReplayRangeError ? new OptionError(e.message) : e;
             });
             const bar = opts.progress ? logProgress(process.stderr, 'replay') : undefined;
-            const r = await performOpsAction(
-              platform.store,
-              {
-                action: 'replay',
-                actor: cliActor(opts.actor),
-                parameters: { ...rangeParameters(range), out: opts.out ? basename(opts.out) : 'stdout' },
-              },
-              async () => {
-                const started = Date.now();
-                const events = await printRange(platform.logStore, range, head, out ? out.write : writeStdout, (n, position) =>
-                  bar?.update({ events: n, elapsedMs: Date.now() - started, fraction: head ? position / head : 1 }),
-                );
-                bar?.done();
-                return { events, result: 'ok' as const, outcome: `printed ${events} events`, figures: { events, headPosition: head } };
-              },
-            );
+            const started = Date.now();
+            const r = await replayAction(platform, cliActor(opts.actor), {
+              range,
+              head,
+              write: out ? out.write : writeStdout,
+              parameters: { out: opts.out ? basename(opts.out) : 'stdout' },
+              onProgress: (n, position) =>
+                bar?.update({ events: n, elapsedMs: Date.now() - started, fraction: head ? position / head : 1 }),
+            });
+            bar?.done();
             await out?.close();
             console.error(`replayed ${r.events} events`);
           });
@@ -339,26 +290,4 @@ function parseReplayRange(opts: { fromPosition?: string; fromTime?: string; toPo
   }
   if (opts.toPosition !== undefined) throw new OptionError('--to-position: goes with --from-position; with --from-time give --to-time');
   return { by: 'time', from: parseInstant('--from-time', opts.fromTime)!, to: parseInstant('--to-time', opts.toTime) };
-}
-
-function rangeParameters(range: ReplayRange): Record<string, string | number | null> {
-  return range.by === 'position'
-    ? { fromPosition: range.from, toPosition: range.to ?? null }
-    : { fromTime: range.from, toTime: range.to ?? null };
-}
-
-async function printRange(
-  store: EventStore,
-  range: ReplayRange,
-  head: number,
-  write: (t: string) => Promise<void>,
-  progress: (events: number, position: number) => void,
-): Promise<number> {
-  let n = 0;
-  for await (const page of replayRange(store, range, head)) {
-    await write(page.map((e) => `${JSON.stringify(e)}\n`).join(''));
-    n += page.length;
-    progress(n, page[page.length - 1].position);
-  }
-  return n;
 }
