@@ -64,9 +64,38 @@ export async function getText(path: string, params?: Params): Promise<string> {
   return (await call(path, params, 'text/plain, text/csv, */*')).text();
 }
 
-/** Downloads an API answer (a CSV export) as a file, through a blob: URL: the key stays in the header. */
-export async function download(path: string, params: Params, fileName: string): Promise<void> {
-  const blob = await (await call(path, params, 'text/csv')).blob();
+/**
+ * Downloads a paged CSV export as one file: follows the X-Next-Cursor header page after page (the
+ * header line once), up to `maxPages`, through a blob: URL (the key stays in the request header).
+ * Returns the number of data lines and whether the export stopped at the page limit.
+ */
+export async function downloadCsv(
+  path: string,
+  params: Params,
+  fileName: string,
+  maxPages = 100,
+): Promise<{ lines: number; truncated: boolean }> {
+  const parts: string[] = [];
+  let cursor: string | undefined;
+  let lines = 0;
+  let pages = 0;
+  do {
+    const response = await call(path, { ...params, format: 'csv', cursor }, 'text/csv');
+    const text = await response.text();
+    // the header is the first line (no field spans lines there); the rest is kept byte for byte
+    const headerEnd = text.indexOf('\n') + 1;
+    if (pages === 0) parts.push(text.slice(0, headerEnd));
+    const body = text.slice(headerEnd);
+    parts.push(body.endsWith('\n') || body === '' ? body : `${body}\r\n`);
+    lines += body.split('\n').filter((l) => l.trim() !== '').length;
+    cursor = response.headers.get('x-next-cursor') ?? undefined;
+    pages++;
+  } while (cursor && pages < maxPages);
+  saveFile(new Blob(parts, { type: 'text/csv' }), fileName);
+  return { lines, truncated: cursor !== undefined };
+}
+
+function saveFile(blob: Blob, fileName: string): void {
   const url = URL.createObjectURL(blob);
   const link = document.createElement('a');
   link.href = url;

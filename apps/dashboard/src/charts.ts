@@ -150,7 +150,11 @@ export function barChart(o: {
       {
         width,
         height: HEIGHT,
-        scales: { x: { time: false, range: [-0.5, o.labels.length - 0.5] } },
+        scales: {
+          x: { time: false, range: [-0.5, o.labels.length - 0.5] },
+          // bars start at zero: a cut axis would exaggerate the differences
+          y: { range: (_u, min, max) => [Math.min(0, min), max > 0 ? max * 1.08 : 1] },
+        },
         axes: [
           {
             splits: () => xs,

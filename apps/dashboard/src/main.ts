@@ -1,5 +1,9 @@
 import { ApiError, getJson, session } from './api';
 import { clear, h, showError, statusLine } from './dom';
+import { churnView } from './views/churn';
+import { customerView } from './views/customer';
+import { journeyView } from './views/journey';
+import { opsView } from './views/ops';
 import { overviewView } from './views/overview';
 
 interface Me {
@@ -16,7 +20,13 @@ interface View {
 }
 
 /** The views, each shown only to a key holding its role (the API refuses the rest anyway). */
-const VIEWS: View[] = [{ id: 'overview', title: 'Overview', role: 'analyst', render: overviewView }];
+const VIEWS: View[] = [
+  { id: 'overview', title: 'Overview', role: 'analyst', render: overviewView },
+  { id: 'churn', title: 'Churn risk', role: 'analyst', render: churnView },
+  { id: 'journey', title: 'Journey', role: 'analyst', render: journeyView },
+  { id: 'customer', title: 'Customer', role: 'analyst', render: customerView },
+  { id: 'operations', title: 'Operations', role: 'ops', render: opsView },
+];
 
 const main = document.getElementById('main')!;
 const nav = document.getElementById('nav')!;
