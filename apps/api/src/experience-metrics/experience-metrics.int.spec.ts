@@ -126,11 +126,8 @@ describe('experience-metrics API', () => {
       'filter',
       /channel, segment, source cannot be combined/,
     ],
-    [
-      'metric=contacts-per-customer&bucket=day&from=2026-01-01&to=2026-02-01&sliceBy=segment&filter=channel:phone',
-      'filter',
-      /distinct customers per single dimension/,
-    ],
+    ['metric=churned-customers&bucket=month&from=2026-01-01&to=2026-02-01&sliceBy=segment', 'sliceBy', /whole customer base/],
+    ['metric=retained-customers&bucket=month&from=2026-01-01&to=2026-02-01&filter=channel:phone', 'filter', /whole customer base/],
     ['metric=nps&bucket=day&from=2026-01-01&to=2026-02-01&color=red', 'color', /not a known field/],
     // the harness sets no CONTACT_COSTS
     ['metric=cost-to-serve&bucket=day&from=2026-01-01&to=2026-02-01', 'metric', /CONTACT_COSTS is not configured/],

@@ -301,12 +301,16 @@ export function experienceMetricsProjection(timeZone: string, repeatContactWindo
         this.addRow(batch, granularity, ALL_DIMENSION, buckets[granularity], ALL_SLICE, ONE_CUSTOMER, sign);
     }
 
-    /** Notes that the customer contacted in each bucket of `at`, unsliced and under each slice (distinct customers are counted by the query). */
+    /** Notes that the customer contacted in each bucket of `at`: unsliced, under each slice and each pair of slices (the query counts distinct customers). */
     private addContactingCustomer(batch: Batch, at: string, customerId: string, slices: SliceValues): void {
       const buckets = this.namer.of(at);
       for (const granularity of GRANULARITIES) {
         const bucket = buckets[granularity];
-        for (const [dimension, slice] of [[ALL_DIMENSION, ALL_SLICE], ...DIMENSIONS.map((d) => [d, slices[d]])]) {
+        for (const [dimension, slice] of [
+          [ALL_DIMENSION, ALL_SLICE],
+          ...DIMENSIONS.map((d) => [d, slices[d]]),
+          ...DIMENSION_PAIRS.map((pair) => [pairName(pair), pairSlice([slices[pair[0]], slices[pair[1]]])]),
+        ]) {
           const row = [granularity, dimension, bucket, slice, customerId];
           batch.contactCustomers.set(JSON.stringify(row), row);
         }

@@ -43,6 +43,8 @@ export interface MetricSeries {
  */
 interface RowSelection {
   dimension: string;
+  /** true for the rows of a pair of dimensions */
+  pair: boolean;
   /** `slice IN (...)`; undefined: every slice of the dimension (pairs are filtered in `keeps`) */
   slices?: string[];
   keeps(slice: string): boolean;
@@ -56,6 +58,7 @@ function rowSelection(q: SeriesQuery): RowSelection {
     const only = q.filters[0];
     return {
       dimension: dimensions[0] ?? ALL_DIMENSION,
+      pair: false,
       slices: only?.values,
       keeps: () => true,
       lineOf: (slice) => (q.sliceBy ? slice : ALL_SLICE),
@@ -64,6 +67,7 @@ function rowSelection(q: SeriesQuery): RowSelection {
   const valueOf = (slice: string, dimension: Dimension): string => (JSON.parse(slice) as string[])[pair.indexOf(dimension)];
   return {
     dimension: pairName(pair),
+    pair: true,
     keeps: (slice) => q.filters.every((f) => f.values.includes(valueOf(slice, f.dimension))),
     lineOf: (slice) => (q.sliceBy ? valueOf(slice, q.sliceBy) : ALL_SLICE),
   };
@@ -146,7 +150,7 @@ export class ExperienceMetricsQueries {
 
     const backlogStart = q.metric === 'case-backlog' ? await this.backlogBefore(selection, buckets[0]) : undefined;
     const bounds = buckets.map((b) => this.boundsOf(b, q.bucket));
-    const contacting = needs.includes('contactingCustomers') ? await this.contactingCustomers(dimension, q, buckets) : undefined;
+    const contacting = needs.includes('contactingCustomers') ? await this.contactingCustomers(selection, q, buckets) : undefined;
     const known = needs.includes('customersKnown') ? await this.customersKnown(q.bucket, buckets) : undefined;
     const lifecycle = needs.includes('lifecycle') ? await this.lifecycleFigures(q.bucket, buckets, lines.get(ALL_SLICE)!) : undefined;
     const figuresOf = (slice: string, bucket: string): QueryFigures => ({
@@ -221,27 +225,46 @@ export class ExperienceMetricsQueries {
    * Distinct customers with a contact, per line and bucket: the ids noted by the projection resolved
    * through the merges known now (em_customers.merged_into points at the live survivor, no chains).
    */
-  private async contactingCustomers(dimension: string, q: SeriesQuery, buckets: string[]): Promise<Map<string, Map<string, number>>> {
+  private async contactingCustomers(selection: RowSelection, q: SeriesQuery, buckets: string[]): Promise<Map<string, Map<string, number>>> {
     let query = this.db
       .selectFrom('em_contact_customers as t')
       .leftJoin('em_customers as c', 'c.customer_id', 't.customer_id')
-      .select(['t.bucket', sql<number | string>`count(distinct coalesce(c.merged_into, t.customer_id))`.as('customers')])
       .where('t.granularity', '=', q.bucket)
-      .where('t.dimension', '=', dimension)
+      .where('t.dimension', '=', selection.dimension)
       .where('t.bucket', '>=', buckets[0])
-      .where('t.bucket', '<=', buckets[buckets.length - 1])
-      .groupBy('t.bucket');
-    // one dimension only (parseSeriesQuery refuses pairs for these metrics)
-    const filter = q.filters.find((f) => f.dimension === dimension);
-    if (filter) query = query.where('t.slice', 'in', filter.values);
-    const rows = q.sliceBy
-      ? await query.select('t.slice').groupBy('t.slice').execute()
-      : (await query.execute()).map((r) => ({ ...r, slice: ALL_SLICE }));
+      .where('t.bucket', '<=', buckets[buckets.length - 1]);
+    if (selection.slices) query = query.where('t.slice', 'in', selection.slices);
     const out = new Map<string, Map<string, number>>();
+    const count = (line: string, bucket: string, n: number) => {
+      let byBucket = out.get(line);
+      if (!byBucket) out.set(line, (byBucket = new Map()));
+      byBucket.set(bucket, n);
+    };
+    if (!selection.pair) {
+      // one dimension: each line is one slice value, or the listed values together (counted distinct in SQL)
+      const counted = query
+        .select(['t.bucket', sql<number | string>`count(distinct coalesce(c.merged_into, t.customer_id))`.as('customers')])
+        .groupBy('t.bucket');
+      const rows = q.sliceBy
+        ? await counted.select('t.slice').groupBy('t.slice').execute()
+        : (await counted.execute()).map((r) => ({ ...r, slice: ALL_SLICE }));
+      for (const row of rows) count(row.slice, row.bucket, Number(row.customers));
+      return out;
+    }
+    // a pair: a line gathers several pair slices (the other dimension's values), so the customers are
+    // made distinct here, per line and bucket
+    const rows = await query.select(['t.bucket', 't.slice', sql<string>`coalesce(c.merged_into, t.customer_id)`.as('customer')]).execute();
+    const customers = new Map<string, Set<string>>();
     for (const row of rows) {
-      let byBucket = out.get(row.slice);
-      if (!byBucket) out.set(row.slice, (byBucket = new Map()));
-      byBucket.set(row.bucket, Number(row.customers));
+      if (!selection.keeps(row.slice)) continue;
+      const key = JSON.stringify([selection.lineOf(row.slice), row.bucket]);
+      let set = customers.get(key);
+      if (!set) customers.set(key, (set = new Set()));
+      set.add(row.customer);
+    }
+    for (const [key, set] of customers) {
+      const [line, bucket] = JSON.parse(key) as [string, string];
+      count(line, bucket, set.size);
     }
     return out;
   }
@@ -291,7 +314,10 @@ export class ExperienceMetricsQueries {
     const [first, last] = [buckets[0], buckets[buckets.length - 1]];
     const now = new Date(this.now()).toISOString();
     const before = (
-      await this.totalsBefore({ dimension: ALL_DIMENSION, slices: [ALL_SLICE], keeps: () => true, lineOf: () => ALL_SLICE }, first)
+      await this.totalsBefore(
+        { dimension: ALL_DIMENSION, pair: false, slices: [ALL_SLICE], keeps: () => true, lineOf: () => ALL_SLICE },
+        first,
+      )
     ).get(ALL_SLICE);
     const pendingBefore = await this.db
       .selectFrom('em_lifecycle_pending')

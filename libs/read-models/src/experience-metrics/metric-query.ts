@@ -107,8 +107,6 @@ export function parseSeriesQuery(raw: RawSeriesQuery, reportingTimeZone: string)
     const pairs = DIMENSION_PAIRS.map(pairName).join(', ');
     if (dimensions.length > 2 || !pairOf(dimensions[0], dimensions[1]))
       throw new MetricQueryError('filter', `${dimensions.join(', ')} cannot be combined in one series; the combinable pairs: ${pairs}`);
-    if (((METRICS[metric] as MetricDefinition).needs ?? []).includes('contactingCustomers'))
-      throw new MetricQueryError('filter', `${metric} counts distinct customers per single dimension: slice and filter on one dimension`);
   }
   return { metric, bucket, from, to, timeZone, sliceBy, filters };
 }
