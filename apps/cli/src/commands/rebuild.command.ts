@@ -18,6 +18,7 @@ import { refuseMissingReadStore, selectReadModels } from './verify.command';
 
 interface RebuildOptions {
   switch: boolean;
+  batchSize?: string;
   json?: boolean;
   actor?: string;
   progress: boolean;
@@ -37,13 +38,14 @@ async function withRebuildContext<T>(
   platform: Platform,
   run: (ctx: RebuildContext) => Promise<T>,
   onProgress?: RebuildContext['onProgress'],
+  batchSize?: number,
 ) {
   const location = readStoreLocationOf(platform.config);
   refuseMissingReadStore(location);
   // writer: the registry's table is created by the read store's migrations if this version added it
   const live = await openReadStore(location, { role: 'writer', readModels: READ_MODELS, poolSize: 4 });
   try {
-    return await run({ store: platform.store, location, live, dataDir: platform.config.DATA_DIR, onProgress });
+    return await run({ store: platform.store, location, live, dataDir: platform.config.DATA_DIR, onProgress, batchSize });
   } finally {
     await live.close();
   }
@@ -60,6 +62,7 @@ export function registerRebuildCommand(program: Command): void {
         'catches it up, verifies it and switches; `rebuild status`, `rebuild switch [id]` (after --no-switch), `rebuild drop [id]` (the kept old copy)',
     )
     .option('--no-switch', 'stop once the shadow is verified (switch later with `cem rebuild switch`)')
+    .option('--batch-size <events>', 'events per batch of the shadow projection (a transaction commits every 20 batches)', '5000')
     .option('--json', 'status: print the rebuilds as JSON')
     .option('--actor <name>', 'who runs it, for the ops record (default: the OS user)')
     .option('--no-progress', 'no progress output')
@@ -70,6 +73,9 @@ export function registerRebuildCommand(program: Command): void {
         return finish(what, more[0], opts);
       }
       const models = selectReadModels([what, ...more]);
+      const batchSize = Number(opts.batchSize);
+      if (!/^[0-9]+$/.test(opts.batchSize ?? '') || batchSize < 1 || batchSize > 100_000)
+        throw new Error(`--batch-size: expected a whole number from 1 to 100000, got "${opts.batchSize}"`);
       await withPlatform(async (platform) => {
         const bar = opts.progress ? logProgress(process.stderr, 'rebuild') : undefined;
         const started = Date.now();
@@ -91,6 +97,7 @@ export function registerRebuildCommand(program: Command): void {
                   fraction: p.targetPosition > 0 ? Math.min(p.position, p.targetPosition) / p.targetPosition : 1,
                   note: p.phase,
                 }),
+              batchSize,
             );
             bar?.done();
             return {

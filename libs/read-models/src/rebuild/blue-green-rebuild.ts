@@ -41,6 +41,22 @@ export interface RebuildContext {
 }
 
 const owner = () => `${process.pid}@${hostname()}`;
+
+/**
+ * Whether the process that worked on a rebuild is gone: its heartbeat stopped (`staleAfterMs`), or it
+ * ran on this host and its pid no longer exists (a kill -9 is seen at once, not after the delay).
+ */
+function ownerGone(ctx: RebuildContext, r: RebuildRecord): boolean {
+  if ((ctx.now ?? Date.now)() - Date.parse(r.heartbeatAt) >= (ctx.staleAfterMs ?? 15_000)) return true;
+  const [pid, host] = r.owner.split('@');
+  if (host !== hostname() || Number(pid) === process.pid) return false;
+  try {
+    process.kill(Number(pid), 0);
+    return false;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
 const iso = (ms: number) => new Date(ms).toISOString();
 
 /**
@@ -100,7 +116,7 @@ async function claim(ctx: RebuildContext, models: readonly ReadModel[]): Promise
   return ctx.live.db.transaction().execute(async (trx) => {
     const open = await openRebuild(trx);
     if (open) {
-      const fresh = now() - Date.parse(open.heartbeatAt) < (ctx.staleAfterMs ?? 15_000);
+      const fresh = !ownerGone(ctx, open);
       const same = open.readModels.join(',') === names.join(',');
       if (
         (open.state === 'building' || open.state === 'verified') &&
@@ -327,8 +343,7 @@ export async function dropRebuild(ctx: RebuildContext, id?: string): Promise<Reb
   const record = id ? await readRebuild(ctx.live.db, id) : await openRebuild(ctx.live.db);
   if (!record) throw new RebuildError(id ? 'no-such-rebuild' : 'nothing-to-drop', id ? `no rebuild ${id}` : 'no rebuild copy to drop');
   if (record.state === 'dropped') throw new RebuildError('nothing-to-drop', `rebuild ${record.id} was dropped already: no copy to drop`);
-  const fresh = now() - Date.parse(record.heartbeatAt) < (ctx.staleAfterMs ?? 15_000);
-  if (record.state === 'building' && fresh)
+  if (record.state === 'building' && !ownerGone(ctx, record))
     throw new RebuildError('running', `rebuild ${record.id} is running (${record.owner}, ${record.phase}): stop it first; nothing dropped`);
   const copy = record.state === 'switched' ? record.oldCopy! : record.shadowCopy;
   await dropReadStoreCopy(ctx.location, copy);
