@@ -377,6 +377,8 @@ describeWithChromium('dashboard at /app in Chromium', (executablePath) => {
     expect(await page.locator('#ops-health table').last().locator('tbody tr').count()).toBeGreaterThanOrEqual(5);
     await page.locator('#chart-ops-outcomes canvas').waitFor();
     expect(await marksOf(page, 'chart-ops-outcomes')).toBeGreaterThan(50);
+    // no rebuild has run on this fresh data directory: the section says so
+    expect(await page.locator('#ops-rebuilds').textContent()).toMatch(/No rebuild yet/);
     const ingested = await page.locator('#ops-rates dd').first().textContent();
     expect(Number(ingested)).toBeGreaterThan(CUSTOMERS);
     await page.screenshot({ path: join(ARTEFACTS, 'operations.png'), fullPage: true });

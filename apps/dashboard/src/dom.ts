@@ -68,6 +68,23 @@ export function showStatus(el: HTMLElement, text: string): void {
   el.classList.remove('error');
 }
 
+/**
+ * A view's loader, run again whenever its filters change: each run says "Loading…" and only the
+ * latest run may draw (an earlier, slower answer is dropped: `current()` is false for it) or report
+ * its error on the status line.
+ */
+export function latestOnly(status: HTMLElement, load: (current: () => boolean) => Promise<void>): () => void {
+  let generation = 0;
+  return () => {
+    const mine = ++generation;
+    const current = () => mine === generation;
+    showStatus(status, 'Loading…');
+    load(current).catch((e: unknown) => {
+      if (current()) showError(status, e);
+    });
+  };
+}
+
 export const fmt = {
   number(v: number | null | undefined, digits = 1): string {
     if (v === null || v === undefined || Number.isNaN(v)) return '–';

@@ -1,6 +1,6 @@
 import { downloadCsv, getJson } from '../api';
 import { barChart, lineChart } from '../charts';
-import { clear, fmt, h, input, select, showError, showStatus, statusLine } from '../dom';
+import { clear, fmt, h, input, select, latestOnly, showError, showStatus, statusLine } from '../dom';
 import { BAND_COLOURS, PALETTE } from '../palette';
 
 const BANDS = ['low', 'medium', 'high', 'critical'];
@@ -99,26 +99,18 @@ export function churnView(root: HTMLElement): void {
   let pageIndex = 0;
   let nextCursor: string | undefined;
   let order: { key: keyof AtRiskItem; descending: boolean } | undefined;
-  let generation = 0;
-
-  async function loadPage(): Promise<void> {
-    const mine = ++generation;
-    showStatus(listStatus, 'Loading…');
-    try {
-      const page = await getJson<{ items: AtRiskItem[]; nextCursor?: string }>('/v1/churn-risk', {
-        ...filters(),
-        limit: PAGE,
-        cursor: cursors[pageIndex],
-      });
-      if (mine !== generation) return;
-      items = page.items;
-      nextCursor = page.nextCursor;
-      renderList();
-      showStatus(listStatus, `${items.length} customers on page ${pageIndex + 1}${nextCursor ? ' (more on the next page)' : ''}.`);
-    } catch (e) {
-      if (mine === generation) showError(listStatus, e);
-    }
-  }
+  const loadPage = latestOnly(listStatus, async (current) => {
+    const page = await getJson<{ items: AtRiskItem[]; nextCursor?: string }>('/v1/churn-risk', {
+      ...filters(),
+      limit: PAGE,
+      cursor: cursors[pageIndex],
+    });
+    if (!current()) return;
+    items = page.items;
+    nextCursor = page.nextCursor;
+    renderList();
+    showStatus(listStatus, `${items.length} customers on page ${pageIndex + 1}${nextCursor ? ' (more on the next page)' : ''}.`);
+  });
 
   function sorted(): AtRiskItem[] {
     if (!order) return items;
@@ -179,12 +171,12 @@ export function churnView(root: HTMLElement): void {
     const next = h('button', { type: 'button', class: 'secondary', disabled: !nextCursor }, 'Next page');
     previous.addEventListener('click', () => {
       pageIndex--;
-      void loadPage();
+      loadPage();
     });
     next.addEventListener('click', () => {
       cursors = [...cursors.slice(0, pageIndex + 1), nextCursor];
       pageIndex++;
-      void loadPage();
+      loadPage();
     });
     pager.append(previous, next);
   }
@@ -192,7 +184,7 @@ export function churnView(root: HTMLElement): void {
   form.addEventListener('change', () => {
     cursors = [undefined];
     pageIndex = 0;
-    void loadPage();
+    loadPage();
   });
   form.addEventListener('submit', (e) => e.preventDefault());
   csv.addEventListener('click', () => {
@@ -207,7 +199,7 @@ export function churnView(root: HTMLElement): void {
       )
       .catch((e) => showError(listStatus, e));
   });
-  void loadPage();
+  loadPage();
 }
 
 async function loadDistribution(target: HTMLElement, status: HTMLElement): Promise<void> {

@@ -1,4 +1,4 @@
-import { getText } from '../api';
+import { getJson, getText } from '../api';
 import { barChart, lineChart, tableOf } from '../charts';
 import { clear, fmt, h, showError, showStatus, statusLine } from '../dom';
 import { parsePrometheus, requestsByClass, sumBy } from '../prometheus';
@@ -20,6 +20,20 @@ interface Ready {
   };
 }
 
+interface Rebuild {
+  id: string;
+  readModels: string[];
+  state: string;
+  phase: string;
+  startedAt: string;
+  finishedAt: string | null;
+  position: number;
+  targetPosition: number;
+  eventsPerSecond: number;
+  etaSeconds: number | null;
+  message: string | null;
+}
+
 interface Tick {
   at: number;
   ingested: number;
@@ -34,7 +48,8 @@ export function opsView(root: HTMLElement): void {
   const status = statusLine();
   const health = h('div', { id: 'ops-health' });
   const rates = h('div', { id: 'ops-rates' });
-  root.append(status, h('h3', {}, 'Projections'), health, h('h3', {}, 'Ingestion and errors'), rates);
+  const rebuilds = h('div', { id: 'ops-rebuilds' });
+  root.append(status, h('h3', {}, 'Projections'), health, h('h3', {}, 'Rebuilds'), rebuilds, h('h3', {}, 'Ingestion and errors'), rates);
   const ticks: Tick[] = [];
 
   async function sample(): Promise<void> {
@@ -45,9 +60,10 @@ export function opsView(root: HTMLElement): void {
     }
     try {
       // /health/ready answers 503 while not ready, with the same body: both are shown
-      const [readyResponse, metricsText] = await Promise.all([
+      const [readyResponse, metricsText, rebuildList] = await Promise.all([
         fetch('/health/ready', { cache: 'no-store', credentials: 'omit' }),
         getText('/metrics'),
+        getJson<{ rebuilds: Rebuild[] }>('/v1/admin/rebuilds', { limit: 10 }),
       ]);
       const ready = (await readyResponse.json()) as Ready;
       const samples = parsePrometheus(metricsText);
@@ -64,6 +80,7 @@ export function opsView(root: HTMLElement): void {
       });
       if (ticks.length > KEEP) ticks.shift();
       renderHealth(health, ready);
+      renderRebuilds(rebuilds, rebuildList.rebuilds);
       renderRates(rates, ticks, ingested, ingestErrors, classes);
       showStatus(
         status,
@@ -112,6 +129,49 @@ function renderHealth(target: HTMLElement, ready: Ready): void {
         },
         'Read models',
       ),
+    ),
+  );
+}
+
+/** The latest rebuilds (blue/green, `cem rebuild`) with their progress: position of target, rate, time left. */
+function renderRebuilds(target: HTMLElement, list: Rebuild[]): void {
+  clear(target);
+  if (!list.length) {
+    target.append(h('p', {}, 'No rebuild yet (they are started with the CLI; see docs/operations.md).'));
+    return;
+  }
+  const progress = (r: Rebuild) => (r.targetPosition > 0 ? fmt.percent(Math.min(1, r.position / r.targetPosition)) : '–');
+  target.append(
+    tableOf(
+      {
+        columns: [
+          'Rebuild',
+          'Read models',
+          'State',
+          'Phase',
+          'Progress',
+          'Position / target',
+          'Events/s',
+          'Time left (s)',
+          'Started',
+          'Finished',
+          'Message',
+        ],
+        rows: list.map((r) => [
+          r.id,
+          r.readModels.join(', '),
+          r.state,
+          r.phase,
+          progress(r),
+          `${r.position} / ${r.targetPosition}`,
+          fmt.number(r.eventsPerSecond, 0),
+          fmt.number(r.etaSeconds, 0),
+          fmt.dateTime(r.startedAt),
+          fmt.dateTime(r.finishedAt),
+          r.message ?? '–',
+        ]),
+      },
+      'Rebuilds, newest first',
     ),
   );
 }

@@ -1,6 +1,6 @@
 import { getJson } from '../api';
 import { lineChart, type Line } from '../charts';
-import { clear, fmt, h, input, select, showError, showStatus, statusLine } from '../dom';
+import { clear, fmt, h, input, select, latestOnly, showStatus, statusLine } from '../dom';
 import { PALETTE } from '../palette';
 
 interface Point {
@@ -90,10 +90,7 @@ export function overviewView(root: HTMLElement): void {
   );
   root.append(form, status, targets, grid);
 
-  let generation = 0;
-  async function load(): Promise<void> {
-    const mine = ++generation;
-    showStatus(status, 'Loading…');
+  const load = latestOnly(status, async (current) => {
     const params = {
       bucket: bucket.control.value,
       from: from.control.value,
@@ -102,26 +99,22 @@ export function overviewView(root: HTMLElement): void {
       // sliced by segment, a segment filter would fight the slices: the API accepts only one dimension pair
       filter: segment.control.value && slice.control.value !== 'segment' ? [`segment:${segment.control.value}`] : undefined,
     };
-    try {
-      const [answers, targetList] = await Promise.all([
-        Promise.all(METRICS.map((m) => getJson<SeriesAnswer>('/v1/experience-metrics/series', { metric: m.name, ...params }))),
-        getJson<{ items: TargetSummary[] }>('/v1/targets'),
-      ]);
-      if (mine !== generation) return;
-      clear(grid);
-      METRICS.forEach((m, i) => grid.append(chartOf(m, answers[i], targetList.items, params.filter?.[0])));
-      renderTargets(targets, targetList.items);
-      showStatus(
-        status,
-        `Showing ${params.from} to ${params.to} by ${params.bucket}${params.sliceBy ? `, sliced by ${params.sliceBy}` : ''}${params.filter ? `, ${params.filter[0]}` : ''}.`,
-      );
-    } catch (e) {
-      if (mine === generation) showError(status, e);
-    }
-  }
-  form.addEventListener('change', () => void load());
+    const [answers, targetList] = await Promise.all([
+      Promise.all(METRICS.map((m) => getJson<SeriesAnswer>('/v1/experience-metrics/series', { metric: m.name, ...params }))),
+      getJson<{ items: TargetSummary[] }>('/v1/targets'),
+    ]);
+    if (!current()) return;
+    clear(grid);
+    METRICS.forEach((m, i) => grid.append(chartOf(m, answers[i], targetList.items, params.filter?.[0])));
+    renderTargets(targets, targetList.items);
+    showStatus(
+      status,
+      `Showing ${params.from} to ${params.to} by ${params.bucket}${params.sliceBy ? `, sliced by ${params.sliceBy}` : ''}${params.filter ? `, ${params.filter[0]}` : ''}.`,
+    );
+  });
+  form.addEventListener('change', () => load());
   form.addEventListener('submit', (e) => e.preventDefault());
-  void load();
+  load();
 }
 
 function chartOf(m: (typeof METRICS)[number], answer: SeriesAnswer, targets: TargetSummary[], filter: string | undefined): HTMLElement {
