@@ -82,6 +82,8 @@ export class AppConfig {
    * set: personal data is stored encrypted and can be erased; secret: never shown (checked in loadConfig)
    */
   @secret() @IsOptional() @IsString() PRIVACY_MASTER_KEY?: string;
+  /** PEM file of the Ed25519 private key that signs log checkpoints (`cem log checkpoint`); the file is the secret, keep it owner-only */
+  @text() @IsOptional() @IsString() LOG_CHECKPOINT_KEY_FILE?: string;
   /** 32 random bytes (base64 or hex) keying the content digests of encrypted events; required with PRIVACY_MASTER_KEY; secret */
   @secret() @IsOptional() @IsString() PRIVACY_INDEX_SECRET?: string;
 
@@ -220,6 +222,7 @@ export const CONFIG_VARIABLES: readonly string[] = [
   'WEBHOOK_ALLOWED_HOSTS',
   'PRIVACY_MASTER_KEY',
   'PRIVACY_INDEX_SECRET',
+  'LOG_CHECKPOINT_KEY_FILE',
 ];
 
 /** true for a time zone name Node's ICU knows */

@@ -15,3 +15,4 @@ export * from './chain/log-file';
 export * from './chain/log-transfer';
 export * from './replay/replay-range';
 export { CHAIN_STREAM, ChainSealConflictError, sealedHead, sealLog, verifySealedLog } from './esdb/esdb-log-chain';
+export * from './chain/checkpoint';

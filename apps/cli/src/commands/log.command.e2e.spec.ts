@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,9 +13,9 @@ describe('cem log head / verify-log / export-log / import-log / replay', () => {
   let loaded: LoadedPlatform;
   let work: string;
 
-  const cem = (dataDir: string, args: string[]) =>
+  const cem = (dataDir: string, args: string[], env: Record<string, string> = {}) =>
     new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
-      const child = runTs('apps/cli/src/main.ts', { DATA_DIR: dataDir, SQLITE_SYNCHRONOUS: 'NORMAL' }, args);
+      const child = runTs('apps/cli/src/main.ts', { DATA_DIR: dataDir, SQLITE_SYNCHRONOUS: 'NORMAL', ...env }, args);
       let out = '';
       let err = '';
       child.stdout?.on('data', (d) => (out += d));
@@ -157,4 +158,78 @@ describe('cem log head / verify-log / export-log / import-log / replay', () => {
       figures: { events: 3 },
     });
   }, 60_000);
+
+  it('signs a checkpoint with the configured Ed25519 key; verify-checkpoint and verify-log --checkpoint check it, and catch a forged one', async () => {
+    const pem = (k: { export(o: object): string | Buffer }, type: string) => String(k.export({ type, format: 'pem' }));
+    const pair = generateKeyPairSync('ed25519');
+    const keyFile = join(work, 'checkpoint-key.pem');
+    const publicFile = join(work, 'checkpoint-key.pub.pem');
+    const otherFile = join(work, 'other.pub.pem');
+    writeFileSync(keyFile, pem(pair.privateKey, 'pkcs8'), { mode: 0o600 });
+    writeFileSync(publicFile, pem(pair.publicKey, 'spki'));
+    writeFileSync(otherFile, pem(generateKeyPairSync('ed25519').publicKey, 'spki'));
+    const file = join(work, 'checkpoint.json');
+
+    const unset = await cem(loaded.dir, ['log', 'checkpoint', '--out', file]);
+    expect(unset).toMatchObject({ code: 1, err: expect.stringMatching(/^log checkpoint: LOG_CHECKPOINT_KEY_FILE is not set/) });
+    const before = (await opsRecords(loaded.dir)).length;
+    const signed = await cem(loaded.dir, ['log', 'checkpoint', '--out', file], { LOG_CHECKPOINT_KEY_FILE: keyFile });
+    expect(signed.code).toBe(0);
+    const checkpoint = JSON.parse(readFileSync(file, 'utf8'));
+    // independently: the link the store holds at that number
+    const store = new SqliteEventStore(join(loaded.dir, 'events.db'));
+    const rows = store.readChainRows(checkpoint.seq - 1, 1);
+    const head = store.chainHead();
+    await store.close();
+    expect(rows[0]).toMatchObject({ position: checkpoint.position });
+    expect(head.seq).toBe(checkpoint.seq + 1); // its own ops record follows it
+    const records = await opsRecords(loaded.dir);
+    expect(records.length).toBe(before + 1);
+    expect(records.at(-1)).toMatchObject({
+      action: 'log-checkpoint',
+      result: 'ok',
+      figures: { headSeq: checkpoint.seq, headHash: checkpoint.hash },
+    });
+
+    expect(await cem(loaded.dir, ['log', 'verify-checkpoint', file, '--public-key', publicFile])).toMatchObject({
+      code: 0,
+      out: expect.stringContaining(`anchor: ${checkpoint.seq}:${checkpoint.hash}`),
+    });
+    expect(await cem(loaded.dir, ['log', 'verify-checkpoint', file], { LOG_CHECKPOINT_KEY_FILE: keyFile })).toMatchObject({ code: 0 });
+    expect(await cem(loaded.dir, ['log', 'verify-checkpoint', file, '--public-key', otherFile])).toMatchObject({
+      code: 3,
+      out: expect.stringMatching(/^checkpoint NOT verified: signed by key [0-9a-f]{16}, not by the key given/),
+    });
+    const verified = await cem(loaded.dir, ['verify-log', '--checkpoint', file, '--public-key', publicFile, '--no-progress']);
+    expect(verified).toMatchObject({ code: 0, out: expect.stringMatching(/^log verified: /) });
+    expect((await opsRecords(loaded.dir)).at(-1)).toMatchObject({
+      action: 'verify-log',
+      result: 'ok',
+      parameters: { checkpoint: 'checkpoint.json', expectHead: `${checkpoint.seq}:${checkpoint.hash}` },
+    });
+
+    // a checkpoint moved to another link keeps its signature: the signature no longer holds
+    const forged = join(work, 'forged.json');
+    writeFileSync(forged, JSON.stringify({ ...checkpoint, seq: 1, position: 1 }));
+    const recorded = (await opsRecords(loaded.dir)).length;
+    expect(await cem(loaded.dir, ['verify-log', '--checkpoint', forged, '--public-key', publicFile])).toMatchObject({
+      code: 3,
+      out: 'log NOT verified: checkpoint forged.json: the signature does not match its content: the checkpoint was altered, or not signed by this key\n',
+    });
+    expect(await cem(loaded.dir, ['log', 'verify-checkpoint', forged, '--public-key', publicFile])).toMatchObject({ code: 3 });
+    expect((await opsRecords(loaded.dir)).length).toBe(recorded);
+    expect(await cem(loaded.dir, ['verify-log', '--checkpoint', file, '--expect-head', `1:${'a'.repeat(64)}`])).toMatchObject({
+      code: 1,
+      err: 'verify-log: give --expect-head or --checkpoint, not both\n',
+    });
+    expect(await cem(loaded.dir, ['verify-log', '--checkpoint', join(work, 'none.json'), '--public-key', publicFile])).toMatchObject({
+      code: 1,
+      err: expect.stringMatching(/^--checkpoint: cannot read .*none\.json \(ENOENT\)\n$/),
+    });
+    writeFileSync(join(work, 'rsa.pem'), pem(generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey, 'spki'));
+    expect(await cem(loaded.dir, ['log', 'verify-checkpoint', file, '--public-key', join(work, 'rsa.pem')])).toMatchObject({
+      code: 1,
+      err: '--public-key: an Ed25519 key is needed, this one is rsa\n',
+    });
+  }, 180_000);
 });

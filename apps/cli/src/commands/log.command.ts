@@ -1,8 +1,15 @@
 import type { Command } from 'commander';
-import { createWriteStream, existsSync, rmSync, type WriteStream } from 'node:fs';
+import { createWriteStream, existsSync, readFileSync, rmSync, type WriteStream } from 'node:fs';
 import { basename } from 'node:path';
 import {
+  CheckpointError,
   checkReplayRange,
+  parseCheckpoint,
+  parseSigningKey,
+  parseVerifyKey,
+  signCheckpoint,
+  verifyCheckpoint,
+  type LogCheckpoint,
   importLog,
   ImportRefusedError,
   LogFileError,
@@ -11,7 +18,17 @@ import {
   SqliteEventStore,
   type ReplayRange,
 } from '@cem/event-store';
-import { cliActor, exportLogAction, logHeadAction, performOpsAction, replayAction, verifyLogAction, type Platform } from '@cem/platform';
+import {
+  cliActor,
+  exportLogAction,
+  logHeadAction,
+  performOpsAction,
+  readLogHead,
+  replayAction,
+  verifyLogAction,
+  type Platform,
+} from '@cem/platform';
+import { cliConfig } from '../cli-config';
 import { logProgress } from '../progress-line';
 import { withPlatform } from '../with-platform';
 
@@ -62,6 +79,41 @@ async function openOut(
 
 const writeStdout = (t: string) =>
   process.stdout.write(t) ? Promise.resolve() : new Promise<void>((resolve) => process.stdout.once('drain', () => resolve()));
+
+/** Reads a file the command needs; a missing or unreadable one is a usage error naming the option. */
+function readOption(option: string, path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new OptionError(`${option}: cannot read ${path} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+}
+
+/** The key that checks a checkpoint: --public-key, else the public half of LOG_CHECKPOINT_KEY_FILE. */
+function checkpointVerifyKey(publicKeyFile: string | undefined) {
+  const [option, file] =
+    publicKeyFile !== undefined ? ['--public-key', publicKeyFile] : ['LOG_CHECKPOINT_KEY_FILE', cliConfig().LOG_CHECKPOINT_KEY_FILE];
+  if (file === undefined)
+    throw new OptionError('--public-key: give the public key that signed the checkpoint (or set LOG_CHECKPOINT_KEY_FILE)');
+  try {
+    return parseVerifyKey(readOption(option, file));
+  } catch (e) {
+    throw e instanceof CheckpointError ? new OptionError(`${option}: ${e.message}`) : e;
+  }
+}
+
+/** Reads and checks a checkpoint file: undefined and a reason when its signature does not hold. */
+function readCheckpoint(file: string, publicKeyFile: string | undefined): { checkpoint: LogCheckpoint; failure?: string } {
+  const key = checkpointVerifyKey(publicKeyFile);
+  let checkpoint: LogCheckpoint;
+  try {
+    checkpoint = parseCheckpoint(readOption('--checkpoint', file));
+  } catch (e) {
+    throw e instanceof CheckpointError ? new OptionError(`--checkpoint: ${file}: ${e.message}`) : e;
+  }
+  const check = verifyCheckpoint(checkpoint, key);
+  return { checkpoint, failure: check.ok ? undefined : check.reason };
+}
 
 interface CommonOptions {
   actor?: string;
@@ -114,16 +166,99 @@ export function registerLogCommands(program: Command): void {
       }),
     );
 
+  log
+    .command('checkpoint')
+    .description('Sign the head of the chain with the Ed25519 key of LOG_CHECKPOINT_KEY_FILE and write the checkpoint (JSON)')
+    .option('--out <file>', 'write to this new file instead of standard output')
+    .option('--actor <name>', 'who runs it, for the ops record (default: the OS user)')
+    .action(async (opts: { out?: string; actor?: string }) => {
+      const keyFile = cliConfig().LOG_CHECKPOINT_KEY_FILE;
+      if (keyFile === undefined)
+        throw new OptionError(
+          'log checkpoint: LOG_CHECKPOINT_KEY_FILE is not set (the PEM file of an Ed25519 private key; see docs/operations.md)',
+        );
+      let key;
+      try {
+        key = parseSigningKey(readOption('LOG_CHECKPOINT_KEY_FILE', keyFile));
+      } catch (e) {
+        throw e instanceof CheckpointError ? new OptionError(`LOG_CHECKPOINT_KEY_FILE: ${e.message}`) : e;
+      }
+      const out = opts.out !== undefined ? await openOut(opts.out) : undefined;
+      try {
+        await withPlatform(async (platform) => {
+          const checkpoint = await performOpsAction(
+            platform.store,
+            { action: 'log-checkpoint', actor: cliActor(opts.actor), parameters: { out: opts.out ? basename(opts.out) : 'stdout' } },
+            async () => {
+              const head = await readLogHead(platform.logStore);
+              const signed = signCheckpoint(head, { store: platform.config.EVENT_STORE, createdAt: new Date().toISOString() }, key);
+              return {
+                ...signed,
+                result: 'ok' as const,
+                outcome: `checkpoint of event #${signed.seq}`,
+                figures: { headSeq: signed.seq, headHash: signed.hash, keyId: signed.keyId },
+              };
+            },
+          );
+          const { result: _r, outcome: _o, figures: _f, ...file } = checkpoint;
+          const text = `${JSON.stringify(file, null, 2)}\n`;
+          if (out) {
+            await out.write(text);
+            await out.close();
+            console.error(`checkpoint of event #${file.seq} at position ${file.position} signed by key ${file.keyId}: ${opts.out}`);
+          } else await writeStdout(text);
+        });
+      } catch (e) {
+        out?.discard();
+        throw e;
+      }
+    });
+
+  log
+    .command('verify-checkpoint <file>')
+    .description(
+      `Check a checkpoint's signature (offline: the log is not read); exit 0 when it holds, ${EXIT_LOG_ALTERED} when it does not. verify-log --checkpoint checks the log against it`,
+    )
+    .option('--public-key <file>', 'PEM public key (or private key) that signed it (default: the key of LOG_CHECKPOINT_KEY_FILE)')
+    .action((file: string, opts: { publicKey?: string }) => {
+      const { checkpoint, failure } = readCheckpoint(file, opts.publicKey);
+      if (failure) {
+        console.log(`checkpoint NOT verified: ${failure}`);
+        process.exitCode = EXIT_LOG_ALTERED;
+        return;
+      }
+      console.log(`checkpoint verified: signed by key ${checkpoint.keyId} at ${checkpoint.createdAt} (${checkpoint.store} store)`);
+      console.log(`anchor: ${checkpoint.seq}:${checkpoint.hash} (position ${checkpoint.position})`);
+    });
+
   program
     .command('verify-log')
     .description(
       `Recompute the hash chain over the whole log; exit 0 when it verifies, ${EXIT_LOG_ALTERED} at the first altered, missing or inserted event`,
     )
     .option('--expect-head <anchor>', 'an anchor printed earlier by `cem log head` (<seq>:<hash>): the log must still contain it')
+    .option(
+      '--checkpoint <file>',
+      'a signed checkpoint (`cem log checkpoint`): its signature must hold and the log must still contain its link',
+    )
+    .option('--public-key <file>', 'with --checkpoint: the key that signed it (default: the key of LOG_CHECKPOINT_KEY_FILE)')
     .option('--actor <name>', 'who runs it, for the ops record (default: the OS user)')
     .option('--no-progress', 'no progress output')
-    .action(async (opts: CommonOptions & { expectHead?: string }) => {
+    .action(async (opts: CommonOptions & { expectHead?: string; checkpoint?: string; publicKey?: string }) => {
       let expectHead: { seq: number; hash: string } | undefined;
+      if (opts.expectHead !== undefined && opts.checkpoint !== undefined)
+        throw new OptionError('verify-log: give --expect-head or --checkpoint, not both');
+      if (opts.publicKey !== undefined && opts.checkpoint === undefined) throw new OptionError('--public-key: goes with --checkpoint');
+      if (opts.checkpoint !== undefined) {
+        const { checkpoint, failure } = readCheckpoint(opts.checkpoint, opts.publicKey);
+        if (failure) {
+          // a forged or altered checkpoint is tamper evidence in itself: the log is not walked
+          console.log(`log NOT verified: checkpoint ${basename(opts.checkpoint)}: ${failure}`);
+          process.exitCode = EXIT_LOG_ALTERED;
+          return;
+        }
+        expectHead = { seq: checkpoint.seq, hash: checkpoint.hash };
+      }
       if (opts.expectHead !== undefined) {
         const m = ANCHOR.exec(opts.expectHead);
         if (!m) throw new OptionError(`--expect-head: expected <seq>:<64 hex digits> as printed by cem log head, got "${opts.expectHead}"`);
@@ -133,7 +268,10 @@ export function registerLogCommands(program: Command): void {
         const bar = opts.progress ? logProgress(process.stderr, 'verify-log') : undefined;
         const result = await verifyLogAction(platform, cliActor(opts.actor), {
           expectHead,
-          parameters: { expectHead: opts.expectHead ?? null },
+          parameters: {
+            expectHead: opts.expectHead ?? (expectHead ? `${expectHead.seq}:${expectHead.hash}` : null),
+            checkpoint: opts.checkpoint ? basename(opts.checkpoint) : null,
+          },
           onProgress: (p) =>
             bar?.update({ events: p.eventsChecked, elapsedMs: p.elapsedMs, fraction: p.headPosition ? p.position / p.headPosition : 1 }),
         });
