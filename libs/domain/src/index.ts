@@ -11,3 +11,4 @@ export * from './ingestion/customer-stream';
 export * from './ids';
 export * from './values';
 export * from './targets/decide-target';
+export * from './segments/decide-segment';

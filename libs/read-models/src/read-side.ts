@@ -6,6 +6,7 @@ import { readCheckpoints } from './projector/checkpoints';
 import { startProjector, type RunningProjector } from './projector/projector.module';
 import { READ_MODELS, type ReadModelName } from './read-models';
 import { startScheduledJobs } from './scheduled-jobs';
+import { SEGMENTS_JOB, SegmentEvaluations } from './segments/segments.job';
 import type { SystemEventScheduler } from './scheduler/scheduled-system-events';
 import { openReadStore, type ReadStoreLocation } from './store/open-read-store';
 import type { ReadStore } from './store/read-store';
@@ -29,6 +30,8 @@ export interface ReadSideOptions {
   now?: () => number;
   /** the churn-risk settings (CHURN_RESCORING_INTERVAL_MINUTES, CHURN_BAND_THRESHOLDS); defaults: 15 minutes, 0.25,0.5,0.75 */
   churn?: ChurnSettings;
+  /** how often the segments are evaluated as time passes (SEGMENTS_INTERVAL_SECONDS); default 1 minute */
+  segmentsIntervalMs?: number;
 }
 
 export interface ChurnSettings {
@@ -74,6 +77,13 @@ export interface ReadSide {
   running?: RunningProjector;
   /** the scheduled system events (milestone events), run where the projector runs */
   scheduler?: SystemEventScheduler;
+  /** the progress of the segment evaluation (where the scheduler runs) */
+  segmentEvaluations: SegmentEvaluations;
+  /**
+   * Evaluates every segment now, in the background of the caller (a definition was saved): runs
+   * the segments job until every change found is appended. Undefined where no scheduler runs.
+   */
+  evaluateSegmentsNow?(): Promise<void>;
   registry: Registry;
   /**
    * Resolves true once `readModels` (default: all) have handled `position`; false after
@@ -185,8 +195,11 @@ export async function openReadSide(options: ReadSideOptions): Promise<ReadSide> 
   const queries = Object.fromEntries(
     models.map((m) => [m.name, m.queries(readStore.db, { now, churnBandThresholds: options.churn?.bandThresholds })]),
   ) as QueriesOf<typeof READ_MODELS>;
+  const segmentEvaluations = new SegmentEvaluations();
   const scheduler = running
     ? startScheduledJobs({
+        segmentEvaluations,
+        segmentsIntervalMs: options.segmentsIntervalMs,
         store: options.store,
         queries,
         whenCaughtUp,
@@ -195,11 +208,24 @@ export async function openReadSide(options: ReadSideOptions): Promise<ReadSide> 
       })
     : undefined;
 
+  const evaluateSegmentsNow = scheduler
+    ? async () => {
+        // the scheduler appends a bounded number of events per run: run again while some wait
+        for (let i = 0; i < 1000; i++) {
+          const run = await scheduler.runNow(SEGMENTS_JOB);
+          segmentEvaluations.appended(run.deferred);
+          if (!run.evaluated || run.deferred === 0) return;
+        }
+      }
+    : undefined;
+
   return {
     queries,
     readStore,
     running,
     scheduler,
+    segmentEvaluations,
+    evaluateSegmentsNow,
     registry,
     whenCaughtUp,
     lag,

@@ -7,6 +7,7 @@ import { startProjector, type RunningProjector } from './projector/projector.mod
 import { READ_MODELS } from './read-models';
 import type { ChurnSettings } from './read-side';
 import { startScheduledJobs } from './scheduled-jobs';
+import { SEGMENTS, SegmentsQueries } from './segments';
 import { openReadStore, type ReadStoreLocation } from './store/open-read-store';
 
 /**
@@ -45,6 +46,7 @@ export async function runProjector(options: {
     queries: {
       [MILESTONES]: new MilestonesQueries(readStore.db as never, Date.now),
       [CHURN_RISK]: new ChurnRiskQueries(readStore.db as never, Date.now, options.churn?.bandThresholds),
+      [SEGMENTS]: new SegmentsQueries(readStore.db as never, Date.now),
     },
     churnRescoringIntervalMs: options.churn?.rescoringIntervalMs,
     whenCaughtUp: (position, timeoutMs, readModels) => running.projector.whenCaughtUp(position, timeoutMs, readModels),

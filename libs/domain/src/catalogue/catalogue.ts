@@ -43,6 +43,11 @@ export interface SystemPayloads {
   'milestone.missed': P.MilestoneMissedV1;
   'target.created': P.TargetSetV1;
   'target.changed': P.TargetSetV1;
+  'segment.created': P.SegmentSetV1;
+  'segment.changed': P.SegmentSetV1;
+  'segment.archived': P.SegmentArchivedV1;
+  'segment.entered': P.SegmentMembershipChangedV1;
+  'segment.left': P.SegmentMembershipChangedV1;
   'churn-risk.changed': P.ChurnRiskChangedV1;
   'churn-model.fitted': P.ChurnModelFittedV1;
   'ops.action-performed': P.OpsActionPerformedV1;

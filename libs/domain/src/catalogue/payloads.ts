@@ -235,6 +235,54 @@ export interface TargetSetV1 {
   changedBy: string;
 }
 
+/**
+ * An analyst-defined customer segment (docs/segments.md): a rule over customer facts in the
+ * segment rule language, validated by libs/read-models/src/segments/segment-rule.ts.
+ */
+export interface SegmentDefinition {
+  name: string;
+  description: string;
+  /** the rule, as JSON (all / any / not, fact comparisons, event counts in a window) */
+  rule: Record<string, unknown>;
+  /** the consent purpose the segment is used for (e.g. `marketing-email`); null: none needed */
+  consentPurpose: string | null;
+}
+/** A segment created (version 1) or changed (2, 3, ...) through the API: the whole definition each time. */
+export interface SegmentSetV1 {
+  segmentId: string;
+  version: number;
+  segment: SegmentDefinition;
+  /** the name of the API key that made the change (not a person) */
+  changedBy: string;
+}
+/** A segment archived: it has no members from then on; its history stays. */
+export interface SegmentArchivedV1 {
+  segmentId: string;
+  version: number;
+  changedBy: string;
+}
+/**
+ * A customer entered or left a segment (written by the scheduled segment evaluation, on the
+ * customer's stream). Its id is deterministic (segment, customer, ordinal of the change, kind).
+ */
+export interface SegmentMembershipChangedV1 {
+  segmentId: string;
+  customerId: string;
+  /** the definition version the customer was evaluated against */
+  version: number;
+  /** 1 for the customer's first change in this segment, then 2, 3, ... */
+  ordinal: number;
+  /** the instant the rule was evaluated at */
+  asOf: string;
+  /**
+   * entered: the customer holds the segment's consent purpose (or it names none), so the change
+   * is exported and signalled; left: the entry had been signalled. False: counted, held back.
+   */
+  activated: boolean;
+  /** left only: `rule` (no longer matches) or `archived` (the segment was archived) */
+  reason?: 'rule' | 'archived';
+}
+
 /** The risk bands of the churn-risk model, lowest first. */
 export type ChurnBand = 'low' | 'medium' | 'high' | 'critical';
 /**

@@ -167,7 +167,7 @@ async function loadStates(sql: DirectSql, ids: string[]): Promise<Customer360Sta
 }
 
 /** Net value over all currencies in major units, summed in a fixed order from exact integers. */
-export function netValueOf(state: Customer360State): number {
+export function netValueOf(state: Pick<Customer360State, 'money'>): number {
   let units: MoneyUnits = 0;
   for (const currency of Object.keys(state.money).sort()) {
     const m = state.money[currency];

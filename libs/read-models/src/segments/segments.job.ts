@@ -1,0 +1,150 @@
+import { customerStreamId, type SegmentMembershipChangedV1 } from '@cem/domain';
+import type { ScheduledEvent, ScheduledJob } from '../scheduler/scheduled-system-events';
+import { consentHeld, segmentFactsOf } from './segments.model';
+import { SegmentsQueries, type SegmentView } from './segments.query';
+import type { RulePredicate } from './segment-rule';
+
+/** the scheduled job's name: part of every segment event id (never rename it) */
+export const SEGMENTS_JOB = 'segments';
+/** the `source` of segment.entered / segment.left */
+export const SEGMENT_EVENTS_SOURCE = 'cem.segments';
+export const DEFAULT_SEGMENTS_INTERVAL_MS = 60_000;
+
+/** Where the evaluation of one segment definition stands (what the API shows as progress). */
+export interface SegmentEvaluation {
+  segmentId: string;
+  version: number;
+  /** `evaluating`: a run is walking the customers; `announcing`: changes found, some not yet appended; `done`: membership matches the rule as of `asOf` */
+  state: 'evaluating' | 'announcing' | 'done';
+  /** live customers evaluated so far in the latest run, of `total` */
+  evaluated: number;
+  total: number;
+  /** entries and exits found by the latest run that are not in the log yet */
+  pending: number;
+  /** the instant the latest run evaluated the rule at */
+  asOf: string;
+}
+
+/**
+ * The progress of the background evaluation, per segment, in the process that runs it (where the
+ * projector runs): the job writes it, the API reads it.
+ */
+export class SegmentEvaluations {
+  private readonly bySegment = new Map<string, SegmentEvaluation>();
+  of(segmentId: string): SegmentEvaluation | undefined {
+    const e = this.bySegment.get(segmentId);
+    return e ? { ...e } : undefined;
+  }
+  set(e: SegmentEvaluation): void {
+    this.bySegment.set(e.segmentId, e);
+  }
+  /** after the scheduler appended a run's events: `deferred` of them wait for the next run */
+  appended(deferred: number): void {
+    for (const e of this.bySegment.values()) {
+      if (e.state !== 'announcing') continue;
+      e.pending = Math.min(e.pending, deferred);
+      if (deferred === 0) e.state = 'done';
+    }
+  }
+}
+
+/**
+ * The scheduled segment evaluation: every live customer against every segment as of the run's
+ * instant (the lifecycle stage and the windowed counts move with time), a page of customers at a
+ * time (reads only: ingestion and projection go on). Due = the rule's answer differs from the
+ * membership the log says: segment.entered / segment.left on the customer's stream, id from
+ * (segment, customer, ordinal of the change, kind); the read model folds them, so a change
+ * announced once is not due again, also after a rebuild. An archived segment's members leave.
+ */
+export function segmentsJob(options: {
+  queries: SegmentsQueries;
+  whenCaughtUp(position: number, timeoutMs: number): Promise<boolean>;
+  intervalMs?: number;
+  progress?: SegmentEvaluations;
+}): ScheduledJob {
+  const { queries, progress } = options;
+  return {
+    name: SEGMENTS_JOB,
+    intervalMs: options.intervalMs ?? DEFAULT_SEGMENTS_INTERVAL_MS,
+    whenCaughtUp: options.whenCaughtUp,
+    async evaluate(asOf: number): Promise<ScheduledEvent[]> {
+      const segments = await queries.list();
+      if (segments.length === 0) return [];
+      const asOfIso = new Date(asOf).toISOString();
+      const total = await queries.liveCount();
+      const rules = segments.map((s) => ({ view: s, evaluate: s.status === 'archived' ? undefined : SegmentsQueries.compile(s.segment) }));
+      const stats = new Map(segments.map((s) => [s.segmentId, { evaluated: 0, due: 0 }]));
+      const report = (state: SegmentEvaluation['state']) => {
+        for (const s of segments) {
+          const st = stats.get(s.segmentId)!;
+          progress?.set({
+            segmentId: s.segmentId,
+            version: s.version,
+            state: state === 'done' && st.due > 0 ? 'announcing' : state,
+            evaluated: st.evaluated,
+            total,
+            pending: st.due,
+            asOf: asOfIso,
+          });
+        }
+      };
+      report('evaluating');
+      const due: ScheduledEvent[] = [];
+      for await (const page of queries.liveCustomers()) {
+        for (const state of page) {
+          const facts = rules.some((r) => r.evaluate) ? segmentFactsOf(state, asOf) : undefined;
+          for (const { view, evaluate } of rules) {
+            const m = state.memberships[view.segmentId];
+            const match = evaluate !== undefined && (evaluate as RulePredicate)(facts!, asOf);
+            if (match === (m?.member === true)) continue;
+            stats.get(view.segmentId)!.due++;
+            due.push(
+              change(
+                view,
+                state.customerId,
+                match,
+                m?.ordinal ?? 0,
+                m?.activated ?? false,
+                consentHeld(state, view.segment.consentPurpose),
+                asOfIso,
+              ),
+            );
+          }
+        }
+        for (const st of stats.values()) st.evaluated += page.length;
+        report('evaluating');
+      }
+      report('done');
+      return due;
+    },
+  };
+}
+
+function change(
+  view: SegmentView,
+  customerId: string,
+  entered: boolean,
+  ordinal: number,
+  wasActivated: boolean,
+  consent: boolean,
+  asOf: string,
+): ScheduledEvent {
+  const kind = entered ? 'entered' : 'left';
+  const data: SegmentMembershipChangedV1 = {
+    segmentId: view.segmentId,
+    customerId,
+    version: view.version,
+    ordinal: ordinal + 1,
+    asOf,
+    // an exit is signalled when the entry was: the systems that were told "in" are told "out"
+    activated: entered ? consent : wasActivated,
+    ...(entered ? {} : { reason: view.status === 'archived' ? ('archived' as const) : ('rule' as const) }),
+  };
+  return {
+    streamId: customerStreamId(customerId),
+    type: `segment.${kind}`,
+    data,
+    metadata: { schemaVersion: 1, occurredAt: asOf, customerId, source: SEGMENT_EVENTS_SOURCE },
+    idParts: [view.segmentId, customerId, String(ordinal + 1), kind],
+  };
+}
