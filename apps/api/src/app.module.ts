@@ -21,6 +21,7 @@ import { MilestonesController } from './milestones/milestones.controller';
 import { OpsLogController } from './admin/log.controller';
 import { targetMetricSourceOf } from './targets/target-metrics.source';
 import { TARGET_METRICS } from './targets/target-metrics.token';
+import { SegmentsController } from './segments/segments.controller';
 import { TargetsController } from './targets/targets.controller';
 import { METRICS_REGISTRY } from './metrics/metrics.token';
 import { PLATFORM } from './tokens';
@@ -41,6 +42,7 @@ const controllers = [
   MetricsController,
   MilestonesController,
   OpsLogController,
+  SegmentsController,
   WebhooksController,
 ];
 

@@ -198,6 +198,7 @@ export async function openReadSide(options: ReadSideOptions): Promise<ReadSide> 
   const segmentEvaluations = new SegmentEvaluations();
   const scheduler = running
     ? startScheduledJobs({
+        now,
         segmentEvaluations,
         segmentsIntervalMs: options.segmentsIntervalMs,
         store: options.store,
@@ -210,10 +211,13 @@ export async function openReadSide(options: ReadSideOptions): Promise<ReadSide> 
 
   const evaluateSegmentsNow = scheduler
     ? async () => {
+        const request = segmentEvaluations.request();
+        // a run in progress may have started before the definition was saved: run again after it;
         // the scheduler appends a bounded number of events per run: run again while some wait
         for (let i = 0; i < 1000; i++) {
           const run = await scheduler.runNow(SEGMENTS_JOB);
           segmentEvaluations.appended(run.deferred);
+          if (!segmentEvaluations.serves(request)) continue;
           if (!run.evaluated || run.deferred === 0) return;
         }
       }

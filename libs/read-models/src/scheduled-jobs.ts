@@ -10,6 +10,8 @@ export interface ScheduledJobsOptions {
   store: EventStore;
   /** the read connection the jobs' queries read through */
   queries: { [MILESTONES]: MilestonesQueries; [CHURN_RISK]: ChurnRiskQueries; [SEGMENTS]: SegmentsQueries };
+  /** the clock the jobs evaluate at; default Date.now */
+  now?: () => number;
   /** where the segment evaluation reports its progress */
   segmentEvaluations?: SegmentEvaluations;
   /** how often every customer is evaluated against every segment (SEGMENTS_INTERVAL); default 1 minute */
@@ -30,6 +32,7 @@ const isLogger = (l: unknown): l is Logger => typeof l === 'object' && l !== nul
 export function startScheduledJobs(options: ScheduledJobsOptions): SystemEventScheduler {
   const scheduler = new SystemEventScheduler({
     store: options.store,
+    now: options.now,
     logger: isLogger(options.logger) ? options.logger : undefined,
     jobs: [
       milestoneEventsJob({

@@ -2,8 +2,18 @@ import { Controller, Get, Inject, NotFoundException, Param, Query, Res, Unproces
 import { ApiOkResponse, ApiOperation, ApiParam, ApiResponse, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { DomainValidationError, parseIdentifierKey, type Identifier } from '@cem/domain';
-import { CUSTOMER_360, customerAsOfFromLog, InvalidCursorError, type CustomerLookup, type ReadSide } from '@cem/read-models';
+import {
+  CUSTOMER_360,
+  customerAsOfFromLog,
+  InvalidCursorError,
+  segmentDefinitionsAsOf,
+  type AsOfBasis,
+  type CustomerAsOf,
+  type CustomerLookup,
+  type ReadSide,
+} from '@cem/read-models';
 import { CHURN_RISK, type ChurnScoreView, type MergedAway } from '@cem/read-models/churn-risk';
+import { SEGMENTS } from '@cem/read-models/segments';
 import type { Platform } from '@cem/platform';
 import { Roles } from '../auth/roles.decorator';
 import { PLATFORM } from '../tokens';
@@ -121,7 +131,14 @@ export class CustomersController {
       throw new NotFoundException({ error: 'not_found', message: `no such customer, or none of its events ${by} by ${q.asOf}` });
     const answer: CustomerLookup =
       found.kind === 'found'
-        ? { kind: 'found', view: { ...found.view, churnRisk: churnRiskSummary(found.churnRisk) } as typeof found.view }
+        ? {
+            kind: 'found',
+            view: {
+              ...found.view,
+              churnRisk: churnRiskSummary(found.churnRisk),
+              segments: await this.segmentsAsOf(found.segments, at, by),
+            } as typeof found.view,
+          }
         : found;
     const query = `?asOf=${encodeURIComponent(q.asOf)}&by=${by}`;
     return this.answer(answer, reply, (survivor) => `/v1/customers/${survivor}${query}`);
@@ -176,13 +193,35 @@ export class CustomersController {
 
   /**
    * The churn-risk score and band of a found customer, at the view's own instant (the churn-risk
-   * read model: docs/churn-risk.md); null when it has no touch point yet.
+   * read model: docs/churn-risk.md), null when it has no touch point yet; and the segments it is in.
    */
   private async withChurnRisk(found: CustomerLookup, q: ConsistencyQueryDto): Promise<CustomerLookup> {
     if (found.kind !== 'found') return found;
     await waitForPosition(this.platform, this.readSide, q.minPosition, CHURN_RISK);
     const score = await this.readSide.queries[CHURN_RISK].score(found.view.customerId, Date.parse(found.view.asOf));
-    return { kind: 'found', view: { ...found.view, churnRisk: churnRiskSummary(score) } as typeof found.view };
+    await waitForPosition(this.platform, this.readSide, q.minPosition, SEGMENTS);
+    const segments = await this.readSide.queries[SEGMENTS].ofCustomer(found.view.customerId);
+    return { kind: 'found', view: { ...found.view, churnRisk: churnRiskSummary(score), segments } as typeof found.view };
+  }
+
+  /** The segments of an as-of view, named and consent-checked by their definitions as of the same instant. */
+  private async segmentsAsOf(segments: CustomerAsOf['segments'], at: number, by: AsOfBasis) {
+    const definitions = await segmentDefinitionsAsOf(
+      this.platform.store,
+      segments.map((s) => s.segmentId),
+      at,
+      by,
+    );
+    return segments.map((s) => {
+      const d = definitions.get(s.segmentId);
+      const purpose = d?.consentPurpose ?? null;
+      return {
+        segmentId: s.segmentId,
+        name: d?.name ?? s.segmentId,
+        since: s.since,
+        consent: purpose === null || s.consents[purpose] === true,
+      };
+    });
   }
 
   private answer(found: CustomerLookup, reply: FastifyReply, location: (survivorId: string) => string) {

@@ -216,6 +216,14 @@ export class ChurnRiskSummaryDto {
   @ApiProperty({ type: [ChurnTopFactorDto], description: 'up to three largest pushes towards churn' }) topFactors!: ChurnTopFactorDto[];
 }
 
+/** One segment a customer is in (the customer 360's `segments`). */
+export class CustomerSegmentDto {
+  @ApiProperty({ example: 'at-risk-promoters' }) segmentId!: string;
+  @ApiProperty({ example: 'At-risk promoters' }) name!: string;
+  @ApiProperty({ description: 'when the customer entered' }) since!: string;
+  @ApiProperty({ description: "holds the segment's consent purpose (always true when it names none)" }) consent!: boolean;
+}
+
 export class Customer360Dto {
   @ApiProperty() customerId!: string;
   @ApiProperty({ description: 'the instant stage and case ages were evaluated at' }) asOf!: string;
@@ -265,6 +273,11 @@ export class Customer360Dto {
     description: 'churn risk at asOf (docs/churn-risk.md); null without a touch point',
   })
   churnRisk!: ChurnRiskSummaryDto | null;
+  @ApiProperty({
+    type: [CustomerSegmentDto],
+    description: 'the analyst-defined segments the customer is in (as of asOf in an as-of view), by segment id (docs/segments.md)',
+  })
+  segments!: CustomerSegmentDto[];
 }
 
 export class CustomerSummaryDto {

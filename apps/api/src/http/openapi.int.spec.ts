@@ -49,9 +49,12 @@ describe('OpenAPI document', () => {
       'POST /v1/events',
       'POST /v1/events:batch',
       'POST /v1/imports',
+      'POST /v1/segments',
+      'POST /v1/segments/dry-run',
       'POST /v1/targets',
       'POST /v1/webhooks',
       'PUT /v1/imports/{jobId}/file',
+      'PUT /v1/segments/{segmentId}',
       'PUT /v1/targets/{targetId}',
     ]);
     for (const { id, op } of writes) {

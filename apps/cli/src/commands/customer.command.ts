@@ -27,7 +27,7 @@ export async function customerAsOf(store: EventStore, customerId: string, at: nu
   }
   if (found.kind !== 'found')
     throw new CliInputError(`customer ${customerId}: no such customer, or none of its events ${by} by ${new Date(at).toISOString()}`);
-  return { view: found.view, churnRisk: found.churnRisk };
+  return { view: found.view, churnRisk: found.churnRisk, segments: found.segments };
 }
 
 /** `cem customer as-of <id>` (docs/operations.md, "As-of views"). Exit 1 with the reason for a bad option or an unknown customer. */

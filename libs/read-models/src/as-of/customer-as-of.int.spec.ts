@@ -64,7 +64,7 @@ describe('customer 360 as of a past instant, from the log', () => {
         if (expected.kind !== 'found') throw new Error(`${id}: ${expected.kind}`);
         const risk = (await liveRisk.score(id, at)) ?? null;
         if (risk) scored++;
-        expect([id, by, await asOf(id, at, by)]).toEqual([id, by, { kind: 'found', view: expected.view, churnRisk: risk }]);
+        expect([id, by, await asOf(id, at, by)]).toEqual([id, by, { kind: 'found', view: expected.view, churnRisk: risk, segments: [] }]);
       }
       expect(scored).toBeGreaterThan(oracle.customers.size / 2);
       for (const [id, survivorId] of oracle.mergedInto)

@@ -1,4 +1,4 @@
-import type { ChurnModelFittedV1 } from '@cem/domain';
+import { segmentStreamId, type ChurnModelFittedV1, type SegmentDefinition, type SegmentSetV1 } from '@cem/domain';
 import { StreamNotFoundError, type EventStore, type RecordedEvent } from '@cem/event-store';
 import { readCustomerLog } from '../audit/customer-log';
 import { churnFactsModel, foldChurnFacts } from '../churn-risk/churn-facts';
@@ -13,6 +13,7 @@ import { toView, type Customer360View } from '../customer-360/customer-360.query
 import { evolveCustomer360 } from '../customer-360/evolve';
 import { CustomerStates, mergeFactsOf } from '../kit/customer-states';
 import { toProjectedRecord } from '../projector/projection-lane';
+import { evolveSegmentCustomer, segmentCustomerModel } from '../segments/segments.model';
 
 /**
  * The two ways to look at a customer at a past instant T:
@@ -28,6 +29,8 @@ export type AsOfBasis = (typeof AS_OF_BASES)[number];
 export interface CustomerAsOf {
   view: Customer360View;
   churnRisk: ChurnScoreView | null;
+  /** the segments it was in (segment.entered / segment.left counted by then), by segment id, with whether it held their consent */
+  segments: { segmentId: string; since: string; consents: Record<string, boolean> }[];
 }
 
 export type CustomerAsOfLookup =
@@ -58,6 +61,7 @@ export function customerAsOf(
 ): CustomerAsOf | undefined {
   const views = new CustomerStates(customer360Model);
   const facts = new CustomerStates(churnFactsModel);
+  const segments = new CustomerStates(segmentCustomerModel);
   let counted = 0;
   for (const e of events) {
     if (!countsAt(e, at, by)) continue;
@@ -67,10 +71,21 @@ export function customerAsOf(
     if (route.kind === 'event') evolveCustomer360(route.owner, record);
     const factsRoute = facts.route(record);
     if (factsRoute.kind === 'event') foldChurnFacts(factsRoute.owner, record);
+    const segmentsRoute = segments.route(record);
+    if (segmentsRoute.kind === 'event') evolveSegmentCustomer(segmentsRoute.owner, record);
   }
   if (counted === 0) return undefined;
   const state = views.get(customerId);
-  return { view: toView(state, toRow(state), at), churnRisk: scoreChurnFacts(facts.get(customerId), model, at) ?? null };
+  const memberships = segments.get(customerId);
+  const consents = Object.fromEntries(Object.entries(memberships.consents).map(([purpose, c]) => [purpose, c.value]));
+  return {
+    view: toView(state, toRow(state), at),
+    churnRisk: scoreChurnFacts(facts.get(customerId), model, at) ?? null,
+    segments: Object.entries(memberships.memberships)
+      .filter(([, m]) => m.member)
+      .map(([segmentId, m]) => ({ segmentId, since: m.since!, consents }))
+      .sort((a, b) => (a.segmentId < b.segmentId ? -1 : 1)),
+  };
 }
 
 /**
@@ -95,4 +110,25 @@ export async function customerAsOfFromLog(store: EventStore, customerId: string,
   if (log.kind !== 'found') return log;
   const found = customerAsOf(customerId, log.events, at, by, await churnModelAsOf(store, at, by));
   return found ? { kind: 'found', ...found } : { kind: 'not-found' };
+}
+
+/** The definition of each segment as of `at` on the given basis, from its stream (undefined: none by then). */
+export async function segmentDefinitionsAsOf(
+  store: EventStore,
+  segmentIds: readonly string[],
+  at: number,
+  by: AsOfBasis,
+): Promise<Map<string, SegmentDefinition | undefined>> {
+  const out = new Map<string, SegmentDefinition | undefined>();
+  for (const id of segmentIds) {
+    let events: RecordedEvent[] = [];
+    try {
+      events = await store.readStream(segmentStreamId(id));
+    } catch (e) {
+      if (!(e instanceof StreamNotFoundError)) throw e;
+    }
+    const known = events.filter((e) => (e.type === 'segment.created' || e.type === 'segment.changed') && countsAt(e, at, by));
+    out.set(id, known.length === 0 ? undefined : (known[known.length - 1].data as SegmentSetV1).segment);
+  }
+  return out;
 }

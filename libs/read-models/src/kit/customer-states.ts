@@ -109,6 +109,23 @@ export class CustomerStates<S extends CustomerKeyedState> {
     private readonly load: (customerId: string) => S | undefined = () => undefined,
   ) {}
 
+  /**
+   * Preloads the states of `ids` with `loadMany` (bulk), then along the merge chains up to each
+   * live survivor: a stored pointer may name a customer merged away later (pointers are re-pointed
+   * only in the batches that load them). A pointer to a customer never stored starts it empty.
+   */
+  async preloadWithSurvivors(ids: readonly string[], loadMany: (ids: string[]) => Promise<S[]>): Promise<void> {
+    this.preload(await loadMany([...ids]));
+    for (;;) {
+      const survivors = new Set<string>();
+      for (const s of this.states.values()) if (s.mergedInto !== null && !this.states.has(s.mergedInto)) survivors.add(s.mergedInto);
+      if (survivors.size === 0) return;
+      const found = await loadMany([...survivors]);
+      for (const id of survivors) if (!found.some((s) => s.customerId === id)) found.push(this.model.empty(id));
+      this.preload(found);
+    }
+  }
+
   /** Adds states read in bulk (one query per batch instead of one per customer). */
   preload(states: Iterable<S>): void {
     for (const s of states) this.states.set(s.customerId, s);

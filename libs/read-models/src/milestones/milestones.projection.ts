@@ -44,18 +44,7 @@ export class MilestonesProjection implements IEventHandler<ProjectedEvent>, Proj
   async beginBatch(trx: Transaction<MilestonesTables>, records: readonly ProjectedRecord[]): Promise<MilestonesBatch> {
     await this.recordDefinitions(trx);
     const customers = new CustomerStates(milestonesModel);
-    customers.preload(await loadStates(trx, customersTouchedBy(records)));
-    // a merged-away customer's stored pointer may name a customer merged away later (pointers are
-    // re-pointed only in the batches that load them): load along the chains up to the live survivor
-    for (;;) {
-      const survivors = new Set<string>();
-      for (const s of customers.all()) if (s.mergedInto !== null && !customers.has(s.mergedInto)) survivors.add(s.mergedInto);
-      if (survivors.size === 0) break;
-      const found = await loadStates(trx, [...survivors]);
-      // a pointer to a customer never stored: it starts empty, as the kit would create it
-      for (const id of survivors) if (!found.some((s) => s.customerId === id)) found.push(milestonesModel.empty(id));
-      customers.preload(found);
-    }
+    await customers.preloadWithSurvivors(customersTouchedBy(records), (ids) => loadStates(trx, ids));
     return { customers };
   }
 

@@ -258,7 +258,7 @@ export function compileSegmentRule(rule: unknown, vocabulary: RuleVocabulary, pa
         fail(at, `unknown consent purpose "${purpose}"; known: ${list([...vocabulary.consentPurposes].sort())}`);
         return undefined;
       }
-      return { kind: 'boolean', read: (f) => f.consents[purpose] === true };
+      return { kind: 'boolean', read: (f) => Object.prototype.hasOwnProperty.call(f.consents, purpose) && f.consents[purpose] === true };
     }
     if (fact.startsWith('milestone.')) {
       const id = fact.slice('milestone.'.length);
@@ -266,7 +266,11 @@ export function compileSegmentRule(rule: unknown, vocabulary: RuleVocabulary, pa
         fail(at, `unknown milestone "${id}"; known: ${list([...(vocabulary.milestoneIds ?? [])].sort()) || 'none configured'}`);
         return undefined;
       }
-      return { kind: 'enum', values: MILESTONE_OUTCOMES, read: (f) => f.milestones[id] ?? 'open' };
+      return {
+        kind: 'enum',
+        values: MILESTONE_OUTCOMES,
+        read: (f) => (Object.prototype.hasOwnProperty.call(f.milestones, id) ? f.milestones[id] : 'open'),
+      };
     }
     fail(at, `unknown fact "${fact}"; facts are ${list([...Object.keys(SEGMENT_FACTS), ...PARAMETERISED])}`);
     return undefined;

@@ -31,6 +31,20 @@ export interface SegmentEvaluation {
  */
 export class SegmentEvaluations {
   private readonly bySegment = new Map<string, SegmentEvaluation>();
+  private requested = 0;
+  private startedFor = 0;
+  /** an evaluation was asked for (a definition saved): returns its number */
+  request(): number {
+    return ++this.requested;
+  }
+  /** a run starts: it serves every request made so far */
+  begin(): void {
+    this.startedFor = this.requested;
+  }
+  /** whether the latest run started after request `n` */
+  serves(n: number): boolean {
+    return this.startedFor >= n;
+  }
   of(segmentId: string): SegmentEvaluation | undefined {
     const e = this.bySegment.get(segmentId);
     return e ? { ...e } : undefined;
@@ -68,6 +82,7 @@ export function segmentsJob(options: {
     intervalMs: options.intervalMs ?? DEFAULT_SEGMENTS_INTERVAL_MS,
     whenCaughtUp: options.whenCaughtUp,
     async evaluate(asOf: number): Promise<ScheduledEvent[]> {
+      progress?.begin();
       const segments = await queries.list();
       if (segments.length === 0) return [];
       const asOfIso = new Date(asOf).toISOString();

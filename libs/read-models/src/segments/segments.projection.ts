@@ -41,17 +41,7 @@ export class SegmentsProjection implements IEventHandler<ProjectedEvent>, Projec
 
   async beginBatch(trx: Transaction<SegmentsTables>, records: readonly ProjectedRecord[], sql: DirectSql): Promise<SegmentsBatch> {
     const customers = new CustomerStates(segmentCustomerModel);
-    customers.preload(await loadStates(sql, customersTouchedBy(records)));
-    // merged-away customers point at their live survivor, which may point further (stored pointers
-    // are re-pointed only in the batches that load them): load along the chains
-    for (;;) {
-      const survivors = new Set<string>();
-      for (const s of customers.all()) if (s.mergedInto !== null && !customers.has(s.mergedInto)) survivors.add(s.mergedInto);
-      if (survivors.size === 0) break;
-      const found = await loadStates(sql, [...survivors]);
-      for (const id of survivors) if (!found.some((s) => s.customerId === id)) found.push(segmentCustomerModel.empty(id));
-      customers.preload(found);
-    }
+    await customers.preloadWithSurvivors(customersTouchedBy(records), (ids) => loadStates(sql, ids));
     const ids = [...new Set(records.filter(isDefinitionEvent).map((r) => r.data.segmentId))];
     const segments = new Map<string, SgSegmentsTable>();
     for (const part of chunks(ids))
