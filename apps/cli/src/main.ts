@@ -9,6 +9,7 @@ import { registerImportCommand } from './commands/import.command';
 import { registerKafkaCommands } from './commands/kafka.command';
 import { registerLogCommands } from './commands/log.command';
 import { registerRebuildCommand } from './commands/rebuild.command';
+import { registerSegmentCommands } from './commands/segment.command';
 import { registerSqlRoleCommands } from './commands/sql-role.command';
 import { registerVerifyCommand } from './commands/verify.command';
 
@@ -32,6 +33,7 @@ registerCustomerCommands(program);
 registerLogCommands(program);
 registerVerifyCommand(program);
 registerRebuildCommand(program);
+registerSegmentCommands(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   console.error(e instanceof Error ? e.message : String(e));

@@ -78,17 +78,19 @@ describe('segments: live membership (scheduled evaluation)', () => {
   async function project(file: string) {
     const readStore = await openSqliteReadStore(join(loaded.dir, file));
     const running = await startProjector({ store: loaded.platform.store, db: readStore.db, batchSize: 300, dataDir: loaded.dir });
-    expect(await running.projector.whenCaughtUpToHead(60_000)).toBe(true);
+    expect(await running.projector.whenCaughtUpToHead(120_000)).toBe(true);
     const queries = new SegmentsQueries(readStore.db as never, () => loaded.history.now);
     const scheduler = new SystemEventScheduler({
       store: loaded.platform.store,
       maxEventsPerRun: 100_000,
+      // a loaded machine may take long to project what a run appended: a skipped run would fail the test, not the code
+      catchUpTimeoutMs: 120_000,
       jobs: [segmentsJob({ queries, whenCaughtUp: (p, t) => running.projector.whenCaughtUp(p, t, ['segments']) })],
     });
     return {
       queries,
       run: (asOf: number) => scheduler.runNow(SEGMENTS_JOB, asOf),
-      caughtUp: async () => expect(await running.projector.whenCaughtUpToHead(60_000)).toBe(true),
+      caughtUp: async () => expect(await running.projector.whenCaughtUpToHead(120_000)).toBe(true),
       async members() {
         const out: Record<string, string[]> = {};
         for (const id of Object.keys(SEGMENTS)) {
