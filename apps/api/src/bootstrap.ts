@@ -3,7 +3,7 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { churnBandThresholdsOf, churnRescoringIntervalMsOf, createLogger, type JsonLogger } from '@cem/config';
-import type { Platform } from '@cem/platform';
+import { LogSealer, type Platform } from '@cem/platform';
 import { openReadSide, readStoreLocationOf, type ReadSide } from '@cem/read-models';
 import type { TargetMetricSource } from '@cem/read-models/targets';
 import { WebhooksRuntime } from '@cem/signals';
@@ -88,5 +88,14 @@ export async function createApiApp(platform: Platform, options: ApiAppOptions = 
   SwaggerModule.setup('docs', app, () => completeOpenApi(SwaggerModule.createDocument(app, doc), limits), {
     jsonDocumentUrl: 'docs/openapi.json',
   });
+  // EventStoreDB: the log's hash chain is sealed on a schedule (the embedded store chains every append)
+  if (platform.config.EVENT_STORE === 'esdb' && platform.config.LOG_SEAL_INTERVAL_S > 0) {
+    const sealer = new LogSealer(platform.logStore, {
+      intervalMs: platform.config.LOG_SEAL_INTERVAL_S * 1000,
+      log: (level, message, fields) => logger[level](message, { component: 'log-sealer', ...fields }),
+    });
+    sealer.start();
+    fastify.addHook('onClose', async () => sealer.stop());
+  }
   return app;
 }

@@ -84,6 +84,8 @@ export class AppConfig {
   @secret() @IsOptional() @IsString() PRIVACY_MASTER_KEY?: string;
   /** PEM file of the Ed25519 private key that signs log checkpoints (`cem log checkpoint`); the file is the secret, keep it owner-only */
   @text() @IsOptional() @IsString() LOG_CHECKPOINT_KEY_FILE?: string;
+  /** EVENT_STORE=esdb: the API seals the log's hash chain this often (seconds); 0: only `cem log seal` does */
+  @Int(0, 86_400) LOG_SEAL_INTERVAL_S = 60;
   /** 32 random bytes (base64 or hex) keying the content digests of encrypted events; required with PRIVACY_MASTER_KEY; secret */
   @secret() @IsOptional() @IsString() PRIVACY_INDEX_SECRET?: string;
 

@@ -2,3 +2,4 @@ export * from './api-keys';
 export * from './platform';
 export * from './ops-actions';
 export * from './log-actions';
+export * from './log-sealer';
