@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import { sql } from 'kysely';
 import type { ContactCosts } from '@cem/config';
-import { addTotals, emptyTotals, type BucketTotals } from './bucket-totals';
+import { addTotals, countersOfJson, emptyTotals, type BucketTotals } from './bucket-totals';
 import {
   METRICS,
   type LifecycleFigures,
@@ -133,12 +133,14 @@ export class ExperienceMetricsQueries {
 
     // line -> bucket -> totals (the rows of one line are summed: filtered values, the other dimension of a pair)
     const lines = new Map<string, Map<string, BucketTotals>>();
+    // a row's bins are most of its text: a metric of counters parses only its counters
+    const parse = (definition as MetricDefinition).readsMeasures ? (json: string) => JSON.parse(json) as BucketTotals : countersOfJson;
     for (const row of rows) {
       if (!selection.keeps(row.slice)) continue;
       const line = selection.lineOf(row.slice);
       let byBucket = lines.get(line);
       if (!byBucket) lines.set(line, (byBucket = new Map()));
-      const totals = JSON.parse(row.totals) as BucketTotals;
+      const totals = parse(row.totals);
       const prior = byBucket.get(row.bucket);
       if (prior) addTotals(prior, totals);
       else byBucket.set(row.bucket, totals);

@@ -49,6 +49,8 @@ export interface MetricDefinition {
   parts: readonly string[];
   /** what the query must find besides the bucket rows */
   needs?: readonly QueryFigure[];
+  /** true: the metric reads percentile bins or contacts per channel (`h`), not only counters */
+  readsMeasures?: boolean;
   /** true: a figure of the customer base, not of events; no slice or filter applies (docs/experience-metrics.md says why) */
   unsliced?: boolean;
   compute(t: BucketTotals, figures: QueryFigures): MetricPoint;
@@ -63,6 +65,7 @@ const timeMetric = (
 ) => ({
   summary,
   parts: ['mean', 'p50', 'p90', 'count'],
+  readsMeasures: true,
   compute(t: BucketTotals): MetricPoint {
     const bins = t.h[measure] ?? {};
     const p50 = round(percentileOf(bins, 0.5), 2);
@@ -246,6 +249,7 @@ export const METRICS = {
       'Cost of the handled contacts at the configured cost per channel (CONTACT_COSTS); costPerCustomer over the contacting customers',
     parts: ['costedContacts', 'uncostedContacts', 'customers', 'costPerCustomer'],
     needs: ['contactCosts', 'contactingCustomers'],
+    readsMeasures: true,
     compute(t, figures) {
       const costs = figures.contactCosts ?? {};
       let cost = 0;
