@@ -5,6 +5,7 @@ import { registerApiKeyCommands } from './commands/api-key.command';
 import { registerAuditCommands } from './commands/audit.command';
 import { registerChurnCommands } from './commands/churn.command';
 import { registerCustomerCommands } from './commands/customer.command';
+import { registerEraseCommand } from './commands/erase.command';
 import { registerImportCommand } from './commands/import.command';
 import { registerKafkaCommands } from './commands/kafka.command';
 import { registerLogCommands } from './commands/log.command';
@@ -34,6 +35,7 @@ registerLogCommands(program);
 registerVerifyCommand(program);
 registerRebuildCommand(program);
 registerSegmentCommands(program);
+registerEraseCommand(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   console.error(e instanceof Error ? e.message : String(e));

@@ -39,6 +39,14 @@ export interface IdentityRegistry {
   lookup(identifier: Identifier): Promise<string | undefined>;
   /** follows merges: the surviving customer id for any id the registry ever issued */
   canonicalId(customerId: string): Promise<string | undefined>;
+  /**
+   * Erasure: removes every identifier these customers own, so none resolves to them any more (a later
+   * event naming one registers a new customer), and the identifier keys from the evidence of their
+   * merges. Idempotent. Answers how many identifiers were removed.
+   */
+  forgetCustomers(customerIds: string[]): Promise<number>;
+  /** false when forgetCustomers is not available on this adapter (an erasure is refused up front) */
+  readonly canForget: boolean;
   close(): Promise<void>;
 }
 

@@ -19,6 +19,7 @@ import {
   type StreamWrite,
 } from '@cem/event-store';
 import type { IdentityRegistry, PendingMerge } from '@cem/identity';
+import { CustomerErasedError } from '@cem/privacy';
 import { IngestConflictError, IngestValidationError, type EventError } from './errors';
 import { validateEnvelope, type ValidationOptions, type ValidationOutcome } from './validation/validate-envelope';
 
@@ -81,12 +82,27 @@ export class IngestionService {
     if (commands.length === 0) return [];
     // One batch at a time per process: batches never race each other for a stream here, so
     // expected-revision conflicts only come from other processes (and are retried below).
-    const run = this.queue.then(() => this.appendSerially(commands));
+    const run = this.queue.then(() => this.appendResolvingAgainAfterErasure(commands));
     this.queue = run.then(
       () => undefined,
       () => undefined,
     );
     return run;
+  }
+
+  /**
+   * An erasure that lands between resolving and appending destroys the key of the customer the
+   * events were resolved to (and removes its identifiers): resolving again gives a new customer, so
+   * nothing is written for the erased one and nothing is lost.
+   */
+  private async appendResolvingAgainAfterErasure(commands: TouchpointCommand[]): Promise<IngestResult[]> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.appendSerially(commands);
+      } catch (e) {
+        if (!(e instanceof CustomerErasedError) || attempt >= 3) throw e;
+      }
+    }
   }
 
   private async appendSerially(commands: TouchpointCommand[]): Promise<IngestResult[]> {

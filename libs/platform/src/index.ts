@@ -3,3 +3,4 @@ export * from './platform';
 export * from './ops-actions';
 export * from './log-actions';
 export * from './log-sealer';
+export * from './erasure';

@@ -15,6 +15,9 @@ import { SqliteKeyStore } from './keys/sqlite-key-store';
 
 const secret = () => randomBytes(32).toString('base64');
 
+// several platforms and gRPC servers per test: room for a loaded machine
+jest.setTimeout(30_000);
+
 // The decorator keeps every promise of the event store port, on both adapters.
 eventStoreContract('encrypting decorator over the embedded SQLite store', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'cem-enc-contract-'));

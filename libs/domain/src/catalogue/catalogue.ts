@@ -51,6 +51,7 @@ export interface SystemPayloads {
   'churn-risk.changed': P.ChurnRiskChangedV1;
   'churn-model.fitted': P.ChurnModelFittedV1;
   'ops.action-performed': P.OpsActionPerformedV1;
+  'personal-data.erased': P.PersonalDataErasedV1;
 }
 export type SystemType = keyof SystemPayloads;
 export type EventType = TouchpointType | SystemType;

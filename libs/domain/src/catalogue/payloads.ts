@@ -350,3 +350,30 @@ export interface OpsActionPerformedV1 {
   /** counts and hashes worth keeping, e.g. events checked, the head hash */
   figures: Record<string, string | number>;
 }
+
+/**
+ * A customer's personal data was erased (`cem erase`): the erasure certificate, kept in the log on
+ * the customer's stream. Its data keys (and those of the customers merged into it) are destroyed, so
+ * the personal values of their encrypted events no longer decrypt anywhere; their identifiers are
+ * removed from the identity registry. It carries no personal data itself.
+ */
+export interface PersonalDataErasedV1 {
+  customerId: string;
+  /** the customer and every customer merged into it, whose keys were destroyed */
+  erasedCustomerIds: string[];
+  erasedAt: string;
+  requestedBy: { kind: 'os-user' | 'named' | 'api-key'; name: string };
+  /** why (a ticket or request reference; never personal data) */
+  reason: string;
+  /** what was erased: `<event type>: <field>` for every personal field the customer's encrypted events held */
+  erasedFields: string[];
+  /** events whose personal values became unreadable */
+  encryptedEvents: number;
+  /**
+   * events of the customer holding personal data in plaintext (written before encryption was switched
+   * on): NOT erased by key destruction
+   */
+  plaintextEvents: number;
+  /** position of the last event of the log when the erasure began */
+  logHeadBefore: number;
+}

@@ -73,6 +73,7 @@ class Contended extends Error {}
  * resolves the request again.
  */
 export class EsdbIdentityRegistry implements IdentityRegistry {
+  readonly canForget = false;
   private readonly newCustomerId: () => string;
   private readonly maxAttempts: number;
   /** identifier key -> customer that claimed it (the claim stream's first event, never changes) */
@@ -298,6 +299,14 @@ export class EsdbIdentityRegistry implements IdentityRegistry {
   }
 
   /** The client belongs to whoever created it (usually shared with the event store adapter). */
+  /**
+   * Not built on EventStoreDB: an identifier's reservation stream is named after the identifier, and
+   * removing it needs a stream deletion and a scavenge (docs/privacy.md). Refused before anything is done.
+   */
+  async forgetCustomers(): Promise<number> {
+    throw new ErasureNotSupportedError('the EventStoreDB identity registry cannot remove identifiers yet (docs/privacy.md)');
+  }
+
   async close(): Promise<void> {}
 }
 
@@ -317,5 +326,13 @@ function deletedRegistryStream(stream: string): StoreRefusedError {
 class WrongRevision extends Error {
   constructor(readonly stream: string) {
     super(`wrong expected revision on ${stream}`);
+  }
+}
+
+/** The registry cannot erase; an erasure is refused before it changes anything. */
+export class ErasureNotSupportedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ErasureNotSupportedError';
   }
 }

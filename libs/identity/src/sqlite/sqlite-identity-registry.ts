@@ -42,6 +42,7 @@ interface MergeRow {
  * never register two customers for one identifier.
  */
 export class SqliteIdentityRegistry implements IdentityRegistry {
+  readonly canForget = true;
   private readonly db: Database.Database;
   private readonly ownsDb: boolean;
   private readonly stmt;
@@ -175,6 +176,29 @@ export class SqliteIdentityRegistry implements IdentityRegistry {
       return row?.merged_into;
     });
     return known ? id : undefined;
+  }
+
+  async forgetCustomers(customerIds: string[]): Promise<number> {
+    const ids = [...new Set(customerIds)];
+    const forget = this.db.prepare('DELETE FROM identity_identifiers WHERE customer_id = ?');
+    const merges = this.db.prepare<[string, string], { merge_id: string; evidence: string }>(
+      'SELECT merge_id, evidence FROM identity_merges WHERE survivor_id = ? OR EXISTS (SELECT 1 FROM json_each(merged_ids) WHERE value = ?)',
+    );
+    const setEvidence = this.db.prepare('UPDATE identity_merges SET evidence = ? WHERE merge_id = ?');
+    // overwrite freed pages, so the removed identifiers do not linger in the file
+    this.db.pragma('secure_delete = ON');
+    const removed = this.db
+      .transaction(() => {
+        let n = 0;
+        for (const id of ids) {
+          n += forget.run(id).changes;
+          for (const m of merges.all(id, id)) setEvidence.run(JSON.stringify({ ...JSON.parse(m.evidence), identifiers: [] }), m.merge_id);
+        }
+        return n;
+      })
+      .immediate();
+    this.db.pragma('wal_checkpoint(TRUNCATE)');
+    return removed;
   }
 
   async close(): Promise<void> {

@@ -10,7 +10,8 @@ import type { BulkUpsert, DirectSql } from '../store/direct-sql';
 import { customer360Model } from './customer-360.model';
 import { CUSTOMER_360, type C360CustomersTable, type C360TimelineTable, type Customer360Tables } from './customer-360.schema';
 import { addMoneyUnits, documentJson, fromMoneyUnits, subMoneyUnits, type Customer360State, type MoneyUnits } from './customer-360.state';
-import { evolveCustomer360 } from './evolve';
+import { eraseCustomer360, evolveCustomer360 } from './evolve';
+import { mapPath, personalPathsOf, REMOVED } from '@cem/privacy';
 import { npsCategory, valueSegment } from './lifecycle';
 
 /** What one batch has loaded and changed. Bounded by the batch: nothing outlives it. */
@@ -20,6 +21,8 @@ interface Customer360Batch {
   identifiers: Map<string, { kind: string; value: string; customer_id: string }>;
   /** merges in log order: rows of `from` move to `to` after this batch's inserts */
   repoints: { from: string; to: string }[];
+  /** customers whose personal data was erased in this batch: their stored rows are scrubbed at commit */
+  erasures: string[];
 }
 
 /**
@@ -39,7 +42,7 @@ export class Customer360Projection implements IEventHandler<ProjectedEvent>, Pro
     const survivors = new Set<string>();
     for (const s of customers.all()) if (s.mergedInto !== null && !customers.has(s.mergedInto)) survivors.add(s.mergedInto);
     customers.preload(await loadStates(sql, [...survivors]));
-    return { customers, timeline: [], identifiers: new Map(), repoints: [] };
+    return { customers, timeline: [], identifiers: new Map(), repoints: [], erasures: [] };
   }
 
   async handle(event: ProjectedEvent): Promise<void> {
@@ -64,11 +67,26 @@ export class Customer360Projection implements IEventHandler<ProjectedEvent>, Pro
       case 'event': {
         const owner = route.owner.customerId;
         for (const id of evolveCustomer360(route.owner, record)) this.index(batch, id, owner);
+        if (record.type === 'personal-data.erased') this.erase(batch, record.data.erasedCustomerIds);
         this.addToTimeline(batch, record, owner, route.streamCustomerId);
         return;
       }
       default:
         unhandledType(route);
+    }
+  }
+
+  /**
+   * Live erasure: the states lose their identifiers and profile, the identifier index its rows, and
+   * the timeline the personal fields of its events (at commit). A rebuild gets the same from the log,
+   * whose events read without personal values once the keys are destroyed.
+   */
+  private erase(batch: Customer360Batch, customerIds: string[]): void {
+    for (const id of customerIds) {
+      eraseCustomer360(batch.customers.get(id));
+      batch.customers.markChanged(id);
+      for (const [key, entry] of batch.identifiers) if (entry.customer_id === id) batch.identifiers.delete(key);
+      batch.erasures.push(id);
     }
   }
 
@@ -104,6 +122,7 @@ export class Customer360Projection implements IEventHandler<ProjectedEvent>, Pro
       [...batch.identifiers.values()].map((i) => [i.kind, i.value, i.customer_id]),
     );
     for (const { from, to } of batch.repoints) for (const text of REPOINT) await sql.run(text, [to, from]);
+    for (const id of batch.erasures) await scrubErasedRows(sql, id);
     await sql.upsert(
       UPSERT_CUSTOMER,
       batch.customers.changedStates().map((state) => {
@@ -197,4 +216,19 @@ export function toRow(state: Customer360State): C360CustomersTable {
     last_position: state.lastPosition,
     doc: documentJson(state),
   };
+}
+
+/** Removes an erased customer's identifier rows and the personal fields of its timeline rows. */
+async function scrubErasedRows(sql: DirectSql, customerId: string): Promise<void> {
+  await sql.run('DELETE FROM c360_identifiers WHERE customer_id = ?', [customerId]);
+  const rows = await sql.all<{ position: number; type: string; data: string }>(
+    'SELECT position, type, data FROM c360_timeline WHERE customer_id = ? OR stream_customer_id = ?',
+    [customerId, customerId],
+  );
+  for (const row of rows) {
+    const data: unknown = JSON.parse(row.data);
+    const scrubbed = personalPathsOf(row.type).data.reduce((node, p) => mapPath(node, p, () => REMOVED, 'data'), data);
+    const text = JSON.stringify(scrubbed ?? null);
+    if (text !== row.data) await sql.run('UPDATE c360_timeline SET data = ? WHERE position = ?', [text, row.position]);
+  }
 }

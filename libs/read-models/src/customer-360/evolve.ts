@@ -369,3 +369,10 @@ export function absorbCustomer(
     (a, b) => a.position - b.position,
   );
 }
+
+/** An erasure: the state keeps its counts, values and dates, and loses every identifier and profile attribute. */
+export function eraseCustomer360(state: Customer360State): void {
+  state.identifiers = {};
+  state.profile = {};
+  for (const m of state.merges) if (m.kind === 'absorbed') m.identifiers = [];
+}

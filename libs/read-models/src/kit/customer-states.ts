@@ -87,6 +87,8 @@ export function customersTouchedBy(records: readonly ProjectedRecord[]): string[
     if (owner !== undefined) ids.add(owner);
     const merge = mergeFactsOf(r);
     if (merge) for (const id of [merge.survivorId, ...merge.mergedIds]) ids.add(id);
+    // an erasure changes the customer and every customer merged into it
+    if (r.type === 'personal-data.erased') for (const id of r.data.erasedCustomerIds) ids.add(id);
   }
   return [...ids];
 }

@@ -43,6 +43,8 @@ export async function openSqliteReadStore(filename: string, options: SqliteReadS
   sqlite.pragma(`synchronous = ${options.synchronous ?? 'NORMAL'}`);
   sqlite.pragma('busy_timeout = 10000');
   sqlite.pragma('cache_size = -65536');
+  // an erasure deletes and rewrites rows holding personal data: overwrite the freed space (docs/privacy.md)
+  sqlite.pragma('secure_delete = ON');
   // the WAL is checkpointed by a background thread; the commit that crosses ~40 MB does it as a fallback
   sqlite.pragma('wal_autocheckpoint = 10000');
   const checkpointer = filename === ':memory:' ? undefined : startBackgroundCheckpointer(filename);

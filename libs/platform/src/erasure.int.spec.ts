@@ -1,0 +1,200 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '@cem/config';
+import { customerStreamId } from '@cem/domain';
+import { startProjector } from '@cem/read-models/projector/projector.module';
+import { openSqliteReadStore } from '@cem/read-models/store/read-store';
+import { dumpCustomer360 } from '../../../test/support/read-side-harness';
+import { envelope, TEST_NOW } from '../../../test/support/envelopes';
+import { eraseCustomer, ErasureRefusedError } from './erasure';
+import { openPlatform, type Platform } from './platform';
+
+const EMAIL = 'anneke.zwartewaal@example.com';
+const PHONE = '+31612345678';
+const SECRETS = [EMAIL, PHONE, 'Anneke', 'Zwartewaal', 'Kerkstraat 17', 'my router keeps dropping', 'Refund please'];
+const requester = { kind: 'named' as const, name: 'privacy-officer' };
+
+/** Every byte of every file in the data directory whose name starts with one of the prefixes. */
+const bytesOf = (dir: string, ...prefixes: string[]): Buffer =>
+  Buffer.concat(
+    readdirSync(dir)
+      .filter((f) => prefixes.some((p) => f.startsWith(p)))
+      .map((f) => readFileSync(join(dir, f))),
+  );
+const found = (bytes: Buffer) => SECRETS.filter((s) => bytes.includes(Buffer.from(s, 'utf8')));
+
+describe('erasure by crypto-shredding (embedded store)', () => {
+  let dir: string;
+  let platform: Platform;
+  const env = () => ({
+    DATA_DIR: dir,
+    SQLITE_SYNCHRONOUS: 'NORMAL',
+    LOG_LEVEL: 'silent',
+    PRIVACY_MASTER_KEY: keys.master,
+    PRIVACY_INDEX_SECRET: keys.index,
+  });
+  const keys = { master: randomBytes(32).toString('base64'), index: randomBytes(32).toString('base64') };
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'cem-erase-'));
+    platform = openPlatform(loadConfig(env()), { now: () => TEST_NOW });
+  });
+  afterEach(async () => {
+    await platform.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** A customer known by email, another by phone, merged by an event naming both; plus a bystander. */
+  async function ingestHistory() {
+    const email = { kind: 'email', value: EMAIL };
+    const phone = { kind: 'phone', value: PHONE };
+    const [a] = await platform.ingestion.ingest([
+      envelope({
+        customer: { identifiers: [email] },
+        data: { direction: 'inbound', handleSeconds: 100, resolved: true, notes: 'my router keeps dropping' },
+      }),
+    ]);
+    const [b] = await platform.ingestion.ingest([
+      envelope({ type: 'purchase.completed', customer: { identifiers: [phone] }, data: { orderId: 'o-1', amount: 25, currency: 'EUR' } }),
+    ]);
+    const [merged] = await platform.ingestion.ingest([
+      envelope({
+        type: 'profile.updated',
+        customer: { identifiers: [email, phone] },
+        data: { firstName: 'Anneke', lastName: 'Zwartewaal', address: { line1: 'Kerkstraat 17', city: 'Utrecht' } },
+      }),
+      envelope({
+        type: 'survey.answered',
+        schemaVersion: 2,
+        customer: { identifiers: [email] },
+        data: { nps: 9, comment: 'Refund please' },
+      }),
+    ]);
+    const [other] = await platform.ingestion.ingest([envelope()]);
+    return { survivor: merged.customerId, mergedAway: [a.customerId, b.customerId].find((id) => id !== merged.customerId)!, other };
+  }
+
+  async function project(name: string) {
+    const readStore = await openSqliteReadStore(join(dir, `${name}.db`));
+    const running = await startProjector({ store: platform.store, db: readStore.db, readStore, batchSize: 100 });
+    return {
+      caughtUp: () => running.projector.whenCaughtUpToHead(60_000),
+      async close() {
+        await running.close();
+        await readStore.close();
+      },
+    };
+  }
+
+  it('makes every personal value unreadable everywhere, keeps the rest, and a rebuild agrees with the live read model', async () => {
+    const { survivor, mergedAway, other } = await ingestHistory();
+    const live = await project('read-models');
+    expect(await live.caughtUp()).toBe(true);
+    const before = dumpCustomer360(join(dir, 'read-models.db'));
+    expect(found(Buffer.from(JSON.stringify(before)))).toEqual(expect.arrayContaining([EMAIL, 'Anneke']));
+
+    const certificate = await eraseCustomer(platform, { customerId: survivor, reason: 'DSR-2026-0042', requestedBy: requester });
+    expect(certificate).toMatchObject({
+      customerId: survivor,
+      erasedCustomerIds: expect.arrayContaining([survivor, mergedAway]),
+      requestedBy: requester,
+      reason: 'DSR-2026-0042',
+      plaintextEvents: 0,
+    });
+    expect(certificate.erasedFields).toEqual(
+      expect.arrayContaining(['contact.handled: notes', 'profile.updated: *', 'survey.answered: comment', 'profile.updated: identifiers']),
+    );
+    expect(certificate.position).toBeGreaterThan(certificate.logHeadBefore);
+    expect(await live.caughtUp()).toBe(true);
+    await live.close();
+
+    // the raw bytes of the event log, the registry, the key store and the read models
+    expect(found(bytesOf(dir, 'events.db', 'platform.db', 'keys.db', 'read-models.db'))).toEqual([]);
+    // what readers get: the events without their personal values, counts and amounts kept
+    const read = await platform.store.readAll();
+    expect(found(Buffer.from(JSON.stringify(read)))).toEqual([]);
+    expect(read.find((e) => e.type === 'purchase.completed')!.data).toMatchObject({ amount: 25, currency: 'EUR' });
+    expect(read.find((e) => e.type === 'survey.answered')!.data).toEqual({ nps: 9 });
+    const erasedEvent = read.find((e) => e.type === 'personal-data.erased')!;
+    expect(erasedEvent.streamId).toBe(customerStreamId(survivor));
+
+    const after = dumpCustomer360(join(dir, 'read-models.db'));
+    const row = (dump: Record<string, string>, id: string) =>
+      dump.c360_customers
+        .split('\n')
+        .map((r) => JSON.parse(r) as unknown[])
+        .find((r) => r[0] === id)!;
+    // the counts, value and NPS of the survivor are unchanged (all columns but the document)
+    expect(row(after, survivor).slice(0, -3)).toEqual(row(before, survivor).slice(0, -3));
+    const doc = JSON.parse(row(after, survivor).find((c) => typeof c === 'string' && c.startsWith('{')) as string);
+    expect(doc).toMatchObject({ identifiers: {}, profile: {}, eventCount: 4, purchases: 1 });
+    // the bystander still resolves and reads as before
+    expect(
+      await platform.registry.lookup({
+        kind: 'email',
+        value: (read.find((e) => e.eventId === other.eventId)!.metadata as any).identifiers[0].value,
+      }),
+    ).toBe(other.customerId);
+
+    // a rebuild from the log gives the same customer-360 tables as the live erasure
+    const rebuilt = await project('rebuilt');
+    expect(await rebuilt.caughtUp()).toBe(true);
+    await rebuilt.close();
+    expect(dumpCustomer360(join(dir, 'rebuilt.db'))).toEqual(after);
+
+    // the identifiers no longer resolve: the same email later is a new customer
+    expect(await platform.registry.lookup({ kind: 'email', value: EMAIL })).toBeUndefined();
+    const [again] = await platform.ingestion.ingest([envelope({ customer: { identifiers: [{ kind: 'email', value: EMAIL }] } })]);
+    expect([survivor, mergedAway]).not.toContain(again.customerId);
+  }, 120_000);
+
+  it('refuses bad requests with a specific reason and changes nothing', async () => {
+    const { survivor, mergedAway } = await ingestHistory();
+    const head = await platform.logStore.headPosition();
+    const refusal = (p: Promise<unknown>) =>
+      p.then(
+        () => undefined,
+        (e: unknown) => (e instanceof ErasureRefusedError ? [e.field, e.code] : e),
+      );
+    const erase = (customerId: string, reason?: string) => eraseCustomer(platform, { customerId, reason, requestedBy: requester });
+    expect(await refusal(erase(survivor))).toEqual(['reason', 'missing-reason']);
+    expect(await refusal(erase(survivor, '   '))).toEqual(['reason', 'missing-reason']);
+    expect(await refusal(erase('0b6d4c1e-1f7e-4a52-9d43-5a1f8a1e0009', 'r'))).toEqual(['customerId', 'unknown-customer']);
+    expect(await refusal(erase('not-an-id', 'r'))).toEqual(['customerId', 'unknown-customer']);
+    expect(await refusal(erase(mergedAway, 'r'))).toEqual(['customerId', 'merged-away']);
+    expect(await platform.logStore.headPosition()).toBe(head);
+    expect(await platform.registry.lookup({ kind: 'email', value: EMAIL })).toBe(survivor);
+
+    await erase(survivor, 'r');
+    expect(await refusal(erase(survivor, 'r'))).toEqual(['customerId', 'already-erased']);
+  });
+
+  it('an erasure stopped after its certificate was kept is completed by running it again', async () => {
+    const { survivor } = await ingestHistory();
+    // as if the process died right after step 1: the registry and the key store refuse to move
+    const forget = jest.spyOn(platform.registry, 'forgetCustomers').mockRejectedValueOnce(new Error('killed'));
+    await expect(eraseCustomer(platform, { customerId: survivor, reason: 'r', requestedBy: requester })).rejects.toThrow('killed');
+    forget.mockRestore();
+    // nothing is half: everything still reads
+    expect(JSON.stringify(await platform.store.readAll())).toContain('Anneke');
+    const first = (await platform.logStore.readAll()).filter((e) => e.type === 'personal-data.erased');
+    expect(first).toHaveLength(1);
+    const done = await eraseCustomer(platform, { customerId: survivor, reason: 'r', requestedBy: requester });
+    expect(done.eventId).toBe(first[0].eventId);
+    expect(found(bytesOf(dir, 'events.db', 'platform.db', 'keys.db'))).toEqual([]);
+  });
+
+  it('refuses without encryption, naming the configuration', async () => {
+    await platform.close();
+    rmSync(dir, { recursive: true, force: true });
+    dir = mkdtempSync(join(tmpdir(), 'cem-erase-'));
+    platform = openPlatform(loadConfig({ DATA_DIR: dir, LOG_LEVEL: 'silent' }), { now: () => TEST_NOW });
+    const [r] = await platform.ingestion.ingest([envelope()]);
+    await expect(eraseCustomer(platform, { customerId: r.customerId, reason: 'r', requestedBy: requester })).rejects.toMatchObject({
+      field: 'configuration',
+      code: 'not-available',
+    });
+  });
+});
