@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: every performance figure of the brief, measured side by side in one run and printed
  * as one table (paste it into docs/benchmarks.md). Sizes scale with BENCH_SCALE (default 1 = the
- * brief's sizes); BENCH_ONLY=ingest,import,projection,metrics,churn,milestones,targets,as-of,esdb,kafka,log
+ * brief's sizes); BENCH_ONLY=ingest,import,projection,metrics,churn,milestones,targets,as-of,esdb,kafka,log,rebuild
  * picks sections (metrics, churn, milestones and targets share one log and one rebuild of every read model;
  * BENCH_SHARE=0 skips the rebuilds that measure each one's share).
  */
@@ -15,6 +15,7 @@ import { benchIngest } from './ingest.bench';
 import { benchLog } from './log.bench';
 import { benchProjection } from './projection.bench';
 import { benchReadModels, READ_MODEL_SECTIONS } from './read-models.bench';
+import { benchRebuild } from './rebuild.bench';
 import { loadAverage, peakRssMb, printTable, record } from './report';
 
 async function main() {
@@ -35,6 +36,7 @@ async function main() {
   // 1,000 events per customer whatever the scale: the figure is per customer of that size
   if (want('as-of')) await benchAsOf({ events: n(100_000), eventsPerCustomer: 1000 });
   if (want('log')) await benchLog({ events: n(200_000) });
+  if (want('rebuild')) await benchRebuild({ events: n(1_000_000), customers: n(100_000), ingestPerSecond: 1_000 });
   if (want('esdb')) await benchEsdbIngest({ events: n(20_000), batchSize: 1000 });
   if (want('kafka')) {
     if (!process.env.KAFKA_BROKERS) console.log('\n# kafka: skipped, KAFKA_BROKERS is not set (start one with infra/kafka/start.sh)');

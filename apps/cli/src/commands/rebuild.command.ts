@@ -42,8 +42,9 @@ async function withRebuildContext<T>(
 ) {
   const location = readStoreLocationOf(platform.config);
   refuseMissingReadStore(location);
-  // writer: the registry's table is created by the read store's migrations if this version added it
-  const live = await openReadStore(location, { role: 'writer', readModels: READ_MODELS, poolSize: 4 });
+  // not migrated here: a migration's read-then-write transaction fails at once (SQLITE_BUSY) while the
+  // projector commits; the projector of this version creates the registry's table when it starts
+  const live = await openReadStore(location, { role: 'reader', readModels: READ_MODELS, poolSize: 4 });
   try {
     return await run({ store: platform.store, location, live, dataDir: platform.config.DATA_DIR, onProgress, batchSize });
   } finally {

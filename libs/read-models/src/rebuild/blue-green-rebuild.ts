@@ -11,7 +11,7 @@ import type { ReadStore } from '../store/read-store';
 import { copyFileOf, dropReadStoreCopy, openReadStoreCopy } from '../store/read-store-copy';
 import { tableShape } from '../verify/read-model-checksum';
 import { verifyReadModels } from '../verify/verify-read-models';
-import { insertRebuild, openRebuild, readRebuild, saveRebuild, type RebuildRecord } from './rebuild-registry';
+import { insertRebuild, openRebuild, readRebuild, REBUILDS_TABLE, saveRebuild, type RebuildRecord } from './rebuild-registry';
 
 /** A refused rebuild command: `code` says which refusal; nothing was started, switched or dropped. */
 export class RebuildError extends Error {
@@ -114,6 +114,9 @@ async function claim(ctx: RebuildContext, models: readonly ReadModel[]): Promise
   const now = ctx.now ?? Date.now;
   const names = models.map((m) => m.name);
   return ctx.live.db.transaction().execute(async (trx) => {
+    // write first: on SQLite a transaction that reads and then writes fails at once (SQLITE_BUSY) when
+    // the projector committed in between; a first write waits for the lock instead
+    await sql`UPDATE ${sql.table(REBUILDS_TABLE)} SET id = id WHERE id = ''`.execute(trx);
     const open = await openRebuild(trx);
     if (open) {
       const fresh = !ownerGone(ctx, open);
