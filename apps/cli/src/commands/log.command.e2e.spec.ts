@@ -1,10 +1,11 @@
 import Database from 'better-sqlite3';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteEventStore, type RecordedEvent } from '@cem/event-store';
 import type { OpsActionPerformedV1 } from '@cem/domain';
+import { checksumReadModel, openReadStoreCopy, READ_MODELS } from '@cem/read-models';
 import { platformWithHistory, type LoadedPlatform } from '../../../../test/support/read-side-harness';
 import { runTs } from '../../../../test/support/run-ts';
 
@@ -232,4 +233,56 @@ describe('cem log head / verify-log / export-log / import-log / replay', () => {
       err: '--public-key: an Ed25519 key is needed, this one is rsa\n',
     });
   }, 180_000);
+
+  it('replay --projection feeds ranges into a scratch copy only: ranges that continue it equal one pass; overlaps, gaps and times refused', async () => {
+    const store = new SqliteEventStore(join(loaded.dir, 'events.db'));
+    const head = await store.headPosition();
+    await store.close();
+    const split = Math.floor(head / 2);
+    const run = (args: string[]) => cem(loaded.dir, ['replay', '--projection', 'customer-360', '--no-progress', ...args]);
+    expect(await run(['--into', 'parts', '--to-position', String(split)])).toMatchObject({
+      code: 0,
+      out: `customer-360 in copy parts now stands at position ${split} (fed 1-${split})\n`,
+    });
+    expect((await run(['--into', 'parts', '--from-position', String(split + 1), '--to-position', String(head)])).code).toBe(0);
+    expect((await run(['--into', 'whole', '--to-position', String(head)])).code).toBe(0);
+    const model = READ_MODELS.find((m) => m.name === 'customer-360')!;
+    const checksum = async (name: string) => {
+      const copy = await openReadStoreCopy({ kind: 'sqlite', dataDir: loaded.dir }, `replay_${name}`, [model]);
+      try {
+        return await checksumReadModel(copy.db, 'sqlite', model);
+      } finally {
+        await copy.close();
+      }
+    };
+    const [parts, whole] = [await checksum('parts'), await checksum('whole')];
+    expect(parts.tables.some((t) => t.rows > 0)).toBe(true);
+    expect(parts).toEqual(whole);
+    expect((await opsRecords(loaded.dir)).at(-1)).toMatchObject({
+      action: 'replay',
+      result: 'ok',
+      parameters: { projection: 'customer-360', into: 'whole', fromPosition: 1, toPosition: head },
+    });
+
+    const recorded = (await opsRecords(loaded.dir)).length;
+    expect(await run(['--into', 'parts', '--from-position', '2', '--to-position', String(head)])).toMatchObject({
+      code: 1,
+      err: `--from-position: 2 is not ${head + 1}: the copy parts stands at position ${head} (a range fed twice or with a gap would corrupt the fold)\n`,
+    });
+    expect(await run(['--into', 'fresh', '--from-position', '5', '--to-position', '9'])).toMatchObject({
+      code: 1,
+      err: '--from-position: 5 is not 1: the copy fresh is new, and a fold needs every event before the range\n',
+    });
+    expect(existsSync(join(loaded.dir, 'read-model-copies', 'replay_fresh.db'))).toBe(false); // a refused first range leaves nothing
+    expect((await run(['--into', 'x', '--from-time', '2026-01-01T00:00:00Z'])).err).toBe(
+      '--from-time: --projection takes positions only (a fold is exact at a position)\n',
+    );
+    expect((await run(['--to-position', '3'])).err).toBe(
+      '--projection: give --into <copy>, the scratch copy to feed (the live copy is never fed)\n',
+    );
+    expect((await cem(loaded.dir, ['replay', '--projection', 'nope', '--into', 'x', '--to-position', '3'])).err).toMatch(
+      /^unknown read model nope/,
+    );
+    expect((await opsRecords(loaded.dir)).length).toBe(recorded);
+  }, 240_000);
 });

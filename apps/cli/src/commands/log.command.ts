@@ -28,9 +28,20 @@ import {
   verifyLogAction,
   type Platform,
 } from '@cem/platform';
+import {
+  dropReadStoreCopy,
+  openReadStore,
+  openReadStoreCopy,
+  projectRange,
+  READ_MODELS,
+  readCheckpoint as readProjectionCheckpoint,
+  readStoreCopyExists,
+  readStoreLocationOf,
+} from '@cem/read-models';
 import { cliConfig } from '../cli-config';
 import { logProgress } from '../progress-line';
 import { withPlatform } from '../with-platform';
+import { selectReadModels } from './verify.command';
 
 /** Exit code of verify-log when the log does not verify (1 stays "the command could not run"). */
 export const EXIT_LOG_ALTERED = 3;
@@ -114,6 +125,16 @@ function readCheckpoint(file: string, publicKeyFile: string | undefined): { chec
   const check = verifyCheckpoint(checkpoint, key);
   return { checkpoint, failure: check.ok ? undefined : check.reason };
 }
+
+type ReplayOptions = CommonOptions & {
+  fromPosition?: string;
+  fromTime?: string;
+  toPosition?: string;
+  toTime?: string;
+  out?: string;
+  projection?: string;
+  into?: string;
+};
 
 interface CommonOptions {
   actor?: string;
@@ -379,38 +400,38 @@ export function registerLogCommands(program: Command): void {
     .option('--to-position <n>', 'last position to print (default: the head)')
     .option('--to-time <iso>', 'print events recorded before this instant (default: up to the head)')
     .option('--out <file>', 'write to this new file instead of standard output')
+    .option('--projection <readModel>', 'feed the range into this read model in the scratch copy named by --into, instead of printing it')
+    .option('--into <copy>', 'with --projection: the scratch copy ([a-z0-9_], at most 40), created at its first range')
     .option('--actor <name>', 'who runs it, for the ops record (default: the OS user)')
     .option('--no-progress', 'no progress output')
-    .action(
-      async (opts: CommonOptions & { fromPosition?: string; fromTime?: string; toPosition?: string; toTime?: string; out?: string }) => {
-        const range = parseReplayRange(opts);
-        const out = opts.out !== undefined ? await openOut(opts.out) : undefined;
-        try {
-          await withPlatform(async (platform) => {
-            const head = await checkReplayRange(platform.logStore, range, new Date()).catch((e: unknown) => {
-              // a range the log does not have: nothing to record, nothing done
-              throw e instanceof ReplayRangeError ? new OptionError(e.message) : e;
-            });
-            const bar = opts.progress ? logProgress(process.stderr, 'replay') : undefined;
-            const started = Date.now();
-            const r = await replayAction(platform, cliActor(opts.actor), {
-              range,
-              head,
-              write: out ? out.write : writeStdout,
-              parameters: { out: opts.out ? basename(opts.out) : 'stdout' },
-              onProgress: (n, position) =>
-                bar?.update({ events: n, elapsedMs: Date.now() - started, fraction: head ? position / head : 1 }),
-            });
-            bar?.done();
-            await out?.close();
-            console.error(`replayed ${r.events} events`);
+    .action(async (opts: ReplayOptions) => {
+      if (opts.projection !== undefined || opts.into !== undefined) return replayIntoProjection(opts);
+      const range = parseReplayRange(opts);
+      const out = opts.out !== undefined ? await openOut(opts.out) : undefined;
+      try {
+        await withPlatform(async (platform) => {
+          const head = await checkReplayRange(platform.logStore, range, new Date()).catch((e: unknown) => {
+            // a range the log does not have: nothing to record, nothing done
+            throw e instanceof ReplayRangeError ? new OptionError(e.message) : e;
           });
-        } catch (e) {
-          out?.discard();
-          throw e;
-        }
-      },
-    );
+          const bar = opts.progress ? logProgress(process.stderr, 'replay') : undefined;
+          const started = Date.now();
+          const r = await replayAction(platform, cliActor(opts.actor), {
+            range,
+            head,
+            write: out ? out.write : writeStdout,
+            parameters: { out: opts.out ? basename(opts.out) : 'stdout' },
+            onProgress: (n, position) => bar?.update({ events: n, elapsedMs: Date.now() - started, fraction: head ? position / head : 1 }),
+          });
+          bar?.done();
+          await out?.close();
+          console.error(`replayed ${r.events} events`);
+        });
+      } catch (e) {
+        out?.discard();
+        throw e;
+      }
+    });
 }
 
 function parseReplayRange(opts: { fromPosition?: string; fromTime?: string; toPosition?: string; toTime?: string }): ReplayRange {
@@ -428,4 +449,92 @@ function parseReplayRange(opts: { fromPosition?: string; fromTime?: string; toPo
   }
   if (opts.toPosition !== undefined) throw new OptionError('--to-position: goes with --from-position; with --from-time give --to-time');
   return { by: 'time', from: parseInstant('--from-time', opts.fromTime)!, to: parseInstant('--to-time', opts.toTime) };
+}
+
+const COPY_NAME = /^[a-z0-9_]{1,40}$/;
+
+/**
+ * `cem replay --projection X --into copy`: feeds a position range of the log into read model X in a
+ * scratch copy of its own (`replay_<copy>`), never into the live copy: the live projector owns that
+ * one, and most folds are not idempotent (counts, sums, first/last seen), so events fed twice would
+ * corrupt it. A fold needs every event before the range, so a range continues the copy exactly: the
+ * first one starts at 1, each next one at the copy's position + 1 (an overlap or a gap is refused).
+ * Positions only: a fold's state is exact at a position, not at an instant.
+ */
+async function replayIntoProjection(opts: ReplayOptions): Promise<void> {
+  if (opts.projection === undefined) throw new OptionError('--into: goes with --projection');
+  if (opts.into === undefined)
+    throw new OptionError('--projection: give --into <copy>, the scratch copy to feed (the live copy is never fed)');
+  if (!COPY_NAME.test(opts.into)) throw new OptionError(`--into: expected [a-z0-9_], at most 40 characters, got "${opts.into}"`);
+  if (opts.fromTime !== undefined || opts.toTime !== undefined)
+    throw new OptionError(
+      `${opts.fromTime !== undefined ? '--from-time' : '--to-time'}: --projection takes positions only (a fold is exact at a position)`,
+    );
+  if (opts.out !== undefined) throw new OptionError('--out: goes without --projection (a projection writes into its copy)');
+  if (opts.toPosition === undefined) throw new OptionError('--to-position: required with --projection');
+  const [model] = selectReadModels([opts.projection]);
+  const to = parseWhole('--to-position', opts.toPosition, 1)!;
+  const from = parseWhole('--from-position', opts.fromPosition ?? '1', 1)!;
+  const into = opts.into;
+  const copyName = `replay_${into}`;
+  await withPlatform(async (platform) => {
+    await checkReplayRange(platform.logStore, { by: 'position', from, to }, new Date()).catch((e: unknown) => {
+      throw e instanceof ReplayRangeError ? new OptionError(e.message) : e;
+    });
+    const location = readStoreLocationOf(platform.config);
+    // the live read store is not needed (nor touched); on PostgreSQL it answers whether the copy's schema exists
+    const live = location.kind === 'postgres' ? await openReadStore(location, { role: 'reader', readModels: READ_MODELS }) : undefined;
+    const exists = await readStoreCopyExists(location, live!, copyName).finally(() => live?.close());
+    const copy = await openReadStoreCopy(location, copyName, [model]);
+    try {
+      const at = (await readProjectionCheckpoint(copy.db, model.name))?.position ?? 0;
+      if (from !== at + 1) {
+        const reason =
+          at === 0
+            ? `${from} is not 1: the copy ${into} is new, and a fold needs every event before the range`
+            : `${from} is not ${at + 1}: the copy ${into} stands at position ${at} (a range fed twice or with a gap would corrupt the fold)`;
+        throw new OptionError(`--from-position: ${reason}`);
+      }
+      const bar = opts.progress ? logProgress(process.stderr, `replay into ${model.name}`) : undefined;
+      const started = Date.now();
+      const r = await performOpsAction(
+        platform.store,
+        {
+          action: 'replay',
+          actor: cliActor(opts.actor),
+          parameters: { projection: model.name, into, fromPosition: from, toPosition: to },
+        },
+        async () => {
+          const reached = await projectRange({
+            store: platform.store,
+            db: copy.db,
+            dataDir: platform.config.DATA_DIR,
+            readModels: [model],
+            to,
+            onProgress: (p) =>
+              bar?.update({ events: p.events, elapsedMs: Date.now() - started, fraction: to > at ? (p.position - at) / (to - at) : 1 }),
+          });
+          bar?.done();
+          const position = reached.get(model.name) ?? to;
+          return {
+            position,
+            result: 'ok' as const,
+            outcome: `fed positions ${from}-${to} into ${model.name} in ${into}`,
+            figures: { position },
+          };
+        },
+      );
+      console.log(`${model.name} in copy ${into} now stands at position ${r.position} (fed ${from}-${to})`);
+    } catch (e) {
+      // a refused first range leaves no empty copy behind
+      if (!exists && e instanceof OptionError) {
+        await copy.close();
+        await dropReadStoreCopy(location, copyName);
+        throw e;
+      }
+      throw e;
+    } finally {
+      await copy.close().catch(() => undefined);
+    }
+  });
 }
