@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: every performance figure of the brief, measured side by side in one run and printed
  * as one table (paste it into docs/benchmarks.md). Sizes scale with BENCH_SCALE (default 1 = the
- * brief's sizes); BENCH_ONLY=ingest,import,projection,metrics,churn,milestones,targets,as-of,esdb,kafka,log,rebuild
+ * brief's sizes); BENCH_ONLY=ingest,import,projection,metrics,churn,milestones,targets,as-of,esdb,kafka,log,rebuild,privacy
  * picks sections (metrics, churn, milestones and targets share one log and one rebuild of every read model;
  * BENCH_SHARE=0 skips the rebuilds that measure each one's share).
  */
@@ -13,6 +13,7 @@ import { benchEsdbIngest } from './esdb.bench';
 import { benchImport } from './import.bench';
 import { benchIngest } from './ingest.bench';
 import { benchLog } from './log.bench';
+import { benchPrivacy } from './privacy.bench';
 import { benchProjection } from './projection.bench';
 import { benchReadModels, READ_MODEL_SECTIONS } from './read-models.bench';
 import { benchRebuild } from './rebuild.bench';
@@ -37,6 +38,7 @@ async function main() {
   if (want('as-of')) await benchAsOf({ events: n(100_000), eventsPerCustomer: 1000 });
   if (want('log')) await benchLog({ events: n(200_000) });
   if (want('rebuild')) await benchRebuild({ events: n(1_000_000), customers: n(100_000), ingestPerSecond: 1_000 });
+  if (want('privacy')) await benchPrivacy({ events: n(100_000), batchSize: 1000, eventsPerCustomer: 10 });
   if (want('esdb')) await benchEsdbIngest({ events: n(20_000), batchSize: 1000 });
   if (want('kafka')) {
     if (!process.env.KAFKA_BROKERS) console.log('\n# kafka: skipped, KAFKA_BROKERS is not set (start one with infra/kafka/start.sh)');
