@@ -197,11 +197,29 @@ export function churnRiskSignalOf(record: ProjectedRecord & { type: 'churn-risk.
 }
 
 /**
+ * A segment entry or exit, as a signal when it is activated (the customer holds the segment's
+ * consent purpose; an exit when its entry was signalled); held back otherwise. Needs no state: the
+ * event is written once per change (deterministic id) and carries whether it is activated.
+ */
+export function segmentSignalOf(record: ProjectedRecord & { type: 'segment.entered' | 'segment.left' }): CustomerSignal | undefined {
+  const d = record.data;
+  if (!d.activated) return undefined;
+  const data = { segmentId: d.segmentId, version: d.version, asOf: d.asOf, ...(d.reason ? { reason: d.reason } : {}) };
+  return record.type === 'segment.entered'
+    ? { ...base('customer.segment-entered', record, d.customerId), type: 'customer.segment-entered', data }
+    : { ...base('customer.segment-left', record, d.customerId), type: 'customer.segment-left', data };
+}
+
+/**
  * The signals one stored event yields, in order, updating the working set. Call in log order;
  * an event at or below a customer's lastPosition is already applied and yields nothing.
  */
 export function deriveSignals(ws: SignalWorkingSet, record: ProjectedRecord): CustomerSignal[] {
   if (record.type === 'churn-risk.changed') return [churnRiskSignalOf(record)];
+  if (record.type === 'segment.entered' || record.type === 'segment.left') {
+    const signal = segmentSignalOf(record);
+    return signal ? [signal] : [];
+  }
   if (
     record.type !== 'customers.merged' &&
     record.type !== 'customer.merged-into' &&

@@ -242,4 +242,25 @@ describe('customer signal derivation', () => {
     // a type this version does not know (written by a newer platform) is ignored
     expect(h.run([{ ...visit('a', 0), type: 'projection.rebuilt' } as unknown as ProjectedRecord])).toEqual([]);
   });
+
+  it('a segment entry or exit is signalled when activated (consent held), held back otherwise; ids are deterministic', () => {
+    const h = new Harness();
+    const change = (c: string, type: 'segment.entered' | 'segment.left', activated: boolean) =>
+      ev(c, type, 3, {
+        segmentId: 'vip',
+        customerId: c,
+        version: 2,
+        ordinal: 1,
+        asOf: at(3),
+        activated,
+        ...(type === 'segment.left' ? { reason: 'rule' } : {}),
+      });
+    const entered = change('a', 'segment.entered', true);
+    const out = h.run([entered, change('b', 'segment.entered', false), change('c', 'segment.left', true)]);
+    expect(out.map((s) => [s.type, s.customerId, s.data])).toEqual([
+      ['customer.segment-entered', 'a', { segmentId: 'vip', version: 2, asOf: at(3) }],
+      ['customer.segment-left', 'c', { segmentId: 'vip', version: 2, asOf: at(3), reason: 'rule' }],
+    ]);
+    expect(new Harness().run([entered])[0].signalId).toBe(out[0].signalId);
+  });
 });

@@ -11,7 +11,13 @@ export const SIGNAL_SCHEMA = 'cem.customer-signal';
 export const SIGNAL_SCHEMA_VERSION = 1;
 export const DEFAULT_SIGNALS_TOPIC = 'cem.customer-signals.v1';
 
-export const SIGNAL_TYPES = ['customers.merged', 'customer.lifecycle-stage-changed', 'customer.churn-risk-changed'] as const;
+export const SIGNAL_TYPES = [
+  'customers.merged',
+  'customer.lifecycle-stage-changed',
+  'customer.churn-risk-changed',
+  'customer.segment-entered',
+  'customer.segment-left',
+] as const;
 export type SignalType = (typeof SIGNAL_TYPES)[number];
 
 /** The stored event a signal was derived from. */
@@ -70,10 +76,27 @@ export interface ChurnRiskChangedData {
   topFactor: string | null;
 }
 
+/**
+ * A customer entered or left an analyst-defined segment (docs/segments.md). Only customers holding
+ * the segment's consent purpose are signalled (an exit when the entry was): the others are held back.
+ */
+export interface SegmentMembershipData {
+  segmentId: string;
+  /** the segment definition's version the customer was evaluated against */
+  version: number;
+  /** the instant the rule was evaluated at */
+  asOf: string;
+  /** left only: `rule` (no longer matches) or `archived` */
+  reason?: 'rule' | 'archived';
+}
+
 export type CustomersMergedSignal = SignalBase<'customers.merged', CustomersMergedData>;
 export type LifecycleStageChangedSignal = SignalBase<'customer.lifecycle-stage-changed', LifecycleStageChangedData>;
 export type ChurnRiskChangedSignal = SignalBase<'customer.churn-risk-changed', ChurnRiskChangedData>;
-export type CustomerSignal = CustomersMergedSignal | LifecycleStageChangedSignal | ChurnRiskChangedSignal;
+export type SegmentEnteredSignal = SignalBase<'customer.segment-entered', SegmentMembershipData>;
+export type SegmentLeftSignal = SignalBase<'customer.segment-left', SegmentMembershipData>;
+export type CustomerSignal =
+  CustomersMergedSignal | LifecycleStageChangedSignal | ChurnRiskChangedSignal | SegmentEnteredSignal | SegmentLeftSignal;
 
 /** Kafka headers of every signal message (the value is the JSON of the signal). */
 export const SIGNAL_HEADERS = {

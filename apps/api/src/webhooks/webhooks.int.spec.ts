@@ -53,7 +53,12 @@ describe('webhooks API (role ops) and delivery from the api process', () => {
     ['a host not in WEBHOOK_ALLOWED_HOSTS', { url: 'https://hooks.example.com/x' }, 'url', 'host is not in WEBHOOK_ALLOWED_HOSTS'],
     ['no secret', { secret: undefined }, 'secret', 'is required: at least 32 characters'],
     ['a short secret', { secret: 'too-short' }, 'secret', 'must be at least 32 characters'],
-    ['an unknown event type', { eventTypes: ['order.shipped'] }, 'eventTypes[0]', 'unknown event type; one of customer.churn-risk-changed'],
+    [
+      'an unknown event type',
+      { eventTypes: ['order.shipped'] },
+      'eventTypes[0]',
+      'unknown event type; one of customer.churn-risk-changed, customer.segment-entered, customer.segment-left',
+    ],
     ['an unknown field', { includeEverything: true }, 'includeEverything', 'unknown field'],
   ])('refuses %s with 400 naming the field; nothing stored', async (_what, change, field, reason) => {
     const res = await call('POST', '/v1/webhooks', { ...valid(receiver.url), ...change });

@@ -3,7 +3,7 @@ import { isIP } from 'node:net';
 import { deterministicUuid } from '@cem/domain';
 import type { EventStore, RecordedEvent } from '@cem/event-store';
 import { CheckpointedSubscriber, toProjectedRecord, type ProjectedRecord } from '@cem/read-models';
-import { churnRiskSignalOf } from '../derive';
+import { churnRiskSignalOf, segmentSignalOf } from '../derive';
 import type { CustomerSignal } from '../signal.schema';
 import { hostOf, isListedHost, isNonPublicAddress, type WebhookHostPolicy } from './webhook-policy';
 import { WEBHOOK_HEADERS, webhookSignature } from './webhook-signature';
@@ -39,9 +39,10 @@ export interface WebhookDispatcherDeps {
 /** The deterministic id of a delivery: one signal to one webhook; the same on every attempt and after a restart. */
 export const deliveryIdOf = (webhookId: string, signalId: string): string => deterministicUuid('cem.webhook-delivery', webhookId, signalId);
 
-/** The signal a stored event yields for webhooks, if any (today: band changes of the churn re-scoring). */
+/** The signal a stored event yields for webhooks, if any: band changes of the churn re-scoring, activated segment entries and exits. */
 function webhookSignalOf(record: ProjectedRecord): CustomerSignal | undefined {
   if (record.type === 'churn-risk.changed') return churnRiskSignalOf(record);
+  if (record.type === 'segment.entered' || record.type === 'segment.left') return segmentSignalOf(record);
   return undefined;
 }
 

@@ -2,7 +2,11 @@ import { BlockList, isIP } from 'node:net';
 import type { SignalType } from '../signal.schema';
 
 /** The signal types a webhook can subscribe to (more will follow: milestones, lifecycle stages). */
-export const WEBHOOK_EVENT_TYPES = ['customer.churn-risk-changed'] as const satisfies readonly SignalType[];
+export const WEBHOOK_EVENT_TYPES = [
+  'customer.churn-risk-changed',
+  'customer.segment-entered',
+  'customer.segment-left',
+] as const satisfies readonly SignalType[];
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
 
 export const WEBHOOK_SECRET_MIN_LENGTH = 32;

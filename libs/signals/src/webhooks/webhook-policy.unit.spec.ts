@@ -47,14 +47,20 @@ describe('webhook definitions', () => {
     expect(webhookProblems({}, OPEN)).toEqual([
       { field: 'url', reason: 'is required: an http or https URL' },
       { field: 'secret', reason: 'is required: at least 32 characters' },
-      { field: 'eventTypes', reason: 'is required: a non-empty list of customer.churn-risk-changed' },
+      {
+        field: 'eventTypes',
+        reason: 'is required: a non-empty list of customer.churn-risk-changed, customer.segment-entered, customer.segment-left',
+      },
     ]);
     expect(webhookProblems({ ...valid, secret: 'short' }, OPEN)).toEqual([{ field: 'secret', reason: 'must be at least 32 characters' }]);
     expect(webhookProblems({ ...valid, secret: 'x'.repeat(257) }, OPEN)).toEqual([
       { field: 'secret', reason: 'must be at most 256 characters' },
     ]);
     expect(webhookProblems({ ...valid, eventTypes: ['customer.churn-risk-changed', 'order.shipped'] }, OPEN)).toEqual([
-      { field: 'eventTypes[1]', reason: 'unknown event type; one of customer.churn-risk-changed' },
+      {
+        field: 'eventTypes[1]',
+        reason: 'unknown event type; one of customer.churn-risk-changed, customer.segment-entered, customer.segment-left',
+      },
     ]);
     expect(webhookProblems({ ...valid, eventTypes: ['customer.churn-risk-changed', 'customer.churn-risk-changed'] }, OPEN)).toEqual([
       { field: 'eventTypes', reason: 'lists a type twice' },
