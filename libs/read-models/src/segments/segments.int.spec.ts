@@ -132,7 +132,7 @@ describe('segments: live membership (scheduled evaluation)', () => {
   }, 120_000);
   afterAll(() => loaded?.cleanup());
 
-  it('members equal the oracle now, as time passes, after a consent change, and after a rebuild (no storm)', async () => {
+  it('members equal the oracle now, as time passes, after a consent change, after a merge (membership follows the survivor), and after a rebuild (no storm)', async () => {
     // the generated history thins out towards its end: evaluate from 45 days before its clock, so
     // that the 30-day window holds billing contacts and moves over some of them 20 days later
     const now = loaded.history.now - 45 * DAY;
@@ -199,21 +199,57 @@ describe('segments: live membership (scheduled evaluation)', () => {
     expect(await first.members()).toEqual(expectedConsent);
     expect(heldBefore).toBe(heldBack + (customers.get(member)!.consents['marketing-email'] === true ? 1 : 0));
     expect((await first.queries.ofCustomer(member)).map((s) => [s.segmentId, s.consent])).toEqual([['phone-spenders', false]]);
+
+    // 5. a merge of a member into a non-member (or the other way): membership follows the survivor
+    const inside = expectedConsent['phone-spenders'].find((id) => id !== member)!;
+    const outside = [...recompute(await log()).customers.keys()].find(
+      (id) => !expectedConsent['phone-spenders'].includes(id) && expectedConsent['billing-trouble'].includes(id),
+    )!;
+    const beforeMerge = recompute(await log());
+    const emailOf = (id: string) => beforeMerge.customers.get(id)!.identifiers.email[0];
+    await loaded.platform.ingestion.ingest([
+      {
+        eventId: '6f1c7f0e-8a53-4d55-9a1e-3b3f1d2c0a02',
+        type: 'web.visited',
+        occurredAt: new Date(now - 2000).toISOString(),
+        source: 'web',
+        channel: 'web',
+        customer: {
+          identifiers: [
+            { kind: 'email', value: emailOf(inside) },
+            { kind: 'email', value: emailOf(outside) },
+          ],
+        },
+        data: { url: 'https://shop.example.com/account' },
+      },
+    ]);
+    await first.caughtUp();
+    const afterMerge = await log();
+    const merge = afterMerge.filter((e) => e.type === 'customers.merged').pop()!.data as { survivorId: string; mergedIds: string[] };
+    expect([merge.survivorId, ...merge.mergedIds].sort()).toEqual([inside, outside].sort());
+    const expectedMerged = expectedMembers(afterMerge, later);
+    for (const list of Object.values(expectedMerged)) expect(list).not.toContain(merge.mergedIds[0]);
+    await first.run(later);
+    await first.caughtUp();
+    expect(await first.members()).toEqual(expectedMerged);
+    expect(await first.run(later)).toMatchObject({ due: 0 });
     await first.close();
 
-    // 5. a rebuild from position 0 (a new read store) ends with the same members and finds nothing to announce
+    // 6. a rebuild from position 0 (a new read store) ends with the same members and finds nothing to announce
     const before = (await segmentEvents()).length;
     const rebuilt = await project('b.db');
-    expect(await rebuilt.members()).toEqual(expectedConsent);
+    expect(await rebuilt.members()).toEqual(expectedMerged);
     expect(await rebuilt.run(later)).toMatchObject({ evaluated: true, due: 0, appended: 0 });
     expect((await segmentEvents()).length).toBe(before);
     // the trend is the running size per day
     const trend = await rebuilt.queries.trend('billing-trouble', 30, later);
     expect(trend[trend.length - 1]).toEqual({
       day: new Date(later).toISOString().slice(0, 10),
-      size: expectedConsent['billing-trouble'].length,
+      size: expectedMerged['billing-trouble'].length,
     });
-    expect(trend.find((t) => t.day === new Date(now).toISOString().slice(0, 10))!.size).toBe(expected['billing-trouble'].length);
+    // nobody before the first evaluation; never a negative size (a merge counts from the entries it folds)
+    expect(trend.find((t) => t.day === new Date(now - DAY).toISOString().slice(0, 10))!.size).toBe(0);
+    expect(trend.every((t) => t.size >= 0)).toBe(true);
     await rebuilt.close();
   }, 240_000);
 });

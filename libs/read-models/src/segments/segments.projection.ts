@@ -67,9 +67,13 @@ export class SegmentsProjection implements IEventHandler<ProjectedEvent>, Projec
         return;
       case 'merge': {
         const after = memberCounts([route.survivor]);
-        const day = utcInstant(route.merge.at).slice(0, 10);
+        const mergedAt = utcInstant(route.merge.at);
         for (const id of new Set([...before!.keys(), ...after.keys()])) {
           const delta = (after.get(id) ?? 0) - (before!.get(id) ?? 0);
+          // entries are dated by their evaluation, a merge by when it happened: a merge dated before
+          // the entries it folds (a late or back-dated merge) counts on the day of the latest of them
+          const sinces = [route.survivor, ...route.absorbed].map((st) => st.memberships[id]?.since ?? '');
+          const day = [mergedAt, ...sinces].sort().pop()!.slice(0, 10);
           if (delta > 0) addDaily(batch, id, day, delta, 0);
           if (delta < 0) addDaily(batch, id, day, 0, -delta);
         }
