@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: every performance figure of the brief, measured side by side in one run and printed
  * as one table (paste it into docs/benchmarks.md). Sizes scale with BENCH_SCALE (default 1 = the
- * brief's sizes); BENCH_ONLY=ingest,import,projection,metrics,churn,milestones,targets,as-of,esdb,kafka,log,rebuild,privacy
+ * brief's sizes); BENCH_ONLY=ingest,import,projection,metrics,churn,milestones,targets,segments,as-of,esdb,kafka,log,rebuild,privacy
  * picks sections (metrics, churn, milestones and targets share one log and one rebuild of every read model;
  * BENCH_SHARE=0 skips the rebuilds that measure each one's share).
  */

@@ -2,18 +2,19 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Kysely } from 'kysely';
-import { customerStreamId, decideSetTarget, deterministicUuid, targetStreamId } from '@cem/domain';
+import { customerStreamId, decideSegment, decideSetTarget, deterministicUuid, segmentStreamId, targetStreamId } from '@cem/domain';
 import { SqliteEventStore } from '@cem/event-store';
 import { openSqliteReadStore, READ_MODELS, startProjector, SystemEventScheduler, type ReadModel } from '@cem/read-models';
 import { churnRescoringJob, churnRisk, type ChurnRiskQueries } from '@cem/read-models/churn-risk';
 import { experienceMetrics, metricSeriesSource, type ExperienceMetricsQueries } from '@cem/read-models/experience-metrics';
 import { milestoneEventsJob, milestones, type MilestonesQueries } from '@cem/read-models/milestones';
+import { compileSegmentRule, segments, segmentsJob, SegmentsQueries } from '@cem/read-models/segments';
 import { reportTarget, targets, type TargetsQueries } from '@cem/read-models/targets';
 import { writeLog } from './projection.bench';
 import { fmt, progress, record } from './report';
 
 /** The sections of this bench (BENCH_ONLY names): each read model's rebuild cost and its queries. */
-export const READ_MODEL_SECTIONS = ['metrics', 'churn', 'milestones', 'targets'] as const;
+export const READ_MODEL_SECTIONS = ['metrics', 'churn', 'milestones', 'targets', 'segments'] as const;
 export type ReadModelSection = (typeof READ_MODEL_SECTIONS)[number];
 
 export interface ReadModelsBenchOptions {
@@ -33,12 +34,14 @@ const MODEL_OF: Record<ReadModelSection, ReadModel> = {
   churn: churnRisk,
   milestones,
   targets,
+  segments,
 };
 const GROUP: Record<ReadModelSection, string> = {
   metrics: 'experience metrics',
   churn: 'churn risk',
   milestones: 'milestones',
   targets: 'targets',
+  segments: 'segments',
 };
 
 /** the log's events happen from 2025-01-01 over 500 days; queries are asked as of just after */
@@ -87,6 +90,7 @@ export async function benchReadModels(options: ReadModelsBenchOptions): Promise<
     // channels in turn, so a series by channel has every channel's rows to read
     writeLog(store, options.events, options.customers, ['phone', 'chat', 'email', 'web', 'app', 'store', 'social', 'sms']);
     await writeTargets(store, options.targets ?? 20);
+    if (options.sections.includes('segments')) await writeSegment(store);
     const head = await store.headPosition();
 
     const rebuild = async (file: string, readModels: readonly ReadModel[], label: string) => {
@@ -163,11 +167,70 @@ export async function benchReadModels(options: ReadModelsBenchOptions): Promise<
         experienceMetrics.queries(db, { now }) as ExperienceMetricsQueries,
         n,
       );
+    if (options.sections.includes('segments')) await segmentQueries(segments.queries(db, { now }) as SegmentsQueries, options.customers);
     await all.readStore.close();
     await store.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** The rule of the bench's segment: facts, a set, an ordered enum and a windowed count. */
+const BENCH_RULE = {
+  any: [
+    {
+      all: [
+        { fact: 'channels', op: 'includes', value: 'phone' },
+        { fact: 'nps', op: '<=', value: 6 },
+      ],
+    },
+    { fact: 'valueSegment', op: '>=', value: 'high' },
+    { count: 'contact.handled', within: 'P90D', op: '>=', value: 3 },
+  ],
+};
+
+/** One segment as the API creates it, before the rebuild: the evaluation then finds every member new. */
+async function writeSegment(store: SqliteEventStore): Promise<void> {
+  const events = decideSegment(
+    {
+      kind: 'create',
+      segmentId: 'bench-segment',
+      changedBy: 'bench',
+      occurredAt: '2025-01-01T00:00:00Z',
+      segment: { name: 'bench segment', description: '', rule: BENCH_RULE, consentPurpose: 'marketing-email' },
+    },
+    { version: 0, revision: -1, archived: false },
+  );
+  await store.appendToStream(
+    segmentStreamId('bench-segment'),
+    events.map((e) => ({ eventId: e.eventId, type: e.type, data: e.data, metadata: { ...e.metadata } })),
+    { expectedRevision: 'no_stream' },
+  );
+}
+
+/** A new segment evaluated over every customer (the scheduled job's evaluate, appends aside), and the dry run's latency. */
+async function segmentQueries(queries: SegmentsQueries, customers: number): Promise<void> {
+  const job = segmentsJob({ queries, whenCaughtUp: async () => true });
+  const seconds: number[] = [];
+  let due = 0;
+  for (let i = 0; i < 3; i++) {
+    const started = performance.now();
+    due = (await job.evaluate(AS_OF)).length;
+    seconds.push((performance.now() - started) / 1000);
+  }
+  const s = median(seconds);
+  record({
+    group: 'segments',
+    name: `evaluate a new segment over every customer (${customers.toLocaleString('en-US')} customers; median of 3)`,
+    value: s,
+    unit: 's',
+    note: `${fmt(customers / s)} customers/s; ${due.toLocaleString('en-US')} entries due; runs ${seconds.map((x) => x.toFixed(2)).join(', ')} s`,
+  });
+  const check = compileSegmentRule(BENCH_RULE, { consentPurposes: new Set(['marketing-email']) });
+  if (!check.ok) throw new Error('the bench rule is refused');
+  await latency('segments', `dry run of a rule over every customer (${customers.toLocaleString('en-US')} customers)`, 20, () =>
+    queries.dryRun(check.evaluate, 'marketing-email', AS_OF),
+  );
 }
 
 /** Programme targets as the API creates them (the write side's decision, appended to the target's stream). */
