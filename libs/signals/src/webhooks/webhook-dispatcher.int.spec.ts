@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { createHmac } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -59,6 +60,38 @@ describe('webhook dispatcher (real SQLite log, real HTTP receivers)', () => {
   const create = async (url: string, s = store) =>
     s.create({ url, secret: SECRET, eventTypes: ['customer.churn-risk-changed'] }, await platform.store.headPosition());
   const only = (webhookId: string): WebhookDelivery | undefined => store.deliveries(webhookId, { limit: 10 }).items[0];
+
+  it('delivers an activated segment entry to a webhook subscribed to customer.segment-entered; a held-back one (no consent) is not delivered', async () => {
+    const r = await receiver();
+    const webhook = store.create(
+      { url: r.url, secret: SECRET, eventTypes: ['customer.segment-entered'] },
+      await platform.store.headPosition(),
+    );
+    dispatcher();
+    const entered = (customerId: string, activated: boolean) =>
+      platform.store.appendToStream(
+        `customer-${customerId}`,
+        [
+          {
+            eventId: randomUUID(),
+            type: 'segment.entered',
+            data: { segmentId: 'vip', customerId, version: 1, ordinal: 1, asOf: '2026-11-20T09:15:00.000Z', activated },
+            metadata: { schemaVersion: 1, occurredAt: '2026-11-20T09:15:00.000Z', customerId, source: 'cem.segments' },
+          },
+        ],
+        { expectedRevision: 'any' },
+      );
+    await entered('11111111-1111-5111-8111-111111111111', false);
+    await entered('22222222-2222-5222-8222-222222222222', true);
+    await eventually('a delivery', () => r.requests.length === 1);
+    await eventually('delivered', () => only(webhook.id)?.status === 'delivered');
+    expect(store.deliveries(webhook.id, { limit: 10 }).items).toHaveLength(1);
+    expect(JSON.parse(r.requests[0].body)).toMatchObject({
+      type: 'customer.segment-entered',
+      customerId: '22222222-2222-5222-8222-222222222222',
+      data: { segmentId: 'vip', version: 1, asOf: '2026-11-20T09:15:00.000Z' },
+    });
+  });
 
   it('POSTs the band change as JSON signed with X-Signature = hex HMAC-SHA256(secret, timestamp + "." + body); no personal data beyond the customer id', async () => {
     // a customer known by an email address: it may not reach the receiver
