@@ -104,6 +104,9 @@ export async function runRebuild(ctx: RebuildContext, models: readonly ReadModel
       await shadow.close();
     }
   } finally {
+    // the progress reached is recorded even when the rebuild stops on an error (the heartbeat alone
+    // saved it only every few seconds, so an early interruption was listed at position 0)
+    await heartbeat.save();
     await heartbeat.stop();
   }
   return switchWhenVerified ? switchRebuild(ctx, record.id) : record;
