@@ -10,7 +10,10 @@ import { Worker } from 'node:worker_threads';
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.driver);
-const db = new Database(workerData.file);
+// the checkpointer is only an optimisation: a file already gone (a store closed and removed while this
+// thread was still starting) ends the thread quietly instead of failing the process
+let db;
+try { db = new Database(workerData.file, { fileMustExist: true }); } catch (e) { process.exit(0); }
 db.pragma('busy_timeout = 0');
 const timer = setInterval(() => {
   try { db.pragma('wal_checkpoint(PASSIVE)'); } catch (e) { /* busy or closed: try next tick */ }
@@ -25,6 +28,8 @@ export interface BackgroundCheckpointer {
 export function startBackgroundCheckpointer(file: string, intervalMs = 250): BackgroundCheckpointer {
   const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { file, intervalMs, driver: require.resolve('better-sqlite3') } });
   worker.unref();
+  // an error inside the thread (it cannot open the file any more) is not the store's error
+  worker.on('error', () => undefined);
   let stopped: Promise<void> | undefined;
   return {
     stop() {
