@@ -54,6 +54,9 @@ describe('fuzzer findings', () => {
       expect(await allow('POST', '/v1/customers/abc/timeline')).toBe('GET, HEAD');
       expect(await allow('DELETE', '/v1/events:batch')).toBe('POST');
       expect(await allow('GET', '/v1/imports/job-1/file')).toBe('PUT');
+      // a literal route next to a parametric sibling (/v1/segments/:id): only the literal one's methods
+      expect(await allow('OPTIONS', '/v1/segments/dry-run')).toBe('POST');
+      expect(await allow('OPTIONS', '/v1/segments/seg-1')).toBe('DELETE, GET, HEAD, PUT');
     });
 
     it('answers 404 for a path nobody serves, whatever the method', async () => {

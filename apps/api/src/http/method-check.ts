@@ -3,6 +3,8 @@ import type { FastifyInstance } from 'fastify';
 interface RouteMethods {
   pattern: RegExp;
   methods: Set<string>;
+  /** no parameter: `/v1/segments/dry-run` rather than `/v1/segments/:id` */
+  literal: boolean;
 }
 
 /** A Fastify route url (`/v1/customers/:id`, `/v1/events::batch`) as a regular expression over paths. */
@@ -31,13 +33,17 @@ export function installMethodCheck(fastify: FastifyInstance): void {
     const methods = [route.method].flat().map((m) => String(m).toUpperCase());
     const existing = routes.find((r) => r.pattern.source === pathPattern(route.url).source);
     if (existing) for (const m of methods) existing.methods.add(m);
-    else routes.push({ pattern: pathPattern(route.url), methods: new Set(methods) });
+    else routes.push({ pattern: pathPattern(route.url), methods: new Set(methods), literal: !/(^|\/|[^:]):[^:]/.test(route.url) });
   });
   fastify.addHook('onRequest', async (request, reply) => {
     if (!request.is404) return;
     const path = request.url.split('?')[0];
+    // a path with a route of its own (`/v1/segments/dry-run`) is that resource, whatever a parametric
+    // sibling (`/v1/segments/:id`) would also match: its Allow lists only what is documented for it
+    const matching = routes.filter((r) => r.pattern.test(path));
+    const literal = matching.filter((r) => r.literal);
     const allowed = new Set<string>();
-    for (const r of routes) if (r.pattern.test(path)) for (const m of r.methods) allowed.add(m);
+    for (const r of literal.length > 0 ? literal : matching) for (const m of r.methods) allowed.add(m);
     if (allowed.size === 0) {
       // nobody serves this path: 404 now, before a body of an unusual method is looked at
       await reply.code(404).send({ statusCode: 404, error: 'not_found', message: 'no such resource' });
