@@ -147,8 +147,10 @@ describeWithKafka('kafka-ingest crash and rebalance (real broker)', () => {
     await createTopic(admin, topic, 4);
     const run = uniqueName('run');
     const N = 4000;
-    const envelopes = Array.from({ length: N }, (_, i) => touchpoint(run, i, `reb-${i % 400}`));
-    await produce(kafka, topic, envelopes.map(asMessage));
+    const first = Array.from({ length: N }, (_, i) => touchpoint(run, i, `reb-${i % 400}`));
+    const later = Array.from({ length: 2000 }, (_, i) => touchpoint(run, N + i, `reb-${i % 400}`));
+    const envelopes = [...first, ...later];
+    await produce(kafka, topic, first.map(asMessage));
 
     const tp = tempPlatform();
     const config = ingestConfig(topic, { KAFKA_APPEND_CHUNK_SIZE: '50' });
@@ -168,12 +170,15 @@ describeWithKafka('kafka-ingest crash and rebalance (real broker)', () => {
       await a.start();
       await waitFor('first consumer under way', () => appended >= 500);
       await b.start(); // joins: the group rebalances while a is mid-batch
+      // more events after b joined: a fast first consumer may have drained the topic before the
+      // rebalance gave b its partitions, and b must still find work there
+      await produce(kafka, topic, later.map(asMessage));
       await waitFor('second consumer got partitions', () => b.stats.consumed > 0, 60_000);
       await waitFor('lag 0', async () => (await groupLag(admin, config.groupId, topic)).total === 0, 120_000, 500);
       expect(a.stats.consumed).toBeGreaterThan(0);
       const all = await tp.platform.store.readAll();
       const ids = all.filter((e) => e.type === 'contact.handled').map((e) => e.eventId);
-      expect(ids).toHaveLength(N);
+      expect(ids).toHaveLength(envelopes.length);
       expect(new Set(ids)).toEqual(new Set(envelopes.map((e) => e.eventId)));
       expect(all.filter((e) => e.type === 'customer.registered')).toHaveLength(400);
     } finally {
