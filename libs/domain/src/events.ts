@@ -16,6 +16,11 @@ export interface EventMetadata {
   agentId?: string;
   correlationId?: string;
   causationId?: string;
+  /**
+   * Set by identity resolution when the event named identifiers of customers an unmerge keeps
+   * apart: the event was recorded on the first of them without merging them again (for review)
+   */
+  identityConflict?: string[];
 }
 
 /** A domain event as decided, before it is stored. Discriminated by `type`. */

@@ -12,3 +12,4 @@ export * from './ids';
 export * from './values';
 export * from './targets/decide-target';
 export * from './segments/decide-segment';
+export * from './identity/decide-unmerge';

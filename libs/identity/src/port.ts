@@ -22,6 +22,38 @@ export interface Resolution {
   registered: boolean;
   /** merges this request caused */
   merges: PendingMerge[];
+  /**
+   * Set when the identifiers led to customers an unmerge keeps apart: they were not merged again;
+   * `customerId` is the earliest registered of them (the survivor rule), and the conflict is recorded
+   * for review (identityConflicts). Lists every live customer the identifiers led to.
+   */
+  conflict?: string[];
+}
+
+/** One customer split off by an unmerge (the registry side of a `customers.unmerged` event). */
+export interface UnmergeMove {
+  /** the `customers.unmerged` event id (the move is idempotent by it) */
+  unmergeId: string;
+  survivorId: string;
+  /** made live again */
+  splitId: string;
+  /** customers merged into the split customer before: they resolve to it again */
+  restoredIds: string[];
+  /** identifiers the split customer owns from now on */
+  identifiers: Identifier[];
+  /** identifiers it brought to the merge that stay with the survivor */
+  keptBySurvivor: Identifier[];
+}
+
+/** An event whose identifiers led to customers kept apart by an unmerge (recorded for review). */
+export interface IdentityConflict {
+  triggeringEventId: string;
+  /** every live customer the event's identifiers led to; the event was recorded on the first */
+  customerIds: string[];
+  occurredAt: string;
+  source: string;
+  /** when the registry recorded it */
+  recordedAt: string;
 }
 
 /**
@@ -45,6 +77,15 @@ export interface IdentityRegistry {
    * merges. Idempotent. Answers how many identifiers were removed.
    */
   forgetCustomers(customerIds: string[]): Promise<number>;
+  /**
+   * Unmerge: makes each split customer live again (and the customers merged into it before follow it
+   * again), gives it `identifiers`, leaves `keptBySurvivor` with the survivor, and keeps the two apart
+   * from now on: a request naming identifiers of both is not merged, it is resolved to the earlier
+   * registered with a conflict (Resolution.conflict, identityConflicts). Idempotent.
+   */
+  unmerge(moves: UnmergeMove[]): Promise<void>;
+  /** conflicts recorded, oldest first, after the first `offset` */
+  identityConflicts(options: { offset: number; limit: number }): Promise<IdentityConflict[]>;
   /** false when forgetCustomers is not available on this adapter (an erasure is refused up front) */
   readonly canForget: boolean;
   close(): Promise<void>;

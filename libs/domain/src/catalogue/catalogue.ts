@@ -39,6 +39,7 @@ export interface SystemPayloads {
   'customer.registered': P.CustomerRegisteredV1;
   'customers.merged': P.CustomersMergedV1;
   'customer.merged-into': P.CustomerMergedIntoV1;
+  'customers.unmerged': P.CustomersUnmergedV1;
   'milestone.reached': P.MilestoneReachedV1;
   'milestone.missed': P.MilestoneMissedV1;
   'target.created': P.TargetSetV1;
@@ -115,6 +116,7 @@ export const TOUCHPOINT_CATALOGUE: Record<TouchpointType, CatalogueEntry> = {
 export const SYSTEM_PERSONAL_DATA: Partial<Record<SystemType, string[]>> = {
   'customer.registered': ['identifiers.*.value'],
   'customers.merged': ['evidence.identifiers.*'],
+  'customers.unmerged': ['identifiers.*'],
 };
 
 /** Personal data in the envelope, whatever the type. */

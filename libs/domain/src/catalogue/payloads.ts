@@ -188,6 +188,30 @@ export interface CustomerMergedIntoV1 {
 }
 
 /**
+ * A merge undone (`cem unmerge`, `POST /v1/customers/{id}/unmerge`): written on the survivor's stream,
+ * one per customer split off. From this event on the split customer is live again with the
+ * identifiers it took back; events that came through the merged identity after the merge are
+ * attributed by the identifiers they carried (docs/identity.md, "Unmerge"), and a later event naming
+ * identifiers of both is not merged again but marked as a conflict.
+ */
+export interface CustomersUnmergedV1 {
+  survivorId: string;
+  /** the customer split off, live again */
+  splitId: string;
+  /** customers merged into the split customer before the undone merge: they follow it again */
+  restoredIds: string[];
+  /** the `customers.merged` event undone, and its log position */
+  mergeId: string;
+  mergePosition: number;
+  /** identifier keys (`kind:value`) moved to the split customer (personal data, encrypted like the merge's evidence) */
+  identifiers: string[];
+  requestedBy: { kind: 'os-user' | 'named' | 'api-key'; name: string };
+  /** why (a ticket or case reference; no personal data) */
+  reason: string;
+  unmergedAt: string;
+}
+
+/**
  * A journey milestone reached by a customer (written by the platform's milestone scheduler; see
  * docs/milestones-and-targets.md). `definition` fingerprints the milestone's definition (with the
  * milestones its deadline counts from): a changed definition is announced anew.

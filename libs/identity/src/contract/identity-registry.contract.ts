@@ -144,6 +144,71 @@ export function identityRegistryContract(name: string, create: () => Promise<Ide
       });
     });
 
+    describe('unmerge', () => {
+      /** a (earlier) and b merged by an event naming both; b brought its email and phone */
+      async function merged() {
+        const [a, b, bPhone] = [email('a'), email('b'), phone(5)];
+        const ca = await resolve(request(a));
+        const cb = await resolve(request(b, bPhone));
+        const m = await resolve(request(a, b));
+        expect(m.merges).toHaveLength(1);
+        return { a, b, bPhone, survivorId: ca.customerId, splitId: cb.customerId };
+      }
+      const move = (f: Awaited<ReturnType<typeof merged>>, identifiers: Identifier[], keptBySurvivor: Identifier[] = []) => ({
+        unmergeId: randomUUID(),
+        survivorId: f.survivorId,
+        splitId: f.splitId,
+        restoredIds: [],
+        identifiers,
+        keptBySurvivor,
+      });
+
+      it('makes the split customer live again with the identifiers it takes back, for every registry', async () => {
+        const f = await merged();
+        await registry.unmerge([move(f, [f.b, f.bPhone])]);
+        for (const reg of [registry, open()]) {
+          expect(await reg.canonicalId(f.splitId)).toBe(f.splitId);
+          expect(await reg.lookup(f.b)).toBe(f.splitId);
+          expect(await reg.lookup(f.bPhone)).toBe(f.splitId);
+          expect(await reg.lookup(f.a)).toBe(f.survivorId);
+        }
+        expect(await resolve(request(f.bPhone))).toEqual({ customerId: f.splitId, registered: false, merges: [] });
+      });
+
+      it('leaves the identifiers not taken back with the survivor, and is idempotent', async () => {
+        const f = await merged();
+        const m = move(f, [f.b], [f.bPhone]);
+        await registry.unmerge([m]);
+        await registry.unmerge([m]);
+        expect(await registry.lookup(f.b)).toBe(f.splitId);
+        expect(await registry.lookup(f.bPhone)).toBe(f.survivorId);
+      });
+
+      it('does not merge the two again: an event naming both goes to the earlier registered, recorded as a conflict', async () => {
+        const f = await merged();
+        await registry.unmerge([move(f, [f.b, f.bPhone])]);
+        const before = (await registry.identityConflicts({ offset: 0, limit: 100_000 })).length;
+        const req = request(f.b, f.a);
+        const r = await resolve(req);
+        expect(r).toEqual({ customerId: f.survivorId, registered: false, merges: [], conflict: [f.survivorId, f.splitId] });
+        expect(await registry.canonicalId(f.splitId)).toBe(f.splitId);
+        const conflicts = await registry.identityConflicts({ offset: 0, limit: 100_000 });
+        expect(conflicts.slice(before)).toEqual([
+          {
+            triggeringEventId: req.triggeringEventId,
+            customerIds: [f.survivorId, f.splitId],
+            occurredAt: req.occurredAt,
+            source: req.source,
+            recordedAt: expect.any(String),
+          },
+        ]);
+        // another customer may still merge with either
+        const c = email('c');
+        await resolve(request(c));
+        expect((await resolve(request(c, f.b))).merges.map((x) => x.survivorId)).toEqual([f.splitId]);
+      });
+    });
+
     describe('concurrent writers', () => {
       it('give every identifier one owner however their resolveBatch calls interleave', async () => {
         const registries = [registry, open(), open()];

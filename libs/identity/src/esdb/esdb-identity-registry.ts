@@ -1,20 +1,35 @@
 import { randomUUID } from 'node:crypto';
 import { BACKWARDS, END, FORWARDS, jsonEvent, NO_STREAM, START, type EventStoreDBClient } from '@eventstore/db-client';
-import { decideSharedIdentifierMerge, followMergeChainAsync, identifierKey, mergeCarriedOut, type Identifier } from '@cem/domain';
+import {
+  chooseSurvivor,
+  decideSharedIdentifierMerge,
+  followMergeChainAsync,
+  identifierKey,
+  mergeCarriedOut,
+  type Identifier,
+} from '@cem/domain';
 import { StoreRefusedError, StoreUnavailableError } from '@cem/event-store';
 import { isStreamNotFound, isWrongExpectedVersion, mapEsdbError } from '@cem/event-store/esdb/errors';
 import { INTERNAL_STREAM_PREFIX, identifierStream } from '@cem/event-store/esdb/naming';
-import type { IdentityRegistry, PendingMerge, Resolution, ResolveRequest } from '../port';
+import type { IdentityConflict, IdentityRegistry, PendingMerge, Resolution, ResolveRequest, UnmergeMove } from '../port';
 
 /** Registry streams (hidden from the global log by the internal prefix). */
 export const registryCustomerStream = (customerId: string): string => `${INTERNAL_STREAM_PREFIX}customer-${customerId}`;
 export const REGISTRY_MERGES_STREAM = `${INTERNAL_STREAM_PREFIX}identity-merges`;
+export const REGISTRY_CONFLICTS_STREAM = `${INTERNAL_STREAM_PREFIX}identity-conflicts`;
 
 const CLAIMED = 'IdentifierClaimed';
 const REGISTERED = 'CustomerRegistered';
 const MERGED_INTO = 'CustomerMergedInto';
 const MERGE_DECIDED = 'MergeDecided';
 const MERGE_CONFIRMED = 'MergeConfirmed';
+/** on a split customer's registry stream: live again (its MergedInto is undone) */
+const UNMERGED = 'CustomerUnmerged';
+/** on a survivor's registry stream: never merge it with `otherId` again */
+const KEPT_APART = 'CustomerKeptApart';
+/** on an identifier's claim stream: owned by `customerId` from now on (an unmerge moved it) */
+const MOVED = 'IdentifierMoved';
+const CONFLICT = 'IdentityConflict';
 
 export interface EsdbIdentityRegistryOptions {
   newCustomerId?: () => string;
@@ -35,6 +50,9 @@ class FactCache {
   get(key: string): string | undefined {
     return this.map.get(key);
   }
+  delete(key: string): void {
+    this.map.delete(key);
+  }
   set(key: string, value: string): void {
     if (this.max <= 0 || this.map.has(key)) return;
     if (this.map.size >= this.max) this.map.delete(this.map.keys().next().value!);
@@ -49,6 +67,8 @@ interface CustomerState {
   revision: bigint;
   /** registration order: the `$all` position of its registration */
   seq: number;
+  /** customers an unmerge keeps apart from this one */
+  apart: string[];
 }
 
 /** Lost a race: re-read and resolve the request again. */
@@ -150,6 +170,22 @@ export class EsdbIdentityRegistry implements IdentityRegistry {
     }
 
     let customerId: string;
+    const ordered = [...states.values()].map(({ state }) => state);
+    if (states.size > 1 && ordered.some((a) => ordered.some((b) => a.apart.includes(b.customerId)))) {
+      // an unmerge keeps some of them apart: no merge, no new claims; the earliest registered gets
+      // the event and the conflict is kept for review (docs/identity.md, "Unmerge")
+      const order = chooseSurvivor(ordered.map((st) => ({ customerId: st.customerId, registeredSeq: st.seq })));
+      const conflict = [order.survivorId, ...order.mergedIds];
+      const recorded: IdentityConflict = {
+        triggeringEventId: req.triggeringEventId,
+        customerIds: conflict,
+        occurredAt: req.occurredAt,
+        source: req.source,
+        recordedAt: new Date().toISOString(),
+      };
+      await this.append(REGISTRY_CONFLICTS_STREAM, CONFLICT, recorded, 'any');
+      return { customerId: order.survivorId, registered: false, conflict };
+    }
     if (states.size === 1) {
       [customerId] = states.keys();
     } else {
@@ -238,10 +274,11 @@ export class EsdbIdentityRegistry implements IdentityRegistry {
   private async owner(key: string): Promise<string | undefined> {
     const known = this.claims.get(key);
     if (known !== undefined) return known;
-    const [first] = await this.read(identifierStream(key), 'forwards', 1);
-    if (!first) return undefined;
-    if (first.revision !== 0n) throw deletedRegistryStream(identifierStream(key));
-    const owner = (first.data as { customerId: string }).customerId;
+    // the claim, then any moves an unmerge made (rare: the stream is one event long otherwise)
+    const events = await this.read(identifierStream(key), 'forwards', Number.MAX_SAFE_INTEGER);
+    if (events.length === 0) return undefined;
+    if (events[0].revision !== 0n) throw deletedRegistryStream(identifierStream(key));
+    const owner = (events[events.length - 1].data as { customerId: string }).customerId;
     this.claims.set(key, owner);
     return owner;
   }
@@ -254,20 +291,67 @@ export class EsdbIdentityRegistry implements IdentityRegistry {
       if (survivor !== undefined) return survivor;
       state = live?.get(id);
       if (state) return null;
-      const events = await this.read(registryCustomerStream(id), 'forwards', 2);
+      // registered, merged into at most one survivor at a time; an unmerge makes it live again
+      const events = await this.read(registryCustomerStream(id), 'forwards', Number.MAX_SAFE_INTEGER);
       if (events.length === 0) return undefined;
       if (events[0].revision !== 0n) throw deletedRegistryStream(registryCustomerStream(id));
-      const last = events[events.length - 1];
-      if (last.type === MERGED_INTO) {
-        const survivorId = (last.data as { survivorId: string }).survivorId;
+      let survivorId: string | undefined;
+      const apart: string[] = [];
+      for (const e of events) {
+        if (e.type === MERGED_INTO) survivorId = (e.data as { survivorId: string }).survivorId;
+        else if (e.type === UNMERGED) survivorId = undefined;
+        else if (e.type === KEPT_APART) apart.push((e.data as { otherId: string }).otherId);
+      }
+      if (survivorId !== undefined) {
         this.mergedInto.set(id, survivorId);
         return survivorId;
       }
-      state = { customerId: id, revision: last.revision, seq: Number(events[0].position?.commit ?? 0) };
+      const last = events[events.length - 1];
+      state = { customerId: id, revision: last.revision, seq: Number(events[0].position?.commit ?? 0), apart };
       live?.set(id, state);
       return null;
     });
     return state;
+  }
+
+  /**
+   * Idempotent by unmergeId: the split customer's `CustomerUnmerged` (naming it) is appended last, so
+   * a move interrupted half way is completed by running it again. The survivor's `CustomerKeptApart`
+   * changes its revision, so a merge of the survivor decided concurrently loses its compare-and-set
+   * and is resolved again (and sees the pair kept apart).
+   */
+  async unmerge(moves: UnmergeMove[]): Promise<void> {
+    for (const m of moves) {
+      const events = await this.read(registryCustomerStream(m.splitId), 'forwards', Number.MAX_SAFE_INTEGER);
+      if (events.some((e) => e.type === UNMERGED && (e.data as { unmergeId?: string }).unmergeId === m.unmergeId)) continue;
+      const own = async (ids: Identifier[], customerId: string) => {
+        for (const id of ids) {
+          const key = identifierKey(id);
+          await this.append(identifierStream(key), MOVED, { customerId }, 'any');
+          this.claims.delete(key);
+        }
+      };
+      await own(m.identifiers, m.splitId);
+      await own(m.keptBySurvivor, m.survivorId);
+      await this.append(registryCustomerStream(m.survivorId), KEPT_APART, { otherId: m.splitId }, 'any');
+      await this.append(registryCustomerStream(m.splitId), KEPT_APART, { otherId: m.survivorId }, 'any');
+      await this.append(registryCustomerStream(m.splitId), UNMERGED, { unmergeId: m.unmergeId, survivorId: m.survivorId }, 'any');
+      this.mergedInto.delete(m.splitId);
+      // the customers merged into the split customer point at it already (chains are followed, not re-pointed)
+    }
+  }
+
+  async identityConflicts(options: { offset: number; limit: number }): Promise<IdentityConflict[]> {
+    const seen = new Set<string>();
+    const out: IdentityConflict[] = [];
+    for (const e of await this.read(REGISTRY_CONFLICTS_STREAM, 'forwards', Number.MAX_SAFE_INTEGER)) {
+      const c = e.data as unknown as IdentityConflict;
+      // a resolution retried after a lost race records its conflict again: one entry per event
+      if (seen.has(c.triggeringEventId)) continue;
+      seen.add(c.triggeringEventId);
+      out.push(c);
+    }
+    return out.slice(options.offset, options.offset + options.limit);
   }
 
   async pendingMerges(): Promise<PendingMerge[]> {

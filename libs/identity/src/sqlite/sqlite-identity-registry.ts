@@ -1,8 +1,8 @@
 import Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
-import { decideSharedIdentifierMerge, followMergeChain, identifierKey, type Identifier } from '@cem/domain';
+import { chooseSurvivor, decideSharedIdentifierMerge, followMergeChain, identifierKey, type Identifier } from '@cem/domain';
 import { runMigrations } from '@cem/event-store/sqlite/migrations';
-import type { IdentityRegistry, PendingMerge, Resolution, ResolveRequest } from '../port';
+import type { IdentityConflict, IdentityRegistry, PendingMerge, Resolution, ResolveRequest, UnmergeMove } from '../port';
 
 const MIGRATIONS = [
   `CREATE TABLE identity_customers (
@@ -25,6 +25,23 @@ const MIGRATIONS = [
      confirmed   INTEGER NOT NULL DEFAULT 0
    );
    CREATE INDEX identity_merges_unconfirmed ON identity_merges (confirmed) WHERE confirmed = 0;`,
+  // unmerge: pairs of customers kept apart (lower id first), the unmerges done, and the conflicts met
+  `CREATE TABLE identity_apart (
+     a TEXT NOT NULL,
+     b TEXT NOT NULL,
+     PRIMARY KEY (a, b)
+   ) WITHOUT ROWID;
+   CREATE TABLE identity_unmerges (
+     unmerge_id TEXT PRIMARY KEY
+   ) WITHOUT ROWID;
+   CREATE TABLE identity_conflicts (
+     seq                 INTEGER PRIMARY KEY AUTOINCREMENT,
+     triggering_event_id TEXT NOT NULL UNIQUE,
+     customer_ids        TEXT NOT NULL,
+     occurred_at         TEXT NOT NULL,
+     source              TEXT NOT NULL,
+     recorded_at         TEXT NOT NULL
+   );`,
 ];
 
 interface MergeRow {
@@ -75,6 +92,20 @@ export class SqliteIdentityRegistry implements IdentityRegistry {
       ),
       pending: this.db.prepare<[], MergeRow>('SELECT * FROM identity_merges WHERE confirmed = 0 ORDER BY rowid'),
       confirm: this.db.prepare('UPDATE identity_merges SET confirmed = 1 WHERE merge_id = ?'),
+      apart: this.db.prepare<[string, string], { a: string }>('SELECT a FROM identity_apart WHERE a = ? AND b = ?'),
+      insertApart: this.db.prepare('INSERT INTO identity_apart (a, b) VALUES (?, ?) ON CONFLICT DO NOTHING'),
+      unmergeDone: this.db.prepare<[string], { unmerge_id: string }>('SELECT unmerge_id FROM identity_unmerges WHERE unmerge_id = ?'),
+      insertUnmerge: this.db.prepare('INSERT INTO identity_unmerges (unmerge_id) VALUES (?)'),
+      own: this.db.prepare(
+        'INSERT INTO identity_identifiers (key, customer_id) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET customer_id = excluded.customer_id',
+      ),
+      insertConflict: this.db.prepare(
+        'INSERT INTO identity_conflicts (triggering_event_id, customer_ids, occurred_at, source, recorded_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (triggering_event_id) DO NOTHING',
+      ),
+      conflicts: this.db.prepare<
+        [number, number],
+        { triggering_event_id: string; customer_ids: string; occurred_at: string; source: string; recorded_at: string }
+      >('SELECT * FROM identity_conflicts ORDER BY seq LIMIT ? OFFSET ?'),
     };
   }
 
@@ -117,14 +148,26 @@ export class SqliteIdentityRegistry implements IdentityRegistry {
       return { customerId, registered: false, merges: [] };
     }
 
-    const merge: PendingMerge = decideSharedIdentifierMerge(
-      [...owners].map(([customerId, identifierKeys]) => ({
-        customerId,
-        registeredSeq: this.stmt.customer.get(customerId)!.seq,
-        identifierKeys,
-      })),
-      req,
-    );
+    const candidates = [...owners].map(([customerId, identifierKeys]) => ({
+      customerId,
+      registeredSeq: this.stmt.customer.get(customerId)!.seq,
+      identifierKeys,
+    }));
+    if (this.keptApart(candidates.map((c) => c.customerId))) {
+      // an unmerge keeps some of them apart: no merge, no new claims; the event goes to the earliest
+      // registered and the conflict is kept for review (docs/identity.md, "Unmerge")
+      const order = chooseSurvivor(candidates);
+      const customerIds = [order.survivorId, ...order.mergedIds];
+      this.stmt.insertConflict.run(
+        req.triggeringEventId,
+        JSON.stringify(customerIds),
+        req.occurredAt,
+        req.source,
+        new Date().toISOString(),
+      );
+      return { customerId: customerIds[0], registered: false, merges: [], conflict: customerIds };
+    }
+    const merge: PendingMerge = decideSharedIdentifierMerge(candidates, req);
     const { survivorId, mergedIds } = merge;
     for (const mergedId of mergedIds) {
       this.stmt.markMerged.run(survivorId, mergedId);
@@ -141,6 +184,42 @@ export class SqliteIdentityRegistry implements IdentityRegistry {
       merge.source,
     );
     return { customerId: survivorId, registered: false, merges: [merge] };
+  }
+
+  private keptApart(customerIds: string[]): boolean {
+    for (let i = 0; i < customerIds.length; i++)
+      for (let j = i + 1; j < customerIds.length; j++) {
+        const [a, b] = [customerIds[i], customerIds[j]].sort();
+        if (this.stmt.apart.get(a, b)) return true;
+      }
+    return false;
+  }
+
+  async unmerge(moves: UnmergeMove[]): Promise<void> {
+    this.db
+      .transaction(() => {
+        for (const m of moves) {
+          if (this.stmt.unmergeDone.get(m.unmergeId)) continue;
+          this.stmt.markMerged.run(null, m.splitId);
+          for (const id of m.restoredIds) this.stmt.markMerged.run(m.splitId, id);
+          for (const id of m.identifiers) this.stmt.own.run(identifierKey(id), m.splitId);
+          for (const id of m.keptBySurvivor) this.stmt.own.run(identifierKey(id), m.survivorId);
+          const [a, b] = [m.survivorId, m.splitId].sort();
+          this.stmt.insertApart.run(a, b);
+          this.stmt.insertUnmerge.run(m.unmergeId);
+        }
+      })
+      .immediate();
+  }
+
+  async identityConflicts(options: { offset: number; limit: number }): Promise<IdentityConflict[]> {
+    return this.stmt.conflicts.all(options.limit, options.offset).map((r) => ({
+      triggeringEventId: r.triggering_event_id,
+      customerIds: JSON.parse(r.customer_ids),
+      occurredAt: r.occurred_at,
+      source: r.source,
+      recordedAt: r.recorded_at,
+    }));
   }
 
   async pendingMerges(): Promise<PendingMerge[]> {
