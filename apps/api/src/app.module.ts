@@ -18,6 +18,7 @@ import { HttpMetricsInterceptor } from './metrics/http-metrics.interceptor';
 import { MetricsController } from './metrics/metrics.controller';
 import { MeController } from './me/me.controller';
 import { MilestonesController } from './milestones/milestones.controller';
+import { ErasuresController } from './admin/erasures.controller';
 import { OpsLogController } from './admin/log.controller';
 import { targetMetricSourceOf } from './targets/target-metrics.source';
 import { TARGET_METRICS } from './targets/target-metrics.token';
@@ -33,6 +34,7 @@ const controllers = [
   AuditController,
   RebuildsController,
   ChurnRiskController,
+  ErasuresController,
   EventsController,
   ExperienceMetricsController,
   HealthController,

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { customerStreamId, type PersonalDataErasedV1 } from '@cem/domain';
 import { StreamNotFoundError, type RecordedEvent } from '@cem/event-store';
 import { personalPathsOf } from '@cem/privacy';
-import type { OpsActor } from './ops-actions';
+import { performOpsAction, type OpsActor } from './ops-actions';
 import type { Platform } from './platform';
 
 /** Why an erasure was refused; nothing was changed. `field` names the input at fault. */
@@ -122,6 +122,42 @@ export async function eraseCustomer(
   await platform.registry.forgetCustomers(certificate.erasedCustomerIds);
   await platform.keys.destroy(certificate.erasedCustomerIds, certificate.erasedAt);
   return certificate;
+}
+
+/** Erasures of this process, one at a time: two requests for one customer must not both append a certificate. */
+let erasing: Promise<unknown> = Promise.resolve();
+
+/**
+ * The erasure as an ops action, shared by `cem erase` and `POST /v1/admin/erasures`: runs
+ * eraseCustomer and records an `ops.action-performed` event (`action: erase`, the customer id and the
+ * result; never personal data, never the reason's text). A refusal is recorded as refused.
+ */
+export async function eraseCustomerAction(
+  platform: Platform,
+  request: { customerId: string; reason: string | undefined; actor: OpsActor },
+): Promise<ErasureCertificate> {
+  const run = () =>
+    performOpsAction(
+      platform.store,
+      { action: 'erase', actor: request.actor, parameters: { customerId: request.customerId } },
+      async () => {
+        const certificate = await eraseCustomer(platform, {
+          customerId: request.customerId,
+          reason: request.reason,
+          requestedBy: request.actor,
+        });
+        return {
+          result: 'ok' as const,
+          outcome: `erased ${certificate.erasedCustomerIds.length} customer id(s)`,
+          figures: { position: certificate.position },
+          certificate,
+        };
+      },
+      (e) => (e instanceof ErasureRefusedError ? 'refused' : 'failed'),
+    );
+  const done = erasing.then(run, run);
+  erasing = done.catch(() => undefined);
+  return (await done).certificate;
 }
 
 async function readOrEmpty(platform: Platform, streamId: string): Promise<RecordedEvent[]> {

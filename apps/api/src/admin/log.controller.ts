@@ -1,5 +1,4 @@
 import {
-  type ArgumentMetadata,
   BadRequestException,
   Body,
   ConflictException,
@@ -12,21 +11,19 @@ import {
   NotFoundException,
   OnModuleDestroy,
   Param,
-  type PipeTransform,
   Post,
   Query,
   Req,
   Res,
   UsePipes,
-  ValidationPipe,
 } from '@nestjs/common';
 import { ApiBody, ApiOkResponse, ApiOperation, ApiParam, ApiProperty, ApiResponse, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { PassThrough } from 'node:stream';
 import { checkReplayRange, ReplayRangeError, type ReplayRange } from '@cem/event-store';
-import { flattenValidationErrors } from '@cem/ingestion';
 import { apiKeyActor, exportLogAction, logHeadAction, replayAction, type ApiKeyPrincipal, type Platform } from '@cem/platform';
 import { Roles } from '../auth/roles.decorator';
+import { bodyValidation } from '../http/body-validation';
 import { invalidParameter, queryValidation } from '../http/query-answers';
 import { PLATFORM } from '../tokens';
 import { LogVerifications, VerificationRunningError } from './log-verifications';
@@ -45,30 +42,7 @@ export const MAX_LOG_STREAMS = 2;
 
 const NDJSON = 'application/x-ndjson';
 
-const dtoValidation = new ValidationPipe({
-  transform: true,
-  whitelist: true,
-  forbidNonWhitelisted: true,
-  exceptionFactory: (errors) =>
-    new BadRequestException({
-      error: 'validation_failed',
-      message: 'invalid body; nothing was started',
-      errors: flattenValidationErrors(errors),
-    }),
-});
-
-/** The body must be a JSON object: the ValidationPipe alone would take null (and no body) for {}. */
-const bodyValidation: PipeTransform = {
-  transform(value: unknown, metadata: ArgumentMetadata) {
-    if (metadata.type === 'body' && (typeof value !== 'object' || value === null || Array.isArray(value)))
-      throw new BadRequestException({
-        error: 'validation_failed',
-        message: 'invalid body; nothing was started',
-        errors: [{ field: 'body', reason: 'must be a JSON object ({} for no anchor)' }],
-      });
-    return dtoValidation.transform(value, metadata);
-  },
-};
+const startBody = bodyValidation('invalid body; nothing was started', '{} for no anchor');
 
 class LogStreamsBusyDto {
   @ApiProperty({ example: 429 }) statusCode!: number;
@@ -115,7 +89,7 @@ export class OpsLogController implements OnModuleDestroy {
   @Post('verifications')
   @HttpCode(202)
   @Roles('ops')
-  @UsePipes(bodyValidation)
+  @UsePipes(startBody)
   @ApiOperation({
     summary: 'Start verify-log: recompute the hash chain over the whole log, in the background (role: ops)',
     description:

@@ -45,6 +45,7 @@ describe('OpenAPI document', () => {
   it('has a request body schema for every POST and PUT', () => {
     const writes = operations().filter(({ method }) => method === 'post' || method === 'put');
     expect(writes.map((w) => w.id).sort()).toEqual([
+      'POST /v1/admin/erasures',
       'POST /v1/admin/log/verifications',
       'POST /v1/events',
       'POST /v1/events:batch',

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { cliActor, eraseCustomer, performOpsAction, ErasureRefusedError } from '@cem/platform';
+import { cliActor, eraseCustomerAction } from '@cem/platform';
 import { withPlatform } from '../with-platform';
 
 /**
@@ -16,21 +16,8 @@ export function registerEraseCommand(program: Command): void {
     .option('--actor <name>', 'who asked for it (default: the OS user)')
     .action(async (customerId: string, opts: { reason?: string; actor?: string }) => {
       const certificate = await withPlatform((platform) =>
-        performOpsAction(
-          platform.store,
-          { action: 'erase', actor: cliActor(opts.actor), parameters: { customerId } },
-          async () => {
-            const c = await eraseCustomer(platform, { customerId, reason: opts.reason, requestedBy: cliActor(opts.actor) });
-            return {
-              result: 'ok' as const,
-              outcome: `erased ${c.erasedCustomerIds.length} customer id(s)`,
-              figures: { position: c.position },
-              c,
-            };
-          },
-          (e) => (e instanceof ErasureRefusedError ? 'refused' : 'failed'),
-        ),
+        eraseCustomerAction(platform, { customerId, reason: opts.reason, actor: cliActor(opts.actor) }),
       );
-      process.stdout.write(`${JSON.stringify(certificate.c, null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify(certificate, null, 2)}\n`);
     });
 }
