@@ -227,6 +227,53 @@ describe('targets over the experience metrics (the real metric source)', () => {
     expect(res.json().errors).toEqual([expect.objectContaining({ field: 'metric' })]);
   });
 
+  it('refuses a slice on churned-customers and retained-customers (whole-customer-base figures) with a 422 naming slice; nothing written', async () => {
+    const before = await api.platform.store.headPosition();
+    for (const metric of ['churned-customers', 'retained-customers']) {
+      const body = {
+        targetId: `${metric}-high`,
+        name: `${metric} of high-value customers`,
+        metric,
+        slice: { dimension: 'segment', value: 'high' },
+        direction: 'at-most',
+        threshold: 100,
+        startDate: '2026-01-01',
+        dueDate: '2026-08-31',
+      };
+      const res = await api.app.inject({
+        method: 'POST',
+        url: '/v1/targets',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${KEYS.analyst}` },
+        payload: JSON.stringify(body),
+      });
+      expect([metric, res.statusCode]).toEqual([metric, 422]);
+      expect([metric, res.json().errors]).toEqual([metric, [{ field: 'slice', reason: expect.stringContaining('has no slices') }]]);
+      // the same target without a slice is accepted: the refusal is about the slice only
+      const { slice: _slice, ...unsliced } = body;
+      const accepted = await api.app.inject({
+        method: 'POST',
+        url: '/v1/targets',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${KEYS.analyst}` },
+        payload: JSON.stringify({ ...unsliced, targetId: `${metric}-all` }),
+      });
+      expect([metric, accepted.statusCode]).toEqual([metric, 201]);
+      // and changing it to a sliced one is refused too, the stored version untouched
+      const changed = await api.app.inject({
+        method: 'PUT',
+        url: `/v1/targets/${metric}-all`,
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${KEYS.analyst}` },
+        payload: JSON.stringify({ ...unsliced, targetId: undefined, slice: body.slice }),
+      });
+      expect([metric, changed.statusCode, changed.json().errors?.[0]?.field]).toEqual([metric, 422, 'slice']);
+    }
+    // the only events written are the two unsliced targets' creations
+    const written = await api.platform.store.readAll({ after: before });
+    expect(written.map((e) => [e.type, (e.data as { targetId?: string }).targetId])).toEqual([
+      ['target.created', 'churned-customers-all'],
+      ['target.created', 'retained-customers-all'],
+    ]);
+  });
+
   it('reads the metric of the slice from the experience metrics; the status matches a plain recomputation from the answers', async () => {
     const events: Record<string, unknown>[] = [];
     for (const [month, scores] of Object.entries(ANSWERS))
