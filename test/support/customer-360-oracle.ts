@@ -44,8 +44,37 @@ export interface Oracle {
 
 const streamCustomer = (e: RecordedEvent) => e.streamId.slice('customer-'.length);
 const occurred = (e: RecordedEvent) => (e.metadata as { occurredAt: string }).occurredAt;
-const TOUCHPOINT = (type: string) =>
-  !['customer.registered', 'customers.merged', 'customer.merged-into', 'milestone.reached', 'milestone.missed'].includes(type);
+/**
+ * The customer's touch points (the brief's event model), listed here rather than taken from the projection's
+ * catalogue: everything else on a customer's stream (registration, merges, milestones, segment
+ * membership, churn-risk bands, erasures) is the platform's own and no touch.
+ */
+const TOUCHPOINT_TYPES = new Set([
+  'contact.handled',
+  'message.received',
+  'message.sent',
+  'web.visited',
+  'purchase.completed',
+  'order.cancelled',
+  'refund.issued',
+  'survey.answered',
+  'case.opened',
+  'case.resolved',
+  'case.reopened',
+  'case.escalated',
+  'case.assigned',
+  'case.status-changed',
+  'case.closed',
+  'complaint.filed',
+  'campaign.responded',
+  'subscription.started',
+  'subscription.changed',
+  'subscription.cancelled',
+  'profile.updated',
+  'consent.changed',
+  'identifiers.linked',
+]);
+const TOUCHPOINT = (type: string) => TOUCHPOINT_TYPES.has(type);
 
 export function recompute(log: RecordedEvent[]): Oracle {
   const parent = new Map<string, string>();

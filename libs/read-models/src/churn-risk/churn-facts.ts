@@ -1,5 +1,5 @@
 import type { CustomerKeyedState, CustomerModel } from '../kit/customer-states';
-import type { ProjectedRecord } from '../projector/projected-record';
+import { isTouchpointRecord, type ProjectedRecord } from '../projector/projected-record';
 
 /**
  * What the churn-risk model needs to know about one customer, kept with the instant of every fact
@@ -9,7 +9,7 @@ import type { ProjectedRecord } from '../projector/projected-record';
  * major units, currencies added without conversion (as the customer 360's value segment).
  */
 export interface ChurnFacts extends CustomerKeyedState {
-  /** distinct instants of touch points (any touch-point event) */
+  /** distinct instants of touch points (any touch-point event; none of the platform's own events) */
   touches: number[];
   /** [at, amount] of each purchase */
   purchases: [number, number][];
@@ -91,19 +91,15 @@ const SUBSCRIPTION_CHANGES: Record<string, SubscriptionMark> = { upgrade: 'upgra
 export function foldChurnFacts(facts: ChurnFacts, record: ProjectedRecord): void {
   const at = Date.parse(record.metadata.occurredAt);
   if (!Number.isFinite(at)) return;
-  switch (record.type) {
-    case 'churn-risk.changed':
-      facts.announced++;
-      facts.announcedBand = record.data.band;
-      return;
-    case 'customer.registered':
-    case 'customers.merged':
-    case 'customer.merged-into':
-    case 'churn-model.fitted':
-      return;
-    default:
-      break;
+  if (record.type === 'churn-risk.changed') {
+    facts.announced++;
+    facts.announcedBand = record.data.band;
+    return;
   }
+  // only the customer's own touch points are touches: the platform's events on a customer's stream
+  // (registration, merges, milestone.reached / missed, segment.entered / left, an erasure) are not,
+  // as in the customer 360 (a scheduled milestone.missed must not make a silent customer look active)
+  if (!isTouchpointRecord(record)) return;
   insertSorted(facts.touches, at, true);
   switch (record.type) {
     case 'purchase.completed':

@@ -55,3 +55,37 @@ describe('churn facts fold', () => {
     );
   });
 });
+
+describe('churn facts: what is a touch', () => {
+  const record = (position: number, type: string, data: Record<string, unknown>, occurredAt: string) =>
+    ({
+      position,
+      eventId: `e${position}`,
+      streamId: 'customer-c',
+      revision: position,
+      recordedAt: occurredAt,
+      metadata: { schemaVersion: 1, occurredAt, customerId: 'c', source: 't' },
+      type,
+      data,
+    }) as unknown as ProjectedRecord;
+
+  it("counts the customer's touch points only, not the platform's own events on its stream (as the customer 360)", () => {
+    const facts = emptyChurnFacts('c');
+    const log = [
+      record(1, 'customer.registered', { customerId: 'c', identifiers: [] }, '2026-01-01T00:00:00Z'),
+      record(2, 'web.visited', { url: 'https://example.com/' }, '2026-01-02T00:00:00Z'),
+      // written by the platform later: a scheduled miss at the deadline, segment changes, a band change, an erasure
+      record(3, 'milestone.reached', { customerId: 'c', milestoneId: 'onboarded' }, '2026-01-03T00:00:00Z'),
+      record(4, 'milestone.missed', { customerId: 'c', milestoneId: 'renewed' }, '2026-04-01T00:00:00Z'),
+      record(5, 'segment.entered', { customerId: 'c', segmentId: 's' }, '2026-04-02T00:00:00Z'),
+      record(6, 'segment.left', { customerId: 'c', segmentId: 's' }, '2026-04-03T00:00:00Z'),
+      record(7, 'churn-risk.changed', { customerId: 'c', band: 'high' }, '2026-04-04T00:00:00Z'),
+      record(8, 'personal-data.erased', { customerId: 'c', erasedCustomerIds: ['c'] }, '2026-04-05T00:00:00Z'),
+      record(9, 'target.created', { targetId: 't' }, '2026-04-06T00:00:00Z'),
+      record(10, 'ops.action-performed', { action: 'rebuild' }, '2026-04-07T00:00:00Z'),
+    ];
+    for (const r of log) foldChurnFacts(facts, r);
+    expect(facts.touches).toEqual([Date.parse('2026-01-02T00:00:00Z')]);
+    expect(facts).toMatchObject({ announced: 1, announcedBand: 'high', purchases: [], contacts: [], surveys: [] });
+  });
+});

@@ -7,7 +7,8 @@ import { CHURN_RISK, CHURN_RISK_TABLES, churnRiskMigrations, type ChurnRiskTable
 /** Churn risk: each customer's facts with their instants, scored at any as-of instant by the latest fitted model. */
 export const churnRisk = defineReadModel<ChurnRiskTables>()({
   name: CHURN_RISK,
-  version: 2,
+  // 3: the platform's own events on a customer's stream (milestones, segments, erasure) are no longer touches
+  version: 3,
   tables: CHURN_RISK_TABLES,
   migrations: churnRiskMigrations,
   projection: ChurnRiskProjection,
