@@ -28,6 +28,7 @@ import { METRICS_REGISTRY } from './metrics/metrics.token';
 import { PLATFORM } from './tokens';
 import { RebuildsController } from './admin/rebuilds.controller';
 import { WebhooksController } from './webhooks/webhooks.controller';
+import { UnmergeController } from './identity/unmerge.controller';
 import { WEBHOOKS } from './webhooks/webhooks.token';
 
 const controllers = [
@@ -46,6 +47,7 @@ const controllers = [
   OpsLogController,
   SegmentsController,
   WebhooksController,
+  UnmergeController,
 ];
 
 const OWNS_READ_SIDE = Symbol('OWNS_READ_SIDE');

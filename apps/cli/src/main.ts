@@ -6,6 +6,7 @@ import { registerAuditCommands } from './commands/audit.command';
 import { registerChurnCommands } from './commands/churn.command';
 import { registerCustomerCommands } from './commands/customer.command';
 import { registerEraseCommand } from './commands/erase.command';
+import { registerUnmergeCommand } from './commands/unmerge.command';
 import { registerImportCommand } from './commands/import.command';
 import { registerKafkaCommands } from './commands/kafka.command';
 import { registerLogCommands } from './commands/log.command';
@@ -36,6 +37,7 @@ registerVerifyCommand(program);
 registerRebuildCommand(program);
 registerSegmentCommands(program);
 registerEraseCommand(program);
+registerUnmergeCommand(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   console.error(e instanceof Error ? e.message : String(e));

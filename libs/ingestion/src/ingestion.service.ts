@@ -129,23 +129,25 @@ export class IngestionService {
     });
     if (conflicts.length > 0) throw new IngestConflictError(conflicts);
 
-    // 1. who is it? (registers new customers, decides merges)
-    const resolutions = await this.registry.resolveBatch(
-      fresh.map(({ command }) => ({
-        identifiers: identifiersOf(command),
-        triggeringEventId: command.eventId,
-        occurredAt: command.occurredAt,
-        source: command.source,
-      })),
-    );
-    const merges: PendingMerge[] = [...(await this.registry.pendingMerges())];
-    for (const r of resolutions) for (const m of r.merges) if (!merges.some((x) => x.mergeId === m.mergeId)) merges.push(m);
-    const survivorOf = new Map<string, string>();
-    for (const m of merges) for (const id of m.mergedIds) survivorOf.set(id, m.survivorId);
-    const canonical = (id: string): string => followMergeChain(id, (cur) => survivorOf.get(cur));
-
-    // 2. decide and append; a concurrent writer moving a stream means: read heads again and redo
+    // 2. decide and append; a concurrent writer moving a stream means: resolve again, read heads again
+    // and redo (resolving is idempotent: the customers registered and the merges decided by the first
+    // attempt are found again; an unmerge that landed meanwhile sends the events to the split customer)
     for (let attempt = 1; ; attempt++) {
+      // 1. who is it? (registers new customers, decides merges)
+      const resolutions = await this.registry.resolveBatch(
+        fresh.map(({ command }) => ({
+          identifiers: identifiersOf(command),
+          triggeringEventId: command.eventId,
+          occurredAt: command.occurredAt,
+          source: command.source,
+        })),
+      );
+      const merges: PendingMerge[] = [...(await this.registry.pendingMerges())];
+      for (const r of resolutions) for (const m of r.merges) if (!merges.some((x) => x.mergeId === m.mergeId)) merges.push(m);
+      const survivorOf = new Map<string, string>();
+      for (const m of merges) for (const id of m.mergedIds) survivorOf.set(id, m.survivorId);
+      const canonical = (id: string): string => followMergeChain(id, (cur) => survivorOf.get(cur));
+
       const planned: { streamId: string; event: DomainEvent; resultIndex?: number }[] = [];
       const targets = new Set<string>();
       for (const m of merges) for (const { streamCustomerId } of decideMerge(m)) targets.add(customerStreamId(streamCustomerId));
@@ -167,9 +169,12 @@ export class IngestionService {
         }
       }
       fresh.forEach(({ command, index }, i) => {
-        const customerId = resolutions[i].customerId;
+        const { customerId, conflict } = resolutions[i];
         const streamId = customerStreamId(customerId);
-        plan(streamId, customerStream.decide({ customerId, touchpoint: command }, stateOf(streamId)), { eventId: command.eventId, index });
+        const events = customerStream.decide({ customerId, touchpoint: command }, stateOf(streamId));
+        // identifiers of customers an unmerge keeps apart: recorded on the first, marked for review
+        const marked = conflict ? events.map((e) => (e.eventId === command.eventId ? markConflict(e, conflict) : e)) : events;
+        plan(streamId, marked, { eventId: command.eventId, index });
       });
 
       const writes = new Map<string, StreamWrite>();
@@ -182,6 +187,7 @@ export class IngestionService {
 
       try {
         const appended = await this.store.appendMany([...writes.values()]);
+        if (merges.length > 0) await this.registry.confirmMerges(merges.map((m) => m.mergeId));
         const positions = new Map<string, { position: number; duplicate: boolean }>();
         for (const r of appended) for (const e of r.events) positions.set(e.eventId, e);
         for (const p of planned) {
@@ -213,7 +219,6 @@ export class IngestionService {
         throw e;
       }
     }
-    if (merges.length > 0) await this.registry.confirmMerges(merges.map((m) => m.mergeId));
 
     // repeats of an id inside the batch get the answer of its first occurrence
     commands.forEach((c, index) => {
@@ -222,6 +227,11 @@ export class IngestionService {
     return results as IngestResult[];
   }
 }
+
+const markConflict = (e: DomainEvent, customerIds: string[]): DomainEvent => ({
+  ...e,
+  metadata: { ...e.metadata, identityConflict: customerIds },
+});
 
 /**
  * The event store's idempotency hash (contentHash) of the event a command becomes, from the fields

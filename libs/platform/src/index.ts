@@ -4,3 +4,4 @@ export * from './ops-actions';
 export * from './log-actions';
 export * from './log-sealer';
 export * from './erasure';
+export * from './unmerge';

@@ -1,0 +1,200 @@
+import {
+  customerStreamId,
+  decideUnmerge,
+  DomainValidationError,
+  identifierKey,
+  parseIdentifierKey,
+  UnmergeRefusedError,
+  type CustomersUnmergedV1,
+  type Identifier,
+  type RecordedMerge,
+  type SplitRequest,
+} from '@cem/domain';
+import { StreamNotFoundError, WrongExpectedRevisionError, type RecordedEvent } from '@cem/event-store';
+import type { UnmergeMove } from '@cem/identity';
+import type { OpsActor } from './ops-actions';
+import type { Platform } from './platform';
+
+export { UnmergeRefusedError };
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** at most this many customers split off by one request */
+export const MAX_UNMERGE_SPLITS = 20;
+/** at most this many identifiers named per split customer */
+export const MAX_UNMERGE_IDENTIFIERS = 100;
+
+export interface UnmergeRequest {
+  /** the surviving customer of the merge(s) */
+  customerId: string;
+  /** the merged-away customers to split off; identifiers as `kind:value` (absent: all they brought) */
+  splits: { customerId: string; identifiers?: string[] }[];
+  reason: string | undefined;
+  requestedBy: OpsActor;
+  now?: () => Date;
+}
+
+export interface UnmergeResult {
+  survivorId: string;
+  /** one per customer split off, with the position of its `customers.unmerged` event */
+  unmerged: (Omit<CustomersUnmergedV1, 'identifiers'> & { eventId: string; position: number; identifierCount: number })[];
+}
+
+/**
+ * Undoes merges (docs/identity.md, "Unmerge"), in an order that concurrent ingestion and a crash
+ * cannot turn into a loss: 1. the identity registry moves the identifiers to the split customers and
+ * keeps the pairs apart (idempotent), so every event resolved from then on goes to the right
+ * customer's stream; 2. the `customers.unmerged` events are appended to the survivor's stream, at
+ * the revision read (another writer in between: read and decide again). Events that arrived before
+ * step 2 are attributed by the identifiers they carried when the read models refold both customers
+ * at that event. An unmerge interrupted between 1 and 2 is completed by running it again (the
+ * registry step is repeated harmlessly; the refusals are decided from the log, not the registry).
+ */
+export async function unmergeCustomer(platform: Platform, request: UnmergeRequest): Promise<UnmergeResult> {
+  const survivorId = request.customerId;
+  if (!UUID.test(survivorId))
+    throw new UnmergeRefusedError(
+      'customerId',
+      'unknown-customer',
+      `customerId: ${JSON.stringify(survivorId.slice(0, 64))} is not a customer id`,
+    );
+  if (request.splits.length > MAX_UNMERGE_SPLITS)
+    throw new UnmergeRefusedError('split', 'invalid', `split: at most ${MAX_UNMERGE_SPLITS} customers per unmerge`);
+  const splits: SplitRequest[] = request.splits.map((s, i) => {
+    if (!UUID.test(s.customerId))
+      throw new UnmergeRefusedError(
+        'split',
+        'unknown-customer',
+        `split[${i}]: ${JSON.stringify(s.customerId.slice(0, 64))} is not a customer id`,
+      );
+    return { splitId: s.customerId, identifiers: s.identifiers && parseKeys(s.identifiers, i) };
+  });
+  const canonical = await platform.registry.canonicalId(survivorId);
+  if (canonical === undefined) throw new UnmergeRefusedError('customerId', 'unknown-customer', `customerId: no customer ${survivorId}`);
+  if (canonical !== survivorId)
+    throw new UnmergeRefusedError(
+      'customerId',
+      'merged-away',
+      `customerId: ${survivorId} was merged into ${canonical}; split ${survivorId} off ${canonical} first`,
+    );
+  for (const [i, s] of splits.entries())
+    if ((await platform.registry.canonicalId(s.splitId)) === undefined)
+      throw new UnmergeRefusedError('split', 'unknown-customer', `split[${i}]: no customer ${s.splitId}`);
+
+  const now = (request.now ?? (() => new Date()))().toISOString();
+  for (let attempt = 1; ; attempt++) {
+    const { events: survivorEvents, revision } = await readStream(platform, survivorId);
+    const merges: RecordedMerge[] = [];
+    const undone: { mergeId: string; splitId: string }[] = [];
+    for (const e of survivorEvents) {
+      if (e.type === 'customers.merged')
+        merges.push({ mergeId: e.eventId, position: e.position, mergedIds: (e.data as { mergedIds: string[] }).mergedIds });
+      if (e.type === 'customers.unmerged') {
+        const d = e.data as CustomersUnmergedV1;
+        undone.push({ mergeId: d.mergeId, splitId: d.splitId });
+      }
+    }
+    const brought = new Map<string, { identifiers: string[]; restoredIds: string[] }>();
+    for (const s of splits) {
+      const merge = [...merges].reverse().find((m) => m.mergedIds.includes(s.splitId));
+      if (merge) brought.set(s.splitId, await broughtTo(platform, s.splitId, merge.position));
+    }
+    const events = decideUnmerge(
+      { survivorId, merges, undone, brought },
+      { splits, reason: request.reason, requestedBy: request.requestedBy, now },
+    );
+
+    const moves: UnmergeMove[] = events.map((e) => {
+      const moved = new Set(e.data.identifiers);
+      return {
+        unmergeId: e.eventId,
+        survivorId,
+        splitId: e.data.splitId,
+        restoredIds: e.data.restoredIds,
+        identifiers: e.data.identifiers.map(toIdentifier),
+        keptBySurvivor: brought
+          .get(e.data.splitId)!
+          .identifiers.filter((k) => !moved.has(k))
+          .map(toIdentifier),
+      };
+    });
+    await platform.registry.unmerge(moves);
+    try {
+      const appended = await platform.store.appendToStream(
+        customerStreamId(survivorId),
+        events.map((e) => ({ eventId: e.eventId, type: e.type, data: e.data, metadata: { ...e.metadata } })),
+        { expectedRevision: revision },
+      );
+      return {
+        survivorId,
+        unmerged: events.map((e, i) => {
+          const { identifiers, ...data } = e.data;
+          return { ...data, identifierCount: identifiers.length, eventId: e.eventId, position: appended.events[i].position };
+        }),
+      };
+    } catch (e) {
+      // ingestion appended to the survivor's stream between our read and our append: decide again
+      if (e instanceof WrongExpectedRevisionError && attempt < 10) continue;
+      throw e;
+    }
+  }
+}
+
+function parseKeys(keys: string[], index: number): string[] {
+  if (keys.length > MAX_UNMERGE_IDENTIFIERS)
+    throw new UnmergeRefusedError('identifiers', 'invalid', `split[${index}].identifiers: at most ${MAX_UNMERGE_IDENTIFIERS}`);
+  return keys.map((k, j) => {
+    try {
+      return identifierKey(parseIdentifierKey(k));
+    } catch (e) {
+      if (e instanceof DomainValidationError)
+        throw new UnmergeRefusedError('identifiers', 'invalid', `split[${index}].identifiers[${j}]: ${e.errors[0].reason}`);
+      throw e;
+    }
+  });
+}
+
+const toIdentifier = (key: string): Identifier => parseIdentifierKey(key);
+
+async function readStream(platform: Platform, customerId: string): Promise<{ events: RecordedEvent[]; revision: number | 'no_stream' }> {
+  try {
+    const events = await platform.store.readStream(customerStreamId(customerId));
+    return { events, revision: events.length === 0 ? 'no_stream' : events[events.length - 1].revision };
+  } catch (e) {
+    if (e instanceof StreamNotFoundError) return { events: [], revision: 'no_stream' };
+    throw e;
+  }
+}
+
+/**
+ * What a merged-away customer brought to the merge at `mergePosition`: every identifier its events
+ * (and those of the customers merged into it before) named up to the merge, and those customers.
+ */
+async function broughtTo(
+  platform: Platform,
+  splitId: string,
+  mergePosition: number,
+): Promise<{ identifiers: string[]; restoredIds: string[] }> {
+  const identifiers = new Set<string>();
+  const seen = new Set<string>();
+  const pending = [splitId];
+  while (pending.length > 0) {
+    const id = pending.pop()!;
+    if (seen.has(id)) continue;
+    seen.add(id);
+    for (const e of (await readStream(platform, id)).events) {
+      if (e.position >= mergePosition) continue;
+      for (const i of identifiersNamedBy(e)) identifiers.add(identifierKey(i));
+      if (e.type === 'customers.merged') pending.push(...(e.data as { mergedIds: string[] }).mergedIds);
+    }
+  }
+  return { identifiers: [...identifiers], restoredIds: [...seen].filter((id) => id !== splitId) };
+}
+
+/** The identifiers a stored event names: its envelope's, a registration's, an `identifiers.linked` payload's. */
+export function identifiersNamedBy(e: Pick<RecordedEvent, 'type' | 'data' | 'metadata'>): Identifier[] {
+  const out: Identifier[] = [...(((e.metadata as { identifiers?: Identifier[] }).identifiers ?? []) as Identifier[])];
+  if (e.type === 'customer.registered' || e.type === 'identifiers.linked')
+    out.push(...(((e.data as { identifiers?: Identifier[] }).identifiers ?? []) as Identifier[]));
+  // erased events read without values: nothing to name
+  return out.filter((i) => typeof i?.kind === 'string' && typeof i?.value === 'string');
+}
