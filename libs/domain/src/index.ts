@@ -1,6 +1,7 @@
 export * from './errors';
 export * from './events';
 export * from './identity/identifier';
+export * from './identity/identifier-index';
 export * from './identity/merge-chain';
 export * from './catalogue/catalogue';
 export * from './catalogue/upcasters';

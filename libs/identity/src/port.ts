@@ -92,3 +92,11 @@ export interface IdentityRegistry {
 }
 
 export const IDENTITY_REGISTRY = Symbol('IDENTITY_REGISTRY');
+
+/** The registry is keyed by another identifier index than the one configured: the process must not start. */
+export class IdentifierIndexMismatchError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'IdentifierIndexMismatchError';
+  }
+}

@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import type { AppConfig } from '@cem/config';
 import { EsdbEventStore, SqliteEventStore, type EventStore } from '@cem/event-store';
 import { ensureOwnerOnlyDir, prepareOwnerOnlySqliteFile } from '@cem/event-store/sqlite/owner-only';
+import { blindIdentifierIndex, PLAIN_IDENTIFIER_INDEX, type IdentifierIndex } from '@cem/domain';
 import { EsdbIdentityRegistry, SqliteIdentityRegistry, type IdentityRegistry } from '@cem/identity';
 import { IngestionService } from '@cem/ingestion';
 import { EncryptingEventStore, parseSecretKey, SqliteKeyStore } from '@cem/privacy';
@@ -24,6 +25,11 @@ export interface Platform {
   /** the per-customer data keys; undefined when PRIVACY_MASTER_KEY is not set (personal data in plaintext) */
   keys?: SqliteKeyStore;
   registry: IdentityRegistry;
+  /**
+   * How identifiers are keyed where they are stored to find a customer (the identity registry, the
+   * read models' identifier index): the blind index when PRIVACY_INDEX_SECRET is set, else plain
+   */
+  identifierIndex: IdentifierIndex;
   ingestion: IngestionService;
   apiKeys: ApiKeyStore;
   /** the embedded platform database (identity registry, API keys); SQLite in every mode */
@@ -56,6 +62,14 @@ export function openPlatform(config: AppConfig, overrides: PlatformOverrides = {
   db.pragma(`synchronous = ${config.SQLITE_SYNCHRONOUS}`);
   db.pragma('busy_timeout = 10000');
 
+  const identifierIndex = identifierIndexOf(config);
+  let keys: SqliteKeyStore | undefined;
+  try {
+    keys = openKeyStore(config, dataDir);
+  } catch (e) {
+    db.close(); // refused (no or another master key): nothing else is open yet
+    throw e;
+  }
   let store = overrides.store;
   let registry = overrides.registry;
   if (!store && config.EVENT_STORE === 'esdb') {
@@ -63,12 +77,24 @@ export function openPlatform(config: AppConfig, overrides: PlatformOverrides = {
     // instances can share it; the local platform.db keeps only API keys
     const esdb = EsdbEventStore.connect(config.ESDB_CONNECTION_STRING!, { log: (m) => logger.warn(m) });
     store = esdb;
-    registry ??= new EsdbIdentityRegistry(esdb.client);
+    registry ??= new EsdbIdentityRegistry(esdb.client, { index: identifierIndex });
+  }
+  if (!registry) {
+    let embedded: SqliteIdentityRegistry;
+    try {
+      embedded = new SqliteIdentityRegistry(db, { index: identifierIndex });
+    } catch (e) {
+      // refused (keyed by another index): close what is open
+      db.close();
+      void keys?.close();
+      throw e;
+    }
+    if (embedded.rekeyed > 0)
+      logger.warn(`identity registry: ${embedded.rekeyed} identifiers re-keyed from plaintext to the blind index (docs/privacy.md)`);
+    registry = embedded;
   }
   store ??= new SqliteEventStore(join(dataDir, 'events.db'), { synchronous: config.SQLITE_SYNCHRONOUS });
-  registry ??= new SqliteIdentityRegistry(db);
   const logStore = store;
-  const keys = openKeyStore(config, dataDir);
   if (keys) store = new EncryptingEventStore(logStore, keys, contentDigestKey(config.PRIVACY_INDEX_SECRET!));
   const ingestion = new IngestionService(store, registry, {
     now: overrides.now ?? Date.now,
@@ -82,6 +108,7 @@ export function openPlatform(config: AppConfig, overrides: PlatformOverrides = {
     logStore,
     keys,
     registry,
+    identifierIndex,
     ingestion,
     apiKeys,
     db,
@@ -90,6 +117,7 @@ export function openPlatform(config: AppConfig, overrides: PlatformOverrides = {
         logger.warn('EventStoreDB is unreachable at boot; calls answer 503 until it is back');
         return;
       }
+      if (registry instanceof EsdbIdentityRegistry) await registry.checkIndex((await logStore.readAll({ maxCount: 1 })).length > 0);
       await reportPlaintextPersonalData(logStore, keys);
     },
     async close() {
@@ -121,6 +149,10 @@ function openKeyStore(config: AppConfig, dataDir: string): SqliteKeyStore | unde
   }
   return new SqliteKeyStore(file, parseSecretKey(config.PRIVACY_MASTER_KEY)!);
 }
+
+/** The blind index keyed by PRIVACY_INDEX_SECRET when it is set (privacy on), else plain `kind:value`. */
+export const identifierIndexOf = (config: Pick<AppConfig, 'PRIVACY_INDEX_SECRET'>): IdentifierIndex =>
+  config.PRIVACY_INDEX_SECRET === undefined ? PLAIN_IDENTIFIER_INDEX : blindIdentifierIndex(parseSecretKey(config.PRIVACY_INDEX_SECRET)!);
 
 /** The key of the content digests (the idempotency hash of encrypted events), derived from PRIVACY_INDEX_SECRET. */
 const contentDigestKey = (secret: string): Buffer =>

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { identifierKey, type Identifier } from '@cem/domain';
+import { PLAIN_IDENTIFIER_INDEX, type Identifier, type IdentifierIndex } from '@cem/domain';
 import type { IdentityRegistry, Resolution, ResolveRequest } from '../port';
 
 export interface IdentityRegistryFixture {
@@ -7,6 +7,8 @@ export interface IdentityRegistryFixture {
   open(): IdentityRegistry;
   /** releases what the factory created; the registries it opened are already closed by the suite */
   cleanup?: () => Promise<void>;
+  /** the identifier index the registries are opened with (default: plain); merge evidence names its keys */
+  index?: IdentifierIndex;
 }
 
 /**
@@ -92,7 +94,7 @@ export function identityRegistryContract(name: string, create: () => Promise<Ide
             survivorId: first.customerId,
             mergedIds: [second.customerId],
             evidence: {
-              identifiers: [identifierKey(a), identifierKey(b)].sort(),
+              identifiers: [a, b].map((fixture.index ?? PLAIN_IDENTIFIER_INDEX).keyOf).sort(),
               rule: 'shared-identifier',
               triggeringEventId: req.triggeringEventId,
               survivorRule: 'earliest-registered',

@@ -4,19 +4,30 @@ import {
   chooseSurvivor,
   decideSharedIdentifierMerge,
   followMergeChainAsync,
-  identifierKey,
   mergeCarriedOut,
+  PLAIN_IDENTIFIER_INDEX,
   type Identifier,
+  type IdentifierIndex,
 } from '@cem/domain';
 import { StoreRefusedError, StoreUnavailableError } from '@cem/event-store';
 import { isStreamNotFound, isWrongExpectedVersion, mapEsdbError } from '@cem/event-store/esdb/errors';
 import { INTERNAL_STREAM_PREFIX, identifierStream } from '@cem/event-store/esdb/naming';
-import type { IdentityConflict, IdentityRegistry, PendingMerge, Resolution, ResolveRequest, UnmergeMove } from '../port';
+import {
+  IdentifierIndexMismatchError,
+  type IdentityConflict,
+  type IdentityRegistry,
+  type PendingMerge,
+  type Resolution,
+  type ResolveRequest,
+  type UnmergeMove,
+} from '../port';
 
 /** Registry streams (hidden from the global log by the internal prefix). */
 export const registryCustomerStream = (customerId: string): string => `${INTERNAL_STREAM_PREFIX}customer-${customerId}`;
 export const REGISTRY_MERGES_STREAM = `${INTERNAL_STREAM_PREFIX}identity-merges`;
 export const REGISTRY_CONFLICTS_STREAM = `${INTERNAL_STREAM_PREFIX}identity-conflicts`;
+/** Its first event records the identifier index the registry streams are keyed by (checkIndex). */
+export const REGISTRY_INDEX_STREAM = `${INTERNAL_STREAM_PREFIX}identity-index`;
 
 const CLAIMED = 'IdentifierClaimed';
 const REGISTERED = 'CustomerRegistered';
@@ -30,6 +41,7 @@ const KEPT_APART = 'CustomerKeptApart';
 /** on an identifier's claim stream: owned by `customerId` from now on (an unmerge moved it) */
 const MOVED = 'IdentifierMoved';
 const CONFLICT = 'IdentityConflict';
+const INDEX_RECORDED = 'IdentifierIndexRecorded';
 
 export interface EsdbIdentityRegistryOptions {
   newCustomerId?: () => string;
@@ -41,6 +53,11 @@ export interface EsdbIdentityRegistryOptions {
    * never change, so remembering them is always correct; it saves a read each.
    */
   factCacheSize?: number;
+  /**
+   * How identifiers are keyed (default: plain `kind:value`): with the blind index, the reservation
+   * stream of an identifier is named by its keyed hash, so no stream name or registry event holds it.
+   */
+  index?: IdentifierIndex;
 }
 
 /** Insertion-ordered memory of facts that never change once written; forgets the oldest when full. */
@@ -100,6 +117,7 @@ export class EsdbIdentityRegistry implements IdentityRegistry {
   private readonly claims: FactCache;
   /** merged-away customer -> survivor (a customer is merged away at most once, never back) */
   private readonly mergedInto: FactCache;
+  private readonly index: IdentifierIndex;
 
   constructor(
     private readonly client: EventStoreDBClient,
@@ -109,6 +127,38 @@ export class EsdbIdentityRegistry implements IdentityRegistry {
     this.maxAttempts = options.maxAttempts ?? 20;
     this.claims = new FactCache(options.factCacheSize ?? 100_000);
     this.mergedInto = new FactCache(options.factCacheSize ?? 100_000);
+    this.index = options.index ?? PLAIN_IDENTIFIER_INDEX;
+  }
+
+  /**
+   * Boot check: the index the registry streams are keyed by is recorded once (the first event of
+   * REGISTRY_INDEX_STREAM, appended with no_stream so racing instances agree); an instance started
+   * with another one (privacy switched on or off, another PRIVACY_INDEX_SECRET) is refused, since its
+   * lookups would miss every identifier and split customers. A registry that predates the record
+   * (`logHasEvents` and nothing recorded) is plain; switching it to the blind index needs the re-keying
+   * procedure of docs/privacy.md first (streams are append-only), so that is refused too.
+   */
+  async checkIndex(logHasEvents: boolean): Promise<void> {
+    let [first] = await this.read(REGISTRY_INDEX_STREAM, 'forwards', 1);
+    if (!first) {
+      const predates = logHasEvents;
+      const fingerprint = predates ? PLAIN_IDENTIFIER_INDEX.fingerprint : this.index.fingerprint;
+      try {
+        await this.append(REGISTRY_INDEX_STREAM, INDEX_RECORDED, { fingerprint }, NO_STREAM);
+      } catch (err) {
+        if (!(err instanceof WrongRevision)) throw err;
+      }
+      [first] = await this.read(REGISTRY_INDEX_STREAM, 'forwards', 1);
+    }
+    const recorded = (first?.data as { fingerprint?: string } | undefined)?.fingerprint;
+    if (recorded === this.index.fingerprint) return;
+    throw new IdentifierIndexMismatchError(
+      this.index.mode === 'plain'
+        ? 'PRIVACY_INDEX_SECRET: required: the EventStoreDB identity registry keys identifiers by the blind index (docs/privacy.md)'
+        : recorded === PLAIN_IDENTIFIER_INDEX.fingerprint
+          ? 'PRIVACY_INDEX_SECRET: the EventStoreDB identity registry holds identifiers in plain; re-key it first (docs/privacy.md, existing EventStoreDB registry)'
+          : 'PRIVACY_INDEX_SECRET: differs from the secret the EventStoreDB identity registry was keyed with (docs/privacy.md)',
+    );
   }
 
   /**
@@ -126,7 +176,7 @@ export class EsdbIdentityRegistry implements IdentityRegistry {
   }
 
   private async resolveOne(req: ResolveRequest, live = new Map<string, CustomerState>()): Promise<Resolution> {
-    const keys = [...new Set(req.identifiers.map(identifierKey))].sort();
+    const keys = [...new Set(req.identifiers.map(this.index.keyOf))].sort();
     const merges: PendingMerge[] = [];
     for (let attempt = 1; ; attempt++) {
       try {
@@ -326,7 +376,7 @@ export class EsdbIdentityRegistry implements IdentityRegistry {
       if (events.some((e) => e.type === UNMERGED && (e.data as { unmergeId?: string }).unmergeId === m.unmergeId)) continue;
       const own = async (ids: Identifier[], customerId: string) => {
         for (const id of ids) {
-          const key = identifierKey(id);
+          const key = this.index.keyOf(id);
           await this.append(identifierStream(key), MOVED, { customerId }, 'any');
           this.claims.delete(key);
         }
@@ -374,7 +424,7 @@ export class EsdbIdentityRegistry implements IdentityRegistry {
   }
 
   async lookup(identifier: Identifier): Promise<string | undefined> {
-    const owner = await this.owner(identifierKey(identifier));
+    const owner = await this.owner(this.index.keyOf(identifier));
     return owner === undefined ? undefined : (await this.follow(owner))?.customerId;
   }
 

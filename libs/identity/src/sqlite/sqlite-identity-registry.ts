@@ -1,8 +1,24 @@
 import Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
-import { chooseSurvivor, decideSharedIdentifierMerge, followMergeChain, identifierKey, type Identifier } from '@cem/domain';
+import {
+  chooseSurvivor,
+  decideSharedIdentifierMerge,
+  followMergeChain,
+  identifierOfPlainKey,
+  PLAIN_IDENTIFIER_INDEX,
+  type Identifier,
+  type IdentifierIndex,
+} from '@cem/domain';
 import { runMigrations } from '@cem/event-store/sqlite/migrations';
-import type { IdentityConflict, IdentityRegistry, PendingMerge, Resolution, ResolveRequest, UnmergeMove } from '../port';
+import {
+  IdentifierIndexMismatchError,
+  type IdentityConflict,
+  type IdentityRegistry,
+  type PendingMerge,
+  type Resolution,
+  type ResolveRequest,
+  type UnmergeMove,
+} from '../port';
 
 const MIGRATIONS = [
   `CREATE TABLE identity_customers (
@@ -42,7 +58,24 @@ const MIGRATIONS = [
      source              TEXT NOT NULL,
      recorded_at         TEXT NOT NULL
    );`,
+  // 3: which identifier index keys the rows ('identifier-index': the index fingerprint); see applyIndex
+  `CREATE TABLE identity_settings (
+     name  TEXT PRIMARY KEY,
+     value TEXT NOT NULL
+   ) WITHOUT ROWID;`,
 ];
+
+const INDEX_SETTING = 'identifier-index';
+
+export interface SqliteIdentityRegistryOptions {
+  newCustomerId?: () => string;
+  /**
+   * How identifiers are keyed in the file (default: plain `kind:value`). With the blind index, the
+   * first open re-keys the rows written in plain (see applyIndex); a file keyed by one index is
+   * refused with another, since every lookup would miss and split customers.
+   */
+  index?: IdentifierIndex;
+}
 
 interface MergeRow {
   merge_id: string;
@@ -63,11 +96,14 @@ export class SqliteIdentityRegistry implements IdentityRegistry {
   private readonly db: Database.Database;
   private readonly ownsDb: boolean;
   private readonly stmt;
+  private readonly newCustomerId: () => string;
+  private readonly index: IdentifierIndex;
+  /** how many identifiers this open re-keyed from plain to the blind index (0 when none were plain) */
+  readonly rekeyed: number;
 
-  constructor(
-    fileOrDb: string | Database.Database,
-    private readonly newCustomerId: () => string = randomUUID,
-  ) {
+  constructor(fileOrDb: string | Database.Database, options: SqliteIdentityRegistryOptions = {}) {
+    this.newCustomerId = options.newCustomerId ?? randomUUID;
+    this.index = options.index ?? PLAIN_IDENTIFIER_INDEX;
     this.ownsDb = typeof fileOrDb === 'string';
     this.db = typeof fileOrDb === 'string' ? new Database(fileOrDb) : fileOrDb;
     if (this.ownsDb) {
@@ -75,6 +111,7 @@ export class SqliteIdentityRegistry implements IdentityRegistry {
       this.db.pragma('busy_timeout = 10000');
     }
     runMigrations(this.db, 'identity', MIGRATIONS);
+    this.rekeyed = this.applyIndex();
     this.stmt = {
       owner: this.db.prepare<[string], { customer_id: string }>('SELECT customer_id FROM identity_identifiers WHERE key = ?'),
       customer: this.db.prepare<[string], { customer_id: string; seq: number; merged_into: string | null }>(
@@ -118,7 +155,7 @@ export class SqliteIdentityRegistry implements IdentityRegistry {
   }
 
   private resolveOne(req: ResolveRequest): Resolution {
-    const keys = [...new Set(req.identifiers.map(identifierKey))];
+    const keys = [...new Set(req.identifiers.map(this.index.keyOf))];
     const owners = new Map<string, string[]>(); // customer -> keys that led to it
     const unclaimed: string[] = [];
     for (const key of keys) {
@@ -202,8 +239,8 @@ export class SqliteIdentityRegistry implements IdentityRegistry {
           if (this.stmt.unmergeDone.get(m.unmergeId)) continue;
           this.stmt.markMerged.run(null, m.splitId);
           for (const id of m.restoredIds) this.stmt.markMerged.run(m.splitId, id);
-          for (const id of m.identifiers) this.stmt.own.run(identifierKey(id), m.splitId);
-          for (const id of m.keptBySurvivor) this.stmt.own.run(identifierKey(id), m.survivorId);
+          for (const id of m.identifiers) this.stmt.own.run(this.index.keyOf(id), m.splitId);
+          for (const id of m.keptBySurvivor) this.stmt.own.run(this.index.keyOf(id), m.survivorId);
           const [a, b] = [m.survivorId, m.splitId].sort();
           this.stmt.insertApart.run(a, b);
           this.stmt.insertUnmerge.run(m.unmergeId);
@@ -238,7 +275,7 @@ export class SqliteIdentityRegistry implements IdentityRegistry {
   }
 
   async lookup(identifier: Identifier): Promise<string | undefined> {
-    const row = this.stmt.owner.get(identifierKey(identifier));
+    const row = this.stmt.owner.get(this.index.keyOf(identifier));
     return row ? this.canonicalSync(row.customer_id) : undefined;
   }
 
@@ -255,6 +292,64 @@ export class SqliteIdentityRegistry implements IdentityRegistry {
       return row?.merged_into;
     });
     return known ? id : undefined;
+  }
+
+  /**
+   * Records the index the rows are keyed by, or re-keys them. A file without a record (written before
+   * the record existed: plain) or recorded as plain is re-keyed to the blind index the first time it is
+   * opened with one: every identifier row and the identifier keys of every merge's evidence, in one
+   * transaction (a crash leaves it all plain, and the next open does it again), with `secure_delete` and
+   * the write-ahead log truncated, so no plaintext identifier stays in the file. A file keyed by a blind
+   * index is refused when opened without it or with another secret.
+   */
+  private applyIndex(): number {
+    const setting = this.db.prepare<[string], { value: string }>('SELECT value FROM identity_settings WHERE name = ?');
+    const record = this.db.prepare(
+      'INSERT INTO identity_settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value',
+    );
+    const wanted = this.index.fingerprint;
+    if (setting.get(INDEX_SETTING)?.value === wanted) return 0;
+    const previousSecureDelete = this.db.pragma('secure_delete', { simple: true });
+    this.db.pragma('secure_delete = ON');
+    try {
+      const rekeyed = this.db
+        .transaction(() => {
+          const recorded = setting.get(INDEX_SETTING)?.value ?? 'plain';
+          if (recorded === wanted) return 0;
+          if (recorded !== 'plain') {
+            throw new IdentifierIndexMismatchError(
+              this.index.mode === 'plain'
+                ? 'PRIVACY_INDEX_SECRET: required: the identity registry in platform.db keys identifiers by the blind index (docs/privacy.md)'
+                : 'PRIVACY_INDEX_SECRET: differs from the secret the identity registry in platform.db was keyed with; lookups would miss every identifier (docs/privacy.md)',
+            );
+          }
+          let n = 0;
+          if (this.index.mode === 'blind') n = this.rekeyPlainRows();
+          record.run(INDEX_SETTING, wanted);
+          return n;
+        })
+        .immediate();
+      if (rekeyed > 0) this.db.pragma('wal_checkpoint(TRUNCATE)');
+      return rekeyed;
+    } finally {
+      this.db.pragma(`secure_delete = ${Number(previousSecureDelete)}`);
+    }
+  }
+
+  /** plain `kind:value` keys -> the blind index, in the identifier rows and in merge evidence */
+  private rekeyPlainRows(): number {
+    const keyOf = (plainKey: string) => this.index.keyOf(identifierOfPlainKey(plainKey));
+    const rows = this.db.prepare<[], { key: string; customer_id: string }>('SELECT key, customer_id FROM identity_identifiers').all();
+    this.db.exec('DELETE FROM identity_identifiers');
+    const insert = this.db.prepare('INSERT INTO identity_identifiers (key, customer_id) VALUES (?, ?)');
+    for (const r of rows) insert.run(keyOf(r.key), r.customer_id);
+    const setEvidence = this.db.prepare('UPDATE identity_merges SET evidence = ? WHERE merge_id = ?');
+    for (const m of this.db.prepare<[], { merge_id: string; evidence: string }>('SELECT merge_id, evidence FROM identity_merges').all()) {
+      const evidence = JSON.parse(m.evidence) as { identifiers?: string[] };
+      const identifiers = (evidence.identifiers ?? []).map(keyOf).sort();
+      setEvidence.run(JSON.stringify({ ...evidence, identifiers }), m.merge_id);
+    }
+    return rows.length;
   }
 
   async forgetCustomers(customerIds: string[]): Promise<number> {

@@ -1,0 +1,32 @@
+import { createHmac, hkdfSync } from 'node:crypto';
+import { blindIdentifierIndex, identifierOfPlainKey, PLAIN_IDENTIFIER_INDEX } from './identifier-index';
+
+describe('identifier index', () => {
+  const zero = Buffer.alloc(32);
+
+  it('plain keys by kind:value', () => {
+    expect(PLAIN_IDENTIFIER_INDEX.keyOf({ kind: 'email', value: 'ana@example.com' })).toBe('email:ana@example.com');
+    expect(identifierOfPlainKey('external:shop:42')).toEqual({ kind: 'external', value: 'shop:42' });
+  });
+
+  it('blind keys by the documented construction (the vector of docs/privacy.md)', () => {
+    const index = blindIdentifierIndex(zero);
+    expect(index.keyOf({ kind: 'email', value: 'ana@example.com' })).toBe('email:bi1.K_pIBORhSSuNbKqFvnW6bASDNgXiFGjNbIQZat-ZIgg');
+    // recomputed here from the construction, for another identifier
+    const indexKey = Buffer.from(hkdfSync('sha256', zero, Buffer.alloc(0), 'cem identifier index', 32));
+    const expected = createHmac('sha256', indexKey).update('phone:+31612345678').digest('base64url');
+    expect(index.keyOf({ kind: 'phone', value: '+31612345678' })).toBe(`phone:bi1.${expected}`);
+  });
+
+  it('depends on the secret and on the kind; the fingerprint names the secret without holding it', () => {
+    const other = Buffer.alloc(32, 1);
+    const a = blindIdentifierIndex(zero);
+    const b = blindIdentifierIndex(other);
+    expect(a.keyOf({ kind: 'crm', value: 'C-1' })).not.toBe(b.keyOf({ kind: 'crm', value: 'C-1' }));
+    expect(a.keyOf({ kind: 'crm', value: 'C-1' }).slice(4)).not.toBe(a.keyOf({ kind: 'account', value: 'C-1' }).slice(8));
+    expect(a.fingerprint).toMatch(/^blind:[A-Za-z0-9_-]{16}$/);
+    expect(a.fingerprint).not.toBe(b.fingerprint);
+    expect(blindIdentifierIndex(Buffer.from(zero)).fingerprint).toBe(a.fingerprint);
+    expect(() => blindIdentifierIndex(Buffer.alloc(16))).toThrow(/32 bytes/);
+  });
+});
