@@ -45,6 +45,7 @@ export async function createApiApp(platform: Platform, options: ApiAppOptions = 
       store: platform.store,
       logger,
       projector: platform.config.PROJECTOR,
+      onVersionChange: platform.config.READ_MODEL_VERSION_CHANGE,
       churn: { rescoringIntervalMs: churnRescoringIntervalMsOf(platform.config), bandThresholds: churnBandThresholdsOf(platform.config) },
     }));
   const webhooks = new WebhooksRuntime({

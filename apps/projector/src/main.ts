@@ -28,6 +28,7 @@ async function main(): Promise<void> {
     readStore: readStoreLocationOf(config),
     store: platform.store,
     batchSize: size,
+    onVersionChange: config.READ_MODEL_VERSION_CHANGE,
     logger,
     churn: { rescoringIntervalMs: churnRescoringIntervalMsOf(config), bandThresholds: churnBandThresholdsOf(config) },
   });

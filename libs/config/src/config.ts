@@ -98,6 +98,12 @@ export class AppConfig {
   @text() @IsOptional() @IsString() DATABASE_URL?: string;
   /** most events per read-store transaction of the projector; unset: the projector's default */
   @IsOptional() @Int(1, 50_000) PROJECTOR_BATCH_SIZE?: number;
+  /**
+   * what the projector does with a read model whose stored copy another version of the code projected:
+   * `hold` (serve the old copy, readiness says `rebuild-needed`, `cem rebuild` switches in a new one) or
+   * `rebuild-in-place` (empty it and project it again from position 0 at start); docs/operations.md
+   */
+  @text() @oneOf(['hold', 'rebuild-in-place']) READ_MODEL_VERSION_CHANGE: 'hold' | 'rebuild-in-place' = 'hold';
   /** IANA time zone the experience metrics are bucketed in (read by the read model from the environment; a change rebuilds it) */
   @text() @IsString() METRICS_TIME_ZONE = 'UTC';
   /** minutes between two re-scorings of every customer for churn-band changes (where the projector runs) */

@@ -1,9 +1,11 @@
 import type { LoggerService } from '@nestjs/common';
+import type { Kysely } from 'kysely';
 import { Gauge, Histogram, Registry } from 'prom-client';
 import type { EventStore } from '@cem/event-store';
 import type { QueriesOf, ReadModel } from './kit/read-model';
-import { readCheckpoints } from './projector/checkpoints';
-import { startProjector, type RunningProjector } from './projector/projector.module';
+import { readCheckpoint, readCheckpoints } from './projector/checkpoints';
+import { REBUILD_NEEDED, type VersionChangePolicy } from './projector/projection-lane';
+import { codeVersionsOf, startProjector, type RunningProjector } from './projector/projector.module';
 import { READ_MODELS, type ReadModelName } from './read-models';
 import { startScheduledJobs } from './scheduled-jobs';
 import { SEGMENTS_JOB, SegmentEvaluations } from './segments/segments.job';
@@ -24,6 +26,12 @@ export interface ReadSideOptions {
    */
   projector?: 'embedded' | 'external';
   batchSize?: number;
+  /**
+   * READ_MODEL_VERSION_CHANGE: a read model whose stored copy another version of the code projected
+   * is held, its old copy serving, until `cem rebuild` switches (`hold`, default), or emptied and
+   * projected again in place (`rebuild-in-place`); see VersionChangePolicy
+   */
+  onVersionChange?: VersionChangePolicy;
   logger?: LoggerService;
   /** Prometheus registry for the projection metrics; a new one when absent */
   registry?: Registry;
@@ -53,8 +61,11 @@ export interface ProjectionLag {
 
 export interface ReadModelHealth {
   name: string;
+  /** the lane's status (`live`, `catching-up`, `retrying`, `stopped`), `rebuild-needed`, or `external` */
   status: string;
   lag: ProjectionLag;
+  /** set when the stored copy was projected by another version than this code's: it serves as it is until a rebuild switches */
+  rebuildNeeded?: { liveVersion: number; codeVersion: number };
 }
 
 export interface ReadSideHealth {
@@ -64,6 +75,8 @@ export interface ReadSideHealth {
   /** over every read model (the slowest) */
   lag: ProjectionLag;
   readModels: ReadModelHealth[];
+  /** the read models whose stored copy another version projected (`cem rebuild` them) */
+  rebuildNeeded: string[];
 }
 
 /**
@@ -94,6 +107,11 @@ export interface ReadSide {
   health(): Promise<ReadSideHealth>;
   close(): Promise<void>;
 }
+
+const laneRebuildNeeded = (held: { reason: string; detail: Record<string, unknown> } | undefined) =>
+  held?.reason === REBUILD_NEEDED
+    ? { liveVersion: Number(held.detail.liveVersion), codeVersion: Number(held.detail.codeVersion) }
+    : undefined;
 
 /** Opens the read side; with `projector: 'embedded'` it also starts the projector in this process. */
 export async function openReadSide(options: ReadSideOptions): Promise<ReadSide> {
@@ -141,6 +159,7 @@ export async function openReadSide(options: ReadSideOptions): Promise<ReadSide> 
       db: writeStore.db,
       readStore: writeStore,
       batchSize: options.batchSize,
+      onVersionChange: options.onVersionChange,
       logger: options.logger,
       onBatch: (b) => {
         batchSeconds.observe({ read_model: b.readModel }, b.durationMs / 1000);
@@ -192,6 +211,16 @@ export async function openReadSide(options: ReadSideOptions): Promise<ReadSide> 
     }
   };
 
+  // PROJECTOR=external: this process compares the stored checkpoints' versions with its own code's
+  let codeVersions: Promise<Map<string, number>> | undefined;
+  const storedRebuildNeeded = async (name: string) => {
+    codeVersions ??= codeVersionsOf({ store: options.store, db: readStore.db as Kysely<any>, dataDir: options.dataDir });
+    const [stored, code] = await Promise.all([readCheckpoint(readStore.db, name), codeVersions.then((v) => v.get(name))]);
+    return stored && code !== undefined && stored.position > 0 && stored.version !== code
+      ? { liveVersion: stored.version, codeVersion: code }
+      : undefined;
+  };
+
   const queries = Object.fromEntries(
     models.map((m) => [m.name, m.queries(readStore.db, { now, churnBandThresholds: options.churn?.bandThresholds })]),
   ) as QueriesOf<typeof READ_MODELS>;
@@ -235,13 +264,20 @@ export async function openReadSide(options: ReadSideOptions): Promise<ReadSide> 
     lag,
     async health() {
       const lanes = running ? running.projector.health : [];
-      const readModels = await Promise.all(
-        allNames.map(async (name) => ({ name, status: lanes.find((l) => l.name === name)?.status ?? 'external', lag: await lag([name]) })),
+      const readModels: ReadModelHealth[] = await Promise.all(
+        allNames.map(async (name) => {
+          const lane = lanes.find((l) => l.name === name);
+          const rebuildNeeded = lane ? laneRebuildNeeded(lane.held) : await storedRebuildNeeded(name);
+          const status = rebuildNeeded ? REBUILD_NEEDED : (lane?.status ?? 'external');
+          return { name, status, lag: await lag([name]), ...(rebuildNeeded ? { rebuildNeeded } : {}) };
+        }),
       );
       const status = running ? running.projector.status : 'external';
-      // ready once every read model has reached the head once: before, its views would be stale
+      // ready once every read model has reached the head once: before, its views would be stale; a
+      // read model needing a rebuild serves its old copy meanwhile, so it does not make the process unready
       const ready = running ? running.projector.hasCaughtUp && status !== 'retrying' : true;
-      return { ready, projector: mode, status, lag: await lag(), readModels };
+      const rebuildNeeded = readModels.filter((m) => m.rebuildNeeded).map((m) => m.name);
+      return { ready, projector: mode, status: status === 'held' ? REBUILD_NEEDED : status, lag: await lag(), readModels, rebuildNeeded };
     },
     async close() {
       await scheduler?.stop();

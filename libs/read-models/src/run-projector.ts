@@ -3,6 +3,7 @@ import type { EventStore } from '@cem/event-store';
 import { CHURN_RISK, ChurnRiskQueries } from './churn-risk';
 import { MILESTONES } from './milestones';
 import { MilestonesQueries } from './milestones/milestones.query';
+import type { VersionChangePolicy } from './projector/projection-lane';
 import { startProjector, type RunningProjector } from './projector/projector.module';
 import { READ_MODELS } from './read-models';
 import type { ChurnSettings } from './read-side';
@@ -22,6 +23,8 @@ export async function runProjector(options: {
   readStore?: ReadStoreLocation;
   store: EventStore;
   batchSize?: number;
+  /** READ_MODEL_VERSION_CHANGE (see VersionChangePolicy; default `hold`) */
+  onVersionChange?: VersionChangePolicy;
   logger?: LoggerService;
   /** CHURN_RESCORING_INTERVAL_MINUTES and CHURN_BAND_THRESHOLDS for the scheduled re-scoring */
   churn?: ChurnSettings;
@@ -38,6 +41,7 @@ export async function runProjector(options: {
     readStore,
     dataDir: options.dataDir,
     batchSize: options.batchSize,
+    onVersionChange: options.onVersionChange,
     logger: options.logger,
   });
   // the scheduled system events run where the projector runs

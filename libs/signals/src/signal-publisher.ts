@@ -22,7 +22,7 @@ export interface SignalsLogger {
 }
 
 export interface SignalPublisherStats {
-  status: 'stopped' | 'starting' | 'catching-up' | 'live' | 'retrying';
+  status: 'stopped' | 'starting' | 'catching-up' | 'live' | 'retrying' | 'held';
   /** checkpoint: every signal of the log up to here is acknowledged by the broker */
   position: number;
   batches: number;

@@ -24,7 +24,10 @@ export class HealthController {
 
   @Get('ready')
   @Public()
-  @ApiOperation({ summary: 'Readiness: the event store answers and the projections have caught up once; reports projection lag (public)' })
+  @ApiOperation({
+    summary:
+      'Readiness: the event store answers and the projections have caught up once; reports projection lag, and each read model whose stored copy another version of the code projected (`rebuild-needed`: its old copy keeps serving until `cem rebuild` switches) (public)',
+  })
   @ApiResponse({ status: 200, description: 'ready' })
   @ApiResponse({ status: 503, description: 'not ready: the projector is still catching up or retrying a failed batch' })
   async ready(@Res({ passthrough: true }) reply: FastifyReply) {
@@ -40,6 +43,8 @@ export class HealthController {
         checkpoint: projections.lag.checkpoint,
         lagEvents: projections.lag.events,
         lagSeconds: projections.lag.seconds,
+        // the read models serving a copy of another version: `cem rebuild` them (the process stays ready)
+        rebuildNeeded: projections.rebuildNeeded,
         // each read model has its own lane and checkpoint: one being rebuilt shows here
         readModels: projections.readModels.map((m) => ({
           name: m.name,
@@ -47,6 +52,7 @@ export class HealthController {
           checkpoint: m.lag.checkpoint,
           lagEvents: m.lag.events,
           lagSeconds: m.lag.seconds,
+          ...(m.rebuildNeeded ? { rebuildNeeded: m.rebuildNeeded } : {}),
         })),
       },
     };

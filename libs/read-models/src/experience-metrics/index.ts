@@ -15,7 +15,7 @@ const PROJECTION_VERSION = 5;
 /**
  * The read model's version: the projection's, the reporting time zone and the repeat-contact
  * window (UTC and the default window add 0), so a new METRICS_TIME_ZONE or
- * REPEAT_CONTACT_WINDOW_DAYS rebuilds the buckets at the next start like a new version does.
+ * REPEAT_CONTACT_WINDOW_DAYS is a new version (see VersionChangePolicy).
  */
 export function experienceMetricsVersion(timeZone: string, repeatContactWindowDays = DEFAULT_REPEAT_CONTACT_WINDOW_DAYS): number {
   const setting =

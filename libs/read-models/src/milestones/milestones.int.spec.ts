@@ -117,7 +117,14 @@ describe('milestones projection over generated histories', () => {
 
   async function project(file: string, batchSize: number) {
     const readStore = await openSqliteReadStore(join(loaded.dir, file));
-    const running = await startProjector({ store: loaded.platform.store, db: readStore.db, batchSize, dataDir: loaded.dir });
+    // a changed definition recomputed in place at the next start (the platform's default holds it for `cem rebuild`)
+    const running = await startProjector({
+      store: loaded.platform.store,
+      db: readStore.db,
+      batchSize,
+      dataDir: loaded.dir,
+      onVersionChange: 'rebuild-in-place',
+    });
     expect(await running.projector.whenCaughtUpToHead(60_000)).toBe(true);
     return {
       readStore,

@@ -27,7 +27,7 @@ const chunks = <T>(items: T[], size = CHUNK): T[][] =>
  * the earliest touch point meeting each milestone's condition (order-independent minimums), and
  * per live customer and milestone the progress the definitions make of them. The definitions come
  * from `<DATA_DIR>/milestones.json`; their fingerprint is part of the checkpoint's version, so a
- * changed definition rebuilds the read model from position 0 at the next start.
+ * changed definition is a new version of the read model (see VersionChangePolicy).
  */
 @Injectable()
 @EventsHandler(ProjectedEvent)

@@ -51,7 +51,11 @@ export async function projectRange(options: ProjectRangeOptions): Promise<Map<st
     const eventBus = context.get(EventBus);
     for (const model of options.readModels) {
       const projection = context.get<Projection>(model.projection as never, { strict: false });
-      const lane = new ProjectionLane(model, projection, options.db, eventBus, new WriteTurns(), { batchSize });
+      // a copy of another version (a shadow resumed by a newer build) is simply projected again
+      const lane = new ProjectionLane(model, projection, options.db, eventBus, new WriteTurns(), {
+        batchSize,
+        onVersionChange: 'rebuild-in-place',
+      });
       let position = await lane.open();
       try {
         while (position < options.to) {

@@ -3,7 +3,7 @@ import type { ControlledTransaction, Kysely } from 'kysely';
 import { upcast, type EventMetadata } from '@cem/domain';
 import type { RecordedEvent } from '@cem/event-store';
 import type { ReadModel } from '../kit/read-model';
-import type { CheckpointedWorker } from '../subscriber/checkpointed-subscriber';
+import { WorkerHeld, type CheckpointedWorker } from '../subscriber/checkpointed-subscriber';
 import { directSqlOf } from '../store/direct-sql';
 import { claimCheckpoint, readCheckpoint, resetProjection, writeCheckpoint } from './checkpoints';
 import { ProjectedEvent } from './projected-event';
@@ -23,7 +23,24 @@ export class WriteTurns {
   waiting = 0;
 }
 
+/**
+ * What a lane does when the stored copy of its read model was projected by another version of the
+ * code (a new release, a changed configuration that is part of the version):
+ * - `hold` (the platform's default): the lane does not advance; the old copy keeps serving reads as
+ *   it is, health says `rebuild-needed` with both versions, and the lane resumes once a blue/green
+ *   rebuild (`cem rebuild`, run with this code) switched in a copy of this version;
+ * - `rebuild-in-place`: the lane empties the tables and projects them again from position 0 (the
+ *   read model answers from a partial copy until it has caught up).
+ * A copy at position 0 (never projected anything) just takes the new version either way.
+ */
+export type VersionChangePolicy = 'hold' | 'rebuild-in-place';
+
+/** The reason a lane is held (WorkerHeld.reason): its stored copy was projected by another version. */
+export const REBUILD_NEEDED = 'rebuild-needed';
+
 export interface ProjectionLaneOptions {
+  /** see VersionChangePolicy (default `hold`) */
+  onVersionChange?: VersionChangePolicy;
   /** full batches one catching-up transaction spans before it commits (default 20) */
   batchesPerTransaction?: number;
   batchSize: number;
@@ -75,6 +92,15 @@ export class ProjectionLane implements CheckpointedWorker {
 
   async open(): Promise<number> {
     const stored = await this.queued(() => readCheckpoint(this.db, this.name));
+    if (stored && stored.version !== this.version && stored.position > 0 && (this.options.onVersionChange ?? 'hold') === 'hold') {
+      // the old copy keeps serving as it is; `cem rebuild` builds one of this version next to it
+      throw new WorkerHeld(
+        REBUILD_NEEDED,
+        `the stored copy of ${this.name} was projected by version ${stored.version}, this code is version ${this.version}: rebuild needed (cem rebuild ${this.name}); the old copy keeps serving until the rebuild switches`,
+        { liveVersion: stored.version, codeVersion: this.version },
+        stored.position,
+      );
+    }
     if (stored && stored.version !== this.version) {
       this.options.logger?.log?.({
         msg: 'read model version changed: rebuilding from position 0',

@@ -6,7 +6,8 @@ import { typeCounts, typeCountsDelay } from '../../../../test/support/type-count
 import { customer360 } from '../customer-360';
 import type { ReadModel } from '../kit/read-model';
 import { openSqliteReadStore, type ReadStore } from '../store/read-store';
-import { readCheckpoint } from './checkpoints';
+import { readCheckpoint, writeCheckpoint } from './checkpoints';
+import type { VersionChangePolicy } from './projection-lane';
 import { startProjector, type RunningProjector } from './projector.module';
 
 /** The independent recount: events per type over the raw log. */
@@ -20,9 +21,17 @@ describe('projector lanes: read models assembled from a list, each with its own 
   let loaded: LoadedPlatform;
   const open: { store: ReadStore; running?: RunningProjector }[] = [];
 
-  async function start(file: string, readModels: readonly ReadModel[], batchSize = 200) {
+  async function start(file: string, readModels: readonly ReadModel[], batchSize = 200, onVersionChange?: VersionChangePolicy) {
     const store = await openSqliteReadStore(join(loaded.dir, file), { readModels });
-    const running = await startProjector({ store: loaded.platform.store, db: store.db, readModels, batchSize, retryDelayMs: 20 });
+    const running = await startProjector({
+      store: loaded.platform.store,
+      db: store.db,
+      readModels,
+      batchSize,
+      retryDelayMs: 20,
+      holdRecheckMs: 20,
+      onVersionChange,
+    });
     const handle = { store, running };
     open.push(handle);
     return handle;
@@ -85,7 +94,7 @@ describe('projector lanes: read models assembled from a list, each with its own 
     expect(await countsOf(h.store)).toEqual(recount(log));
   }, 90_000);
 
-  it('a new version of a read model empties its tables and rebuilds it; the same version never projects an event twice', async () => {
+  it('rebuild-in-place: a new version of a read model empties its tables and rebuilds it; the same version never projects an event twice', async () => {
     const v1 = await start('versions.db', [customer360, typeCounts(1)]);
     expect(await v1.running!.projector.whenCaughtUpToHead(60_000)).toBe(true);
     await stop(v1);
@@ -104,12 +113,74 @@ describe('projector lanes: read models assembled from a list, each with its own 
       .updateTable('tc_counts' as never)
       .set({ n: 999 } as never)
       .execute();
-    const v2 = await start('versions.db', [customer360, typeCounts(2)]);
+    const v2 = await start('versions.db', [customer360, typeCounts(2)], 200, 'rebuild-in-place');
     expect(await v2.running!.projector.whenCaughtUpToHead(60_000)).toBe(true);
     expect(await countsOf(v2.store)).toEqual(expected);
     expect((await readCheckpoint(v2.store.db, 'type-counts'))?.version).toBe(2);
     // the customer 360 was not touched by the other read model's rebuild
     expect(await readCheckpoint(v2.store.db, 'customer-360')).toEqual(c360Checkpoint);
+  }, 90_000);
+
+  it('hold (the default): a new version leaves the old copy serving as it is, says rebuild-needed, and resumes from a switched copy of its version', async () => {
+    const v1 = await start('held.db', [customer360, typeCounts(1)]);
+    expect(await v1.running!.projector.whenCaughtUpToHead(60_000)).toBe(true);
+    await stop(v1);
+    const log = await loaded.platform.store.readAll({ after: 0, maxCount: 1_000_000 });
+    const head = log[log.length - 1].position;
+    // the old copy, marked so that a rebuild in place would show: it must be served as it is
+    await v1.store.db
+      .updateTable('tc_counts' as never)
+      .set({ n: 999 } as never)
+      .execute();
+    const marked = await countsOf(v1.store);
+
+    const v2 = await start('held.db', [customer360, typeCounts(2)]);
+    const projector = v2.running!.projector;
+    for (let i = 0; i < 3_000 && projector.status !== 'held'; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(projector.status).toBe('held');
+    const [written] = await loaded.platform.ingestion.ingest([
+      {
+        eventId: '0c0c0c0c-0000-4000-8000-000000000002',
+        type: 'web.visited',
+        occurredAt: new Date(loaded.history.now - 1000).toISOString(),
+        source: 'web',
+        channel: 'web',
+        customer: { identifiers: [{ kind: 'email', value: 'held-test@example.com' }] },
+        data: { url: 'https://example.com/' },
+      },
+    ]);
+    // the other read model is not held back; the held one answers read-your-writes at once (false), not after the timeout
+    expect(await projector.whenCaughtUp(written.position, 60_000, ['customer-360'])).toBe(true);
+    expect(await projector.whenCaughtUp(written.position, 60_000, ['type-counts'])).toBe(false);
+    expect(projector.hasCaughtUp).toBe(true);
+    const lane = projector.health.find((h) => h.name === 'type-counts')!;
+    expect(lane).toMatchObject({
+      status: 'held',
+      position: head,
+      failures: 0,
+      held: { reason: 'rebuild-needed', detail: { liveVersion: 1, codeVersion: 2 } },
+    });
+    expect(await countsOf(v2.store)).toEqual(marked);
+    expect(await readCheckpoint(v2.store.db, 'type-counts')).toEqual({ position: head, version: 1 });
+    log.push(...(await loaded.platform.store.readAll({ after: head, maxCount: 1_000_000 })));
+
+    // what a blue/green switch leaves: the rows and checkpoint of a copy of version 2 (here: part of the log)
+    const part = log[Math.floor(log.length / 2)].position;
+    await v2.store.db.transaction().execute(async (trx) => {
+      await trx.deleteFrom('tc_counts' as never).execute();
+      for (const [type, n] of Object.entries(recount(log.filter((e) => e.position <= part))))
+        await trx
+          .insertInto('tc_counts' as never)
+          .values({ type, n } as never)
+          .execute();
+      await writeCheckpoint(trx, 'type-counts', part, 2);
+    });
+    // the lane finds its version at its next look (every holdRecheckMs) and goes on from the switched copy's checkpoint
+    for (let i = 0; i < 3_000 && projector.status === 'held'; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(await projector.whenCaughtUpToHead(60_000)).toBe(true);
+    expect(projector.status).toBe('live');
+    expect(await countsOf(v2.store)).toEqual(recount(log));
+    expect(projector.health.find((h) => h.name === 'type-counts')!.held).toBeUndefined();
   }, 90_000);
 
   it('two read models may not claim the same migration name', async () => {

@@ -8,7 +8,8 @@ import { READ_MODELS } from '../read-models';
 import type { ReadStore } from '../store/read-store';
 import { AwaitingEventPublisher } from './awaiting-event-publisher';
 import { ProjectedEvent } from './projected-event';
-import { PROJECTION_CONTEXT, type ProjectionContext } from './projection';
+import { PROJECTION_CONTEXT, type Projection, type ProjectionContext } from './projection';
+import type { VersionChangePolicy } from './projection-lane';
 import { Projector, type BatchProjected } from './projector';
 
 export interface ProjectorModuleOptions {
@@ -26,6 +27,9 @@ export interface ProjectorModuleOptions {
   logger?: LoggerService;
   onBatch?: (info: BatchProjected) => void;
   retryDelayMs?: number;
+  /** a read model whose stored copy another version projected: `hold` (default) or `rebuild-in-place` */
+  onVersionChange?: VersionChangePolicy;
+  holdRecheckMs?: number;
 }
 
 /**
@@ -88,4 +92,27 @@ export async function startProjector(options: ProjectorModuleOptions): Promise<R
       await lock?.release();
     },
   };
+}
+
+/**
+ * The version each read model's lane of this code checkpoints with (the model's, or its projection's
+ * when that depends on configuration, e.g. the milestone definitions of `dataDir`): what a process
+ * that does not project (the api with PROJECTOR=external) compares the stored checkpoints with.
+ */
+export async function codeVersionsOf(options: { store: EventStore; db: Kysely<any>; dataDir?: string; readModels?: readonly ReadModel[] }) {
+  const models = options.readModels ?? READ_MODELS;
+  const context = await NestFactory.createApplicationContext(ProjectorModule.register({ ...options, readModels: models }), {
+    logger: false,
+    abortOnError: false,
+  });
+  try {
+    return new Map(
+      models.map((m) => {
+        const projection = context.get<Projection>(m.projection as never, { strict: false });
+        return [m.name, projection.configuredVersion ?? m.version] as const;
+      }),
+    );
+  } finally {
+    await context.close();
+  }
 }

@@ -3,7 +3,7 @@ import type { Kysely } from 'kysely';
 import type { EventStore } from '@cem/event-store';
 import type { ReadModel } from '../kit/read-model';
 import { CheckpointedSubscriber, type SubscriberStatus } from '../subscriber/checkpointed-subscriber';
-import { ProjectionLane, WriteTurns } from './projection-lane';
+import { ProjectionLane, WriteTurns, type VersionChangePolicy } from './projection-lane';
 import type { Projection } from './projection';
 
 export const DEFAULT_BATCH_SIZE = 5_000;
@@ -34,7 +34,11 @@ export interface ProjectorOptions {
   batchSize?: number;
   /** catching up, full batches per transaction (default 20): see ProjectionLane */
   batchesPerTransaction?: number;
-  logger?: { error?(message: unknown): unknown; log?(message: unknown): unknown };
+  /** a read model whose stored copy another version projected: held (default) or rebuilt in place (see VersionChangePolicy) */
+  onVersionChange?: VersionChangePolicy;
+  /** while a read model is held, how often its lane looks again whether a rebuild switched (default 2 s) */
+  holdRecheckMs?: number;
+  logger?: { error?(message: unknown): unknown; warn?(message: unknown): unknown; log?(message: unknown): unknown };
   onBatch?: (info: BatchProjected) => void;
   /** first retry delay after a failed batch; doubles up to 30 s */
   retryDelayMs?: number;
@@ -55,6 +59,7 @@ export class Projector {
       const worker = new ProjectionLane(model, projection, options.db, options.eventBus, turns, {
         batchSize,
         batchesPerTransaction: options.batchesPerTransaction,
+        onVersionChange: options.onVersionChange,
         logger: options.logger,
       });
       this.lanes.set(
@@ -63,6 +68,8 @@ export class Projector {
           batchSize,
           retryDelayMs: options.retryDelayMs,
           logger: options.logger,
+          holdRecheckMs: options.holdRecheckMs,
+          onHeld: (held) => options.logger?.warn?.({ msg: held.message, readModel: model.name, ...held.detail }),
           onCommit: (c) => options.onBatch?.({ readModel: model.name, ...c }),
         }),
       );
@@ -82,16 +89,19 @@ export class Projector {
     return this.lane(readModel).position;
   }
 
-  /** `retrying` if any lane is, else `catching-up` if any is, else `live` (or `stopped`). */
+  /** `retrying` if any lane is, else `catching-up`, `stopped`, `held` (a rebuild is needed) if any is, else `live`. */
   get status(): ProjectorStatus {
     const all = [...this.lanes.values()].map((l) => l.status);
-    for (const s of ['retrying', 'catching-up', 'stopped'] as const) if (all.includes(s)) return s;
+    for (const s of ['retrying', 'catching-up', 'stopped', 'held'] as const) if (all.includes(s)) return s;
     return 'live';
   }
 
-  /** true once every lane has reached the head of the log at least once since start */
+  /**
+   * true once every lane has reached the head of the log at least once since start, a held lane
+   * excepted: its old copy serves as it is until a rebuild switches (health says so)
+   */
   get hasCaughtUp(): boolean {
-    return [...this.lanes.values()].every((l) => l.hasCaughtUp);
+    return [...this.lanes.values()].every((l) => l.hasCaughtUp || l.status === 'held');
   }
 
   get health() {

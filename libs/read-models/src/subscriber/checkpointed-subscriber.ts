@@ -1,6 +1,27 @@
 import type { EventStore, RecordedEvent, Subscription } from '@cem/event-store';
 
-export type SubscriberStatus = 'stopped' | 'catching-up' | 'live' | 'retrying';
+export type SubscriberStatus = 'stopped' | 'catching-up' | 'live' | 'retrying' | 'held';
+
+/**
+ * Thrown by a worker's open() when it must not advance for now (a read model whose stored copy was
+ * projected by another version of its code: the old copy keeps serving until a blue/green rebuild
+ * switches). The subscriber then stays `held` (not a failure: no back-off, no error log) and calls
+ * open() again every `holdRecheckMs`, resuming as soon as it succeeds.
+ */
+export class WorkerHeld extends Error {
+  constructor(
+    /** why, as a status word for health (e.g. `rebuild-needed`) */
+    readonly reason: string,
+    message: string,
+    /** what health shows with it (no personal data) */
+    readonly detail: Record<string, unknown> = {},
+    /** the position the worker's committed state stands at (its effects stay as they are) */
+    readonly position?: number,
+  ) {
+    super(message);
+    this.name = 'WorkerHeld';
+  }
+}
 
 /**
  * What a checkpointed subscriber drives: one worker of the log (a read model's lane, the signals
@@ -34,6 +55,10 @@ export interface CheckpointedSubscriberOptions {
   logger?: { error?(message: unknown, ...rest: unknown[]): unknown };
   /** after each commit (metrics) */
   onCommit?: (info: { position: number; events: number; durationMs: number }) => void;
+  /** while the worker is held (WorkerHeld), how often open() is tried again (default 2 s) */
+  holdRecheckMs?: number;
+  /** called once when the worker becomes held (not again for each recheck) */
+  onHeld?: (held: WorkerHeld) => void;
 }
 
 export const DEFAULT_SUBSCRIBER_BATCH_SIZE = 5_000;
@@ -64,6 +89,7 @@ export class CheckpointedSubscriber {
   private failures_ = 0;
   private lastError_?: string;
   private pending = { events: 0, since: 0 };
+  private held_?: WorkerHeld;
   readonly batchSize: number;
 
   constructor(
@@ -88,8 +114,28 @@ export class CheckpointedSubscriber {
     return this.caughtUpOnce;
   }
 
-  get health(): { name: string; status: SubscriberStatus; position: number; failures: number; lastError?: string } {
-    return { name: this.worker.name, status: this.status_, position: this.position_, failures: this.failures_, lastError: this.lastError_ };
+  /** why the worker is held (status `held`), else undefined */
+  get held(): WorkerHeld | undefined {
+    return this.status_ === 'held' ? this.held_ : undefined;
+  }
+
+  get health(): {
+    name: string;
+    status: SubscriberStatus;
+    position: number;
+    failures: number;
+    lastError?: string;
+    held?: { reason: string; message: string; detail: Record<string, unknown> };
+  } {
+    const held = this.held;
+    return {
+      name: this.worker.name,
+      status: this.status_,
+      position: this.position_,
+      failures: this.failures_,
+      lastError: this.lastError_,
+      ...(held ? { held: { reason: held.reason, message: held.message, detail: held.detail } } : {}),
+    };
   }
 
   start(): void {
@@ -111,9 +157,13 @@ export class CheckpointedSubscriber {
     }
   }
 
-  /** Resolves true once the worker has committed `position`, false when `timeoutMs` passes first. */
+  /**
+   * Resolves true once the worker has committed `position`, false when `timeoutMs` passes first, or
+   * at once while the worker is held (it will not get there before an operator acts).
+   */
   whenCaughtUp(position: number, timeoutMs = 30_000): Promise<boolean> {
     if (this.position_ >= position) return Promise.resolve(true);
+    if (this.status_ === 'held') return Promise.resolve(false);
     return new Promise((resolve) => {
       const waiter: Waiter = { position, resolve };
       waiter.timer = setTimeout(() => {
@@ -134,7 +184,15 @@ export class CheckpointedSubscriber {
     let delay = firstDelay;
     while (!this.stopping) {
       try {
-        const from = await this.worker.open();
+        let from: number;
+        try {
+          from = await this.worker.open();
+        } catch (e) {
+          if (!(e instanceof WorkerHeld)) throw e;
+          await this.hold(e);
+          continue;
+        }
+        this.held_ = undefined;
         this.advance(from, true);
         this.status_ = 'catching-up';
         this.subscription = this.store.subscribeToAll({ after: from, batchSize: this.batchSize });
@@ -188,6 +246,28 @@ export class CheckpointedSubscriber {
         delay = Math.min(delay * 2, this.options.maxRetryDelayMs ?? 30_000);
       }
     }
+  }
+
+  /** held: answers waiters false, then waits (wakeable by stop) before open() is tried again */
+  private async hold(held: WorkerHeld): Promise<void> {
+    const first = this.status_ !== 'held' || this.held_?.message !== held.message;
+    this.held_ = held;
+    this.status_ = 'held';
+    if (held.position !== undefined) this.position_ = held.position;
+    if (first) this.options.onHeld?.(held);
+    for (const w of this.waiters.splice(0)) {
+      clearTimeout(w.timer);
+      w.resolve(this.position_ >= w.position);
+    }
+    await new Promise<void>((wake) => {
+      if (this.stopping) return wake();
+      const timer = setTimeout(wake, this.options.holdRecheckMs ?? 2_000);
+      this.wakeFromBackoff = () => {
+        clearTimeout(timer);
+        wake();
+      };
+    });
+    this.wakeFromBackoff = undefined;
   }
 
   private committed(position: number | undefined): void {
