@@ -74,9 +74,11 @@ export interface IdentityRegistry {
   /**
    * Erasure: removes every identifier these customers own, so none resolves to them any more (a later
    * event naming one registers a new customer), and the identifier keys from the evidence of their
-   * merges. Idempotent. Answers how many identifiers were removed.
+   * merges. Idempotent. Answers how many identifiers were removed. `identifiers`: those the
+   * customers' events name (an adapter that cannot list a customer's identifiers itself, EventStoreDB,
+   * releases these).
    */
-  forgetCustomers(customerIds: string[]): Promise<number>;
+  forgetCustomers(customerIds: string[], identifiers?: Identifier[]): Promise<number>;
   /**
    * Unmerge: makes each split customer live again (and the customers merged into it before follow it
    * again), gives it `identifiers`, leaves `keptBySurvivor` with the survivor, and keeps the two apart

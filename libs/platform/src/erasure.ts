@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { customerStreamId, type PersonalDataErasedV1 } from '@cem/domain';
-import { StreamNotFoundError, type RecordedEvent } from '@cem/event-store';
+import { customerStreamId, identifierKey, type Identifier, type PersonalDataErasedV1 } from '@cem/domain';
+import { StreamNotFoundError, type EventStore, type RecordedEvent } from '@cem/event-store';
 import { personalPathsOf } from '@cem/privacy';
 import { performOpsAction, type OpsActor } from './ops-actions';
 import type { Platform } from './platform';
@@ -54,7 +54,7 @@ export async function eraseCustomer(
     throw new ErasureRefusedError(
       'configuration',
       'not-available',
-      'erasure is not available with the EventStoreDB identity registry yet (docs/privacy.md)',
+      'erasure is not available with this identity registry (docs/privacy.md)',
     );
   if (!UUID.test(customerId))
     throw new ErasureRefusedError('customerId', 'unknown-customer', `customerId: ${JSON.stringify(customerId)} is not a customer id`);
@@ -75,7 +75,7 @@ export async function eraseCustomer(
   while (pending.length > 0) {
     const id = pending.pop()!;
     if (streams.has(id)) continue;
-    const events = await readOrEmpty(platform, customerStreamId(id));
+    const events = await readOrEmpty(platform.logStore, customerStreamId(id));
     streams.set(id, events);
     for (const e of events) if (e.type === 'customers.merged') pending.push(...(e.data as { mergedIds: string[] }).mergedIds);
   }
@@ -119,7 +119,9 @@ export async function eraseCustomer(
     ]);
     certificate = { ...data, eventId, position: appended.events[0].position };
   }
-  await platform.registry.forgetCustomers(certificate.erasedCustomerIds);
+  // the keys are still there: the identifiers the events name are read in plaintext, for a registry
+  // that cannot list a customer's identifiers itself (EventStoreDB)
+  await platform.registry.forgetCustomers(certificate.erasedCustomerIds, await identifiersNamedBy(platform, certificate.erasedCustomerIds));
   await platform.keys.destroy(certificate.erasedCustomerIds, certificate.erasedAt);
   return certificate;
 }
@@ -160,13 +162,25 @@ export async function eraseCustomerAction(
   return (await done).certificate;
 }
 
-async function readOrEmpty(platform: Platform, streamId: string): Promise<RecordedEvent[]> {
+async function readOrEmpty(store: EventStore, streamId: string): Promise<RecordedEvent[]> {
   try {
-    return await platform.logStore.readStream(streamId);
+    return await store.readStream(streamId);
   } catch (e) {
     if (e instanceof StreamNotFoundError) return [];
     throw e;
   }
+}
+
+/** Every identifier the events of these customers name (decrypted: read before their keys are destroyed). */
+async function identifiersNamedBy(platform: Platform, customerIds: string[]): Promise<Identifier[]> {
+  const found = new Map<string, Identifier>();
+  for (const id of customerIds) {
+    for (const e of await readOrEmpty(platform.store, customerStreamId(id))) {
+      const named = (e.metadata as { identifiers?: Identifier[] }).identifiers ?? [];
+      for (const i of named) if (typeof i?.value === 'string') found.set(identifierKey(i), { kind: i.kind, value: i.value });
+    }
+  }
+  return [...found.values()];
 }
 
 function findCertificate(events: RecordedEvent[]): ErasureCertificate | undefined {

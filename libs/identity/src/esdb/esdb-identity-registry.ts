@@ -42,6 +42,10 @@ const KEPT_APART = 'CustomerKeptApart';
 const MOVED = 'IdentifierMoved';
 const CONFLICT = 'IdentityConflict';
 const INDEX_RECORDED = 'IdentifierIndexRecorded';
+/** on an identifier's claim stream: owned by no one from now on (an erasure released it); a new claim appends after it */
+const RELEASED = 'IdentifierReleased';
+/** on an erased customer's registry stream: its claims are released; a claim still naming it is released when met */
+const ERASED = 'CustomerErased';
 
 export interface EsdbIdentityRegistryOptions {
   newCustomerId?: () => string;
@@ -86,6 +90,8 @@ interface CustomerState {
   seq: number;
   /** customers an unmerge keeps apart from this one */
   apart: string[];
+  /** erased: no identifier resolves to it any more */
+  erased: boolean;
 }
 
 /** Lost a race: re-read and resolve the request again. */
@@ -110,7 +116,7 @@ class Contended extends Error {}
  * resolves the request again.
  */
 export class EsdbIdentityRegistry implements IdentityRegistry {
-  readonly canForget = false;
+  readonly canForget = true;
   private readonly newCustomerId: () => string;
   private readonly maxAttempts: number;
   /** identifier key -> customer that claimed it (the claim stream's first event, never changes) */
@@ -118,6 +124,8 @@ export class EsdbIdentityRegistry implements IdentityRegistry {
   /** merged-away customer -> survivor (a customer is merged away at most once, never back) */
   private readonly mergedInto: FactCache;
   private readonly index: IdentifierIndex;
+  /** identifier key -> revision of the release ending its claim stream (a new claim appends exactly after it) */
+  private readonly released = new Map<string, bigint>();
 
   constructor(
     private readonly client: EventStoreDBClient,
@@ -205,6 +213,13 @@ export class EsdbIdentityRegistry implements IdentityRegistry {
     const unclaimed = keys.filter((_, i) => owners[i] === undefined);
     const states = new Map<string, { state: CustomerState; keys: string[] }>();
     const resolved = await Promise.all(owners.map((o) => (o === undefined ? undefined : this.follow(o, live))));
+    const erased = keys.filter((_, i) => resolved[i]?.erased);
+    if (erased.length > 0) {
+      // a claim still naming an erased customer (remembered by this instance, or claimed for an event
+      // that never landed): released now, and the request resolved again
+      for (const key of erased) await this.release(key, async (owner) => (await this.follow(owner))?.erased === true);
+      throw new Contended();
+    }
     resolved.forEach((state, i) => {
       if (!state) return;
       const entry = states.get(state.customerId) ?? { state, keys: [] };
@@ -268,9 +283,13 @@ export class EsdbIdentityRegistry implements IdentityRegistry {
 
   /** Claims every key for the customer; any key claimed by someone else meanwhile means: resolve again. */
   private async claimAll(keys: string[], customerId: string): Promise<void> {
-    const results = await Promise.allSettled(keys.map((k) => this.append(identifierStream(k), CLAIMED, { customerId }, NO_STREAM)));
+    const results = await Promise.allSettled(
+      keys.map((k) => this.append(identifierStream(k), CLAIMED, { customerId }, this.released.get(k) ?? NO_STREAM)),
+    );
     keys.forEach((k, i) => {
-      if (results[i].status === 'fulfilled') this.claims.set(k, customerId);
+      if (results[i].status !== 'fulfilled') return;
+      this.claims.set(k, customerId);
+      this.released.delete(k);
     });
     const failed = results.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
     if (failed) throw failed.reason instanceof WrongRevision ? new Contended() : failed.reason;
@@ -328,7 +347,12 @@ export class EsdbIdentityRegistry implements IdentityRegistry {
     const events = await this.read(identifierStream(key), 'forwards', Number.MAX_SAFE_INTEGER);
     if (events.length === 0) return undefined;
     if (events[0].revision !== 0n) throw deletedRegistryStream(identifierStream(key));
-    const owner = (events[events.length - 1].data as { customerId: string }).customerId;
+    const last = events[events.length - 1];
+    if (last.type === RELEASED) {
+      this.released.set(key, last.revision);
+      return undefined;
+    }
+    const owner = (last.data as { customerId: string }).customerId;
     this.claims.set(key, owner);
     return owner;
   }
@@ -347,7 +371,9 @@ export class EsdbIdentityRegistry implements IdentityRegistry {
       if (events[0].revision !== 0n) throw deletedRegistryStream(registryCustomerStream(id));
       let survivorId: string | undefined;
       const apart: string[] = [];
+      let erased = false;
       for (const e of events) {
+        if (e.type === ERASED) erased = true;
         if (e.type === MERGED_INTO) survivorId = (e.data as { survivorId: string }).survivorId;
         else if (e.type === UNMERGED) survivorId = undefined;
         else if (e.type === KEPT_APART) apart.push((e.data as { otherId: string }).otherId);
@@ -357,7 +383,7 @@ export class EsdbIdentityRegistry implements IdentityRegistry {
         return survivorId;
       }
       const last = events[events.length - 1];
-      state = { customerId: id, revision: last.revision, seq: Number(events[0].position?.commit ?? 0), apart };
+      state = { customerId: id, revision: last.revision, seq: Number(events[0].position?.commit ?? 0), apart, erased };
       live?.set(id, state);
       return null;
     });
@@ -425,22 +451,54 @@ export class EsdbIdentityRegistry implements IdentityRegistry {
 
   async lookup(identifier: Identifier): Promise<string | undefined> {
     const owner = await this.owner(this.index.keyOf(identifier));
-    return owner === undefined ? undefined : (await this.follow(owner))?.customerId;
+    const state = owner === undefined ? undefined : await this.follow(owner);
+    return state?.erased ? undefined : state?.customerId;
   }
 
   async canonicalId(customerId: string): Promise<string | undefined> {
     return (await this.follow(customerId))?.customerId;
   }
 
-  /** The client belongs to whoever created it (usually shared with the event store adapter). */
   /**
-   * Not built on EventStoreDB: an identifier's reservation stream is named after the identifier, and
-   * removing it needs a stream deletion and a scavenge (docs/privacy.md). Refused before anything is done.
+   * Erasure on append-only streams: each identifier's claim stream gets an `IdentifierReleased` (the
+   * owner is the last event, so it no longer resolves, and a later event naming it claims it anew after
+   * the release, for a new customer), then each customer's registry stream a `CustomerErased`, so a
+   * claim this method was not told of (or another instance still remembers) is released when met.
+   * The registry cannot list a customer's identifiers itself: the erasure passes those its events
+   * name. Releases compare-and-set on the claim stream; idempotent. Stream names and merge evidence
+   * are identifier keys: plaintext unless the registry is keyed by the blind index (docs/privacy.md).
    */
-  async forgetCustomers(): Promise<number> {
-    throw new ErasureNotSupportedError('the EventStoreDB identity registry cannot remove identifiers yet (docs/privacy.md)');
+  async forgetCustomers(customerIds: string[], identifiers: Identifier[] = []): Promise<number> {
+    const ids = new Set(customerIds);
+    const erasedOwner = async (owner: string) => ids.has(owner) || ids.has((await this.follow(owner))?.customerId ?? '');
+    let released = 0;
+    for (const key of new Set(identifiers.map(this.index.keyOf))) if (await this.release(key, erasedOwner)) released++;
+    for (const id of customerIds) {
+      const events = await this.read(registryCustomerStream(id), 'forwards', Number.MAX_SAFE_INTEGER);
+      if (events.length > 0 && !events.some((e) => e.type === ERASED)) await this.append(registryCustomerStream(id), ERASED, {}, 'any');
+    }
+    return released;
   }
 
+  /** Appends a release to a claim stream whose owner `isErased` says goes (compare-and-set on its last event). */
+  private async release(key: string, isErased: (owner: string) => Promise<boolean>): Promise<boolean> {
+    for (;;) {
+      this.claims.delete(key);
+      const events = await this.read(identifierStream(key), 'forwards', Number.MAX_SAFE_INTEGER);
+      const last = events[events.length - 1];
+      if (!last || last.type === RELEASED) return false;
+      const owner = (last.data as { customerId: string }).customerId;
+      if (!(await isErased(owner))) return false;
+      try {
+        this.released.set(key, await this.append(identifierStream(key), RELEASED, { releasedFrom: owner }, last.revision));
+        return true;
+      } catch (e) {
+        if (!(e instanceof WrongRevision)) throw e;
+      }
+    }
+  }
+
+  /** The client belongs to whoever created it (usually shared with the event store adapter). */
   async close(): Promise<void> {}
 }
 
@@ -460,13 +518,5 @@ function deletedRegistryStream(stream: string): StoreRefusedError {
 class WrongRevision extends Error {
   constructor(readonly stream: string) {
     super(`wrong expected revision on ${stream}`);
-  }
-}
-
-/** The registry cannot erase; an erasure is refused before it changes anything. */
-export class ErasureNotSupportedError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ErasureNotSupportedError';
   }
 }

@@ -1,0 +1,158 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '@cem/config';
+import { EsdbEventStore } from '@cem/event-store';
+import { EsdbIdentityRegistry } from '@cem/identity';
+import { eraseCustomer, openPlatform, type Platform } from '@cem/platform';
+import { envelope, TEST_NOW } from './support/envelopes';
+import { EsdbDouble } from './support/esdb-double';
+
+const EMAIL = 'marieke.oosterhout@example.com';
+const PHONE = '+31623456789';
+const SECRETS = [EMAIL, PHONE, 'Marieke', 'Oosterhout', 'Lindenlaan 4', 'the technician never came', 'cancel it all'];
+const requester = { kind: 'named' as const, name: 'privacy-officer' };
+
+/**
+ * Erasure with the event log and the identity registry on EventStoreDB (the gRPC double): the claims
+ * of the customer's identifiers are released on their append-only claim streams, so they no longer
+ * resolve (a later event makes a new customer, also through an instance that still remembered the old
+ * claim), and no personal value is readable in what the server holds.
+ */
+describe('erasure on EventStoreDB (gRPC double)', () => {
+  let server: EsdbDouble;
+  let dir: string;
+  let platform: Platform;
+  const privacy = { PRIVACY_MASTER_KEY: randomBytes(32).toString('base64'), PRIVACY_INDEX_SECRET: randomBytes(32).toString('base64') };
+
+  beforeEach(async () => {
+    server = new EsdbDouble();
+    const connectionString = await server.start();
+    dir = mkdtempSync(join(tmpdir(), 'cem-esdb-erase-'));
+    platform = openPlatform(
+      loadConfig({
+        DATA_DIR: dir,
+        SQLITE_SYNCHRONOUS: 'NORMAL',
+        LOG_LEVEL: 'silent',
+        EVENT_STORE: 'esdb',
+        ESDB_CONNECTION_STRING: connectionString,
+        ...privacy,
+      }),
+      { now: () => TEST_NOW },
+    );
+  });
+  afterEach(async () => {
+    await platform.close();
+    server.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const email = { kind: 'email' as const, value: EMAIL };
+  const phone = { kind: 'phone' as const, value: PHONE };
+  async function ingestHistory() {
+    const [a] = await platform.ingestion.ingest([
+      envelope({
+        customer: { identifiers: [email] },
+        data: { direction: 'inbound', handleSeconds: 60, resolved: false, notes: 'the technician never came' },
+      }),
+    ]);
+    const [b] = await platform.ingestion.ingest([
+      envelope({ type: 'purchase.completed', customer: { identifiers: [phone] }, data: { orderId: 'o-9', amount: 75, currency: 'EUR' } }),
+    ]);
+    const [m] = await platform.ingestion.ingest([
+      envelope({
+        type: 'profile.updated',
+        customer: { identifiers: [email, phone] },
+        data: { firstName: 'Marieke', lastName: 'Oosterhout', address: { line1: 'Lindenlaan 4', city: 'Zwolle' } },
+      }),
+      envelope({
+        type: 'survey.answered',
+        schemaVersion: 2,
+        customer: { identifiers: [phone] },
+        data: { nps: 2, comment: 'cancel it all' },
+      }),
+    ]);
+    const [other] = await platform.ingestion.ingest([envelope()]);
+    return { survivor: m.customerId, mergedAway: [a.customerId, b.customerId].find((id) => id !== m.customerId)!, other };
+  }
+
+  /**
+   * The personal values readable in what the double holds: every event's data and metadata and every
+   * stream name (the identity registry's claim streams and merge evidence name identifiers by their
+   * blind keys).
+   */
+  const inServer = () => {
+    const text = (b: Uint8Array) => Buffer.from(b).toString('utf8');
+    const bytes = server.log.map((e) => `${e.streamName}\n${e.type}\n${text(e.data)}\n${text(e.customMetadata)}`).join('\n');
+    return SECRETS.filter((s) => bytes.includes(s));
+  };
+  const inDataDir = () => {
+    const bytes = Buffer.concat(readdirSync(dir).map((f) => readFileSync(join(dir, f))));
+    return SECRETS.filter((s) => bytes.includes(Buffer.from(s)));
+  };
+
+  it('releases the identifiers, leaves no personal value readable, and the same email later makes a new customer', async () => {
+    const { survivor, mergedAway, other } = await ingestHistory();
+    // another API instance that has resolved the email already (it remembers the claim)
+    const otherInstance = new EsdbIdentityRegistry((platform.logStore as EsdbEventStore).client, { index: platform.identifierIndex });
+    expect(await otherInstance.lookup(email)).toBe(survivor);
+
+    const certificate = await eraseCustomer(platform, { customerId: survivor, reason: 'DSR-2026-0107', requestedBy: requester });
+    expect(certificate.erasedCustomerIds.sort()).toEqual([survivor, mergedAway].sort());
+    expect(certificate.plaintextEvents).toBe(0);
+
+    expect(await platform.registry.lookup(email)).toBeUndefined();
+    expect(await platform.registry.lookup(phone)).toBeUndefined();
+    expect(await otherInstance.lookup(email)).toBeUndefined();
+    expect(await platform.registry.lookup({ kind: 'email', value: await emailOf(other.eventId) })).toBe(other.customerId);
+
+    // what readers get: no personal value, the rest kept
+    const read = await platform.store.readAll();
+    expect(SECRETS.filter((s) => JSON.stringify(read).includes(s))).toEqual([]);
+    expect(read.find((e) => e.type === 'purchase.completed')!.data).toMatchObject({ amount: 75, currency: 'EUR' });
+    expect(read.find((e) => e.type === 'survey.answered')!.data).toEqual({ nps: 2 });
+    expect(inDataDir()).toEqual([]);
+    expect(inServer()).toEqual([]);
+
+    // a later event with the same email: a new customer, first through the instance that still
+    // remembers the old claim, then through the platform's, which finds the new claim
+    const [viaOther] = await otherInstance.resolveBatch([
+      { identifiers: [email], triggeringEventId: 'e-1', occurredAt: '2026-11-20T10:00:00Z', source: 'test' },
+    ]);
+    expect(viaOther.registered).toBe(true);
+    expect([survivor, mergedAway]).not.toContain(viaOther.customerId);
+    const [again] = await platform.ingestion.ingest([envelope({ customer: { identifiers: [email] } })]);
+    expect(again.customerId).toBe(viaOther.customerId);
+    expect(await platform.registry.lookup(email)).toBe(again.customerId);
+    const [byPhone] = await platform.ingestion.ingest([envelope({ customer: { identifiers: [phone] } })]);
+    expect([survivor, mergedAway, again.customerId]).not.toContain(byPhone.customerId);
+
+    // running it again: refused as already erased, nothing appended
+    const head = await platform.logStore.headPosition();
+    await expect(eraseCustomer(platform, { customerId: survivor, reason: 'r', requestedBy: requester })).rejects.toMatchObject({
+      code: 'already-erased',
+    });
+    expect(await platform.logStore.headPosition()).toBe(head);
+  }, 60_000);
+
+  it('an erasure stopped after its certificate was kept is completed by running it again', async () => {
+    const { survivor } = await ingestHistory();
+    const forget = jest.spyOn(platform.registry, 'forgetCustomers').mockRejectedValueOnce(new Error('killed'));
+    await expect(eraseCustomer(platform, { customerId: survivor, reason: 'r', requestedBy: requester })).rejects.toThrow('killed');
+    forget.mockRestore();
+    expect(await platform.registry.lookup(email)).toBe(survivor);
+    expect(JSON.stringify(await platform.store.readAll())).toContain('Marieke');
+    const done = await eraseCustomer(platform, { customerId: survivor, reason: 'r', requestedBy: requester });
+    expect((await platform.logStore.readAll()).filter((e) => e.type === 'personal-data.erased').map((e) => e.eventId)).toEqual([
+      done.eventId,
+    ]);
+    expect(await platform.registry.lookup(email)).toBeUndefined();
+    expect(inServer()).toEqual([]);
+  }, 60_000);
+
+  async function emailOf(eventId: string): Promise<string> {
+    const e = (await platform.store.readAll()).find((x) => x.eventId === eventId)!;
+    return (e.metadata as { identifiers: { value: string }[] }).identifiers[0].value;
+  }
+});
