@@ -59,7 +59,13 @@ export class MetricSeriesQueryDto extends ConsistencyQueryDto {
   @MaxLength(64)
   timeZone?: string;
 
-  @ApiPropertyOptional({ enum: DIMENSIONS, example: 'channel', description: 'one series per value of this dimension' })
+  @ApiPropertyOptional({
+    enum: DIMENSIONS,
+    example: 'channel',
+    description:
+      'one series per value of this dimension. `segment` is the value segment; `segmentId` gives one series per active analyst ' +
+      'segment (docs/segments.md): the events of customers while they were in it, so the series overlap',
+  })
   @IsOptional()
   @IsIn(DIMENSIONS as unknown as string[], { message: `unknown slice; one of ${DIMENSIONS.join(', ')}` })
   sliceBy?: string;
@@ -71,7 +77,9 @@ export class MetricSeriesQueryDto extends ConsistencyQueryDto {
     example: ['segment:high', 'segment:strategic'],
     description:
       '`dimension:value`, repeatable: values of one dimension are summed (any of them); sliceBy and the filters name one dimension, ' +
-      `or the two of a pair (${DIMENSION_PAIRS.map(pairName).join(', ')}): e.g. sliceBy=channel&filter=segment:high`,
+      `or the two of a pair (${DIMENSION_PAIRS.map(pairName).join(', ')}): e.g. sliceBy=channel&filter=segment:high. ` +
+      '`segmentId:<id>` keeps the events of the customers of an analyst segment while they were in it (e.g. ' +
+      'filter=segmentId:at-risk-promoters); the id must name an active segment (422 otherwise), and one per series unless sliceBy=segmentId',
   })
   @IsOptional()
   @Transform(({ value }) => (typeof value === 'string' ? [value] : value))

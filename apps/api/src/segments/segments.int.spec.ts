@@ -1,6 +1,6 @@
 import type { ReadSide } from '@cem/read-models';
-import { envelope } from '../../../../test/support/envelopes';
 import { KEYS, startApi, type ApiHarness } from '../../../../test/support/api-harness';
+import { envelope, TEST_NOW } from '../../../../test/support/envelopes';
 import { READ_SIDE } from '../customers/read-side.token';
 
 /*
@@ -246,6 +246,32 @@ describe('segments API', () => {
     ]);
     expect((await get(`/v1/customers/${ids[8]}`)).json().segments).toEqual([]);
 
+    // experience metrics sliced by the segment count its members' events from their entry (the evaluation, on the
+    // real clock here) on; these answers, dated by the platform's test clock, came before it: in no segment
+    const at = new Date(TEST_NOW - 3_600_000).toISOString();
+    const survey = (i: number, nps: number) =>
+      envelope({ customer: { identifiers: [{ kind: 'email', value: email(i) }] }, occurredAt: at, type: 'survey.answered', data: { nps } });
+    const answered = await api.app.inject({
+      method: 'POST',
+      url: '/v1/events:batch',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${KEYS.ingest}` },
+      payload: JSON.stringify({ events: [survey(0, 10), survey(5, 2), survey(8, 9)] }),
+    });
+    expect(answered.statusCode).toBe(200);
+    const day = at.slice(0, 10);
+    const next = new Date(Date.parse(`${day}T00:00:00Z`) + 86_400_000).toISOString().slice(0, 10);
+    const series = (params: string) => get(`/v1/experience-metrics/series?metric=nps&bucket=day&from=${day}&to=${next}&${params}`);
+    const all = await series(`minPosition=${await api.platform.store.headPosition()}`);
+    expect(all.json().series[0].points[0]).toMatchObject({ promoters: 2, detractors: 1, responses: 3 });
+    const sliced = await series('filter=segmentId:phone-spenders');
+    expect(sliced.statusCode).toBe(200);
+    expect(sliced.json()).toMatchObject({ filter: { dimension: 'segmentId', values: ['phone-spenders'] } });
+    expect(sliced.json().series[0].points[0]).toMatchObject({ responses: 0, value: null });
+    expect((await series('sliceBy=segmentId')).json().series).toEqual([]);
+    const unknown = await series('filter=segmentId:nobody');
+    expect(unknown.statusCode).toBe(422);
+    expect(unknown.json().errors).toEqual([{ field: 'filter', reason: expect.stringContaining('"nobody" is not a segment') }]);
+
     // signalled only when consented: the entered events say so
     const entered = (await api.platform.store.readAll()).filter((e) => e.type === 'segment.entered');
     expect(
@@ -282,6 +308,11 @@ describe('segments API', () => {
     const left = (await api.platform.store.readAll()).filter((e) => e.type === 'segment.left');
     expect(left).toHaveLength(6);
     expect(left.every((e) => (e.data as { reason: string }).reason === 'archived')).toBe(true);
+    const sliced = await get(
+      '/v1/experience-metrics/series?metric=nps&bucket=month&from=2026-11-01&to=2027-01-01&filter=segmentId:phone-spenders',
+    );
+    expect(sliced.statusCode).toBe(422);
+    expect(sliced.json().errors).toEqual([{ field: 'filter', reason: expect.stringContaining('"phone-spenders" is archived') }]);
     expect((await send('PUT', '/v1/segments/phone-spenders', { name: 'again', rule: RULE })).statusCode).toBe(409);
     expect((await send('DELETE', '/v1/segments/phone-spenders')).statusCode).toBe(409);
     expect((await send('PUT', '/v1/segments/nobody', { name: 'X', rule: RULE })).statusCode).toBe(404);

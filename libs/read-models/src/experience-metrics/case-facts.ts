@@ -28,8 +28,8 @@ export const isCaseRecord = (record: ProjectedRecord): record is CaseRecord => r
 export interface CaseFacts {
   caseId: string;
   lastPosition: number;
-  /** the earliest event of the case, whatever its type, and the slices it gives (channel, source, segment, agent) */
-  opening: Stamp & { channel: string; source: string; segment: string; agent: string | null };
+  /** the earliest event of the case, whatever its type, and the slices it gives (channel, source, segment, agent, analyst segments) */
+  opening: Stamp & { channel: string; source: string; segment: string; agent: string | null; segmentIds?: readonly string[] };
   /** the earliest case.opened gives the category */
   category?: Stamp & { value: string | null };
   /** the latest status event: reopened / status-changed -> open, resolved, closed; none -> open */
@@ -47,6 +47,8 @@ export interface EventSlices {
   channel: string;
   source: string;
   segment: string;
+  /** the analyst segments the customer was in at the event's occurredAt */
+  segmentIds: readonly string[];
 }
 
 /** Folds one case event into the case (created when absent). */
@@ -100,6 +102,7 @@ export function caseSlices(c: CaseFacts): SliceValues {
     segment: c.opening.segment,
     agent: c.assignee?.value ?? c.opening.agent ?? NO_VALUE,
     category: c.category?.value ?? NO_VALUE,
+    segmentIds: c.opening.segmentIds ?? [],
   };
 }
 

@@ -15,7 +15,10 @@ const rec = (type: CaseRecord['type'], occurredAt: string, data: Record<string, 
   }) as unknown as ProjectedRecord as CaseRecord;
 
 const fold = (records: CaseRecord[], segment = 'low'): CaseFacts =>
-  records.reduce<CaseFacts | undefined>((c, r) => foldCase(c, r, { channel: 'chat', source: 'desk', segment }), undefined)!;
+  records.reduce<CaseFacts | undefined>(
+    (c, r) => foldCase(c, r, { channel: 'chat', source: 'desk', segment, segmentIds: segment === 'high' ? ['vip'] : [] }),
+    undefined,
+  )!;
 
 describe('case facts: one case per case id, folded in any order', () => {
   const events = [
@@ -33,7 +36,14 @@ describe('case facts: one case per case id, folded in any order', () => {
     const backward = fold([...events].reverse());
     expect({ ...backward, lastPosition: 0 }).toEqual({ ...forward, lastPosition: 0 });
     expect(forward).toMatchObject({ reopens: 1, escalations: 1, status: { value: 'resolved', at: '2026-04-05T08:00:00.000Z' } });
-    expect(caseSlices(forward)).toEqual({ channel: 'chat', source: 'desk', segment: 'low', agent: 'a2', category: 'billing' });
+    expect(caseSlices(forward)).toEqual({
+      channel: 'chat',
+      source: 'desk',
+      segment: 'low',
+      agent: 'a2',
+      category: 'billing',
+      segmentIds: [],
+    });
   });
 
   it('contributes an opening, a finish and its final resolution (reopened: counted to the final one)', () => {
@@ -58,7 +68,7 @@ describe('case facts: one case per case id, folded in any order', () => {
   it('a late event earlier than the opening moves the opening and takes its slices', () => {
     const late = rec('case.status-changed', '2026-03-31T08:00:00.000Z', { status: 'waiting' }, 'a9');
     const c = fold([...events, late], 'high');
-    expect(c.opening).toMatchObject({ at: '2026-03-31T08:00:00.000Z', agent: 'a9', segment: 'high' });
+    expect(c.opening).toMatchObject({ at: '2026-03-31T08:00:00.000Z', agent: 'a9', segment: 'high', segmentIds: ['vip'] });
     expect(caseContribution(c)[2].totals.c.resolutionMsSum).toBe(5 * 86_400_000);
   });
 });

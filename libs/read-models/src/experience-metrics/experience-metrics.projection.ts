@@ -26,7 +26,25 @@ import {
   type LifecycleContribution,
   type LifecycleFacts,
 } from './customer-lifecycle';
-import { ALL_DIMENSION, ALL_SLICE, DIMENSION_PAIRS, DIMENSIONS, NO_VALUE, pairName, pairSlice, type SliceValues } from './slices';
+import {
+  absorbSegmentSpans,
+  foldSegmentChange,
+  hasSpans,
+  isSegmentChange,
+  segmentsAt,
+  type MembershipSpans,
+} from '../segments/membership-spans';
+import {
+  ALL_DIMENSION,
+  ALL_SLICE,
+  DIMENSION_PAIRS,
+  NO_VALUE,
+  pairName,
+  pairSlice,
+  SEGMENT_ID,
+  VALUE_DIMENSIONS,
+  type SliceValues,
+} from './slices';
 import { BucketNamer, GRANULARITIES } from './time-buckets';
 
 /** What the value segment of a customer needs, per customer id (merges followed by the kit). */
@@ -39,6 +57,8 @@ export interface SegmentState extends CustomerKeyedState {
   lifecycle: LifecycleFacts;
   /** its live changes as last stored (what it contributes to the rows now) */
   lifecycleChanges: LifecycleChange[];
+  /** its membership spans in the analyst segments, from segment.entered / segment.left (the `segmentId` slice) */
+  segmentSpans: MembershipSpans;
 }
 
 export const segmentModel: CustomerModel<SegmentState> = {
@@ -51,6 +71,7 @@ export const segmentModel: CustomerModel<SegmentState> = {
     firstSeen: null,
     lifecycle: lifecycleOf(customerId, null),
     lifecycleChanges: [],
+    segmentSpans: {},
   }),
   absorb(survivor, merged, merge) {
     survivor.purchases += merged.purchases;
@@ -58,6 +79,8 @@ export const segmentModel: CustomerModel<SegmentState> = {
     churnFactsModel.absorb(survivor.lifecycle, merged.lifecycle, merge);
     // the merged-away customer's lifecycle is the survivor's now: it stops counting on its own
     merged.lifecycle = lifecycleOf(merged.customerId, null);
+    // in a segment at an instant when either was (the segments read model's rule)
+    absorbSegmentSpans(survivor.segmentSpans, merged.segmentSpans);
   },
 };
 
@@ -90,6 +113,7 @@ const rowKeyParts = (key: string): string[] => {
 const PROGRESS_ID = 'folded';
 const ONE_CUSTOMER: BucketTotals = { c: { customersFirstSeen: 1 }, h: {} };
 const ONE_REPEAT: BucketTotals = { c: { repeatContacts: 1 }, h: {} };
+const NO_SEGMENTS: readonly string[] = Object.freeze([]);
 
 /**
  * The experience-metrics projection. Events add to pre-aggregated bucket rows (each event's
@@ -186,8 +210,14 @@ export function experienceMetricsProjection(timeZone: string, repeatContactWindo
       const m = record.metadata;
       foldLifecycle(owner.lifecycle, record);
       this.seeCustomer(batch, owner, m.occurredAt);
+      if (isSegmentChange(record)) {
+        foldSegmentChange(owner.segmentSpans, record);
+        return;
+      }
       const segment = valueSegment(owner.purchases, owner.netUnits / MONEY_SCALE);
-      const slices = { channel: m.channel ?? NO_VALUE, source: m.source, segment };
+      // the analyst segments the customer was in at the event's occurredAt, as the log has said so far
+      const segmentIds = hasSpans(owner.segmentSpans) ? segmentsAt(owner.segmentSpans, Date.parse(m.occurredAt)) : NO_SEGMENTS;
+      const slices = { channel: m.channel ?? NO_VALUE, source: m.source, segment, segmentIds };
       if (isCaseRecord(record)) {
         const before = batch.cases.get(record.data.caseId);
         if (before && record.position <= before.lastPosition) return;
@@ -271,7 +301,8 @@ export function experienceMetricsProjection(timeZone: string, repeatContactWindo
         for (const granularity of GRANULARITIES) {
           const bucket = buckets[granularity];
           this.addRow(batch, granularity, ALL_DIMENSION, bucket, ALL_SLICE, totals, sign);
-          for (const dimension of DIMENSIONS) this.addRow(batch, granularity, dimension, bucket, slices[dimension], totals, sign);
+          for (const dimension of VALUE_DIMENSIONS) this.addRow(batch, granularity, dimension, bucket, slices[dimension], totals, sign);
+          for (const segmentId of slices.segmentIds) this.addRow(batch, granularity, SEGMENT_ID, bucket, segmentId, totals, sign);
           for (const pair of DIMENSION_PAIRS)
             this.addRow(batch, granularity, pairName(pair), bucket, pairSlice([slices[pair[0]], slices[pair[1]]]), totals, sign);
         }
@@ -308,7 +339,8 @@ export function experienceMetricsProjection(timeZone: string, repeatContactWindo
         const bucket = buckets[granularity];
         for (const [dimension, slice] of [
           [ALL_DIMENSION, ALL_SLICE],
-          ...DIMENSIONS.map((d) => [d, slices[d]]),
+          ...VALUE_DIMENSIONS.map((d) => [d, slices[d]]),
+          ...slices.segmentIds.map((id) => [SEGMENT_ID, id]),
           ...DIMENSION_PAIRS.map((pair) => [pairName(pair), pairSlice([slices[pair[0]], slices[pair[1]]])]),
         ]) {
           const row = [granularity, dimension, bucket, slice, customerId];
@@ -404,6 +436,7 @@ export function experienceMetricsProjection(timeZone: string, repeatContactWindo
             s.netUnits,
             s.firstSeen,
             lifecycleJson(s.lifecycle, s.lifecycleChanges),
+            hasSpans(s.segmentSpans) ? JSON.stringify(s.segmentSpans) : null,
           ]),
       );
       if (last > batch.progress) await sql.upsert(PROGRESS, [[PROGRESS_ID, last]]);
@@ -421,9 +454,9 @@ const TOTALS: BulkUpsert = {
 const CASES: BulkUpsert = { table: 'em_cases', columns: ['case_id', 'facts'], conflict: ['case_id'], update: ['facts'] };
 const CUSTOMERS: BulkUpsert = {
   table: 'em_customers',
-  columns: ['customer_id', 'merged_into', 'last_position', 'purchases', 'net_units', 'first_seen', 'lifecycle'],
+  columns: ['customer_id', 'merged_into', 'last_position', 'purchases', 'net_units', 'first_seen', 'lifecycle', 'segment_spans'],
   conflict: ['customer_id'],
-  update: ['merged_into', 'last_position', 'purchases', 'net_units', 'first_seen', 'lifecycle'],
+  update: ['merged_into', 'last_position', 'purchases', 'net_units', 'first_seen', 'lifecycle', 'segment_spans'],
 };
 const PENDING_CHURNS: BulkUpsert = {
   table: 'em_lifecycle_pending',
@@ -467,6 +500,7 @@ async function loadCustomers(sql: DirectSql, ids: string[]): Promise<SegmentStat
     net_units: number;
     first_seen: string | null;
     lifecycle: string | null;
+    segment_spans: string | null;
   }>('em_customers', CUSTOMERS.columns, 'customer_id', ids);
   return rows.map((r) => ({
     customerId: r.customer_id,
@@ -477,6 +511,7 @@ async function loadCustomers(sql: DirectSql, ids: string[]): Promise<SegmentStat
     firstSeen: r.first_seen,
     lifecycle: lifecycleOf(r.customer_id, r.lifecycle),
     lifecycleChanges: storedChanges(r.lifecycle),
+    segmentSpans: r.segment_spans === null ? {} : (JSON.parse(r.segment_spans) as MembershipSpans),
   }));
 }
 

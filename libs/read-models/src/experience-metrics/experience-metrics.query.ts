@@ -12,7 +12,7 @@ import {
 } from './metric-catalogue';
 import { MetricQueryError, parseSeriesQuery, type RawSeriesQuery, type SeriesFilter, type SeriesQuery } from './metric-query';
 import type { ExperienceMetricsTables } from './experience-metrics.schema';
-import { ALL_DIMENSION, ALL_SLICE, pairName, pairOf, type Dimension } from './slices';
+import { ALL_DIMENSION, ALL_SLICE, pairName, pairOf, SEGMENT_ID, type Dimension } from './slices';
 import { bucketOfDate, bucketsBetween, nextBucket, startOfLocalDate, type Granularity } from './time-buckets';
 
 export type SeriesPoint = { bucket: string; start: string; end: string } & MetricPoint;
@@ -35,6 +35,32 @@ export interface MetricSeries {
   filter: SeriesFilter | null;
   filters: SeriesFilter[];
   series: MetricSeriesLine[];
+}
+
+/**
+ * The analyst segments a `segmentId` slice may name (the segments read model, given by the caller:
+ * the API): every segment id defined, active or archived. Without it, ids are not checked.
+ */
+export interface SegmentDirectory {
+  statuses(): Promise<ReadonlyMap<string, 'active' | 'archived'>>;
+}
+
+export interface SeriesOptions {
+  segments?: SegmentDirectory;
+}
+
+/** Refuses a `segmentId` filter naming an unknown or archived segment; returns the statuses (undefined: the query names no segment id). */
+async function checkSegmentIds(q: SeriesQuery, directory: SegmentDirectory | undefined) {
+  const filter = q.filters.find((f) => f.dimension === SEGMENT_ID);
+  if (!directory || (!filter && q.sliceBy !== SEGMENT_ID)) return undefined;
+  const statuses = await directory.statuses();
+  for (const id of filter?.values ?? []) {
+    const status = statuses.get(id);
+    if (status === undefined) throw new MetricQueryError('filter', `${SEGMENT_ID} "${id}" is not a segment (GET /v1/segments lists them)`);
+    if (status === 'archived')
+      throw new MetricQueryError('filter', `${SEGMENT_ID} "${id}" is archived: its members left it, it is no longer sliced by`);
+  }
+  return statuses;
 }
 
 /**
@@ -103,19 +129,21 @@ export class ExperienceMetricsQueries {
   }
 
   /** Validates and answers a series query given as text (the API's query string); MetricQueryError names a bad parameter. */
-  async seriesOf(raw: RawSeriesQuery): Promise<MetricSeries> {
-    return this.series(parseSeriesQuery(raw, this.timeZone));
+  async seriesOf(raw: RawSeriesQuery, options: SeriesOptions = {}): Promise<MetricSeries> {
+    return this.series(parseSeriesQuery(raw, this.timeZone), options);
   }
 
   /**
    * One series per slice value (sliceBy), or one of the totals (filtered: the listed values
    * summed). Every bucket of the range is present; a bucket without data has the metric's empty
-   * point (counts 0, rates null).
+   * point (counts 0, rates null). With `options.segments`, a `segmentId` filter must name an active
+   * segment (MetricQueryError otherwise), and `sliceBy=segmentId` gives the active segments' lines only.
    */
-  async series(q: SeriesQuery): Promise<MetricSeries> {
+  async series(q: SeriesQuery, options: SeriesOptions = {}): Promise<MetricSeries> {
     const definition = METRICS[q.metric];
     const needs = (definition as MetricDefinition).needs ?? [];
     if (!this.canAnswer(q.metric)) throw new MetricQueryError('metric', this.missingSettingOf(q.metric));
+    const segmentStatuses = await checkSegmentIds(q, options.segments);
     const buckets = bucketsBetween(q.from, q.to, q.bucket);
     const selection = rowSelection(q);
     const { dimension } = selection;
@@ -138,6 +166,8 @@ export class ExperienceMetricsQueries {
     for (const row of rows) {
       if (!selection.keeps(row.slice)) continue;
       const line = selection.lineOf(row.slice);
+      // an archived segment's rows stay (its history), but it is no longer a line
+      if (segmentStatuses && q.sliceBy === SEGMENT_ID && segmentStatuses.get(line) !== 'active') continue;
       let byBucket = lines.get(line);
       if (!byBucket) lines.set(line, (byBucket = new Map()));
       const totals = parse(row.totals);

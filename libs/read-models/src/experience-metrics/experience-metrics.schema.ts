@@ -40,6 +40,8 @@ export interface EmCustomersTable {
   first_seen: string | null;
   /** what its lifecycle stage is decided on (customer-lifecycle.ts, JSON); null before migration 0004's rebuild */
   lifecycle: string | null;
+  /** its membership spans in the analyst segments (MembershipSpans as JSON, segments/membership-spans.ts); null: never in one (migration 0005) */
+  segment_spans: string | null;
 }
 
 /**
@@ -196,6 +198,12 @@ export const experienceMetricsMigrations: Record<string, Migration> = {
       await pending.execute();
       for (const g of ['day', 'week', 'month'])
         await db.schema.createIndex(`em_lifecycle_pending_${g}`).on('em_lifecycle_pending').columns([g, 'churn_at']).execute();
+    },
+  },
+  'experience-metrics-0005-segment-spans': {
+    async up(db: Kysely<any>) {
+      // the read model's version changes with this migration: its lane empties the tables and rebuilds them
+      await db.schema.alterTable('em_customers').addColumn('segment_spans', 'text').execute();
     },
   },
 };

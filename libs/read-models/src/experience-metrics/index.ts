@@ -10,7 +10,7 @@ import {
 } from './experience-metrics.schema';
 
 /** Bump when the projection's output changes for the same events. */
-const PROJECTION_VERSION = 5;
+const PROJECTION_VERSION = 6;
 
 /**
  * The read model's version: the projection's, the reporting time zone and the repeat-contact

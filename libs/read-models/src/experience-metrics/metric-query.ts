@@ -1,5 +1,5 @@
 import { isMetricName, METRIC_NAMES, METRICS, type MetricDefinition, type MetricName } from './metric-catalogue';
-import { DIMENSION_PAIRS, DIMENSIONS, isDimension, pairName, pairOf, type Dimension } from './slices';
+import { DIMENSION_PAIRS, DIMENSIONS, isDimension, pairName, pairOf, SEGMENT_ID, type Dimension } from './slices';
 import { bucketsBetween, GRANULARITIES, isGranularity, isKnownTimeZone, isLocalDate, type Granularity } from './time-buckets';
 
 /** The most buckets one series may have (a daily series of about 2 years and 9 months). */
@@ -101,6 +101,14 @@ export function parseSeriesQuery(raw: RawSeriesQuery, reportingTimeZone: string)
   if ((METRICS[metric] as MetricDefinition).unsliced) {
     if (sliceBy) throw new MetricQueryError('sliceBy', `${metric} is a figure of the whole customer base: it has no slices`);
     if (filters.length > 0) throw new MetricQueryError('filter', `${metric} is a figure of the whole customer base: it has no filters`);
+  }
+  const segmentFilter = filters.find((f) => f.dimension === SEGMENT_ID);
+  if (segmentFilter && segmentFilter.values.length > 1 && sliceBy !== SEGMENT_ID) {
+    // a customer may be in several segments at once: a sum of their rows would count its events twice
+    throw new MetricQueryError(
+      'filter',
+      `one ${SEGMENT_ID} per series (segments overlap); sliceBy=${SEGMENT_ID} with several ${SEGMENT_ID} filters gives one series per segment`,
+    );
   }
   const dimensions = [...new Set([...(sliceBy ? [sliceBy] : []), ...filters.map((f) => f.dimension)])];
   if (dimensions.length > 1) {

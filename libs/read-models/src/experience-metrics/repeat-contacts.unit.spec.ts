@@ -1,7 +1,7 @@
 import { addContacts, type ReasonedContact } from './repeat-contacts';
 
 const DAY = 86_400_000;
-const slices = { channel: 'phone', source: 's', segment: 'none', agent: '(none)', category: '(none)' };
+const slices = { channel: 'phone', source: 's', segment: 'none', agent: '(none)', category: '(none)', segmentIds: [] };
 const contact = (day: string, position: number, reason = 'billing'): ReasonedContact => ({
   occurredAt: `2026-03-${day}T10:00:00Z`,
   position,

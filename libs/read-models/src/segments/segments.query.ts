@@ -78,6 +78,12 @@ export class SegmentsQueries {
     return (await this.db.selectFrom('sg_segments').selectAll().orderBy('segment_id').execute()).map(toView);
   }
 
+  /** Every segment id and whether it is archived (what the experience metrics' `segmentId` slice checks names against). */
+  async statuses(): Promise<Map<string, 'active' | 'archived'>> {
+    const rows = await this.db.selectFrom('sg_segments').select(['segment_id', 'archived']).execute();
+    return new Map(rows.map((r) => [r.segment_id, Number(r.archived) === 1 ? 'archived' : 'active']));
+  }
+
   async byId(segmentId: string): Promise<SegmentView | undefined> {
     const row = await this.db.selectFrom('sg_segments').selectAll().where('segment_id', '=', segmentId).executeTakeFirst();
     return row ? toView(row) : undefined;
