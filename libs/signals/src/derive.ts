@@ -230,6 +230,7 @@ export function deriveSignals(ws: SignalWorkingSet, record: ProjectedRecord): Cu
   const route = ws.route(record);
   switch (route.kind) {
     case 'skip':
+    case 'unmerge':
       return [];
     case 'merge': {
       const { survivor } = route;

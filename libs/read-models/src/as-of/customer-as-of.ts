@@ -41,7 +41,7 @@ function countsAt(e: RecordedEvent, at: number, by: AsOfBasis): boolean {
   if (by === 'recorded') return Date.parse(e.recordedAt) <= at;
   // a merge is the platform's knowledge that two customers are one person, not something that
   // happened to the customer: on event time, identity is as known now
-  if (e.type === 'customers.merged' || e.type === 'customer.merged-into') return true;
+  if (e.type === 'customers.merged' || e.type === 'customer.merged-into' || e.type === 'customers.unmerged') return true;
   return Date.parse((e.metadata as { occurredAt?: string }).occurredAt ?? '') <= at;
 }
 
@@ -63,9 +63,10 @@ export function customerAsOf(
   const facts = new CustomerStates(churnFactsModel);
   const segments = new CustomerStates(segmentCustomerModel);
   let counted = 0;
-  for (const e of events) {
-    if (!countsAt(e, at, by)) continue;
-    const record = toProjectedRecord(e);
+  const records = events.filter((e) => countsAt(e, at, by)).map(toProjectedRecord);
+  // an unmerge refolds its customers from the log before it: the log counted here
+  for (const states of [views, facts, segments] as CustomerStates<never>[]) states.useHistoryFrom(records);
+  for (const record of records) {
     if (!mergeFactsOf(record)) counted++;
     const route = views.route(record);
     if (route.kind === 'event') evolveCustomer360(route.owner, record);

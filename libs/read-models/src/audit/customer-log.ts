@@ -1,5 +1,7 @@
 import { customerIdOfStream, customerStreamId, followMergeChainAsync } from '@cem/domain';
 import { StreamNotFoundError, type EventStore, type RecordedEvent } from '@cem/event-store';
+import type { CustomerHistory } from '../kit/customer-states';
+import { toProjectedRecord } from '../projector/projection-lane';
 
 /**
  * One customer's part of the log: the events of its own stream and of the streams of every customer
@@ -82,3 +84,11 @@ async function readCustomerStream(store: EventStore, customerId: string): Promis
 /** The customer whose stream recorded an event (the metadata names it for a stream of another shape). */
 export const streamCustomerIdOf = (e: RecordedEvent): string | undefined =>
   customerIdOfStream(e.streamId) ?? ((e.metadata as { customerId?: string } | undefined)?.customerId || undefined);
+
+/** A customer's log from the event store, as projections see it (the kit's CustomerHistory, for refolds after an unmerge). */
+export const customerHistoryOf =
+  (store: EventStore): CustomerHistory =>
+  async (customerId) => {
+    const log = await readCustomerLog(store, customerId);
+    return log.kind === 'found' ? log.events.map(toProjectedRecord) : [];
+  };

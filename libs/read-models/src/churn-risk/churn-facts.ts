@@ -153,6 +153,7 @@ export function foldChurnFacts(facts: ChurnFacts, record: ProjectedRecord): void
 /** Merging two customers: every fact list is the union (so "A, then merge B" equals folding both histories). */
 export const churnFactsModel: CustomerModel<ChurnFacts> = {
   empty: emptyChurnFacts,
+  evolve: (facts, record) => foldChurnFacts(facts, record),
   absorb(survivor, merged) {
     for (const t of merged.touches) insertSorted(survivor.touches, t, true);
     for (const p of merged.purchases) insertSorted(survivor.purchases, p);

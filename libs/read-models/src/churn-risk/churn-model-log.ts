@@ -2,6 +2,7 @@ import { deterministicUuid, type ChurnModelFittedV1 } from '@cem/domain';
 import { WrongExpectedRevisionError, type EventStore } from '@cem/event-store';
 import { CustomerStates } from '../kit/customer-states';
 import { toProjectedRecord } from '../projector/projection-lane';
+import { customerHistoryOf } from '../audit/customer-log';
 import { churnFactsModel, foldChurnFacts, type ChurnFacts } from './churn-facts';
 import { backtestChurnModel, fitChurnModel, ChurnFitError, type BacktestReport } from './model/fit-churn-model';
 
@@ -23,8 +24,9 @@ export async function churnFactsFromLog(
   let read = 0;
   for (;;) {
     const page = await store.readAll({ after, maxCount: READ_PAGE });
-    for (const e of page) {
-      const record = toProjectedRecord(e);
+    const records = page.map(toProjectedRecord);
+    await customers.preloadHistories(records, customerHistoryOf(store));
+    for (const record of records) {
       if (options.before === undefined || Date.parse(record.metadata.occurredAt) < options.before) {
         const route = customers.route(record);
         if (route.kind === 'event') foldChurnFacts(route.owner, record);

@@ -1,10 +1,10 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { EventsHandler, type IEventHandler } from '@nestjs/cqrs';
 import type { Transaction } from 'kysely';
 import { CustomerStates, customersTouchedBy } from '../kit/customer-states';
 import { ProjectedEvent } from '../projector/projected-event';
 import type { ProjectedRecord } from '../projector/projected-record';
-import type { Projection } from '../projector/projection';
+import { PROJECTION_CONTEXT, type Projection, type ProjectionContext } from '../projector/projection';
 import { churnFactsModel, foldChurnFacts, type ChurnFacts } from './churn-facts';
 import { CHURN_RISK, type ChurnModelsTable, type ChurnRiskTables } from './churn-risk.schema';
 
@@ -27,12 +27,15 @@ const CHUNK = 500;
 export class ChurnRiskProjection implements IEventHandler<ProjectedEvent>, Projection<ChurnRiskBatch, ChurnRiskTables> {
   readonly projectionName = CHURN_RISK;
 
+  constructor(@Optional() @Inject(PROJECTION_CONTEXT) private readonly context?: ProjectionContext) {}
+
   async beginBatch(trx: Transaction<ChurnRiskTables>, records: readonly ProjectedRecord[]): Promise<ChurnRiskBatch> {
     const customers = new CustomerStates(churnFactsModel);
     customers.preload(await load(trx, customersTouchedBy(records)));
     const survivors = new Set<string>();
     for (const s of customers.all()) if (s.mergedInto !== null && !customers.has(s.mergedInto)) survivors.add(s.mergedInto);
     customers.preload(await load(trx, [...survivors]));
+    await customers.preloadHistories(records, this.context?.history);
     return { customers, models: [] };
   }
 

@@ -1,8 +1,10 @@
 import type { CustomerModel } from '../kit/customer-states';
 import { emptyCustomer360, type Customer360State } from './customer-360.state';
-import { absorbCustomer } from './evolve';
+import { absorbCustomer, evolveCustomer360 } from './evolve';
 
-/** The customer 360 on the customer-keyed kit: its empty state and how a merge combines two. */
+const byPosition = (a: { position: number }, b: { position: number }) => a.position - b.position;
+
+/** The customer 360 on the customer-keyed kit: its empty state, its fold, how a merge combines two and how an unmerge is noted. */
 export const customer360Model: CustomerModel<Customer360State> = {
   empty: emptyCustomer360,
   absorb(survivor, merged, merge) {
@@ -18,5 +20,46 @@ export const customer360Model: CustomerModel<Customer360State> = {
     });
     // the merged-away customer's own view says where its history went
     merged.merges.push({ kind: 'merged-into', survivorId: survivor.customerId, at: merge.at, position: merge.position });
+  },
+  evolve(state, record) {
+    evolveCustomer360(state, record);
+  },
+  // the merge history keeps both events: the merge (as it was) and its undoing, on both customers
+  noteUnmerge(survivor, split, unmerge, stage, merge) {
+    if (stage === 'merged' && merge) {
+      survivor.merges.push({
+        kind: 'absorbed',
+        mergeId: merge.mergeId,
+        mergedIds: [split.customerId],
+        at: merge.at,
+        position: merge.position,
+        rule: merge.rule,
+        survivorRule: merge.survivorRule,
+        identifiers: [...merge.identifiers],
+      });
+      split.merges.push({ kind: 'merged-into', survivorId: survivor.customerId, at: merge.at, position: merge.position });
+    } else if (stage === 'unmerged') {
+      const note = {
+        kind: 'unmerged' as const,
+        mergeId: unmerge.mergeId,
+        survivorId: unmerge.survivorId,
+        splitId: unmerge.splitId,
+        at: unmerge.at,
+        position: unmerge.position,
+      };
+      // the identifiers moved are the split customer's now (as in the identity registry), even where an event of the survivor named them
+      for (const key of unmerge.identifiers) {
+        const colon = key.indexOf(':');
+        const [kind, value] = [key.slice(0, colon), key.slice(colon + 1)];
+        const values = survivor.identifiers[kind]?.filter((v) => v !== value);
+        if (values === undefined) continue;
+        if (values.length > 0) survivor.identifiers[kind] = values;
+        else delete survivor.identifiers[kind];
+      }
+      for (const s of [survivor, split])
+        if (!s.merges.some((m) => m.kind === 'unmerged' && m.position === note.position)) s.merges.push({ ...note });
+    }
+    survivor.merges.sort(byPosition);
+    split.merges.sort(byPosition);
   },
 };

@@ -1,11 +1,11 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { EventsHandler, type IEventHandler } from '@nestjs/cqrs';
 import type { Transaction } from 'kysely';
 import { identifierKey, type Identifier } from '@cem/domain';
 import { CustomerStates, customersTouchedBy } from '../kit/customer-states';
 import { ProjectedEvent } from '../projector/projected-event';
 import { unhandledType, type ProjectedRecord } from '../projector/projected-record';
-import type { Projection } from '../projector/projection';
+import { PROJECTION_CONTEXT, type Projection, type ProjectionContext } from '../projector/projection';
 import type { BulkUpsert, DirectSql } from '../store/direct-sql';
 import { customer360Model } from './customer-360.model';
 import { CUSTOMER_360, type C360CustomersTable, type C360TimelineTable, type Customer360Tables } from './customer-360.schema';
@@ -23,6 +23,8 @@ interface Customer360Batch {
   repoints: { from: string; to: string }[];
   /** customers whose personal data was erased in this batch: their stored rows are scrubbed at commit */
   erasures: string[];
+  /** unmerges in log order: timeline rows and index entries change owner at commit (after this batch's inserts) */
+  unmerges: { owners: ReadonlyMap<number, string>; customerIds: string[]; splitId: string; streams: string[] }[];
 }
 
 /**
@@ -35,6 +37,8 @@ interface Customer360Batch {
 export class Customer360Projection implements IEventHandler<ProjectedEvent>, Projection<Customer360Batch, Customer360Tables> {
   readonly projectionName = CUSTOMER_360;
 
+  constructor(@Optional() @Inject(PROJECTION_CONTEXT) private readonly context?: ProjectionContext) {}
+
   async beginBatch(_trx: Transaction<Customer360Tables>, records: readonly ProjectedRecord[], sql: DirectSql): Promise<Customer360Batch> {
     const customers = new CustomerStates(customer360Model);
     customers.preload(await loadStates(sql, customersTouchedBy(records)));
@@ -42,7 +46,8 @@ export class Customer360Projection implements IEventHandler<ProjectedEvent>, Pro
     const survivors = new Set<string>();
     for (const s of customers.all()) if (s.mergedInto !== null && !customers.has(s.mergedInto)) survivors.add(s.mergedInto);
     customers.preload(await loadStates(sql, [...survivors]));
-    return { customers, timeline: [], identifiers: new Map(), repoints: [], erasures: [] };
+    await customers.preloadHistories(records, this.context?.history);
+    return { customers, timeline: [], identifiers: new Map(), repoints: [], erasures: [], unmerges: [] };
   }
 
   async handle(event: ProjectedEvent): Promise<void> {
@@ -62,6 +67,22 @@ export class Customer360Projection implements IEventHandler<ProjectedEvent>, Pro
           batch.repoints.push({ from, to });
         }
         this.addToTimeline(batch, record, to, route.streamCustomerId);
+        return;
+      }
+      case 'unmerge': {
+        const { survivor, split, restored } = route;
+        // the index follows the refolded states: each identifier to the customer that holds it now
+        for (const state of [survivor, split])
+          for (const [kind, values] of Object.entries(state.identifiers))
+            for (const value of values) this.index(batch, { kind, value } as Identifier, state.customerId);
+        batch.unmerges.push({
+          owners: route.owners,
+          customerIds: [survivor.customerId, split.customerId],
+          splitId: split.customerId,
+          streams: [split.customerId, ...restored.map((r) => r.customerId)],
+        });
+        // the unmerge shows on both timelines: on the survivor's (its stream) and, as a copy, the split customer's merge history
+        this.addToTimeline(batch, record, survivor.customerId, route.streamCustomerId);
         return;
       }
       case 'event': {
@@ -122,6 +143,7 @@ export class Customer360Projection implements IEventHandler<ProjectedEvent>, Pro
       [...batch.identifiers.values()].map((i) => [i.kind, i.value, i.customer_id]),
     );
     for (const { from, to } of batch.repoints) for (const text of REPOINT) await sql.run(text, [to, from]);
+    for (const u of batch.unmerges) await reattributeTimeline(sql, u);
     for (const id of batch.erasures) await scrubErasedRows(sql, id);
     await sql.upsert(
       UPSERT_CUSTOMER,
@@ -216,6 +238,24 @@ export function toRow(state: Customer360State): C360CustomersTable {
     last_position: state.lastPosition,
     doc: documentJson(state),
   };
+}
+
+/**
+ * After an unmerge: the timeline rows of the split customer's streams are its own again, and every
+ * earlier row of the two customers goes to the owner the refold gave its event (unmergedOwnerOf).
+ */
+async function reattributeTimeline(sql: DirectSql, u: Customer360Batch['unmerges'][number]): Promise<void> {
+  for (const stream of u.streams)
+    await sql.run('UPDATE c360_timeline SET customer_id = ? WHERE stream_customer_id = ?', [u.splitId, stream]);
+  const rows = await sql.all<{ position: number; customer_id: string }>(
+    `SELECT position, customer_id FROM c360_timeline WHERE customer_id IN (${u.customerIds.map(() => '?').join(', ')})`,
+    u.customerIds,
+  );
+  for (const row of rows) {
+    const owner = u.owners.get(row.position);
+    if (owner !== undefined && owner !== row.customer_id && u.customerIds.includes(owner))
+      await sql.run('UPDATE c360_timeline SET customer_id = ? WHERE position = ?', [owner, row.position]);
+  }
 }
 
 /** Removes an erased customer's identifier rows and the personal fields of its timeline rows. */

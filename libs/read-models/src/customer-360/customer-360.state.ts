@@ -87,7 +87,9 @@ export type MergeRecord =
       survivorRule: string;
       identifiers: string[];
     }
-  | { kind: 'merged-into'; survivorId: string; at: string; position: number };
+  | { kind: 'merged-into'; survivorId: string; at: string; position: number }
+  /** a merge undone (customers.unmerged): on the survivor and on the customer split off */
+  | { kind: 'unmerged'; mergeId: string; survivorId: string; splitId: string; at: string; position: number };
 
 export interface Customer360State {
   customerId: string;

@@ -365,7 +365,7 @@ export function absorbCustomer(
     if (isLater(survivor.profile[field], p.at, p.pos)) survivor.profile[field] = p;
   }
   // the survivor's history includes whatever the merged-away customer had absorbed before
-  survivor.merges = [...survivor.merges, ...merged.merges.filter((m) => m.kind === 'absorbed'), record].sort(
+  survivor.merges = [...survivor.merges, ...merged.merges.filter((m) => m.kind === 'absorbed' || m.kind === 'unmerged'), record].sort(
     (a, b) => a.position - b.position,
   );
 }

@@ -32,7 +32,53 @@ export interface CustomerModel<S extends CustomerKeyedState> {
    * folding the events does, so "A, then merge B into A" equals folding all of both histories.
    */
   absorb(survivor: S, merged: S, merge: MergeFacts): void;
+  /**
+   * Folds one event of the customer into its state, as the projection does (pure on the state). The
+   * kit refolds both customers of an unmerge from the log with it; a model without it cannot follow
+   * an unmerge (the split customer then restarts from its state at the merge, the survivor keeps
+   * what it absorbed).
+   */
+  evolve?(state: S, record: ProjectedRecord): void;
+  /**
+   * Notes an undone merge in both states (e.g. the 360's merge history), once where the merge was
+   * (`merged`, with its facts) and once where it was undone (`unmerged`). Optional.
+   */
+  noteUnmerge?(survivor: S, split: S, unmerge: UnmergeFacts, stage: 'merged' | 'unmerged', merge?: MergeFacts): void;
 }
+
+/** An unmerge as the read side sees it (`customers.unmerged`). */
+export interface UnmergeFacts {
+  unmergeId: string;
+  survivorId: string;
+  splitId: string;
+  restoredIds: readonly string[];
+  mergeId: string;
+  mergePosition: number;
+  /** identifier keys moved to the split customer */
+  identifiers: readonly string[];
+  at: string;
+  position: number;
+}
+
+export function unmergeFactsOf(record: ProjectedRecord): UnmergeFacts | undefined {
+  if (record.type !== 'customers.unmerged') return undefined;
+  const d = record.data;
+  return {
+    unmergeId: record.eventId,
+    survivorId: d.survivorId,
+    splitId: d.splitId,
+    restoredIds: d.restoredIds,
+    mergeId: d.mergeId,
+    mergePosition: d.mergePosition,
+    // an erased survivor's events read without identifier values
+    identifiers: (d.identifiers ?? []).filter((k): k is string => typeof k === 'string'),
+    at: record.metadata.occurredAt,
+    position: record.position,
+  };
+}
+
+/** A customer's log as the kit reads it to refold after an unmerge: its stream and those merged into it, in log order. */
+export type CustomerHistory = (customerId: string) => Promise<readonly ProjectedRecord[]>;
 
 /** Where a record goes, as decided by CustomerStates.route. */
 export type CustomerRoute<S> =
@@ -40,6 +86,20 @@ export type CustomerRoute<S> =
   | { kind: 'event'; owner: S; streamCustomerId: string }
   /** a merge, already folded: `absorbed` lists the customers folded into `survivor` by this record */
   | { kind: 'merge'; survivor: S; absorbed: S[]; merge: MergeFacts; streamCustomerId: string }
+  /**
+   * an unmerge, already refolded: `survivor` and `split` (and `restored`, the customers that follow
+   * the split customer again) hold their states as if the merge had not happened; `owners` says,
+   * for each earlier event of the two, whose it is now (by log position)
+   */
+  | {
+      kind: 'unmerge';
+      survivor: S;
+      split: S;
+      restored: S[];
+      unmerge: UnmergeFacts;
+      owners: ReadonlyMap<number, string>;
+      streamCustomerId: string;
+    }
   /** already applied (redelivery, replay over a lost checkpoint), or no customer at all */
   | { kind: 'skip' };
 
@@ -89,6 +149,8 @@ export function customersTouchedBy(records: readonly ProjectedRecord[]): string[
     if (merge) for (const id of [merge.survivorId, ...merge.mergedIds]) ids.add(id);
     // an erasure changes the customer and every customer merged into it
     if (r.type === 'personal-data.erased') for (const id of r.data.erasedCustomerIds) ids.add(id);
+    const unmerge = unmergeFactsOf(r);
+    if (unmerge) for (const id of [unmerge.survivorId, unmerge.splitId, ...unmerge.restoredIds]) ids.add(id);
   }
   return [...ids];
 }
@@ -104,6 +166,8 @@ export function customersTouchedBy(records: readonly ProjectedRecord[]): string[
 export class CustomerStates<S extends CustomerKeyedState> {
   private readonly states = new Map<string, S>();
   private readonly changed = new Set<string>();
+  /** the survivor's log before each unmerge of the batch, by the unmerge's position (preloadHistories) */
+  private readonly histories = new Map<number, readonly ProjectedRecord[]>();
 
   /** `load` reads one stored state (a customer not stored yet starts empty); omit it when every state is preloaded */
   constructor(
@@ -125,6 +189,34 @@ export class CustomerStates<S extends CustomerKeyedState> {
       const found = await loadMany([...survivors]);
       for (const id of survivors) if (!found.some((s) => s.customerId === id)) found.push(this.model.empty(id));
       this.preload(found);
+    }
+  }
+
+  /**
+   * Reads what the unmerges among `records` need to refold their customers: the survivor's log
+   * before each unmerge (the projection calls it in beginBatch; a batch without unmerges reads nothing).
+   */
+  async preloadHistories(records: readonly ProjectedRecord[], history: CustomerHistory | undefined): Promise<void> {
+    for (const r of records) {
+      const u = unmergeFactsOf(r);
+      if (!u || this.histories.has(u.position)) continue;
+      if (!history) throw new Error('an unmerge needs the customer history reader (CUSTOMER_HISTORY) to refold its customers');
+      this.histories.set(
+        u.position,
+        (await history(u.survivorId)).filter((x) => x.position < u.position),
+      );
+    }
+  }
+
+  /** preloadHistories for a fold over a log held in memory (e.g. one customer's log, as of an instant): the history is that log */
+  useHistoryFrom(log: readonly ProjectedRecord[]): void {
+    for (const r of log) {
+      const u = unmergeFactsOf(r);
+      if (u)
+        this.histories.set(
+          u.position,
+          log.filter((x) => x.position < u.position),
+        );
     }
   }
 
@@ -174,11 +266,50 @@ export class CustomerStates<S extends CustomerKeyedState> {
     if (streamCustomerId === undefined) return { kind: 'skip' };
     const merge = mergeFactsOf(record);
     if (merge) return this.merge(merge, streamCustomerId);
+    const unmerge = unmergeFactsOf(record);
+    if (unmerge) return this.unmerge(unmerge, streamCustomerId);
     const owner = this.get(this.canonical(streamCustomerId));
     if (record.position <= owner.lastPosition) return { kind: 'skip' };
     owner.lastPosition = record.position;
     this.markChanged(owner.customerId);
     return { kind: 'event', owner, streamCustomerId };
+  }
+
+  /**
+   * Refolds the survivor and the split customer from the survivor's log before the unmerge, as if the
+   * merge had not happened (refoldWithoutMerges), and puts the results in place of their states.
+   */
+  private unmerge(unmerge: UnmergeFacts, streamCustomerId: string): CustomerRoute<S> {
+    const survivorNow = this.get(unmerge.survivorId);
+    if (unmerge.position <= survivorNow.lastPosition) return { kind: 'skip' };
+    const ids = [unmerge.survivorId, unmerge.splitId, ...unmerge.restoredIds];
+    let owners: ReadonlyMap<number, string> = new Map();
+    if (this.model.evolve) {
+      const history = this.histories.get(unmerge.position);
+      if (!history) throw new Error(`the history before unmerge ${unmerge.position} was not preloaded (preloadHistories)`);
+      const refolded = refoldWithoutMerges(this.model, [...history, unmergeRecordOf(unmerge)], [...ids]);
+      owners = refolded.owners;
+      for (const id of ids) this.states.set(id, refolded.states.get(id)!);
+    } else {
+      // no fold to refold with: the split customer restarts from its state at the merge
+      this.get(unmerge.splitId).mergedInto = null;
+      for (const id of unmerge.restoredIds) this.get(id).mergedInto = unmerge.splitId;
+      this.model.noteUnmerge?.(this.get(unmerge.survivorId), this.get(unmerge.splitId), unmerge, 'unmerged');
+    }
+    for (const id of ids) {
+      const s = this.get(id);
+      s.lastPosition = Math.max(s.lastPosition, unmerge.position);
+      this.markChanged(id);
+    }
+    return {
+      kind: 'unmerge',
+      survivor: this.get(unmerge.survivorId),
+      split: this.get(unmerge.splitId),
+      restored: unmerge.restoredIds.map((id) => this.get(id)),
+      unmerge,
+      owners,
+      streamCustomerId,
+    };
   }
 
   private merge(merge: MergeFacts, streamCustomerId: string): CustomerRoute<S> {
@@ -206,4 +337,92 @@ export class CustomerStates<S extends CustomerKeyedState> {
     this.markChanged(survivor.customerId);
     return { kind: 'merge', survivor, absorbed, merge, streamCustomerId };
   }
+}
+
+/**
+ * Who owns an event once merges were undone (docs/identity.md, "Unmerge"): an event of the
+ * survivor's stream recorded after the undone merge and before its unmerge belongs to the split
+ * customer when every identifier it carries is one moved to it (an event carrying none, or one the
+ * survivor keeps, stays with the survivor). An event of any other stream belongs to that stream's
+ * customer, as always.
+ */
+export function unmergedOwnerOf(record: ProjectedRecord, unmerges: readonly UnmergeFacts[]): string | undefined {
+  const streamCustomer = streamCustomerOf(record);
+  const carried = (record.metadata.identifiers ?? []).filter((i) => typeof i?.value === 'string').map((i) => `${i.kind}:${i.value}`);
+  if (carried.length === 0) return streamCustomer;
+  for (const u of unmerges) {
+    if (streamCustomer !== u.survivorId || record.position <= u.mergePosition || record.position >= u.position) continue;
+    if (carried.every((k) => u.identifiers.includes(k))) return u.splitId;
+  }
+  return streamCustomer;
+}
+
+/**
+ * Folds `ids` afresh from a survivor's log (its stream and those merged into it) with every unmerge
+ * that log records applied as if its merge had never happened: an undone merge does not absorb the
+ * customer split off, and the events the split customer owns (unmergedOwnerOf) are folded into it.
+ * Deterministic: the same log gives the same states live and in a rebuild.
+ */
+export function refoldWithoutMerges<S extends CustomerKeyedState>(
+  model: CustomerModel<S>,
+  log: readonly ProjectedRecord[],
+  ids: readonly string[],
+): { states: Map<string, S>; owners: Map<number, string> } {
+  const unmerges = log.map(unmergeFactsOf).filter((u): u is UnmergeFacts => u !== undefined);
+  const undone = new Set(unmerges.map((u) => `${u.mergeId}\u0000${u.splitId}`));
+  const fresh = new CustomerStates(model);
+  const owners = new Map<number, string>();
+  for (const record of log) {
+    const unmerge = unmergeFactsOf(record);
+    if (unmerge) {
+      // its effect is applied through `undone` and unmergedOwnerOf; the model may note it
+      fresh.get(unmerge.splitId).mergedInto = null;
+      model.noteUnmerge?.(fresh.get(fresh.canonical(unmerge.survivorId)), fresh.get(unmerge.splitId), unmerge, 'unmerged');
+      continue;
+    }
+    const merge = mergeFactsOf(record);
+    if (merge) {
+      for (const u of unmerges)
+        if (u.mergeId === merge.mergeId && merge.mergedIds.includes(u.splitId) && record.type === 'customers.merged')
+          model.noteUnmerge?.(fresh.get(fresh.canonical(merge.survivorId)), fresh.get(u.splitId), u, 'merged', merge);
+      const mergedIds = merge.mergedIds.filter((id) => !undone.has(`${merge.mergeId}\u0000${id}`));
+      if (mergedIds.length === 0) continue;
+      fresh.route({ ...record, data: { ...record.data, mergedIds } } as ProjectedRecord);
+      continue;
+    }
+    const owner = unmergedOwnerOf(record, unmerges);
+    if (owner === undefined) continue;
+    // route it as an event of its owner's stream (the kit follows that owner's merges)
+    const route = fresh.route({ ...record, streamId: `customer-${owner}`, metadata: { ...record.metadata, customerId: owner } });
+    if (route.kind !== 'event') continue;
+    model.evolve!(route.owner, record);
+    owners.set(record.position, route.owner.customerId);
+  }
+  const states = new Map<string, S>();
+  for (const id of ids) states.set(id, fresh.get(id));
+  return { states, owners };
+}
+
+/** The minimal record of an unmerge the refold reads (the facts are already parsed). */
+function unmergeRecordOf(u: UnmergeFacts): ProjectedRecord {
+  return {
+    position: u.position,
+    eventId: u.unmergeId,
+    streamId: `customer-${u.survivorId}`,
+    revision: 0,
+    recordedAt: u.at,
+    type: 'customers.unmerged',
+    metadata: { schemaVersion: 1, occurredAt: u.at, customerId: u.survivorId, source: 'cem/unmerge' },
+    data: {
+      survivorId: u.survivorId,
+      splitId: u.splitId,
+      restoredIds: [...u.restoredIds],
+      mergeId: u.mergeId,
+      mergePosition: u.mergePosition,
+      identifiers: [...u.identifiers],
+      requestedBy: { kind: 'named', name: '' },
+      reason: '',
+      unmergedAt: u.at,
+    },
+  };
 }

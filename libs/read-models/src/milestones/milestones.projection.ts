@@ -55,6 +55,7 @@ export class MilestonesProjection implements IEventHandler<ProjectedEvent>, Proj
     switch (route.kind) {
       case 'skip':
       case 'merge':
+      case 'unmerge':
         return;
       case 'event':
         evolveMilestones(route.owner, event.record, this.definitions.milestones);

@@ -1,5 +1,6 @@
 import type { Transaction } from 'kysely';
 import type { DirectSql } from '../store/direct-sql';
+import type { CustomerHistory } from '../kit/customer-states';
 import type { ProjectedRecord } from './projected-record';
 
 /**
@@ -30,6 +31,8 @@ export interface Projection<S = unknown, Tables = any> {
 export interface ProjectionContext {
   /** the deployment's data directory, where configuration files such as milestones.json live; absent in some tests */
   dataDir?: string;
+  /** reads a customer's log (its stream and those merged into it): the kit refolds the customers of an unmerge from it */
+  history?: CustomerHistory;
 }
 export const PROJECTION_CONTEXT = Symbol('PROJECTION_CONTEXT');
 

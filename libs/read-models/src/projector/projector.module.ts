@@ -11,6 +11,7 @@ import { ProjectedEvent } from './projected-event';
 import { PROJECTION_CONTEXT, type Projection, type ProjectionContext } from './projection';
 import type { VersionChangePolicy } from './projection-lane';
 import { Projector, type BatchProjected } from './projector';
+import { customerHistoryOf } from '../audit/customer-log';
 
 export interface ProjectorModuleOptions {
   store: EventStore;
@@ -44,7 +45,10 @@ export class ProjectorModule {
       module: ProjectorModule,
       imports: [CqrsModule.forRoot()],
       providers: [
-        { provide: PROJECTION_CONTEXT, useValue: { dataDir: options.dataDir } satisfies ProjectionContext },
+        {
+          provide: PROJECTION_CONTEXT,
+          useValue: { dataDir: options.dataDir, history: customerHistoryOf(options.store) } satisfies ProjectionContext,
+        },
         ...models.map((m) => m.projection),
         {
           provide: Projector,

@@ -64,6 +64,7 @@ export class SegmentsProjection implements IEventHandler<ProjectedEvent>, Projec
     const route = batch.customers.route(record);
     switch (route.kind) {
       case 'skip':
+      case 'unmerge':
         return;
       case 'merge': {
         const after = memberCounts([route.survivor]);

@@ -1,0 +1,188 @@
+import Database from 'better-sqlite3';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '@cem/config';
+import { openPlatform, unmergeCustomer, type Platform } from '@cem/platform';
+import type { RecordedEvent } from '@cem/event-store';
+import { envelope, TEST_NOW } from '../../../../test/support/envelopes';
+import { startProjector, type RunningProjector } from '../projector/projector.module';
+import { READ_MODELS } from '../read-models';
+import { openReadStore, READ_MODELS_FILE } from '../store/open-read-store';
+import type { ReadStore } from '../store/read-store';
+import { verifyReadModels } from '../verify/verify-read-models';
+
+const ANA = { kind: 'email', value: 'ana.refold@example.com' };
+const BEN = { kind: 'email', value: 'ben.refold@example.com' };
+const BEN_CRM = { kind: 'crm', value: 'CRM-REFOLD-B' };
+const purchase = (ids: object[], amount: number, at = '2026-11-20T09:15:00Z') =>
+  envelope({
+    type: 'purchase.completed',
+    occurredAt: at,
+    customer: { identifiers: ids },
+    data: { orderId: `o-${amount}-${at}`, amount, currency: 'EUR' },
+  });
+const survey = (ids: object[], nps: number, at: string) =>
+  envelope({ type: 'survey.answered', schemaVersion: 2, occurredAt: at, customer: { identifiers: ids }, data: { nps } });
+
+/**
+ * An independent recomputation of both customers after an unmerge, the plain way (no code shared
+ * with the kit): who owns each touch point under the documented rule, then counts, money and the
+ * latest NPS read off each customer's list.
+ */
+function recomputeAfterUnmerge(log: RecordedEvent[], s: string, b: string) {
+  const touch = new Set(['contact.handled', 'purchase.completed', 'survey.answered', 'web.visited']);
+  const unmerged = log.find((e) => e.type === 'customers.unmerged')!;
+  const { mergePosition, identifiers: moved } = unmerged.data as { mergePosition: number; identifiers: string[] };
+  const ownerOf = (e: RecordedEvent) => {
+    const stream = e.streamId.replace('customer-', '');
+    const ids = ((e.metadata as { identifiers?: { kind: string; value: string }[] }).identifiers ?? []).map((i) => `${i.kind}:${i.value}`);
+    const between = e.position > mergePosition && e.position < unmerged.position;
+    if (stream === s && between && ids.length > 0 && ids.every((k) => moved.includes(k))) return b;
+    return stream;
+  };
+  const out = new Map<string, { eventCount: number; purchases: number; purchased: number; nps: number | null }>();
+  for (const id of [s, b]) {
+    const mine = log.filter((e) => touch.has(e.type) && ownerOf(e) === id);
+    const surveys = mine
+      .filter((e) => e.type === 'survey.answered')
+      .sort((x, y) => Date.parse((x.metadata as any).occurredAt) - Date.parse((y.metadata as any).occurredAt) || x.position - y.position);
+    out.set(id, {
+      eventCount: mine.length,
+      purchases: mine.filter((e) => e.type === 'purchase.completed').length,
+      purchased: mine.filter((e) => e.type === 'purchase.completed').reduce((sum, e) => sum + (e.data as { amount: number }).amount, 0),
+      nps: surveys.length ? (surveys[surveys.length - 1].data as { nps: number }).nps : null,
+    });
+  }
+  return { out, ownerOf };
+}
+
+describe('unmerge on the read side: the kit refolds both customers (embedded store, encryption on)', () => {
+  let dir: string;
+  let platform: Platform;
+  let live: ReadStore;
+  let running: RunningProjector;
+  const keys = { master: randomBytes(32).toString('base64'), index: randomBytes(32).toString('base64') };
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'cem-refold-'));
+    platform = openPlatform(
+      loadConfig({
+        DATA_DIR: dir,
+        SQLITE_SYNCHRONOUS: 'NORMAL',
+        LOG_LEVEL: 'silent',
+        PRIVACY_MASTER_KEY: keys.master,
+        PRIVACY_INDEX_SECRET: keys.index,
+      }),
+      { now: () => TEST_NOW },
+    );
+    live = await openReadStore({ kind: 'sqlite', dataDir: dir }, { role: 'writer' });
+    running = await startProjector({ store: platform.store, db: live.db, readStore: live, dataDir: dir, batchSize: 7 });
+  }, 60_000);
+  afterAll(async () => {
+    await running?.close();
+    await live?.close();
+    await platform?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const row = (id: string) => {
+    const db = new Database(join(dir, READ_MODELS_FILE), { readonly: true });
+    try {
+      const r = db.prepare('SELECT doc, merged_into FROM c360_customers WHERE customer_id = ?').get(id) as {
+        doc: string;
+        merged_into: string | null;
+      };
+      const owners = db.prepare('SELECT position, customer_id FROM c360_timeline WHERE customer_id IN (?) ORDER BY position').all(id) as {
+        position: number;
+      }[];
+      const index = db.prepare('SELECT kind, value FROM c360_identifiers WHERE customer_id = ? ORDER BY kind, value').all(id);
+      const churn = db.prepare('SELECT facts FROM churn_customers WHERE customer_id = ?').get(id) as { facts: string } | undefined;
+      return {
+        doc: JSON.parse(r.doc),
+        mergedInto: r.merged_into,
+        timeline: owners.map((o) => o.position),
+        index,
+        churn: churn && JSON.parse(churn.facts),
+      };
+    } finally {
+      db.close();
+    }
+  };
+
+  it('splits the history by the identifiers each event carried, keeps the merge history, and a rebuild gives the same read models', async () => {
+    const ingest = (...events: object[]) => platform.ingestion.ingest(events);
+    const [ana] = await ingest(purchase([ANA], 100));
+    const [ben] = await ingest(purchase([BEN, BEN_CRM], 30), survey([BEN], 3, '2026-11-20T10:00:00Z'));
+    await ingest(envelope({ customer: { identifiers: [ANA, BEN] } })); // the merge
+    const [s, b] = [ana.customerId, ben.customerId];
+    expect(await platform.registry.canonicalId(b)).toBe(s);
+    // after the merge, through the merged identity
+    await ingest(purchase([BEN_CRM], 50, '2026-11-20T11:00:00Z')); // only Ben's: Ben's after the unmerge
+    await ingest(survey([ANA], 9, '2026-11-20T12:00:00Z')); // only Ana's
+    await ingest(envelope({ type: 'web.visited', customer: { identifiers: [ANA, BEN] }, data: { url: 'https://shop.example.com/' } })); // both: the survivor's
+    expect(await running.projector.whenCaughtUpToHead(60_000)).toBe(true);
+    expect(row(s).doc).toMatchObject({ eventCount: 7, purchases: 3 });
+    expect(row(b).mergedInto).toBe(s);
+
+    // the unmerge, with events coming in meanwhile through both identities
+    const racing = Promise.all([0, 1, 2, 3, 4, 5].map((i) => ingest(purchase([i % 2 ? BEN_CRM : ANA], 1 + i, `2026-11-21T0${i}:00:00Z`))));
+    await unmergeCustomer(platform, {
+      customerId: s,
+      splits: [{ customerId: b }],
+      reason: 'CASE-REFOLD',
+      requestedBy: { kind: 'named', name: 'ops' },
+    });
+    const raced = (await racing).flat();
+    expect(await running.projector.whenCaughtUpToHead(60_000)).toBe(true);
+
+    const log = await platform.store.readAll();
+    const { out: expected, ownerOf } = recomputeAfterUnmerge(log, s, b);
+    for (const id of [s, b]) {
+      const { doc } = row(id);
+      const purchased = Number(doc.money.EUR?.purchased ?? 0) / 10_000;
+      expect({
+        id,
+        eventCount: doc.eventCount,
+        purchases: doc.purchases,
+        purchased,
+        nps: doc.scores?.nps?.value ?? doc.nps?.value ?? null,
+      }).toEqual({
+        id,
+        ...expected.get(id)!,
+      });
+    }
+    // nothing lost: every touch point is with one of the two
+    expect(expected.get(s)!.eventCount + expected.get(b)!.eventCount).toBe(7 + raced.length);
+    expect(row(b).mergedInto).toBeNull();
+
+    // the merge history shows both events on both customers
+    expect(row(s).doc.merges.map((m: { kind: string }) => m.kind)).toEqual(['absorbed', 'unmerged']);
+    expect(row(b).doc.merges.map((m: { kind: string }) => m.kind)).toEqual(['merged-into', 'unmerged']);
+    // the identifier index and the timeline follow: Ben's identifiers and events are Ben's again
+    expect(row(b).index).toEqual([
+      { kind: 'crm', value: BEN_CRM.value },
+      { kind: 'email', value: BEN.value },
+    ]);
+    expect(row(s).index).toEqual([{ kind: 'email', value: ANA.value }]);
+    const touchPositions = (id: string) =>
+      log
+        .filter((e) => ['purchase.completed', 'survey.answered', 'contact.handled', 'web.visited'].includes(e.type) && ownerOf(e) === id)
+        .map((e) => e.position);
+    for (const id of [s, b]) expect(row(id).timeline).toEqual(expect.arrayContaining(touchPositions(id)));
+    // churn facts refolded too: Ben's purchases are Ben's
+    expect(row(b).churn.purchases).toHaveLength(expected.get(b)!.purchases);
+
+    // a rebuild of every read model from position 0 equals the live refold (checksums, table by table)
+    const verdicts = await verifyReadModels({
+      store: platform.store,
+      location: { kind: 'sqlite', dataDir: dir },
+      live,
+      readModels: READ_MODELS,
+      dataDir: dir,
+      batchSize: 5,
+    });
+    expect(verdicts.map((v) => [v.readModel, v.status])).toEqual(READ_MODELS.map((m) => [m.name, 'equal']));
+  }, 120_000);
+});
