@@ -19,6 +19,7 @@ import { MetricsController } from './metrics/metrics.controller';
 import { MeController } from './me/me.controller';
 import { MilestonesController } from './milestones/milestones.controller';
 import { ErasuresController } from './admin/erasures.controller';
+import { SubjectExportsController } from './admin/subject-exports.controller';
 import { OpsLogController } from './admin/log.controller';
 import { targetMetricSourceOf } from './targets/target-metrics.source';
 import { TARGET_METRICS } from './targets/target-metrics.token';
@@ -46,6 +47,7 @@ const controllers = [
   MilestonesController,
   OpsLogController,
   SegmentsController,
+  SubjectExportsController,
   WebhooksController,
   UnmergeController,
 ];

@@ -6,6 +6,7 @@ import { registerAuditCommands } from './commands/audit.command';
 import { registerChurnCommands } from './commands/churn.command';
 import { registerCustomerCommands } from './commands/customer.command';
 import { registerEraseCommand } from './commands/erase.command';
+import { registerExportSubjectCommand } from './commands/export-subject.command';
 import { registerUnmergeCommand } from './commands/unmerge.command';
 import { registerImportCommand } from './commands/import.command';
 import { registerKafkaCommands } from './commands/kafka.command';
@@ -37,6 +38,7 @@ registerVerifyCommand(program);
 registerRebuildCommand(program);
 registerSegmentCommands(program);
 registerEraseCommand(program);
+registerExportSubjectCommand(program);
 registerUnmergeCommand(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {

@@ -5,3 +5,4 @@ export * from './log-actions';
 export * from './log-sealer';
 export * from './erasure';
 export * from './unmerge';
+export * from './subject-export';

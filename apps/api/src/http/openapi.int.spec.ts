@@ -47,6 +47,7 @@ describe('OpenAPI document', () => {
     expect(writes.map((w) => w.id).sort()).toEqual([
       'POST /v1/admin/erasures',
       'POST /v1/admin/log/verifications',
+      'POST /v1/admin/subject-exports',
       'POST /v1/customers/{customerId}/unmerge',
       'POST /v1/events',
       'POST /v1/events:batch',
