@@ -67,7 +67,8 @@ describe('unmerge (write side, embedded store)', () => {
     expect(recorded.data as CustomersUnmergedV1).toMatchObject({
       splitId,
       mergeId: stream.find((e) => e.type === 'customers.merged')!.eventId,
-      identifiers: ['crm:CRM-BEN-7', 'email:ben.family@example.com'],
+      // keyed as the registry keys them (the blind index here), like a merge's evidence
+      identifiers: [BEN_CRM, BEN].map((i) => platform.identifierIndex.keyOf(i as never)).sort(),
     });
     // the stored bytes hold the identifier values encrypted, like the merge's evidence
     const raw = await platform.logStore.readStream(customerStreamId(survivorId));

@@ -98,19 +98,32 @@ export async function unmergeCustomer(platform: Platform, request: UnmergeReques
       const merge = [...merges].reverse().find((m) => m.mergedIds.includes(s.splitId));
       if (merge) brought.set(s.splitId, await broughtTo(platform, s.splitId, merge.position));
     }
+    const survivorFacts = survivorEvents.map((e) => ({
+      eventId: e.eventId,
+      position: e.position,
+      // the envelope's identifiers: what ingestion resolved the event by
+      identifiers: envelopeIdentifiers(e).map(identifierKey),
+    }));
     const events = decideUnmerge(
-      { survivorId, merges, undone, brought },
-      { splits, reason: request.reason, requestedBy: request.requestedBy, now },
+      { survivorId, merges, undone, brought, survivorEvents: survivorFacts },
+      {
+        splits,
+        reason: request.reason,
+        requestedBy: request.requestedBy,
+        now,
+        indexKeyOf: (key) => platform.identifierIndex.keyOf(parseIdentifierKey(key)),
+      },
     );
+    const plainMoved = new Map(events.map((e, i) => [e.eventId, movedPlainKeys(splits[i], brought)]));
 
     const moves: UnmergeMove[] = events.map((e) => {
-      const moved = new Set(e.data.identifiers);
+      const moved = new Set(plainMoved.get(e.eventId)!);
       return {
         unmergeId: e.eventId,
         survivorId,
         splitId: e.data.splitId,
         restoredIds: e.data.restoredIds,
-        identifiers: e.data.identifiers.map(toIdentifier),
+        identifiers: [...moved].map(toIdentifier),
         keptBySurvivor: brought
           .get(e.data.splitId)!
           .identifiers.filter((k) => !moved.has(k))
@@ -189,6 +202,16 @@ async function broughtTo(
   }
   return { identifiers: [...identifiers], restoredIds: [...seen].filter((id) => id !== splitId) };
 }
+
+/** The keys (`kind:value`) a split takes: those named, else all its customer brought (as decideUnmerge). */
+function movedPlainKeys(split: SplitRequest, brought: Map<string, { identifiers: string[] }>): string[] {
+  return split.identifiers ? [...new Set(split.identifiers)] : [...(brought.get(split.splitId)?.identifiers ?? [])];
+}
+
+const envelopeIdentifiers = (e: Pick<RecordedEvent, 'metadata'>): Identifier[] =>
+  (((e.metadata as { identifiers?: Identifier[] }).identifiers ?? []) as Identifier[]).filter(
+    (i) => typeof i?.kind === 'string' && typeof i?.value === 'string',
+  );
 
 /** The identifiers a stored event names: its envelope's, a registration's, an `identifiers.linked` payload's. */
 export function identifiersNamedBy(e: Pick<RecordedEvent, 'type' | 'data' | 'metadata'>): Identifier[] {

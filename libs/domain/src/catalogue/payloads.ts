@@ -203,8 +203,17 @@ export interface CustomersUnmergedV1 {
   /** the `customers.merged` event undone, and its log position */
   mergeId: string;
   mergePosition: number;
-  /** identifier keys (`kind:value`) moved to the split customer (personal data, encrypted like the merge's evidence) */
+  /**
+   * the identifiers moved to the split customer, keyed as the identity registry keys them (like the
+   * merge's evidence: blind keys with the blind index, else `kind:value`, encrypted)
+   */
   identifiers: string[];
+  /**
+   * events of the survivor's stream recorded after the merge that are the split customer's: every
+   * identifier they carried was moved to it (docs/identity.md, "Unmerge"); decided when the unmerge
+   * was appended at the stream revision it read, so none is missing
+   */
+  reattributedEventIds: string[];
   requestedBy: { kind: 'os-user' | 'named' | 'api-key'; name: string };
   /** why (a ticket or case reference; no personal data) */
   reason: string;

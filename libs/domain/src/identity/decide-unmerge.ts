@@ -45,6 +45,8 @@ export interface UnmergeFacts {
   undone: readonly { mergeId: string; splitId: string }[];
   /** per split customer: the identifier keys it brought to the merge and the customers merged into it before */
   brought: ReadonlyMap<string, { identifiers: readonly string[]; restoredIds: readonly string[] }>;
+  /** the events of the survivor's stream, with the identifier keys (`kind:value`) each carried */
+  survivorEvents: readonly { eventId: string; position: number; identifiers: readonly string[] }[];
 }
 
 export const MAX_UNMERGE_REASON = 500;
@@ -60,7 +62,14 @@ export const unmergeEventId = (mergeId: string, splitId: string): string => dete
  */
 export function decideUnmerge(
   facts: UnmergeFacts,
-  request: { splits: readonly SplitRequest[]; reason: string | undefined; requestedBy: CustomersUnmergedV1['requestedBy']; now: string },
+  request: {
+    splits: readonly SplitRequest[];
+    reason: string | undefined;
+    requestedBy: CustomersUnmergedV1['requestedBy'];
+    now: string;
+    /** how the identity registry keys an identifier (`kind:value` -> its key; the blind index when on) */
+    indexKeyOf?: (key: string) => string;
+  },
 ): DomainEvent<'customers.unmerged'>[] {
   const reason = request.reason?.trim() ?? '';
   if (reason === '')
@@ -102,6 +111,11 @@ export function decideUnmerge(
         );
       identifiers = [...new Set(split.identifiers)].sort();
     }
+    // the attribution rule: after the merge, an event carrying only identifiers moved to the split customer is its
+    const reattributedEventIds = facts.survivorEvents
+      .filter((e) => e.position > merge.position && e.identifiers.length > 0 && e.identifiers.every((k) => identifiers.includes(k)))
+      .map((e) => e.eventId);
+    const keyOf = request.indexKeyOf ?? ((k: string) => k);
     events.push({
       eventId: unmergeEventId(merge.mergeId, split.splitId),
       type: 'customers.unmerged',
@@ -111,7 +125,8 @@ export function decideUnmerge(
         restoredIds: [...brought.restoredIds].sort(),
         mergeId: merge.mergeId,
         mergePosition: merge.position,
-        identifiers,
+        identifiers: identifiers.map(keyOf).sort(),
+        reattributedEventIds,
         requestedBy: request.requestedBy,
         reason,
         unmergedAt: request.now,

@@ -12,6 +12,12 @@ describe('decideUnmerge', () => {
       ['B', { identifiers: ['email:b@example.com', 'phone:+31201234567'], restoredIds: ['E'] }],
       ['C', { identifiers: ['email:c@example.com'], restoredIds: [] }],
     ]),
+    survivorEvents: [
+      { eventId: 'before', position: 5, identifiers: ['email:b@example.com'] },
+      { eventId: 'only-b', position: 11, identifiers: ['email:b@example.com', 'phone:+31201234567'] },
+      { eventId: 'both', position: 12, identifiers: ['email:a@example.com', 'email:b@example.com'] },
+      { eventId: 'none', position: 13, identifiers: [] },
+    ],
   };
   const request = { reason: ' case 42 ', requestedBy: { kind: 'named' as const, name: 'ops' }, now: '2026-02-01T00:00:00.000Z' };
   const refusal = (f: () => unknown) => {
@@ -36,12 +42,23 @@ describe('decideUnmerge', () => {
         mergeId: 'm1',
         mergePosition: 10,
         identifiers: ['email:b@example.com', 'phone:+31201234567'],
+        reattributedEventIds: ['only-b'],
         requestedBy: { kind: 'named', name: 'ops' },
         reason: 'case 42',
         unmergedAt: request.now,
       },
       metadata: { schemaVersion: 1, occurredAt: request.now, customerId: 'A', source: 'cem/unmerge', causationId: 'm1' },
     });
+  });
+
+  it('keys the identifiers as the registry does, and re-attributes only events carrying nothing but moved identifiers', () => {
+    const [event] = decideUnmerge(facts, {
+      ...request,
+      splits: [{ splitId: 'B', identifiers: ['email:b@example.com'] }],
+      indexKeyOf: (k) => `bi:${k.length}`,
+    });
+    expect(event.data.identifiers).toEqual(['bi:19']);
+    expect(event.data.reattributedEventIds).toEqual([]);
   });
 
   it('takes only the identifiers named, and several customers at once', () => {

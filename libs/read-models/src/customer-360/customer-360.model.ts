@@ -47,11 +47,9 @@ export const customer360Model: CustomerModel<Customer360State> = {
         at: unmerge.at,
         position: unmerge.position,
       };
-      // the identifiers moved are the split customer's now (as in the identity registry), even where an event of the survivor named them
-      for (const key of unmerge.identifiers) {
-        const colon = key.indexOf(':');
-        const [kind, value] = [key.slice(0, colon), key.slice(colon + 1)];
-        const values = survivor.identifiers[kind]?.filter((v) => v !== value);
+      // the split customer's identifiers are its own again, even where an event of the survivor named them too (the merge's trigger)
+      for (const [kind, theirs] of Object.entries(split.identifiers)) {
+        const values = survivor.identifiers[kind]?.filter((v) => !theirs.includes(v));
         if (values === undefined) continue;
         if (values.length > 0) survivor.identifiers[kind] = values;
         else delete survivor.identifiers[kind];

@@ -54,8 +54,8 @@ export interface UnmergeFacts {
   restoredIds: readonly string[];
   mergeId: string;
   mergePosition: number;
-  /** identifier keys moved to the split customer */
-  identifiers: readonly string[];
+  /** events of the survivor's stream that are the split customer's (they carried only identifiers moved to it) */
+  reattributedEventIds: ReadonlySet<string>;
   at: string;
   position: number;
 }
@@ -70,8 +70,7 @@ export function unmergeFactsOf(record: ProjectedRecord): UnmergeFacts | undefine
     restoredIds: d.restoredIds,
     mergeId: d.mergeId,
     mergePosition: d.mergePosition,
-    // an erased survivor's events read without identifier values
-    identifiers: (d.identifiers ?? []).filter((k): k is string => typeof k === 'string'),
+    reattributedEventIds: new Set(d.reattributedEventIds ?? []),
     at: record.metadata.occurredAt,
     position: record.position,
   };
@@ -342,18 +341,15 @@ export class CustomerStates<S extends CustomerKeyedState> {
 /**
  * Who owns an event once merges were undone (docs/identity.md, "Unmerge"): an event of the
  * survivor's stream recorded after the undone merge and before its unmerge belongs to the split
- * customer when every identifier it carries is one moved to it (an event carrying none, or one the
- * survivor keeps, stays with the survivor). An event of any other stream belongs to that stream's
- * customer, as always.
+ * customer when every identifier it carried was moved to it (the unmerge lists those events, decided
+ * on the write side from the identifiers in clear, so no personal data is needed here); an event
+ * carrying none, or one the survivor keeps, stays with the survivor. An event of any other stream
+ * belongs to that stream's customer, as always.
  */
 export function unmergedOwnerOf(record: ProjectedRecord, unmerges: readonly UnmergeFacts[]): string | undefined {
   const streamCustomer = streamCustomerOf(record);
-  const carried = (record.metadata.identifiers ?? []).filter((i) => typeof i?.value === 'string').map((i) => `${i.kind}:${i.value}`);
-  if (carried.length === 0) return streamCustomer;
-  for (const u of unmerges) {
-    if (streamCustomer !== u.survivorId || record.position <= u.mergePosition || record.position >= u.position) continue;
-    if (carried.every((k) => u.identifiers.includes(k))) return u.splitId;
-  }
+  for (const u of unmerges)
+    if (streamCustomer === u.survivorId && record.position < u.position && u.reattributedEventIds.has(record.eventId)) return u.splitId;
   return streamCustomer;
 }
 
@@ -419,7 +415,8 @@ function unmergeRecordOf(u: UnmergeFacts): ProjectedRecord {
       restoredIds: [...u.restoredIds],
       mergeId: u.mergeId,
       mergePosition: u.mergePosition,
-      identifiers: [...u.identifiers],
+      identifiers: [],
+      reattributedEventIds: [...u.reattributedEventIds],
       requestedBy: { kind: 'named', name: '' },
       reason: '',
       unmergedAt: u.at,
