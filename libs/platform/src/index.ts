@@ -6,3 +6,4 @@ export * from './log-sealer';
 export * from './erasure';
 export * from './unmerge';
 export * from './subject-export';
+export * from './read-model-actions';

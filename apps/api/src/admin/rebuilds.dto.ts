@@ -1,6 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
-import { IsInt, IsOptional, Max, Min } from 'class-validator';
+import { ArrayMaxSize, ArrayMinSize, ArrayUnique, IsArray, IsBoolean, IsIn, IsInt, IsOptional, Max, Min } from 'class-validator';
+import { READ_MODELS } from '@cem/read-models';
 
 export const REBUILDS_MAX = 100;
 export const REBUILDS_DEFAULT = 20;
@@ -58,3 +59,110 @@ export class RebuildDto {
 export class RebuildListDto {
   @ApiProperty({ type: [RebuildDto], description: 'newest first' }) rebuilds!: RebuildDto[];
 }
+
+/** The read models an admin body may name, or `all`. */
+export const READ_MODEL_CHOICES = [...READ_MODELS.map((m) => m.name), 'all'] as const;
+const readModelsMessage = `each must be one of ${READ_MODEL_CHOICES.join(', ')}`;
+export const REBUILD_ID_PATTERN = /^rb_[0-9a-f]{10}$/;
+
+export class StartRebuildDto {
+  @ApiProperty({
+    type: [String],
+    items: { type: 'string', enum: [...READ_MODEL_CHOICES] },
+    minItems: 1,
+    maxItems: READ_MODEL_CHOICES.length,
+    uniqueItems: true,
+    description: 'the read models to rebuild, or ["all"]',
+    example: ['customer-360'],
+  })
+  @IsArray()
+  @ArrayMinSize(1)
+  @ArrayMaxSize(READ_MODEL_CHOICES.length)
+  @ArrayUnique()
+  @IsIn(READ_MODEL_CHOICES as unknown as string[], { each: true, message: readModelsMessage })
+  readModels!: string[];
+
+  @ApiPropertyOptional({ description: 'switch once verified (default true); false: stop at waiting-for-switch', default: true })
+  @IsOptional()
+  @IsBoolean()
+  switch?: boolean;
+
+  @ApiPropertyOptional({
+    type: 'integer',
+    minimum: 1,
+    maximum: 100_000,
+    default: 5000,
+    description: 'events per batch of the shadow projection',
+  })
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(100_000)
+  batchSize?: number;
+}
+
+export class StartReadModelVerificationDto {
+  @ApiPropertyOptional({
+    type: [String],
+    items: { type: 'string', enum: [...READ_MODEL_CHOICES] },
+    minItems: 1,
+    maxItems: READ_MODEL_CHOICES.length,
+    uniqueItems: true,
+    description: 'the read models to verify (default: all)',
+    example: ['customer-360'],
+  })
+  @IsOptional()
+  @IsArray()
+  @ArrayMinSize(1)
+  @ArrayMaxSize(READ_MODEL_CHOICES.length)
+  @ArrayUnique()
+  @IsIn(READ_MODEL_CHOICES as unknown as string[], { each: true, message: readModelsMessage })
+  readModels?: string[];
+}
+
+export const READ_MODEL_VERIFICATION_STATUSES = ['running', 'equal', 'drift', 'failed'] as const;
+
+class ReadModelVerificationProgressDto {
+  @ApiProperty({ type: String, nullable: true, description: 'the read model being verified' }) readModel!: string | null;
+  @ApiProperty({ type: 'integer', minimum: 0, description: 'read models finished' }) readModelsDone!: number;
+  @ApiProperty({ type: 'integer', minimum: 0, description: "the scratch copy's position in the read model being rebuilt" })
+  position!: number;
+  @ApiProperty({ type: 'integer', minimum: 0, description: "the live copy's checkpoint it is rebuilt to" }) to!: number;
+  @ApiProperty({ minimum: 0, maximum: 1, description: 'over all the read models of the job' }) fraction!: number;
+}
+
+export class ReadModelVerdictDto {
+  @ApiProperty() readModel!: string;
+  @ApiProperty({ enum: ['equal', 'drift', 'not-projected'] }) status!: string;
+  @ApiProperty({ type: 'integer', minimum: 0, description: 'the log position both copies were compared at' }) position!: number;
+  @ApiProperty({ type: 'integer', nullable: true, description: 'the version the live copy was projected with' }) liveVersion!:
+    number | null;
+  @ApiProperty({ type: 'integer', description: "this code's version: another liveVersion means rebuild needed" }) codeVersion!: number;
+  @ApiProperty({ type: String, nullable: true }) liveChecksum!: string | null;
+  @ApiProperty({ type: String, nullable: true }) rebuiltChecksum!: string | null;
+  @ApiProperty({ type: 'integer', minimum: 0 }) rows!: number;
+  @ApiProperty({ type: [String], description: 'tables whose checksums differ' }) driftTables!: string[];
+  @ApiProperty({ type: 'integer', minimum: 0 }) driftCustomerCount!: number;
+  @ApiProperty({ type: [String], description: 'customers whose rows differ (the first 1,000; `cem verify --json` lists all)' })
+  driftCustomers!: string[];
+}
+
+export class ReadModelVerificationJobDto {
+  @ApiProperty({ format: 'uuid' }) jobId!: string;
+  @ApiProperty({
+    enum: READ_MODEL_VERIFICATION_STATUSES,
+    description:
+      '`equal`: every read model matches a fresh rebuild; `drift`: at least one does not (see verdicts); `failed`: it could not run (`error`)',
+  })
+  status!: (typeof READ_MODEL_VERIFICATION_STATUSES)[number];
+  @ApiProperty({ description: 'name of the API key that started it' }) requestedBy!: string;
+  @ApiProperty({ type: [String] }) readModels!: string[];
+  @ApiProperty({ format: 'date-time' }) startedAt!: string;
+  @ApiProperty({ type: String, format: 'date-time', nullable: true }) finishedAt!: string | null;
+  @ApiProperty({ type: ReadModelVerificationProgressDto }) progress!: ReadModelVerificationProgressDto;
+  @ApiProperty({ type: [ReadModelVerdictDto], nullable: true, description: 'when finished' }) verdicts!: ReadModelVerdictDto[] | null;
+  @ApiPropertyOptional({ description: 'when failed: why' }) error?: string;
+}
+
+/** The body of a switch or a drop: an empty JSON object (no options yet; unknown fields are refused). */
+export class RebuildStepBodyDto {}

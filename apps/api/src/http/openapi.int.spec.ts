@@ -47,6 +47,10 @@ describe('OpenAPI document', () => {
     expect(writes.map((w) => w.id).sort()).toEqual([
       'POST /v1/admin/erasures',
       'POST /v1/admin/log/verifications',
+      'POST /v1/admin/read-models/verifications',
+      'POST /v1/admin/rebuilds',
+      'POST /v1/admin/rebuilds/{id}/drop',
+      'POST /v1/admin/rebuilds/{id}/switch',
       'POST /v1/admin/subject-exports',
       'POST /v1/customers/{customerId}/unmerge',
       'POST /v1/events',

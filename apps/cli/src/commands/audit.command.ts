@@ -1,4 +1,6 @@
 import { writeFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { cliActor, performOpsAction } from '@cem/platform';
 import type { Command } from 'commander';
 import type { EventStore } from '@cem/event-store';
 import { auditReportHtml, auditReportMarkdown, auditTrailOf, readCustomerLog, type AuditTrail } from '@cem/read-models/audit';
@@ -44,9 +46,28 @@ export function registerAuditCommands(program: Command): void {
     .description('Every event of a customer and of the customers merged into it, in recorded order, system events included')
     .option('--format <format>', 'json (everything as stored), md or html (a report without personal data)', 'json')
     .option('--out <file>', 'write to this file (owner-only) instead of stdout')
-    .action(async (customerId: string, opts: { format: string; out?: string }) => {
+    .option('--actor <name>', 'who runs it, for the ops record (default: the OS user)')
+    .action(async (customerId: string, opts: { format: string; out?: string; actor?: string }) => {
       const format = parseAuditFormat(opts.format);
-      const text = await withPlatform(async (p) => renderAuditTrail(await customerAuditTrail(p.store, customerId), format));
+      // who read whose trail is itself audited, as for GET /v1/audit/customers/{id} (the file name without its directory)
+      const parameters = { customerId, format, out: opts.out === undefined ? null : basename(opts.out) };
+      const text = await withPlatform((p) =>
+        performOpsAction(
+          p.store,
+          { action: 'audit-customer', actor: cliActor(opts.actor), parameters },
+          async () => {
+            const trail = await customerAuditTrail(p.store, customerId);
+            const via = trail.customerId === customerId ? '' : ` (followed from ${customerId})`;
+            return {
+              text: renderAuditTrail(trail, format),
+              result: 'ok' as const,
+              outcome: `served ${trail.events.length} of ${trail.total} events of ${trail.customerId}${via}`,
+              figures: { events: trail.events.length, headPosition: trail.headPosition },
+            };
+          },
+          (e) => (e instanceof CliInputError ? 'refused' : 'failed'),
+        ).then((r) => r.text),
+      );
       if (opts.out === undefined) process.stdout.write(text);
       else {
         writeFileSync(opts.out, text, { mode: 0o600 });

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { OpsActionPerformedV1 } from '@cem/domain';
 import type { RecordedEvent } from '@cem/event-store';
 import { recompute } from '../../../../test/support/customer-360-oracle';
 import { platformWithHistory, type LoadedPlatform } from '../../../../test/support/read-side-harness';
@@ -87,4 +88,17 @@ describe('cem audit customer / cem customer as-of', () => {
     },
     30_000,
   );
+
+  it('records every audit read as an ops event (who read whose trail), a refused one as refused; a bad option is not recorded', async () => {
+    const ops = (await loaded.platform.store.readStream('cem-ops')).map((e) => e.data as OpsActionPerformedV1);
+    const audits = ops.filter((r) => r.action === 'audit-customer');
+    const mergedAway = [...streamsOfSurvivor].find((s) => s !== `customer-${survivorId}`)!.slice('customer-'.length);
+    expect(audits.map((r) => [r.parameters.customerId, r.parameters.format, r.parameters.out, r.result])).toEqual([
+      [survivorId, 'json', null, 'ok'],
+      [mergedAway, 'md', 'audit.md', 'ok'],
+      ['no-such-customer', 'json', null, 'refused'],
+    ]);
+    expect(audits[1].outcome).toContain(`of ${survivorId} (followed from ${mergedAway})`);
+    expect(audits[0].actor.kind).toBe('os-user');
+  }, 30_000);
 });

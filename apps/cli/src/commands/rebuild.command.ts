@@ -1,20 +1,9 @@
 import type { Command } from 'commander';
-import { cliActor, performOpsAction, type Platform } from '@cem/platform';
-import {
-  dropRebuild,
-  listRebuilds,
-  openReadStore,
-  READ_MODELS,
-  readStoreLocationOf,
-  RebuildError,
-  runRebuild,
-  switchRebuild,
-  type RebuildContext,
-  type RebuildRecord,
-} from '@cem/read-models';
+import { cliActor, finishRebuildAction, rebuildAction, withRebuildContext } from '@cem/platform';
+import { listRebuilds, type RebuildRecord } from '@cem/read-models';
 import { logProgress } from '../progress-line';
 import { withPlatform } from '../with-platform';
-import { refuseMissingReadStore, selectReadModels } from './verify.command';
+import { selectReadModels } from './verify.command';
 
 interface RebuildOptions {
   switch: boolean;
@@ -32,28 +21,6 @@ export function formatRebuild(r: RebuildRecord): string {
     ...(r.message ? [`  ${r.message}`] : []),
   ].join('\n');
 }
-
-/** Opens the live read store and the rebuild context for one command; the registry lives in it. */
-async function withRebuildContext<T>(
-  platform: Platform,
-  run: (ctx: RebuildContext) => Promise<T>,
-  onProgress?: RebuildContext['onProgress'],
-  batchSize?: number,
-) {
-  const location = readStoreLocationOf(platform.config);
-  refuseMissingReadStore(location);
-  // not migrated here: a migration's read-then-write transaction fails at once (SQLITE_BUSY) while the
-  // projector commits; the projector of this version creates the registry's table when it starts
-  const live = await openReadStore(location, { role: 'reader', readModels: READ_MODELS, poolSize: 4 });
-  try {
-    return await run({ store: platform.store, location, live, dataDir: platform.config.DATA_DIR, onProgress, batchSize });
-  } finally {
-    await live.close();
-  }
-}
-
-/** refusals are recorded as such, failures as failed */
-const outcomeOf = (e: unknown) => (e instanceof RebuildError && e.code !== 'verify-failed' ? 'refused' : 'failed');
 
 export function registerRebuildCommand(program: Command): void {
   program
@@ -80,39 +47,17 @@ export function registerRebuildCommand(program: Command): void {
       await withPlatform(async (platform) => {
         const bar = opts.progress ? logProgress(process.stderr, 'rebuild') : undefined;
         const started = Date.now();
-        const record = await performOpsAction(
-          platform.store,
-          {
-            action: 'rebuild',
-            actor: cliActor(opts.actor),
-            parameters: { readModels: models.map((m) => m.name).join(','), switch: opts.switch },
-          },
-          async () => {
-            const r = await withRebuildContext(
-              platform,
-              (ctx) => runRebuild(ctx, models, opts.switch),
-              (p) =>
-                bar?.update({
-                  events: p.events,
-                  elapsedMs: Date.now() - started,
-                  fraction: p.targetPosition > 0 ? Math.min(p.position, p.targetPosition) / p.targetPosition : 1,
-                  note: p.phase,
-                }),
-              batchSize,
-            );
-            bar?.done();
-            return {
-              ...r,
-              result: 'ok' as const,
-              outcome: `${r.id} ${r.state}: ${r.message ?? ''}`,
-              figures: { id: r.id, ...(r.checksums ?? {}) },
-            };
-          },
-          outcomeOf,
-        ).catch((e: unknown) => {
-          bar?.done();
-          throw e;
-        });
+        const record = await rebuildAction(platform, cliActor(opts.actor), models, {
+          switchWhenVerified: opts.switch,
+          batchSize,
+          onProgress: (p) =>
+            bar?.update({
+              events: p.events,
+              elapsedMs: Date.now() - started,
+              fraction: p.targetPosition > 0 ? Math.min(p.position, p.targetPosition) / p.targetPosition : 1,
+              note: p.phase,
+            }),
+        }).finally(() => bar?.done());
         console.log(formatRebuild(record));
       });
     });
@@ -131,15 +76,7 @@ async function status(opts: RebuildOptions): Promise<void> {
 
 async function finish(what: 'switch' | 'drop', id: string | undefined, opts: RebuildOptions): Promise<void> {
   await withPlatform(async (platform) => {
-    const record = await performOpsAction(
-      platform.store,
-      { action: `rebuild-${what}`, actor: cliActor(opts.actor), parameters: { id: id ?? null } },
-      async () => {
-        const r = await withRebuildContext(platform, (ctx) => (what === 'switch' ? switchRebuild(ctx, id) : dropRebuild(ctx, id)));
-        return { ...r, result: 'ok' as const, outcome: `${r.id} ${r.state}: ${r.message ?? ''}`, figures: { id: r.id } };
-      },
-      outcomeOf,
-    );
+    const record = await finishRebuildAction(platform, cliActor(opts.actor), what, id);
     console.log(formatRebuild(record));
   });
 }

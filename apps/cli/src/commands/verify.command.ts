@@ -1,17 +1,6 @@
 import type { Command } from 'commander';
-import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { cliActor, performOpsAction } from '@cem/platform';
-import {
-  openReadStore,
-  READ_MODELS,
-  READ_MODELS_FILE,
-  readStoreLocationOf,
-  verifyReadModels,
-  type ReadModel,
-  type ReadModelVerdict,
-  type ReadStoreLocation,
-} from '@cem/read-models';
+import { cliActor, verifyReadModelsAction } from '@cem/platform';
+import { READ_MODELS, type ReadModel, type ReadModelVerdict } from '@cem/read-models';
 import { logProgress } from '../progress-line';
 import { withPlatform } from '../with-platform';
 
@@ -56,12 +45,6 @@ export function formatVerdict(v: ReadModelVerdict): string[] {
   return lines;
 }
 
-/** The embedded read store must exist (opening it would create an empty one): the projector makes it. */
-export function refuseMissingReadStore(location: ReadStoreLocation): void {
-  if (location.kind === 'sqlite' && !existsSync(join(resolve(location.dataDir), READ_MODELS_FILE)))
-    throw new Error(`no read store in ${location.dataDir} yet: start the projector (npm run projector, or the api) first`);
-}
-
 export function registerVerifyCommand(program: Command): void {
   program
     .command('verify [readModels...]')
@@ -74,53 +57,24 @@ export function registerVerifyCommand(program: Command): void {
     .action(async (names: string[], opts: { json?: boolean; actor?: string; progress: boolean }) => {
       const models = selectReadModels(names);
       await withPlatform(async (platform) => {
-        const location = readStoreLocationOf(platform.config);
-        refuseMissingReadStore(location);
-        const live = await openReadStore(location, { role: 'reader', readModels: READ_MODELS });
-        try {
-          let started = Date.now();
-          let bar: ReturnType<typeof logProgress> | undefined;
-          let barOf = '';
-          const verdicts = await performOpsAction(
-            platform.store,
-            { action: 'verify', actor: cliActor(opts.actor), parameters: { readModels: models.map((m) => m.name).join(',') } },
-            async () => {
-              const found = await verifyReadModels({
-                store: platform.store,
-                location,
-                live,
-                readModels: models,
-                dataDir: platform.config.DATA_DIR,
-                onProgress: (p) => {
-                  if (!opts.progress || p.phase !== 'rebuild') return;
-                  if (barOf !== p.readModel) {
-                    bar?.done();
-                    bar = logProgress(process.stderr, `verify ${p.readModel}`);
-                    barOf = p.readModel;
-                    started = Date.now();
-                  }
-                  bar!.update({ events: p.events, elapsedMs: Date.now() - started, fraction: p.to > 0 ? p.position / p.to : 1 });
-                },
-              });
+        let started = Date.now();
+        let bar: ReturnType<typeof logProgress> | undefined;
+        let barOf = '';
+        const verdicts = await verifyReadModelsAction(platform, cliActor(opts.actor), models, {
+          onProgress: (p) => {
+            if (!opts.progress || p.phase !== 'rebuild') return;
+            if (barOf !== p.readModel) {
               bar?.done();
-              const drifting = found.filter((v) => v.status === 'drift');
-              return {
-                verdicts: found,
-                result: 'ok' as const,
-                outcome:
-                  drifting.length === 0
-                    ? `${found.length} read model(s) match the log`
-                    : `drift in ${drifting.map((v) => `${v.readModel} (${v.driftCustomers.length} customers)`).join(', ')}`,
-                figures: Object.fromEntries(found.map((v) => [v.readModel, `${v.status}@${v.position}:${v.rebuilt?.checksum ?? '-'}`])),
-              };
-            },
-          );
-          if (opts.json) console.log(JSON.stringify(verdicts.verdicts, null, 2));
-          else for (const v of verdicts.verdicts) for (const line of formatVerdict(v)) console.log(line);
-          if (verdicts.verdicts.some((v) => v.status === 'drift')) process.exitCode = EXIT_DRIFT;
-        } finally {
-          await live.close();
-        }
+              bar = logProgress(process.stderr, `verify ${p.readModel}`);
+              barOf = p.readModel;
+              started = Date.now();
+            }
+            bar!.update({ events: p.events, elapsedMs: Date.now() - started, fraction: p.to > 0 ? p.position / p.to : 1 });
+          },
+        }).finally(() => bar?.done());
+        if (opts.json) console.log(JSON.stringify(verdicts, null, 2));
+        else for (const v of verdicts) for (const line of formatVerdict(v)) console.log(line);
+        if (verdicts.some((v) => v.status === 'drift')) process.exitCode = EXIT_DRIFT;
       });
     });
 }

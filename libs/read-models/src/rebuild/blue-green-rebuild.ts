@@ -38,6 +38,21 @@ export interface RebuildContext {
   /** a rebuild whose heartbeat is older than this was interrupted and may be resumed (default 15 s) */
   staleAfterMs?: number;
   now?: () => number;
+  /** called once the rebuild is claimed (new, or the interrupted one resumed): before any projection */
+  onClaimed?: (r: RebuildRecord) => void;
+  /**
+   * asked at each batch of the shadow and of the verification's scratch copy: true stops the rebuild
+   * there (RebuildStopped), with what it committed kept: a later run resumes it
+   */
+  shouldStop?: () => boolean;
+}
+
+/** The rebuild was stopped (RebuildContext.shouldStop): resumable from what its shadow committed. */
+export class RebuildStopped extends Error {
+  constructor(id: string) {
+    super(`rebuild ${id} stopped: the process working on it is shutting down; run it again to resume`);
+    this.name = 'RebuildStopped';
+  }
 }
 
 const owner = () => `${process.pid}@${hostname()}`;
@@ -69,13 +84,17 @@ const iso = (ms: number) => new Date(ms).toISOString();
  */
 export async function runRebuild(ctx: RebuildContext, models: readonly ReadModel[], switchWhenVerified = true): Promise<RebuildRecord> {
   const record = await claim(ctx, models);
+  ctx.onClaimed?.({ ...record });
+  const stopIfAsked = () => {
+    if (ctx.shouldStop?.()) throw new RebuildStopped(record.id);
+  };
   const heartbeat = startHeartbeat(ctx, record);
   try {
     const shadow = await openReadStoreCopy(ctx.location, record.shadowCopy, models);
     try {
       if (record.state === 'building') {
         record.phase = 'projecting';
-        await catchUp(ctx, shadow, models, record, heartbeat);
+        await catchUp(ctx, shadow, models, record, heartbeat, stopIfAsked);
         record.phase = 'verifying';
         await heartbeat.save();
         const verdicts = await verifyReadModels({
@@ -85,6 +104,7 @@ export async function runRebuild(ctx: RebuildContext, models: readonly ReadModel
           readModels: models,
           dataDir: ctx.dataDir,
           batchSize: ctx.batchSize,
+          onProgress: stopIfAsked,
         });
         const wrong = verdicts.filter((v) => v.status !== 'equal');
         if (wrong.length > 0) {
@@ -212,7 +232,14 @@ function startHeartbeat(ctx: RebuildContext, record: RebuildRecord): Heartbeat {
  * until what is left is less than a batch. Progress counts the work of every read model (each
  * projects the whole log: a rebuild of all five does five times the log's events).
  */
-async function catchUp(ctx: RebuildContext, shadow: ReadStore, models: readonly ReadModel[], record: RebuildRecord, heartbeat: Heartbeat) {
+async function catchUp(
+  ctx: RebuildContext,
+  shadow: ReadStore,
+  models: readonly ReadModel[],
+  record: RebuildRecord,
+  heartbeat: Heartbeat,
+  stopIfAsked: () => void,
+) {
   const batch = ctx.batchSize ?? 5_000;
   let total = 0;
   for (let target = await ctx.store.headPosition(); ;) {
@@ -227,6 +254,7 @@ async function catchUp(ctx: RebuildContext, shadow: ReadStore, models: readonly 
       to: target,
       batchSize: ctx.batchSize,
       onProgress: (p) => {
+        stopIfAsked();
         done.set(p.readModel, p.position);
         heartbeat.progress(Math.min(...done.values()), target, total + p.events);
         const rate = record.eventsPerSecond;
