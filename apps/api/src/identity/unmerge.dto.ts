@@ -39,6 +39,11 @@ export class UnmergedCustomerDto {
   restoredIds!: string[];
   @ApiProperty({ format: 'uuid', description: 'the customers.merged event undone' }) mergeId!: string;
   @ApiProperty({ type: 'integer', description: 'log position of the merge undone' }) mergePosition!: number;
+  @ApiProperty({
+    type: [String],
+    description: "events of the survivor's stream after the merge that are the split customer's (they carried only identifiers moved to it)",
+  })
+  reattributedEventIds!: string[];
   @ApiProperty({ type: 'integer', description: 'identifiers moved to the split customer (their values are not echoed)' })
   identifierCount!: number;
   @ApiProperty({ type: RequestedByDto }) requestedBy!: RequestedByDto;
