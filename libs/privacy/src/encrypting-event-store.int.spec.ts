@@ -9,6 +9,7 @@ import { EsdbIdentityRegistry } from '@cem/identity';
 import { openPlatform, type Platform } from '@cem/platform';
 import { EsdbDouble } from '../../../test/support/esdb-double';
 import { envelope, TEST_NOW } from '../../../test/support/envelopes';
+import { SealedValueError } from './cipher/data-key';
 import { EncryptingEventStore } from './encrypting-event-store';
 import { MasterKeyMismatchError } from './keys/key-store';
 import { SqliteKeyStore } from './keys/sqlite-key-store';
@@ -171,6 +172,51 @@ describe.each(deployments)('personal data encrypted per customer: $name', (deplo
     expect(again.map((r) => r.position)).toEqual(first.map((r) => r.position));
     const changed = { ...envelopes[2], data: { nps: 3, comment: 'something else' } };
     await expect(opened.platform.ingestion.ingest([changed])).rejects.toThrow(/already recorded with different content/);
+  });
+
+  it('seals identifiers per field (equal in every event of the customer) and other values per event (they open only where they were sealed)', async () => {
+    const { envelopes, email } = personalEnvelopes(randomUUID());
+    await opened.platform.ingestion.ingest(envelopes);
+    const stored = (await opened.platform.logStore.readAll()).filter((e) => envelopes.some((env) => env.eventId === e.eventId));
+    const sealedEmails = new Set(
+      stored.flatMap((e) =>
+        (e.metadata as { identifiers: { kind: string; value: string }[] }).identifiers.filter((i) => i.kind === 'email'),
+      ),
+    );
+    expect(sealedEmails.size).toBeGreaterThan(0);
+    expect(new Set([...sealedEmails].map((i) => i.value)).size).toBe(1);
+    expect([...sealedEmails][0].value).toMatch(/^cem:enc:2:/);
+    const survey = stored.find((e) => e.type === 'survey.answered')!;
+    const comment = (survey.data as { comment: string }).comment;
+    expect(comment).toMatch(/^cem:enc:1:/);
+
+    // the same ciphertexts placed in another event of the customer: the identifier opens, the comment does not
+    const store = opened.platform.store as EncryptingEventStore;
+    const moved = { ...survey, eventId: randomUUID() };
+    const [opensHere] = await store.open([survey]);
+    expect(opensHere.data).toMatchObject({ comment: expect.stringContaining('my router') });
+    expect((opensHere.metadata as { identifiers: { value: string }[] }).identifiers[0].value).toBe(email);
+    await expect(store.open([moved])).rejects.toThrow(SealedValueError);
+    const identifierOnly = { ...moved, data: { nps: 3 } };
+    const [opened2] = await store.open([identifierOnly]);
+    expect((opened2.metadata as { identifiers: { value: string }[] }).identifiers[0].value).toBe(email);
+  });
+
+  it('forgets the remembered identifiers as soon as the key is destroyed, also by another process', async () => {
+    const { envelopes, email } = personalEnvelopes(randomUUID());
+    const [{ customerId }] = await opened.platform.ingestion.ingest(envelopes);
+    const mine = async () =>
+      JSON.stringify(
+        (await opened.platform.store.readAll()).filter((e) => (e.metadata as { customerId?: string }).customerId === customerId),
+      );
+    expect(await mine()).toContain(email); // opened once: the identifiers are remembered with the key
+    // the CLI's erasure: another key store on the same file destroys the key
+    const cli = new SqliteKeyStore(join(dataDir, 'keys.db'), Buffer.from(env.PRIVACY_MASTER_KEY, 'base64'));
+    await cli.destroy([customerId], new Date(TEST_NOW).toISOString());
+    await cli.close();
+    const after = await mine();
+    expect(after).not.toContain(email);
+    expect(after).toContain('personalDataErased');
   });
 
   it('once the key is destroyed, readers get the events without their personal values, everything else intact', async () => {

@@ -14,8 +14,8 @@ import {
   type Subscription,
   type SubscriptionMessage,
 } from '@cem/event-store';
-import { isSealed, type DataKey } from './cipher/data-key';
-import { mapPath, personalPathsOf, REMOVED, type PathPattern } from './cipher/personal-paths';
+import { FIELD_SEALED_PREFIX, isSealed, type DataKey } from './cipher/data-key';
+import { isIdentifierPath, mapPath, personalPathsOf, reaches, REMOVED, type PathPattern } from './cipher/personal-paths';
 import type { CustomerKeyStore, KeyLookup } from './keys/key-store';
 
 /** Metadata the encryption adds to a stored event. */
@@ -139,13 +139,22 @@ export class EncryptingEventStore implements EventStore {
     metadata.contentDigest = `hmac-sha256:${createHmac('sha256', this.digestKey)
       .update(`${e.type}\n${canonicalJson(e.data)}\n${String(occurredAt)}`)
       .digest('base64')}`;
-    let data = e.data;
-    for (const p of paths.data) data = mapPath(data, p, seal, 'data');
-    let sealedMeta: unknown = metadata;
-    for (const p of paths.metadata) sealedMeta = mapPath(sealedMeta, p, seal, 'metadata');
+    // identifiers repeat on every event of a customer: sealed per field, not per event (see FIELD_SEALED_PREFIX)
+    const sealIdentifier = (value: unknown) => key.sealField(value, IDENTIFIER_FIELD);
+    const sealAll = (root: unknown, patterns: readonly PathPattern[], prefix: string) =>
+      patterns.reduce((node, pattern) => mapPath(node, pattern, isIdentifierPath(pattern) ? sealIdentifier : seal, prefix), root);
+    const data = sealAll(e.data, paths.data, 'data');
+    const sealedMeta = sealAll(metadata, paths.metadata, 'metadata');
     return { ...e, data, metadata: { ...(sealedMeta as Meta), keyId: key.keyId } };
   }
 }
+
+/**
+ * The associated data of identifiers sealed per field, wherever they are (the envelope's in the
+ * metadata, a registration's or link's in the payload, a merge's evidence): all are this customer's
+ * identifiers, so one value is sealed once for all of them.
+ */
+const IDENTIFIER_FIELD = 'identifiers';
 
 function customerOf(metadata: Record<string, unknown> | undefined, streamId: string): string | undefined {
   const id = metadata?.customerId;
@@ -154,21 +163,15 @@ function customerOf(metadata: Record<string, unknown> | undefined, streamId: str
 
 function holdsPersonalData(e: EventData): boolean {
   const paths = personalPathsOf(e.type);
-  let found = false;
-  const mark = (v: unknown) => {
-    found = true;
-    return v;
-  };
-  for (const p of paths.data) if (!found) mapPath(e.data, p, mark, 'data');
-  for (const p of paths.metadata) if (!found) mapPath(e.metadata, p, mark, 'metadata');
-  return found;
+  return paths.data.some((p) => reaches(e.data, p)) || paths.metadata.some((p) => reaches(e.metadata, p));
 }
 
 function openEvent(e: RecordedEvent, key: KeyLookup): RecordedEvent {
   const paths = personalPathsOf(e.type);
   const open = (value: unknown, path: string) => {
     if (!isSealed(value)) return value; // written in plaintext before encryption was switched on
-    return key === 'destroyed' ? REMOVED : key.open(value, `${e.eventId}\0${path}`);
+    if (key === 'destroyed') return REMOVED;
+    return value.startsWith(FIELD_SEALED_PREFIX) ? key.openField(value, IDENTIFIER_FIELD) : key.open(value, `${e.eventId}\0${path}`);
   };
   const apply = (root: unknown, patterns: readonly PathPattern[], prefix: string) =>
     patterns.reduce((node, p) => mapPath(node, p, open, prefix), root);

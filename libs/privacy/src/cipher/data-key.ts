@@ -1,11 +1,26 @@
-import { createCipheriv, createDecipheriv, createHmac, hkdfSync } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, createSecretKey, hkdfSync, type KeyObject } from 'node:crypto';
 
-/** Prefix of an encrypted value in a stored event: `cem:enc:1:<base64url(nonce | ciphertext | tag)>`. */
+/**
+ * Prefix of a value encrypted for one place of one event: `cem:enc:1:<base64url(nonce | ciphertext | tag)>`,
+ * the associated data being the event id and the field path.
+ */
 export const SEALED_PREFIX = 'cem:enc:1:';
+/**
+ * Prefix of a value encrypted for a field of the customer's events, whichever event holds it (same
+ * layout; the associated data is a field name: EncryptingEventStore uses `identifiers` for every
+ * identifier value). Every event of a customer repeats the customer's identifiers: one customer's
+ * equal identifiers are stored equal, so each is encrypted and decrypted once per process instead of
+ * once per event.
+ */
+export const FIELD_SEALED_PREFIX = 'cem:enc:2:';
 const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
+const ZERO = Buffer.from([0]);
+/** Values remembered per key and direction (see DataKey.sealField); a customer has a handful of identifiers. */
+const FIELD_MEMO_LIMIT = 8;
 
-export const isSealed = (value: unknown): value is string => typeof value === 'string' && value.startsWith(SEALED_PREFIX);
+export const isSealed = (value: unknown): value is string =>
+  typeof value === 'string' && (value.startsWith(SEALED_PREFIX) || value.startsWith(FIELD_SEALED_PREFIX));
 
 /** A sealed value did not open: wrong key, or the bytes were changed. */
 export class SealedValueError extends Error {
@@ -18,40 +33,103 @@ export class SealedValueError extends Error {
 /**
  * One customer's data key (AES-256-GCM). Sealing is deterministic: the nonce is an HMAC of the
  * associated data and the plaintext under a key derived from the data key (the synthetic-IV
- * construction), so the same value at the same place of the same event always gives the same
- * ciphertext (a retried event is recognised as a duplicate by the store), and two different values
- * never share a nonce. The associated data (event id and field path) binds a ciphertext to its place:
- * moved to another event or field it does not open.
+ * construction), so the same value at the same place always gives the same ciphertext (a retried
+ * event is recognised as a duplicate by the store), and two different values never share a nonce.
+ * The associated data binds a ciphertext to its place: for `seal`, the event id and field path (moved
+ * to another event or field it does not open); for `sealField`, the field name (moved to a field of
+ * another name it does not open; within fields of that name of this customer's events it does).
  */
 export class DataKey {
-  private readonly nonceKey: Buffer;
+  /**
+   * The AES key as a KeyObject: each cipher made from it skips copying and checking raw key bytes.
+   * The nonce key stays a Buffer: HMACs are cheaper from raw bytes.
+   */
+  private readonly key: KeyObject;
+  /** derived on the first seal: a process that only reads (a rebuild) never needs it */
+  private nonceKeyBytes: Buffer | undefined;
+  private rawKey: Buffer | undefined;
+  /** sealField's results by plaintext JSON, and openField's by ciphertext (primitives only); cleared by forget() */
+  private readonly sealedFields = new Map<string, string>();
+  private readonly openedFields = new Map<string, unknown>();
 
   constructor(
     readonly keyId: string,
-    private readonly key: Buffer,
+    key: Buffer,
   ) {
     if (key.length !== 32) throw new Error('a data key is 32 bytes');
-    this.nonceKey = Buffer.from(hkdfSync('sha256', key, Buffer.alloc(0), 'cem data-key nonce', 32));
+    this.key = createSecretKey(key);
+    this.rawKey = Buffer.from(key); // a copy: the caller may wipe its buffer
   }
 
+  private get nonceKey(): Buffer {
+    if (!this.nonceKeyBytes) {
+      this.nonceKeyBytes = Buffer.from(hkdfSync('sha256', this.rawKey!, Buffer.alloc(0), 'cem data-key nonce', 32));
+      this.rawKey!.fill(0);
+      this.rawKey = undefined;
+    }
+    return this.nonceKeyBytes;
+  }
+
+  /** Seals a value for one place of one event (`aad`: event id, NUL, field path). */
   seal(value: unknown, aad: string): string {
-    const plaintext = Buffer.from(JSON.stringify(value), 'utf8');
-    const nonce = createHmac('sha256', this.nonceKey).update(aad).update('\0').update(plaintext).digest().subarray(0, NONCE_BYTES);
-    const cipher = createCipheriv('aes-256-gcm', this.key, nonce);
-    cipher.setAAD(Buffer.from(aad, 'utf8'));
-    const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
-    return SEALED_PREFIX + Buffer.concat([nonce, body, cipher.getAuthTag()]).toString('base64url');
+    return SEALED_PREFIX + this.encrypt(Buffer.from(JSON.stringify(value), 'utf8'), Buffer.from(aad, 'utf8'));
   }
 
   open(sealed: string, aad: string): unknown {
-    const bytes = Buffer.from(sealed.slice(SEALED_PREFIX.length), 'base64url');
+    return this.decrypt(sealed.slice(SEALED_PREFIX.length), aad);
+  }
+
+  /** Seals a value for a field (`field`: its name) of any of this customer's events; remembered per key. */
+  sealField(value: unknown, field: string): string {
+    const json = JSON.stringify(value);
+    const memo = `${field}\0${json}`;
+    let sealed = this.sealedFields.get(memo);
+    if (sealed === undefined) {
+      sealed = FIELD_SEALED_PREFIX + this.encrypt(Buffer.from(json, 'utf8'), Buffer.from(`${FIELD_SEALED_PREFIX}${field}`, 'utf8'));
+      remember(this.sealedFields, memo, sealed);
+    }
+    return sealed;
+  }
+
+  openField(sealed: string, field: string): unknown {
+    const memo = `${field}\0${sealed}`;
+    if (this.openedFields.has(memo)) return this.openedFields.get(memo);
+    const value = this.decrypt(sealed.slice(FIELD_SEALED_PREFIX.length), `${FIELD_SEALED_PREFIX}${field}`);
+    // objects are not shared between the events that hold them (a reader may change its copy)
+    if (value === null || typeof value !== 'object') remember(this.openedFields, memo, value);
+    return value;
+  }
+
+  /** Drops the remembered values (the key store calls it when it drops this key, e.g. on erasure). */
+  forget(): void {
+    this.sealedFields.clear();
+    this.openedFields.clear();
+  }
+
+  private encrypt(plaintext: Buffer, associated: Buffer): string {
+    const nonce = createHmac('sha256', this.nonceKey).update(associated).update(ZERO).update(plaintext).digest().subarray(0, NONCE_BYTES);
+    const cipher = createCipheriv('aes-256-gcm', this.key, nonce);
+    cipher.setAAD(associated);
+    // GCM is a stream mode: update gives the whole ciphertext, final only computes the tag
+    const body = cipher.update(plaintext);
+    cipher.final();
+    const out = Buffer.allocUnsafe(NONCE_BYTES + body.length + TAG_BYTES);
+    nonce.copy(out, 0);
+    body.copy(out, NONCE_BYTES);
+    cipher.getAuthTag().copy(out, NONCE_BYTES + body.length);
+    return out.toString('base64url');
+  }
+
+  private decrypt(encoded: string, aad: string): unknown {
+    const bytes = Buffer.from(encoded, 'base64url');
     if (bytes.length < NONCE_BYTES + TAG_BYTES) throw new SealedValueError(this.keyId);
     try {
       const decipher = createDecipheriv('aes-256-gcm', this.key, bytes.subarray(0, NONCE_BYTES));
       decipher.setAAD(Buffer.from(aad, 'utf8'));
       decipher.setAuthTag(bytes.subarray(bytes.length - TAG_BYTES));
-      const plaintext = Buffer.concat([decipher.update(bytes.subarray(NONCE_BYTES, bytes.length - TAG_BYTES)), decipher.final()]);
-      return JSON.parse(plaintext.toString('utf8'));
+      const text = decipher.update(bytes.subarray(NONCE_BYTES, bytes.length - TAG_BYTES)).toString('utf8');
+      decipher.final(); // checks the tag: `text` is used only when it passes
+      return JSON.parse(text);
     } catch {
       throw new SealedValueError(this.keyId);
     }
@@ -64,4 +142,10 @@ export class DataKey {
   [Symbol.for('nodejs.util.inspect.custom')](): string {
     return `DataKey(${this.keyId})`;
   }
+}
+
+/** A small bounded memo: full, it starts over (a customer with more values than the limit is rare). */
+function remember<V>(memo: Map<string, V>, key: string, value: V): void {
+  if (memo.size >= FIELD_MEMO_LIMIT) memo.clear();
+  memo.set(key, value);
 }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { inspect } from 'node:util';
 import { DataKey, isSealed, SealedValueError } from './data-key';
-import { mapPath, REMOVED } from './personal-paths';
+import { mapPath, reaches, REMOVED } from './personal-paths';
 
 describe('DataKey (AES-256-GCM, synthetic nonce)', () => {
   const key = new DataKey('k-1', randomBytes(32));
@@ -32,6 +32,37 @@ describe('DataKey (AES-256-GCM, synthetic nonce)', () => {
     bytes[14] ^= 1;
     expect(() => key.open(`cem:enc:1:${bytes.toString('base64url')}`, 'e1\0data.a')).toThrow(SealedValueError);
     expect(() => new DataKey('k-2', randomBytes(32)).open(sealed, 'e1\0data.a')).toThrow(SealedValueError);
+  });
+
+  it('seals per field: equal values of one field are stored equally in any event, and open only in that field and key', () => {
+    const field = 'metadata.identifiers.*.value';
+    const a = key.sealField('ana@example.com', field);
+    expect(a.startsWith('cem:enc:2:')).toBe(true);
+    expect(isSealed(a)).toBe(true);
+    expect(a).not.toContain('example');
+    expect(key.sealField('ana@example.com', field)).toBe(a);
+    expect(key.sealField('bob@example.com', field)).not.toBe(a);
+    expect(key.sealField('ana@example.com', 'data.identifiers.*.value')).not.toBe(a);
+    expect(key.openField(a, field)).toBe('ana@example.com');
+    expect(() => key.openField(a, 'data.identifiers.*.value')).toThrow(SealedValueError);
+    expect(() => new DataKey('k-2', randomBytes(32)).openField(a, field)).toThrow(SealedValueError);
+    const bytes = Buffer.from(a.slice('cem:enc:2:'.length), 'base64url');
+    bytes[14] ^= 1;
+    expect(() => key.openField(`cem:enc:2:${bytes.toString('base64url')}`, field)).toThrow(SealedValueError);
+  });
+
+  it('gives the same ciphertext and plaintext after forget(), recomputed (the memo changes no result)', () => {
+    const bytes = randomBytes(32);
+    const k1 = new DataKey('k-3', bytes);
+    const sealed = k1.sealField('+31612345678', 'metadata.identifiers.*.value');
+    k1.forget();
+    expect(k1.sealField('+31612345678', 'metadata.identifiers.*.value')).toBe(sealed);
+    expect(new DataKey('k-3', bytes).openField(sealed, 'metadata.identifiers.*.value')).toBe('+31612345678');
+    // objects come back as fresh copies: a reader changing one does not change another
+    const obj = k1.sealField({ line1: 'Main St 1' }, 'data.address');
+    const first = k1.openField(obj, 'data.address') as { line1: string };
+    first.line1 = 'changed';
+    expect(k1.openField(obj, 'data.address')).toEqual({ line1: 'Main St 1' });
   });
 
   it('never prints its key bytes', () => {
@@ -72,6 +103,17 @@ describe('mapPath', () => {
     expect(mapPath({ evidence: { identifiers: ['email:a@x'], rule: 'r' } }, ['evidence', 'identifiers', '*'], () => REMOVED, 'd')).toEqual({
       evidence: { identifiers: [], rule: 'r' },
     });
+  });
+
+  it('reaches: whether a pattern finds a value, without copying', () => {
+    expect(reaches({ identifiers: [{ kind: 'email', value: 'a@x' }] }, ['identifiers', '*', 'value'])).toBe(true);
+    expect(reaches({ identifiers: [{ kind: 'email' }] }, ['identifiers', '*', 'value'])).toBe(false);
+    expect(reaches({ identifiers: [] }, ['identifiers', '*', 'value'])).toBe(false);
+    expect(reaches({ comment: null }, ['comment'])).toBe(false);
+    expect(reaches({ comment: '' }, ['comment'])).toBe(true);
+    expect(reaches({ a: 1 }, ['*'])).toBe(true);
+    expect(reaches({}, ['*'])).toBe(false);
+    expect(reaches(undefined, ['comment'])).toBe(false);
   });
 
   it('leaves absent and null values alone', () => {

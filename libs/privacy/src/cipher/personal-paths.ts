@@ -23,6 +23,23 @@ export function personalPathsOf(type: string): PersonalPaths {
   return paths;
 }
 
+/**
+ * Paths through an `identifiers` key hold a customer's identifiers (the envelope's, those of a
+ * registration or link, a merge's evidence): the same few values on many events, sealed per field.
+ */
+export const isIdentifierPath = (pattern: PathPattern): boolean => pattern.includes('identifiers');
+
+/** true when the pattern reaches a value (not null or undefined) under `root`; copies nothing */
+export function reaches(root: unknown, pattern: PathPattern, depth = 0): boolean {
+  if (depth === pattern.length) return root !== undefined && root !== null;
+  if (root === null || typeof root !== 'object') return false;
+  const segment = pattern[depth];
+  if (Array.isArray(root)) return segment === '*' && root.some((element) => reaches(element, pattern, depth + 1));
+  const node = root as Record<string, unknown>;
+  if (segment === '*') return Object.keys(node).some((k) => reaches(node[k], pattern, depth + 1));
+  return Object.prototype.hasOwnProperty.call(node, segment) && reaches(node[segment], pattern, depth + 1);
+}
+
 /** Returned by a leaf function: the value is gone (its key is removed; an array element holding it is dropped). */
 export const REMOVED = Symbol('removed');
 export type LeafFn = (value: unknown, path: string) => unknown;

@@ -23,6 +23,9 @@ interface KeyRow {
   wrapped: Buffer | null;
 }
 
+/** Random bytes a new key takes: its id (12), the key (32), the nonce that wraps it (12). */
+const NEW_KEY_RANDOM_BYTES = 56;
+
 /** Unwrapped keys kept in memory, at most this many (LRU by insertion). */
 const CACHE_LIMIT = 20_000;
 
@@ -91,20 +94,27 @@ export class SqliteKeyStore implements CustomerKeyStore {
     }
     if (missing.length === 0) return out;
     const now = new Date().toISOString();
+    // one call to the random source for the whole batch: per new key 12 bytes of key id, 32 of key, 12 of wrapping nonce
+    const random = randomBytes(missing.length * NEW_KEY_RANDOM_BYTES);
     // INSERT OR IGNORE then read back: two processes creating one customer's key agree on the first one
-    const rows = this.db
+    const created = this.db
       .transaction(() =>
-        missing.map((id) => {
-          const keyId = `k-${randomBytes(12).toString('hex')}`;
-          this.stmt.insert.run(id, keyId, this.wrap(keyId, randomBytes(32)), now);
-          return this.stmt.byCustomer.get(id)!;
+        missing.map((id, i) => {
+          const r = random.subarray(i * NEW_KEY_RANDOM_BYTES, (i + 1) * NEW_KEY_RANDOM_BYTES);
+          const keyId = `k-${r.subarray(0, 12).toString('hex')}`;
+          const key = r.subarray(12, 44);
+          const inserted = this.stmt.insert.run(id, keyId, this.wrap(keyId, key, r.subarray(44, 56)), now).changes === 1;
+          // ours went in: use it as it is, without unwrapping what was just wrapped; otherwise read the one that won
+          return inserted ? { row: { customer_id: id, key_id: keyId, wrapped: null }, key } : { row: this.stmt.byCustomer.get(id)! };
         }),
       )
       .immediate();
-    for (const row of rows) {
-      if (!row.wrapped) throw new CustomerErasedError(row.customer_id);
-      out.set(row.customer_id, this.remember(row));
+    for (const { row, key } of created) {
+      if (key) out.set(row.customer_id, this.remember(row, key));
+      else if (!row.wrapped) throw new CustomerErasedError(row.customer_id);
+      else out.set(row.customer_id, this.remember(row));
     }
+    random.fill(0);
     return out;
   }
 
@@ -138,7 +148,7 @@ export class SqliteKeyStore implements CustomerKeyStore {
       .immediate();
     // the write-ahead log still holds the pages with the wrapped keys until it is checkpointed and truncated
     this.db.pragma('wal_checkpoint(TRUNCATE)');
-    this.cache.clear();
+    this.dropCache();
     return destroyed;
   }
 
@@ -148,28 +158,34 @@ export class SqliteKeyStore implements CustomerKeyStore {
   }
 
   async close(): Promise<void> {
-    this.cache.clear();
+    this.dropCache();
     if (this.db.open) this.db.close();
+  }
+
+  /** Forgets every unwrapped key and the values each remembers (DataKey.forget). */
+  private dropCache(): void {
+    for (const key of this.cache.values()) key.forget();
+    this.cache.clear();
   }
 
   private refreshCache(): void {
     const generation = this.stmt.setting.get('erasure-generation')?.value ?? '';
     if (generation !== this.generation) {
-      this.cache.clear();
+      this.dropCache();
       this.generation = generation;
     }
   }
 
-  private remember(row: KeyRow): DataKey {
-    const key = new DataKey(row.key_id, this.unwrap(row.key_id, row.wrapped!));
-    if (this.cache.size >= CACHE_LIMIT * 2) this.cache.clear();
+  /** Caches the row's key: `plain` when this process just created it, else unwrapped from the row. */
+  private remember(row: KeyRow, plain?: Buffer): DataKey {
+    const key = new DataKey(row.key_id, plain ?? this.unwrap(row.key_id, row.wrapped!));
+    if (this.cache.size >= CACHE_LIMIT * 2) this.dropCache();
     this.cache.set(row.key_id, key);
     this.cache.set(`c:${row.customer_id}`, key);
     return key;
   }
 
-  private wrap(keyId: string, key: Buffer): Buffer {
-    const nonce = randomBytes(12);
+  private wrap(keyId: string, key: Buffer, nonce: Buffer): Buffer {
     const cipher = createCipheriv('aes-256-gcm', this.masterKey, nonce);
     cipher.setAAD(Buffer.from(keyId, 'utf8'));
     const body = Buffer.concat([cipher.update(key), cipher.final()]);
