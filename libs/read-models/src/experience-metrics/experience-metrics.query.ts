@@ -99,9 +99,30 @@ function rowSelection(q: SeriesQuery): RowSelection {
   };
 }
 
+interface BucketBounds {
+  bucket: string;
+  start: string;
+  end: string;
+}
+
+/** ranges whose buckets and bounds are kept (a dashboard asks the same few ranges again and again) */
+const MAX_CACHED_FRAMES = 64;
+const NO_FIGURES: QueryFigures = Object.freeze({});
+const EMPTY_TOTALS: BucketTotals = Object.freeze({ c: Object.freeze({}), h: Object.freeze({}) }) as BucketTotals;
+
+/** true when a computed point has a number other than 0 (a count, a rate) */
+function hasNonZeroFigure(point: MetricPoint): boolean {
+  for (const k in point) {
+    const v = point[k];
+    if (typeof v === 'number' && v !== 0) return true;
+  }
+  return false;
+}
+
 /** The experience-metrics queries: metric time series over the pre-aggregated buckets. */
 export class ExperienceMetricsQueries {
-  private readonly bounds = new Map<string, { bucket: string; start: string; end: string }>();
+  private readonly bounds = new Map<string, BucketBounds>();
+  private readonly frames = new Map<string, BucketBounds[]>();
 
   constructor(
     private readonly db: Kysely<ExperienceMetricsTables>,
@@ -144,7 +165,8 @@ export class ExperienceMetricsQueries {
     const needs = (definition as MetricDefinition).needs ?? [];
     if (!this.canAnswer(q.metric)) throw new MetricQueryError('metric', this.missingSettingOf(q.metric));
     const segmentStatuses = await checkSegmentIds(q, options.segments);
-    const buckets = bucketsBetween(q.from, q.to, q.bucket);
+    const bounds = this.frameOf(q.bucket, q.from, q.to);
+    const buckets = bounds.map((b) => b.bucket);
     const selection = rowSelection(q);
     const { dimension } = selection;
     let query = this.db
@@ -181,7 +203,6 @@ export class ExperienceMetricsQueries {
     if (sliceFilter) for (const v of sliceFilter.values) if (!lines.has(v)) lines.set(v, new Map());
 
     const backlogStart = q.metric === 'case-backlog' ? await this.backlogBefore(selection, buckets[0]) : undefined;
-    const bounds = buckets.map((b) => this.boundsOf(b, q.bucket));
     const contacting = needs.includes('contactingCustomers') ? await this.contactingCustomers(selection, q, buckets) : undefined;
     const known = needs.includes('customersKnown') ? await this.customersKnown(q.bucket, buckets) : undefined;
     const lifecycle = needs.includes('lifecycle') ? await this.lifecycleFigures(q.bucket, buckets, lines.get(ALL_SLICE)!) : undefined;
@@ -192,14 +213,21 @@ export class ExperienceMetricsQueries {
       ...(needs.includes('contactCosts') && this.contactCosts ? { contactCosts: this.contactCosts } : {}),
     });
 
-    const series: MetricSeriesLine[] = [...lines.keys()].sort().map((slice) => {
+    const compute = (definition as MetricDefinition).compute;
+    // a metric without query figures gets one shared empty set, a bucket without a row one shared
+    // empty totals: compute only reads them (a year of days is 365 points per line)
+    const figuresFor = needs.length === 0 ? () => NO_FIGURES : figuresOf;
+    const series: MetricSeriesLine[] = [];
+    for (const slice of [...lines.keys()].sort()) {
       const byBucket = lines.get(slice)!;
       let open = backlogStart?.get(slice) ?? 0;
-      const points = bounds.map((b) => {
-        const point: MetricPoint = (definition as MetricDefinition).compute(
-          byBucket.get(b.bucket) ?? emptyTotals(),
-          figuresOf(slice, b.bucket),
-        );
+      // whether a point has a non-zero figure, noted while the points are built (a second pass over
+      // every point's entries cost as much as building them)
+      let figured = false;
+      const points = new Array<SeriesPoint>(bounds.length);
+      for (let i = 0; i < bounds.length; i++) {
+        const b = bounds[i];
+        const point: MetricPoint = compute(byBucket.get(b.bucket) ?? EMPTY_TOTALS, figuresFor(slice, b.bucket));
         if (backlogStart) {
           open += (point.opened ?? 0) - (point.finished ?? 0);
           point.value = open;
@@ -210,19 +238,15 @@ export class ExperienceMetricsQueries {
         for (const k in point) {
           const v = point[k];
           out[k] = v;
+          if (typeof v === 'number' && v !== 0) figured = true;
         }
-        return out;
-      });
-      return { slice, points };
-    });
-    // a slice with data for other metrics only is left out (a sliced series lists the slices the metric has figures for);
-    // figures found by the query (customers known, whatever the slice) do not make a slice one with data
-    const nonZero = (p: Record<string, unknown>) =>
-      Object.entries(p).some(([k, v]) => typeof v === 'number' && v !== 0 && !['bucket', 'start', 'end'].includes(k));
-    const hasFigures = (line: MetricSeriesLine) =>
-      needs.length === 0
-        ? line.points.some(nonZero)
-        : [...lines.get(line.slice)!.values()].some((t) => nonZero((definition as MetricDefinition).compute(t, {})));
+        points[i] = out;
+      }
+      // a slice with data for other metrics only is left out (a sliced series lists the slices the metric has figures for);
+      // figures found by the query (customers known, whatever the slice) do not make a slice one with data
+      const hasFigures = needs.length === 0 ? figured : [...byBucket.values()].some((t) => hasNonZeroFigure(compute(t, NO_FIGURES)));
+      if (!q.sliceBy || sliceFilter || hasFigures) series.push({ slice, points });
+    }
     return {
       metric: q.metric,
       summary: definition.summary,
@@ -233,12 +257,28 @@ export class ExperienceMetricsQueries {
       sliceBy: q.sliceBy ?? null,
       filter: q.filters[0] ?? null,
       filters: q.filters,
-      series: q.sliceBy && !sliceFilter ? series.filter(hasFigures) : series,
+      series,
     };
   }
 
-  /** A bucket's name and UTC bounds; computed once per bucket (time-zone arithmetic is the costly part of a series) */
-  private boundsOf(bucket: string, granularity: Granularity): { bucket: string; start: string; end: string } {
+  /**
+   * The buckets of a range with their names and UTC bounds, computed once per (granularity, from,
+   * to): stepping the dates and looking up each bucket's bounds were a tenth of a year's daily
+   * series. Bounded: the oldest range is forgotten first.
+   */
+  private frameOf(granularity: Granularity, from: string, to: string): BucketBounds[] {
+    const key = `${granularity}|${from}|${to}`;
+    let frame = this.frames.get(key);
+    if (!frame) {
+      if (this.frames.size >= MAX_CACHED_FRAMES) this.frames.delete(this.frames.keys().next().value!);
+      frame = bucketsBetween(from, to, granularity).map((bucket) => this.boundsOf(bucket, granularity));
+      this.frames.set(key, frame);
+    }
+    return frame;
+  }
+
+  /** A bucket's name and UTC bounds, computed once per bucket whatever the range (time-zone arithmetic is the costly part) */
+  private boundsOf(bucket: string, granularity: Granularity): BucketBounds {
     const key = `${granularity}|${bucket}`;
     let bounds = this.bounds.get(key);
     if (!bounds) {

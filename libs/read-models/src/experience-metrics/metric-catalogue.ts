@@ -1,7 +1,7 @@
 import type { ContactCosts } from '@cem/config';
 import { MONEY_SCALE } from '../customer-360/customer-360.state';
 import type { BucketTotals, Counter } from './bucket-totals';
-import { percentileOf } from './quantile-bins';
+import { percentilesOf } from './quantile-bins';
 
 /*
  * The metrics an analyst asks for, each computed from a bucket's totals. One written definition of
@@ -12,6 +12,7 @@ import { percentileOf } from './quantile-bins';
 export type MetricPoint = { value: number | null } & Record<string, number | null>;
 
 const n = (t: BucketTotals, c: Counter): number => t.c[c] ?? 0;
+const MEDIAN_AND_P90 = [0.5, 0.9] as const;
 const ratio = (num: number, den: number, scale = 100): number | null => (den === 0 ? null : (scale * num) / den);
 const round = (v: number | null, digits = 4): number | null => (v === null ? null : Math.round(v * 10 ** digits) / 10 ** digits);
 const money = (units: number): number => units / MONEY_SCALE;
@@ -67,13 +68,13 @@ const timeMetric = (
   parts: ['mean', 'p50', 'p90', 'count'],
   readsMeasures: true,
   compute(t: BucketTotals): MetricPoint {
-    const bins = t.h[measure] ?? {};
-    const p50 = round(percentileOf(bins, 0.5), 2);
+    const [median, p90] = percentilesOf(t.h[measure] ?? {}, MEDIAN_AND_P90);
+    const p50 = round(median, 2);
     return {
       value: p50,
       mean: round(ratio(n(t, sum) / sumUnitsPerSecond, n(t, count), 1), 2),
       p50,
-      p90: round(percentileOf(bins, 0.9), 2),
+      p90: round(p90, 2),
       count: n(t, count),
     };
   },

@@ -33,16 +33,27 @@ export function mergeBins(into: Bins, from: Bins): void {
 
 /** Nearest-rank percentile (0 < p <= 1) of the counted values, within RELATIVE_ACCURACY; null when empty. */
 export function percentileOf(bins: Bins, p: number): number | null {
+  return percentilesOf(bins, [p])[0];
+}
+
+/**
+ * Nearest-rank percentiles of the counted values for each of `ps` (any order), within
+ * RELATIVE_ACCURACY; nulls when empty. The bins are sorted once for all of them (a series asks p50
+ * and p90 of every point).
+ */
+export function percentilesOf(bins: Bins, ps: readonly number[]): (number | null)[] {
   const keys = Object.keys(bins);
   let n = 0;
   for (const k of keys) n += bins[k];
-  if (n <= 0) return null;
-  const rank = Math.max(1, Math.ceil(p * n));
-  const sorted = keys.sort((a, b) => (a === ZERO ? -1 : b === ZERO ? 1 : Number(a) - Number(b)));
-  let seen = 0;
-  for (const k of sorted) {
-    seen += bins[k];
-    if (seen >= rank) return k === ZERO ? 0 : mapping.value(Number(k));
-  }
-  return null;
+  if (n <= 0) return ps.map(() => null);
+  const sorted = keys.length > 1 ? keys.sort((a, b) => (a === ZERO ? -1 : b === ZERO ? 1 : Number(a) - Number(b))) : keys;
+  return ps.map((p) => {
+    const rank = Math.max(1, Math.ceil(p * n));
+    let seen = 0;
+    for (const k of sorted) {
+      seen += bins[k];
+      if (seen >= rank) return k === ZERO ? 0 : mapping.value(Number(k));
+    }
+    return null;
+  });
 }

@@ -1,4 +1,4 @@
-import { addToBins, binOf, percentileOf, RELATIVE_ACCURACY, type Bins } from './quantile-bins';
+import { addToBins, binOf, percentileOf, percentilesOf, RELATIVE_ACCURACY, type Bins } from './quantile-bins';
 import { BucketNamer, bucketOfDate, bucketsBetween, nextBucket, startOfLocalDate } from './time-buckets';
 
 describe('reporting buckets', () => {
@@ -39,5 +39,34 @@ describe('percentile bins', () => {
     expect(one).toEqual({ z: 1 });
     expect(percentileOf(one, 0.5)).toBe(0);
     expect(percentileOf({}, 0.5)).toBeNull();
+    // several percentiles of one sort are each the single one
+    expect(percentilesOf(bins, [0.9, 0.5, 0.99])).toEqual([percentileOf(bins, 0.9), percentileOf(bins, 0.5), percentileOf(bins, 0.99)]);
+    expect(percentilesOf({}, [0.5, 0.9])).toEqual([null, null]);
+    // exact against the sorted values for p50 / p90 (the bins' relative accuracy)
+    const [p50, p90] = percentilesOf(bins, [0.5, 0.9]);
+    expect(Math.abs(p50! - sorted[499])).toBeLessThanOrEqual(RELATIVE_ACCURACY * sorted[499]);
+    expect(Math.abs(p90! - sorted[899])).toBeLessThanOrEqual(RELATIVE_ACCURACY * sorted[899]);
+  });
+});
+
+describe('bucketsBetween', () => {
+  it('lists the same buckets as stepping nextBucket from the bucket of `from`, for every granularity, across years and leap days', () => {
+    const stepped = (from: string, to: string, g: 'day' | 'week' | 'month') => {
+      const out: string[] = [];
+      for (let b = bucketOfDate(from, g); b < to; b = nextBucket(b, g)) out.push(b);
+      return out;
+    };
+    const ranges: [string, string][] = [
+      ['2023-12-17', '2025-03-02'],
+      ['2024-02-28', '2024-03-02'],
+      ['0099-12-30', '0100-01-10'],
+      ['2026-01-31', '2026-01-31'],
+      ['2026-01-31', '2026-02-01'],
+    ];
+    for (const [from, to] of ranges)
+      for (const g of ['day', 'week', 'month'] as const)
+        expect([from, to, g, bucketsBetween(from, to, g)]).toEqual([from, to, g, stepped(from, to, g)]);
+    expect(bucketsBetween('2025-01-01', '2026-01-01', 'day')).toHaveLength(365);
+    expect(bucketsBetween('2024-02-27', '2024-03-02', 'day')).toEqual(['2024-02-27', '2024-02-28', '2024-02-29', '2024-03-01']);
   });
 });
