@@ -45,6 +45,8 @@ export interface ProjectionLaneOptions {
   batchesPerTransaction?: number;
   batchSize: number;
   logger?: { log?(message: unknown): unknown };
+  /** run after a commit that projected an erasure (the read store scrubs what it keeps of old pages, see ReadStore.afterErasure) */
+  afterErasure?: () => Promise<void>;
 }
 
 /** The log record as projections see it: payload upcast to its latest version, typed by the catalogue. */
@@ -75,7 +77,7 @@ export const toProjectedRecord = (e: RecordedEvent): ProjectedRecord => {
 export class ProjectionLane implements CheckpointedWorker {
   readonly name: string;
   private checkpoint = 0;
-  private transaction?: { trx: ControlledTransaction<any>; events: number; last: number };
+  private transaction?: { trx: ControlledTransaction<any>; events: number; last: number; erasure: boolean };
   private readonly transactionEvents: number;
 
   constructor(
@@ -121,7 +123,7 @@ export class ProjectionLane implements CheckpointedWorker {
     const last = records[records.length - 1].position;
     if (!this.transaction) {
       const trx = await this.queued(() => this.db.startTransaction().execute());
-      this.transaction = { trx, events: 0, last: this.checkpoint };
+      this.transaction = { trx, events: 0, last: this.checkpoint, erasure: false };
       // fencing: the stored checkpoint must still be the one this lane committed, and stays locked
       // until the commit; a second projector writing the same store fails here and restarts from the
       // stored checkpoint instead of applying a batch twice
@@ -137,6 +139,7 @@ export class ProjectionLane implements CheckpointedWorker {
     await this.projection.commitBatch(trx, state, sql);
     await writeCheckpoint(trx, this.name, last, this.version);
     this.transaction.events += records.length;
+    if (records.some((r) => r.type === 'personal-data.erased')) this.transaction.erasure = true;
     this.transaction.last = last;
     if (hint.headReached || this.transaction.events >= this.transactionEvents || this.turns.waiting > 0) return this.commit();
     return undefined;
@@ -174,6 +177,7 @@ export class ProjectionLane implements CheckpointedWorker {
       throw e;
     }
     this.checkpoint = open.last;
+    if (open.erasure && this.options.afterErasure) await this.queued(this.options.afterErasure);
     return open.last;
   }
 

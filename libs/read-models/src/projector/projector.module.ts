@@ -59,7 +59,7 @@ export class ProjectorModule {
             const lanes = models.map((model) => ({ model, projection: moduleRef.get(model.projection, { strict: false }) }));
             for (const { projection } of lanes) publisher.register(ProjectedEvent, projection);
             eventBus.publisher = publisher;
-            return new Projector({ ...options, eventBus, lanes });
+            return new Projector({ ...options, eventBus, lanes, afterErasure: options.readStore?.afterErasure });
           },
         },
       ],

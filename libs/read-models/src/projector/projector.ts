@@ -40,6 +40,8 @@ export interface ProjectorOptions {
   holdRecheckMs?: number;
   logger?: { error?(message: unknown): unknown; warn?(message: unknown): unknown; log?(message: unknown): unknown };
   onBatch?: (info: BatchProjected) => void;
+  /** run after a lane commits the projection of an erasure: the read store scrubs old page versions (ReadStore.afterErasure) */
+  afterErasure?: () => Promise<void>;
   /** first retry delay after a failed batch; doubles up to 30 s */
   retryDelayMs?: number;
 }
@@ -61,6 +63,7 @@ export class Projector {
         batchesPerTransaction: options.batchesPerTransaction,
         onVersionChange: options.onVersionChange,
         logger: options.logger,
+        afterErasure: options.afterErasure,
       });
       this.lanes.set(
         model.name,

@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { Kysely, SqliteDialect } from 'kysely';
+import { Kysely, sql, SqliteDialect } from 'kysely';
 import { startBackgroundCheckpointer } from '@cem/event-store/sqlite/background-checkpointer';
 import { prepareOwnerOnlySqliteFile } from '@cem/event-store/sqlite/owner-only';
 import { distinctByConflictKey, registerDirectSql, upsertSql, type DirectSql } from './direct-sql';
@@ -22,6 +22,14 @@ export interface ReadStore {
    * applied twice).
    */
   lockWriter(onWait: (message: string) => void): Promise<WriterLock>;
+  /**
+   * After the projector committed an erasure: SQLite checkpoints its write-ahead log into the file
+   * (whose freed space secure_delete overwrote) and truncates it, so no old page with the erased
+   * values stays in the WAL (docs/privacy.md). Best effort: a reader holding an old snapshot keeps
+   * the WAL, and the next erasure or checkpoint gets it. PostgreSQL: none (old row versions stay
+   * until vacuumed).
+   */
+  afterErasure?(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -67,7 +75,16 @@ export async function openSqliteReadStore(filename: string, options: SqliteReadS
     await close();
     throw e;
   }
-  return { kind: 'sqlite', db, close, lockWriter: async () => ({ release: async () => undefined }) };
+  return {
+    kind: 'sqlite',
+    db,
+    close,
+    lockWriter: async () => ({ release: async () => undefined }),
+    // through Kysely: it waits for the one connection, so it never runs inside a lane's open transaction
+    afterErasure: async () => {
+      await sql`PRAGMA wal_checkpoint(TRUNCATE)`.execute(db).catch(() => undefined);
+    },
+  };
 }
 
 // better-sqlite3 runs statements synchronously: the promises below are already settled

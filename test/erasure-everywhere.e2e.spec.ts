@@ -1,0 +1,202 @@
+import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadSignalsConfig, silentLogger } from '@cem/config';
+import { createKafka } from '@cem/kafka';
+import { CustomerSignalPublisher, SignalStateStore } from '@cem/signals';
+import { KEYS, startApi, type ApiHarness } from './support/api-harness';
+import { envelope } from './support/envelopes';
+import { describeWithKafka, readAllMessages, TEST_BROKERS, testKafka, uniqueName } from './support/kafka-test-env';
+import { appendBandChange, eventually, startReceiver } from './support/webhook-receiver';
+
+jest.setTimeout(180_000);
+
+const EMAIL = 'pieter.jansen@example.com';
+const PHONE = '+31645678901';
+const SECRETS = [
+  EMAIL,
+  PHONE,
+  'Pieter',
+  'Jansen',
+  'Molenweg 12',
+  'my modem is broken again',
+  'refund the second box',
+  'the driver was rude',
+];
+
+const found = (bytes: Buffer | string) =>
+  SECRETS.filter((s) => (typeof bytes === 'string' ? bytes.includes(s) : bytes.includes(Buffer.from(s))));
+
+/**
+ * The issue's erasure test across every place the platform keeps or sends data: after a customer
+ * with an email, a phone, a name, an address and free text is erased through the API, none of those
+ * values is in the raw bytes of any file of the data directory (event log, registry, key store, read
+ * models, webhook store, signal state), in the Kafka signal topic, in what the webhook receiver got, in
+ * the API's answers (360 view, lookup, audit trail, data-subject export) or in the process's logs.
+ */
+describeWithKafka('erasure: no personal value anywhere afterwards (files, Kafka signals, webhooks, API, audit, logs)', () => {
+  let api: ApiHarness;
+  let receiver: Awaited<ReturnType<typeof startReceiver>>;
+  const topic = uniqueName('cem.customer-signals.erasure');
+  const kafka = testKafka('erasure-everywhere-e2e');
+  const logs: string[] = [];
+  const privacy = { PRIVACY_MASTER_KEY: randomBytes(32).toString('base64'), PRIVACY_INDEX_SECRET: randomBytes(32).toString('base64') };
+
+  beforeAll(async () => {
+    // the process's log lines, whatever writes them
+    for (const stream of [process.stdout, process.stderr]) {
+      const write = stream.write.bind(stream);
+      jest.spyOn(stream, 'write').mockImplementation(((chunk: unknown, ...rest: unknown[]) => {
+        logs.push(String(chunk));
+        return (write as (...a: unknown[]) => boolean)(chunk, ...rest);
+      }) as never);
+    }
+    api = await startApi({ ...privacy, LOG_LEVEL: 'debug', WEBHOOK_ALLOWED_HOSTS: '127.0.0.1', WEBHOOK_RETRY_INITIAL_MS: '50' });
+    receiver = await startReceiver();
+  });
+  afterAll(async () => {
+    jest.restoreAllMocks();
+    await receiver?.close();
+    await api?.close();
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
+    await admin.disconnect();
+  });
+
+  const call = (method: 'GET' | 'POST', url: string, key: string, body?: unknown) =>
+    api.app.inject({
+      method,
+      url,
+      headers: { authorization: `Bearer ${key}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      ...(body !== undefined ? { payload: JSON.stringify(body) } : {}),
+    });
+
+  async function publishSignals() {
+    const config = loadSignalsConfig({
+      KAFKA_BROKERS: TEST_BROKERS.join(','),
+      KAFKA_CLIENT_ID: 'erasure-everywhere-e2e',
+      KAFKA_SIGNALS_TOPIC: topic,
+      KAFKA_SIGNALS_PARTITIONS: '1',
+      KAFKA_CREATE_TOPICS: 'true',
+      KAFKA_RETRY_INITIAL_MS: '50',
+      KAFKA_RETRY_MAX_MS: '500',
+      KAFKA_LOG_LEVEL: 'error',
+    });
+    const states = new SignalStateStore(join(api.dataDir, 'signals.db'), 'NORMAL');
+    const publisher = new CustomerSignalPublisher(createKafka(config, silentLogger), config, api.platform.store, states, silentLogger);
+    try {
+      await publisher.start();
+      expect(await publisher.whenPublished()).toBe(true);
+    } finally {
+      await publisher.stop();
+      states.close();
+    }
+  }
+
+  it('erases the person from every store, message and answer, and keeps the bystander', async () => {
+    const hook = await call('POST', '/v1/webhooks', KEYS.ops, {
+      url: receiver.url,
+      secret: 'a-secret-only-ops-and-the-receiver-know-0123',
+      eventTypes: ['customer.churn-risk-changed'],
+    });
+    expect(hook.statusCode).toBe(201);
+
+    const email = { kind: 'email', value: EMAIL };
+    const phone = { kind: 'phone', value: PHONE };
+    const ingest = async (e: Record<string, unknown>) => {
+      const res = await call('POST', '/v1/events', KEYS.ingest, e);
+      expect(res.statusCode).toBe(201);
+      return res.json() as { customerId: string; position: number };
+    };
+    await ingest(
+      envelope({
+        customer: { identifiers: [email] },
+        data: { direction: 'inbound', handleSeconds: 200, resolved: false, notes: 'my modem is broken again' },
+      }),
+    );
+    await ingest(
+      envelope({
+        type: 'purchase.completed',
+        channel: 'web',
+        customer: { identifiers: [phone] },
+        data: { orderId: 'o-12', amount: 99, currency: 'EUR' },
+      }),
+    );
+    const merged = await ingest(
+      envelope({
+        type: 'profile.updated',
+        channel: 'web',
+        customer: { identifiers: [email, phone] },
+        data: { firstName: 'Pieter', lastName: 'Jansen', address: { line1: 'Molenweg 12', city: 'Delft' } },
+      }),
+    );
+    await ingest(
+      envelope({
+        type: 'survey.answered',
+        schemaVersion: 2,
+        channel: 'email',
+        customer: { identifiers: [phone] },
+        data: { nps: 1, comment: 'refund the second box' },
+      }),
+    );
+    await ingest(
+      envelope({
+        type: 'complaint.filed',
+        channel: 'email',
+        customer: { identifiers: [email] },
+        data: { category: 'delivery', description: 'the driver was rude' },
+      }),
+    );
+    const other = await ingest(envelope({ customer: { identifiers: [{ kind: 'email', value: 'bystander@example.com' }] } }));
+    const survivor = merged.customerId;
+    // a band change: a webhook delivery (kept in webhooks.db) and a signal
+    await appendBandChange(api.platform.store, survivor, 'high');
+    await eventually('the webhook delivery', () => receiver.requests.length > 0);
+    await publishSignals();
+    const before = await call('GET', `/v1/customers/${survivor}?minPosition=${await api.platform.store.headPosition()}`, KEYS.analyst);
+    expect(found(before.body)).toEqual(expect.arrayContaining([EMAIL, 'Pieter']));
+
+    const erased = await call('POST', '/v1/admin/erasures', KEYS.ops, { customerId: survivor, reason: 'DSR-2026-0311' });
+    expect(erased.statusCode).toBe(201);
+    const certificate = erased.json() as { position: number; erasedCustomerIds: string[] };
+    await publishSignals();
+
+    // the API's answers
+    const view = await call('GET', `/v1/customers/${survivor}?minPosition=${certificate.position}`, KEYS.analyst);
+    expect(view.statusCode).toBe(200);
+    expect(view.json()).toMatchObject({ eventCount: 5, purchases: 1, scores: { nps: { score: 1 } } });
+    const answers = [
+      view.body,
+      (await call('GET', `/v1/customers/lookup?identifier=email:${EMAIL}&minPosition=${certificate.position}`, KEYS.analyst)).body,
+      (await call('GET', `/v1/audit/customers/${survivor}`, KEYS.ops)).body,
+      (await call('POST', '/v1/admin/subject-exports', KEYS.ops, { customerId: survivor })).body,
+      (await call('GET', `/v1/churn-risk/customers/${survivor}`, KEYS.analyst)).body,
+    ];
+    expect(answers.map(found)).toEqual(answers.map(() => []));
+    // the raw bytes of every file of the data directory: events, registry, keys, read models, webhooks, signal state
+    const files = readdirSync(api.dataDir);
+    expect(files).toEqual(expect.arrayContaining(['events.db', 'platform.db', 'keys.db', 'read-models.db', 'webhooks.db', 'signals.db']));
+    const perFile = (dir: string): [string, string[]][] =>
+      readdirSync(dir).flatMap((name) =>
+        statSync(join(dir, name)).isDirectory()
+          ? perFile(join(dir, name))
+          : [[name, found(readFileSync(join(dir, name)))] as [string, string[]]],
+      );
+    expect(perFile(api.dataDir).filter(([, f]) => f.length > 0)).toEqual([]);
+    // the Kafka signals (keys, headers, values) and what the webhook receiver was sent
+    const messages = await readAllMessages(kafka, topic);
+    expect(messages.length).toBeGreaterThan(0);
+    expect(
+      found(JSON.stringify(messages.map((m) => ({ key: m.key?.toString(), headers: m.headers, value: m.value?.toString() })))),
+    ).toEqual([]);
+    expect(found(JSON.stringify(receiver.requests))).toEqual([]);
+    // the logs of the whole run
+    expect(logs.length).toBeGreaterThan(0);
+    expect(found(logs.join(''))).toEqual([]);
+
+    // the bystander is untouched
+    const bystander = await call('GET', `/v1/customers/${other.customerId}`, KEYS.analyst);
+    expect(bystander.body).toContain('bystander@example.com');
+  });
+});
