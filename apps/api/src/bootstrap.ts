@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import { churnBandThresholdsOf, churnRescoringIntervalMsOf, createLogger, type JsonLogger } from '@cem/config';
+import { churnBandThresholdsOf, churnRescoringIntervalMsOf, createLogger, segmentsIntervalMsOf, type JsonLogger } from '@cem/config';
 import { LogSealer, type Platform } from '@cem/platform';
 import { openReadSide, readStoreLocationOf, type ReadSide } from '@cem/read-models';
 import type { TargetMetricSource } from '@cem/read-models/targets';
@@ -47,6 +47,7 @@ export async function createApiApp(platform: Platform, options: ApiAppOptions = 
       projector: platform.config.PROJECTOR,
       onVersionChange: platform.config.READ_MODEL_VERSION_CHANGE,
       churn: { rescoringIntervalMs: churnRescoringIntervalMsOf(platform.config), bandThresholds: churnBandThresholdsOf(platform.config) },
+      segmentsIntervalMs: segmentsIntervalMsOf(platform.config),
     }));
   const webhooks = new WebhooksRuntime({
     config: platform.config,

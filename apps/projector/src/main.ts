@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { churnBandThresholdsOf, churnRescoringIntervalMsOf, createLogger, loadConfig, loadOrExit } from '@cem/config';
+import { churnBandThresholdsOf, churnRescoringIntervalMsOf, createLogger, loadConfig, loadOrExit, segmentsIntervalMsOf } from '@cem/config';
 import { openPlatform } from '@cem/platform';
 import { DEFAULT_BATCH_SIZE, isBootError, readStoreLocationOf, runProjector } from '@cem/read-models';
 import { loadMilestoneDefinitions } from '@cem/read-models/milestones';
@@ -31,6 +31,7 @@ async function main(): Promise<void> {
     onVersionChange: config.READ_MODEL_VERSION_CHANGE,
     logger,
     churn: { rescoringIntervalMs: churnRescoringIntervalMsOf(config), bandThresholds: churnBandThresholdsOf(config) },
+    segmentsIntervalMs: segmentsIntervalMsOf(config),
   });
   // the webhook dispatcher runs where the projector runs (docs/webhooks.md); the api only configures webhooks
   const webhooks = new WebhooksRuntime({ config, eventStore: platform.store, dispatch: true, logger });

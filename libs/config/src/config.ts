@@ -108,6 +108,8 @@ export class AppConfig {
   @text() @IsString() METRICS_TIME_ZONE = 'UTC';
   /** minutes between two re-scorings of every customer for churn-band changes (where the projector runs) */
   @Int(1, 1440) CHURN_RESCORING_INTERVAL_MINUTES = 15;
+  /** seconds between two evaluations of every customer against every segment, as time passes (where the projector runs) */
+  @Int(10, 86_400) SEGMENTS_INTERVAL_SECONDS = 60;
   /**
    * probabilities where the medium, high and critical churn bands start, for the prior model and as the
    * default of `cem churn fit --bands`; a fitted model keeps the thresholds it was fitted with (checked in loadConfig)
@@ -279,6 +281,9 @@ export const churnBandThresholdsOf = (c: AppConfig): [number, number, number] =>
 
 /** CHURN_RESCORING_INTERVAL_MINUTES in milliseconds. */
 export const churnRescoringIntervalMsOf = (c: AppConfig): number => c.CHURN_RESCORING_INTERVAL_MINUTES * 60_000;
+
+/** SEGMENTS_INTERVAL_SECONDS in milliseconds. */
+export const segmentsIntervalMsOf = (c: AppConfig): number => c.SEGMENTS_INTERVAL_SECONDS * 1000;
 
 /** KAFKA_BROKERS as a list */
 export const brokersOf = (c: AppConfig): string[] =>

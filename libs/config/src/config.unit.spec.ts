@@ -1,4 +1,4 @@
-import { churnBandThresholdsOf, churnRescoringIntervalMsOf, ConfigError, loadConfig } from './config';
+import { churnBandThresholdsOf, churnRescoringIntervalMsOf, ConfigError, loadConfig, segmentsIntervalMsOf } from './config';
 import { contactCostsOf, repeatContactWindowDaysOf } from './experience-metrics-settings';
 import { createLogger } from './logger';
 import { describeKafkaConfig, loadKafkaIngestConfig, loadSignalsConfig, webhooksConfig } from './views';
@@ -46,6 +46,15 @@ describe('the platform configuration', () => {
     for (const bad of ['0', '1441', '1.5', 'hourly', '-5'])
       expect(() => loadConfig({ CHURN_RESCORING_INTERVAL_MINUTES: bad })).toThrow(
         `CHURN_RESCORING_INTERVAL_MINUTES=${JSON.stringify(bad)}: must be an integer from 1 to 1440`,
+      );
+  });
+
+  it('SEGMENTS_INTERVAL_SECONDS: 10 to 86400 seconds, default 60; anything else is refused naming the variable', () => {
+    expect(segmentsIntervalMsOf(loadConfig({}))).toBe(60_000);
+    expect(segmentsIntervalMsOf(loadConfig({ SEGMENTS_INTERVAL_SECONDS: '300' }))).toBe(300_000);
+    for (const bad of ['0', '9', '86401', '1.5', 'minutely', '-60'])
+      expect(() => loadConfig({ SEGMENTS_INTERVAL_SECONDS: bad })).toThrow(
+        `SEGMENTS_INTERVAL_SECONDS=${JSON.stringify(bad)}: must be an integer from 10 to 86400`,
       );
   });
 

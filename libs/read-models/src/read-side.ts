@@ -224,7 +224,8 @@ export async function openReadSide(options: ReadSideOptions): Promise<ReadSide> 
   const queries = Object.fromEntries(
     models.map((m) => [m.name, m.queries(readStore.db, { now, churnBandThresholds: options.churn?.bandThresholds })]),
   ) as QueriesOf<typeof READ_MODELS>;
-  const segmentEvaluations = new SegmentEvaluations();
+  // the progress is written where the projector writes (PROJECTOR=external: by the projector's process)
+  const segmentEvaluations = new SegmentEvaluations((writeStore ?? readStore).db as never);
   const scheduler = running
     ? startScheduledJobs({
         now,
@@ -245,7 +246,7 @@ export async function openReadSide(options: ReadSideOptions): Promise<ReadSide> 
         // the scheduler appends a bounded number of events per run: run again while some wait
         for (let i = 0; i < 1000; i++) {
           const run = await scheduler.runNow(SEGMENTS_JOB);
-          segmentEvaluations.appended(run.deferred);
+          await segmentEvaluations.appended(run.deferred);
           if (!segmentEvaluations.serves(request)) continue;
           if (!run.evaluated || run.deferred === 0) return;
         }

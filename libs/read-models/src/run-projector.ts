@@ -8,7 +8,7 @@ import { startProjector, type RunningProjector } from './projector/projector.mod
 import { READ_MODELS } from './read-models';
 import type { ChurnSettings } from './read-side';
 import { startScheduledJobs } from './scheduled-jobs';
-import { SEGMENTS, SegmentsQueries } from './segments';
+import { SEGMENTS, SegmentEvaluations, SegmentsQueries } from './segments';
 import { openReadStore, type ReadStoreLocation } from './store/open-read-store';
 
 /**
@@ -28,6 +28,8 @@ export async function runProjector(options: {
   logger?: LoggerService;
   /** CHURN_RESCORING_INTERVAL_MINUTES and CHURN_BAND_THRESHOLDS for the scheduled re-scoring */
   churn?: ChurnSettings;
+  /** SEGMENTS_INTERVAL_SECONDS in milliseconds; default 1 minute */
+  segmentsIntervalMs?: number;
 }): Promise<RunningProjector> {
   const location = options.readStore ?? { kind: 'sqlite', dataDir: options.dataDir };
   const readStore = await openReadStore(location, {
@@ -53,6 +55,9 @@ export async function runProjector(options: {
       [SEGMENTS]: new SegmentsQueries(readStore.db as never, Date.now),
     },
     churnRescoringIntervalMs: options.churn?.rescoringIntervalMs,
+    segmentsIntervalMs: options.segmentsIntervalMs,
+    // the evaluation's progress, in the read store: the api processes read it from there
+    segmentEvaluations: new SegmentEvaluations(readStore.db as never),
     whenCaughtUp: (position, timeoutMs, readModels) => running.projector.whenCaughtUp(position, timeoutMs, readModels),
     logger: options.logger,
   });

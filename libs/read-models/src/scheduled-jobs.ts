@@ -14,7 +14,7 @@ export interface ScheduledJobsOptions {
   now?: () => number;
   /** where the segment evaluation reports its progress */
   segmentEvaluations?: SegmentEvaluations;
-  /** how often every customer is evaluated against every segment (SEGMENTS_INTERVAL); default 1 minute */
+  /** how often every customer is evaluated against every segment (SEGMENTS_INTERVAL_SECONDS); default 1 minute */
   segmentsIntervalMs?: number;
   /** how often every customer is re-scored for band changes (churn-risk.changed); default 15 minutes */
   churnRescoringIntervalMs?: number;

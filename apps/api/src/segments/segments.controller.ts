@@ -263,7 +263,8 @@ export class SegmentsController {
 
   private async summary(view: SegmentView, trendDays: number, at: number) {
     const [size, trend] = await Promise.all([this.segments.size(view), this.segments.trend(view.segmentId, trendDays, at)]);
-    const e = this.readSide.segmentEvaluations.of(view.segmentId);
+    // from the read store: written by the process that runs the scheduler (this one, or the projector's)
+    const e = await this.segments.evaluationOf(view.segmentId);
     return {
       ...view,
       ...size,

@@ -1,7 +1,9 @@
+import type { Kysely } from 'kysely';
 import { customerStreamId, type SegmentMembershipChangedV1 } from '@cem/domain';
 import type { ScheduledEvent, ScheduledJob } from '../scheduler/scheduled-system-events';
 import { consentHeld, segmentFactsOf } from './segments.model';
-import { SegmentsQueries, type SegmentView } from './segments.query';
+import { SegmentsQueries, type SegmentEvaluation, type SegmentView } from './segments.query';
+import type { SegmentsTables } from './segments.schema';
 import type { RulePredicate } from './segment-rule';
 
 /** the scheduled job's name: part of every segment event id (never rename it) */
@@ -10,29 +12,17 @@ export const SEGMENTS_JOB = 'segments';
 export const SEGMENT_EVENTS_SOURCE = 'cem.segments';
 export const DEFAULT_SEGMENTS_INTERVAL_MS = 60_000;
 
-/** Where the evaluation of one segment definition stands (what the API shows as progress). */
-export interface SegmentEvaluation {
-  segmentId: string;
-  version: number;
-  /** `evaluating`: a run is walking the customers; `announcing`: changes found, some not yet appended; `done`: membership matches the rule as of `asOf` */
-  state: 'evaluating' | 'announcing' | 'done';
-  /** live customers evaluated so far in the latest run, of `total` */
-  evaluated: number;
-  total: number;
-  /** entries and exits found by the latest run that are not in the log yet */
-  pending: number;
-  /** the instant the latest run evaluated the rule at */
-  asOf: string;
-}
-
 /**
- * The progress of the background evaluation, per segment, in the process that runs it (where the
- * projector runs): the job writes it, the API reads it.
+ * The progress of the background evaluation, per segment: the job (where the scheduler runs) writes
+ * it to the read store (`sg_evaluations`), so every API process reads it (SegmentsQueries.evaluationOf),
+ * also with PROJECTOR=external. The requests (a definition saved: evaluate now) are the process's own.
  */
 export class SegmentEvaluations {
-  private readonly bySegment = new Map<string, SegmentEvaluation>();
   private requested = 0;
   private startedFor = 0;
+  /** `db`: a connection that may write the read store (the projector's) */
+  constructor(private readonly db: Kysely<SegmentsTables>) {}
+
   /** an evaluation was asked for (a definition saved): returns its number */
   request(): number {
     return ++this.requested;
@@ -45,20 +35,44 @@ export class SegmentEvaluations {
   serves(n: number): boolean {
     return this.startedFor >= n;
   }
-  of(segmentId: string): SegmentEvaluation | undefined {
-    const e = this.bySegment.get(segmentId);
-    return e ? { ...e } : undefined;
-  }
-  set(e: SegmentEvaluation): void {
-    this.bySegment.set(e.segmentId, e);
+  /** Records where each listed segment's evaluation stands (one statement). */
+  async set(evaluations: readonly SegmentEvaluation[]): Promise<void> {
+    if (evaluations.length === 0) return;
+    await this.db
+      .insertInto('sg_evaluations')
+      .values(
+        evaluations.map((e) => ({
+          segment_id: e.segmentId,
+          version: e.version,
+          state: e.state,
+          evaluated: e.evaluated,
+          total: e.total,
+          pending: e.pending,
+          as_of: e.asOf,
+        })),
+      )
+      .onConflict((oc) =>
+        oc.column('segment_id').doUpdateSet((eb) => ({
+          version: eb.ref('excluded.version'),
+          state: eb.ref('excluded.state'),
+          evaluated: eb.ref('excluded.evaluated'),
+          total: eb.ref('excluded.total'),
+          pending: eb.ref('excluded.pending'),
+          as_of: eb.ref('excluded.as_of'),
+        })),
+      )
+      .execute();
   }
   /** after the scheduler appended a run's events: `deferred` of them wait for the next run */
-  appended(deferred: number): void {
-    for (const e of this.bySegment.values()) {
-      if (e.state !== 'announcing') continue;
-      e.pending = Math.min(e.pending, deferred);
-      if (deferred === 0) e.state = 'done';
-    }
+  async appended(deferred: number): Promise<void> {
+    await this.db
+      .updateTable('sg_evaluations')
+      .set((eb) => ({
+        pending: eb.case().when('pending', '>', deferred).then(deferred).else(eb.ref('pending')).end(),
+        state: deferred === 0 ? 'done' : 'announcing',
+      }))
+      .where('state', '=', 'announcing')
+      .execute();
   }
 }
 
@@ -89,21 +103,22 @@ export function segmentsJob(options: {
       const total = await queries.liveCount();
       const rules = segments.map((s) => ({ view: s, evaluate: s.status === 'archived' ? undefined : SegmentsQueries.compile(s.segment) }));
       const stats = new Map(segments.map((s) => [s.segmentId, { evaluated: 0, due: 0 }]));
-      const report = (state: SegmentEvaluation['state']) => {
-        for (const s of segments) {
-          const st = stats.get(s.segmentId)!;
-          progress?.set({
-            segmentId: s.segmentId,
-            version: s.version,
-            state: state === 'done' && st.due > 0 ? 'announcing' : state,
-            evaluated: st.evaluated,
-            total,
-            pending: st.due,
-            asOf: asOfIso,
-          });
-        }
-      };
-      report('evaluating');
+      const report = (state: SegmentEvaluation['state']) =>
+        progress?.set(
+          segments.map((s) => {
+            const st = stats.get(s.segmentId)!;
+            return {
+              segmentId: s.segmentId,
+              version: s.version,
+              state: state === 'done' && st.due > 0 ? 'announcing' : state,
+              evaluated: st.evaluated,
+              total,
+              pending: st.due,
+              asOf: asOfIso,
+            };
+          }),
+        );
+      await report('evaluating');
       const due: ScheduledEvent[] = [];
       for await (const page of queries.liveCustomers()) {
         for (const state of page) {
@@ -127,9 +142,9 @@ export function segmentsJob(options: {
           }
         }
         for (const st of stats.values()) st.evaluated += page.length;
-        report('evaluating');
+        await report('evaluating');
       }
-      report('done');
+      await report('done');
       return due;
     },
   };

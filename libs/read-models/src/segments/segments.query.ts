@@ -49,6 +49,21 @@ export interface CustomerSegment {
   consent: boolean;
 }
 
+/** Where the evaluation of one segment definition stands (what the API shows as progress). */
+export interface SegmentEvaluation {
+  segmentId: string;
+  version: number;
+  /** `evaluating`: a run is walking the customers; `announcing`: changes found, some not yet appended; `done`: membership matches the rule as of `asOf` */
+  state: 'evaluating' | 'announcing' | 'done';
+  /** live customers evaluated so far in the latest run, of `total` */
+  evaluated: number;
+  total: number;
+  /** entries and exits found by the latest run that are not in the log yet */
+  pending: number;
+  /** the instant the latest run evaluated the rule at */
+  asOf: string;
+}
+
 export interface DryRun {
   asOf: string;
   /** live customers evaluated */
@@ -76,6 +91,21 @@ export class SegmentsQueries {
   /** Every segment, archived ones too, by id (tens of segments, not thousands: no paging). */
   async list(): Promise<SegmentView[]> {
     return (await this.db.selectFrom('sg_segments').selectAll().orderBy('segment_id').execute()).map(toView);
+  }
+
+  /** Where the scheduled evaluation of the segment stands (written by the process running the scheduler); undefined before its first run. */
+  async evaluationOf(segmentId: string): Promise<SegmentEvaluation | undefined> {
+    const r = await this.db.selectFrom('sg_evaluations').selectAll().where('segment_id', '=', segmentId).executeTakeFirst();
+    if (!r) return undefined;
+    return {
+      segmentId: r.segment_id,
+      version: Number(r.version),
+      state: r.state as SegmentEvaluation['state'],
+      evaluated: Number(r.evaluated),
+      total: Number(r.total),
+      pending: Number(r.pending),
+      asOf: r.as_of,
+    };
   }
 
   /** Every segment id and whether it is archived (what the experience metrics' `segmentId` slice checks names against). */

@@ -59,6 +59,21 @@ export interface SgDailyTable {
   exited: number;
 }
 
+/**
+ * Where the scheduled evaluation of each segment stands (SegmentEvaluation), written by the process
+ * that runs the scheduler and read by every API process (PROJECTOR=external too). Not derived from the
+ * log: not in SEGMENTS_TABLES, so a rebuild neither empties it nor counts it in the checksums.
+ */
+export interface SgEvaluationsTable {
+  segment_id: string;
+  version: number;
+  state: string;
+  evaluated: number;
+  total: number;
+  pending: number;
+  as_of: string;
+}
+
 export interface SegmentsTables {
   sg_segments: SgSegmentsTable;
   sg_changes: SgChangesTable;
@@ -66,6 +81,7 @@ export interface SegmentsTables {
   sg_members: SgMembersTable;
   sg_consents: SgConsentsTable;
   sg_daily: SgDailyTable;
+  sg_evaluations: SgEvaluationsTable;
 }
 
 export const SEGMENTS = 'segments';
@@ -128,6 +144,20 @@ export const segmentsMigrations: Record<string, Migration> = {
         .addColumn('entered', 'integer', (c) => c.notNull())
         .addColumn('exited', 'integer', (c) => c.notNull())
         .addPrimaryKeyConstraint('sg_daily_pk', ['segment_id', 'day'])
+        .execute();
+    },
+  },
+  'segments-0002-evaluations': {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('sg_evaluations')
+        .addColumn('segment_id', 'text', (c) => c.primaryKey())
+        .addColumn('version', 'integer', (c) => c.notNull())
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('evaluated', 'integer', (c) => c.notNull())
+        .addColumn('total', 'integer', (c) => c.notNull())
+        .addColumn('pending', 'integer', (c) => c.notNull())
+        .addColumn('as_of', 'text', (c) => c.notNull())
         .execute();
     },
   },
