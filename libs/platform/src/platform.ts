@@ -95,7 +95,7 @@ export function openPlatform(config: AppConfig, overrides: PlatformOverrides = {
   }
   store ??= new SqliteEventStore(join(dataDir, 'events.db'), { synchronous: config.SQLITE_SYNCHRONOUS });
   const logStore = store;
-  if (keys) store = new EncryptingEventStore(logStore, keys, contentDigestKey(config.PRIVACY_INDEX_SECRET!));
+  if (keys) store = new EncryptingEventStore(logStore, keys, contentDigestKey(config.PRIVACY_INDEX_SECRET!), identifierIndex);
   const ingestion = new IngestionService(store, registry, {
     now: overrides.now ?? Date.now,
     maxFutureSkewMs: config.MAX_FUTURE_SKEW_SECONDS * 1000,

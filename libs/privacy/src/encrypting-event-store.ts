@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import { customerIdOfStream } from '@cem/domain';
+import { customerIdOfStream, PLAIN_IDENTIFIER_INDEX, type IdentifierIndex } from '@cem/domain';
 import {
   canonicalJson,
   type AppendResult,
@@ -50,6 +50,12 @@ export class EncryptingEventStore implements EventStore {
     readonly inner: EventStore,
     private readonly keys: CustomerKeyStore,
     private readonly digestKey: Buffer,
+    /**
+     * How identifiers are keyed wherever they are stored to find a customer (the blind index keyed by
+     * PRIVACY_INDEX_SECRET): readers of this log that index identifiers (the read models) take it from
+     * here, so the index always goes with encryption
+     */
+    readonly identifierIndex: IdentifierIndex = PLAIN_IDENTIFIER_INDEX,
   ) {
     this.capabilities = inner.capabilities;
   }

@@ -4,6 +4,7 @@ import { Gauge, Histogram, Registry } from 'prom-client';
 import type { EventStore } from '@cem/event-store';
 import type { QueriesOf, ReadModel } from './kit/read-model';
 import { readCheckpoint, readCheckpoints } from './projector/checkpoints';
+import { identifierIndexOfStore } from './projector/projection';
 import { REBUILD_NEEDED, type VersionChangePolicy } from './projector/projection-lane';
 import { codeVersionsOf, startProjector, type RunningProjector } from './projector/projector.module';
 import { READ_MODELS, type ReadModelName } from './read-models';
@@ -222,7 +223,14 @@ export async function openReadSide(options: ReadSideOptions): Promise<ReadSide> 
   };
 
   const queries = Object.fromEntries(
-    models.map((m) => [m.name, m.queries(readStore.db, { now, churnBandThresholds: options.churn?.bandThresholds })]),
+    models.map((m) => [
+      m.name,
+      m.queries(readStore.db, {
+        now,
+        churnBandThresholds: options.churn?.bandThresholds,
+        identifierIndex: identifierIndexOfStore(options.store),
+      }),
+    ]),
   ) as QueriesOf<typeof READ_MODELS>;
   // the progress is written where the projector writes (PROJECTOR=external: by the projector's process)
   const segmentEvaluations = new SegmentEvaluations((writeStore ?? readStore).db as never);

@@ -1,15 +1,23 @@
+import { createHash } from 'node:crypto';
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import { EventsHandler, type IEventHandler } from '@nestjs/cqrs';
 import type { Transaction } from 'kysely';
-import { identifierKey, type Identifier } from '@cem/domain';
+import { identifierKey, PLAIN_IDENTIFIER_INDEX, type Identifier, type IdentifierIndex } from '@cem/domain';
 import { CustomerStates, customersTouchedBy } from '../kit/customer-states';
 import { ProjectedEvent } from '../projector/projected-event';
 import { unhandledType, type ProjectedRecord } from '../projector/projected-record';
 import { PROJECTION_CONTEXT, type Projection, type ProjectionContext } from '../projector/projection';
 import type { BulkUpsert, DirectSql } from '../store/direct-sql';
 import { customer360Model } from './customer-360.model';
-import { CUSTOMER_360, type C360CustomersTable, type C360TimelineTable, type Customer360Tables } from './customer-360.schema';
+import {
+  CUSTOMER_360,
+  CUSTOMER_360_VERSION,
+  type C360CustomersTable,
+  type C360TimelineTable,
+  type Customer360Tables,
+} from './customer-360.schema';
 import { addMoneyUnits, documentJson, fromMoneyUnits, subMoneyUnits, type Customer360State, type MoneyUnits } from './customer-360.state';
+import { identifierIndexValue } from './customer-360.query';
 import { eraseCustomer360, evolveCustomer360 } from './evolve';
 import { mapPath, personalPathsOf, REMOVED } from '@cem/privacy';
 import { npsCategory, valueSegment } from './lifecycle';
@@ -36,8 +44,21 @@ interface Customer360Batch {
 @EventsHandler(ProjectedEvent)
 export class Customer360Projection implements IEventHandler<ProjectedEvent>, Projection<Customer360Batch, Customer360Tables> {
   readonly projectionName = CUSTOMER_360;
+  private readonly identifierIndex: IdentifierIndex;
+  /**
+   * With the blind index the identifier index holds keyed hashes: the checkpoint's version carries the
+   * index's fingerprint, so switching privacy on (or another PRIVACY_INDEX_SECRET) rebuilds the read
+   * model from the log, and no row keyed the old way stays. Plain: the read model's version.
+   */
+  readonly configuredVersion?: number;
 
-  constructor(@Optional() @Inject(PROJECTION_CONTEXT) private readonly context?: ProjectionContext) {}
+  constructor(@Optional() @Inject(PROJECTION_CONTEXT) private readonly context?: ProjectionContext) {
+    this.identifierIndex = context?.identifierIndex ?? PLAIN_IDENTIFIER_INDEX;
+    if (this.identifierIndex.mode === 'blind')
+      this.configuredVersion =
+        parseInt(createHash('sha256').update(`${CUSTOMER_360_VERSION}:${this.identifierIndex.fingerprint}`).digest('hex').slice(0, 7), 16) +
+        1000;
+  }
 
   async beginBatch(_trx: Transaction<Customer360Tables>, records: readonly ProjectedRecord[], sql: DirectSql): Promise<Customer360Batch> {
     const customers = new CustomerStates(customer360Model);
@@ -112,7 +133,11 @@ export class Customer360Projection implements IEventHandler<ProjectedEvent>, Pro
   }
 
   private index(batch: Customer360Batch, id: Identifier, customerId: string): void {
-    batch.identifiers.set(identifierKey(id), { kind: id.kind, value: id.value, customer_id: customerId });
+    batch.identifiers.set(identifierKey(id), {
+      kind: id.kind,
+      value: identifierIndexValue(this.identifierIndex, id),
+      customer_id: customerId,
+    });
   }
 
   private addToTimeline(batch: Customer360Batch, record: ProjectedRecord, owner: string, streamCustomerId: string): void {

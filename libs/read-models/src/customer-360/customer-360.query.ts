@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { Identifier } from '@cem/domain';
+import { PLAIN_IDENTIFIER_INDEX, type Identifier, type IdentifierIndex } from '@cem/domain';
 import { decodeCursor, encodeCursor, type Page } from '../kit/cursor';
 import type { C360CustomersTable, Customer360Tables } from './customer-360.schema';
 import { fromMoneyUnits, subMoneyUnits, type Customer360State, type MergeRecord, type MoneyState } from './customer-360.state';
@@ -209,6 +209,7 @@ export class Customer360Queries {
   constructor(
     private readonly db: Kysely<Customer360Tables>,
     private readonly now: () => number = Date.now,
+    private readonly identifierIndex: IdentifierIndex = PLAIN_IDENTIFIER_INDEX,
   ) {}
 
   async byId(customerId: string, nowMs = this.now()): Promise<CustomerLookup> {
@@ -222,13 +223,13 @@ export class Customer360Queries {
     return { kind: 'found', view: toView(JSON.parse(row.doc) as Customer360State, row, nowMs) };
   }
 
-  /** The live customer holding a normalised identifier. */
+  /** The live customer holding a normalised identifier (looked up by its index key: the blind index hashes the query). */
   async customerIdOf(identifier: Identifier): Promise<string | undefined> {
     const row = await this.db
       .selectFrom('c360_identifiers')
       .select('customer_id')
       .where('kind', '=', identifier.kind)
-      .where('value', '=', identifier.value)
+      .where('value', '=', identifierIndexValue(this.identifierIndex, identifier))
       .executeTakeFirst();
     return row?.customer_id;
   }
@@ -337,3 +338,9 @@ export class Customer360Queries {
     return rows.length > limit && last ? { items, nextCursor: encodeCursor([sort, last[column], last.customer_id]) } : { items };
   }
 }
+
+/**
+ * The `value` column of `c360_identifiers` for an identifier: the identifier's value (plain) or the
+ * blind key without its `kind:` prefix (the kind has its own column).
+ */
+export const identifierIndexValue = (index: IdentifierIndex, id: Identifier): string => index.keyOf(id).slice(id.kind.length + 1);

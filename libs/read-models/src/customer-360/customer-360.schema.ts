@@ -56,6 +56,8 @@ export interface Customer360Tables {
 
 /** the read model's name (its checkpoint, lane and queries key) */
 export const CUSTOMER_360 = 'customer-360';
+/** the read model's code version: a change rebuilds it (with the blind index, see Customer360Projection.configuredVersion) */
+export const CUSTOMER_360_VERSION = 2;
 export const CUSTOMER_360_TABLES = ['c360_timeline', 'c360_identifiers', 'c360_customers'] as const;
 
 /*

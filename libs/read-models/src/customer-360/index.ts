@@ -6,6 +6,7 @@ import {
   CUSTOMER_360,
   CUSTOMER_360_SQL_VIEWS,
   CUSTOMER_360_TABLES,
+  CUSTOMER_360_VERSION,
   customer360Migrations,
   type Customer360Tables,
 } from './customer-360.schema';
@@ -13,11 +14,11 @@ import {
 /** The customer 360: one document per customer id, an identifier index and the timeline. */
 export const customer360 = defineReadModel<Customer360Tables>()({
   name: CUSTOMER_360,
-  version: 2,
+  version: CUSTOMER_360_VERSION,
   tables: CUSTOMER_360_TABLES,
   migrations: customer360Migrations,
   projection: Customer360Projection,
-  queries: (db, { now }) => new Customer360Queries(db, now),
+  queries: (db, { now, identifierIndex }) => new Customer360Queries(db, now, identifierIndex),
   contractQueries: customer360ContractQueries,
   sqlViews: CUSTOMER_360_SQL_VIEWS,
 });

@@ -1,6 +1,7 @@
 import type { Type } from '@nestjs/common';
 import type { IEventHandler } from '@nestjs/cqrs';
 import type { Kysely, Migration } from 'kysely';
+import type { IdentifierIndex } from '@cem/domain';
 import type { RecordedEvent, StreamWrite } from '@cem/event-store';
 import type { ProjectedEvent } from '../projector/projected-event';
 import type { Projection } from '../projector/projection';
@@ -11,6 +12,8 @@ export interface QueryContext {
   now: () => number;
   /** CHURN_BAND_THRESHOLDS: the churn bands of the prior model (a fitted model carries its own) */
   churnBandThresholds?: readonly [number, number, number];
+  /** how identifiers are keyed in an identifier index (see identifierIndexOfStore); absent: plain */
+  identifierIndex?: IdentifierIndex;
 }
 
 /**

@@ -1,4 +1,7 @@
 import type { Transaction } from 'kysely';
+import { PLAIN_IDENTIFIER_INDEX, type IdentifierIndex } from '@cem/domain';
+import type { EventStore } from '@cem/event-store';
+import { EncryptingEventStore } from '@cem/privacy';
 import type { DirectSql } from '../store/direct-sql';
 import type { CustomerHistory } from '../kit/customer-states';
 import type { ProjectedRecord } from './projected-record';
@@ -33,6 +36,8 @@ export interface ProjectionContext {
   dataDir?: string;
   /** reads a customer's log (its stream and those merged into it): the kit refolds the customers of an unmerge from it */
   history?: CustomerHistory;
+  /** how identifiers are keyed in an identifier index (the blind index when privacy is on); absent: plain */
+  identifierIndex?: IdentifierIndex;
 }
 export const PROJECTION_CONTEXT = Symbol('PROJECTION_CONTEXT');
 
@@ -55,3 +60,11 @@ export class ProjectionBatch {
     return this.state as S;
   }
 }
+
+/**
+ * The identifier index of the log the read models are fed from: the blind index when the log is
+ * encrypted (privacy on; EncryptingEventStore carries it), else plain `kind:value`. Taken from the
+ * store so that every projector, rebuild and query over the same log keys identifiers alike.
+ */
+export const identifierIndexOfStore = (store: EventStore): IdentifierIndex =>
+  store instanceof EncryptingEventStore ? store.identifierIndex : PLAIN_IDENTIFIER_INDEX;

@@ -8,7 +8,7 @@ import { READ_MODELS } from '../read-models';
 import type { ReadStore } from '../store/read-store';
 import { AwaitingEventPublisher } from './awaiting-event-publisher';
 import { ProjectedEvent } from './projected-event';
-import { PROJECTION_CONTEXT, type Projection, type ProjectionContext } from './projection';
+import { identifierIndexOfStore, PROJECTION_CONTEXT, type Projection, type ProjectionContext } from './projection';
 import type { VersionChangePolicy } from './projection-lane';
 import { Projector, type BatchProjected } from './projector';
 import { customerHistoryOf } from '../audit/customer-log';
@@ -47,7 +47,11 @@ export class ProjectorModule {
       providers: [
         {
           provide: PROJECTION_CONTEXT,
-          useValue: { dataDir: options.dataDir, history: customerHistoryOf(options.store) } satisfies ProjectionContext,
+          useValue: {
+            dataDir: options.dataDir,
+            history: customerHistoryOf(options.store),
+            identifierIndex: identifierIndexOfStore(options.store),
+          } satisfies ProjectionContext,
         },
         ...models.map((m) => m.projection),
         {
