@@ -223,15 +223,24 @@ export class Customer360Queries {
     return { kind: 'found', view: toView(JSON.parse(row.doc) as Customer360State, row, nowMs) };
   }
 
-  /** The live customer holding a normalised identifier (looked up by its index key: the blind index hashes the query). */
+  /**
+   * The live customer holding a normalised identifier, looked up by its index key (the blind index
+   * hashes the query). With the blind index, a miss is looked up in plain too: a copy projected before
+   * privacy was switched on keeps serving until `cem rebuild customer-360` switches in a blind-keyed
+   * one (READ_MODEL_VERSION_CHANGE=hold), and lookups must not fail meanwhile.
+   */
   async customerIdOf(identifier: Identifier): Promise<string | undefined> {
-    const row = await this.db
-      .selectFrom('c360_identifiers')
-      .select('customer_id')
-      .where('kind', '=', identifier.kind)
-      .where('value', '=', identifierIndexValue(this.identifierIndex, identifier))
-      .executeTakeFirst();
-    return row?.customer_id;
+    const byValue = async (value: string) =>
+      (
+        await this.db
+          .selectFrom('c360_identifiers')
+          .select('customer_id')
+          .where('kind', '=', identifier.kind)
+          .where('value', '=', value)
+          .executeTakeFirst()
+      )?.customer_id;
+    const found = await byValue(identifierIndexValue(this.identifierIndex, identifier));
+    return found ?? (this.identifierIndex.mode === 'blind' ? byValue(identifier.value) : undefined);
   }
 
   async byIdentifier(identifier: Identifier, nowMs = this.now()): Promise<CustomerLookup> {
