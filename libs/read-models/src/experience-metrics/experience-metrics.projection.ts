@@ -1,7 +1,14 @@
 import { Injectable } from '@nestjs/common';
 import { EventsHandler, type IEventHandler } from '@nestjs/cqrs';
 import type { Transaction } from 'kysely';
-import { CustomerStates, mergeFactsOf, streamCustomerOf, type CustomerKeyedState, type CustomerModel } from '../kit/customer-states';
+import {
+  CustomerStates,
+  mergeFactsOf,
+  streamCustomerOf,
+  unmergeFactsOf,
+  type CustomerKeyedState,
+  type CustomerModel,
+} from '../kit/customer-states';
 import { ProjectedEvent } from '../projector/projected-event';
 import type { ProjectedRecord } from '../projector/projected-record';
 import type { Projection } from '../projector/projection';
@@ -143,6 +150,9 @@ export function experienceMetricsProjection(timeZone: string, repeatContactWindo
         if (owner !== undefined) customerIds.add(owner);
         const merge = mergeFactsOf(r);
         if (merge) for (const id of [merge.survivorId, ...merge.mergedIds]) customerIds.add(id);
+        // an unmerge changes its customers' states (the kit un-points the split customer): they must be loaded, not started empty
+        const unmerge = unmergeFactsOf(r);
+        if (unmerge) for (const id of [unmerge.survivorId, unmerge.splitId, ...unmerge.restoredIds]) customerIds.add(id);
         if (isCaseRecord(r)) caseIds.add(r.data.caseId);
       }
       const customers = new CustomerStates(segmentModel);
