@@ -161,11 +161,13 @@ describe('unmerge on the read side: the kit refolds both customers (embedded sto
     expect(row(s).doc.merges.map((m: { kind: string }) => m.kind)).toEqual(['absorbed', 'unmerged']);
     expect(row(b).doc.merges.map((m: { kind: string }) => m.kind)).toEqual(['merged-into', 'unmerged']);
     // the identifier index and the timeline follow: Ben's identifiers and events are Ben's again
-    expect(row(b).index).toEqual([
-      { kind: 'crm', value: BEN_CRM.value },
-      { kind: 'email', value: BEN.value },
-    ]);
-    expect(row(s).index).toEqual([{ kind: 'email', value: ANA.value }]);
+    // (the index holds identifiers keyed as the platform keys them: the blind index here)
+    const indexed = (id: { kind: string; value: string }) => {
+      const key = platform.identifierIndex.keyOf(id as never);
+      return { kind: id.kind, value: key.slice(key.indexOf(':') + 1) };
+    };
+    expect(row(b).index).toEqual([indexed(BEN_CRM), indexed(BEN)]);
+    expect(row(s).index).toEqual([indexed(ANA)]);
     const touchPositions = (id: string) =>
       log
         .filter((e) => ['purchase.completed', 'survey.answered', 'contact.handled', 'web.visited'].includes(e.type) && ownerOf(e) === id)
