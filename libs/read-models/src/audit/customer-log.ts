@@ -36,11 +36,11 @@ export async function readCustomerLog(store: EventStore, customerId: string, opt
   const known = recordedBy(options.recordedBy);
   const own = (await readCustomerStream(store, customerId))?.filter(known);
   if (!own || own.length === 0) return { kind: 'not-found' };
-  const pointer = survivorOf(own);
+  const pointer = await liveSurvivorOf(store, customerId, own, known);
   if (pointer !== undefined) {
     const survivorId = await followMergeChainAsync(pointer, async (id) => {
       const events = (await readCustomerStream(store, id))?.filter(known);
-      return events && survivorOf(events);
+      return events && liveSurvivorOf(store, id, events, known);
     });
     return { kind: 'merged', customerId, survivorId };
   }
@@ -65,11 +65,26 @@ export async function readCustomerLog(store: EventStore, customerId: string, opt
   return { kind: 'found', customerId, mergedIds, events };
 }
 
-/** The survivor a `customer.merged-into` pointer of this stream names (the latest), if any. */
-function survivorOf(events: readonly RecordedEvent[]): string | undefined {
-  let survivor: string | undefined;
-  for (const e of events) if (e.type === 'customer.merged-into') survivor = (e.data as { survivorId: string }).survivorId;
-  return survivor;
+/**
+ * The survivor the latest `customer.merged-into` pointer of this stream names, if any, unless the
+ * survivor's stream undid that merge afterwards (`customers.unmerged` splitting this customer off):
+ * then the customer is live again.
+ */
+async function liveSurvivorOf(
+  store: EventStore,
+  customerId: string,
+  events: readonly RecordedEvent[],
+  known: (e: RecordedEvent) => boolean,
+): Promise<string | undefined> {
+  let pointer: RecordedEvent | undefined;
+  for (const e of events) if (e.type === 'customer.merged-into') pointer = e;
+  if (!pointer) return undefined;
+  const survivorId = (pointer.data as { survivorId: string }).survivorId;
+  const survivorEvents = (await readCustomerStream(store, survivorId))?.filter(known) ?? [];
+  const undone = survivorEvents.some(
+    (e) => e.type === 'customers.unmerged' && e.position > pointer.position && (e.data as { splitId: string }).splitId === customerId,
+  );
+  return undone ? undefined : survivorId;
 }
 
 async function readCustomerStream(store: EventStore, customerId: string): Promise<RecordedEvent[] | undefined> {

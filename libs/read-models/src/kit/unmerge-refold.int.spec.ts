@@ -7,6 +7,7 @@ import { loadConfig } from '@cem/config';
 import { openPlatform, unmergeCustomer, type Platform } from '@cem/platform';
 import type { RecordedEvent } from '@cem/event-store';
 import { envelope, TEST_NOW } from '../../../../test/support/envelopes';
+import { readCustomerLog } from '../audit/customer-log';
 import { startProjector, type RunningProjector } from '../projector/projector.module';
 import { READ_MODELS } from '../read-models';
 import { openReadStore, READ_MODELS_FILE } from '../store/open-read-store';
@@ -173,6 +174,8 @@ describe('unmerge on the read side: the kit refolds both customers (embedded sto
         .filter((e) => ['purchase.completed', 'survey.answered', 'contact.handled', 'web.visited'].includes(e.type) && ownerOf(e) === id)
         .map((e) => e.position);
     for (const id of [s, b]) expect(row(id).timeline).toEqual(expect.arrayContaining(touchPositions(id)));
+    // the split customer's own log (audit trail, as-of) is its own again, not a pointer to the survivor
+    expect(await readCustomerLog(platform.store, b)).toMatchObject({ kind: 'found', customerId: b });
     // churn facts refolded too: Ben's purchases are Ben's
     expect(row(b).churn.purchases).toHaveLength(expected.get(b)!.purchases);
 
