@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { loadConfig } from '@cem/config';
 import { EsdbEventStore } from '@cem/event-store';
 import { EsdbIdentityRegistry } from '@cem/identity';
-import { eraseCustomer, openPlatform, type Platform } from '@cem/platform';
+import { eraseCustomer, exportSubject, openPlatform, type Platform } from '@cem/platform';
 import { envelope, TEST_NOW } from './support/envelopes';
 import { EsdbDouble } from './support/esdb-double';
 
@@ -98,6 +98,11 @@ describe('erasure on EventStoreDB (gRPC double)', () => {
     const otherInstance = new EsdbIdentityRegistry((platform.logStore as EsdbEventStore).client, { index: platform.identifierIndex });
     expect(await otherInstance.lookup(email)).toBe(survivor);
 
+    // the data-subject export on EventStoreDB: found by the phone, the merged history decrypted
+    const exported = await exportSubject(platform, { identifier: `phone:${PHONE}` });
+    expect(exported.subject).toEqual({ customerId: survivor, foundBy: 'identifier', mergedIds: [mergedAway] });
+    expect(SECRETS.filter((x) => !JSON.stringify(exported).includes(x))).toEqual([]);
+
     const certificate = await eraseCustomer(platform, { customerId: survivor, reason: 'DSR-2026-0107', requestedBy: requester });
     expect(certificate.erasedCustomerIds.sort()).toEqual([survivor, mergedAway].sort());
     expect(certificate.plaintextEvents).toBe(0);
@@ -114,6 +119,9 @@ describe('erasure on EventStoreDB (gRPC double)', () => {
     expect(read.find((e) => e.type === 'survey.answered')!.data).toEqual({ nps: 2 });
     expect(inDataDir()).toEqual([]);
     expect(inServer()).toEqual([]);
+    const afterwards = await exportSubject(platform, { customerId: survivor });
+    expect(afterwards.erasure).toMatchObject({ customerId: survivor, reason: 'DSR-2026-0107' });
+    expect(SECRETS.filter((x) => JSON.stringify(afterwards).includes(x))).toEqual([]);
 
     // a later event with the same email: a new customer, first through the instance that still
     // remembers the old claim, then through the platform's, which finds the new claim
