@@ -100,7 +100,12 @@ export async function verifyReadModelsAction(
   platform: Pick<Platform, 'store' | 'config'>,
   actor: OpsActor,
   models: readonly ReadModel[],
-  options: { onProgress?: VerifyOptions['onProgress']; parameters?: Record<string, string | number | boolean | null> } = {},
+  options: {
+    onProgress?: VerifyOptions['onProgress'];
+    parameters?: Record<string, string | number | boolean | null>;
+    /** events per batch of the scratch projection (default 5,000) */
+    batchSize?: number;
+  } = {},
 ): Promise<ReadModelVerdict[]> {
   const location = readStoreLocationOf(platform.config);
   refuseMissingReadStore(location);
@@ -116,6 +121,7 @@ export async function verifyReadModelsAction(
           live,
           readModels: models,
           dataDir: platform.config.DATA_DIR,
+          batchSize: options.batchSize,
           onProgress: options.onProgress,
         });
         const drifting = found.filter((v) => v.status === 'drift');

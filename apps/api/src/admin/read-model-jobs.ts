@@ -6,11 +6,40 @@ import type { ReadModelVerdictDto, ReadModelVerificationJobDto } from './rebuild
 
 /** Finished verifications kept for their status answers; the oldest go first. Each is also an ops event for good. */
 const KEEP_FINISHED = 50;
+/**
+ * Events per batch of a job's projection in the api process: a batch runs without giving the event
+ * loop back (the embedded store's calls are synchronous), so it is kept small enough for the requests
+ * served meanwhile (the CLI's default is 5,000).
+ */
+export const API_JOB_BATCH_SIZE = 500;
 /** drifting customers listed per read model in an answer (the CLI's --json lists all) */
 const MAX_DRIFT_CUSTOMERS = 1_000;
 
 export const modelsNamed = (names: readonly string[] | undefined): ReadModel[] =>
   !names || names.includes('all') ? [...READ_MODELS] : READ_MODELS.filter((m) => names.includes(m.name));
+
+/**
+ * Seconds after a job started here ends before the next of its kind may start: each costs a full
+ * rebuild of the read models it names, and runs in the api process among the requests it serves,
+ * so back-to-back jobs (a script in a loop, a fuzzer) cannot keep it busy.
+ */
+export const JOB_COOLDOWN_S = 60;
+
+/** A job of this kind ended less than JOB_COOLDOWN_S ago. */
+export class JobCoolingDownError extends Error {
+  constructor(
+    kind: string,
+    readonly retryAfterS: number,
+  ) {
+    super(
+      `a ${kind} started from the admin API ended less than ${JOB_COOLDOWN_S} s ago: try again in ${retryAfterS} s (or run it with the CLI)`,
+    );
+  }
+}
+
+/** seconds left of the cooldown after a job that ended at `endedAt` (0: none) */
+const coolingDown = (endedAt: number | undefined, now: number) =>
+  endedAt === undefined ? 0 : Math.max(0, Math.ceil((endedAt + JOB_COOLDOWN_S * 1000 - now) / 1000));
 
 /** A read-model verification is already running in this process: one at a time. */
 export class ReadModelVerificationRunningError extends Error {
@@ -34,10 +63,12 @@ class ShuttingDown extends Error {
 export class RebuildJobs {
   private running?: Promise<unknown>;
   private stopping = false;
+  private endedAt?: number;
 
   constructor(
     private readonly platform: Pick<Platform, 'store' | 'config'>,
     private readonly logger?: LoggerService,
+    private readonly now: () => number = Date.now,
   ) {}
 
   /**
@@ -45,11 +76,13 @@ export class RebuildJobs {
    * same read models resumed); rejects with the refusal (RebuildError) when it cannot start.
    */
   async start(actor: OpsActor, models: readonly ReadModel[], switchWhenVerified: boolean, batchSize?: number): Promise<RebuildRecord> {
+    const wait = coolingDown(this.endedAt, this.now());
+    if (wait > 0) throw new JobCoolingDownError('rebuild', wait);
     let claimed!: (r: RebuildRecord) => void;
     const whenClaimed = new Promise<RebuildRecord>((resolve) => (claimed = resolve));
     const run = rebuildAction(this.platform, actor, models, {
       switchWhenVerified,
-      batchSize,
+      batchSize: batchSize ?? API_JOB_BATCH_SIZE,
       onClaimed: claimed,
       shouldStop: () => this.stopping,
     });
@@ -68,6 +101,7 @@ export class RebuildJobs {
     );
     this.running = background;
     void background.finally(() => {
+      this.endedAt = this.now();
       if (this.running === background) this.running = undefined;
     });
     return first;
@@ -103,6 +137,7 @@ export class ReadModelVerifications {
   private readonly jobs = new Map<string, ReadModelVerificationJobDto>();
   private running?: { jobId: string; done: Promise<void> };
   private stopping = false;
+  private endedAt?: number;
 
   constructor(
     private readonly platform: Pick<Platform, 'store' | 'config'>,
@@ -111,6 +146,8 @@ export class ReadModelVerifications {
 
   start(actor: OpsActor, models: readonly ReadModel[]): ReadModelVerificationJobDto {
     if (this.running) throw new ReadModelVerificationRunningError(this.running.jobId);
+    const wait = coolingDown(this.endedAt, this.now());
+    if (wait > 0) throw new JobCoolingDownError('read-model verification', wait);
     const started = this.now();
     const job: ReadModelVerificationJobDto = {
       jobId: randomUUID(),
@@ -125,6 +162,7 @@ export class ReadModelVerifications {
     this.jobs.set(job.jobId, job);
     this.forgetOld();
     const done = this.run(job, actor, models, started).finally(() => {
+      this.endedAt = this.now();
       this.running = undefined;
     });
     this.running = { jobId: job.jobId, done };
@@ -150,6 +188,7 @@ export class ReadModelVerifications {
     try {
       const verdicts = await verifyReadModelsAction(this.platform, actor, models, {
         parameters: { jobId: job.jobId },
+        batchSize: API_JOB_BATCH_SIZE,
         onProgress: (p) => {
           if (this.stopping) throw new ShuttingDown();
           const done = Math.max(0, names.indexOf(p.readModel));

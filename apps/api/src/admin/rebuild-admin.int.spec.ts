@@ -143,6 +143,10 @@ describe('admin API: rebuilds and read-model verification', () => {
     expect(dropped.statusCode).toBe(200);
     expect(dropped.json()).toMatchObject({ id, state: 'dropped' });
     expect((await call('POST', `/v1/admin/rebuilds/${id}/drop`, {})).statusCode).toBe(409);
+    // the next rebuild from the API waits out the cooldown: nothing started
+    const tooSoon = await call('POST', '/v1/admin/rebuilds', { readModels: ['customer-360'] });
+    expect(tooSoon.statusCode).toBe(429);
+    expect(tooSoon.json().message).toMatch(/ended less than 60 s ago/);
 
     const records = await opsRecords();
     const summary = records.map((r) => [r.action, r.result]);
@@ -190,6 +194,7 @@ describe('admin API: rebuilds and read-model verification', () => {
     expect(c360.liveChecksum).toBe(c360.rebuiltChecksum);
     expect(c360.rows).toBeGreaterThan(0);
 
+    expect((await call('POST', '/v1/admin/read-models/verifications', {})).statusCode).toBe(429);
     const verify = (await opsRecords()).filter((r) => r.action === 'verify');
     expect(verify).toHaveLength(1);
     expect(verify[0]).toMatchObject({ result: 'ok', parameters: { readModels: names.join(','), jobId: job.jobId } });

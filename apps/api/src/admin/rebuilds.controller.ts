@@ -5,6 +5,7 @@ import {
   Get,
   HttpCode,
   HttpException,
+  HttpStatus,
   Inject,
   NotFoundException,
   OnModuleDestroy,
@@ -24,7 +25,14 @@ import { READ_SIDE } from '../customers/read-side.token';
 import { bodyValidation } from '../http/body-validation';
 import { queryValidation } from '../http/query-answers';
 import { PLATFORM } from '../tokens';
-import { modelsNamed, ReadModelVerificationRunningError, ReadModelVerifications, RebuildJobs } from './read-model-jobs';
+import {
+  JOB_COOLDOWN_S,
+  JobCoolingDownError,
+  modelsNamed,
+  ReadModelVerificationRunningError,
+  ReadModelVerifications,
+  RebuildJobs,
+} from './read-model-jobs';
 import {
   ReadModelVerificationJobDto,
   REBUILD_ID_PATTERN,
@@ -41,6 +49,14 @@ const ERROR = { $ref: '#/components/schemas/ErrorBody' };
 const startBody = bodyValidation('invalid body; nothing was started', '{"readModels": ["all"]} for every read model');
 const verifyBody = bodyValidation('invalid body; nothing was started', '{} for every read model');
 const stepBody = bodyValidation('invalid body; nothing was changed', '{}');
+
+const tooSoon = (e: JobCoolingDownError) =>
+  new HttpException({ error: 'too_many_requests', message: e.message }, HttpStatus.TOO_MANY_REQUESTS);
+const TOO_SOON = {
+  status: 429,
+  schema: ERROR,
+  description: `a job of this kind started from the admin API ended less than ${JOB_COOLDOWN_S} s ago (each costs a full rebuild of its read models): try again later; nothing was started`,
+};
 
 /** A refused rebuild command as its HTTP answer: nothing was started, switched or dropped. */
 function refusal(e: RebuildError): HttpException {
@@ -103,6 +119,7 @@ export class RebuildsController implements OnModuleDestroy {
   })
   @ApiBody({ type: StartRebuildDto, required: true })
   @ApiResponse({ status: 202, type: RebuildDto, description: 'started (or resumed)' })
+  @ApiResponse(TOO_SOON)
   @ApiResponse({
     status: 400,
     schema: ERROR,
@@ -120,6 +137,7 @@ export class RebuildsController implements OnModuleDestroy {
       return await this.rebuilds.start(apiKeyActor(request.principal!), modelsNamed(body.readModels), body.switch ?? true, body.batchSize);
     } catch (e) {
       if (e instanceof RebuildError) throw refusal(e);
+      if (e instanceof JobCoolingDownError) throw tooSoon(e);
       throw e;
     }
   }
@@ -203,6 +221,7 @@ export class RebuildsController implements OnModuleDestroy {
   })
   @ApiBody({ type: StartReadModelVerificationDto, required: true })
   @ApiResponse({ status: 202, type: ReadModelVerificationJobDto, description: 'started' })
+  @ApiResponse(TOO_SOON)
   @ApiResponse({
     status: 400,
     schema: ERROR,
@@ -214,6 +233,7 @@ export class RebuildsController implements OnModuleDestroy {
       return this.verifications.start(apiKeyActor(request.principal!), modelsNamed(body.readModels));
     } catch (e) {
       if (e instanceof ReadModelVerificationRunningError) throw new ConflictException({ error: 'conflict', message: e.message });
+      if (e instanceof JobCoolingDownError) throw tooSoon(e);
       throw e;
     }
   }

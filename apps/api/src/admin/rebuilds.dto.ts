@@ -91,8 +91,8 @@ export class StartRebuildDto {
     type: 'integer',
     minimum: 1,
     maximum: 100_000,
-    default: 5000,
-    description: 'events per batch of the shadow projection',
+    default: 500,
+    description: 'events per batch of the shadow projection (small by default: a batch holds the api process until it is done)',
   })
   @IsOptional()
   @IsInt()
