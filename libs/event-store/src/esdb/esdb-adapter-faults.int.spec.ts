@@ -53,7 +53,7 @@ describe('EventStoreDB adapter against the server faults (gRPC double)', () => {
       const again = await store.appendToStream(s, events, { expectedRevision: 'no_stream' });
       expect(again.events.every((e) => e.duplicate)).toBe(true);
       expect(await store.readStream(s)).toHaveLength(5000);
-    }, 60_000);
+    }, 180_000);
 
     it('refuses an event larger than the limit before writing anything (no stream, no reservation)', async () => {
       await open();
@@ -107,7 +107,7 @@ describe('EventStoreDB adapter against the server faults (gRPC double)', () => {
       const retry = await store.appendToStream(s, events, { expectedRevision: 'no_stream' });
       expect(retry.events.filter((e) => e.duplicate)).toHaveLength(partial);
       expect(ns(await store.readStream(s))).toEqual(range(1500));
-    }, 60_000);
+    }, 180_000);
   });
 
   describe('BatchAppend and transient statuses', () => {

@@ -142,7 +142,7 @@ describe('milestones projection over generated histories', () => {
     writeFileSync(join(loaded.dir, MILESTONES_FILE), JSON.stringify(DEFINITIONS));
     log = await loaded.platform.store.readAll();
     expected = oracle(log);
-  }, 120_000);
+  }, 300_000);
 
   afterAll(async () => {
     await loaded?.cleanup();
@@ -224,7 +224,7 @@ describe('milestones projection over generated histories', () => {
     } finally {
       await p.close();
     }
-  }, 120_000);
+  }, 300_000);
 
   it('rebuilds byte-identical at another batch size, and a redelivered stretch of the log changes nothing', async () => {
     const a = await project('a.db', 1);
@@ -247,7 +247,7 @@ describe('milestones projection over generated histories', () => {
     await again.close();
     const after = progressDump(join(loaded.dir, 'b.db'));
     expect(after === before).toBe(true);
-  }, 120_000);
+  }, 300_000);
 
   it('a changed definition is a new version: the read model is recomputed and the history keeps both', async () => {
     const first = await project('versions.db', 500);
@@ -282,5 +282,5 @@ describe('milestones projection over generated histories', () => {
     } finally {
       writeFileSync(join(loaded.dir, MILESTONES_FILE), JSON.stringify(DEFINITIONS));
     }
-  }, 120_000);
+  }, 300_000);
 });
