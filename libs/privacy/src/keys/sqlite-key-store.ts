@@ -62,7 +62,10 @@ export class SqliteKeyStore implements CustomerKeyStore {
         'INSERT INTO key_store_settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value',
       ),
       byCustomer: this.db.prepare<[string], KeyRow>('SELECT customer_id, key_id, wrapped FROM customer_keys WHERE customer_id = ?'),
-      byKeyId: this.db.prepare<[string], KeyRow>('SELECT customer_id, key_id, wrapped FROM customer_keys WHERE key_id = ?'),
+      // the keys of a page of events in one query (a JSON array of key ids)
+      byKeyIds: this.db.prepare<[string], KeyRow>(
+        'SELECT customer_id, key_id, wrapped FROM customer_keys WHERE key_id IN (SELECT value FROM json_each(?))',
+      ),
       insert: this.db.prepare('INSERT OR IGNORE INTO customer_keys (customer_id, key_id, wrapped, created_at) VALUES (?, ?, ?, ?)'),
       destroy: this.db.prepare('UPDATE customer_keys SET wrapped = NULL, destroyed_at = ? WHERE customer_id = ? AND wrapped IS NOT NULL'),
       count: this.db.prepare<[], { n: number }>('SELECT count(*) AS n FROM customer_keys'),
@@ -121,13 +124,16 @@ export class SqliteKeyStore implements CustomerKeyStore {
   async keysById(keyIds: readonly string[]): Promise<Map<string, KeyLookup>> {
     this.refreshCache();
     const out = new Map<string, KeyLookup>();
+    const missing: string[] = [];
     for (const keyId of new Set(keyIds)) {
       const cached = this.cache.get(keyId);
-      if (cached) {
-        out.set(keyId, cached);
-        continue;
-      }
-      const row = this.stmt.byKeyId.get(keyId);
+      if (cached) out.set(keyId, cached);
+      else missing.push(keyId);
+    }
+    if (missing.length === 0) return out;
+    const rows = new Map(this.stmt.byKeyIds.all(JSON.stringify(missing)).map((row) => [row.key_id, row]));
+    for (const keyId of missing) {
+      const row = rows.get(keyId);
       if (!row) throw new UnknownKeyError(keyId);
       out.set(keyId, row.wrapped ? this.remember(row) : 'destroyed');
     }
