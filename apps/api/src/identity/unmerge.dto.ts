@@ -41,7 +41,8 @@ export class UnmergedCustomerDto {
   @ApiProperty({ type: 'integer', description: 'log position of the merge undone' }) mergePosition!: number;
   @ApiProperty({
     type: [String],
-    description: "events of the survivor's stream after the merge that are the split customer's (they carried only identifiers moved to it)",
+    description:
+      "events of the survivor's stream after the merge that are the split customer's (they carried only identifiers moved to it)",
   })
   reattributedEventIds!: string[];
   @ApiProperty({ type: 'integer', description: 'identifiers moved to the split customer (their values are not echoed)' })
