@@ -5,6 +5,7 @@ import { registerApiKeyCommands } from './commands/api-key.command';
 import { registerAuditCommands } from './commands/audit.command';
 import { registerChurnCommands } from './commands/churn.command';
 import { registerCustomerCommands } from './commands/customer.command';
+import { registerEncryptExistingCommand } from './commands/encrypt-existing.command';
 import { registerEraseCommand } from './commands/erase.command';
 import { registerExportSubjectCommand } from './commands/export-subject.command';
 import { registerUnmergeCommand } from './commands/unmerge.command';
@@ -38,6 +39,7 @@ registerVerifyCommand(program);
 registerRebuildCommand(program);
 registerSegmentCommands(program);
 registerEraseCommand(program);
+registerEncryptExistingCommand(program);
 registerExportSubjectCommand(program);
 registerUnmergeCommand(program);
 

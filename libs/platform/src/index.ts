@@ -4,6 +4,7 @@ export * from './ops-actions';
 export * from './log-actions';
 export * from './log-sealer';
 export * from './erasure';
+export * from './encrypt-existing';
 export * from './unmerge';
 export * from './subject-export';
 export * from './read-model-actions';

@@ -85,6 +85,9 @@ export class SqliteKeyStore implements CustomerKeyStore {
   setSetting(name: string, value: string): void {
     this.stmt.setSetting.run(name, value);
   }
+  deleteSetting(name: string): void {
+    this.db.prepare('DELETE FROM key_store_settings WHERE name = ?').run(name);
+  }
 
   async keysFor(customerIds: readonly string[]): Promise<Map<string, DataKey>> {
     this.refreshCache();

@@ -1,0 +1,185 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '@cem/config';
+import { EsdbEventStore, SqliteEventStore, verifyLog } from '@cem/event-store';
+import { EsdbDouble } from '../../../test/support/esdb-double';
+import { startProjector } from '@cem/read-models/projector/projector.module';
+import { openSqliteReadStore } from '@cem/read-models/store/read-store';
+import { dumpCustomer360 } from '../../../test/support/read-side-harness';
+import { envelope, TEST_NOW } from '../../../test/support/envelopes';
+import { EncryptExistingRefusedError, encryptExistingAction } from './encrypt-existing';
+import { openPlatform, type Platform } from './platform';
+
+const EMAIL = 'wouter.brinkman@example.com';
+const PHONE = '+31611122233';
+const SECRETS = [EMAIL, PHONE, 'Wouter', 'Brinkman', 'Dorpsstraat 5', 'the modem blinks red', 'never again this courier'];
+const actor = { kind: 'named' as const, name: 'test' };
+
+const bytesOf = (dir: string, prefix: string): Buffer =>
+  Buffer.concat(
+    readdirSync(dir)
+      .filter((f) => f.startsWith(prefix))
+      .map((f) => readFileSync(join(dir, f))),
+  );
+const found = (bytes: Buffer) => SECRETS.filter((s) => bytes.includes(Buffer.from(s, 'utf8')));
+
+describe('cem encrypt-existing (embedded store)', () => {
+  let dir: string;
+  let platform: Platform | undefined;
+  const privacy = { PRIVACY_MASTER_KEY: randomBytes(32).toString('base64'), PRIVACY_INDEX_SECRET: randomBytes(32).toString('base64') };
+  const open = (env: Record<string, string> = {}) =>
+    (platform = openPlatform(loadConfig({ DATA_DIR: dir, SQLITE_SYNCHRONOUS: 'NORMAL', LOG_LEVEL: 'silent', ...env }), {
+      now: () => TEST_NOW,
+    }));
+  beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'cem-encrypt-existing-'))));
+  afterEach(async () => {
+    await platform?.close();
+    platform = undefined;
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** Wouter by email (notes), by phone (a purchase), one event naming both (merge, profile), a survey comment. */
+  async function history(p: Platform) {
+    const email = { kind: 'email', value: EMAIL };
+    const phone = { kind: 'phone', value: PHONE };
+    await p.ingestion.ingest([
+      envelope({
+        customer: { identifiers: [email] },
+        data: { direction: 'inbound', handleSeconds: 60, resolved: false, notes: 'the modem blinks red' },
+      }),
+    ]);
+    await p.ingestion.ingest([
+      envelope({ type: 'purchase.completed', customer: { identifiers: [phone] }, data: { orderId: 'o-9', amount: 40, currency: 'EUR' } }),
+    ]);
+    await p.ingestion.ingest([
+      envelope({
+        type: 'profile.updated',
+        customer: { identifiers: [email, phone] },
+        data: { firstName: 'Wouter', lastName: 'Brinkman', address: { line1: 'Dorpsstraat 5', city: 'Zwolle' } },
+      }),
+      envelope({
+        type: 'survey.answered',
+        schemaVersion: 2,
+        customer: { identifiers: [phone] },
+        data: { nps: 3, comment: 'never again this courier' },
+      }),
+    ]);
+    for (let i = 0; i < 5; i++) await p.ingestion.ingest([envelope()]);
+  }
+
+  async function project(p: Platform, name: string) {
+    const readStore = await openSqliteReadStore(join(dir, `${name}.db`));
+    const running = await startProjector({ store: p.store, db: readStore.db, readStore, batchSize: 100 });
+    expect(await running.projector.whenCaughtUpToHead(60_000)).toBe(true);
+    await running.close();
+    await readStore.close();
+    return dumpCustomer360(join(dir, `${name}.db`));
+  }
+  /** what readers get, without what encryption adds to the metadata */
+  const readable = async (p: Platform) =>
+    (await p.store.readAll())
+      .filter((e) => e.streamId !== 'cem-ops')
+      .map((e) => {
+        const { keyId: _k, contentDigest: _c, ...metadata } = e.metadata as Record<string, unknown>;
+        return { ...e, metadata };
+      });
+
+  it('seals the plaintext of older events, keeps ids and positions, read models and the verified chain; resumable', async () => {
+    const plain = open();
+    await history(plain);
+    const before = await readable(plain);
+    const c360Before = await project(plain, 'before');
+    await plain.close();
+    expect(found(bytesOf(dir, 'events.db'))).toEqual(SECRETS);
+
+    const p = open(privacy);
+    await p.checkStore(); // records where the plaintext ends
+    const log = p.logStore as SqliteEventStore;
+    const headBefore = log.chainHead();
+
+    // killed half way: the second page fails after the first was re-written
+    const sealer = p.store as never as { seal: (...a: unknown[]) => Promise<unknown> };
+    const original = sealer.seal.bind(sealer);
+    let calls = 0;
+    const seal = jest.spyOn(sealer, 'seal').mockImplementation(async (...args: unknown[]) => {
+      if (++calls === 2) throw new Error('killed');
+      return original(...args);
+    });
+    await expect(encryptExistingAction(p, { actor, batchSize: 2 })).rejects.toThrow('killed');
+    seal.mockRestore();
+    expect((await verifyLog(log)).ok).toBe(false); // re-written rows, chain not yet recomputed
+    expect(await readable(p)).toEqual(before); // but everything reads as before
+
+    const progress: string[] = [];
+    const report = await encryptExistingAction(p, { actor, batchSize: 2, onProgress: (x) => progress.push(x.phase) });
+    expect(report).toMatchObject({ resumed: true, scrubbed: 0, headBefore: { seq: headBefore.seq, hash: headBefore.hash } });
+    expect(report.encrypted).toBeGreaterThan(0);
+    expect(report.headAfter.seq).toBe(headBefore.seq + 1); // the failed run's ops event came after
+    expect(report.headAfter.hash).not.toBe(headBefore.hash);
+    expect(progress).toEqual(expect.arrayContaining(['encrypt', 'rechain']));
+
+    expect(found(bytesOf(dir, 'events.db'))).toEqual([]);
+    const verified = await verifyLog(log);
+    expect(verified.ok).toBe(true);
+    const after = await readable(p);
+    expect(after).toEqual(before); // same ids, positions, streams, revisions, times and readable content
+    // the customer 360 rebuilt from the re-written log equals the one built before; only its identifier
+    // index is keyed by the blind index now (privacy is on), for the same customers
+    const { c360_identifiers: idsAfter, ...c360After } = await project(p, 'after');
+    const { c360_identifiers: idsBefore, ...c360Rest } = c360Before;
+    expect(c360After).toEqual(c360Rest);
+    const rows = (text: string) => text.split('\n').map((l) => JSON.parse(l) as [string, string, string]);
+    const rekeyed = rows(idsBefore).map(([kind, value, customer]) => [
+      kind,
+      p.identifierIndex.keyOf({ kind: kind as 'email', value }).slice(kind.length + 1),
+      customer,
+    ]);
+    expect(rows(idsAfter).sort()).toEqual(rekeyed.sort());
+
+    const ops = (await p.logStore.readAll())
+      .filter((e) => e.type === 'ops.action-performed')
+      .map((e) => e.data as { action: string; result: string });
+    expect(ops.filter((o) => o.action === 'encrypt-existing').map((o) => o.result)).toEqual(['failed', 'ok']);
+
+    // a second run finds nothing left to do and leaves the chain as it is
+    const again = await encryptExistingAction(p, { actor });
+    expect(again).toMatchObject({ encrypted: 0, scrubbed: 0, resumed: false });
+    expect((await verifyLog(log)).ok).toBe(true);
+  }, 120_000);
+
+  it('refuses without encryption, naming the configuration, and changes nothing', async () => {
+    const p = open();
+    await history(p);
+    const head = await p.logStore.headPosition();
+    await expect(encryptExistingAction(p, { actor })).rejects.toThrow(EncryptExistingRefusedError);
+    await expect(encryptExistingAction(p, { actor })).rejects.toMatchObject({ field: 'configuration', code: 'not-available' });
+    // only the two refusals were recorded (ops events)
+    expect(await p.logStore.headPosition()).toBe(head + 2);
+  });
+
+  it('refuses on EventStoreDB (append-only streams: the documented procedure), changing nothing', async () => {
+    const server = new EsdbDouble();
+    const esdb = EsdbEventStore.connect(await server.start());
+    try {
+      const p = openPlatform(loadConfig({ DATA_DIR: dir, SQLITE_SYNCHRONOUS: 'NORMAL', LOG_LEVEL: 'silent', ...privacy }), {
+        now: () => TEST_NOW,
+        store: esdb,
+      });
+      platform = p;
+      await p.ingestion.ingest([envelope()]);
+      const customerEvents = () => JSON.stringify(server.log.filter((e) => e.streamName.startsWith('customer-')));
+      const before = customerEvents();
+      await expect(encryptExistingAction(p, { actor })).rejects.toMatchObject({ field: 'EVENT_STORE', code: 'not-available' });
+      await expect(encryptExistingAction(p, { actor })).rejects.toThrow(/docs\/privacy.md/);
+      // no customer event was touched (the refusals are ops events)
+      expect(customerEvents()).toBe(before);
+      expect(before).toContain('customer-');
+    } finally {
+      await platform?.close();
+      platform = undefined;
+      server.stop();
+    }
+  });
+});
