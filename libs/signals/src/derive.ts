@@ -1,6 +1,6 @@
 import { deterministicUuid, isTouchpointType } from '@cem/domain';
 import {
-  absorbCustomer,
+  absorbCustomerFacts,
   CustomerStates,
   unhandledType,
   type CustomerKeyedState,
@@ -72,16 +72,7 @@ const signalModel: CustomerModel<SignalCustomerState> = {
   empty: emptySignalState,
   absorb(survivor, merged, merge) {
     const target = hydrate(survivor);
-    absorbCustomer(target, hydrate(merged), {
-      kind: 'absorbed',
-      mergeId: merge.mergeId,
-      mergedIds: [merged.customerId],
-      at: merge.at,
-      position: merge.position,
-      rule: '',
-      survivorRule: '',
-      identifiers: [],
-    });
+    absorbCustomerFacts(target, hydrate(merged), merge);
     keepFacts(survivor, target);
     survivor.asOf = maxIso(survivor.asOf, merged.asOf);
   },

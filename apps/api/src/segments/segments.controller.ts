@@ -45,7 +45,8 @@ import {
   type SegmentDefinition,
   type SegmentState,
 } from '@cem/domain';
-import { StreamNotFoundError, WrongExpectedRevisionError } from '@cem/event-store';
+import { WrongExpectedRevisionError } from '@cem/event-store';
+import { appendDecided, latestOf } from '../http/definition-streams';
 import type { Platform } from '@cem/platform';
 import { InvalidCursorError, type ReadSide } from '@cem/read-models';
 import { MILESTONES } from '@cem/read-models/milestones';
@@ -334,16 +335,12 @@ export class SegmentsController {
     const state = await this.stateOf(streamId);
     try {
       const events = decideSegment(command, state);
-      const appended = await this.platform.store.appendToStream(
-        streamId,
-        events.map((e) => ({ eventId: e.eventId, type: e.type, data: e.data, metadata: { ...e.metadata } })),
-        { expectedRevision: state.revision < 0 ? 'no_stream' : state.revision },
-      );
+      const position = await appendDecided(this.platform.store, streamId, state.revision, events);
       // evaluate the new definition over every customer in the background; the answer does not wait
       this.readSide
         .evaluateSegmentsNow?.()
         .catch((e: unknown) => this.logger.error({ msg: 'segment evaluation failed', error: e instanceof Error ? e.name : 'unknown' }));
-      return { segmentId: command.segmentId, version: events[0].data.version, position: appended.events[0].position };
+      return { segmentId: command.segmentId, version: events[0].data.version, position };
     } catch (e) {
       if (e instanceof DomainValidationError) throw refused(e.errors);
       if (e instanceof SegmentExistsError) throw new ConflictException({ error: 'segment_exists', message: e.message });
@@ -359,13 +356,9 @@ export class SegmentsController {
   }
 
   private async stateOf(streamId: string): Promise<SegmentState> {
-    try {
-      const [last] = await this.platform.store.readStream(streamId, { direction: 'backwards', maxCount: 1 });
-      return { revision: last.revision, version: (last.data as { version: number }).version, archived: last.type === 'segment.archived' };
-    } catch (e) {
-      if (e instanceof StreamNotFoundError) return { revision: -1, version: 0, archived: false };
-      throw e;
-    }
+    const last = await latestOf(this.platform.store, streamId);
+    if (!last) return { revision: -1, version: 0, archived: false };
+    return { revision: last.revision, version: (last.data as { version: number }).version, archived: last.type === 'segment.archived' };
   }
 }
 

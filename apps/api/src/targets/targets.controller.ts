@@ -36,7 +36,8 @@ import {
   type TargetSetV1,
   type TargetState,
 } from '@cem/domain';
-import { StreamNotFoundError, WrongExpectedRevisionError } from '@cem/event-store';
+import { WrongExpectedRevisionError } from '@cem/event-store';
+import { appendDecided, latestOf } from '../http/definition-streams';
 import type { Platform } from '@cem/platform';
 import { EXPERIENCE_METRICS } from '@cem/read-models/experience-metrics';
 import type { ReadSide } from '@cem/read-models';
@@ -203,12 +204,8 @@ export class TargetsController {
         { kind, targetId, target, changedBy: request.principal?.keyId ?? 'unknown', occurredAt: new Date().toISOString() },
         state,
       );
-      const appended = await this.platform.store.appendToStream(
-        streamId,
-        events.map((e) => ({ eventId: e.eventId, type: e.type, data: e.data, metadata: { ...e.metadata } })),
-        { expectedRevision: state.revision < 0 ? 'no_stream' : state.revision },
-      );
-      return { targetId, version: (events[0].data as TargetSetV1).version, position: appended.events[0].position };
+      const position = await appendDecided(this.platform.store, streamId, state.revision, events);
+      return { targetId, version: (events[0].data as TargetSetV1).version, position };
     } catch (e) {
       if (e instanceof DomainValidationError) throw new UnprocessableEntityException(unprocessable(e.errors));
       if (e instanceof TargetExistsError) throw new ConflictException({ error: 'target_exists', message: e.message });
@@ -223,13 +220,8 @@ export class TargetsController {
   }
 
   private async stateOf(streamId: string): Promise<TargetState> {
-    try {
-      const [last] = await this.platform.store.readStream(streamId, { direction: 'backwards', maxCount: 1 });
-      return { revision: last.revision, version: (last.data as TargetSetV1).version };
-    } catch (e) {
-      if (e instanceof StreamNotFoundError) return { revision: -1, version: 0 };
-      throw e;
-    }
+    const last = await latestOf(this.platform.store, streamId);
+    return last ? { revision: last.revision, version: (last.data as TargetSetV1).version } : { revision: -1, version: 0 };
   }
 }
 

@@ -370,6 +370,27 @@ export function absorbCustomer(
   );
 }
 
+/**
+ * absorbCustomer for the read models that keep a copy of the 360's facts only (segments, signals): the
+ * merge entry without its rules and identifiers (personal data such a copy does not keep).
+ */
+export function absorbCustomerFacts(
+  survivor: Customer360State,
+  merged: Customer360State,
+  merge: { mergeId: string; at: string; position: number },
+): void {
+  absorbCustomer(survivor, merged, {
+    kind: 'absorbed',
+    mergeId: merge.mergeId,
+    mergedIds: [merged.customerId],
+    at: merge.at,
+    position: merge.position,
+    rule: '',
+    survivorRule: '',
+    identifiers: [],
+  });
+}
+
 /** An erasure: the state keeps its counts, values and dates, and loses every identifier and profile attribute. */
 export function eraseCustomer360(state: Customer360State): void {
   state.identifiers = {};

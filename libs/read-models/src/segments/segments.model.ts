@@ -3,7 +3,7 @@ import type { CustomerKeyedState, CustomerModel } from '../kit/customer-states';
 import { isTouchpointRecord, type ProjectedRecord } from '../projector/projected-record';
 import { netValueOf } from '../customer-360/customer-360.projection';
 import { emptyCustomer360, type Customer360State, type Stamped } from '../customer-360/customer-360.state';
-import { absorbCustomer, evolveCustomer360, isLater } from '../customer-360/evolve';
+import { absorbCustomerFacts, evolveCustomer360, isLater } from '../customer-360/evolve';
 import { lifecycleStage, npsCategory, valueSegment } from '../customer-360/lifecycle';
 import { utcInstant } from '../milestones/milestones.model';
 import { COUNT_DETAILS, MAX_COUNT, MAX_WINDOW_DAYS, type SegmentFacts } from './segment-rule';
@@ -188,16 +188,7 @@ export const segmentCustomerModel: CustomerModel<SegmentCustomerState> = {
   empty: emptySegmentCustomer,
   absorb(survivor, merged, merge) {
     const target = hydrate(survivor);
-    absorbCustomer(target, hydrate(merged), {
-      kind: 'absorbed',
-      mergeId: merge.mergeId,
-      mergedIds: [merged.customerId],
-      at: merge.at,
-      position: merge.position,
-      rule: '',
-      survivorRule: '',
-      identifiers: [],
-    });
+    absorbCustomerFacts(target, hydrate(merged), merge);
     keep(survivor, target);
     if (merged.churn && isLater(survivor.churn, merged.churn.at, merged.churn.pos)) survivor.churn = merged.churn;
     for (const [id, m] of Object.entries(merged.milestones)) if (isLater(survivor.milestones[id], m.at, m.pos)) survivor.milestones[id] = m;
