@@ -1,7 +1,6 @@
 export * from './errors';
 export * from './events';
 export * from './identity/identifier';
-export * from './crypto/keyed-hash';
 export * from './identity/identifier-index';
 export * from './identity/merge-chain';
 export * from './catalogue/catalogue';

@@ -1,4 +1,5 @@
-import { customerIdOfStream, HmacSha256, PLAIN_IDENTIFIER_INDEX, type IdentifierIndex } from '@cem/domain';
+import { createHmac } from 'node:crypto';
+import { customerIdOfStream, PLAIN_IDENTIFIER_INDEX, type IdentifierIndex } from '@cem/domain';
 import {
   canonicalJson,
   type AppendResult,
@@ -44,13 +45,11 @@ type Meta = Record<string, unknown> & EncryptionMetadata;
  */
 export class EncryptingEventStore implements EventStore {
   readonly capabilities;
-  /** the content digest's key, its HMAC pads made once (no `Hmac` object per event) */
-  private readonly digestMac: HmacSha256;
 
   constructor(
     readonly inner: EventStore,
     private readonly keys: CustomerKeyStore,
-    digestKey: Buffer,
+    private readonly digestKey: Buffer,
     /**
      * How identifiers are keyed wherever they are stored to find a customer (the blind index keyed by
      * PRIVACY_INDEX_SECRET): readers of this log that index identifiers (the read models) take it from
@@ -59,7 +58,6 @@ export class EncryptingEventStore implements EventStore {
     readonly identifierIndex: IdentifierIndex = PLAIN_IDENTIFIER_INDEX,
   ) {
     this.capabilities = inner.capabilities;
-    this.digestMac = new HmacSha256(digestKey);
   }
 
   async appendToStream(streamId: string, events: EventData[], options?: { expectedRevision?: ExpectedRevision }): Promise<AppendResult> {
@@ -144,7 +142,9 @@ export class EncryptingEventStore implements EventStore {
     const seal = (value: unknown, path: string) => key.seal(value, `${e.eventId}\0${path}`);
     const metadata = { ...(e.metadata ?? {}) } as Meta;
     const occurredAt = metadata.occurredAt ?? '';
-    metadata.contentDigest = `hmac-sha256:${this.digestMac.digest(`${e.type}\n${canonicalJson(e.data)}\n${String(occurredAt)}`).toString('base64')}`;
+    metadata.contentDigest = `hmac-sha256:${createHmac('sha256', this.digestKey)
+      .update(`${e.type}\n${canonicalJson(e.data)}\n${String(occurredAt)}`)
+      .digest('base64')}`;
     // identifiers repeat on every event of a customer: sealed per field, not per event (see FIELD_SEALED_PREFIX)
     const sealIdentifier = (value: unknown) => key.sealField(value, IDENTIFIER_FIELD);
     const sealAll = (root: unknown, patterns: readonly PathPattern[], prefix: string) =>

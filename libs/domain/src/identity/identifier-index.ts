@@ -1,4 +1,4 @@
-import { hkdfSha256, HmacSha256 } from '../crypto/keyed-hash';
+import { createHmac, hkdfSync } from 'node:crypto';
 import { identifierKey, type Identifier } from './identifier';
 
 /**
@@ -32,8 +32,8 @@ export const BLIND_KEY_TAG = 'bi1.';
  */
 export function blindIdentifierIndex(secret: Buffer): IdentifierIndex {
   if (secret.length !== 32) throw new Error('the identifier index secret must be 32 bytes');
-  const indexKey = new HmacSha256(hkdfSha256(secret, 'cem identifier index'));
-  const mac = (text: string) => indexKey.digest(text).toString('base64url');
+  const indexKey = Buffer.from(hkdfSync('sha256', secret, Buffer.alloc(0), 'cem identifier index', 32));
+  const mac = (text: string) => createHmac('sha256', indexKey).update(text, 'utf8').digest('base64url');
   return {
     mode: 'blind',
     keyOf: (id) => `${id.kind}:${BLIND_KEY_TAG}${mac(identifierKey(id))}`,

@@ -1,5 +1,4 @@
-import { createCipheriv, createDecipheriv, createSecretKey, type KeyObject } from 'node:crypto';
-import { hkdfSha256, HmacSha256 } from '@cem/domain';
+import { createCipheriv, createDecipheriv, createHmac, createSecretKey, hkdfSync, type KeyObject } from 'node:crypto';
 
 /**
  * Prefix of a value encrypted for one place of one event: `cem:enc:1:<base64url(nonce | ciphertext | tag)>`,
@@ -43,11 +42,11 @@ export class SealedValueError extends Error {
 export class DataKey {
   /**
    * The AES key as a KeyObject: each cipher made from it skips copying and checking raw key bytes.
-   * The nonce key is kept as its HMAC pads (HmacSha256): no `Hmac` object per seal.
+   * The nonce key stays a Buffer: HMACs are cheaper from raw bytes.
    */
   private readonly key: KeyObject;
   /** derived on the first seal: a process that only reads (a rebuild) never needs it */
-  private nonceMac: HmacSha256 | undefined;
+  private nonceKeyBytes: Buffer | undefined;
   private rawKey: Buffer | undefined;
   /** sealField's results by plaintext JSON, and openField's by ciphertext (primitives only); cleared by forget() */
   private readonly sealedFields = new Map<string, string>();
@@ -62,16 +61,13 @@ export class DataKey {
     this.rawKey = Buffer.from(key); // a copy: the caller may wipe its buffer
   }
 
-  private get nonceKey(): HmacSha256 {
-    if (!this.nonceMac) {
-      // HKDF-SHA-256 (no salt, info "cem data-key nonce"), as hkdfSync gives it, at a fraction of its per-call cost
-      const nonceKey = hkdfSha256(this.rawKey!, 'cem data-key nonce');
-      this.nonceMac = new HmacSha256(nonceKey);
-      nonceKey.fill(0);
+  private get nonceKey(): Buffer {
+    if (!this.nonceKeyBytes) {
+      this.nonceKeyBytes = Buffer.from(hkdfSync('sha256', this.rawKey!, Buffer.alloc(0), 'cem data-key nonce', 32));
       this.rawKey!.fill(0);
       this.rawKey = undefined;
     }
-    return this.nonceMac;
+    return this.nonceKeyBytes;
   }
 
   /** Seals a value for one place of one event (`aad`: event id, NUL, field path). */
@@ -111,7 +107,7 @@ export class DataKey {
   }
 
   private encrypt(plaintext: Buffer, associated: Buffer): string {
-    const nonce = this.nonceKey.digest(associated, ZERO, plaintext).subarray(0, NONCE_BYTES);
+    const nonce = createHmac('sha256', this.nonceKey).update(associated).update(ZERO).update(plaintext).digest().subarray(0, NONCE_BYTES);
     const cipher = createCipheriv('aes-256-gcm', this.key, nonce);
     cipher.setAAD(associated);
     // GCM is a stream mode: update gives the whole ciphertext, final only computes the tag
