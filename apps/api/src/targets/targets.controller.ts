@@ -39,7 +39,8 @@ import {
 import { WrongExpectedRevisionError } from '@cem/event-store';
 import { appendDecided, latestOf } from '../http/definition-streams';
 import type { Platform } from '@cem/platform';
-import { EXPERIENCE_METRICS } from '@cem/read-models/experience-metrics';
+import { EXPERIENCE_METRICS, SEGMENT_ID } from '@cem/read-models/experience-metrics';
+import { SEGMENTS } from '@cem/read-models/segments';
 import type { ReadSide } from '@cem/read-models';
 import { reportTarget, targetMetricProblems, TARGETS, type TargetMetricSource } from '@cem/read-models/targets';
 import type { AuthenticatedRequest } from '../auth/authorize';
@@ -195,7 +196,7 @@ export class TargetsController {
       startDate: body.startDate,
       dueDate: body.dueDate,
     };
-    const problems = targetMetricProblems(target, this.metrics);
+    const problems = [...targetMetricProblems(target, this.metrics), ...(await this.segmentSliceProblems(target))];
     if (problems.length > 0) throw new UnprocessableEntityException(unprocessable(problems));
     const streamId = targetStreamId(targetId);
     const state = await this.stateOf(streamId);
@@ -217,6 +218,18 @@ export class TargetsController {
         });
       throw e;
     }
+  }
+
+  /** a target on an analyst segment (`segmentId` slice) must name an active one, as a metric query must */
+  private async segmentSliceProblems(target: TargetDefinition): Promise<{ field: string; reason: string }[]> {
+    if (target.slice?.dimension !== SEGMENT_ID) return [];
+    const status = (await this.readSide.queries[SEGMENTS].statuses()).get(target.slice.value);
+    if (status === 'active') return [];
+    const reason =
+      status === 'archived'
+        ? `segment "${target.slice.value}" is archived: its members left it, a target on it could not be met`
+        : `segment "${target.slice.value}" is not a segment (GET /v1/segments lists them)`;
+    return [{ field: 'slice.value', reason }];
   }
 
   private async stateOf(streamId: string): Promise<TargetState> {

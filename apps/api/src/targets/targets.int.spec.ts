@@ -274,6 +274,45 @@ describe('targets over the experience metrics (the real metric source)', () => {
     ]);
   });
 
+  it('a target on an analyst segment (slice segmentId) must name an active segment: unknown or archived is a 422 naming slice.value; nothing written', async () => {
+    const send = (method: 'POST' | 'DELETE', url: string, body?: unknown) =>
+      api.app.inject({
+        method,
+        url,
+        headers: {
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+          authorization: `Bearer ${KEYS.analyst}`,
+        },
+        ...(body === undefined ? {} : { payload: JSON.stringify(body) }),
+      });
+    const rule = { fact: 'netValue', op: '>', value: 100 };
+    expect((await send('POST', '/v1/segments', { segmentId: 'big-spenders', name: 'Big spenders', rule })).statusCode).toBe(201);
+    expect((await send('POST', '/v1/segments', { segmentId: 'old-spenders', name: 'Old spenders', rule })).statusCode).toBe(201);
+    expect((await send('DELETE', '/v1/segments/old-spenders')).statusCode).toBe(200);
+    const target = (targetId: string, segmentId: string) => ({
+      targetId,
+      name: `NPS of ${segmentId}`,
+      metric: 'nps',
+      slice: { dimension: 'segmentId', value: segmentId },
+      direction: 'at-least',
+      threshold: 30,
+      startDate: '2026-01-01',
+      dueDate: '2026-08-31',
+    });
+    const before = await api.platform.store.headPosition();
+    for (const [segmentId, reason] of [
+      ['no-such-segment', /not a segment/],
+      ['old-spenders', /archived/],
+    ] as const) {
+      const res = await send('POST', '/v1/targets', target(`nps-${segmentId}`, segmentId));
+      expect([segmentId, res.statusCode]).toEqual([segmentId, 422]);
+      expect(res.json().errors).toEqual([{ field: 'slice.value', reason: expect.stringMatching(reason) }]);
+    }
+    expect(await api.platform.store.readAll({ after: before })).toEqual([]);
+    const accepted = await send('POST', '/v1/targets', target('nps-big-spenders', 'big-spenders'));
+    expect(accepted.statusCode).toBe(201);
+  });
+
   it('reads the metric of the slice from the experience metrics; the status matches a plain recomputation from the answers', async () => {
     const events: Record<string, unknown>[] = [];
     for (const [month, scores] of Object.entries(ANSWERS))
