@@ -76,7 +76,18 @@ const signalModel: CustomerModel<SignalCustomerState> = {
     keepFacts(survivor, target);
     survivor.asOf = maxIso(survivor.asOf, merged.asOf);
   },
+  // an unmerge refolds both customers with it (the kit), as if the merge had not happened
+  evolve: foldFacts,
 };
+
+/** Folds one event routed to the customer (registration, touch point) into its facts. */
+function foldFacts(state: SignalCustomerState, record: ProjectedRecord): void {
+  if (record.type !== 'customer.registered' && !isTouchpointType(record.type)) return;
+  const c = hydrate(state);
+  evolveCustomer360(c, record);
+  keepFacts(state, c);
+  state.asOf = maxIso(state.asOf, record.metadata.occurredAt);
+}
 
 /**
  * The states one batch reads and changes, over a source. Changed states are copies until the
@@ -214,15 +225,29 @@ export function deriveSignals(ws: SignalWorkingSet, record: ProjectedRecord): Cu
   if (
     record.type !== 'customers.merged' &&
     record.type !== 'customer.merged-into' &&
+    record.type !== 'customers.unmerged' &&
     record.type !== 'customer.registered' &&
     !isTouchpointType(record.type)
   )
     return [];
+  // what the survivor's stage was last announced as (the refold starts its state afresh)
+  const survivorStage = record.type === 'customers.unmerged' ? ws.get(record.data.survivorId).stage : null;
   const route = ws.route(record);
   switch (route.kind) {
     case 'skip':
-    case 'unmerge':
       return [];
+    case 'unmerge': {
+      // downstream retired the split customer at the merge: it is told the customer is back, then both stages
+      const { survivor, split, unmerge } = route;
+      survivor.stage = survivorStage;
+      split.stage = null;
+      const signal: CustomerSignal = {
+        ...base('customers.unmerged', record, unmerge.survivorId),
+        type: 'customers.unmerged',
+        data: { survivorId: unmerge.survivorId, splitId: unmerge.splitId, restoredIds: [...unmerge.restoredIds], mergeId: unmerge.mergeId },
+      };
+      return [signal, ...stageSignal(ws, survivor, record), ...(split.asOf === null ? [] : stageSignal(ws, split, record))];
+    }
     case 'merge': {
       const { survivor } = route;
       survivor.asOf = maxIso(survivor.asOf, record.metadata.occurredAt);
@@ -247,10 +272,7 @@ export function deriveSignals(ws: SignalWorkingSet, record: ProjectedRecord): Cu
     }
     case 'event': {
       const state = route.owner;
-      const c = hydrate(state);
-      evolveCustomer360(c, record);
-      keepFacts(state, c);
-      state.asOf = maxIso(state.asOf, record.metadata.occurredAt);
+      foldFacts(state, record);
       return stageSignal(ws, state, record);
     }
     default:

@@ -45,8 +45,12 @@ const visit = (c: string, day: number) => ev(c, 'web.visited', day, { url: 'http
 /** A stored-state map standing in for the publisher's SQLite table; `run` commits like the publisher does. */
 class Harness {
   readonly stored = new Map<string, SignalCustomerState>();
+  /** the log so far: an unmerge refolds its customers from it (the publisher reads their streams) */
+  private readonly log: ProjectedRecord[] = [];
   run(records: ProjectedRecord[]): CustomerSignal[] {
+    this.log.push(...records);
     const ws = new SignalWorkingSet({ get: (id) => this.stored.get(id) });
+    ws.useHistoryFrom(this.log);
     const out = records.flatMap((r) => deriveSignals(ws, r));
     for (const s of ws.changedStates()) this.stored.set(s.customerId, structuredClone(s));
     return out;
@@ -235,6 +239,45 @@ describe('customer signal derivation', () => {
     expect(new Harness().run([change('a', 91)])[0].signalId).not.toBe(one[0].signalId);
     expect(JSON.stringify(one)).not.toContain('example.com');
     expect(toKafkaMessage(one[0]).headers['signal.type']).toBe('customer.churn-risk-changed');
+  });
+
+  it('an unmerge tells downstream the split customer is back and announces both stages as if the merge had not happened', () => {
+    const history = [registered('a', 0), visit('a', 1), registered('b', 2), purchase('b', 3)];
+    const merge = merged('a', ['b'], 4);
+    const pointer = mergedInto('b', 'a', 4);
+    pointer.metadata.causationId = merge.eventId; // as the platform writes it: the pointer names its merge
+    const afterMerge = [merge, pointer, purchase('a', 5), visit('a', 5)];
+    const bought = afterMerge[2]; // carried only b's identifiers: b's after the unmerge
+    const unmerge = ev('a', 'customers.unmerged', 6, {
+      survivorId: 'a',
+      splitId: 'b',
+      restoredIds: [],
+      mergeId: merge.eventId,
+      mergePosition: merge.position,
+      identifiers: [],
+      reattributedEventIds: [bought.eventId],
+      requestedBy: { kind: 'named', name: 'ops' },
+      reason: 'CASE-1',
+      unmergedAt: at(6),
+    });
+    const later = [visit('b', 7), purchase('a', 8)];
+    const h = new Harness();
+    h.run(history);
+    expect(stages(h.run(afterMerge))).toEqual(['a:prospect->onboarding']);
+    const signals = h.run([unmerge, ...later]);
+    expect(signals[0]).toMatchObject({
+      type: 'customers.unmerged',
+      customerId: 'a',
+      source: { eventId: unmerge.eventId, eventType: 'customers.unmerged' },
+      data: { survivorId: 'a', splitId: 'b', restoredIds: [], mergeId: merge.eventId },
+    });
+    // a keeps only its visits (prospect again), b is announced afresh with its purchases; later events go to each
+    expect(stages(signals)).toEqual(['a:onboarding->prospect', 'b:null->onboarding', 'a:prospect->onboarding']);
+    expect(h.stored.get('b')).toMatchObject({ mergedInto: null, firstCommercialAt: at(3) });
+    // the same log derived in one go (a replay from 0) gives the same signals and states
+    const replay = new Harness();
+    expect(replay.run([...history, ...afterMerge, unmerge, ...later]).slice(-4)).toEqual(signals);
+    expect(replay.stored).toEqual(h.stored);
   });
 
   it('ignores events that are not about a customer', () => {

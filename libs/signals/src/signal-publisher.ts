@@ -1,6 +1,7 @@
 import { Partitioners, type Kafka, type Producer } from 'kafkajs';
 import type { EventStore, RecordedEvent } from '@cem/event-store';
-import { CheckpointedSubscriber, toProjectedRecord } from '@cem/read-models';
+import { CheckpointedSubscriber, toProjectedRecord, type CustomerHistory } from '@cem/read-models';
+import { customerHistoryOf } from '@cem/read-models/audit';
 import { deriveSignals, SignalWorkingSet } from './derive';
 import { toKafkaMessage, type CustomerSignal } from './signal.schema';
 import type { SignalStateStore } from './signal-state.store';
@@ -55,6 +56,8 @@ export class CustomerSignalPublisher {
   private sent = 0;
   private batches = 0;
   private signals = 0;
+  /** a customer's log, for the refold of an unmerge's customers */
+  private readonly history: CustomerHistory;
 
   constructor(
     private readonly kafka: Kafka,
@@ -64,6 +67,7 @@ export class CustomerSignalPublisher {
     private readonly logger: SignalsLogger,
     private readonly hooks: SignalPublisherHooks = {},
   ) {
+    this.history = customerHistoryOf(store);
     this.subscriber = new CheckpointedSubscriber(
       store,
       {
@@ -149,8 +153,11 @@ export class CustomerSignalPublisher {
   /** Derives, sends and (once acknowledged) commits one batch; returns the committed position. */
   private async publishBatch(events: readonly RecordedEvent[]): Promise<number> {
     const ws = new SignalWorkingSet(this.states);
+    const records = events.map(toProjectedRecord);
+    // an unmerge refolds its customers from their log before it
+    await ws.preloadHistories(records, this.history);
     const signals: CustomerSignal[] = [];
-    for (const e of events) signals.push(...deriveSignals(ws, toProjectedRecord(e)));
+    for (const record of records) signals.push(...deriveSignals(ws, record));
     for (let i = 0; i < signals.length; i += SEND_CHUNK) {
       await this.producer!.send({ topic: this.config.topic, acks: -1, messages: signals.slice(i, i + SEND_CHUNK).map(toKafkaMessage) });
     }

@@ -13,6 +13,7 @@ export const DEFAULT_SIGNALS_TOPIC = 'cem.customer-signals.v1';
 
 export const SIGNAL_TYPES = [
   'customers.merged',
+  'customers.unmerged',
   'customer.lifecycle-stage-changed',
   'customer.churn-risk-changed',
   'customer.segment-entered',
@@ -54,6 +55,20 @@ export interface CustomersMergedData {
   identifierKinds: string[];
 }
 
+/**
+ * A merge undone by an analyst (docs/identity.md, "Unmerge"): `splitId` is a customer again, with its
+ * own history (and `restoredIds`, the customers merged into it before, follow it again). Both
+ * customers' lifecycle stages are announced again right after it, the split customer's as a new
+ * customer's (previousStage null).
+ */
+export interface CustomersUnmergedData {
+  survivorId: string;
+  splitId: string;
+  restoredIds: string[];
+  /** the `customers.merged` event undone (the source event id of its `customers.merged` signal) */
+  mergeId: string;
+}
+
 export interface LifecycleStageChangedData {
   /** null the first time the customer gets a stage (a new customer) */
   previousStage: LifecycleStage | null;
@@ -91,12 +106,18 @@ export interface SegmentMembershipData {
 }
 
 export type CustomersMergedSignal = SignalBase<'customers.merged', CustomersMergedData>;
+export type CustomersUnmergedSignal = SignalBase<'customers.unmerged', CustomersUnmergedData>;
 export type LifecycleStageChangedSignal = SignalBase<'customer.lifecycle-stage-changed', LifecycleStageChangedData>;
 export type ChurnRiskChangedSignal = SignalBase<'customer.churn-risk-changed', ChurnRiskChangedData>;
 export type SegmentEnteredSignal = SignalBase<'customer.segment-entered', SegmentMembershipData>;
 export type SegmentLeftSignal = SignalBase<'customer.segment-left', SegmentMembershipData>;
 export type CustomerSignal =
-  CustomersMergedSignal | LifecycleStageChangedSignal | ChurnRiskChangedSignal | SegmentEnteredSignal | SegmentLeftSignal;
+  | CustomersMergedSignal
+  | CustomersUnmergedSignal
+  | LifecycleStageChangedSignal
+  | ChurnRiskChangedSignal
+  | SegmentEnteredSignal
+  | SegmentLeftSignal;
 
 /** Kafka headers of every signal message (the value is the JSON of the signal). */
 export const SIGNAL_HEADERS = {

@@ -43,7 +43,7 @@ function recomputeAfterUnmerge(log: RecordedEvent[], s: string, b: string, moved
     if (stream === s && between && ids.length > 0 && ids.every((k) => moved.includes(k))) return b;
     return stream;
   };
-  const out = new Map<string, { eventCount: number; purchases: number; purchased: number; nps: number | null }>();
+  const out = new Map<string, { eventCount: number; purchases: number; purchased: number; nps: number | null; firstTouch: string }>();
   for (const id of [s, b]) {
     const mine = log.filter((e) => touch.has(e.type) && ownerOf(e) === id);
     const surveys = mine
@@ -54,6 +54,7 @@ function recomputeAfterUnmerge(log: RecordedEvent[], s: string, b: string, moved
       purchases: mine.filter((e) => e.type === 'purchase.completed').length,
       purchased: mine.filter((e) => e.type === 'purchase.completed').reduce((sum, e) => sum + (e.data as { amount: number }).amount, 0),
       nps: surveys.length ? (surveys[surveys.length - 1].data as { nps: number }).nps : null,
+      firstTouch: mine.map((e) => new Date((e.metadata as { occurredAt: string }).occurredAt).toISOString()).sort()[0],
     });
   }
   return { out, ownerOf };
@@ -100,7 +101,17 @@ describe('unmerge on the read side: the kit refolds both customers (embedded sto
       }[];
       const index = db.prepare('SELECT kind, value FROM c360_identifiers WHERE customer_id = ? ORDER BY kind, value').all(id);
       const churn = db.prepare('SELECT facts FROM churn_customers WHERE customer_id = ?').get(id) as { facts: string } | undefined;
+      const docOf = (table: string) => {
+        const found = db.prepare(`SELECT doc FROM ${table} WHERE customer_id = ?`).get(id) as { doc: string } | undefined;
+        return found && JSON.parse(found.doc);
+      };
+      const progress = db.prepare('SELECT DISTINCT first_touch_at FROM ms_progress WHERE customer_id = ?').all(id) as {
+        first_touch_at: string;
+      }[];
       return {
+        milestones: docOf('ms_customers'),
+        progressFirstTouch: progress.map((p) => p.first_touch_at),
+        segments: docOf('sg_customers'),
         doc: JSON.parse(r.doc),
         mergedInto: r.merged_into,
         timeline: owners.map((o) => o.position),
@@ -152,6 +163,7 @@ describe('unmerge on the read side: the kit refolds both customers (embedded sto
       }).toEqual({
         id,
         ...expected.get(id)!,
+        firstTouch: undefined,
       });
     }
     // nothing lost: every touch point is with one of the two
@@ -178,6 +190,14 @@ describe('unmerge on the read side: the kit refolds both customers (embedded sto
     expect(await readCustomerLog(platform.store, b)).toMatchObject({ kind: 'found', customerId: b });
     // churn facts refolded too: Ben's purchases are Ben's
     expect(row(b).churn.purchases).toHaveLength(expected.get(b)!.purchases);
+    for (const id of [s, b]) {
+      const { milestones, progressFirstTouch, segments } = row(id);
+      // milestones: each customer's journey starts at its own first touch point again
+      expect(milestones).toMatchObject({ mergedInto: null, firstTouch: { at: expected.get(id)!.firstTouch } });
+      expect(progressFirstTouch).toEqual([expected.get(id)!.firstTouch]);
+      // segments: the facts its rules read are each customer's own
+      expect(segments).toMatchObject({ mergedInto: null, purchases: expected.get(id)!.purchases });
+    }
 
     // a rebuild of every read model from position 0 equals the live refold (checksums, table by table)
     const verdicts = await verifyReadModels({

@@ -2,7 +2,7 @@ import { Inject, Injectable, Optional } from '@nestjs/common';
 import { EventsHandler, type IEventHandler } from '@nestjs/cqrs';
 import { createHash } from 'node:crypto';
 import type { Transaction } from 'kysely';
-import { CustomerStates, customersTouchedBy } from '../kit/customer-states';
+import { CustomerStates, customersTouchedBy, type CustomerModel } from '../kit/customer-states';
 import { ProjectedEvent } from '../projector/projected-event';
 import { unhandledType, type ProjectedRecord } from '../projector/projected-record';
 import { PROJECTION_CONTEXT, type Projection, type ProjectionContext } from '../projector/projection';
@@ -35,16 +35,21 @@ export class MilestonesProjection implements IEventHandler<ProjectedEvent>, Proj
   readonly projectionName = MILESTONES;
   readonly definitions: MilestoneDefinitions;
   readonly configuredVersion: number;
+  /** the kit's model with the fold under these definitions: an unmerge refolds both customers with it */
+  private readonly model: CustomerModel<MilestonesState>;
 
-  constructor(@Optional() @Inject(PROJECTION_CONTEXT) context?: ProjectionContext) {
+  constructor(@Optional() @Inject(PROJECTION_CONTEXT) private readonly context?: ProjectionContext) {
     this.definitions = loadMilestoneDefinitions(context?.dataDir);
     this.configuredVersion = configuredVersionOf(this.definitions.fingerprint);
+    const milestones = this.definitions.milestones;
+    this.model = { ...milestonesModel, evolve: (state, record) => evolveMilestones(state, record, milestones) };
   }
 
   async beginBatch(trx: Transaction<MilestonesTables>, records: readonly ProjectedRecord[]): Promise<MilestonesBatch> {
     await this.recordDefinitions(trx);
-    const customers = new CustomerStates(milestonesModel);
+    const customers = new CustomerStates(this.model);
     await customers.preloadWithSurvivors(customersTouchedBy(records), (ids) => loadStates(trx, ids));
+    await customers.preloadHistories(records, this.context?.history);
     return { customers };
   }
 
@@ -55,10 +60,10 @@ export class MilestonesProjection implements IEventHandler<ProjectedEvent>, Proj
     switch (route.kind) {
       case 'skip':
       case 'merge':
-      case 'unmerge':
+      case 'unmerge': // both customers refolded by the kit (the model's evolve): their progress is rewritten at commit
         return;
       case 'event':
-        evolveMilestones(route.owner, event.record, this.definitions.milestones);
+        this.model.evolve!(route.owner, event.record);
         return;
       default:
         unhandledType(route);

@@ -198,6 +198,8 @@ export const segmentCustomerModel: CustomerModel<SegmentCustomerState> = {
       survivor.recent[key] = prune(mergeSorted(survivor.recent[key] ?? [], list), survivor.latestAt!);
     for (const [id, m] of Object.entries(merged.memberships)) survivor.memberships[id] = combine(survivor.memberships[id], m);
   },
+  // an unmerge refolds both customers with it: facts and memberships as if the merge had not happened
+  evolve: evolveSegmentCustomer,
 };
 
 /** The facts a rule reads, for a live customer at `asOfMs` (the lifecycle stage depends on it). */

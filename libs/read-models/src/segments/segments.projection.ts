@@ -1,10 +1,10 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { EventsHandler, type IEventHandler } from '@nestjs/cqrs';
 import type { Transaction } from 'kysely';
-import { CustomerStates, customersTouchedBy, mergeFactsOf } from '../kit/customer-states';
+import { CustomerStates, customersTouchedBy, mergeFactsOf, unmergeFactsOf } from '../kit/customer-states';
 import { ProjectedEvent } from '../projector/projected-event';
 import { unhandledType, type ProjectedRecord } from '../projector/projected-record';
-import type { Projection } from '../projector/projection';
+import { PROJECTION_CONTEXT, type Projection, type ProjectionContext } from '../projector/projection';
 import type { DirectSql } from '../store/direct-sql';
 import { utcInstant } from '../milestones/milestones.model';
 import { evolveSegmentCustomer, segmentCustomerModel, type SegmentCustomerState } from './segments.model';
@@ -39,9 +39,12 @@ const chunks = <T>(items: readonly T[], size = CHUNK): T[][] =>
 export class SegmentsProjection implements IEventHandler<ProjectedEvent>, Projection<SegmentsBatch, SegmentsTables> {
   readonly projectionName = SEGMENTS;
 
+  constructor(@Optional() @Inject(PROJECTION_CONTEXT) private readonly context?: ProjectionContext) {}
+
   async beginBatch(trx: Transaction<SegmentsTables>, records: readonly ProjectedRecord[], sql: DirectSql): Promise<SegmentsBatch> {
     const customers = new CustomerStates(segmentCustomerModel);
     await customers.preloadWithSurvivors(customersTouchedBy(records), (ids) => loadStates(sql, ids));
+    await customers.preloadHistories(records, this.context?.history);
     const ids = [...new Set(records.filter(isDefinitionEvent).map((r) => r.data.segmentId))];
     const segments = new Map<string, SgSegmentsTable>();
     for (const part of chunks(ids))
@@ -61,11 +64,25 @@ export class SegmentsProjection implements IEventHandler<ProjectedEvent>, Projec
       ? [...new Set([merge.survivorId, ...merge.mergedIds].map((id) => batch.customers.canonical(id)))].map((id) => batch.customers.get(id))
       : [];
     const before = merge ? memberCounts(parties) : undefined;
+    // an unmerge: the kit refolds the survivor, the customer split off and those following it again
+    const unmerge = unmergeFactsOf(record);
+    const unmergeParties = unmerge ? [unmerge.survivorId, unmerge.splitId, ...unmerge.restoredIds] : [];
+    const beforeUnmerge = unmerge ? memberCounts(unmergeParties.map((id) => batch.customers.get(id))) : undefined;
     const route = batch.customers.route(record);
     switch (route.kind) {
       case 'skip':
-      case 'unmerge':
         return;
+      case 'unmerge': {
+        // the size trend follows, on the day of the unmerge: e.g. both in a segment again counts one entry
+        const after = memberCounts(unmergeParties.map((id) => batch.customers.get(id)));
+        const day = utcInstant(route.unmerge.at).slice(0, 10);
+        for (const id of new Set([...beforeUnmerge!.keys(), ...after.keys()])) {
+          const delta = (after.get(id) ?? 0) - (beforeUnmerge!.get(id) ?? 0);
+          if (delta > 0) addDaily(batch, id, day, delta, 0);
+          if (delta < 0) addDaily(batch, id, day, 0, -delta);
+        }
+        return;
+      }
       case 'merge': {
         const after = memberCounts([route.survivor]);
         const mergedAt = utcInstant(route.merge.at);
