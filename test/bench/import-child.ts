@@ -1,7 +1,7 @@
 /**
  * One import in its own process, so its peak RSS is its own: `node import-child.js <csv> <dataDir> [batchSize] [mapping.json]`
  * (default mapping: BENCH_MAPPING).
- * Prints one JSON line: rows, seconds, counts and maxRssMb. Used by import.bench.ts.
+ * Prints one JSON line: rows, seconds, CPU seconds (user + system), counts and maxRssMb. Used by import.bench.ts.
  */
 import 'reflect-metadata';
 import { join } from 'node:path';
@@ -36,6 +36,7 @@ async function main() {
   const platform = openPlatform(loadConfig({ ...process.env, DATA_DIR: dataDir }));
   try {
     const t0 = performance.now();
+    const cpu = process.cpuUsage();
     const summary = await runImport({
       file,
       mapping: mappingFile ? loadMappingFile(mappingFile) : parseMapping(BENCH_MAPPING),
@@ -44,7 +45,10 @@ async function main() {
       batchSize: Number(batchSize),
     });
     const seconds = (performance.now() - t0) / 1000;
-    process.stdout.write(`${JSON.stringify({ seconds, ...summary, maxRssMb: process.resourceUsage().maxRSS / 1024 })}\n`);
+    const used = process.cpuUsage(cpu);
+    process.stdout.write(
+      `${JSON.stringify({ seconds, cpuSeconds: (used.user + used.system) / 1e6, ...summary, maxRssMb: process.resourceUsage().maxRSS / 1024 })}\n`,
+    );
   } finally {
     await platform.close();
   }

@@ -27,29 +27,39 @@ async function main() {
   console.log(`CEM platform benchmark (node ${process.version}, scale ${scale}, ${new Date().toISOString()})`);
   // the machines are shared: the load around the run belongs next to its figures
   const loadAtStart = loadAverage();
-  if (want('ingest')) await benchIngest({ events: n(100_000), batchSize: 1000, eventsPerCustomer: 10 });
-  if (want('import')) await benchImport({ rows: n(1_000_000) });
-  if (want('projection')) await benchProjection({ events: n(1_000_000), customers: n(100_000) });
+  const runStarted = performance.now();
+  // each section's wall time and the load around it, so a reader sees which figures a busy spell touched
+  const section = async (name: string, run: () => Promise<unknown>) => {
+    const started = performance.now();
+    const load = loadAverage();
+    await run();
+    console.log(`  [${name}: ${((performance.now() - started) / 1000).toFixed(0)} s, load ${load} -> ${loadAverage()}]`);
+  };
+  if (want('ingest')) await section('ingest', () => benchIngest({ events: n(100_000), batchSize: 1000, eventsPerCustomer: 10 }));
+  if (want('import')) await section('import', () => benchImport({ rows: n(1_000_000) }));
+  if (want('projection')) await section('projection', () => benchProjection({ events: n(1_000_000), customers: n(100_000) }));
   const sections = READ_MODEL_SECTIONS.filter(want);
   // BENCH_SHARE=0: the queries only, without the rebuilds that give each read model's share (hours at full size on a busy machine)
   const shareOfRebuild = process.env.BENCH_SHARE !== '0';
-  if (sections.length > 0) await benchReadModels({ events: n(1_000_000), customers: n(100_000), sections, shareOfRebuild });
+  if (sections.length > 0)
+    await section(sections.join(','), () => benchReadModels({ events: n(1_000_000), customers: n(100_000), sections, shareOfRebuild }));
   // 1,000 events per customer whatever the scale: the figure is per customer of that size
-  if (want('as-of')) await benchAsOf({ events: n(100_000), eventsPerCustomer: 1000 });
-  if (want('log')) await benchLog({ events: n(200_000) });
-  if (want('rebuild')) await benchRebuild({ events: n(1_000_000), customers: n(100_000), ingestPerSecond: 1_000 });
-  if (want('privacy')) await benchPrivacy({ events: n(100_000), batchSize: 1000, eventsPerCustomer: 10 });
-  if (want('esdb')) await benchEsdbIngest({ events: n(20_000), batchSize: 1000 });
+  if (want('as-of')) await section('as-of', () => benchAsOf({ events: n(100_000), eventsPerCustomer: 1000 }));
+  if (want('log')) await section('log', () => benchLog({ events: n(200_000) }));
+  if (want('rebuild'))
+    await section('rebuild', () => benchRebuild({ events: n(1_000_000), customers: n(100_000), ingestPerSecond: 1_000 }));
+  if (want('privacy')) await section('privacy', () => benchPrivacy({ events: n(100_000), batchSize: 1000, eventsPerCustomer: 10 }));
+  if (want('esdb')) await section('esdb', () => benchEsdbIngest({ events: n(20_000), batchSize: 1000 }));
   if (want('kafka')) {
     if (!process.env.KAFKA_BROKERS) console.log('\n# kafka: skipped, KAFKA_BROKERS is not set (start one with infra/kafka/start.sh)');
-    else await benchKafkaIngest({ events: n(100_000), record: (row) => record(row) });
+    else await section('kafka', () => benchKafkaIngest({ events: n(100_000), record: (row) => record(row) }));
   }
   record({
     group: 'run',
     name: 'load average (1 / 5 / 15 min) at start and end',
     value: os.cpus().length,
     unit: 'cores',
-    note: `start ${loadAtStart}; end ${loadAverage()}`,
+    note: `start ${loadAtStart}; end ${loadAverage()}; ${((performance.now() - runStarted) / 60_000).toFixed(1)} min in all`,
   });
   printTable();
   console.log(`peak RSS of the bench process: ${peakRssMb().toFixed(0)} MB`);

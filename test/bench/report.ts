@@ -1,4 +1,5 @@
 /** Collects benchmark rows and prints them as one markdown table, so runs paste into docs/benchmarks.md. */
+import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 export interface BenchRow {
   group: string;
@@ -98,4 +99,21 @@ export function median(xs: number[]): number {
 /** "min-max over n runs" for a row's note */
 export function spread(xs: number[]): string {
   return `${fmt(Math.min(...xs))}-${fmt(Math.max(...xs))} over ${xs.length} runs`;
+}
+
+/**
+ * CPU time (user + system, microseconds) another process of this machine has used so far, from
+ * /proc (Linux; undefined elsewhere): how a server child's own cost per event is told apart from its
+ * load client's. Clock ticks are 100 per second on Linux.
+ */
+export function processCpuMicros(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // fields after the command name (which may hold spaces) in parentheses: utime is the 12th, stime the 13th
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10_000;
+  } catch {
+    return undefined;
+  }
 }
