@@ -88,12 +88,53 @@ export interface IdentityRegistry {
   unmerge(moves: UnmergeMove[]): Promise<void>;
   /** conflicts recorded, oldest first, after the first `offset` */
   identityConflicts(options: { offset: number; limit: number }): Promise<IdentityConflict[]>;
+  /** true when the registry holds nothing yet (no customer, identifier, merge, unmerge or conflict) */
+  isEmpty(): Promise<boolean>;
+  /**
+   * Writes a whole registry state (derived from a log by deriveRegistryState: `cem import-log`) into
+   * an empty registry; refuses one that holds anything (RegistryNotEmptyError, nothing written).
+   * `onProgress` is told how many of the state's entries are written so far.
+   */
+  restore(state: RegistryState, onProgress?: (done: number, total: number) => void): Promise<void>;
   /** false when forgetCustomers is not available on this adapter (an erasure is refused up front) */
   readonly canForget: boolean;
   close(): Promise<void>;
 }
 
 export const IDENTITY_REGISTRY = Symbol('IDENTITY_REGISTRY');
+
+/**
+ * The final state of an identity registry, as both adapters can write it (IdentityRegistry.restore):
+ * what `cem import-log` derives from a log moved into a fresh store, since the registry itself lives
+ * outside the log.
+ */
+export interface RegistryState {
+  /** every customer the log names, in registration order (the order the survivor rule compares) */
+  customers: RegistryCustomer[];
+  /** identifier key (as the registry keys it: `kind:value`, or the blind index) -> the live customer owning it */
+  identifiers: Map<string, string>;
+  /** every merge recorded, in log order (all confirmed: their events are in the log) */
+  merges: PendingMerge[];
+  /** pairs of customers an unmerge keeps apart (lower id first) */
+  apart: [string, string][];
+  /** the unmerges done (`customers.unmerged` event ids), in log order */
+  unmerges: { unmergeId: string; survivorId: string; splitId: string }[];
+  /** events recorded with an identity conflict, in log order */
+  conflicts: IdentityConflict[];
+}
+
+export interface RegistryCustomer {
+  customerId: string;
+  /** the survivor of the merge that took it (which may have been merged away since: follow it), absent while live */
+  mergedInto?: string;
+  /** erased: none of its identifiers resolves any more */
+  erased: boolean;
+}
+
+/** A restore into a registry that already holds something: nothing was written. */
+export class RegistryNotEmptyError extends Error {
+  override name = 'RegistryNotEmptyError';
+}
 
 /** The registry is keyed by another identifier index than the one configured: the process must not start. */
 export class IdentifierIndexMismatchError extends Error {

@@ -8,3 +8,4 @@ export * from './encrypt-existing';
 export * from './unmerge';
 export * from './subject-export';
 export * from './read-model-actions';
+export * from './log-import';

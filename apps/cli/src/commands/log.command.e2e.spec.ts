@@ -61,7 +61,9 @@ describe('cem log head / verify-log / export-log / import-log / replay', () => {
     const imported = await cem(target, ['import-log', file, '--no-progress']);
     expect(imported).toMatchObject({
       code: 0,
-      out: expect.stringMatching(/^imported \d+ events; head: event #\d+, anchor \d+:[0-9a-f]{64}\n$/),
+      out: expect.stringMatching(
+        /^imported \d+ events; head: event #\d+, anchor \d+:[0-9a-f]{64}\nidentity registry: [1-9]\d* customers, [1-9]\d* identifiers, \d+ merges, 0 unmerges, 0 conflicts\n$/,
+      ),
     });
     const refused = await cem(target, ['import-log', file, '--no-progress']);
     expect(refused.code).toBe(1);

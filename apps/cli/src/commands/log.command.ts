@@ -10,7 +10,6 @@ import {
   signCheckpoint,
   verifyCheckpoint,
   type LogCheckpoint,
-  importLog,
   ImportRefusedError,
   LogFileError,
   ReplayRangeError,
@@ -21,6 +20,7 @@ import {
 import {
   cliActor,
   exportLogAction,
+  importLogWithRegistry,
   logHeadAction,
   performOpsAction,
   readLogHead,
@@ -38,6 +38,7 @@ import {
   readStoreCopyExists,
   readStoreLocationOf,
 } from '@cem/read-models';
+import { RegistryNotEmptyError } from '@cem/identity';
 import { cliConfig } from '../cli-config';
 import { logProgress } from '../progress-line';
 import { withPlatform } from '../with-platform';
@@ -342,7 +343,7 @@ export function registerLogCommands(program: Command): void {
   program
     .command('import-log <file>')
     .description(
-      'Load a file written by export-log into an EMPTY event store; the whole file is checked first (nothing written from a bad one)',
+      'Load a file written by export-log into an EMPTY event store and identity registry (the registry derived from the log); the whole file is checked first (nothing written from a bad one)',
     )
     .option('--actor <name>', 'who runs it, for the ops record (default: the OS user)')
     .option('--no-progress', 'no progress output')
@@ -355,28 +356,45 @@ export function registerLogCommands(program: Command): void {
             platform.store,
             { action: 'import-log', actor: cliActor(opts.actor), parameters: { file: basename(file) } },
             async () => {
-              const done = await importLog(platform.logStore, file, {
+              const done = await importLogWithRegistry(platform, file, {
                 onProgress: (p) =>
                   bar?.update({
                     events: p.events,
                     elapsedMs: p.elapsedMs,
                     fraction: p.total ? p.events / p.total : undefined,
-                    note: p.phase === 'check' ? 'checking the file' : 'writing',
+                    note: p.phase === 'check' ? 'checking the file' : p.phase === 'registry' ? 'identity registry' : 'writing',
                   }),
               });
               bar?.done();
               return {
                 ...done,
                 result: 'ok' as const,
-                outcome: `imported ${done.events} events`,
-                figures: { events: done.events, headSeq: done.head.seq, headHash: done.head.hash },
+                outcome: `imported ${done.events} events; identity registry: ${done.registry.customers} customers, ${done.registry.identifiers} identifiers`,
+                figures: {
+                  events: done.events,
+                  headSeq: done.head.seq,
+                  headHash: done.head.hash,
+                  customers: done.registry.customers,
+                  identifiers: done.registry.identifiers,
+                  merges: done.registry.merges,
+                  unmerges: done.registry.unmerges,
+                },
               };
             },
             // A bad file leaves an empty store empty (the ops record would make it non-empty);
             // an import into a non-empty store is recorded as refused.
-            (e) => (e instanceof ImportRefusedError ? 'refused' : e instanceof LogFileError ? 'not-recorded' : 'failed'),
+            (e) =>
+              e instanceof ImportRefusedError
+                ? 'refused'
+                : e instanceof LogFileError || e instanceof RegistryNotEmptyError
+                  ? 'not-recorded'
+                  : 'failed',
           );
           console.log(`imported ${r.events} events; head: event #${r.head.seq}, anchor ${r.head.seq}:${r.head.hash}`);
+          const g = r.registry;
+          console.log(
+            `identity registry: ${g.customers} customers, ${g.identifiers} identifiers, ${g.merges} merges, ${g.unmerges} unmerges, ${g.conflicts} conflicts`,
+          );
           if (!embedded(platform))
             console.log(
               'that is the head of the file: EventStoreDB stamps its own recorded-at, so its chain differs; run cem log seal to chain it',
@@ -384,7 +402,8 @@ export function registerLogCommands(program: Command): void {
         } catch (e) {
           bar?.done();
           if (e instanceof LogFileError) throw new Error(`import-log: ${file}: ${e.message} (nothing written)`);
-          if (e instanceof ImportRefusedError) throw new Error(`import-log: ${e.message} (nothing written)`);
+          if (e instanceof ImportRefusedError || e instanceof RegistryNotEmptyError)
+            throw new Error(`import-log: ${e.message} (nothing written)`);
           throw e;
         }
       });

@@ -17,6 +17,8 @@ import {
   type IdentityConflict,
   type IdentityRegistry,
   type PendingMerge,
+  RegistryNotEmptyError,
+  type RegistryState,
   type Resolution,
   type ResolveRequest,
   type UnmergeMove,
@@ -495,6 +497,111 @@ export class EsdbIdentityRegistry implements IdentityRegistry {
       } catch (e) {
         if (!(e instanceof WrongRevision)) throw e;
       }
+    }
+  }
+
+  /**
+   * No registry stream yet (the record of the identifier index aside): nothing registered, claimed,
+   * merged or in conflict. Reads `$all` until the first registry event (this client cannot filter a
+   * read server-side): short on the empty server an import targets, and a registry event is met early
+   * on any other.
+   */
+  async isEmpty(): Promise<boolean> {
+    const prefixes = [registryCustomerStream(''), identifierStream(''), REGISTRY_MERGES_STREAM, REGISTRY_CONFLICTS_STREAM];
+    let from: { commit: bigint; prepare: bigint } | typeof START = START;
+    for (;;) {
+      let n = 0;
+      let last: { commit: bigint; prepare: bigint } | undefined;
+      try {
+        for await (const r of this.client.readAll({ direction: FORWARDS, fromPosition: from, maxCount: 4096, requiresLeader: true })) {
+          n++;
+          if (!r.event?.position || (from !== START && r.event.position.commit === from.commit)) continue;
+          if (prefixes.some((p) => r.event!.streamId.startsWith(p))) return false;
+          last = r.event.position;
+        }
+      } catch (err) {
+        throw mapEsdbError(err, '$all');
+      }
+      if (n < 4096 || !last) return true;
+      from = last; // read inclusively: the event at `last` is skipped above
+    }
+  }
+
+  /**
+   * Writes a derived registry state (see the port) as the registry streams resolution would have
+   * left: each customer's registry stream in registration order (its registration's `$all` position
+   * is the survivor rule's order), with its `CustomerKeptApart`, `CustomerUnmerged`, `CustomerMergedInto`
+   * (the direct survivor, chains are followed) and `CustomerErased`; one claim stream per identifier,
+   * naming its final owner (identifiers of erased customers are not claimed: free for a new customer);
+   * every merge decided and confirmed; the conflicts. Refused unless the registry is empty (checked
+   * before the first write; streams are append-only, so an interrupted restore leaves a registry a
+   * second run refuses: start again from an empty server). Records the identifier index first.
+   */
+  async restore(state: RegistryState, onProgress?: (done: number, total: number) => void): Promise<void> {
+    if (!(await this.isEmpty()))
+      throw new RegistryNotEmptyError('the identity registry is not empty: a restore writes into an empty registry only');
+    await this.checkIndex(false);
+    const total = state.customers.length + state.identifiers.size;
+    let done = 0;
+    const tell = () => {
+      if (++done % 1000 === 0) onProgress?.(done, total);
+    };
+    const apartOf = new Map<string, string[]>();
+    for (const [a, b] of state.apart) {
+      apartOf.set(a, [...(apartOf.get(a) ?? []), b]);
+      apartOf.set(b, [...(apartOf.get(b) ?? []), a]);
+    }
+    const unmergesOf = new Map<string, RegistryState['unmerges']>();
+    for (const u of state.unmerges) unmergesOf.set(u.splitId, [...(unmergesOf.get(u.splitId) ?? []), u]);
+    const registeredAt = new Date().toISOString();
+    // one after the other: the order of the registrations in `$all` is the registration order
+    for (const c of state.customers) {
+      const events = [
+        { type: REGISTERED, data: { registeredAt } },
+        ...(apartOf.get(c.customerId) ?? []).map((otherId) => ({ type: KEPT_APART, data: { otherId } })),
+        ...(unmergesOf.get(c.customerId) ?? []).map((u) => ({
+          type: UNMERGED,
+          data: { unmergeId: u.unmergeId, survivorId: u.survivorId },
+        })),
+        ...(c.mergedInto ? [{ type: MERGED_INTO, data: { survivorId: c.mergedInto } }] : []),
+        ...(c.erased ? [{ type: ERASED, data: {} }] : []),
+      ];
+      await this.appendAll(registryCustomerStream(c.customerId), events);
+      tell();
+    }
+    const claims = [...state.identifiers];
+    for (let i = 0; i < claims.length; i += 32)
+      await Promise.all(
+        claims.slice(i, i + 32).map(async ([key, customerId]) => {
+          await this.appendAll(identifierStream(key), [{ type: CLAIMED, data: { customerId } }]);
+          tell();
+        }),
+      );
+    for (let i = 0; i < state.merges.length; i += 500) {
+      const merges = state.merges.slice(i, i + 500);
+      await this.appendAll(REGISTRY_MERGES_STREAM, [
+        ...merges.map((m) => ({ type: MERGE_DECIDED, data: m })),
+        { type: MERGE_CONFIRMED, data: { mergeIds: merges.map((m) => m.mergeId) } },
+      ]);
+    }
+    for (let i = 0; i < state.conflicts.length; i += 500)
+      await this.appendAll(
+        REGISTRY_CONFLICTS_STREAM,
+        state.conflicts.slice(i, i + 500).map((c) => ({ type: CONFLICT, data: c })),
+      );
+    onProgress?.(total, total);
+  }
+
+  /** Appends events to a registry stream in one write (restore: nothing else writes the registry yet). */
+  private async appendAll(stream: string, events: { type: string; data: object }[]): Promise<void> {
+    try {
+      await this.client.appendToStream(
+        stream,
+        events.map((e) => jsonEvent({ id: randomUUID(), type: e.type, data: e.data as never })),
+        { expectedRevision: 'any' },
+      );
+    } catch (err) {
+      throw mapEsdbError(err, stream);
     }
   }
 

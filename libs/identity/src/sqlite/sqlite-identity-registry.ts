@@ -15,6 +15,8 @@ import {
   type IdentityConflict,
   type IdentityRegistry,
   type PendingMerge,
+  RegistryNotEmptyError,
+  type RegistryState,
   type Resolution,
   type ResolveRequest,
   type UnmergeMove,
@@ -350,6 +352,73 @@ export class SqliteIdentityRegistry implements IdentityRegistry {
       setEvidence.run(JSON.stringify({ ...evidence, identifiers }), m.merge_id);
     }
     return rows.length;
+  }
+
+  async isEmpty(): Promise<boolean> {
+    return this.isEmptySync();
+  }
+
+  private isEmptySync(): boolean {
+    const tables = [
+      'identity_customers',
+      'identity_identifiers',
+      'identity_merges',
+      'identity_apart',
+      'identity_unmerges',
+      'identity_conflicts',
+    ];
+    return tables.every((t) => this.db.prepare(`SELECT 1 FROM ${t} LIMIT 1`).get() === undefined);
+  }
+
+  /**
+   * One IMMEDIATE transaction: the emptiness check and every row, so a refused or failed restore
+   * writes nothing and a concurrent writer cannot slip in between. Erased customers keep their row
+   * (an erasure here removes identifiers, not customers); every merge is confirmed.
+   */
+  async restore(state: RegistryState, onProgress?: (done: number, total: number) => void): Promise<void> {
+    const total = state.customers.length + state.identifiers.size + state.merges.length + state.unmerges.length + state.conflicts.length;
+    let done = 0;
+    const step = () => {
+      done++;
+      if (done % 10_000 === 0) onProgress?.(done, total);
+    };
+    const insertCustomer = this.db.prepare('INSERT INTO identity_customers (customer_id, seq, merged_into) VALUES (?, ?, ?)');
+    this.db
+      .transaction(() => {
+        if (!this.isEmptySync())
+          throw new RegistryNotEmptyError('the identity registry is not empty: a restore writes into an empty registry only');
+        state.customers.forEach((c, i) => {
+          insertCustomer.run(c.customerId, i + 1, c.mergedInto ?? null);
+          step();
+        });
+        for (const [key, customerId] of state.identifiers) {
+          this.stmt.claim.run(key, customerId);
+          step();
+        }
+        for (const m of state.merges) {
+          this.stmt.insertMerge.run(
+            m.mergeId,
+            m.survivorId,
+            JSON.stringify(m.mergedIds),
+            JSON.stringify(m.evidence),
+            m.occurredAt,
+            m.source,
+          );
+          this.stmt.confirm.run(m.mergeId);
+          step();
+        }
+        for (const [a, b] of state.apart) this.stmt.insertApart.run(a, b);
+        for (const u of state.unmerges) {
+          this.stmt.insertUnmerge.run(u.unmergeId);
+          step();
+        }
+        for (const c of state.conflicts) {
+          this.stmt.insertConflict.run(c.triggeringEventId, JSON.stringify(c.customerIds), c.occurredAt, c.source, c.recordedAt);
+          step();
+        }
+      })
+      .immediate();
+    onProgress?.(total, total);
   }
 
   async forgetCustomers(customerIds: string[]): Promise<number> {
