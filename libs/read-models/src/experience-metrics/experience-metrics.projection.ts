@@ -1,17 +1,20 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { EventsHandler, type IEventHandler } from '@nestjs/cqrs';
 import type { Transaction } from 'kysely';
 import {
   CustomerStates,
   mergeFactsOf,
+  replayWithoutMerges,
   streamCustomerOf,
   unmergeFactsOf,
   type CustomerKeyedState,
   type CustomerModel,
+  type CustomerRoute,
+  type UnmergeFacts,
 } from '../kit/customer-states';
 import { ProjectedEvent } from '../projector/projected-event';
 import type { ProjectedRecord } from '../projector/projected-record';
-import type { Projection } from '../projector/projection';
+import { PROJECTION_CONTEXT, type Projection, type ProjectionContext } from '../projector/projection';
 import type { BulkUpsert, DirectSql, SqlValue } from '../store/direct-sql';
 import { MONEY_SCALE, toMoneyUnits } from '../customer-360/customer-360.state';
 import { valueSegment } from '../customer-360/lifecycle';
@@ -109,6 +112,8 @@ interface Batch {
   changedHistories: Set<string>;
   /** each loaded live customer's lifecycle contribution before the batch (taken away at commit, the new one added) */
   lifecycleBefore: Map<string, LifecycleContribution>;
+  /** em_contact_customers rows an unmerge took back (row keys), deleted at commit before this batch's rows are added */
+  contactDeletes: Set<string>;
 }
 
 /** `granularity|dimension|bucket|slice`: only the slice (last) may hold the separator */
@@ -140,6 +145,8 @@ export function experienceMetricsProjection(timeZone: string, repeatContactWindo
   class ExperienceMetricsProjection implements IEventHandler<ProjectedEvent>, Projection<Batch, ExperienceMetricsTables> {
     readonly projectionName = 'experience-metrics';
     readonly namer = new BucketNamer(timeZone);
+
+    constructor(@Optional() @Inject(PROJECTION_CONTEXT) readonly context?: ProjectionContext) {}
 
     async beginBatch(_trx: Transaction<ExperienceMetricsTables>, records: readonly ProjectedRecord[], sql: DirectSql): Promise<Batch> {
       const [progress] = await sql.all<{ last_position: number }>('SELECT last_position FROM em_progress WHERE id = ?', [PROGRESS_ID]);
@@ -179,6 +186,8 @@ export function experienceMetricsProjection(timeZone: string, repeatContactWindo
       ])) {
         cases.set(row.case_id, JSON.parse(row.facts) as CaseFacts);
       }
+      // an unmerge refolds its customers from their log before it
+      await customers.preloadHistories(records, this.context?.history);
       return {
         progress: Number(progress?.last_position ?? 0),
         customers,
@@ -190,6 +199,7 @@ export function experienceMetricsProjection(timeZone: string, repeatContactWindo
         contactHistories,
         changedHistories: new Set(),
         lifecycleBefore,
+        contactDeletes: new Set(),
       };
     }
 
@@ -199,7 +209,73 @@ export function experienceMetricsProjection(timeZone: string, repeatContactWindo
     }
 
     private apply(batch: Batch, record: ProjectedRecord): void {
-      const route = batch.customers.route(record);
+      const unmerge = unmergeFactsOf(record);
+      if (unmerge) return this.unmerge(batch, unmerge, record);
+      this.applyRoute(batch, batch.customers.route(record), record);
+    }
+
+    /**
+     * An unmerge: what the survivor's log before it contributes is taken away as it was folded (every
+     * earlier unmerge applied) and added again as if the undone merge had never happened (the split
+     * customer's events and those re-attributed to it are its own again): every row, the customers
+     * counted, the contacting customers, the repeat contacts, the cases, the lifecycle (at commit)
+     * and the states of the survivor, the customer split off and those following it again. Scoped to
+     * their log, and the same live and in a rebuild (both fold the same log here).
+     */
+    private unmerge(batch: Batch, unmerge: UnmergeFacts, record: ProjectedRecord): void {
+      if (unmerge.position <= batch.customers.get(unmerge.survivorId).lastPosition) return; // already applied
+      const history = batch.customers.historyBefore(unmerge.position);
+      if (!history) throw new Error(`the history before unmerge ${unmerge.position} was not preloaded (preloadHistories)`);
+      const asFolded = this.replay(history);
+      const asIf = this.replay([...history, record]);
+      for (const [sandbox, sign] of [
+        [asFolded, -1],
+        [asIf, 1],
+      ] as const)
+        for (const [key, totals] of sandbox.rows) {
+          let row = batch.rows.get(key);
+          if (!row) batch.rows.set(key, (row = emptyTotals()));
+          addTotals(row, totals, sign);
+        }
+      const ids = new Set([unmerge.survivorId, unmerge.splitId, ...unmerge.restoredIds]);
+      const ofParties = (row: SqlValue[]) => ids.has(row[4] as string);
+      for (const [key, row] of asFolded.contactCustomers) if (ofParties(row)) batch.contactDeletes.add(key);
+      for (const [key, row] of batch.contactCustomers) if (ofParties(row)) batch.contactCustomers.delete(key);
+      for (const [key, row] of asIf.contactCustomers) if (ofParties(row)) batch.contactCustomers.set(key, row);
+      for (const [caseId, facts] of asIf.cases) {
+        batch.cases.set(caseId, facts);
+        batch.changedCases.add(caseId);
+      }
+      for (const id of ids) {
+        const state = asIf.customers.get(id);
+        state.lastPosition = Math.max(state.lastPosition, unmerge.position);
+        batch.customers.preload([state]);
+        batch.customers.markChanged(id);
+        batch.contactHistories.set(id, asIf.contactHistories.get(id) ?? []);
+        batch.changedHistories.add(id);
+      }
+    }
+
+    /** Folds a customer's log into an empty batch, unmerges applied as if their merges never happened (replayWithoutMerges). */
+    private replay(log: readonly ProjectedRecord[]): Batch {
+      const sandbox: Batch = {
+        progress: 0,
+        customers: new CustomerStates(segmentModel),
+        cases: new Map(),
+        changedCases: new Set(),
+        rows: new Map(),
+        repoints: [],
+        contactCustomers: new Map(),
+        contactHistories: new Map(),
+        changedHistories: new Set(),
+        lifecycleBefore: new Map(),
+        contactDeletes: new Set(),
+      };
+      replayWithoutMerges(sandbox.customers, log, (route, r) => this.applyRoute(sandbox, route, r));
+      return sandbox;
+    }
+
+    private applyRoute(batch: Batch, route: CustomerRoute<SegmentState>, record: ProjectedRecord): void {
       if (route.kind === 'merge')
         for (const from of route.absorbed) {
           batch.repoints.push({ from: from.customerId, to: route.survivor.customerId });
@@ -416,6 +492,7 @@ export function experienceMetricsProjection(timeZone: string, repeatContactWindo
       const caseIds = [...batch.changedCases].sort();
       for (const id of caseIds) last = Math.max(last, batch.cases.get(id)!.lastPosition);
       await writeRows(sql, batch.rows);
+      for (const key of [...batch.contactDeletes].sort()) await sql.run('DELETE FROM em_contact_customers WHERE row_key = ?', [key]);
       const contactKeys = [...batch.contactCustomers.keys()].sort();
       await sql.upsert(
         CONTACT_CUSTOMERS,

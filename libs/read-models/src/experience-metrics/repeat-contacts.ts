@@ -5,7 +5,8 @@ import type { SliceValues } from './slices';
  * customers as one) had an earlier contact with the same reason at most the window before it.
  * "Earlier" is by occurredAt, ties by log position. A contact is counted in its own bucket, so a
  * late contact, or a merge bringing another customer's contacts, can turn contacts already counted
- * into repeats; nothing turns a repeat back (contacts are only ever added).
+ * into repeats; nothing turns a repeat back (contacts are only ever added), except an unmerge, which
+ * recounts its customers' contacts as if the merge had not happened.
  */
 
 /** One handled contact with a reason, as kept per customer. */

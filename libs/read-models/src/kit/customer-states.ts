@@ -219,6 +219,16 @@ export class CustomerStates<S extends CustomerKeyedState> {
     }
   }
 
+  /** The survivor's log before the unmerge at `position`, as preloadHistories read it. */
+  historyBefore(position: number): readonly ProjectedRecord[] | undefined {
+    return this.histories.get(position);
+  }
+
+  /** the read model's rules these states follow */
+  get customerModel(): CustomerModel<S> {
+    return this.model;
+  }
+
   /** Adds states read in bulk (one query per batch instead of one per customer). */
   preload(states: Iterable<S>): void {
     for (const s of states) this.states.set(s.customerId, s);
@@ -364,10 +374,32 @@ export function refoldWithoutMerges<S extends CustomerKeyedState>(
   log: readonly ProjectedRecord[],
   ids: readonly string[],
 ): { states: Map<string, S>; owners: Map<number, string> } {
+  const owners = new Map<number, string>();
+  const fresh = replayWithoutMerges(new CustomerStates(model), log, (route, record) => {
+    if (route.kind !== 'event') return;
+    model.evolve!(route.owner, record);
+    owners.set(record.position, route.owner.customerId);
+  });
+  const states = new Map<string, S>();
+  for (const id of ids) states.set(id, fresh.get(id));
+  return { states, owners };
+}
+
+/**
+ * Replays a survivor's log (its stream and those merged into it) into `fresh` (empty states) as if
+ * every merge the log undoes had never happened (refoldWithoutMerges's rule), handing each merge
+ * and event route to `visit` in log order: for a read model whose fold does more than change a
+ * state (e.g. adds to aggregate rows), which replays the log twice, with and without the merge an
+ * unmerge undoes, and takes the difference. Returns `fresh`.
+ */
+export function replayWithoutMerges<S extends CustomerKeyedState>(
+  fresh: CustomerStates<S>,
+  log: readonly ProjectedRecord[],
+  visit: (route: CustomerRoute<S> & { kind: 'event' | 'merge' }, record: ProjectedRecord) => void,
+): CustomerStates<S> {
+  const model = fresh.customerModel;
   const unmerges = log.map(unmergeFactsOf).filter((u): u is UnmergeFacts => u !== undefined);
   const undone = new Set(unmerges.map((u) => `${u.mergeId}\u0000${u.splitId}`));
-  const fresh = new CustomerStates(model);
-  const owners = new Map<number, string>();
   for (const record of log) {
     const unmerge = unmergeFactsOf(record);
     if (unmerge) {
@@ -383,20 +415,17 @@ export function refoldWithoutMerges<S extends CustomerKeyedState>(
           model.noteUnmerge?.(fresh.get(fresh.canonical(merge.survivorId)), fresh.get(u.splitId), u, 'merged', merge);
       const mergedIds = merge.mergedIds.filter((id) => !undone.has(`${merge.mergeId}\u0000${id}`));
       if (mergedIds.length === 0) continue;
-      fresh.route({ ...record, data: { ...record.data, mergedIds } } as ProjectedRecord);
+      const route = fresh.route({ ...record, data: { ...record.data, mergedIds } } as ProjectedRecord);
+      if (route.kind === 'merge') visit(route, record);
       continue;
     }
     const owner = unmergedOwnerOf(record, unmerges);
     if (owner === undefined) continue;
     // route it as an event of its owner's stream (the kit follows that owner's merges)
     const route = fresh.route({ ...record, streamId: `customer-${owner}`, metadata: { ...record.metadata, customerId: owner } });
-    if (route.kind !== 'event') continue;
-    model.evolve!(route.owner, record);
-    owners.set(record.position, route.owner.customerId);
+    if (route.kind === 'event') visit(route, record);
   }
-  const states = new Map<string, S>();
-  for (const id of ids) states.set(id, fresh.get(id));
-  return { states, owners };
+  return fresh;
 }
 
 /** The minimal record of an unmerge the refold reads (the facts are already parsed). */
