@@ -155,7 +155,12 @@ describeWithKafka('erasure: no personal value anywhere afterwards (files, Kafka 
     await eventually('the webhook delivery', () => receiver.requests.length > 0);
     await publishSignals();
     const before = await call('GET', `/v1/customers/${survivor}?minPosition=${await api.platform.store.headPosition()}`, KEYS.analyst);
-    expect(found(before.body)).toEqual(expect.arrayContaining([EMAIL, 'Pieter']));
+    expect(found(before.body)).toEqual(expect.arrayContaining([EMAIL, PHONE, 'Pieter']));
+    // before the erasure too, the read store holds no identifier in plaintext (the 360 keeps them sealed)
+    const readStoreFiles = readdirSync(api.dataDir).filter((f) => f.startsWith('read-models.db'));
+    expect(readStoreFiles).toContain('read-models.db');
+    const identifiersIn = (name: string) => [EMAIL, PHONE].filter((s) => readFileSync(join(api.dataDir, name)).includes(Buffer.from(s)));
+    expect(readStoreFiles.map((name) => [name, identifiersIn(name)])).toEqual(readStoreFiles.map((name) => [name, []]));
 
     const erased = await call('POST', '/v1/admin/erasures', KEYS.ops, { customerId: survivor, reason: 'DSR-2026-0311' });
     expect(erased.statusCode).toBe(201);

@@ -14,9 +14,10 @@ import {
   type Subscription,
   type SubscriptionMessage,
 } from '@cem/event-store';
-import { FIELD_SEALED_PREFIX, isSealed, type DataKey } from './cipher/data-key';
+import { FIELD_SEALED_PREFIX, IDENTIFIER_FIELD, isSealed, type DataKey } from './cipher/data-key';
 import { isIdentifierPath, mapPath, personalPathsOf, reaches, REMOVED, type PathPattern } from './cipher/personal-paths';
 import type { CustomerKeyStore, KeyLookup } from './keys/key-store';
+import { KeyedStoredValues, type StoredValues } from './stored-values';
 
 /** Metadata the encryption adds to a stored event. */
 export interface EncryptionMetadata {
@@ -45,6 +46,8 @@ type Meta = Record<string, unknown> & EncryptionMetadata;
  */
 export class EncryptingEventStore implements EventStore {
   readonly capabilities;
+  /** how the read models keep this log's identifiers (sealed with the customer's key, see StoredValues) */
+  readonly storedValues: StoredValues;
 
   constructor(
     readonly inner: EventStore,
@@ -58,6 +61,7 @@ export class EncryptingEventStore implements EventStore {
     readonly identifierIndex: IdentifierIndex = PLAIN_IDENTIFIER_INDEX,
   ) {
     this.capabilities = inner.capabilities;
+    this.storedValues = new KeyedStoredValues(keys);
   }
 
   async appendToStream(streamId: string, events: EventData[], options?: { expectedRevision?: ExpectedRevision }): Promise<AppendResult> {
@@ -154,13 +158,6 @@ export class EncryptingEventStore implements EventStore {
     return { ...e, data, metadata: { ...(sealedMeta as Meta), keyId: key.keyId } };
   }
 }
-
-/**
- * The associated data of identifiers sealed per field, wherever they are (the envelope's in the
- * metadata, a registration's or link's in the payload, a merge's evidence): all are this customer's
- * identifiers, so one value is sealed once for all of them.
- */
-const IDENTIFIER_FIELD = 'identifiers';
 
 function customerOf(metadata: Record<string, unknown> | undefined, streamId: string): string | undefined {
   const id = metadata?.customerId;

@@ -6,3 +6,4 @@ export * from './keys/key-store';
 export * from './keys/master-key';
 export * from './keys/sqlite-key-store';
 export * from './encrypting-event-store';
+export * from './stored-values';

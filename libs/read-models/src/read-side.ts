@@ -4,7 +4,7 @@ import { Gauge, Histogram, Registry } from 'prom-client';
 import type { EventStore } from '@cem/event-store';
 import type { QueriesOf, ReadModel } from './kit/read-model';
 import { readCheckpoint, readCheckpoints } from './projector/checkpoints';
-import { identifierIndexOfStore } from './projector/projection';
+import { identifierIndexOfStore, storedValuesOfStore } from './projector/projection';
 import { REBUILD_NEEDED, type VersionChangePolicy } from './projector/projection-lane';
 import { codeVersionsOf, startProjector, type RunningProjector } from './projector/projector.module';
 import { READ_MODELS, type ReadModelName } from './read-models';
@@ -229,6 +229,7 @@ export async function openReadSide(options: ReadSideOptions): Promise<ReadSide> 
         now,
         churnBandThresholds: options.churn?.bandThresholds,
         identifierIndex: identifierIndexOfStore(options.store),
+        storedValues: storedValuesOfStore(options.store),
       }),
     ]),
   ) as QueriesOf<typeof READ_MODELS>;

@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import pg from 'pg';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -7,6 +8,7 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { loadConfig } from '@cem/config';
 import { openPlatform, type Platform } from '@cem/platform';
 import { envelope, TEST_NOW } from '../../../../test/support/envelopes';
+import { freshDatabase, TEST_DATABASE_URL, type TestDatabase } from '../../../../test/support/postgres-test-env';
 import { KEYS } from '../../../../test/support/api-harness';
 import { createApiApp } from '../bootstrap';
 
@@ -60,7 +62,7 @@ describe('customer lookup by identifier through the blind index', () => {
       headers: { authorization: `Bearer ${KEYS.ingest}`, 'content-type': 'application/json' },
       payload: JSON.stringify({ events }),
     });
-    expect(res.statusCode).toBe(200);
+    expect([res.statusCode, res.statusCode === 200 ? '' : res.body]).toEqual([200, '']);
     return res.json().results as { customerId: string; position: number }[];
   }
   /** by email, by phone, then an event naming both: one customer */
@@ -115,6 +117,76 @@ describe('customer lookup by identifier through the blind index', () => {
     await stop();
     expect(PLAIN.filter((v) => platformDbBytes().includes(Buffer.from(v)))).toEqual([]);
   }, 60_000);
+
+  /** the raw bytes of the read store's file and its write-ahead log */
+  const readModelsBytes = () =>
+    Buffer.concat(
+      readdirSync(dir)
+        .filter((f) => f.startsWith('read-models.db'))
+        .map((f) => readFileSync(join(dir, f))),
+    );
+
+  /**
+   * The customer 360's document and timeline keep the identifiers sealed with the customer's key: the
+   * API answers them in plain (view, lookup, timeline), the store holds none, on both read stores.
+   */
+  async function identifiersSealedInTheReadStore(env: Record<string, string>, storedText: () => Promise<string>) {
+    await start({ ...privacy, ...env });
+    await femke();
+    const linked = { kind: 'external', value: 'crm:femke-0042' };
+    const [last] = await ingest([
+      envelope({
+        type: 'identifiers.linked',
+        channel: 'web',
+        customer: { identifiers: [{ kind: 'email', value: EMAIL }] },
+        data: { identifiers: [linked] },
+      }),
+    ]);
+    const view = await get(`/v1/customers/${last.customerId}?minPosition=${last.position}`);
+    expect(view.statusCode).toBe(200);
+    expect(view.json().identifiers).toEqual({ email: [EMAIL], phone: [PHONE], external: [linked.value] });
+    const byPhone = await get(`/v1/customers/lookup?identifier=phone:${encodeURIComponent(PHONE)}`);
+    expect(byPhone.json().identifiers).toEqual(view.json().identifiers);
+    const timeline = (await get(`/v1/customers/${last.customerId}/timeline?limit=100`)).json().items as { type: string; data: any }[];
+    expect(timeline.find((e) => e.type === 'identifiers.linked')?.data).toEqual({ identifiers: [linked] });
+    const registrations = timeline.filter((e) => e.type === 'customer.registered');
+    expect(registrations.length).toBeGreaterThan(0);
+    expect(registrations.flatMap((e) => e.data.identifiers.map((i: { value: string }) => i.value)).sort()).toEqual([EMAIL, PHONE].sort());
+    const text = await storedText();
+    expect(text).toContain('cem:enc:2:');
+    expect([...PLAIN, linked.value].filter((v) => text.includes(v))).toEqual([]);
+  }
+
+  it('the 360 document and timeline store identifiers sealed: answered in plain, none in read-models.db or its WAL (SQLite)', async () => {
+    await identifiersSealedInTheReadStore({}, async () => readModelsBytes().toString('latin1'));
+    await stop();
+    expect(PLAIN.filter((v) => readModelsBytes().includes(Buffer.from(v)))).toEqual([]);
+  }, 60_000);
+
+  (TEST_DATABASE_URL ? it : it.skip)(
+    'the 360 document and timeline store identifiers sealed on PostgreSQL too (skipped loudly without DATABASE_URL)',
+    async () => {
+      const db: TestDatabase = await freshDatabase();
+      try {
+        await identifiersSealedInTheReadStore({ READ_STORE: 'postgres', DATABASE_URL: db.url }, async () => {
+          const client = new pg.Client({ connectionString: db.url });
+          await client.connect();
+          try {
+            const { rows } = await client.query<{ text: string }>(
+              `SELECT (SELECT string_agg(doc, '') FROM c360_customers) || (SELECT string_agg(data, '') FROM c360_timeline) AS text`,
+            );
+            return rows[0].text;
+          } finally {
+            await client.end();
+          }
+        });
+      } finally {
+        await stop();
+        await db.drop();
+      }
+    },
+    60_000,
+  );
 
   it('a data directory written with privacy off: the first start with the secrets re-keys the registry and rebuilds the identifier index', async () => {
     await start({});

@@ -13,6 +13,12 @@ export const SEALED_PREFIX = 'cem:enc:1:';
  * once per event.
  */
 export const FIELD_SEALED_PREFIX = 'cem:enc:2:';
+/**
+ * The associated data of identifiers sealed per field, wherever they are (the envelope's in the
+ * metadata, a registration's or link's in the payload, a merge's evidence, the read store's copies):
+ * all are the customer's identifiers, so one value is sealed once for all of them.
+ */
+export const IDENTIFIER_FIELD = 'identifiers';
 const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
 const ZERO = Buffer.from([0]);

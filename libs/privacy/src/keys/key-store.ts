@@ -37,6 +37,11 @@ export class MasterKeyMismatchError extends Error {
 export interface CustomerKeyStore {
   /** Each customer's current key, created on first use. Throws CustomerErasedError for an erased customer. */
   keysFor(customerIds: readonly string[]): Promise<Map<string, DataKey>>;
+  /**
+   * The existing keys of these customers, for values stored by customer (the read store's copies of
+   * identifiers): a customer without a key is absent; none is created.
+   */
+  keysOfCustomers(customerIds: readonly string[]): Promise<Map<string, KeyLookup>>;
   /** Keys by id for decryption; throws UnknownKeyError for an id the store never held. */
   keysById(keyIds: readonly string[]): Promise<Map<string, KeyLookup>>;
   /** Destroys every key of these customers, all or none; answers the key ids destroyed (already-destroyed ones excluded). */

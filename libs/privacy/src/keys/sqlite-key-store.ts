@@ -66,6 +66,9 @@ export class SqliteKeyStore implements CustomerKeyStore {
       byKeyIds: this.db.prepare<[string], KeyRow>(
         'SELECT customer_id, key_id, wrapped FROM customer_keys WHERE key_id IN (SELECT value FROM json_each(?))',
       ),
+      byCustomerIds: this.db.prepare<[string], KeyRow>(
+        'SELECT customer_id, key_id, wrapped FROM customer_keys WHERE customer_id IN (SELECT value FROM json_each(?))',
+      ),
       insert: this.db.prepare('INSERT OR IGNORE INTO customer_keys (customer_id, key_id, wrapped, created_at) VALUES (?, ?, ?, ?)'),
       destroy: this.db.prepare('UPDATE customer_keys SET wrapped = NULL, destroyed_at = ? WHERE customer_id = ? AND wrapped IS NOT NULL'),
       count: this.db.prepare<[], { n: number }>('SELECT count(*) AS n FROM customer_keys'),
@@ -140,6 +143,21 @@ export class SqliteKeyStore implements CustomerKeyStore {
       if (!row) throw new UnknownKeyError(keyId);
       out.set(keyId, row.wrapped ? this.remember(row) : 'destroyed');
     }
+    return out;
+  }
+
+  async keysOfCustomers(customerIds: readonly string[]): Promise<Map<string, KeyLookup>> {
+    this.refreshCache();
+    const out = new Map<string, KeyLookup>();
+    const missing: string[] = [];
+    for (const id of new Set(customerIds)) {
+      const cached = this.cache.get(`c:${id}`);
+      if (cached) out.set(id, cached);
+      else missing.push(id);
+    }
+    if (missing.length === 0) return out;
+    for (const row of this.stmt.byCustomerIds.all(JSON.stringify(missing)))
+      out.set(row.customer_id, row.wrapped ? this.remember(row) : 'destroyed');
     return out;
   }
 

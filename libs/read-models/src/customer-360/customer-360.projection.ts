@@ -19,8 +19,16 @@ import {
 import { addMoneyUnits, documentJson, fromMoneyUnits, subMoneyUnits, type Customer360State, type MoneyUnits } from './customer-360.state';
 import { identifierIndexValue } from './customer-360.query';
 import { eraseCustomer360, evolveCustomer360 } from './evolve';
-import { mapPath, personalPathsOf, REMOVED } from '@cem/privacy';
+import { mapPath, personalPathsOf, PLAIN_STORED_VALUES, REMOVED, type StoredValues } from '@cem/privacy';
 import { npsCategory, valueSegment } from './lifecycle';
+import { openStates, sealTimeline, storedDocuments, timelineHoldsIdentifiers } from './stored-identifiers';
+
+/**
+ * Appended to the blind-index version: the documents and timeline rows hold the identifiers sealed
+ * (stored-identifiers.ts). Copies projected before (plain identifiers, still readable) are
+ * rebuild-needed. Change it when the stored form of identifiers changes again.
+ */
+const SEALED_IDENTIFIERS_FORMAT = ':sealed-identifiers-1';
 
 /** What one batch has loaded and changed. Bounded by the batch: nothing outlives it. */
 interface Customer360Batch {
@@ -45,28 +53,38 @@ interface Customer360Batch {
 export class Customer360Projection implements IEventHandler<ProjectedEvent>, Projection<Customer360Batch, Customer360Tables> {
   readonly projectionName = CUSTOMER_360;
   private readonly identifierIndex: IdentifierIndex;
+  /** identifiers in the documents and timeline are sealed with the customer's key when privacy is on */
+  private readonly storedValues: StoredValues;
   /**
    * With the blind index the identifier index holds keyed hashes: the checkpoint's version carries the
    * index's fingerprint, so switching privacy on (or another PRIVACY_INDEX_SECRET) rebuilds the read
-   * model from the log, and no row keyed the old way stays. Plain: the read model's version.
+   * model from the log, and no row keyed the old way stays. It carries the stored format of the
+   * identifiers too (SEALED_IDENTIFIERS_FORMAT): a copy whose documents hold plaintext identifiers is
+   * rebuilt the same way. Plain: the read model's version.
    */
   readonly configuredVersion?: number;
 
   constructor(@Optional() @Inject(PROJECTION_CONTEXT) private readonly context?: ProjectionContext) {
     this.identifierIndex = context?.identifierIndex ?? PLAIN_IDENTIFIER_INDEX;
+    this.storedValues = context?.storedValues ?? PLAIN_STORED_VALUES;
     if (this.identifierIndex.mode === 'blind')
       this.configuredVersion =
-        parseInt(createHash('sha256').update(`${CUSTOMER_360_VERSION}:${this.identifierIndex.fingerprint}`).digest('hex').slice(0, 7), 16) +
-        1000;
+        parseInt(
+          createHash('sha256')
+            .update(`${CUSTOMER_360_VERSION}:${this.identifierIndex.fingerprint}${SEALED_IDENTIFIERS_FORMAT}`)
+            .digest('hex')
+            .slice(0, 7),
+          16,
+        ) + 1000;
   }
 
   async beginBatch(_trx: Transaction<Customer360Tables>, records: readonly ProjectedRecord[], sql: DirectSql): Promise<Customer360Batch> {
     const customers = new CustomerStates(customer360Model);
-    customers.preload(await loadStates(sql, customersTouchedBy(records)));
+    customers.preload(await loadStates(sql, customersTouchedBy(records), this.storedValues));
     // merged-away customers point at their live survivor: load those too
     const survivors = new Set<string>();
     for (const s of customers.all()) if (s.mergedInto !== null && !customers.has(s.mergedInto)) survivors.add(s.mergedInto);
-    customers.preload(await loadStates(sql, [...survivors]));
+    customers.preload(await loadStates(sql, [...survivors], this.storedValues));
     await customers.preloadHistories(records, this.context?.history);
     return { customers, timeline: [], identifiers: new Map(), repoints: [], erasures: [], unmerges: [] };
   }
@@ -159,9 +177,10 @@ export class Customer360Projection implements IEventHandler<ProjectedEvent>, Pro
 
   async commitBatch(_trx: Transaction<Customer360Tables>, batch: Customer360Batch, sql: DirectSql): Promise<void> {
     // inserts first, then merges in log order: a row written for `from` earlier in the batch moves too
+    const timeline = await sealTimelineRows(batch.timeline, this.storedValues);
     await sql.upsert(
       INSERT_TIMELINE,
-      batch.timeline.map((t) => TIMELINE_COLUMNS.map((c) => t[c])),
+      timeline.map((t) => TIMELINE_COLUMNS.map((c) => t[c])),
     );
     await sql.upsert(
       UPSERT_IDENTIFIER,
@@ -170,10 +189,12 @@ export class Customer360Projection implements IEventHandler<ProjectedEvent>, Pro
     for (const { from, to } of batch.repoints) for (const text of REPOINT) await sql.run(text, [to, from]);
     for (const u of batch.unmerges) await reattributeTimeline(sql, u);
     for (const id of batch.erasures) await scrubErasedRows(sql, id);
+    const changed = batch.customers.changedStates();
+    const docs = await storedDocuments(changed, this.storedValues);
     await sql.upsert(
       UPSERT_CUSTOMER,
-      batch.customers.changedStates().map((state) => {
-        const row = toRow(state);
+      changed.map((state) => {
+        const row = toRow(state, docs.get(state.customerId));
         return CUSTOMER_COLUMNS.map((c) => row[c]);
       }),
     );
@@ -227,9 +248,26 @@ const REPOINT = [
 ];
 const UPSERT_CUSTOMER: BulkUpsert = { table: 'c360_customers', columns: CUSTOMER_COLUMNS, conflict: ['customer_id'], update: UPDATABLE };
 
-async function loadStates(sql: DirectSql, ids: string[]): Promise<Customer360State[]> {
+async function loadStates(sql: DirectSql, ids: string[], stored: StoredValues): Promise<Customer360State[]> {
   const rows = await sql.selectByKeys<{ doc: string }>('c360_customers', ['doc'], 'customer_id', ids);
-  return rows.map((row) => JSON.parse(row.doc) as Customer360State);
+  const states = rows.map((row) => JSON.parse(row.doc) as Customer360State);
+  await openStates(states, stored);
+  return states;
+}
+
+/** The batch's timeline rows as stored: the identifiers in registrations, links and merge evidence sealed. */
+async function sealTimelineRows(rows: C360TimelineTable[], stored: StoredValues): Promise<C360TimelineTable[]> {
+  if (!stored.sealed || !rows.some((r) => timelineHoldsIdentifiers(r.type))) return rows;
+  const sealed = await sealTimeline(
+    rows.map((row) => ({
+      row,
+      type: row.type,
+      streamCustomerId: row.stream_customer_id,
+      data: timelineHoldsIdentifiers(row.type) ? (JSON.parse(row.data) as unknown) : null,
+    })),
+    stored,
+  );
+  return sealed.map((r) => (r.data === null ? r.row : { ...r.row, data: JSON.stringify(r.data) }));
 }
 
 /** Net value over all currencies in major units, summed in a fixed order from exact integers. */
@@ -242,7 +280,8 @@ export function netValueOf(state: Pick<Customer360State, 'money'>): number {
   return fromMoneyUnits(units);
 }
 
-export function toRow(state: Customer360State): C360CustomersTable {
+/** The row of a state; `doc` is its stored document (identifiers sealed, see stored-identifiers.ts), plain by default. */
+export function toRow(state: Customer360State, doc = documentJson(state)): C360CustomersTable {
   const netValue = netValueOf(state);
   return {
     customer_id: state.customerId,
@@ -261,7 +300,7 @@ export function toRow(state: Customer360State): C360CustomersTable {
     active_subscriptions: Object.values(state.subscriptions).filter((s) => s.status === 'active').length,
     open_cases: Object.values(state.cases).filter((c) => c.status === 'open').length,
     last_position: state.lastPosition,
-    doc: documentJson(state),
+    doc,
   };
 }
 

@@ -1,8 +1,10 @@
 import type { Kysely } from 'kysely';
 import { PLAIN_IDENTIFIER_INDEX, type Identifier, type IdentifierIndex } from '@cem/domain';
+import { PLAIN_STORED_VALUES, type StoredValues } from '@cem/privacy';
 import { decodeCursor, encodeCursor, type Page } from '../kit/cursor';
 import type { C360CustomersTable, Customer360Tables } from './customer-360.schema';
 import { fromMoneyUnits, subMoneyUnits, type Customer360State, type MergeRecord, type MoneyState } from './customer-360.state';
+import { openStates, openTimeline } from './stored-identifiers';
 import { lifecycleStage, lifecycleStageSql, npsCategory, type LifecycleStage, type NpsCategory, type ValueSegment } from './lifecycle';
 
 export interface Customer360View {
@@ -210,6 +212,8 @@ export class Customer360Queries {
     private readonly db: Kysely<Customer360Tables>,
     private readonly now: () => number = Date.now,
     private readonly identifierIndex: IdentifierIndex = PLAIN_IDENTIFIER_INDEX,
+    /** the identifiers of documents and timeline rows are opened with the customer's key (privacy on) */
+    private readonly storedValues: StoredValues = PLAIN_STORED_VALUES,
   ) {}
 
   async byId(customerId: string, nowMs = this.now()): Promise<CustomerLookup> {
@@ -220,7 +224,9 @@ export class Customer360Queries {
       .executeTakeFirst();
     if (!row) return { kind: 'not-found' };
     if (row.merged_into) return { kind: 'merged', customerId, survivorId: row.merged_into };
-    return { kind: 'found', view: toView(JSON.parse(row.doc) as Customer360State, row, nowMs) };
+    const state = JSON.parse(row.doc) as Customer360State;
+    await openStates([state], this.storedValues);
+    return { kind: 'found', view: toView(state, row, nowMs) };
   }
 
   /**
@@ -271,7 +277,7 @@ export class Customer360Queries {
     }
     const rows = await q.execute();
     const page = rows.slice(0, limit);
-    const items = page.map((r) => ({
+    const entries = page.map((r) => ({
       position: r.position,
       eventId: r.event_id,
       type: r.type,
@@ -281,8 +287,9 @@ export class Customer360Queries {
       agentId: r.agent_id,
       correlationId: r.correlation_id,
       streamCustomerId: r.stream_customer_id,
-      data: JSON.parse(r.data),
+      data: JSON.parse(r.data) as unknown,
     }));
+    const items = await openTimeline(entries, this.storedValues);
     const last = page[page.length - 1];
     return rows.length > limit ? { items, nextCursor: encodeCursor([last.occurred_at, last.position]) } : { items };
   }

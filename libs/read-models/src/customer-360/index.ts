@@ -18,7 +18,7 @@ export const customer360 = defineReadModel<Customer360Tables>()({
   tables: CUSTOMER_360_TABLES,
   migrations: customer360Migrations,
   projection: Customer360Projection,
-  queries: (db, { now, identifierIndex }) => new Customer360Queries(db, now, identifierIndex),
+  queries: (db, { now, identifierIndex, storedValues }) => new Customer360Queries(db, now, identifierIndex, storedValues),
   contractQueries: customer360ContractQueries,
   sqlViews: CUSTOMER_360_SQL_VIEWS,
 });

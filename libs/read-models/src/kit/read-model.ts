@@ -2,6 +2,7 @@ import type { Type } from '@nestjs/common';
 import type { IEventHandler } from '@nestjs/cqrs';
 import type { Kysely, Migration } from 'kysely';
 import type { IdentifierIndex } from '@cem/domain';
+import type { StoredValues } from '@cem/privacy';
 import type { RecordedEvent, StreamWrite } from '@cem/event-store';
 import type { ProjectedEvent } from '../projector/projected-event';
 import type { Projection } from '../projector/projection';
@@ -14,6 +15,8 @@ export interface QueryContext {
   churnBandThresholds?: readonly [number, number, number];
   /** how identifiers are keyed in an identifier index (see identifierIndexOfStore); absent: plain */
   identifierIndex?: IdentifierIndex;
+  /** how identifiers are stored (see storedValuesOfStore); absent: plain */
+  storedValues?: StoredValues;
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { Transaction } from 'kysely';
 import { PLAIN_IDENTIFIER_INDEX, type IdentifierIndex } from '@cem/domain';
 import type { EventStore } from '@cem/event-store';
-import { EncryptingEventStore } from '@cem/privacy';
+import { EncryptingEventStore, PLAIN_STORED_VALUES, type StoredValues } from '@cem/privacy';
 import type { DirectSql } from '../store/direct-sql';
 import type { CustomerHistory } from '../kit/customer-states';
 import type { ProjectedRecord } from './projected-record';
@@ -38,6 +38,8 @@ export interface ProjectionContext {
   history?: CustomerHistory;
   /** how identifiers are keyed in an identifier index (the blind index when privacy is on); absent: plain */
   identifierIndex?: IdentifierIndex;
+  /** how identifiers are stored (sealed with the customer's key when privacy is on); absent: plain */
+  storedValues?: StoredValues;
 }
 export const PROJECTION_CONTEXT = Symbol('PROJECTION_CONTEXT');
 
@@ -68,3 +70,10 @@ export class ProjectionBatch {
  */
 export const identifierIndexOfStore = (store: EventStore): IdentifierIndex =>
   store instanceof EncryptingEventStore ? store.identifierIndex : PLAIN_IDENTIFIER_INDEX;
+
+/**
+ * How the read models store the identifiers of the log they are fed from: sealed with the customer's
+ * data key when the log is encrypted, else in plain. Taken from the store like the identifier index.
+ */
+export const storedValuesOfStore = (store: EventStore): StoredValues =>
+  store instanceof EncryptingEventStore ? store.storedValues : PLAIN_STORED_VALUES;

@@ -8,7 +8,7 @@ import { READ_MODELS } from '../read-models';
 import type { ReadStore } from '../store/read-store';
 import { AwaitingEventPublisher } from './awaiting-event-publisher';
 import { ProjectedEvent } from './projected-event';
-import { identifierIndexOfStore, PROJECTION_CONTEXT, type Projection, type ProjectionContext } from './projection';
+import { identifierIndexOfStore, PROJECTION_CONTEXT, storedValuesOfStore, type Projection, type ProjectionContext } from './projection';
 import type { VersionChangePolicy } from './projection-lane';
 import { Projector, type BatchProjected } from './projector';
 import { customerHistoryOf } from '../audit/customer-log';
@@ -51,6 +51,7 @@ export class ProjectorModule {
             dataDir: options.dataDir,
             history: customerHistoryOf(options.store),
             identifierIndex: identifierIndexOfStore(options.store),
+            storedValues: storedValuesOfStore(options.store),
           } satisfies ProjectionContext,
         },
         ...models.map((m) => m.projection),
