@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { getPriority, setPriority, tmpdir } from 'node:os';
+import { createServer, type AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { contentHash, SqliteEventStore, type EventData, type StreamWrite } from '@cem/event-store';
 import { encodeEventId } from '@cem/event-store/sqlite/sqlite-event-store';
@@ -221,6 +222,18 @@ async function emmettStore(
   return { rate: items.length / ((performance.now() - t0) / 1000), busyRetries };
 }
 
+/** a TCP port nobody listens on right now (the OS picks it) */
+function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
 interface HttpRound {
   /** events acknowledged per second of the load client's wall clock */
   rate: number;
@@ -235,12 +248,13 @@ interface HttpRound {
  * client's wall-clock rate, and the server process's own CPU time per event.
  */
 async function httpIngest(dir: string, options: IngestBenchOptions, projector: 'embedded' | 'external', round: number): Promise<HttpRound> {
-  const port = 3900 + Math.floor(Math.random() * 90);
+  const port = await freePort();
   const key = `bench-ingest-key-${randomUUID()}`;
   const api = spawn(process.execPath, [resolve(__dirname, '../../apps/api/src/main.js')], {
     env: {
       ...process.env,
       PORT: String(port),
+      HOST: '127.0.0.1',
       PROJECTOR: projector,
       DATA_DIR: join(dir, `api-${projector}-${round}`),
       API_KEYS: `ingest:${key}`,
@@ -252,7 +266,9 @@ async function httpIngest(dir: string, options: IngestBenchOptions, projector: '
   });
   try {
     const url = `http://127.0.0.1:${port}`;
+    // a loaded machine can take a while to boot Nest: wait up to two minutes, but not for a process that died
     for (let i = 0; ; i++) {
+      if (api.exitCode !== null) throw new Error(`the API process exited with ${api.exitCode} before answering`);
       if (
         await fetch(`${url}/health/live`).then(
           (r) => r.ok,
@@ -260,8 +276,8 @@ async function httpIngest(dir: string, options: IngestBenchOptions, projector: '
         )
       )
         break;
-      if (i > 200) throw new Error('API did not start');
-      await new Promise((r) => setTimeout(r, 50));
+      if (i > 1200) throw new Error('API did not start within 2 minutes');
+      await new Promise((r) => setTimeout(r, 100));
     }
     const ts = __filename.endsWith('.ts');
     const client = spawn(
