@@ -9,35 +9,47 @@ export const ISO_INSTANT = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(
 /** ISO-8601 calendar date (a birth date). */
 export const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
 
-const isRealDay = (year: number, month: number, day: number): boolean => {
-  if (month < 1 || month > 12 || day < 1) return false;
-  // round trip: the day the calendar makes of these components must be the same day (2026-02-30 becomes 03-02)
-  const d = new Date(Date.UTC(2000, month - 1, day));
-  d.setUTCFullYear(year);
-  return d.getUTCFullYear() === year && d.getUTCMonth() === month - 1 && d.getUTCDate() === day;
-};
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/** The proleptic Gregorian calendar's rule (what Date uses for every year, 0000 included). */
+const isLeapYear = (year: number): boolean => (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+
+/** Whether the calendar has this day (2026-02-30 and 2026-13-01 do not exist); arithmetic, no Date made. */
+const isRealDay = (year: number, month: number, day: number): boolean =>
+  month >= 1 && month <= 12 && day >= 1 && day <= (month === 2 && isLeapYear(year) ? 29 : DAYS_IN_MONTH[month - 1]);
 
 /**
  * Epoch milliseconds of an ISO-8601 instant with an offset, or undefined when it is not one or names a
  * time that does not exist (2026-02-30, 24:00, :60, an offset beyond ±23:59). Never moves a date.
- * Fractions beyond milliseconds are truncated.
+ * Fractions beyond milliseconds are truncated. Runs for every ingested event: no Date object unless
+ * the year is below 100 (which Date.UTC would read as 19xx).
  */
 export function parseIsoInstant(text: string): number | undefined {
   const m = ISO_INSTANT.exec(text);
   if (!m) return undefined;
-  const [year, month, day, hour, minute] = [m[1], m[2], m[3], m[4], m[5]].map(Number);
+  const year = Number(m[1]);
+  const month = Number(m[2]);
+  const day = Number(m[3]);
+  const hour = Number(m[4]);
+  const minute = Number(m[5]);
   const second = m[6] === undefined ? 0 : Number(m[6]);
   if (!isRealDay(year, month, day) || hour > 23 || minute > 59 || second > 59) return undefined;
   let offsetMinutes = 0;
   if (m[8] !== 'Z') {
-    const [oh, om] = [Number(m[10]), Number(m[11])];
+    const oh = Number(m[10]);
+    const om = Number(m[11]);
     if (oh > 23 || om > 59) return undefined;
     offsetMinutes = (m[9] === '-' ? -1 : 1) * (oh * 60 + om);
   }
   const ms = m[7] === undefined ? 0 : Number(m[7].slice(1, 4).padEnd(3, '0'));
-  const d = new Date(Date.UTC(2000, month - 1, day, hour, minute, second, ms));
-  d.setUTCFullYear(year);
-  return d.getTime() - offsetMinutes * 60_000;
+  let utc: number;
+  if (year >= 100) utc = Date.UTC(year, month - 1, day, hour, minute, second, ms);
+  else {
+    const d = new Date(Date.UTC(2000, month - 1, day, hour, minute, second, ms));
+    d.setUTCFullYear(year);
+    utc = d.getTime();
+  }
+  return utc - offsetMinutes * 60_000;
 }
 
 /** True for a YYYY-MM-DD date that exists on the (proleptic Gregorian) calendar. */

@@ -1,17 +1,28 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { EventData } from './port';
 
 /** JSON with object keys sorted, so equal content gives equal text whatever the key order. */
 export function canonicalJson(value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
-  if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? 'null' : canonicalJson(v))).join(',')}]`;
+  if (Array.isArray(value)) {
+    let out = '[';
+    for (let i = 0; i < value.length; i++) {
+      const v: unknown = value[i];
+      out += `${i > 0 ? ',' : ''}${v === undefined ? 'null' : canonicalJson(v)}`;
+    }
+    return `${out}]`;
+  }
+  // one string built in place (no array of parts per object): this runs for every appended event
   const keys = Object.keys(value as object).sort();
-  const parts: string[] = [];
+  let out = '{';
+  let first = true;
   for (const k of keys) {
     const v = (value as Record<string, unknown>)[k];
-    if (v !== undefined) parts.push(`${JSON.stringify(k)}:${canonicalJson(v)}`);
+    if (v === undefined) continue;
+    out += `${first ? '' : ','}${JSON.stringify(k)}:${canonicalJson(v)}`;
+    first = false;
   }
-  return `{${parts.join(',')}}`;
+  return `${out}}`;
 }
 
 /**
@@ -24,11 +35,6 @@ export function contentHash(event: EventData): string {
   const digest = (event.metadata as { contentDigest?: unknown } | undefined)?.contentDigest;
   if (typeof digest === 'string') return digest;
   const occurredAt = (event.metadata as { occurredAt?: unknown } | undefined)?.occurredAt ?? '';
-  return createHash('sha1')
-    .update(event.type)
-    .update('\n')
-    .update(canonicalJson(event.data))
-    .update('\n')
-    .update(String(occurredAt))
-    .digest('base64');
+  // one-shot hash of one string (no Hash object, one native call): the same bytes as hashing the parts in turn
+  return hash('sha1', `${event.type}\n${canonicalJson(event.data)}\n${String(occurredAt)}`, 'base64');
 }

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /**
  * The tamper-evidence chain over the global log. Link n (1, 2, ...) is
@@ -33,7 +33,8 @@ export function chainLink(previous: Buffer, seq: number, e: ChainedFields): Buff
   for (const field of [e.eventId, e.streamId, String(e.revision), e.type, e.dataJson, e.metadataJson, e.recordedAt]) {
     text += `${Buffer.byteLength(field)}:${field}`;
   }
-  return createHash('sha256').update(previous).update(text).digest();
+  // one-shot hash (no Hash object): the same digest as updating with `previous`, then `text`
+  return hash('sha256', Buffer.concat([previous, Buffer.from(text)]), 'buffer');
 }
 
 /** Where the chain ends: how many events it covers, the last one's position and its link. */
