@@ -8,6 +8,7 @@ import { openPlatform, unmergeCustomer, type Platform } from '@cem/platform';
 import type { RecordedEvent } from '@cem/event-store';
 import { envelope, TEST_NOW } from '../../../../test/support/envelopes';
 import { readCustomerLog } from '../audit/customer-log';
+import { customerAsOfFromLog } from '../as-of/customer-as-of';
 import { startProjector, type RunningProjector } from '../projector/projector.module';
 import { READ_MODELS } from '../read-models';
 import type { ReadStoreLocation } from '../store/open-read-store';
@@ -243,8 +244,27 @@ export function unmergeRefoldSuite(name: string, target: UnmergeRefoldTarget): v
           .filter((e) => ['purchase.completed', 'survey.answered', 'contact.handled', 'web.visited'].includes(e.type) && ownerOf(e) === id)
           .map((e) => e.position);
       for (const id of [s, b]) expect((await row(id)).timeline).toEqual(expect.arrayContaining(touchPositions(id)));
-      // the split customer's own log (audit trail, as-of) is its own again, not a pointer to the survivor
-      expect(await readCustomerLog(platform.store, b)).toMatchObject({ kind: 'found', customerId: b });
+      // the audit trail and the as-of view follow the same rule: each customer's touch points are its own,
+      // the split customer's log holds the survivor's events re-attributed to it, and neither holds the other's
+      const isTouch = (e: RecordedEvent) => ['purchase.completed', 'survey.answered', 'contact.handled', 'web.visited'].includes(e.type);
+      for (const id of [s, b]) {
+        const own = await readCustomerLog(platform.store, id);
+        if (own.kind !== 'found') throw new Error(`no log for ${id}: ${own.kind}`);
+        expect({ id, touches: own.events.filter(isTouch).map((e) => e.position) }).toEqual({ id, touches: touchPositions(id) });
+        expect(own.mergedIds).toEqual([]);
+        // and both show the merge and its undoing
+        expect(own.events.filter((e) => e.type === 'customers.merged' || e.type === 'customers.unmerged').map((e) => e.type)).toEqual([
+          'customers.merged',
+          'customers.unmerged',
+        ]);
+        const asOf = await customerAsOfFromLog(platform.store, id, Date.parse('2027-01-01T00:00:00Z'), 'occurred');
+        if (asOf.kind !== 'found') throw new Error(`no as-of view for ${id}: ${asOf.kind}`);
+        expect({ id, eventCount: asOf.view.eventCount, purchases: asOf.view.purchases }).toEqual({
+          id,
+          eventCount: expected.get(id)!.eventCount,
+          purchases: expected.get(id)!.purchases,
+        });
+      }
       // churn facts refolded too: Ben's purchases are Ben's
       expect((await row(b)).churn.purchases).toHaveLength(expected.get(b)!.purchases);
       for (const id of [s, b]) {
