@@ -86,6 +86,13 @@ export interface IdentityRegistry {
    * registered with a conflict (Resolution.conflict, identityConflicts). Idempotent.
    */
   unmerge(moves: UnmergeMove[]): Promise<void>;
+  /**
+   * A number that changes whenever an unmerge moves identifiers (in the same transaction as the move).
+   * Ingestion reads it before resolving and again after reading the stream heads it appends at: a
+   * change means an unmerge may have moved an identifier it resolved, and it resolves again. Absent on
+   * an adapter that cannot read it cheaply (EventStoreDB): there the race is documented (docs/identity.md).
+   */
+  unmergeGeneration?(): Promise<number>;
   /** conflicts recorded, oldest first, after the first `offset` */
   identityConflicts(options: { offset: number; limit: number }): Promise<IdentityConflict[]>;
   /** true when the registry holds nothing yet (no customer, identifier, merge, unmerge or conflict) */

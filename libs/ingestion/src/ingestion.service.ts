@@ -133,6 +133,9 @@ export class IngestionService {
     // and redo (resolving is idempotent: the customers registered and the merges decided by the first
     // attempt are found again; an unmerge that landed meanwhile sends the events to the split customer)
     for (let attempt = 1; ; attempt++) {
+      // an unmerge moving an identifier between resolving and reading the heads would let an event
+      // resolved to the survivor land after its customers.unmerged without a conflict: checked below
+      const generation = await this.registry.unmergeGeneration?.();
       // 1. who is it? (registers new customers, decides merges)
       const resolutions = await this.registry.resolveBatch(
         fresh.map(({ command }) => ({
@@ -153,6 +156,11 @@ export class IngestionService {
       for (const m of merges) for (const { streamCustomerId } of decideMerge(m)) targets.add(customerStreamId(streamCustomerId));
       fresh.forEach((_, i) => targets.add(customerStreamId(resolutions[i].customerId)));
       const heads = await this.store.streamRevisions([...targets]);
+      // an unmerge moved identifiers since we resolved: resolve again (the move comes first, so the next
+      // resolution sees it). One that moves them after this check appends its customers.unmerged after
+      // these heads were read: either our append conflicts (and we resolve again), or it lands before the
+      // unmerge's, whose append then conflicts, reads again and attributes it by its identifiers.
+      if (generation !== undefined && (await this.registry.unmergeGeneration!()) !== generation && attempt < this.maxRetries) continue;
       const revision = new Map(heads);
 
       // the stream's state is its head revision (docs/write-side.md), plus what this batch appends to it

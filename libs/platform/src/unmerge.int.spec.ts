@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '@cem/config';
 import { customerStreamId, type CustomersUnmergedV1 } from '@cem/domain';
+import type { IdentityRegistry } from '@cem/identity';
+import { IngestionService } from '@cem/ingestion';
 import { envelope, TEST_NOW } from '../../../test/support/envelopes';
 import { openPlatform, type Platform } from './platform';
 import { unmergeCustomer, UnmergeRefusedError } from './unmerge';
@@ -152,5 +154,34 @@ describe('unmerge (write side, embedded store)', () => {
     for (const [r] of results) expect([survivorId, splitId]).toContain(r.customerId);
     const [afterwards] = await platform.ingestion.ingest([envelope({ customer: { identifiers: [BEN] } })]);
     expect(afterwards.customerId).toBe(splitId);
+  });
+
+  it('the race, pinned: an event resolved to the survivor just before the registry move, appended after the whole unmerge, is resolved again and goes to the split customer', async () => {
+    const { survivorId, splitId } = await mergedFamily();
+    // a registry that runs the whole unmerge (registry move, customers.unmerged appended) right after
+    // the ingestion resolved its event, before it reads the stream heads it appends at
+    let unmerged: Promise<unknown> | undefined;
+    const racing: IdentityRegistry = Object.create(platform.registry, {
+      resolveBatch: {
+        value: async (requests: Parameters<IdentityRegistry['resolveBatch']>[0]) => {
+          const resolutions = await platform.registry.resolveBatch(requests);
+          if (!unmerged) {
+            expect(resolutions[0].customerId).toBe(survivorId); // resolved before the move
+            await (unmerged = unmerge(survivorId, [{ customerId: splitId }]));
+          }
+          return resolutions;
+        },
+      },
+    });
+    const ingestion = new IngestionService(platform.store, racing, { now: () => TEST_NOW, maxFutureSkewMs: 300_000 });
+    const event = envelope({ customer: { identifiers: [BEN_CRM] } });
+    const [result] = await ingestion.ingest([event]);
+    expect(unmerged).toBeDefined();
+    // resolved again after the unmerge: Ben's, on Ben's stream, after the customers.unmerged
+    expect(result.customerId).toBe(splitId);
+    const stored = (await platform.store.readAll()).find((e) => e.eventId === event.eventId)!;
+    expect(stored.streamId).toBe(customerStreamId(splitId));
+    const unmergeEvent = (await platform.store.readStream(customerStreamId(survivorId))).find((e) => e.type === 'customers.unmerged')!;
+    expect(stored.position).toBeGreaterThan(unmergeEvent.position);
   });
 });

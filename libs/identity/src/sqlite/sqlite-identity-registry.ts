@@ -135,6 +135,7 @@ export class SqliteIdentityRegistry implements IdentityRegistry {
       insertApart: this.db.prepare('INSERT INTO identity_apart (a, b) VALUES (?, ?) ON CONFLICT DO NOTHING'),
       unmergeDone: this.db.prepare<[string], { unmerge_id: string }>('SELECT unmerge_id FROM identity_unmerges WHERE unmerge_id = ?'),
       insertUnmerge: this.db.prepare('INSERT INTO identity_unmerges (unmerge_id) VALUES (?)'),
+      unmergeCount: this.db.prepare<[], { n: number }>('SELECT count(*) AS n FROM identity_unmerges'),
       own: this.db.prepare(
         'INSERT INTO identity_identifiers (key, customer_id) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET customer_id = excluded.customer_id',
       ),
@@ -249,6 +250,11 @@ export class SqliteIdentityRegistry implements IdentityRegistry {
         }
       })
       .immediate();
+  }
+
+  /** the unmerges done: one row per unmerge, inserted with its move (an unmerge run again moves nothing and adds none) */
+  async unmergeGeneration(): Promise<number> {
+    return this.stmt.unmergeCount.get()!.n;
   }
 
   async identityConflicts(options: { offset: number; limit: number }): Promise<IdentityConflict[]> {
