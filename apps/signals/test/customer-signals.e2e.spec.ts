@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import type { Admin, Kafka } from 'kafkajs';
 import { deterministicUuid } from '@cem/domain';
-import type { Platform } from '@cem/platform';
+import { unmergeCustomer, type Platform } from '@cem/platform';
 import { toProjectedRecord } from '@cem/read-models';
 import { loadSignalsConfig, silentLogger, type SignalsConfig } from '@cem/config';
 import { createKafka } from '@cem/kafka';
@@ -73,7 +73,9 @@ function history(run: string, customers: number, offset = 0): Record<string, unk
 async function expectedSignals(platform: Platform): Promise<CustomerSignal[]> {
   const stored = new Map<string, SignalCustomerState>();
   const ws = new SignalWorkingSet({ get: (id) => stored.get(id) });
-  return (await platform.store.readAll()).flatMap((e) => deriveSignals(ws, toProjectedRecord(e)));
+  const records = (await platform.store.readAll()).map(toProjectedRecord);
+  ws.useHistoryFrom(records); // an unmerge refolds its customers from the log before it
+  return records.flatMap((r) => deriveSignals(ws, r));
 }
 
 async function consumed(kafka: Kafka, topic: string) {
@@ -139,6 +141,17 @@ describeWithKafka('customer signals publisher (real broker)', () => {
       // live: more events after the publisher caught up
       await platform.ingestion.ingest(history(run, 6, 30));
       expect(await publisher.whenPublished()).toBe(true);
+      // an unmerge while it runs: the customer split off is announced back, with its own stage
+      const merge = (await platform.store.readAll()).find((e) => e.type === 'customers.merged')!;
+      const { survivorId, mergedIds } = merge.data as { survivorId: string; mergedIds: string[] };
+      const splitId = mergedIds[0];
+      await unmergeCustomer(platform, {
+        customerId: survivorId,
+        splits: [{ customerId: splitId }],
+        reason: 'CASE-E2E',
+        requestedBy: { kind: 'named', name: 'ops' },
+      });
+      expect(await publisher.whenPublished()).toBe(true);
       await publisher.stop();
 
       // restarted from its checkpoint: only what is new is published
@@ -176,12 +189,24 @@ describeWithKafka('customer signals publisher (real broker)', () => {
       const stages = new Set(got.flatMap((m) => (m.signal.type === 'customer.lifecycle-stage-changed' ? [m.signal.data.stage] : [])));
       expect([...stages].sort()).toEqual(['active', 'at_risk', 'churned', 'onboarding', 'prospect']);
 
-      // per customer, the stage signals chain up in order (one partition per key)
+      // the unmerge: announced once, then the split customer's stage afresh (previousStage null)
+      const unmerged = got.filter((m) => m.signal.type === 'customers.unmerged');
+      expect(unmerged.map((m) => [m.key, m.signal.data])).toEqual([
+        [survivorId, { survivorId, splitId, restoredIds: [], mergeId: merge.eventId }],
+      ]);
+      const afterUnmerge = got.filter((m) => m.signal.source.eventId === unmerged[0].signal.source.eventId);
+      expect(afterUnmerge.find((m) => m.signal.customerId === splitId)?.signal).toMatchObject({
+        type: 'customer.lifecycle-stage-changed',
+        data: { previousStage: null, stage: 'prospect' },
+      });
+
+      // per customer, the stage signals chain up in order (one partition per key); a customer split off starts afresh
       const chain = new Map<string, string | null>();
       for (const m of got
         .filter((x) => x.signal.type === 'customer.lifecycle-stage-changed')
         .sort((a, b) => a.signal.source.position - b.signal.source.position)) {
         const s = m.signal as Extract<CustomerSignal, { type: 'customer.lifecycle-stage-changed' }>;
+        if (s.source.eventType === 'customers.unmerged' && s.customerId === splitId) chain.delete(splitId);
         if (chain.has(s.customerId)) expect(s.data.previousStage).toBe(chain.get(s.customerId));
         chain.set(s.customerId, s.data.stage);
       }
