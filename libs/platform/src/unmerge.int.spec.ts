@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '@cem/config';
 import { customerStreamId, type CustomersUnmergedV1 } from '@cem/domain';
+import type { EventStore } from '@cem/event-store';
 import type { IdentityRegistry } from '@cem/identity';
 import { IngestionService } from '@cem/ingestion';
 import { envelope, TEST_NOW } from '../../../test/support/envelopes';
@@ -183,5 +184,28 @@ describe('unmerge (write side, embedded store)', () => {
     expect(stored.streamId).toBe(customerStreamId(splitId));
     const unmergeEvent = (await platform.store.readStream(customerStreamId(survivorId))).find((e) => e.type === 'customers.unmerged')!;
     expect(stored.position).toBeGreaterThan(unmergeEvent.position);
+  });
+
+  it('the race, pinned later: the whole unmerge between the generation check and the append makes the append conflict; resolved again, the event is the split customer', async () => {
+    const { survivorId, splitId } = await mergedFamily();
+    let unmerged: Promise<unknown> | undefined;
+    const store: EventStore = Object.create(platform.store, {
+      appendMany: {
+        value: async (writes: Parameters<EventStore['appendMany']>[0]) => {
+          if (!unmerged) {
+            expect(writes.map((w) => w.streamId)).toEqual([customerStreamId(survivorId)]); // resolved before the move
+            await (unmerged = unmerge(survivorId, [{ customerId: splitId }]));
+          }
+          return platform.store.appendMany(writes);
+        },
+      },
+    });
+    const ingestion = new IngestionService(store, platform.registry, { now: () => TEST_NOW, maxFutureSkewMs: 300_000 });
+    const event = envelope({ customer: { identifiers: [BEN_CRM] } });
+    const [result] = await ingestion.ingest([event]);
+    expect(unmerged).toBeDefined();
+    expect(result.customerId).toBe(splitId);
+    const stored = (await platform.store.readAll()).filter((e) => e.eventId === event.eventId);
+    expect(stored.map((e) => e.streamId)).toEqual([customerStreamId(splitId)]);
   });
 });
