@@ -306,7 +306,8 @@ export async function switchRebuild(ctx: RebuildContext, id?: string): Promise<R
     }
     const shadowQ = sqlite ? 'cem_shadow' : record.shadowCopy;
     const oldQ = sqlite ? 'cem_old' : oldCopy;
-    const liveQ = sqlite ? 'main' : 'public';
+    // the live copy's schema: the connection's own (its search_path), not necessarily `public`
+    const liveQ = sqlite ? 'main' : (await sql<{ schema: string }>`SELECT current_schema() AS schema`.execute(db)).rows[0].schema;
     try {
       await db.transaction().execute(async (trx) => {
         const names = record.readModels;

@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { generateHistories } from '../../../../test/support/customer-histories';
 import { describeWithPostgres, freshDatabase, type TestDatabase } from '../../../../test/support/postgres-test-env';
 import { platformWithHistory, type LoadedPlatform } from '../../../../test/support/read-side-harness';
@@ -57,6 +58,47 @@ describeWithPostgres('blue/green rebuild on PostgreSQL', () => {
       stop = true;
       await ingesting;
       await running.close();
+    }
+  }, 300_000);
+
+  it('switches a live copy that lives in another schema than public (the connection current_schema)', async () => {
+    const other = await freshDatabase();
+    const admin = new pg.Client({ connectionString: other.url });
+    await admin.connect();
+    await admin.query('CREATE SCHEMA cem_live');
+    await admin.query(`ALTER DATABASE ${other.name} SET search_path = cem_live`);
+    const location = { kind: 'postgres' as const, url: other.url };
+    const store = await openReadStore(location, { role: 'writer' });
+    try {
+      const running = await startProjector({ store: loaded.platform.store, db: store.db, readStore: store, dataDir: loaded.dir });
+      expect(await running.projector.whenCaughtUpToHead(120_000)).toBe(true);
+      await running.close();
+      const ctx = { store: loaded.platform.store, location, live: store, dataDir: loaded.dir, batchSize: 500, heartbeatMs: 50 };
+      expect(
+        (
+          await runRebuild(
+            ctx,
+            READ_MODELS.filter((m) => m.name === 'customer-360'),
+          )
+        ).state,
+      ).toBe('switched');
+      const verdicts = await verifyReadModels({
+        store: loaded.platform.store,
+        location,
+        live: store,
+        readModels: READ_MODELS,
+        dataDir: loaded.dir,
+      });
+      expect(verdicts.map((v) => [v.readModel, v.status])).toEqual(READ_MODELS.map((m) => [m.name, 'equal']));
+      const tables = await admin.query<{ table_schema: string }>(
+        `SELECT DISTINCT table_schema FROM information_schema.tables WHERE table_name = 'c360_customers' ORDER BY 1`,
+      );
+      expect(tables.rows.map((r) => r.table_schema)).toEqual(['cem_live', expect.stringMatching(/^cem_old_/)]);
+      await dropRebuild(ctx);
+    } finally {
+      await store.close();
+      await admin.end();
+      await other.drop();
     }
   }, 300_000);
 });
