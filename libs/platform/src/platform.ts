@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import type { AppConfig } from '@cem/config';
 import { EsdbEventStore, SqliteEventStore, type EventStore } from '@cem/event-store';
 import { ensureOwnerOnlyDir, prepareOwnerOnlySqliteFile } from '@cem/event-store/sqlite/owner-only';
-import { blindIdentifierIndex, PLAIN_IDENTIFIER_INDEX, type IdentifierIndex } from '@cem/domain';
+import { blindIdentifierIndex, customerStreamId, PLAIN_IDENTIFIER_INDEX, type IdentifierIndex } from '@cem/domain';
 import { EsdbIdentityRegistry, SqliteIdentityRegistry, type IdentityRegistry } from '@cem/identity';
 import { IngestionService } from '@cem/ingestion';
 import { EncryptingEventStore, parseSecretKey, SqliteKeyStore } from '@cem/privacy';
@@ -77,7 +77,12 @@ export function openPlatform(config: AppConfig, overrides: PlatformOverrides = {
     // instances can share it; the local platform.db keeps only API keys
     const esdb = EsdbEventStore.connect(config.ESDB_CONNECTION_STRING!, { log: (m) => logger.warn(m) });
     store = esdb;
-    registry ??= new EsdbIdentityRegistry(esdb.client, { index: identifierIndex });
+    registry ??= new EsdbIdentityRegistry(esdb.client, {
+      index: identifierIndex,
+      // a customer just issued has no stream yet: ingestion appends to it without reading its revision
+      onRegistered: (customerId) => esdb.noteNewStreams([customerStreamId(customerId)]),
+      log: (m) => logger.warn(m),
+    });
   }
   if (!registry) {
     let embedded: SqliteIdentityRegistry;
@@ -117,12 +122,16 @@ export function openPlatform(config: AppConfig, overrides: PlatformOverrides = {
         logger.warn('EventStoreDB is unreachable at boot; calls answer 503 until it is back');
         return;
       }
-      if (registry instanceof EsdbIdentityRegistry) await registry.checkIndex((await logStore.readAll({ maxCount: 1 })).length > 0);
+      if (registry instanceof EsdbIdentityRegistry) {
+        await registry.checkIndex((await logStore.readAll({ maxCount: 1 })).length > 0);
+        // follow the registry streams, caught up before the first request is served
+        await registry.start();
+      }
       await reportPlaintextPersonalData(logStore, keys);
     },
     async close() {
+      await registry!.close(); // first: it may follow the registry on the store's connection
       await store!.close(); // closes the key store too when it wraps the log
-      await registry!.close();
       if (db.open) db.close();
     },
   };

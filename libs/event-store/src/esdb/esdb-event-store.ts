@@ -50,6 +50,11 @@ export interface EsdbEventStoreOptions {
   maxAppendSize?: number;
   /** where the adapter reports reconnects and similar operational facts; default: nowhere */
   log?: (message: string) => void;
+  /**
+   * How many streams' last revisions this instance remembers (its own appends, its reads, streams it
+   * was told are new); default 100,000, 0 turns the memory off. `streamRevisions` answers from it.
+   */
+  revisionCacheSize?: number;
 }
 
 const RESERVED = 'EventIdReserved';
@@ -70,6 +75,16 @@ interface FreshEvent {
   event: EventData;
   index: number;
   claim: ClaimOutcome;
+}
+
+/** Events of a call whose `$all` positions are still to learn (all but the last of a multi-event append). */
+interface PendingPosition {
+  eventId: string;
+  streamId: string;
+  revision: number;
+  out: AppendedEvent[];
+  /** where its answer sits in `out` (and where repeats of its eventId in the same call sit) */
+  indexes: number[];
 }
 
 /**
@@ -98,6 +113,14 @@ export class EsdbEventStore implements EventStore {
   private appendLimit: number;
   private readonly subscriptions = new Set<EsdbSubscription>();
   private closed = false;
+  /**
+   * Last revision of streams this instance wrote, read, or was told are new (`noteNewStreams`). Only
+   * ever used as an expected revision: a stale entry (another writer appended meanwhile) makes the
+   * append fail with a wrong expected revision, which forgets the entry, and the caller's retry reads
+   * the stream again. Insertion-ordered, forgets the oldest when full.
+   */
+  private readonly revisions = new Map<string, number>();
+  private readonly revisionCacheSize: number;
 
   constructor(
     readonly client: EventStoreDBClient,
@@ -106,6 +129,23 @@ export class EsdbEventStore implements EventStore {
     this.leaseMs = options.reservationLeaseMs ?? 30_000;
     this.pageSize = options.readPageSize ?? 500;
     this.appendLimit = options.maxAppendSize ?? DEFAULT_MAX_APPEND_SIZE;
+    this.revisionCacheSize = options.revisionCacheSize ?? 100_000;
+  }
+
+  /**
+   * Streams known not to exist yet (e.g. the stream of a customer the identity registry has just
+   * issued a fresh id for): `streamRevisions` answers -1 for them without asking the server. Wrong
+   * only if someone else wrote the stream since, which the append's expected revision catches.
+   */
+  noteNewStreams(streamIds: string[]): void {
+    for (const id of streamIds) if (!this.revisions.has(id)) this.remember(id, -1);
+  }
+
+  private remember(streamId: string, revision: number): void {
+    if (this.revisionCacheSize <= 0) return;
+    this.revisions.delete(streamId);
+    if (this.revisions.size >= this.revisionCacheSize) this.revisions.delete(this.revisions.keys().next().value!);
+    this.revisions.set(streamId, revision);
   }
 
   /** `esdb://host:2113?tls=false` (single node) or any connection string the client accepts. */
@@ -123,7 +163,10 @@ export class EsdbEventStore implements EventStore {
   ): Promise<AppendResult> {
     this.assertOpen();
     this.assertFits(events);
-    return this.appendChecked(streamId, events, options.expectedRevision ?? 'any');
+    const pending: PendingPosition[] = [];
+    const result = await this.appendChecked(streamId, events, options.expectedRevision ?? 'any', pending);
+    await this.fillPositions(pending);
+    return result;
   }
 
   /**
@@ -137,7 +180,9 @@ export class EsdbEventStore implements EventStore {
     this.assertOpen();
     for (const w of writes) this.assertFits(w.events);
     const results: AppendResult[] = [];
-    for (const w of writes) results.push(await this.appendChecked(w.streamId, w.events, w.expectedRevision ?? 'any'));
+    const pending: PendingPosition[] = [];
+    for (const w of writes) results.push(await this.appendChecked(w.streamId, w.events, w.expectedRevision ?? 'any', pending));
+    await this.fillPositions(pending);
     return results;
   }
 
@@ -154,7 +199,12 @@ export class EsdbEventStore implements EventStore {
     }
   }
 
-  private async appendChecked(streamId: string, events: EventData[], expected: ExpectedRevision): Promise<AppendResult> {
+  private async appendChecked(
+    streamId: string,
+    events: EventData[],
+    expected: ExpectedRevision,
+    pending: PendingPosition[],
+  ): Promise<AppendResult> {
     const out: AppendedEvent[] = new Array(events.length);
     const unique: { event: EventData; hash: string; index: number }[] = [];
     const repeats: { index: number; firstIndex: number }[] = [];
@@ -195,9 +245,12 @@ export class EsdbEventStore implements EventStore {
       nextExpectedRevision = (await this.streamRevisions([streamId])).get(streamId) ?? -1;
     } else {
       // 2. append the new events with the caller's expected revision, in chunks under the server's limit
-      nextExpectedRevision = await this.appendInChunks(streamId, fresh, resumedExpected(streamId, expected, claims), out);
+      nextExpectedRevision = await this.appendInChunks(streamId, fresh, resumedExpected(streamId, expected, claims), out, pending);
     }
-    for (const { index, firstIndex } of repeats) out[index] = { ...out[firstIndex], duplicate: true };
+    for (const { index, firstIndex } of repeats) {
+      out[index] = { ...out[firstIndex], duplicate: true };
+      pending.find((p) => p.out === out && p.indexes[0] === firstIndex)?.indexes.push(index);
+    }
     return { streamId, nextExpectedRevision, events: out };
   }
 
@@ -209,7 +262,13 @@ export class EsdbEventStore implements EventStore {
    * duplicates); the reservations of unwritten events are released when the server refused (not when
    * it was unavailable: the chunk may have been written).
    */
-  private async appendInChunks(streamId: string, fresh: FreshEvent[], expected: ExpectedRevision, out: AppendedEvent[]): Promise<number> {
+  private async appendInChunks(
+    streamId: string,
+    fresh: FreshEvent[],
+    expected: ExpectedRevision,
+    out: AppendedEvent[],
+    pending: PendingPosition[],
+  ): Promise<number> {
     let remaining = fresh;
     let expectedNow: ExpectedRevision = expected;
     let next = -1;
@@ -236,36 +295,79 @@ export class EsdbEventStore implements EventStore {
           continue;
         }
         const mapped = mapEsdbError(err, streamId, expectedNow);
+        // whatever this instance remembered of the stream is stale or unsure now: the retry reads it
+        this.revisions.delete(streamId);
         if (!(mapped instanceof StoreUnavailableError)) await this.release(remaining.map((f) => f.claim));
         throw mapped;
       }
       next = Number(result.nextExpectedRevision);
-      await this.recordPositions(streamId, chunk, next, result.position ? Number(result.position.commit) : undefined, out);
+      this.remember(streamId, next);
+      this.recordPositions(streamId, chunk, next, result.position ? Number(result.position.commit) : undefined, out, pending);
       remaining = remaining.slice(chunk.length);
       expectedNow = expected === 'any' ? 'any' : next;
     }
     return next;
   }
 
-  /** Revisions and positions of a written chunk: from the answer for one event, read back (from the leader) for more. */
-  private async recordPositions(
+  /**
+   * Revisions and positions of a written chunk. The append answers the last event's position; the
+   * others are learnt after the whole call, from one read of `$all` for all its streams (`fillPositions`).
+   */
+  private recordPositions(
     streamId: string,
     chunk: FreshEvent[],
     next: number,
     position: number | undefined,
     out: AppendedEvent[],
-  ): Promise<void> {
-    if (chunk.length === 1 && position !== undefined) {
-      out[chunk[0].index] = { eventId: chunk[0].event.eventId, revision: next, position, duplicate: false };
-      return;
-    }
+    pending: PendingPosition[],
+  ): void {
     const first = next - chunk.length + 1;
-    const written = await this.readStreamRaw(streamId, { direction: 'forwards', fromRevision: Math.max(0, first), maxCount: chunk.length });
-    const byId = new Map(written.map((e) => [e.eventId, e]));
-    for (const { event, index } of chunk) {
-      const e = byId.get(event.eventId) ?? (await this.findInStream(streamId, event.eventId));
-      if (!e) throw new Error(`EventStoreDB acknowledged event ${event.eventId} on ${streamId} but it cannot be read back`);
-      out[index] = { eventId: event.eventId, revision: e.revision, position: e.position, duplicate: false };
+    chunk.forEach(({ event, index }, i) => {
+      const revision = first + i;
+      const last = i === chunk.length - 1 && position !== undefined;
+      out[index] = { eventId: event.eventId, revision, position: last ? position : -1, duplicate: false };
+      if (!last) pending.push({ eventId: event.eventId, streamId, revision, out, indexes: [index] });
+    });
+  }
+
+  /**
+   * The `$all` positions of the events of a call the appends did not answer: one read of `$all`
+   * backwards from the call's last known position (from the leader) finds them all, since a call's
+   * appends are close together in the log; pages until every one is found. An event not found that
+   * way (a follower's view, a log flooded by other writers) is read back from its stream.
+   */
+  private async fillPositions(pending: PendingPosition[]): Promise<void> {
+    if (pending.length === 0) return;
+    const want = new Map(pending.map((p) => [p.eventId, p]));
+    let from: { commit: bigint; prepare: bigint } | typeof END = END;
+    const known = [...new Set(pending.map((p) => p.out))].flatMap((out) => out.filter((e) => e && e.position >= 0).map((e) => e.position));
+    // every pending event lies before the last event of the call's last append, whose position is known
+    if (known.length > 0) {
+      const top = BigInt(Math.max(...known));
+      from = { commit: top, prepare: top };
+    }
+    const pageSize = Math.min(4096, Math.max(64, pending.length * 3));
+    for (let pages = 0; want.size > 0 && pages < 8; pages++) {
+      let page: ResolvedEvent[];
+      try {
+        page = await drain(this.client.readAll({ direction: BACKWARDS, fromPosition: from, maxCount: pageSize, ...FROM_LEADER }));
+      } catch (err) {
+        throw mapEsdbError(err, '$all');
+      }
+      for (const { event: e } of page) {
+        const p = e ? want.get(e.id) : undefined;
+        if (!p || !e?.position || e.streamId !== p.streamId || Number(e.revision) !== p.revision) continue;
+        setPosition(p, Number(e.position.commit));
+        want.delete(e.id);
+      }
+      const oldest = page[page.length - 1]?.event?.position;
+      if (page.length < pageSize || !oldest) break;
+      from = oldest;
+    }
+    for (const p of want.values()) {
+      const e = await this.findInStream(p.streamId, p.eventId);
+      if (!e) throw new Error(`EventStoreDB acknowledged event ${p.eventId} on ${p.streamId} but it cannot be read back`);
+      setPosition(p, e.position);
     }
   }
 
@@ -422,17 +524,28 @@ export class EsdbEventStore implements EventStore {
     }
   }
 
+  /**
+   * Last revision of each stream: from what this instance remembers (its own appends, streams noted
+   * as new), otherwise read from the leader. A remembered revision can be stale when another writer
+   * appended since; appending with it as the expected revision then fails, the entry is forgotten,
+   * and the caller's retry reads the stream (ingestion re-reads after a wrong expected revision).
+   */
   async streamRevisions(streamIds: string[]): Promise<Map<string, number>> {
     this.assertOpen();
     const revisions = await Promise.all(
       streamIds.map(async (id) => {
+        const known = this.revisions.get(id);
+        if (known !== undefined) return known;
+        let revision: number;
         try {
           const [last] = await this.readStreamRaw(id, { direction: 'backwards', maxCount: 1 });
-          return last ? last.revision : -1;
+          revision = last ? last.revision : -1;
         } catch (err) {
-          if (err instanceof StreamNotFoundError) return -1;
-          throw err;
+          if (!(err instanceof StreamNotFoundError)) throw err;
+          revision = -1;
         }
+        this.remember(id, revision);
+        return revision;
       }),
     );
     return new Map(streamIds.map((id, i) => [id, revisions[i]]));
@@ -597,6 +710,10 @@ class StreamScan {
     const lowest = page[page.length - 1]?.revision ?? 0;
     this.next = page.length < this.pageSize || lowest === 0 ? undefined : BigInt(lowest - 1);
   }
+}
+
+function setPosition(p: PendingPosition, position: number): void {
+  for (const i of p.indexes) p.out[i] = { ...p.out[i], position };
 }
 
 function toEsdbExpected(expected: ExpectedRevision): AppendExpectedRevision {

@@ -18,10 +18,24 @@ export interface BackoffOptions {
   maxMs?: number;
 }
 
+/** Which streams a subscription follows: a server-side stream-name regex, and the check on our side. */
+export interface StreamSelection {
+  regex: string;
+  keep: (streamId: string, type: string) => boolean;
+  /** a process waiting only on this subscription's reconnect backoff may exit (a follower, not a worker) */
+  unrefTimers?: boolean;
+}
+
+/** The global log as the port shows it: neither system nor internal streams. */
+export const VISIBLE_STREAMS: StreamSelection = {
+  regex: VISIBLE_STREAM_REGEX,
+  keep: (streamId, type) => !isHiddenStream(streamId) && !isSystemEventType(type),
+};
+
 type Item = RecordedEvent | { caughtUp: number };
 
 /**
- * A catch-up subscription to `$all`, filtered server-side to our streams, that survives dropped
+ * A catch-up subscription to `$all`, filtered server-side (by default to our streams, the port's global log), that survives dropped
  * connections: it reconnects with exponential backoff (with jitter) and resumes strictly after the
  * last event it handed out, so nothing is lost or repeated. The resume point is always the position
  * of a delivered event, never a server filter checkpoint (those may point past events still to come).
@@ -51,6 +65,7 @@ export class EsdbSubscription implements Subscription {
     backoff: BackoffOptions = {},
     private readonly log: (message: string) => void = () => {},
     private readonly onClosed: () => void = () => {},
+    private readonly streams: StreamSelection = VISIBLE_STREAMS,
   ) {
     this.batchSize = Math.max(1, options.batchSize ?? 1000);
     this.highWater = Math.max(this.batchSize * 4, 1000);
@@ -79,6 +94,7 @@ export class EsdbSubscription implements Subscription {
       await new Promise<void>((resolve) => {
         this.backoffResolve = resolve;
         this.backoffTimer = setTimeout(resolve, delay);
+        if (this.streams.unrefTimers) this.backoffTimer.unref();
       });
     }
     this.closed = true;
@@ -91,7 +107,7 @@ export class EsdbSubscription implements Subscription {
       this.connections++;
       const sub = this.client.subscribeToAll({
         fromPosition: this.last >= 0 ? { commit: BigInt(this.last), prepare: BigInt(this.last) } : START,
-        filter: streamNameFilter({ regex: VISIBLE_STREAM_REGEX }),
+        filter: streamNameFilter({ regex: this.streams.regex }),
       });
       this.current = sub;
       let delivered = false;
@@ -142,7 +158,7 @@ export class EsdbSubscription implements Subscription {
     const position = Number(e.position.commit);
     if (position <= this.last) return; // already handed out before a reconnect
     this.last = position;
-    if (isHiddenStream(e.streamId) || isSystemEventType(e.type)) return;
+    if (!this.streams.keep(e.streamId, e.type)) return;
     for (const r of toRecorded(resolved)) this.push(r);
   }
 

@@ -21,7 +21,7 @@ export function isSystemEventType(type: string): boolean {
   return type.startsWith('$');
 }
 
-const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+export const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** Server-side stream-name filter of the global-log subscription: neither system nor internal streams. */
 export const VISIBLE_STREAM_REGEX = `^(?!\\$|${escapeRegex(INTERNAL_STREAM_PREFIX)})`;

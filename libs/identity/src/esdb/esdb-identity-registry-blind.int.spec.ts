@@ -19,11 +19,20 @@ const plaintextIn = (bytes: Buffer) => PLAIN.filter((v) => bytes.includes(Buffer
 describe('identity registry on EventStoreDB (gRPC double) with the blind index', () => {
   let server: EsdbDouble;
   let client: EventStoreDBClient;
+  let opened: EsdbIdentityRegistry[];
+  /** a registry closed after the test (it follows the registry streams once used) */
+  const open = (options?: ConstructorParameters<typeof EsdbIdentityRegistry>[1]) => {
+    const reg = new EsdbIdentityRegistry(client, options);
+    opened.push(reg);
+    return reg;
+  };
   beforeEach(async () => {
     server = new EsdbDouble();
     client = EventStoreDBClient.connectionString(await server.start());
+    opened = [];
   });
   afterEach(async () => {
+    await Promise.all(opened.map((r) => r.close()));
     await client.dispose();
     server.stop();
   });
@@ -38,12 +47,12 @@ describe('identity registry on EventStoreDB (gRPC double) with the blind index',
 
   it('names no reservation stream and writes no registry event with a plaintext identifier, and still resolves', async () => {
     const index = blindIdentifierIndex(randomBytes(32));
-    const reg = new EsdbIdentityRegistry(client, { index });
+    const reg = open({ index });
     await reg.checkIndex(false);
     const { a, c, m } = await history(reg);
     expect(m.merges[0].evidence.identifiers).toEqual([index.keyOf(email('a')), index.keyOf(email('b'))].sort());
     // another instance (its own memory) resolves through the server
-    const other = new EsdbIdentityRegistry(client, { index, factCacheSize: 0 });
+    const other = open({ index, followRegistry: false });
     expect(await other.lookup(PHONE)).toBe(a.customerId);
     expect(await other.lookup(email('c'))).toBe(c.customerId);
     expect(server.log.some((e) => e.streamName === `cem-internal-identifier-${index.keyOf(PHONE)}`)).toBe(true);
@@ -51,7 +60,7 @@ describe('identity registry on EventStoreDB (gRPC double) with the blind index',
   });
 
   it('the plain registry does hold them (what the blind index removes)', async () => {
-    const reg = new EsdbIdentityRegistry(client);
+    const reg = open();
     await reg.checkIndex(false);
     await history(reg);
     expect(plaintextIn(serverBytes(server))).toEqual(PLAIN);
@@ -59,18 +68,16 @@ describe('identity registry on EventStoreDB (gRPC double) with the blind index',
 
   it('records its index once and refuses an instance keyed otherwise', async () => {
     const index = blindIdentifierIndex(randomBytes(32));
-    await new EsdbIdentityRegistry(client, { index }).checkIndex(false);
-    await new EsdbIdentityRegistry(client, { index }).checkIndex(true); // the same index again: fine
-    await expect(new EsdbIdentityRegistry(client).checkIndex(true)).rejects.toThrow(/PRIVACY_INDEX_SECRET: required/);
-    await expect(new EsdbIdentityRegistry(client, { index: blindIdentifierIndex(randomBytes(32)) }).checkIndex(true)).rejects.toThrow(
-      /PRIVACY_INDEX_SECRET: differs/,
-    );
+    await open({ index }).checkIndex(false);
+    await open({ index }).checkIndex(true); // the same index again: fine
+    await expect(open().checkIndex(true)).rejects.toThrow(/PRIVACY_INDEX_SECRET: required/);
+    await expect(open({ index: blindIdentifierIndex(randomBytes(32)) }).checkIndex(true)).rejects.toThrow(/PRIVACY_INDEX_SECRET: differs/);
   });
 
   it('refuses the blind index over a registry that predates the record (plain streams: re-key first)', async () => {
-    const plain = new EsdbIdentityRegistry(client, { index: PLAIN_IDENTIFIER_INDEX });
+    const plain = open({ index: PLAIN_IDENTIFIER_INDEX });
     await history(plain);
-    const blind = new EsdbIdentityRegistry(client, { index: blindIdentifierIndex(randomBytes(32)) });
+    const blind = open({ index: blindIdentifierIndex(randomBytes(32)) });
     await expect(blind.checkIndex(true)).rejects.toThrow(IdentifierIndexMismatchError);
     await expect(blind.checkIndex(true)).rejects.toThrow(/holds identifiers in plain; re-key it first/);
     await plain.checkIndex(true); // recorded as plain: the plain instance goes on

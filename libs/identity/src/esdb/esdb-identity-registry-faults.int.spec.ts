@@ -5,22 +5,30 @@ import { email, request } from '../../test/requests';
 import { EsdbIdentityRegistry, registryCustomerStream } from './esdb-identity-registry';
 
 /** The identity registry against the faults of a real server, produced by the gRPC double. */
-describe('identity registry on EventStoreDB against server faults (gRPC double)', () => {
+describe.each([
+  ['reading every stream it needs', false],
+  ['following the registry through its subscription', true],
+])('identity registry on EventStoreDB against server faults (gRPC double), %s', (_, followRegistry) => {
   let server: EsdbDouble;
   let clients: EventStoreDBClient[];
-  /** a fresh registry (nothing remembered) on its own connection, as another API instance */
+  let registries: EsdbIdentityRegistry[];
+  /** a new registry on its own connection, as another API instance */
   const registry = () => {
     const c = EventStoreDBClient.connectionString(server.connectionString);
     clients.push(c);
-    return new EsdbIdentityRegistry(c, { factCacheSize: 0, maxAttempts: 5 });
+    const reg = new EsdbIdentityRegistry(c, { followRegistry, maxAttempts: 5 });
+    registries.push(reg);
+    return reg;
   };
 
   beforeEach(async () => {
     server = new EsdbDouble();
     await server.start();
     clients = [];
+    registries = [];
   });
   afterEach(async () => {
+    await Promise.all(registries.map((r) => r.close()));
     await Promise.all(clients.map((c) => c.dispose()));
     server.stop();
   });

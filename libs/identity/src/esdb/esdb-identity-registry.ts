@@ -10,8 +10,11 @@ import {
   type IdentifierIndex,
 } from '@cem/domain';
 import { StoreRefusedError, StoreUnavailableError } from '@cem/event-store';
+import type { RecordedEvent } from '@cem/event-store';
 import { isStreamNotFound, isWrongExpectedVersion, mapEsdbError } from '@cem/event-store/esdb/errors';
-import { INTERNAL_STREAM_PREFIX, identifierStream } from '@cem/event-store/esdb/naming';
+import { EsdbSubscription } from '@cem/event-store/esdb/esdb-subscription';
+import { escapeRegex, INTERNAL_STREAM_PREFIX, identifierStream } from '@cem/event-store/esdb/naming';
+import { toRecorded } from '@cem/event-store/esdb/records';
 import {
   IdentifierIndexMismatchError,
   type IdentityConflict,
@@ -54,33 +57,20 @@ export interface EsdbIdentityRegistryOptions {
   /** how often one request is re-resolved after losing a race to another writer; default 20 */
   maxAttempts?: number;
   /**
-   * How many settled facts (identifier -> claiming customer, merged-away customer -> survivor) this
-   * instance remembers; default 100,000, 0 turns the memory off. Both facts are written once and
-   * never change, so remembering them is always correct; it saves a read each.
+   * Follow the registry streams through one filtered `$all` subscription and resolve from the index
+   * it feeds (default true). false: every resolution reads the registry streams it needs from the
+   * server (the protocol without memory; for tests and comparisons).
    */
-  factCacheSize?: number;
+  followRegistry?: boolean;
+  /** told the id of every customer this instance registers (its customer stream cannot exist yet) */
+  onRegistered?: (customerId: string) => void;
+  /** where operational facts go (the subscription's reconnects); default: nowhere */
+  log?: (message: string) => void;
   /**
    * How identifiers are keyed (default: plain `kind:value`): with the blind index, the reservation
    * stream of an identifier is named by its keyed hash, so no stream name or registry event holds it.
    */
   index?: IdentifierIndex;
-}
-
-/** Insertion-ordered memory of facts that never change once written; forgets the oldest when full. */
-class FactCache {
-  private readonly map = new Map<string, string>();
-  constructor(private readonly max: number) {}
-  get(key: string): string | undefined {
-    return this.map.get(key);
-  }
-  delete(key: string): void {
-    this.map.delete(key);
-  }
-  set(key: string, value: string): void {
-    if (this.max <= 0 || this.map.has(key)) return;
-    if (this.map.size >= this.max) this.map.delete(this.map.keys().next().value!);
-    this.map.set(key, value);
-  }
 }
 
 interface CustomerState {
@@ -94,6 +84,156 @@ interface CustomerState {
   apart: string[];
   /** erased: no identifier resolves to it any more */
   erased: boolean;
+}
+
+/** What the registry streams of one identifier say (folded in revision order). */
+interface ClaimFacts {
+  /** the customer owning it now; undefined once released by an erasure */
+  owner?: string;
+  /** revision of the claim stream's last event */
+  revision: number;
+  /** soft-deleted, truncated or rewritten by an operator: refused, never read as a second owner */
+  deleted?: boolean;
+}
+
+/** What the registry stream of one customer says (folded in revision order). */
+interface CustomerFacts {
+  id: string;
+  revision: number;
+  seq: number;
+  survivorId?: string;
+  apart: string[];
+  erased: boolean;
+  deleted?: boolean;
+}
+
+const IDENTIFIER_PREFIX = identifierStream('');
+const CUSTOMER_PREFIX = registryCustomerStream('');
+/** The registry streams (and their `$$` metadata streams, where an operator's deletion shows) in `$all`. */
+const REGISTRY_STREAMS_REGEX = `^(\\$\\$)?(${[IDENTIFIER_PREFIX, CUSTOMER_PREFIX].map(escapeRegex).join('|')}|${escapeRegex(REGISTRY_MERGES_STREAM)}$)`;
+
+const REGISTRY_STREAMS = new RegExp(REGISTRY_STREAMS_REGEX);
+
+/**
+ * The registry in memory: every identifier's claim state and every customer's registration, merge
+ * pointer, kept-apart pairs and erasure, plus the merges not yet confirmed. Fed in `$all` order by
+ * the subscription, and by this instance's own writes and direct reads; every stream's state carries
+ * its revision, so an event is applied once whichever source brings it first.
+ */
+class RegistryIndex {
+  readonly claims = new Map<string, ClaimFacts>();
+  readonly customers = new Map<string, CustomerFacts>();
+  readonly decided = new Map<string, PendingMerge>();
+  readonly confirmed = new Set<string>();
+
+  /** one event of a registry stream (or of its metadata stream), in its stream's order */
+  apply(e: Pick<RecordedEvent, 'streamId' | 'type' | 'data' | 'revision' | 'position'>): void {
+    const { streamId, type } = e;
+    const data = (e.data ?? {}) as Record<string, unknown>;
+    if (streamId.startsWith('$$')) {
+      // an operator deleted (soft: `$tb`) or truncated a registry stream: what it hides cannot be decided from
+      const meta = data;
+      if (meta.$tb !== undefined || meta.$maxCount !== undefined || meta.$maxAge !== undefined) this.markDeleted(streamId.slice(2));
+      return;
+    }
+    if (type.startsWith('$')) {
+      if (type === '$streamDeleted') this.markDeleted(streamId);
+      return;
+    }
+    if (streamId === REGISTRY_MERGES_STREAM) {
+      if (type === MERGE_DECIDED) {
+        const m = data as unknown as PendingMerge;
+        if (!this.decided.has(m.mergeId) && !this.confirmed.has(m.mergeId)) this.decided.set(m.mergeId, m);
+      } else if (type === MERGE_CONFIRMED) {
+        for (const id of (data as { mergeIds: string[] }).mergeIds) {
+          this.confirmed.add(id);
+          this.decided.delete(id);
+        }
+      }
+      return;
+    }
+    if (streamId.startsWith(IDENTIFIER_PREFIX)) this.applyClaim(streamId.slice(IDENTIFIER_PREFIX.length), type, data, e.revision);
+    else if (streamId.startsWith(CUSTOMER_PREFIX))
+      this.applyCustomer(streamId.slice(CUSTOMER_PREFIX.length), type, data, e.revision, e.position);
+  }
+
+  private applyClaim(key: string, type: string, data: Record<string, unknown>, revision: number): void {
+    const st = this.claims.get(key);
+    if (st && revision <= st.revision) return;
+    if (!st && revision !== 0) {
+      // its first event is not at revision 0: the stream was deleted and written again
+      this.claims.set(key, { revision, deleted: true });
+      return;
+    }
+    const next: ClaimFacts = st ?? { revision };
+    next.revision = revision;
+    if (type === CLAIMED) {
+      // a claim over a claim that was never released: the stream was deleted and written again
+      if (st && st.owner !== undefined) next.deleted = true;
+      next.owner = this.intern(data.customerId as string);
+    } else if (type === MOVED) next.owner = this.intern(data.customerId as string);
+    else if (type === RELEASED) next.owner = undefined;
+    this.claims.set(key, next);
+  }
+
+  private applyCustomer(id: string, type: string, data: Record<string, unknown>, revision: number, position: number): void {
+    const st = this.customers.get(id);
+    if (st && revision <= st.revision) return;
+    if (type === REGISTERED) {
+      if (st || revision !== 0) {
+        this.customers.set(id, { ...(st ?? { id, seq: position, apart: [], erased: false }), revision, deleted: true });
+        return;
+      }
+      this.customers.set(id, { id, revision, seq: position, apart: [], erased: false });
+      return;
+    }
+    if (!st) {
+      // events of a customer whose registration this index never saw (deleted and rewritten)
+      this.customers.set(id, { id, revision, seq: position, apart: [], erased: false, deleted: true });
+      return;
+    }
+    st.revision = revision;
+    if (type === MERGED_INTO) st.survivorId = this.intern(data.survivorId as string);
+    else if (type === UNMERGED) st.survivorId = undefined;
+    else if (type === KEPT_APART) st.apart.push(this.intern(data.otherId as string));
+    else if (type === ERASED) st.erased = true;
+  }
+
+  private markDeleted(streamId: string): void {
+    if (streamId.startsWith(IDENTIFIER_PREFIX)) {
+      const key = streamId.slice(IDENTIFIER_PREFIX.length);
+      this.claims.set(key, { ...(this.claims.get(key) ?? { revision: -1 }), deleted: true });
+    } else if (streamId.startsWith(CUSTOMER_PREFIX)) {
+      const id = streamId.slice(CUSTOMER_PREFIX.length);
+      const st = this.customers.get(id) ?? { id, revision: -1, seq: 0, apart: [], erased: false };
+      this.customers.set(id, { ...st, deleted: true });
+    }
+  }
+
+  /** one string per customer id however many identifiers name it (memory) */
+  private intern(id: string): string {
+    return this.customers.get(id)?.id ?? id;
+  }
+
+  /**
+   * A whole stream read from the server (events from its first kept revision): replaces what the
+   * index holds when it is at least as recent; a stream read empty is forgotten (nothing to know).
+   */
+  replace(streamId: string, events: RecordedEvent[]): void {
+    const isClaim = streamId.startsWith(IDENTIFIER_PREFIX);
+    const key = streamId.slice(isClaim ? IDENTIFIER_PREFIX.length : CUSTOMER_PREFIX.length);
+    const map: Map<string, { revision: number; deleted?: boolean }> = isClaim ? this.claims : this.customers;
+    const held = map.get(key);
+    const last = events[events.length - 1];
+    if (held?.deleted) return; // sticky: an operator's deletion stays refused until restored
+    if (!last) {
+      if (held && held.revision >= 0) map.set(key, { ...held, deleted: true }); // was there, is gone: deleted
+      return;
+    }
+    if (held && held.revision > last.revision) return;
+    map.delete(key);
+    for (const e of events) this.apply(e);
+  }
 }
 
 /** Lost a race: re-read and resolve the request again. */
@@ -116,28 +256,119 @@ class Contended extends Error {}
  *
  * A writer that loses a race (an identifier claimed or a customer merged under it) re-reads and
  * resolves the request again.
+ *
+ * Each instance follows the registry streams through one filtered `$all` subscription (caught up
+ * before it resolves anything) into an in-memory index, so resolving a batch reads nothing: an
+ * identifier the index does not know is claimed outright (`no_stream`), a merge compares-and-sets on
+ * the revision the index holds. The index may lag behind another instance's writes by the
+ * subscription's delay; every write it decides is a compare-and-set on the server, so a stale index
+ * makes the write fail, and the request is resolved again from the streams read afresh. What
+ * another instance changes without a compare-and-set of ours (unmerge, erasure, merge) reaches this
+ * one through the subscription, without a restart.
  */
 export class EsdbIdentityRegistry implements IdentityRegistry {
   readonly canForget = true;
   private readonly newCustomerId: () => string;
   private readonly maxAttempts: number;
-  /** identifier key -> customer that claimed it (the claim stream's first event, never changes) */
-  private readonly claims: FactCache;
-  /** merged-away customer -> survivor (a customer is merged away at most once, never back) */
-  private readonly mergedInto: FactCache;
   private readonly index: IdentifierIndex;
-  /** identifier key -> revision of the release ending its claim stream (a new claim appends exactly after it) */
-  private readonly released = new Map<string, bigint>();
+  private readonly known = new RegistryIndex();
+  private readonly followRegistry: boolean;
+  private subscription?: EsdbSubscription;
+  private following?: Promise<void>;
+  /** `$all` position of the last registry event the subscription applied */
+  private followed = -1;
+  private readonly waiters = new Set<() => void>();
+  private closed = false;
+  /** `$all` position of the last registry event this instance wrote */
+  lastWrittenPosition = -1;
 
   constructor(
     private readonly client: EventStoreDBClient,
-    options: EsdbIdentityRegistryOptions = {},
+    private readonly options: EsdbIdentityRegistryOptions = {},
   ) {
     this.newCustomerId = options.newCustomerId ?? randomUUID;
     this.maxAttempts = options.maxAttempts ?? 20;
-    this.claims = new FactCache(options.factCacheSize ?? 100_000);
-    this.mergedInto = new FactCache(options.factCacheSize ?? 100_000);
     this.index = options.index ?? PLAIN_IDENTIFIER_INDEX;
+    this.followRegistry = options.followRegistry ?? true;
+  }
+
+  /**
+   * Opens the subscription to the registry streams and resolves once it has caught up with the
+   * server (everything written before is in the index). Called at boot, and by the first request
+   * otherwise. A subscription refused for good (no read rights on `$all`) leaves the registry reading
+   * every stream it needs, as without an index, and says so.
+   */
+  start(): Promise<void> {
+    if (!this.followRegistry || this.closed) return Promise.resolve();
+    this.following ??= new Promise<void>((caughtUp) => {
+      const sub = new EsdbSubscription(this.client, { batchSize: 1000 }, undefined, this.options.log, undefined, {
+        regex: REGISTRY_STREAMS_REGEX,
+        keep: (streamId) => REGISTRY_STREAMS.test(streamId),
+        unrefTimers: true,
+      });
+      this.subscription = sub;
+      void (async () => {
+        try {
+          for await (const msg of sub) {
+            if (msg.type === 'events') {
+              for (const e of msg.events) this.known.apply(e);
+              this.advance(msg.events[msg.events.length - 1].position);
+            } else {
+              this.advance(msg.position);
+              caughtUp();
+            }
+          }
+        } catch (err) {
+          this.options.log?.(
+            `identity registry: following the registry streams stopped (${(err as Error).message}); resolving by reading them`,
+          );
+        } finally {
+          this.subscription = undefined;
+          caughtUp();
+          this.wakeWaiters();
+        }
+      })();
+    });
+    return this.following;
+  }
+
+  private advance(position: number): void {
+    if (position <= this.followed) return;
+    this.followed = position;
+    this.wakeWaiters();
+  }
+
+  private wakeWaiters(): void {
+    for (const w of [...this.waiters]) w();
+  }
+
+  /** whether resolutions may trust the index (the subscription is running and caught up once) */
+  private get indexed(): boolean {
+    return this.subscription !== undefined;
+  }
+
+  /**
+   * Resolves when the subscription has applied every registry event up to `position` (e.g. another
+   * instance's `lastWrittenPosition`); false when `timeoutMs` passed first or nothing is followed.
+   */
+  async followedUpTo(position: number, timeoutMs = 10_000): Promise<boolean> {
+    await this.start();
+    const deadline = Date.now() + timeoutMs;
+    while (this.followed < position) {
+      if (!this.indexed) return false;
+      const left = deadline - Date.now();
+      if (left <= 0) return false;
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          this.waiters.delete(done);
+          resolve();
+        };
+        const timer = setTimeout(done, left);
+        this.waiters.add(done);
+      });
+    }
+    return true;
   }
 
   /**
@@ -172,25 +403,24 @@ export class EsdbIdentityRegistry implements IdentityRegistry {
   }
 
   /**
-   * Resolves the requests one after the other. Live customers read during the batch are remembered
-   * until its end (a batch names the same customers many times): a later request of the batch may so
-   * be resolved to a customer another instance has merged away meanwhile, which is the same race as a
-   * merge landing between a read and the append, and ends the same way (the events follow the merge;
-   * merging that customer again fails its compare-and-set and re-reads).
+   * Resolves the requests one after the other, from the index (no read). A request that loses a race
+   * is resolved again from the registry streams read afresh (which also corrects the index).
    */
   async resolveBatch(requests: ResolveRequest[]): Promise<Resolution[]> {
+    await this.start();
     const out: Resolution[] = [];
-    const live = new Map<string, CustomerState>();
-    for (const req of requests) out.push(await this.resolveOne(req, live));
+    for (const req of requests) out.push(await this.resolveOne(req));
     return out;
   }
 
-  private async resolveOne(req: ResolveRequest, live = new Map<string, CustomerState>()): Promise<Resolution> {
+  private async resolveOne(req: ResolveRequest): Promise<Resolution> {
     const keys = [...new Set(req.identifiers.map(this.index.keyOf))].sort();
     const merges: PendingMerge[] = [];
+    // a customer registered by an attempt that then lost its claims is reused by the next attempt that needs one
+    const issued: { customerId?: string } = {};
     for (let attempt = 1; ; attempt++) {
       try {
-        const resolution = await this.tryResolve(req, keys, merges, live);
+        const resolution = await this.tryResolve(req, keys, merges, attempt > 1 || !this.indexed, issued);
         return { ...resolution, merges };
       } catch (err) {
         if (!(err instanceof Contended) || attempt >= this.maxAttempts) {
@@ -198,28 +428,28 @@ export class EsdbIdentityRegistry implements IdentityRegistry {
             throw new StoreUnavailableError(`identity resolution stayed contended after ${attempt} attempts; retry`);
           throw err;
         }
-        // lost a race: what this batch remembers may be stale, the retry reads afresh
-        live.clear();
         await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 2 ** attempt)));
       }
     }
   }
 
+  /** `fresh`: read every registry stream the request needs from the server instead of trusting the index */
   private async tryResolve(
     req: ResolveRequest,
     keys: string[],
     merges: PendingMerge[],
-    live: Map<string, CustomerState>,
+    fresh: boolean,
+    issued: { customerId?: string },
   ): Promise<Omit<Resolution, 'merges'>> {
-    const owners = await Promise.all(keys.map((k) => this.owner(k)));
-    const unclaimed = keys.filter((_, i) => owners[i] === undefined);
+    const claims = await Promise.all(keys.map((k) => this.claim(k, fresh)));
+    const unclaimed = keys.filter((_, i) => claims[i]?.owner === undefined);
     const states = new Map<string, { state: CustomerState; keys: string[] }>();
-    const resolved = await Promise.all(owners.map((o) => (o === undefined ? undefined : this.follow(o, live))));
+    const resolved = await Promise.all(claims.map((c) => (c?.owner === undefined ? undefined : this.follow(c.owner, fresh))));
     const erased = keys.filter((_, i) => resolved[i]?.erased);
     if (erased.length > 0) {
-      // a claim still naming an erased customer (remembered by this instance, or claimed for an event
-      // that never landed): released now, and the request resolved again
-      for (const key of erased) await this.release(key, async (owner) => (await this.follow(owner))?.erased === true);
+      // a claim still naming an erased customer (claimed for an event that never landed, or not yet
+      // released when this index saw it): released now, and the request resolved again
+      for (const key of erased) await this.release(key, async (owner) => (await this.follow(owner, true))?.erased === true);
       throw new Contended();
     }
     resolved.forEach((state, i) => {
@@ -230,8 +460,13 @@ export class EsdbIdentityRegistry implements IdentityRegistry {
     });
 
     if (states.size === 0) {
-      const customerId = this.newCustomerId();
-      await this.append(registryCustomerStream(customerId), REGISTERED, { registeredAt: new Date().toISOString() }, NO_STREAM);
+      let customerId = issued.customerId;
+      if (customerId === undefined) {
+        customerId = this.newCustomerId();
+        await this.append(registryCustomerStream(customerId), REGISTERED, { registeredAt: new Date().toISOString() }, NO_STREAM);
+        issued.customerId = customerId;
+        this.options.onRegistered?.(customerId);
+      }
       await this.claimAll(unclaimed, customerId);
       return { customerId, registered: true };
     }
@@ -267,10 +502,6 @@ export class EsdbIdentityRegistry implements IdentityRegistry {
         mergedIds.map((id) => this.append(registryCustomerStream(id), MERGED_INTO, { survivorId }, states.get(id)!.state.revision)),
       );
       const done = mergedIds.filter((_, i) => results[i].status === 'fulfilled');
-      for (const id of done) {
-        this.mergedInto.set(id, survivorId);
-        live.delete(id);
-      }
       const failed = results.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
       const merge = mergeCarriedOut(decided, done);
       if (merge) {
@@ -286,45 +517,72 @@ export class EsdbIdentityRegistry implements IdentityRegistry {
   /** Claims every key for the customer; any key claimed by someone else meanwhile means: resolve again. */
   private async claimAll(keys: string[], customerId: string): Promise<void> {
     const results = await Promise.allSettled(
-      keys.map((k) => this.append(identifierStream(k), CLAIMED, { customerId }, this.released.get(k) ?? NO_STREAM)),
+      keys.map((k) => {
+        const held = this.known.claims.get(k);
+        // after a release a new claim appends right after it; otherwise the claim opens the stream
+        const expected = held && held.owner === undefined && held.revision >= 0 ? BigInt(held.revision) : NO_STREAM;
+        return this.append(identifierStream(k), CLAIMED, { customerId }, expected);
+      }),
     );
-    keys.forEach((k, i) => {
-      if (results[i].status !== 'fulfilled') return;
-      this.claims.set(k, customerId);
-      this.released.delete(k);
-    });
     const failed = results.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
     if (failed) throw failed.reason instanceof WrongRevision ? new Contended() : failed.reason;
   }
 
   /**
-   * Appends one registry event. A write that fails as unavailable may have been committed (the
-   * server answers "timed out" after committing): it is retried a few times with the same event id
-   * and the same expected revision, which the server recognises as the same write for `no_stream` and
-   * exact revisions, so a merge or claim that landed is never reported as failed and then forgotten.
-   * A `no_stream` write answered past revision 0 landed on a stream an operator had soft-deleted.
+   * Appends one registry event and applies it to the index. A write that fails as unavailable may
+   * have been committed (the server answers "timed out" after committing): it is retried a few times
+   * with the same event id and the same expected revision, which the server recognises as the same
+   * write for `no_stream` and exact revisions, so a merge or claim that landed is never reported as
+   * failed and then forgotten. A `no_stream` write answered past revision 0 landed on a stream an
+   * operator had soft-deleted.
    */
   private async append(stream: string, type: string, data: object, expectedRevision: bigint | 'no_stream' | 'any'): Promise<bigint> {
     const event = jsonEvent({ id: randomUUID(), type, data: data as never });
     for (let attempt = 1; ; attempt++) {
-      let revision: bigint;
+      let result;
       try {
-        revision = (await this.client.appendToStream(stream, event, { expectedRevision })).nextExpectedRevision;
+        result = await this.client.appendToStream(stream, event, { expectedRevision });
       } catch (err) {
-        if (isWrongExpectedVersion(err)) throw new WrongRevision(stream);
+        if (isWrongExpectedVersion(err)) {
+          // what the index holds of this stream is stale: read it afresh (the retry will use it)
+          await this.refresh(stream).catch(() => {});
+          throw new WrongRevision(stream);
+        }
         const mapped = mapEsdbError(err, stream);
         if (!(mapped instanceof StoreUnavailableError) || attempt >= 3) throw mapped;
         await new Promise((r) => setTimeout(r, 50 * attempt));
         continue;
       }
+      const revision = result.nextExpectedRevision;
       if (expectedRevision === NO_STREAM && revision !== 0n) throw deletedRegistryStream(stream);
+      const position = result.position ? Number(result.position.commit) : -1;
+      if (position > this.lastWrittenPosition) this.lastWrittenPosition = position;
+      await this.learnOwnWrite(stream, type, data, Number(revision), position);
       return revision;
     }
   }
 
-  private async read(stream: string, direction: 'forwards' | 'backwards', maxCount: number) {
+  /** Own writes go into the index at once (read-your-writes); one that does not follow on what the index holds makes it read the stream. */
+  private async learnOwnWrite(stream: string, type: string, data: object, revision: number, position: number): Promise<void> {
+    if (stream === REGISTRY_MERGES_STREAM) return this.known.apply({ streamId: stream, type, data, revision, position });
+    const isClaim = stream.startsWith(IDENTIFIER_PREFIX);
+    if (!isClaim && !stream.startsWith(CUSTOMER_PREFIX)) return;
+    const held = isClaim
+      ? this.known.claims.get(stream.slice(IDENTIFIER_PREFIX.length))
+      : this.known.customers.get(stream.slice(CUSTOMER_PREFIX.length));
+    if ((held?.revision ?? -1) === revision - 1) this.known.apply({ streamId: stream, type, data, revision, position });
+    else if ((held?.revision ?? -1) < revision) await this.refresh(stream);
+  }
+
+  /** Reads a claim or customer registry stream from the server into the index. */
+  private async refresh(stream: string): Promise<void> {
+    if (!stream.startsWith(IDENTIFIER_PREFIX) && !stream.startsWith(CUSTOMER_PREFIX)) return;
+    this.known.replace(stream, await this.read(stream, 'forwards', Number.MAX_SAFE_INTEGER));
+  }
+
+  private async read(stream: string, direction: 'forwards' | 'backwards', maxCount: number): Promise<RecordedEvent[]> {
     try {
-      const out = [];
+      const out: RecordedEvent[] = [];
       for await (const r of this.client.readStream(stream, {
         direction: direction === 'forwards' ? FORWARDS : BACKWARDS,
         fromRevision: direction === 'forwards' ? START : END,
@@ -332,7 +590,7 @@ export class EsdbIdentityRegistry implements IdentityRegistry {
         // the registry decides claims and merges from what it reads: only the leader's view will do
         requiresLeader: true,
       })) {
-        if (r.event) out.push(r.event);
+        out.push(...toRecorded(r));
       }
       return out;
     } catch (err) {
@@ -341,52 +599,28 @@ export class EsdbIdentityRegistry implements IdentityRegistry {
     }
   }
 
-  /** the customer that claimed this identifier key (before following merges) */
-  private async owner(key: string): Promise<string | undefined> {
-    const known = this.claims.get(key);
-    if (known !== undefined) return known;
-    // the claim, then any moves an unmerge made (rare: the stream is one event long otherwise)
-    const events = await this.read(identifierStream(key), 'forwards', Number.MAX_SAFE_INTEGER);
-    if (events.length === 0) return undefined;
-    if (events[0].revision !== 0n) throw deletedRegistryStream(identifierStream(key));
-    const last = events[events.length - 1];
-    if (last.type === RELEASED) {
-      this.released.set(key, last.revision);
-      return undefined;
-    }
-    const owner = (last.data as { customerId: string }).customerId;
-    this.claims.set(key, owner);
-    return owner;
+  /** What the index holds of this identifier's claim stream (read first when `fresh`); refused when an operator deleted it. */
+  private async claim(key: string, fresh: boolean): Promise<ClaimFacts | undefined> {
+    if (fresh) await this.refresh(identifierStream(key));
+    const held = this.known.claims.get(key);
+    if (held?.deleted) throw deletedRegistryStream(identifierStream(key));
+    return held;
   }
 
   /** follows merges to the live customer; undefined for an id the registry never issued */
-  private async follow(customerId: string, live?: Map<string, CustomerState>): Promise<CustomerState | undefined> {
+  private async follow(customerId: string, fresh: boolean): Promise<CustomerState | undefined> {
     let state: CustomerState | undefined;
     await followMergeChainAsync(customerId, async (id) => {
-      const survivor = this.mergedInto.get(id);
-      if (survivor !== undefined) return survivor;
-      state = live?.get(id);
-      if (state) return null;
-      // registered, merged into at most one survivor at a time; an unmerge makes it live again
-      const events = await this.read(registryCustomerStream(id), 'forwards', Number.MAX_SAFE_INTEGER);
-      if (events.length === 0) return undefined;
-      if (events[0].revision !== 0n) throw deletedRegistryStream(registryCustomerStream(id));
-      let survivorId: string | undefined;
-      const apart: string[] = [];
-      let erased = false;
-      for (const e of events) {
-        if (e.type === ERASED) erased = true;
-        if (e.type === MERGED_INTO) survivorId = (e.data as { survivorId: string }).survivorId;
-        else if (e.type === UNMERGED) survivorId = undefined;
-        else if (e.type === KEPT_APART) apart.push((e.data as { otherId: string }).otherId);
+      let facts = this.known.customers.get(id);
+      // a customer the index has not seen (yet) is read, as is every one when asked to read afresh
+      if (fresh || !facts || !this.indexed) {
+        await this.refresh(registryCustomerStream(id));
+        facts = this.known.customers.get(id);
       }
-      if (survivorId !== undefined) {
-        this.mergedInto.set(id, survivorId);
-        return survivorId;
-      }
-      const last = events[events.length - 1];
-      state = { customerId: id, revision: last.revision, seq: Number(events[0].position?.commit ?? 0), apart, erased };
-      live?.set(id, state);
+      if (!facts) return undefined;
+      if (facts.deleted) throw deletedRegistryStream(registryCustomerStream(id));
+      if (facts.survivorId !== undefined) return facts.survivorId;
+      state = { customerId: id, revision: BigInt(facts.revision), seq: facts.seq, apart: facts.apart, erased: facts.erased };
       return null;
     });
     return state;
@@ -396,25 +630,22 @@ export class EsdbIdentityRegistry implements IdentityRegistry {
    * Idempotent by unmergeId: the split customer's `CustomerUnmerged` (naming it) is appended last, so
    * a move interrupted half way is completed by running it again. The survivor's `CustomerKeptApart`
    * changes its revision, so a merge of the survivor decided concurrently loses its compare-and-set
-   * and is resolved again (and sees the pair kept apart).
+   * and is resolved again (and sees the pair kept apart). Other instances learn it from their
+   * subscription.
    */
   async unmerge(moves: UnmergeMove[]): Promise<void> {
+    await this.start();
     for (const m of moves) {
       const events = await this.read(registryCustomerStream(m.splitId), 'forwards', Number.MAX_SAFE_INTEGER);
       if (events.some((e) => e.type === UNMERGED && (e.data as { unmergeId?: string }).unmergeId === m.unmergeId)) continue;
       const own = async (ids: Identifier[], customerId: string) => {
-        for (const id of ids) {
-          const key = this.index.keyOf(id);
-          await this.append(identifierStream(key), MOVED, { customerId }, 'any');
-          this.claims.delete(key);
-        }
+        for (const id of ids) await this.append(identifierStream(this.index.keyOf(id)), MOVED, { customerId }, 'any');
       };
       await own(m.identifiers, m.splitId);
       await own(m.keptBySurvivor, m.survivorId);
       await this.append(registryCustomerStream(m.survivorId), KEPT_APART, { otherId: m.splitId }, 'any');
       await this.append(registryCustomerStream(m.splitId), KEPT_APART, { otherId: m.survivorId }, 'any');
       await this.append(registryCustomerStream(m.splitId), UNMERGED, { unmergeId: m.unmergeId, survivorId: m.survivorId }, 'any');
-      this.mergedInto.delete(m.splitId);
       // the customers merged into the split customer point at it already (chains are followed, not re-pointed)
     }
   }
@@ -432,7 +663,10 @@ export class EsdbIdentityRegistry implements IdentityRegistry {
     return out.slice(options.offset, options.offset + options.limit);
   }
 
+  /** Merges decided and not yet confirmed: from the index while it follows the registry, else read from the merge log. */
   async pendingMerges(): Promise<PendingMerge[]> {
+    await this.start();
+    if (this.indexed) return [...this.known.decided.values()];
     const decided = new Map<string, PendingMerge>();
     const confirmed = new Set<string>();
     for (const e of await this.read(REGISTRY_MERGES_STREAM, 'forwards', Number.MAX_SAFE_INTEGER)) {
@@ -451,28 +685,33 @@ export class EsdbIdentityRegistry implements IdentityRegistry {
     await this.append(REGISTRY_MERGES_STREAM, MERGE_CONFIRMED, { mergeIds }, 'any');
   }
 
+  /** Exact: reads the streams it needs (a lookup is one request, not a batch), which also corrects the index. */
   async lookup(identifier: Identifier): Promise<string | undefined> {
-    const owner = await this.owner(this.index.keyOf(identifier));
-    const state = owner === undefined ? undefined : await this.follow(owner);
+    await this.start();
+    const owner = (await this.claim(this.index.keyOf(identifier), true))?.owner;
+    const state = owner === undefined ? undefined : await this.follow(owner, true);
     return state?.erased ? undefined : state?.customerId;
   }
 
   async canonicalId(customerId: string): Promise<string | undefined> {
-    return (await this.follow(customerId))?.customerId;
+    await this.start();
+    return (await this.follow(customerId, true))?.customerId;
   }
 
   /**
    * Erasure on append-only streams: each identifier's claim stream gets an `IdentifierReleased` (the
    * owner is the last event, so it no longer resolves, and a later event naming it claims it anew after
    * the release, for a new customer), then each customer's registry stream a `CustomerErased`, so a
-   * claim this method was not told of (or another instance still remembers) is released when met.
-   * The registry cannot list a customer's identifiers itself: the erasure passes those its events
-   * name. Releases compare-and-set on the claim stream; idempotent. Stream names and merge evidence
-   * are identifier keys: plaintext unless the registry is keyed by the blind index (docs/privacy.md).
+   * claim this method was not told of (or another instance has not yet seen released) is released
+   * when met. The registry cannot list a customer's identifiers itself: the erasure passes those its
+   * events name. Releases compare-and-set on the claim stream; idempotent. Stream names and merge
+   * evidence are identifier keys: plaintext unless the registry is keyed by the blind index
+   * (docs/privacy.md).
    */
   async forgetCustomers(customerIds: string[], identifiers: Identifier[] = []): Promise<number> {
+    await this.start();
     const ids = new Set(customerIds);
-    const erasedOwner = async (owner: string) => ids.has(owner) || ids.has((await this.follow(owner))?.customerId ?? '');
+    const erasedOwner = async (owner: string) => ids.has(owner) || ids.has((await this.follow(owner, true))?.customerId ?? '');
     let released = 0;
     for (const key of new Set(identifiers.map(this.index.keyOf))) if (await this.release(key, erasedOwner)) released++;
     for (const id of customerIds) {
@@ -485,14 +724,13 @@ export class EsdbIdentityRegistry implements IdentityRegistry {
   /** Appends a release to a claim stream whose owner `isErased` says goes (compare-and-set on its last event). */
   private async release(key: string, isErased: (owner: string) => Promise<boolean>): Promise<boolean> {
     for (;;) {
-      this.claims.delete(key);
       const events = await this.read(identifierStream(key), 'forwards', Number.MAX_SAFE_INTEGER);
       const last = events[events.length - 1];
       if (!last || last.type === RELEASED) return false;
       const owner = (last.data as { customerId: string }).customerId;
       if (!(await isErased(owner))) return false;
       try {
-        this.released.set(key, await this.append(identifierStream(key), RELEASED, { releasedFrom: owner }, last.revision));
+        await this.append(identifierStream(key), RELEASED, { releasedFrom: owner }, BigInt(last.revision));
         return true;
       } catch (e) {
         if (!(e instanceof WrongRevision)) throw e;
@@ -589,13 +827,16 @@ export class EsdbIdentityRegistry implements IdentityRegistry {
         REGISTRY_CONFLICTS_STREAM,
         state.conflicts.slice(i, i + 500).map((c) => ({ type: CONFLICT, data: c })),
       );
+    // this instance resolves from its index: it has followed the restored streams before it answers
+    if (this.indexed) await this.followedUpTo(this.lastWrittenPosition, 60_000);
     onProgress?.(total, total);
   }
 
   /** Appends events to a registry stream in one write (restore: nothing else writes the registry yet). */
   private async appendAll(stream: string, events: { type: string; data: object }[]): Promise<void> {
+    let result;
     try {
-      await this.client.appendToStream(
+      result = await this.client.appendToStream(
         stream,
         events.map((e) => jsonEvent({ id: randomUUID(), type: e.type, data: e.data as never })),
         { expectedRevision: 'any' },
@@ -603,10 +844,16 @@ export class EsdbIdentityRegistry implements IdentityRegistry {
     } catch (err) {
       throw mapEsdbError(err, stream);
     }
+    const position = result.position ? Number(result.position.commit) : -1;
+    if (position > this.lastWrittenPosition) this.lastWrittenPosition = position;
   }
 
-  /** The client belongs to whoever created it (usually shared with the event store adapter). */
-  async close(): Promise<void> {}
+  /** Stops following the registry streams; the client belongs to whoever created it (usually shared with the event store adapter). */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.subscription?.close();
+    this.wakeWaiters();
+  }
 }
 
 /**
