@@ -81,7 +81,7 @@ interface CustomerState {
   /** registration order: the `$all` position of its registration */
   seq: number;
   /** customers an unmerge keeps apart from this one */
-  apart: string[];
+  apart: readonly string[];
   /** erased: no identifier resolves to it any more */
   erased: boolean;
 }
@@ -102,12 +102,14 @@ interface CustomerFacts {
   revision: number;
   seq: number;
   survivorId?: string;
-  apart: string[];
+  apart: readonly string[];
   erased: boolean;
   deleted?: boolean;
 }
 
 const IDENTIFIER_PREFIX = identifierStream('');
+/** shared by every customer kept apart from no one (memory) */
+const NONE: readonly string[] = Object.freeze([]);
 const CUSTOMER_PREFIX = registryCustomerStream('');
 /** The registry streams (and their `$$` metadata streams, where an operator's deletion shows) in `$all`. */
 const REGISTRY_STREAMS_REGEX = `^(\\$\\$)?(${[IDENTIFIER_PREFIX, CUSTOMER_PREFIX].map(escapeRegex).join('|')}|${escapeRegex(REGISTRY_MERGES_STREAM)}$)`;
@@ -121,7 +123,8 @@ const REGISTRY_STREAMS = new RegExp(REGISTRY_STREAMS_REGEX);
  * its revision, so an event is applied once whichever source brings it first.
  */
 class RegistryIndex {
-  readonly claims = new Map<string, ClaimFacts>();
+  /** the common case, claimed once and never changed, is held as the owner's id alone (memory) */
+  private readonly claims = new Map<string, string | ClaimFacts>();
   readonly customers = new Map<string, CustomerFacts>();
   readonly decided = new Map<string, PendingMerge>();
   readonly confirmed = new Set<string>();
@@ -157,12 +160,21 @@ class RegistryIndex {
       this.applyCustomer(streamId.slice(CUSTOMER_PREFIX.length), type, data, e.revision, e.position);
   }
 
+  claim(key: string): ClaimFacts | undefined {
+    const held = this.claims.get(key);
+    return typeof held === 'string' ? { owner: held, revision: 0 } : held;
+  }
+
+  private setClaim(key: string, facts: ClaimFacts): void {
+    this.claims.set(key, facts.revision === 0 && facts.owner !== undefined && !facts.deleted ? facts.owner : facts);
+  }
+
   private applyClaim(key: string, type: string, data: Record<string, unknown>, revision: number): void {
-    const st = this.claims.get(key);
+    const st = this.claim(key);
     if (st && revision <= st.revision) return;
     if (!st && revision !== 0) {
       // its first event is not at revision 0: the stream was deleted and written again
-      this.claims.set(key, { revision, deleted: true });
+      this.setClaim(key, { revision, deleted: true });
       return;
     }
     const next: ClaimFacts = st ?? { revision };
@@ -173,7 +185,7 @@ class RegistryIndex {
       next.owner = this.intern(data.customerId as string);
     } else if (type === MOVED) next.owner = this.intern(data.customerId as string);
     else if (type === RELEASED) next.owner = undefined;
-    this.claims.set(key, next);
+    this.setClaim(key, next);
   }
 
   private applyCustomer(id: string, type: string, data: Record<string, unknown>, revision: number, position: number): void {
@@ -181,31 +193,31 @@ class RegistryIndex {
     if (st && revision <= st.revision) return;
     if (type === REGISTERED) {
       if (st || revision !== 0) {
-        this.customers.set(id, { ...(st ?? { id, seq: position, apart: [], erased: false }), revision, deleted: true });
+        this.customers.set(id, { ...(st ?? { id, seq: position, apart: NONE, erased: false }), revision, deleted: true });
         return;
       }
-      this.customers.set(id, { id, revision, seq: position, apart: [], erased: false });
+      this.customers.set(id, { id, revision, seq: position, apart: NONE, erased: false });
       return;
     }
     if (!st) {
       // events of a customer whose registration this index never saw (deleted and rewritten)
-      this.customers.set(id, { id, revision, seq: position, apart: [], erased: false, deleted: true });
+      this.customers.set(id, { id, revision, seq: position, apart: NONE, erased: false, deleted: true });
       return;
     }
     st.revision = revision;
     if (type === MERGED_INTO) st.survivorId = this.intern(data.survivorId as string);
     else if (type === UNMERGED) st.survivorId = undefined;
-    else if (type === KEPT_APART) st.apart.push(this.intern(data.otherId as string));
+    else if (type === KEPT_APART) st.apart = [...st.apart, this.intern(data.otherId as string)];
     else if (type === ERASED) st.erased = true;
   }
 
   private markDeleted(streamId: string): void {
     if (streamId.startsWith(IDENTIFIER_PREFIX)) {
       const key = streamId.slice(IDENTIFIER_PREFIX.length);
-      this.claims.set(key, { ...(this.claims.get(key) ?? { revision: -1 }), deleted: true });
+      this.setClaim(key, { ...(this.claim(key) ?? { revision: -1 }), deleted: true });
     } else if (streamId.startsWith(CUSTOMER_PREFIX)) {
       const id = streamId.slice(CUSTOMER_PREFIX.length);
-      const st = this.customers.get(id) ?? { id, revision: -1, seq: 0, apart: [], erased: false };
+      const st = this.customers.get(id) ?? { id, revision: -1, seq: 0, apart: NONE, erased: false };
       this.customers.set(id, { ...st, deleted: true });
     }
   }
@@ -217,21 +229,21 @@ class RegistryIndex {
 
   /**
    * A whole stream read from the server (events from its first kept revision): replaces what the
-   * index holds when it is at least as recent; a stream read empty is forgotten (nothing to know).
+   * index holds when it is at least as recent. A stream read empty that the index knew was deleted.
    */
   replace(streamId: string, events: RecordedEvent[]): void {
     const isClaim = streamId.startsWith(IDENTIFIER_PREFIX);
     const key = streamId.slice(isClaim ? IDENTIFIER_PREFIX.length : CUSTOMER_PREFIX.length);
-    const map: Map<string, { revision: number; deleted?: boolean }> = isClaim ? this.claims : this.customers;
-    const held = map.get(key);
+    const held = isClaim ? this.claim(key) : this.customers.get(key);
     const last = events[events.length - 1];
     if (held?.deleted) return; // sticky: an operator's deletion stays refused until restored
     if (!last) {
-      if (held && held.revision >= 0) map.set(key, { ...held, deleted: true }); // was there, is gone: deleted
+      if (held && held.revision >= 0) this.markDeleted(streamId); // was there, is gone
       return;
     }
     if (held && held.revision > last.revision) return;
-    map.delete(key);
+    if (isClaim) this.claims.delete(key);
+    else this.customers.delete(key);
     for (const e of events) this.apply(e);
   }
 }
@@ -518,7 +530,7 @@ export class EsdbIdentityRegistry implements IdentityRegistry {
   private async claimAll(keys: string[], customerId: string): Promise<void> {
     const results = await Promise.allSettled(
       keys.map((k) => {
-        const held = this.known.claims.get(k);
+        const held = this.known.claim(k);
         // after a release a new claim appends right after it; otherwise the claim opens the stream
         const expected = held && held.owner === undefined && held.revision >= 0 ? BigInt(held.revision) : NO_STREAM;
         return this.append(identifierStream(k), CLAIMED, { customerId }, expected);
@@ -568,7 +580,7 @@ export class EsdbIdentityRegistry implements IdentityRegistry {
     const isClaim = stream.startsWith(IDENTIFIER_PREFIX);
     if (!isClaim && !stream.startsWith(CUSTOMER_PREFIX)) return;
     const held = isClaim
-      ? this.known.claims.get(stream.slice(IDENTIFIER_PREFIX.length))
+      ? this.known.claim(stream.slice(IDENTIFIER_PREFIX.length))
       : this.known.customers.get(stream.slice(CUSTOMER_PREFIX.length));
     if ((held?.revision ?? -1) === revision - 1) this.known.apply({ streamId: stream, type, data, revision, position });
     else if ((held?.revision ?? -1) < revision) await this.refresh(stream);
@@ -602,7 +614,7 @@ export class EsdbIdentityRegistry implements IdentityRegistry {
   /** What the index holds of this identifier's claim stream (read first when `fresh`); refused when an operator deleted it. */
   private async claim(key: string, fresh: boolean): Promise<ClaimFacts | undefined> {
     if (fresh) await this.refresh(identifierStream(key));
-    const held = this.known.claims.get(key);
+    const held = this.known.claim(key);
     if (held?.deleted) throw deletedRegistryStream(identifierStream(key));
     return held;
   }
