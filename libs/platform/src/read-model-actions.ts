@@ -35,7 +35,7 @@ export function refuseMissingReadStore(location: ReadStoreLocation): void {
 export async function withRebuildContext<T>(
   platform: Pick<Platform, 'store' | 'config'>,
   run: (ctx: RebuildContext) => Promise<T>,
-  options: Pick<RebuildContext, 'onProgress' | 'batchSize' | 'onClaimed' | 'shouldStop'> = {},
+  options: RebuildRunOptions = {},
 ): Promise<T> {
   const location = readStoreLocationOf(platform.config);
   refuseMissingReadStore(location);
@@ -58,19 +58,38 @@ const recorded = (r: RebuildRecord) => ({
   figures: { id: r.id, ...(r.checksums ?? {}) },
 });
 
+/** What a rebuild is told while it runs: its progress, its claim, when to stop. */
+export type RebuildRunOptions = Pick<RebuildContext, 'onProgress' | 'batchSize' | 'onClaimed' | 'shouldStop'>;
+
+/**
+ * Runs the rebuild itself (rebuildAction records it): in this process by default (rebuildHere); the
+ * admin API runs it in a worker thread of its own, off the event loop that answers requests.
+ */
+export type RebuildRunner = (
+  models: readonly ReadModel[],
+  switchWhenVerified: boolean,
+  options: RebuildRunOptions,
+) => Promise<RebuildRecord>;
+
+/** The rebuild in this process, on `platform`'s store and a live read store opened for it. */
+export const rebuildHere =
+  (platform: Pick<Platform, 'store' | 'config'>): RebuildRunner =>
+  (models, switchWhenVerified, options) =>
+    withRebuildContext(platform, (ctx) => runRebuild(ctx, models, switchWhenVerified), options);
+
 /** `cem rebuild <read models>` / POST /v1/admin/rebuilds: a blue/green rebuild, recorded as `rebuild`. */
 export async function rebuildAction(
   platform: Pick<Platform, 'store' | 'config'>,
   actor: OpsActor,
   models: readonly ReadModel[],
-  options: Pick<RebuildContext, 'onProgress' | 'batchSize' | 'onClaimed' | 'shouldStop'> & { switchWhenVerified: boolean },
+  options: RebuildRunOptions & { switchWhenVerified: boolean; runner?: RebuildRunner },
 ): Promise<RebuildRecord> {
-  const { switchWhenVerified, ...context } = options;
+  const { switchWhenVerified, runner = rebuildHere(platform), ...context } = options;
   return performOpsAction(
     platform.store,
     { action: 'rebuild', actor, parameters: { readModels: models.map((m) => m.name).join(','), switch: switchWhenVerified } },
     async () => {
-      const r = await withRebuildContext(platform, (ctx) => runRebuild(ctx, models, switchWhenVerified), context);
+      const r = await runner(models, switchWhenVerified, context);
       return { ...r, ...recorded(r) };
     },
     rebuildOutcomeOf,
@@ -95,49 +114,67 @@ export async function finishRebuildAction(
   );
 }
 
+/** What a verification is told while it runs. */
+export interface VerifyRunOptions {
+  onProgress?: VerifyOptions['onProgress'];
+  /** events per batch of the scratch projection (default 5,000) */
+  batchSize?: number;
+}
+
+/** Runs the verification itself (verifyReadModelsAction records it): in this process by default, in a worker thread in the API. */
+export type VerifyRunner = (models: readonly ReadModel[], options: VerifyRunOptions) => Promise<ReadModelVerdict[]>;
+
+/** The verification in this process, on `platform`'s store and a live read store opened for it. */
+export const verifyHere =
+  (platform: Pick<Platform, 'store' | 'config'>): VerifyRunner =>
+  async (models, options) => {
+    const location = readStoreLocationOf(platform.config);
+    refuseMissingReadStore(location);
+    const live = await openReadStore(location, { role: 'reader', readModels: READ_MODELS });
+    try {
+      return await verifyReadModels({
+        store: platform.store,
+        location,
+        live,
+        readModels: models,
+        dataDir: platform.config.DATA_DIR,
+        batchSize: options.batchSize,
+        onProgress: options.onProgress,
+      });
+    } finally {
+      await live.close();
+    }
+  };
+
 /** `cem verify` / POST /v1/admin/read-models/verifications: each read model against a fresh rebuild, recorded as `verify`. */
 export async function verifyReadModelsAction(
   platform: Pick<Platform, 'store' | 'config'>,
   actor: OpsActor,
   models: readonly ReadModel[],
-  options: {
-    onProgress?: VerifyOptions['onProgress'];
+  options: VerifyRunOptions & {
     parameters?: Record<string, string | number | boolean | null>;
-    /** events per batch of the scratch projection (default 5,000) */
-    batchSize?: number;
+    runner?: VerifyRunner;
   } = {},
 ): Promise<ReadModelVerdict[]> {
-  const location = readStoreLocationOf(platform.config);
-  refuseMissingReadStore(location);
-  const live = await openReadStore(location, { role: 'reader', readModels: READ_MODELS });
-  try {
-    const done = await performOpsAction(
-      platform.store,
-      { action: 'verify', actor, parameters: { readModels: models.map((m) => m.name).join(','), ...options.parameters } },
-      async () => {
-        const found = await verifyReadModels({
-          store: platform.store,
-          location,
-          live,
-          readModels: models,
-          dataDir: platform.config.DATA_DIR,
-          batchSize: options.batchSize,
-          onProgress: options.onProgress,
-        });
-        const drifting = found.filter((v) => v.status === 'drift');
-        return {
-          verdicts: found,
-          result: 'ok' as const,
-          outcome:
-            drifting.length === 0
-              ? `${found.length} read model(s) match the log`
-              : `drift in ${drifting.map((v) => `${v.readModel} (${v.driftCustomers.length} customers)`).join(', ')}`,
-          figures: Object.fromEntries(found.map((v) => [v.readModel, `${v.status}@${v.position}:${v.rebuilt?.checksum ?? '-'}`])),
-        };
-      },
-    );
-    return done.verdicts;
-  } finally {
-    await live.close();
-  }
+  // a missing read store is refused before anything is recorded
+  refuseMissingReadStore(readStoreLocationOf(platform.config));
+  const { parameters, runner = verifyHere(platform), ...run } = options;
+  const done = await performOpsAction(
+    platform.store,
+    { action: 'verify', actor, parameters: { readModels: models.map((m) => m.name).join(','), ...parameters } },
+    async () => {
+      const found = await runner(models, run);
+      const drifting = found.filter((v) => v.status === 'drift');
+      return {
+        verdicts: found,
+        result: 'ok' as const,
+        outcome:
+          drifting.length === 0
+            ? `${found.length} read model(s) match the log`
+            : `drift in ${drifting.map((v) => `${v.readModel} (${v.driftCustomers.length} customers)`).join(', ')}`,
+        figures: Object.fromEntries(found.map((v) => [v.readModel, `${v.status}@${v.position}:${v.rebuilt?.checksum ?? '-'}`])),
+      };
+    },
+  );
+  return done.verdicts;
 }

@@ -2,14 +2,15 @@ import type { LoggerService } from '@nestjs/common';
 import { rebuildAction, verifyReadModelsAction, type OpsActor, type Platform } from '@cem/platform';
 import { READ_MODELS, RebuildStopped, type ReadModel, type ReadModelVerdict, type RebuildRecord } from '@cem/read-models';
 import { BackgroundJobs, coolingDown, JobCoolingDownError, runningFraction } from './background-jobs';
+import { rebuildInWorker, verifyInWorker, type WorkerRunnerOptions } from './read-model-worker';
 import type { ReadModelVerdictDto, ReadModelVerificationJobDto } from './rebuilds.dto';
 
 export { JOB_COOLDOWN_S, JobCoolingDownError } from './background-jobs';
 
 /**
- * Events per batch of a job's projection in the api process: a batch runs without giving the event
- * loop back (the embedded store's calls are synchronous), so it is kept small enough for the requests
- * served meanwhile (the CLI's default is 5,000).
+ * Events per batch of a job's projection started from the API. The job runs in a worker thread of its
+ * own (read-model-worker.ts), so its batches no longer hold the API's event loop; they stay smaller than
+ * the CLI's 5,000 so that a stop (the API shutting down) is seen soon.
  */
 export const API_JOB_BATCH_SIZE = 500;
 /** drifting customers listed per read model in an answer (the CLI's --json lists all) */
@@ -17,6 +18,16 @@ const MAX_DRIFT_CUSTOMERS = 1_000;
 
 export const modelsNamed = (names: readonly string[] | undefined): ReadModel[] =>
   !names || names.includes('all') ? [...READ_MODELS] : READ_MODELS.filter((m) => names.includes(m.name));
+
+/** checkStop (BackgroundJobs) as a question: whether the job is asked to stop */
+const stopRequested = (checkStop: () => void): boolean => {
+  try {
+    checkStop();
+    return false;
+  } catch {
+    return true;
+  }
+};
 
 /** A read-model verification is already running in this process: one at a time. */
 export class ReadModelVerificationRunningError extends Error {
@@ -26,8 +37,8 @@ export class ReadModelVerificationRunningError extends Error {
 }
 
 /**
- * Blue/green rebuilds started from the admin API, run in the background of this process (the same
- * work as `cem rebuild`, recorded the same way). Their progress is the registry's (GET
+ * Blue/green rebuilds started from the admin API, each run in a worker thread (the same work as `cem
+ * rebuild`, recorded the same way by this thread). Their progress is the registry's (GET
  * /v1/admin/rebuilds): nothing is kept here but the running one, so that a stopping API ends it at
  * its next batch; it stays resumable from what its shadow committed.
  */
@@ -40,6 +51,7 @@ export class RebuildJobs {
     private readonly platform: Pick<Platform, 'store' | 'config'>,
     private readonly logger?: LoggerService,
     private readonly now: () => number = Date.now,
+    private readonly worker: WorkerRunnerOptions = {},
   ) {}
 
   /**
@@ -56,6 +68,7 @@ export class RebuildJobs {
       batchSize: batchSize ?? API_JOB_BATCH_SIZE,
       onClaimed: claimed,
       shouldStop: () => this.stopping,
+      runner: rebuildInWorker(this.platform.config, this.worker),
     });
     const first = await Promise.race([whenClaimed, run]);
     // it runs on after the answer: its end is in the registry and in its ops event
@@ -100,8 +113,8 @@ const verdictDto = (v: ReadModelVerdict): ReadModelVerdictDto => ({
 });
 
 /**
- * `cem verify` as a background job of the admin API (it rebuilds each read model into a scratch copy:
- * the time of a rebuild). One runs at a time; progress by polling; jobs live in this process's memory
+ * `cem verify` as a background job of the admin API, in a worker thread (it rebuilds each read model
+ * into a scratch copy: the time of a rebuild). One runs at a time; progress by polling; jobs live in this process's memory
  * (the result of each is its `verify` ops event for good).
  */
 export class ReadModelVerifications {
@@ -154,8 +167,9 @@ export class ReadModelVerifications {
     const verdicts = await verifyReadModelsAction(this.platform, actor, models, {
       parameters: { jobId: job.jobId },
       batchSize: API_JOB_BATCH_SIZE,
+      // the work runs in a worker thread: it asks whether to stop at each batch (the progress below comes by message)
+      runner: verifyInWorker(this.platform.config, () => stopRequested(checkStop)),
       onProgress: (p) => {
-        checkStop();
         const done = Math.max(0, names.indexOf(p.readModel));
         const within = p.phase === 'rebuild' && p.to > 0 ? Math.min(1, p.position / p.to) : p.phase === 'rebuilt-checksum' ? 1 : 0;
         job.progress = {

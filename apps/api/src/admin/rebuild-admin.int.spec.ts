@@ -1,7 +1,9 @@
 import type { OpsActionPerformedV1 } from '@cem/domain';
-import { READ_MODELS } from '@cem/read-models';
+import { apiKeyActor } from '@cem/platform';
+import { openReadStore, READ_MODELS, verifyReadModels } from '@cem/read-models';
 import { generateHistories } from '../../../../test/support/customer-histories';
 import { KEYS, startApi, type ApiHarness } from '../../../../test/support/api-harness';
+import { RebuildJobs } from './read-model-jobs';
 
 /**
  * The rebuild and verify commands as admin endpoints (role ops): start a rebuild in the background,
@@ -11,6 +13,7 @@ import { KEYS, startApi, type ApiHarness } from '../../../../test/support/api-ha
 describe('admin API: rebuilds and read-model verification', () => {
   let api: ApiHarness;
   const history = generateHistories({ seed: 51, persons: 50, eventsPerPerson: [3, 12], lateShare: 0.1 });
+  const later = generateHistories({ seed: 52, persons: 10, eventsPerPerson: [2, 5], lateShare: 0 });
   const names = READ_MODELS.map((m) => m.name);
 
   const call = (method: 'GET' | 'POST', url: string, body?: unknown, key: string | null = KEYS.ops) =>
@@ -37,25 +40,6 @@ describe('admin API: rebuilds and read-model verification', () => {
     } catch {
       return []; // no ops event yet
     }
-  }
-
-  /**
-   * Holds every read of the log until released: a job started meanwhile is certainly still running
-   * when the next request comes (the jobs read the log through the platform's store).
-   */
-  function holdLogReads(): () => void {
-    const store = api.platform.store;
-    const readAll = store.readAll;
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    store.readAll = async (options) => {
-      await gate;
-      return readAll.call(store, options);
-    };
-    return () => {
-      store.readAll = readAll;
-      release();
-    };
   }
 
   beforeAll(async () => {
@@ -115,7 +99,6 @@ describe('admin API: rebuilds and read-model verification', () => {
   });
 
   it('starts a rebuild (202), refuses a second (409), switches and drops it, each an ops event', async () => {
-    const release = holdLogReads();
     const started = await call('POST', '/v1/admin/rebuilds', { readModels: ['customer-360', 'churn-risk'], switch: false, batchSize: 200 });
     expect(started.statusCode).toBe(202);
     const id = started.json().id as string;
@@ -124,10 +107,10 @@ describe('admin API: rebuilds and read-model verification', () => {
       state: 'building',
       readModels: ['customer-360', 'churn-risk'],
     });
+    // refused whether the first is still running in its worker thread or already verified (waiting for its switch)
     const second = await call('POST', '/v1/admin/rebuilds', { readModels: ['all'] });
     expect(second.statusCode).toBe(409);
     expect(second.json().message).toContain(id);
-    release();
     const verified = await until(
       async () => (await call('GET', `/v1/admin/rebuilds/${id}`)).json(),
       (r) => r.state !== 'building',
@@ -171,15 +154,14 @@ describe('admin API: rebuilds and read-model verification', () => {
   }, 300_000);
 
   it('verifies the read models as a job (202, 409 while it runs, then the verdicts), recorded as verify', async () => {
-    const release = holdLogReads();
     const started = await call('POST', '/v1/admin/read-models/verifications', {});
     expect(started.statusCode).toBe(202);
     const job = started.json();
     expect(job).toMatchObject({ status: 'running', readModels: names, verdicts: null, finishedAt: null });
+    // the job counts as running until its worker thread has exited, which takes far longer than this request
     const second = await call('POST', '/v1/admin/read-models/verifications', { readModels: ['customer-360'] });
     expect(second.statusCode).toBe(409);
     expect(second.json().message).toContain(job.jobId);
-    release();
 
     const done = await until(
       async () => (await call('GET', `/v1/admin/read-models/verifications/${job.jobId}`)).json(),
@@ -198,5 +180,73 @@ describe('admin API: rebuilds and read-model verification', () => {
     const verify = (await opsRecords()).filter((r) => r.action === 'verify');
     expect(verify).toHaveLength(1);
     expect(verify[0]).toMatchObject({ result: 'ok', parameters: { readModels: names.join(','), jobId: job.jobId } });
+  }, 300_000);
+
+  /**
+   * A rebuild started from the admin API runs in a worker thread: while it runs (here held still in its
+   * worker right after it claimed the rebuild, where a synchronous batch would have held the API's event
+   * loop), the API answers readiness, ingests, and shows the new events in the live copy; then the
+   * rebuild goes on and switches, and the live copy equals a fresh rebuild.
+   */
+  it('answers readiness, ingestion and reads while the rebuild runs, then switches to a copy equal to a fresh rebuild', async () => {
+    const hold = new Int32Array(new SharedArrayBuffer(4));
+    const jobs = new RebuildJobs(api.platform, undefined, Date.now, { holdAfterClaim: hold });
+    const started = await jobs.start(apiKeyActor({ name: 'ops-test' }), READ_MODELS, true, 100);
+    try {
+      expect(started).toMatchObject({ state: 'building', readModels: READ_MODELS.map((m) => m.name) });
+
+      // the worker holds after its claim: everything below is answered while the rebuild is running
+      const ready = await call('GET', '/health/ready', undefined, null);
+      expect(ready.statusCode).toBe(200);
+      expect(ready.json().status).toBe('ready');
+      const ingested = await call('POST', '/v1/events:batch', { events: later.envelopes }, KEYS.ingest);
+      expect(ingested.statusCode).toBe(200);
+      const results = ingested.json().results as { eventId: string; customerId: string; position: number }[];
+      expect(results.map((r) => r.eventId)).toEqual(later.envelopes.map((e) => e.eventId));
+      // each new event is in its customer's live timeline (read-your-writes through minPosition)
+      const head = Math.max(...results.map((r) => r.position));
+      for (const r of results) {
+        const timeline = await call('GET', `/v1/customers/${r.customerId}/timeline?minPosition=${head}&limit=200`, undefined, KEYS.analyst);
+        expect(timeline.statusCode).toBe(200);
+        expect(timeline.json().items.map((e: { eventId: string }) => e.eventId)).toContain(r.eventId);
+      }
+      const progress = await call('GET', `/v1/admin/rebuilds/${started.id}`);
+      expect(progress.json()).toMatchObject({ id: started.id, state: 'building' });
+    } finally {
+      Atomics.store(hold, 0, 1);
+      Atomics.notify(hold, 0);
+    }
+
+    const record = await until(
+      async () => (await call('GET', `/v1/admin/rebuilds/${started.id}`)).json(),
+      (r) => r.state !== 'building' && r.phase !== 'switching',
+    );
+    expect(record).toMatchObject({ state: 'switched' });
+    expect(Object.keys(record.checksums)).toEqual(READ_MODELS.map((m) => m.name));
+    await jobs.close();
+
+    // the ops event, recorded by the API's thread
+    const ops = (await opsRecords()).filter((r) => r.actor.name === 'ops-test');
+    expect(ops.map((r) => [r.action, r.result])).toEqual([['rebuild', 'ok']]);
+
+    // the switched live copy is what a fresh rebuild gives (the projector went on from the shadow's checkpoints)
+    const head = await api.platform.store.headPosition();
+    await until(
+      async () => (await call('GET', '/health/ready', undefined, null)).json(),
+      (b) => b.projections.checkpoint >= head && b.projections.lagEvents === 0,
+    );
+    const live = await openReadStore({ kind: 'sqlite', dataDir: api.dataDir }, { role: 'reader' });
+    try {
+      const verdicts = await verifyReadModels({
+        store: api.platform.store,
+        location: { kind: 'sqlite', dataDir: api.dataDir },
+        live,
+        readModels: READ_MODELS,
+        dataDir: api.dataDir,
+      });
+      expect(verdicts.map((v) => [v.readModel, v.status])).toEqual(READ_MODELS.map((m) => [m.name, 'equal']));
+    } finally {
+      await live.close();
+    }
   }, 300_000);
 });

@@ -71,7 +71,7 @@ const rebuildId = (id: string) => {
 
 /**
  * The blue/green rebuilds (`cem rebuild`) and `cem verify` as admin endpoints (role ops): list and
- * follow rebuilds (the registry the process running one saves every 2 s), start one in the background
+ * follow rebuilds (the registry the process running one saves every 2 s), start one in a worker thread
  * of this process, switch or drop; verify the read models as a job. Each action is recorded as an
  * `ops.action-performed` event naming the API key (the same functions as the CLI's, libs/platform);
  * status reads are not, like `cem rebuild status` (progress only: no log content, no personal data).
@@ -111,7 +111,7 @@ export class RebuildsController implements OnModuleDestroy {
   @Roles('ops')
   @UsePipes(startBody)
   @ApiOperation({
-    summary: 'Start a blue/green rebuild of read models, in the background of this process (role: ops)',
+    summary: 'Start a blue/green rebuild of read models, in a worker thread of this process (role: ops)',
     description:
       'The same rebuild as `cem rebuild`: a shadow copy projected from position 0 while the live copy serves, caught up, verified against a ' +
       'fresh rebuild and (unless switch is false) switched; the old copy is kept until dropped. Answers at once with the rebuild (a new one, ' +
@@ -214,7 +214,7 @@ export class RebuildsController implements OnModuleDestroy {
   @UsePipes(verifyBody)
   @ApiOperation({
     summary:
-      'Start cem verify: each read model rebuilt into a scratch copy and compared with the live copy by checksum, in the background (role: ops)',
+      'Start cem verify: each read model rebuilt into a scratch copy and compared with the live copy by checksum, in a worker thread (role: ops)',
     description:
       'Answers at once with the job; poll GET /v1/admin/read-models/verifications/{jobId} for progress and the verdicts. One runs at a time ' +
       '(409 names the running one). Costs a rebuild of the read models named. The result is also recorded as an ops event.',
