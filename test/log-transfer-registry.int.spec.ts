@@ -5,9 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '@cem/config';
 import { identifierKey, type Identifier } from '@cem/domain';
-import { EsdbEventStore, exportLog, ImportRefusedError, type EventStore } from '@cem/event-store';
+import { EsdbEventStore, exportLog, importLog, ImportRefusedError, type EventStore } from '@cem/event-store';
 import { EsdbIdentityRegistry, RegistryNotEmptyError } from '@cem/identity';
-import { eraseCustomer, importLogWithRegistry, openPlatform, unmergeCustomer, type Platform } from '@cem/platform';
+import { eraseCustomer, importLogWithRegistry, openPlatform, restoreRegistryFromLog, unmergeCustomer, type Platform } from '@cem/platform';
 import { checksumReadModel, openSqliteReadStore, READ_MODELS, startProjector } from '@cem/read-models';
 import { Customer360Queries } from '@cem/read-models/customer-360/customer-360.query';
 import { EsdbDouble } from './support/esdb-double';
@@ -225,6 +225,31 @@ describe('log export and import moves the identity registry', () => {
       expect(Object.values(want.lookups).filter((v) => v === undefined)).toHaveLength(3); // cai's crm, phone 3, work email
       expect(await answers(target, ids)).toEqual(want);
       expect(await readSide(target, targetDir)).toEqual(await readSide(source, dir('source-rm')));
+    } finally {
+      await target.close();
+    }
+  }, 120_000);
+
+  it('an import stopped before its registry step: log derive-registry derives it from the log in the store, once', async () => {
+    const targetDir = freshDirWithKeys('derive');
+    const target = open(targetDir);
+    try {
+      await importLog(target.logStore, file); // the events only, as an import killed before its registry step leaves them
+      expect(await target.registry.isEmpty()).toBe(true);
+      expect((await restoreRegistryFromLog(target)).customers).toBe(rows(sourceDir).customers.length);
+      const [src, dst] = [rows(sourceDir), rows(targetDir)];
+      expect([dst.identifiers, dst.customers, dst.apart, dst.unmerges, dst.merges, dst.conflicts]).toEqual([
+        src.identifiers,
+        src.customers,
+        src.apart,
+        src.unmerges,
+        src.merges,
+        src.conflicts,
+      ]);
+      await expect(restoreRegistryFromLog(target)).rejects.toThrow(
+        'the identity registry is not empty: a registry is derived from the log into an empty registry only',
+      );
+      expect(rows(targetDir).identifiers).toEqual(src.identifiers);
     } finally {
       await target.close();
     }

@@ -40,6 +40,24 @@ export async function importLogWithRegistry(
     throw new RegistryNotEmptyError('the identity registry is not empty: import-log loads into an empty store and an empty registry only');
   const done = await importLog(platform.logStore, file, { onProgress: opts.onProgress, now, pageSize: opts.pageSize });
 
+  const registry = await restoreRegistryFromLog(platform, { ...opts, total: done.events, started });
+  return { ...done, registry };
+}
+
+/**
+ * Derives the identity registry from the log already in the store and writes it into the empty
+ * registry (RegistryNotEmptyError otherwise, nothing written): the second step of
+ * importLogWithRegistry, and on its own (`cem import-log --registry-only`) after an import stopped
+ * before it, or when the registry's storage was lost while the log was kept.
+ */
+export async function restoreRegistryFromLog(
+  platform: Pick<Platform, 'store' | 'registry' | 'identifierIndex'>,
+  opts: { onProgress?: (p: ImportLogProgress) => void; now?: () => number; pageSize?: number; total?: number; started?: number } = {},
+): Promise<ImportLogResult['registry']> {
+  const now = opts.now ?? Date.now;
+  const started = opts.started ?? now();
+  if (!(await platform.registry.isEmpty()))
+    throw new RegistryNotEmptyError('the identity registry is not empty: a registry is derived from the log into an empty registry only');
   const derivation = emptyRegistryDerivation();
   const pageSize = opts.pageSize ?? 5000;
   let after = 0;
@@ -50,20 +68,17 @@ export async function importLogWithRegistry(
     foldRegistryEvents(derivation, page, platform.identifierIndex.keyOf);
     read += page.length;
     after = page[page.length - 1].position;
-    opts.onProgress?.({ phase: 'registry', events: read, total: done.events, elapsedMs: now() - started });
+    opts.onProgress?.({ phase: 'registry', events: read, total: opts.total, elapsedMs: now() - started });
   }
   const state: RegistryState = registryStateOf(derivation);
   await platform.registry.restore(state, (n, total) =>
     opts.onProgress?.({ phase: 'registry', events: n, total, elapsedMs: now() - started }),
   );
   return {
-    ...done,
-    registry: {
-      customers: state.customers.length,
-      identifiers: state.identifiers.size,
-      merges: state.merges.length,
-      unmerges: state.unmerges.length,
-      conflicts: state.conflicts.length,
-    },
+    customers: state.customers.length,
+    identifiers: state.identifiers.size,
+    merges: state.merges.length,
+    unmerges: state.unmerges.length,
+    conflicts: state.conflicts.length,
   };
 }

@@ -21,6 +21,7 @@ import {
   cliActor,
   exportLogAction,
   importLogWithRegistry,
+  restoreRegistryFromLog,
   logHeadAction,
   performOpsAction,
   readLogHead,
@@ -404,6 +405,47 @@ export function registerLogCommands(program: Command): void {
           if (e instanceof LogFileError) throw new Error(`import-log: ${file}: ${e.message} (nothing written)`);
           if (e instanceof ImportRefusedError || e instanceof RegistryNotEmptyError)
             throw new Error(`import-log: ${e.message} (nothing written)`);
+          throw e;
+        }
+      });
+    });
+
+  log
+    .command('derive-registry')
+    .description(
+      'Derive the identity registry from the log in this store and write it into the EMPTY registry (after an import-log stopped before its registry step, or a lost registry)',
+    )
+    .option('--actor <name>', 'who runs it, for the ops record (default: the OS user)')
+    .option('--no-progress', 'no progress output')
+    .action(async (opts: CommonOptions) => {
+      await withPlatform(async (platform) => {
+        const bar = opts.progress ? logProgress(process.stderr, 'log derive-registry') : undefined;
+        try {
+          const g = await performOpsAction(
+            platform.store,
+            { action: 'derive-registry', actor: cliActor(opts.actor), parameters: {} },
+            async () => {
+              const total = await platform.store.headPosition();
+              const done = await restoreRegistryFromLog(platform, {
+                onProgress: (p) =>
+                  bar?.update({ events: p.events, elapsedMs: p.elapsedMs, fraction: total ? p.events / total : undefined }),
+              });
+              bar?.done();
+              return {
+                ...done,
+                result: 'ok' as const,
+                outcome: `identity registry: ${done.customers} customers, ${done.identifiers} identifiers`,
+                figures: { ...done },
+              };
+            },
+            (e) => (e instanceof RegistryNotEmptyError ? 'refused' : 'failed'),
+          );
+          console.log(
+            `identity registry: ${g.customers} customers, ${g.identifiers} identifiers, ${g.merges} merges, ${g.unmerges} unmerges, ${g.conflicts} conflicts`,
+          );
+        } catch (e) {
+          bar?.done();
+          if (e instanceof RegistryNotEmptyError) throw new Error(`log derive-registry: ${e.message} (nothing written)`);
           throw e;
         }
       });
