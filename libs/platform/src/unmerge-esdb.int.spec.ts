@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '@cem/config';
 import { EsdbEventStore } from '@cem/event-store';
-import { EsdbIdentityRegistry } from '@cem/identity';
+import { EsdbIdentityRegistry, type IdentityRegistry } from '@cem/identity';
+import { IngestionService } from '@cem/ingestion';
+import { customerStreamId } from '@cem/domain';
 import { READ_MODELS } from '@cem/read-models';
 import { startProjector } from '@cem/read-models/projector/projector.module';
 import { openReadStore, READ_MODELS_FILE } from '@cem/read-models/store/open-read-store';
@@ -105,4 +107,54 @@ describe('unmerge on EventStoreDB (gRPC double)', () => {
       await live.close();
     }
   }, 120_000);
+
+  /**
+   * The unmerge race, pinned: ingestion on instance `one` resolves an event naming Ben to the survivor,
+   * then the whole unmerge runs (on `by`) before ingestion reads the heads it appends at. On the same
+   * instance the registry's unmerge generation (from its index, no read) changed; from another instance
+   * the survivor's stream moved under this one's remembered revision (a conflict). Either way the event
+   * is resolved again, from an index that has the move: Ben's.
+   */
+  async function pinnedRace(by: 'same instance' | 'other instance') {
+    const [one, two] = platforms;
+    const [ana] = await one.ingestion.ingest([envelope({ customer: { identifiers: [ANA] } })]);
+    const [ben] = await one.ingestion.ingest([envelope({ customer: { identifiers: [BEN] } })]);
+    await one.ingestion.ingest([envelope({ customer: { identifiers: [ANA, BEN] } })]);
+    const [s, b] = [ana.customerId, ben.customerId];
+    const runner = by === 'same instance' ? one : two;
+    let unmerged = false;
+    const racing: IdentityRegistry = Object.create(one.registry, {
+      resolveBatch: {
+        value: async (requests: Parameters<IdentityRegistry['resolveBatch']>[0]) => {
+          const resolutions = await one.registry.resolveBatch(requests);
+          if (!unmerged) {
+            unmerged = true;
+            expect(resolutions[0].customerId).toBe(s); // resolved before the move
+            await unmergeCustomer(runner, {
+              customerId: s,
+              splits: [{ customerId: b }],
+              reason: 'CASE-RACE',
+              requestedBy: { kind: 'named', name: 'ops' },
+            });
+            // another instance's unmerge reaches this one through its subscription (bounded wait, not a sleep)
+            const written = (runner.registry as EsdbIdentityRegistry).lastWrittenPosition;
+            expect(await (one.registry as EsdbIdentityRegistry).followedUpTo(written, 20_000)).toBe(true);
+          }
+          return resolutions;
+        },
+      },
+    });
+    const ingestion = new IngestionService(one.store, racing, { now: () => TEST_NOW, maxFutureSkewMs: 300_000 });
+    const event = envelope({ customer: { identifiers: [BEN] } });
+    const [result] = await ingestion.ingest([event]);
+    expect(unmerged).toBe(true);
+    expect(result.customerId).toBe(b);
+    const stored = (await one.store.readAll()).filter((e) => e.eventId === event.eventId);
+    expect(stored.map((e) => e.streamId)).toEqual([customerStreamId(b)]);
+  }
+
+  it('the unmerge race, pinned: an event resolved to the survivor before an unmerge on the same instance is resolved again to the split customer', () =>
+    pinnedRace('same instance'));
+  it('the unmerge race, pinned: the same after an unmerge on another instance (its move followed, the survivor stream moved: a conflict)', () =>
+    pinnedRace('other instance'));
 });

@@ -128,6 +128,8 @@ class RegistryIndex {
   readonly customers = new Map<string, CustomerFacts>();
   readonly decided = new Map<string, PendingMerge>();
   readonly confirmed = new Set<string>();
+  /** bumped by every unmerge step applied (identifier moved, pair kept apart, customer unmerged) */
+  unmergeSteps = 0;
 
   /** one event of a registry stream (or of its metadata stream), in its stream's order */
   apply(e: Pick<RecordedEvent, 'streamId' | 'type' | 'data' | 'revision' | 'position'>): void {
@@ -183,7 +185,10 @@ class RegistryIndex {
       // a claim over a claim that was never released: the stream was deleted and written again
       if (st && st.owner !== undefined) next.deleted = true;
       next.owner = this.intern(data.customerId as string);
-    } else if (type === MOVED) next.owner = this.intern(data.customerId as string);
+    } else if (type === MOVED) {
+      next.owner = this.intern(data.customerId as string);
+      this.unmergeSteps++;
+    }
     else if (type === RELEASED) next.owner = undefined;
     this.setClaim(key, next);
   }
@@ -208,6 +213,7 @@ class RegistryIndex {
     if (type === MERGED_INTO) st.survivorId = this.intern(data.survivorId as string);
     else if (type === UNMERGED) st.survivorId = undefined;
     else if (type === KEPT_APART) st.apart = [...st.apart, this.intern(data.otherId as string)];
+    if (type === UNMERGED || type === KEPT_APART) this.unmergeSteps++;
     else if (type === ERASED) st.erased = true;
   }
 
@@ -660,6 +666,16 @@ export class EsdbIdentityRegistry implements IdentityRegistry {
       await this.append(registryCustomerStream(m.splitId), UNMERGED, { unmergeId: m.unmergeId, survivorId: m.survivorId }, 'any');
       // the customers merged into the split customer point at it already (chains are followed, not re-pointed)
     }
+  }
+
+  /**
+   * Changes with every unmerge step the index has applied: this instance's own at once, another
+   * instance's once the subscription brought it (ingestion resolves again when it changed between
+   * resolving and appending; docs/identity.md). From memory: no read.
+   */
+  async unmergeGeneration(): Promise<number> {
+    await this.start();
+    return this.known.unmergeSteps;
   }
 
   async identityConflicts(options: { offset: number; limit: number }): Promise<IdentityConflict[]> {
