@@ -144,18 +144,18 @@ export class EncryptingEventStore implements EventStore {
   private sealEvent(e: EventData, key: DataKey): EventData {
     const paths = personalPathsOf(e.type);
     const seal = (value: unknown, path: string) => key.seal(value, `${e.eventId}\0${path}`);
-    const metadata = { ...(e.metadata ?? {}) } as Meta;
-    const occurredAt = metadata.occurredAt ?? '';
-    metadata.contentDigest = `hmac-sha256:${createHmac('sha256', this.digestKey)
-      .update(`${e.type}\n${canonicalJson(e.data)}\n${String(occurredAt)}`)
+    const metadata = (e.metadata ?? {}) as Meta;
+    const contentDigest = `hmac-sha256:${createHmac('sha256', this.digestKey)
+      .update(`${e.type}\n${canonicalJson(e.data)}\n${String(metadata.occurredAt ?? '')}`)
       .digest('base64')}`;
     // identifiers repeat on every event of a customer: sealed per field, not per event (see FIELD_SEALED_PREFIX)
     const sealIdentifier = (value: unknown) => key.sealField(value, IDENTIFIER_FIELD);
     const sealAll = (root: unknown, patterns: readonly PathPattern[], prefix: string) =>
       patterns.reduce((node, pattern) => mapPath(node, pattern, isIdentifierPath(pattern) ? sealIdentifier : seal, prefix), root);
     const data = sealAll(e.data, paths.data, 'data');
-    const sealedMeta = sealAll(metadata, paths.metadata, 'metadata');
-    return { ...e, data, metadata: { ...(sealedMeta as Meta), keyId: key.keyId } };
+    // one copy of the metadata (mapPath copies only what it changes); the digest and key id go last, as before
+    const sealedMeta = sealAll(metadata, paths.metadata, 'metadata') as Meta;
+    return { ...e, data, metadata: { ...sealedMeta, contentDigest, keyId: key.keyId } };
   }
 }
 

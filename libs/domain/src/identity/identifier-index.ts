@@ -20,6 +20,9 @@ export interface IdentifierIndex {
 /** Keys by `kind:value` (privacy off). */
 export const PLAIN_IDENTIFIER_INDEX: IdentifierIndex = { mode: 'plain', keyOf: identifierKey, fingerprint: 'plain' };
 
+/** Blind keys remembered by an index (cleared when full; a bounded memo, not a cache to keep). */
+const RECENT_BLIND_KEYS = 4096;
+
 /** The version tag inside a blind key: a later construction would get another tag. */
 export const BLIND_KEY_TAG = 'bi1.';
 
@@ -34,9 +37,22 @@ export function blindIdentifierIndex(secret: Buffer): IdentifierIndex {
   if (secret.length !== 32) throw new Error('the identifier index secret must be 32 bytes');
   const indexKey = Buffer.from(hkdfSync('sha256', secret, Buffer.alloc(0), 'cem identifier index', 32));
   const mac = (text: string) => createHmac('sha256', indexKey).update(text, 'utf8').digest('base64url');
+  // every event of a customer names the same few identifiers, and each is keyed several times on the
+  // way (registry lookup, claim, the read model's index): the last keys are remembered (in memory only;
+  // a new HMAC costs several microseconds, mostly node's set-up of the Hmac object)
+  const recent = new Map<string, string>();
   return {
     mode: 'blind',
-    keyOf: (id) => `${id.kind}:${BLIND_KEY_TAG}${mac(identifierKey(id))}`,
+    keyOf: (id) => {
+      const plain = identifierKey(id);
+      let key = recent.get(plain);
+      if (key === undefined) {
+        key = `${id.kind}:${BLIND_KEY_TAG}${mac(plain)}`;
+        if (recent.size >= RECENT_BLIND_KEYS) recent.clear();
+        recent.set(plain, key);
+      }
+      return key;
+    },
     fingerprint: `blind:${mac('cem identifier index fingerprint').slice(0, 16)}`,
   };
 }

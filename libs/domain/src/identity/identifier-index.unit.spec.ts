@@ -18,6 +18,16 @@ describe('identifier index', () => {
     expect(index.keyOf({ kind: 'phone', value: '+31612345678' })).toBe(`phone:bi1.${expected}`);
   });
 
+  it('remembers recent keys without changing them: the same answers past the memo’s bound, recomputed here', () => {
+    const index = blindIdentifierIndex(zero);
+    const indexKey = Buffer.from(hkdfSync('sha256', zero, Buffer.alloc(0), 'cem identifier index', 32));
+    const recomputed = (value: string) => `email:bi1.${createHmac('sha256', indexKey).update(`email:${value}`).digest('base64url')}`;
+    const values = Array.from({ length: 5000 }, (_, i) => `c${i}@example.com`);
+    for (const round of [1, 2])
+      for (const v of values) if (round === 2 || v.endsWith('7@example.com')) index.keyOf({ kind: 'email', value: v });
+    for (const v of [values[0], values[4097], values[4999]]) expect(index.keyOf({ kind: 'email', value: v })).toBe(recomputed(v));
+  });
+
   it('depends on the secret and on the kind; the fingerprint names the secret without holding it', () => {
     const other = Buffer.alloc(32, 1);
     const a = blindIdentifierIndex(zero);

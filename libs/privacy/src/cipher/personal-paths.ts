@@ -49,43 +49,53 @@ export type LeafFn = (value: unknown, path: string) => unknown;
  * `root` itself is never changed (the caller's event objects stay as they were). Values that are
  * absent, null or undefined are left alone. An array element in which something was removed is
  * dropped whole: an identifier without its value, or a merge key without its identifier, means nothing.
+ * `fn` gets the value's dotted path (`prefix.key.index...`), built only for the values it is called on.
  */
 export function mapPath(root: unknown, pattern: PathPattern, fn: LeafFn, prefix: string): unknown {
-  return step(root, pattern, 0, fn, prefix).value;
+  const out = step(root, pattern, 0, fn, prefix, []);
+  return out === DROPPED ? undefined : out;
 }
 
-function step(node: unknown, pattern: PathPattern, depth: number, fn: LeafFn, path: string): { value: unknown; removed: boolean } {
+/** What step answers for a node that is gone: a removed leaf, or an array element in which something was removed. */
+const DROPPED = Symbol('dropped');
+
+// runs on every personal value of every event read or written: no result objects, and the path is
+// joined only at a leaf (`keys` is the stack of keys and indices walked so far)
+function step(node: unknown, pattern: PathPattern, depth: number, fn: LeafFn, prefix: string, keys: (string | number)[]): unknown {
   if (depth === pattern.length) {
-    if (node === undefined || node === null) return { value: node, removed: false };
-    const out = fn(node, path);
-    return out === REMOVED ? { value: undefined, removed: true } : { value: out, removed: false };
+    if (node === undefined || node === null) return node;
+    const out = fn(node, keys.length === 0 ? prefix : `${prefix}.${keys.join('.')}`);
+    return out === REMOVED ? DROPPED : out;
   }
-  if (node === null || typeof node !== 'object') return { value: node, removed: false };
+  if (node === null || typeof node !== 'object') return node;
   const segment = pattern[depth];
   if (Array.isArray(node)) {
-    if (segment !== '*') return { value: node, removed: false };
+    if (segment !== '*') return node;
     const out: unknown[] = [];
-    node.forEach((element, i) => {
-      const r = step(element, pattern, depth + 1, fn, `${path}.${i}`);
-      if (!r.removed) out.push(r.value);
-    });
-    return { value: out, removed: false };
+    for (let i = 0; i < node.length; i++) {
+      keys.push(i);
+      const r = step(node[i], pattern, depth + 1, fn, prefix, keys);
+      keys.pop();
+      if (r !== DROPPED) out.push(r);
+    }
+    return out;
   }
   const source = node as Record<string, unknown>;
-  const keys = segment === '*' ? Object.keys(source) : Object.prototype.hasOwnProperty.call(source, segment) ? [segment] : [];
-  if (keys.length === 0) return { value: node, removed: false };
-  const copy: Record<string, unknown> = { ...source };
+  let copy: Record<string, unknown> | undefined;
   let removedAny = false;
-  for (const k of keys) {
-    const r = step(source[k], pattern, depth + 1, fn, `${path}.${k}`);
-    if (r.removed) {
+  const visit = (k: string) => {
+    keys.push(k);
+    const r = step(source[k], pattern, depth + 1, fn, prefix, keys);
+    keys.pop();
+    copy ??= { ...source };
+    if (r === DROPPED) {
       delete copy[k];
       removedAny = true;
-    } else copy[k] = r.value;
-  }
+    } else copy[k] = r;
+  };
+  if (segment === '*') for (const k of Object.keys(source)) visit(k);
+  else if (Object.prototype.hasOwnProperty.call(source, segment)) visit(segment);
+  if (copy === undefined) return node;
   // inside an array element, a removal drops the element (see mapPath); at the top it only drops keys
-  return { value: copy, removed: removedAny && depth > 0 && isArrayIndexParent(pattern, depth) };
+  return removedAny && depth > 0 && pattern[depth - 1] === '*' ? DROPPED : copy;
 }
-
-/** true when the object at `depth` is an element of an array matched by `*` (pattern[depth - 1] is `*`). */
-const isArrayIndexParent = (pattern: PathPattern, depth: number): boolean => pattern[depth - 1] === '*';
