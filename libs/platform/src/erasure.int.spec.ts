@@ -8,7 +8,10 @@ import { startProjector } from '@cem/read-models/projector/projector.module';
 import { openSqliteReadStore } from '@cem/read-models/store/read-store';
 import { dumpCustomer360 } from '../../../test/support/read-side-harness';
 import { envelope, TEST_NOW } from '../../../test/support/envelopes';
+import { Customer360Queries } from '@cem/read-models/customer-360/customer-360.query';
+import { storedValuesOfStore } from '@cem/read-models/projector/projection';
 import { eraseCustomer, ErasureRefusedError } from './erasure';
+import { unmergeCustomer } from './unmerge';
 import { openPlatform, type Platform } from './platform';
 
 const EMAIL = 'anneke.zwartewaal@example.com';
@@ -152,6 +155,49 @@ describe('erasure by crypto-shredding (embedded store)', () => {
     expect(await platform.registry.lookup({ kind: 'email', value: EMAIL })).toBeUndefined();
     const [again] = await platform.ingestion.ingest([envelope({ customer: { identifiers: [{ kind: 'email', value: EMAIL }] } })]);
     expect([survivor, mergedAway]).not.toContain(again.customerId);
+  }, 120_000);
+
+  it('leaves a customer unmerged from the survivor before the erasure alone: its key, events and 360 stay readable', async () => {
+    const { survivor, mergedAway } = await ingestHistory();
+    await unmergeCustomer(platform, {
+      customerId: survivor,
+      splits: [{ customerId: mergedAway }],
+      reason: 'CASE-1',
+      requestedBy: requester,
+    });
+    const certificate = await eraseCustomer(platform, { customerId: survivor, reason: 'DSR-1', requestedBy: requester });
+    expect(certificate.erasedCustomerIds).toEqual([survivor]);
+    expect(await platform.keys!.isErased(survivor)).toBe(true);
+    expect(await platform.keys!.isErased(mergedAway)).toBe(false);
+
+    // the split customer's own events still read in plain; the survivor's do not
+    const own = await platform.store.readStream(customerStreamId(mergedAway));
+    const values = JSON.stringify(own);
+    const splitValue = [EMAIL, PHONE].find((v) => values.includes(v))!;
+    expect(splitValue).toBeDefined();
+    const survivorValue = [EMAIL, PHONE].find((v) => v !== splitValue)!;
+    expect(JSON.stringify(await platform.store.readStream(customerStreamId(survivor)))).not.toContain(survivorValue);
+    // its identifier still resolves to it; the survivor's is forgotten
+    const kindOf = (v: string) => (v === EMAIL ? 'email' : 'phone');
+    expect(await platform.registry.lookup({ kind: kindOf(splitValue), value: splitValue })).toBe(mergedAway);
+    expect(await platform.registry.lookup({ kind: kindOf(survivorValue), value: survivorValue })).toBeUndefined();
+
+    // the 360 shows it with its identifier, live and rebuilt
+    for (const name of ['live', 'rebuilt']) {
+      const readStore = await openSqliteReadStore(join(dir, `${name}.db`));
+      const running = await startProjector({ store: platform.store, db: readStore.db, readStore, batchSize: 100 });
+      expect(await running.projector.whenCaughtUpToHead(60_000)).toBe(true);
+      const queries = new Customer360Queries(
+        readStore.db as never,
+        () => TEST_NOW,
+        platform.identifierIndex,
+        storedValuesOfStore(platform.store),
+      );
+      const view = await queries.byId(mergedAway);
+      expect(view).toMatchObject({ kind: 'found', view: { identifiers: { [kindOf(splitValue)]: [splitValue] } } });
+      await running.close();
+      await readStore.close();
+    }
   }, 120_000);
 
   it('refuses bad requests with a specific reason and changes nothing', async () => {

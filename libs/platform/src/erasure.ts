@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { customerStreamId, identifierKey, type Identifier, type PersonalDataErasedV1 } from '@cem/domain';
+import { customerStreamId, identifierKey, type CustomersUnmergedV1, type Identifier, type PersonalDataErasedV1 } from '@cem/domain';
 import { StreamNotFoundError, type EventStore, type RecordedEvent } from '@cem/event-store';
 import { personalPathsOf } from '@cem/privacy';
 import { performOpsAction, type OpsActor } from './ops-actions';
@@ -69,7 +69,9 @@ export async function eraseCustomer(
   if (await platform.keys.isErased(customerId))
     throw new ErasureRefusedError('customerId', 'already-erased', `customerId: customer ${customerId} is already erased`);
 
-  // the customer and, transitively, every customer merged into it (their streams keep their old events)
+  // the customer and, transitively, every customer merged into it and still merged (their streams keep
+  // their old events); a customer split off by a later `customers.unmerged` is its own again: it keeps
+  // its key and its data
   const streams = new Map<string, RecordedEvent[]>();
   const pending = [customerId];
   while (pending.length > 0) {
@@ -77,7 +79,7 @@ export async function eraseCustomer(
     if (streams.has(id)) continue;
     const events = await readOrEmpty(platform.logStore, customerStreamId(id));
     streams.set(id, events);
-    for (const e of events) if (e.type === 'customers.merged') pending.push(...(e.data as { mergedIds: string[] }).mergedIds);
+    pending.push(...stillMergedInto(events));
   }
   const erasedCustomerIds = [...streams.keys()];
 
@@ -160,6 +162,23 @@ export async function eraseCustomerAction(
   const done = erasing.then(run, run);
   erasing = done.catch(() => undefined);
   return (await done).certificate;
+}
+
+/**
+ * The customers merged into a stream's customer and not split off again, in log order: a merge adds
+ * its merged ids, an unmerge removes the customer it split off and those that followed it (a later
+ * merge of the same customer adds it again).
+ */
+export function stillMergedInto(events: readonly Pick<RecordedEvent, 'type' | 'data'>[]): string[] {
+  const merged = new Set<string>();
+  for (const e of events) {
+    if (e.type === 'customers.merged') for (const id of (e.data as { mergedIds: string[] }).mergedIds) merged.add(id);
+    if (e.type === 'customers.unmerged') {
+      const { splitId, restoredIds } = e.data as Pick<CustomersUnmergedV1, 'splitId' | 'restoredIds'>;
+      for (const id of [splitId, ...(restoredIds ?? [])]) merged.delete(id);
+    }
+  }
+  return [...merged];
 }
 
 async function readOrEmpty(store: EventStore, streamId: string): Promise<RecordedEvent[]> {
