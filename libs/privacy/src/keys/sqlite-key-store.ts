@@ -93,14 +93,7 @@ export class SqliteKeyStore implements CustomerKeyStore {
   }
 
   async keysFor(customerIds: readonly string[]): Promise<Map<string, DataKey>> {
-    this.refreshCache();
-    const out = new Map<string, DataKey>();
-    const missing: string[] = [];
-    for (const id of new Set(customerIds)) {
-      const cached = this.cache.get(`c:${id}`);
-      if (cached) out.set(id, cached);
-      else missing.push(id);
-    }
+    const { out, missing } = this.fromCache<DataKey>(customerIds, 'c:');
     if (missing.length === 0) return out;
     const now = new Date().toISOString();
     // one call to the random source for the whole batch: per new key 12 bytes of key id, 32 of key, 12 of wrapping nonce
@@ -128,14 +121,7 @@ export class SqliteKeyStore implements CustomerKeyStore {
   }
 
   async keysById(keyIds: readonly string[]): Promise<Map<string, KeyLookup>> {
-    this.refreshCache();
-    const out = new Map<string, KeyLookup>();
-    const missing: string[] = [];
-    for (const keyId of new Set(keyIds)) {
-      const cached = this.cache.get(keyId);
-      if (cached) out.set(keyId, cached);
-      else missing.push(keyId);
-    }
+    const { out, missing } = this.fromCache<KeyLookup>(keyIds, '');
     if (missing.length === 0) return out;
     const rows = new Map(this.stmt.byKeyIds.all(JSON.stringify(missing)).map((row) => [row.key_id, row]));
     for (const keyId of missing) {
@@ -147,14 +133,7 @@ export class SqliteKeyStore implements CustomerKeyStore {
   }
 
   async keysOfCustomers(customerIds: readonly string[]): Promise<Map<string, KeyLookup>> {
-    this.refreshCache();
-    const out = new Map<string, KeyLookup>();
-    const missing: string[] = [];
-    for (const id of new Set(customerIds)) {
-      const cached = this.cache.get(`c:${id}`);
-      if (cached) out.set(id, cached);
-      else missing.push(id);
-    }
+    const { out, missing } = this.fromCache<KeyLookup>(customerIds, 'c:');
     if (missing.length === 0) return out;
     for (const row of this.stmt.byCustomerIds.all(JSON.stringify(missing)))
       out.set(row.customer_id, row.wrapped ? this.remember(row) : 'destroyed');
@@ -187,6 +166,22 @@ export class SqliteKeyStore implements CustomerKeyStore {
   async close(): Promise<void> {
     this.dropCache();
     if (this.db.open) this.db.close();
+  }
+
+  /**
+   * The cached keys of these ids (after dropping the cache if another process erased since), and the
+   * ids not cached; the cache holds each key under its key id and under `c:` + its customer id.
+   */
+  private fromCache<V extends KeyLookup>(ids: readonly string[], prefix: '' | 'c:'): { out: Map<string, V>; missing: string[] } {
+    this.refreshCache();
+    const out = new Map<string, V>();
+    const missing: string[] = [];
+    for (const id of new Set(ids)) {
+      const cached = this.cache.get(prefix + id);
+      if (cached) out.set(id, cached as V);
+      else missing.push(id);
+    }
+    return { out, missing };
   }
 
   /** Forgets every unwrapped key and the values each remembers (DataKey.forget). */
