@@ -101,12 +101,12 @@ interface Batch {
   customers: CustomerStates<SegmentState>;
   cases: Map<string, CaseFacts>;
   changedCases: Set<string>;
-  /** row key -> what this batch adds to it */
+  /** row key -> what this batch (and the earlier batches of its transaction, see Carried) adds to it */
   rows: Map<string, BucketTotals>;
   /** merges in log order: stored customers pointing at `from` point at `to` (no chains left, as the kit does in memory) */
   repoints: { from: string; to: string }[];
-  /** em_contact_customers rows this batch adds, by row key */
-  contactCustomers: Map<string, SqlValue[]>;
+  /** em_contact_customers rows this batch (and the earlier ones of its transaction) adds: by customer id, then by the totals row key */
+  contactCustomers: ContactCustomers;
   /** contacts with a reason per live customer id (loaded for the batch's customers; merged-away ones emptied) */
   contactHistories: Map<string, ReasonedContact[]>;
   changedHistories: Set<string>;
@@ -116,8 +116,29 @@ interface Batch {
   contactDeletes: Set<string>;
 }
 
+/** customer id -> totals row key -> the em_contact_customers row [granularity, dimension, bucket, slice, customer id] */
+type ContactCustomers = Map<string, Map<string, SqlValue[]>>;
+
+/**
+ * What the batches of one transaction add to the bucket rows and the contacting customers, written
+ * once when the transaction commits (Projection.beforeCommit) instead of once per batch: catching up,
+ * a transaction spans up to 20 batches, and the same day, week and month rows come back in each.
+ */
+interface Carried {
+  trx: Transaction<any>;
+  rows: Map<string, BucketTotals>;
+  contactCustomers: ContactCustomers;
+}
+/** carried rows and contacts beyond which a batch writes them at once (memory stays bounded whatever the transaction spans) */
+const MAX_CARRIED = 100_000;
+
 /** `granularity|dimension|bucket|slice`: only the slice (last) may hold the separator */
 const ROW_KEY_SEPARATOR = '|';
+const rowKey = (granularity: string, dimension: string, bucket: string, slice: string): string =>
+  `${granularity}${ROW_KEY_SEPARATOR}${dimension}${ROW_KEY_SEPARATOR}${bucket}${ROW_KEY_SEPARATOR}${slice}`;
+/** each supported pair of dimensions with the event's slice of it */
+const pairSlicesOf = (slices: SliceValues): [dimension: string, slice: string][] =>
+  DIMENSION_PAIRS.map((pair) => [pairName(pair), pairSlice([slices[pair[0]], slices[pair[1]]])]);
 const rowKeyParts = (key: string): string[] => {
   const parts = key.split(ROW_KEY_SEPARATOR);
   return [...parts.slice(0, 3), parts.slice(3).join(ROW_KEY_SEPARATOR)];
@@ -145,10 +166,17 @@ export function experienceMetricsProjection(timeZone: string, repeatContactWindo
   class ExperienceMetricsProjection implements IEventHandler<ProjectedEvent>, Projection<Batch, ExperienceMetricsTables> {
     readonly projectionName = 'experience-metrics';
     readonly namer = new BucketNamer(timeZone);
+    private carried?: Carried;
 
     constructor(@Optional() @Inject(PROJECTION_CONTEXT) readonly context?: ProjectionContext) {}
 
-    async beginBatch(_trx: Transaction<ExperienceMetricsTables>, records: readonly ProjectedRecord[], sql: DirectSql): Promise<Batch> {
+    /** what earlier batches of `trx` carried; a carry of another transaction (rolled back) is dropped */
+    private carriedFor(trx: Transaction<any>): Carried {
+      if (this.carried?.trx !== trx) this.carried = { trx, rows: new Map(), contactCustomers: new Map() };
+      return this.carried;
+    }
+
+    async beginBatch(trx: Transaction<ExperienceMetricsTables>, records: readonly ProjectedRecord[], sql: DirectSql): Promise<Batch> {
       const [progress] = await sql.all<{ last_position: number }>('SELECT last_position FROM em_progress WHERE id = ?', [PROGRESS_ID]);
       const customerIds = new Set<string>();
       const caseIds = new Set<string>();
@@ -188,14 +216,15 @@ export function experienceMetricsProjection(timeZone: string, repeatContactWindo
       }
       // an unmerge refolds its customers from their log before it
       await customers.preloadHistories(records, this.context?.history);
+      const carried = this.carriedFor(trx);
       return {
         progress: Number(progress?.last_position ?? 0),
         customers,
         cases,
         changedCases: new Set(),
-        rows: new Map(),
+        rows: carried.rows,
         repoints: [],
-        contactCustomers: new Map(),
+        contactCustomers: carried.contactCustomers,
         contactHistories,
         changedHistories: new Set(),
         lifecycleBefore,
@@ -238,10 +267,12 @@ export function experienceMetricsProjection(timeZone: string, repeatContactWindo
           addTotals(row, totals, sign);
         }
       const ids = new Set([unmerge.survivorId, unmerge.splitId, ...unmerge.restoredIds]);
-      const ofParties = (row: SqlValue[]) => ids.has(row[4] as string);
-      for (const [key, row] of asFolded.contactCustomers) if (ofParties(row)) batch.contactDeletes.add(key);
-      for (const [key, row] of batch.contactCustomers) if (ofParties(row)) batch.contactCustomers.delete(key);
-      for (const [key, row] of asIf.contactCustomers) if (ofParties(row)) batch.contactCustomers.set(key, row);
+      for (const id of ids) {
+        for (const row of asFolded.contactCustomers.get(id)?.values() ?? []) batch.contactDeletes.add(JSON.stringify(row));
+        batch.contactCustomers.delete(id);
+        const asIfRows = asIf.contactCustomers.get(id);
+        if (asIfRows) batch.contactCustomers.set(id, asIfRows);
+      }
       for (const [caseId, facts] of asIf.cases) {
         batch.cases.set(caseId, facts);
         batch.changedCases.add(caseId);
@@ -382,6 +413,8 @@ export function experienceMetricsProjection(timeZone: string, repeatContactWindo
 
     /** Adds contributions to their rows: each instant's day, week and month, unsliced, per slice and per pair of slices. */
     private add(batch: Batch, contributions: Contribution[], slices: SliceValues, sign: 1 | -1): void {
+      if (contributions.length === 0) return;
+      const pairs = pairSlicesOf(slices);
       for (const { at, totals } of contributions) {
         const buckets = this.namer.of(at);
         for (const granularity of GRANULARITIES) {
@@ -389,8 +422,7 @@ export function experienceMetricsProjection(timeZone: string, repeatContactWindo
           this.addRow(batch, granularity, ALL_DIMENSION, bucket, ALL_SLICE, totals, sign);
           for (const dimension of VALUE_DIMENSIONS) this.addRow(batch, granularity, dimension, bucket, slices[dimension], totals, sign);
           for (const segmentId of slices.segmentIds) this.addRow(batch, granularity, SEGMENT_ID, bucket, segmentId, totals, sign);
-          for (const pair of DIMENSION_PAIRS)
-            this.addRow(batch, granularity, pairName(pair), bucket, pairSlice([slices[pair[0]], slices[pair[1]]]), totals, sign);
+          for (const [dimension, slice] of pairs) this.addRow(batch, granularity, dimension, bucket, slice, totals, sign);
         }
       }
     }
@@ -421,17 +453,20 @@ export function experienceMetricsProjection(timeZone: string, repeatContactWindo
     /** Notes that the customer contacted in each bucket of `at`: unsliced, under each slice and each pair of slices (the query counts distinct customers). */
     private addContactingCustomer(batch: Batch, at: string, customerId: string, slices: SliceValues): void {
       const buckets = this.namer.of(at);
+      let rows = batch.contactCustomers.get(customerId);
+      if (!rows) batch.contactCustomers.set(customerId, (rows = new Map()));
+      const note = (granularity: string, dimension: string, bucket: string, slice: string) => {
+        const key = rowKey(granularity, dimension, bucket, slice);
+        if (rows.has(key)) return;
+        rows.set(key, [granularity, dimension, bucket, slice, customerId]);
+      };
+      const pairs = pairSlicesOf(slices);
       for (const granularity of GRANULARITIES) {
         const bucket = buckets[granularity];
-        for (const [dimension, slice] of [
-          [ALL_DIMENSION, ALL_SLICE],
-          ...VALUE_DIMENSIONS.map((d) => [d, slices[d]]),
-          ...slices.segmentIds.map((id) => [SEGMENT_ID, id]),
-          ...DIMENSION_PAIRS.map((pair) => [pairName(pair), pairSlice([slices[pair[0]], slices[pair[1]]])]),
-        ]) {
-          const row = [granularity, dimension, bucket, slice, customerId];
-          batch.contactCustomers.set(JSON.stringify(row), row);
-        }
+        note(granularity, ALL_DIMENSION, bucket, ALL_SLICE);
+        for (const dimension of VALUE_DIMENSIONS) note(granularity, dimension, bucket, slices[dimension]);
+        for (const segmentId of slices.segmentIds) note(granularity, SEGMENT_ID, bucket, segmentId);
+        for (const [dimension, slice] of pairs) note(granularity, dimension, bucket, slice);
       }
     }
 
@@ -444,7 +479,7 @@ export function experienceMetricsProjection(timeZone: string, repeatContactWindo
       totals: BucketTotals,
       sign: 1 | -1,
     ) {
-      const key = [granularity, dimension, bucket, slice].join(ROW_KEY_SEPARATOR);
+      const key = rowKey(granularity, dimension, bucket, slice);
       let row = batch.rows.get(key);
       if (!row) batch.rows.set(key, (row = emptyTotals()));
       addTotals(row, totals, sign);
@@ -485,19 +520,32 @@ export function experienceMetricsProjection(timeZone: string, repeatContactWindo
       await sql.upsert(PENDING_CHURNS, pendingWrites);
     }
 
+    /** writes the bucket rows and contacting customers the transaction's batches carried */
+    async beforeCommit(trx: Transaction<ExperienceMetricsTables>, sql: DirectSql): Promise<void> {
+      if (this.carried?.trx === trx) await this.writeCarried(sql);
+      this.carried = undefined;
+    }
+
+    private async writeCarried(sql: DirectSql): Promise<void> {
+      const carried = this.carried!;
+      await writeRows(sql, carried.rows);
+      await writeContactCustomers(sql, carried.contactCustomers);
+      carried.rows.clear();
+      carried.contactCustomers.clear();
+    }
+
     async commitBatch(_trx: Transaction<ExperienceMetricsTables>, batch: Batch, sql: DirectSql): Promise<void> {
       await this.replaceLifecycles(batch, sql);
       let last = batch.progress;
       for (const s of batch.customers.changedStates()) last = Math.max(last, s.lastPosition);
       const caseIds = [...batch.changedCases].sort();
       for (const id of caseIds) last = Math.max(last, batch.cases.get(id)!.lastPosition);
-      await writeRows(sql, batch.rows);
+      // an unmerge took these back: gone before the transaction's carried rows are written (the parties' carried ones were replaced in memory)
       for (const key of [...batch.contactDeletes].sort()) await sql.run('DELETE FROM em_contact_customers WHERE row_key = ?', [key]);
-      const contactKeys = [...batch.contactCustomers.keys()].sort();
-      await sql.upsert(
-        CONTACT_CUSTOMERS,
-        contactKeys.map((key) => [key, ...batch.contactCustomers.get(key)!]),
-      );
+      const carried = this.carried!;
+      let contacts = 0;
+      for (const rows of carried.contactCustomers.values()) contacts += rows.size;
+      if (carried.rows.size + contacts > MAX_CARRIED) await this.writeCarried(sql);
       await sql.upsert(
         CASES,
         caseIds.map((id) => [id, JSON.stringify(batch.cases.get(id))]),
@@ -600,6 +648,14 @@ async function loadCustomers(sql: DirectSql, ids: string[]): Promise<SegmentStat
     lifecycleChanges: storedChanges(r.lifecycle),
     segmentSpans: r.segment_spans === null ? {} : (JSON.parse(r.segment_spans) as MembershipSpans),
   }));
+}
+
+/** Notes each contacting customer once per row (the JSON of the row is its key), in key order. */
+async function writeContactCustomers(sql: DirectSql, contactCustomers: ContactCustomers): Promise<void> {
+  const writes: SqlValue[][] = [];
+  for (const rows of contactCustomers.values()) for (const row of rows.values()) writes.push([JSON.stringify(row), ...row]);
+  writes.sort((a, b) => (a[0]! < b[0]! ? -1 : a[0]! > b[0]! ? 1 : 0));
+  await sql.upsert(CONTACT_CUSTOMERS, writes);
 }
 
 /** Adds each changed row's totals to the stored ones (read in bulk, written in bulk, in key order); an emptied row is deleted. */

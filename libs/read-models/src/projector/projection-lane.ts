@@ -168,6 +168,7 @@ export class ProjectionLane implements CheckpointedWorker {
     if (!open) return undefined;
     this.transaction = undefined;
     try {
+      if (this.projection.beforeCommit) await this.projection.beforeCommit(open.trx, directSqlOf(this.db, open.trx));
       await open.trx.commit().execute();
     } catch (e) {
       await open.trx

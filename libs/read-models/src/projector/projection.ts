@@ -28,6 +28,14 @@ export interface Projection<S = unknown, Tables = any> {
   beginBatch(trx: Transaction<Tables>, records: readonly ProjectedRecord[], sql: DirectSql): Promise<S>;
   /** writes the batch's changes; the lane then stores the checkpoint in the same transaction */
   commitBatch(trx: Transaction<Tables>, state: S, sql: DirectSql): Promise<void>;
+  /**
+   * Optional: writes what the projection carried over the batches of `trx` instead of writing it
+   * per batch (rows many batches add to, written once per transaction: while catching up a
+   * transaction spans up to 20 batches). The lane calls it just before it commits `trx`, in `trx`.
+   * A transaction that is rolled back never gets here: the projection must drop what it carried
+   * for it (keying it by `trx` does that: the next batch comes in another transaction).
+   */
+  beforeCommit?(trx: Transaction<Tables>, sql: DirectSql): Promise<void>;
 }
 
 /** What a projection may inject (token PROJECTION_CONTEXT) to read its configuration. */

@@ -87,14 +87,18 @@ export function distinctByConflictKey(spec: BulkUpsert, rows: readonly (readonly
     if (i < 0) throw new Error(`bulk upsert into ${spec.table}: conflict column ${c} is not among its columns`);
     return i;
   });
-  const byKey = new Map<string, readonly SqlValue[]>();
+  const byKey = new Map<SqlValue, readonly SqlValue[]>();
+  // a one-column key is its own Map key (1, '1' and null stay apart, as in JSON); several are joined as JSON
+  const single = at.length === 1 ? at[0] : -1;
   for (const row of rows) {
     if (row.length !== spec.columns.length) {
       throw new Error(`bulk upsert into ${spec.table}: a row has ${row.length} values for ${spec.columns.length} columns`);
     }
-    const key = JSON.stringify(at.map((i) => row[i]));
+    const key = single >= 0 ? row[single] : JSON.stringify(at.map((i) => row[i]));
     if (byKey.has(key) && spec.update !== 'nothing' && spec.update.some((u) => typeof u !== 'string')) {
-      throw new Error(`bulk upsert into ${spec.table}: two rows with the key ${key} and an update by expression: combine them first`);
+      throw new Error(
+        `bulk upsert into ${spec.table}: two rows with the key ${single >= 0 ? JSON.stringify([key]) : String(key)} and an update by expression: combine them first`,
+      );
     }
     if (spec.update === 'nothing' && byKey.has(key)) continue;
     if (byKey.has(key)) byKey.delete(key);
