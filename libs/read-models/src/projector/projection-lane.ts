@@ -16,11 +16,18 @@ export const DEFAULT_BATCHES_PER_TRANSACTION = 20;
 /**
  * The lanes of one read store share its single write connection (SQLite has one writer; Kysely
  * queues transactions on the connection). A lane that holds a long catching-up transaction
- * commits at its next batch boundary when another lane waits, so a rebuild never holds a live
- * read model back for more than one batch.
+ * commits at its next batch boundary when a live lane waits (one that has reached the head of the
+ * log since it started), so a rebuild never holds a live read model back for more than one batch.
+ * A lane that has not reached the head yet (rebuilding, or catching up after a start) waits for the
+ * holder's transaction to fill instead: read models rebuilt together then take turns of whole
+ * transactions, not of one batch each (which made every lane commit, and SQLite write the pages it
+ * changed, after every batch).
  */
 export class WriteTurns {
+  /** lanes waiting for the connection */
   waiting = 0;
+  /** of those, the ones a holder commits early for: live lanes, and waits for something else than a batch */
+  urgent = 0;
 }
 
 /**
@@ -77,6 +84,8 @@ export const toProjectedRecord = (e: RecordedEvent): ProjectedRecord => {
 export class ProjectionLane implements CheckpointedWorker {
   readonly name: string;
   private checkpoint = 0;
+  /** whether this lane has reached the head of the log since it started (see WriteTurns) */
+  private reachedHead = false;
   private transaction?: { trx: ControlledTransaction<any>; events: number; last: number; erasure: boolean };
   private readonly transactionEvents: number;
 
@@ -122,7 +131,7 @@ export class ProjectionLane implements CheckpointedWorker {
     const records = events.map(toProjectedRecord);
     const last = records[records.length - 1].position;
     if (!this.transaction) {
-      const trx = await this.queued(() => this.db.startTransaction().execute());
+      const trx = await this.queued(() => this.db.startTransaction().execute(), !this.reachedHead);
       this.transaction = { trx, events: 0, last: this.checkpoint, erasure: false };
       // fencing: the stored checkpoint must still be the one this lane committed, and stays locked
       // until the commit; a second projector writing the same store fails here and restarts from the
@@ -141,7 +150,8 @@ export class ProjectionLane implements CheckpointedWorker {
     this.transaction.events += records.length;
     if (records.some((r) => r.type === 'personal-data.erased')) this.transaction.erasure = true;
     this.transaction.last = last;
-    if (hint.headReached || this.transaction.events >= this.transactionEvents || this.turns.waiting > 0) return this.commit();
+    if (hint.headReached) this.reachedHead = true;
+    if (hint.headReached || this.transaction.events >= this.transactionEvents || this.turns.urgent > 0) return this.commit();
     return undefined;
   }
 
@@ -151,6 +161,8 @@ export class ProjectionLane implements CheckpointedWorker {
   }
 
   flush(): Promise<number | undefined> {
+    // the subscriber flushes when it has caught up (or stops)
+    this.reachedHead = true;
     return this.commit();
   }
 
@@ -182,13 +194,15 @@ export class ProjectionLane implements CheckpointedWorker {
     return open.last;
   }
 
-  /** waits for the write connection, telling the lane that holds it to commit at its next batch */
-  private async queued<T>(use: () => Promise<T>): Promise<T> {
+  /** waits for the write connection, telling the lane that holds it to commit at its next batch (unless `patient`: a lane that has not reached the head yet, see WriteTurns) */
+  private async queued<T>(use: () => Promise<T>, patient = false): Promise<T> {
     this.turns.waiting++;
+    if (!patient) this.turns.urgent++;
     try {
       return await use();
     } finally {
       this.turns.waiting--;
+      if (!patient) this.turns.urgent--;
     }
   }
 }
