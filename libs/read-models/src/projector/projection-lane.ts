@@ -194,7 +194,10 @@ export class ProjectionLane implements CheckpointedWorker {
     return open.last;
   }
 
-  /** waits for the write connection, telling the lane that holds it to commit at its next batch (unless `patient`: a lane that has not reached the head yet, see WriteTurns) */
+  /**
+   * waits for the write connection, telling the lane that holds it to commit at its next batch
+   * (unless `patient`: a lane that has not reached the head yet, see WriteTurns)
+   */
   private async queued<T>(use: () => Promise<T>, patient = false): Promise<T> {
     this.turns.waiting++;
     if (!patient) this.turns.urgent++;
