@@ -83,6 +83,25 @@ describe('unmerge (write side, embedded store)', () => {
     expect(later.customerId).toBe(splitId);
   });
 
+  it('gives back what a customer brought when one ingested batch registered it and merged it', async () => {
+    const [ana] = await platform.ingestion.ingest([envelope({ customer: { identifiers: [ANA, ANA_PHONE] } })]);
+    // one batch: Ben is new (his email and CRM id), then an event naming Ana and Ben merges him into Ana
+    const [ben, family] = await platform.ingestion.ingest([
+      envelope({ type: 'web.visited', customer: { identifiers: [BEN, BEN_CRM] }, data: { url: 'https://shop.example.com/' } }),
+      envelope({ customer: { identifiers: [ANA, BEN] } }),
+    ]);
+    expect(family.customerId).toBe(ana.customerId);
+    const merged = (await platform.store.readStream(customerStreamId(ana.customerId))).find((e) => e.type === 'customers.merged')!;
+    const [splitOff] = (merged.data as { mergedIds: string[] }).mergedIds;
+    // the batch wrote the merge before Ben's own event
+    const benStream = await platform.store.readStream(customerStreamId(splitOff));
+    expect(benStream.find((e) => e.eventId === ben.eventId)!.position).toBeGreaterThan(merged.position);
+    const result = await unmerge(ana.customerId, [{ customerId: splitOff }]);
+    expect(result.unmerged).toEqual([expect.objectContaining({ splitId: splitOff, identifierCount: 2 })]);
+    for (const id of [BEN, BEN_CRM]) expect(await platform.registry.lookup(id as never)).toBe(splitOff);
+    for (const id of [ANA, ANA_PHONE]) expect(await platform.registry.lookup(id as never)).toBe(ana.customerId);
+  });
+
   it('moves only the identifiers named; the others stay with the survivor', async () => {
     const { survivorId, splitId } = await mergedFamily();
     await unmerge(survivorId, [{ customerId: splitId, identifiers: ['email:Ben.Family@example.com'] }]);

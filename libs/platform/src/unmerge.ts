@@ -3,6 +3,7 @@ import {
   decideUnmerge,
   DomainValidationError,
   identifierKey,
+  mergePointerEventId,
   parseIdentifierKey,
   UnmergeRefusedError,
   type CustomersUnmergedV1,
@@ -81,6 +82,7 @@ export async function unmergeCustomer(platform: Platform, request: UnmergeReques
       throw new UnmergeRefusedError('split', 'unknown-customer', `split[${i}]: no customer ${s.splitId}`);
 
   const now = (request.now ?? (() => new Date()))().toISOString();
+  const broughtCache = new Map<string, { identifiers: string[]; restoredIds: string[] }>();
   for (let attempt = 1; ; attempt++) {
     const { events: survivorEvents, revision } = await readStream(platform, survivorId);
     const merges: RecordedMerge[] = [];
@@ -96,7 +98,12 @@ export async function unmergeCustomer(platform: Platform, request: UnmergeReques
     const brought = new Map<string, { identifiers: string[]; restoredIds: string[] }>();
     for (const s of splits) {
       const merge = [...merges].reverse().find((m) => m.mergedIds.includes(s.splitId));
-      if (merge) brought.set(s.splitId, await broughtTo(platform, s.splitId, merge.position));
+      if (!merge) continue;
+      // decided once per merge: on a retry the registry has moved the identifiers already, and events
+      // resolved to the split customer since then must not count as brought to the merge
+      const cacheKey = `${merge.mergeId}/${s.splitId}`;
+      if (!broughtCache.has(cacheKey)) broughtCache.set(cacheKey, await broughtTo(platform, s.splitId, merge));
+      brought.set(s.splitId, broughtCache.get(cacheKey)!);
     }
     const survivorFacts = survivorEvents.map((e) => ({
       eventId: e.eventId,
@@ -179,13 +186,16 @@ async function readStream(platform: Platform, customerId: string): Promise<{ eve
 }
 
 /**
- * What a merged-away customer brought to the merge at `mergePosition`: every identifier its events
- * (and those of the customers merged into it before) named up to the merge, and those customers.
+ * What a merged-away customer brought to the merge: every identifier its events (and those of the
+ * customers merged into it before) named up to the merge, and those customers. When the batch that
+ * merged it also registered it, its own events of that batch are on its stream after the merge's
+ * pointer (the ingestion writes the merge first); they count too: while it is merged away nothing else
+ * is written to its stream (every later event resolves to the survivor).
  */
 async function broughtTo(
   platform: Platform,
   splitId: string,
-  mergePosition: number,
+  merge: Pick<RecordedMerge, 'mergeId' | 'position'>,
 ): Promise<{ identifiers: string[]; restoredIds: string[] }> {
   const identifiers = new Set<string>();
   const seen = new Set<string>();
@@ -194,8 +204,13 @@ async function broughtTo(
     const id = pending.pop()!;
     if (seen.has(id)) continue;
     seen.add(id);
+    let afterPointer = false;
     for (const e of (await readStream(platform, id)).events) {
-      if (e.position >= mergePosition) continue;
+      if (id === splitId && e.type === 'customer.merged-into' && e.eventId === mergePointerEventId(merge.mergeId, splitId)) {
+        afterPointer = true;
+        continue;
+      }
+      if (e.position >= merge.position && !afterPointer) continue;
       for (const i of identifiersNamedBy(e)) identifiers.add(identifierKey(i));
       if (e.type === 'customers.merged') pending.push(...(e.data as { mergedIds: string[] }).mergedIds);
     }
