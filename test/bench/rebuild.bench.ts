@@ -59,17 +59,28 @@ function watchRss(child: ChildProcess): () => number {
   };
 }
 
-/** POST /v1/admin/rebuilds for every read model, then its progress polled until it ends; the last record. */
-async function rebuildThroughApi(baseUrl: string): Promise<RebuildRecord> {
+/**
+ * POST /v1/admin/rebuilds for every read model, then its progress polled until it ends; the last record
+ * and how many polls got no answer within 30 s (under a heavy load one such GET once waited over 300 s).
+ */
+async function rebuildThroughApi(baseUrl: string): Promise<{ record: RebuildRecord; unansweredPolls: number }> {
   const headers = { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' };
   const res = await fetch(`${baseUrl}/v1/admin/rebuilds`, { method: 'POST', headers, body: JSON.stringify({ readModels: ['all'] }) });
   if (res.status !== 202) throw new Error(`POST /v1/admin/rebuilds answered ${res.status}: ${await res.text()}`);
   const { id } = (await res.json()) as RebuildRecord;
   const started = performance.now();
   let shown = 0;
+  let unansweredPolls = 0;
   for (;;) {
-    const r = (await (await fetch(`${baseUrl}/v1/admin/rebuilds/${id}`, { headers })).json()) as RebuildRecord;
-    if (r.state !== 'building' && r.phase !== 'switching') return r;
+    const r = await fetch(`${baseUrl}/v1/admin/rebuilds/${id}`, { headers, signal: AbortSignal.timeout(30_000) })
+      .then((answer) => answer.json() as Promise<RebuildRecord>)
+      .catch(() => undefined);
+    if (!r) {
+      unansweredPolls++;
+      console.log(`  rebuild ${id}: GET /v1/admin/rebuilds/${id} got no answer within 30 s (${unansweredPolls} so far)`);
+      continue;
+    }
+    if (r.state !== 'building' && r.phase !== 'switching') return { record: r, unansweredPolls };
     const secs = (performance.now() - started) / 1000;
     if (secs - shown >= 5) {
       shown = secs;
@@ -214,12 +225,17 @@ export async function benchRebuild(options: RebuildBenchOptions): Promise<void> 
     const t1 = performance.now();
     let cliRss = () => NaN;
     let out: string;
+    let unansweredPolls = 0;
     if (via === 'cli') {
       const rebuild = cem(dir, ['rebuild', 'all', '--actor', 'bench']);
       children.push(rebuild.child);
       cliRss = watchRss(rebuild.child);
       out = await rebuild.output;
-    } else out = JSON.stringify(await rebuildThroughApi(baseUrl));
+    } else {
+      const done = await rebuildThroughApi(baseUrl);
+      out = JSON.stringify(done.record);
+      unansweredPolls = done.unansweredPolls;
+    }
     const secs = (performance.now() - t1) / 1000;
     load.send({ phase: 'after' });
     await sleep(quiet);
@@ -239,7 +255,7 @@ export async function benchRebuild(options: RebuildBenchOptions): Promise<void> 
       name: `blue/green rebuild of all ${READ_MODELS.length} read models (${via === 'cli' ? 'cem rebuild all' : 'POST /v1/admin/rebuilds'}, ${done.position.toLocaleString('en-US')} log events at the switch), HTTP ingestion running`,
       value: secs,
       unit: 's',
-      note: `projecting, catching up, verifying (a second, scratch rebuild) and switching; load average ${loadAtRebuild} at its start`,
+      note: `projecting, catching up, verifying (a second, scratch rebuild) and switching; load average ${loadAtRebuild} at its start${via === 'api' ? `; ${unansweredPolls} progress polls unanswered within 30 s` : ''}`,
     });
     record({
       group: 'rebuild',
