@@ -16,6 +16,7 @@ async function main(): Promise<void> {
   const logger = createLogger({ level: config.LOG_LEVEL, component: 'api' });
   const platform = openPlatform(config);
   await platform.checkStore();
+  await platform.readyToIngest();
   const app = await createApiApp(platform, { logger });
   await app.listen({ port: config.PORT, host: config.HOST });
   // the bound port (PORT=0 picks a free one)

@@ -21,6 +21,7 @@ async function main(): Promise<void> {
   logger.info('starting', { config: describeKafkaConfig(config), dataDir: app.DATA_DIR, eventStore: app.EVENT_STORE });
   const platform = openPlatform(app);
   await platform.checkStore();
+  await platform.readyToIngest();
   const consumer = new KafkaIngestConsumer(createKafka(config, logger), config, ingestionPortFor(platform.ingestion), logger);
   const health = config.healthPort > 0 ? await startHealthServer(consumer, config.healthPort, app.HOST) : undefined;
 

@@ -39,6 +39,13 @@ export interface Platform {
    * EsdbEventStore.checkServer); throws what must stop the process, logs an unreachable server.
    */
   checkStore(): Promise<void>;
+  /**
+   * For a process that ingests (API, Kafka consumer), after checkStore and before serving: on
+   * EventStoreDB the identity registry starts following its streams and returns once caught up
+   * (docs/eventstoredb.md); nothing to do on the embedded registry. Other processes skip it (a
+   * resolution would start it on first use).
+   */
+  readyToIngest(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -122,12 +129,11 @@ export function openPlatform(config: AppConfig, overrides: PlatformOverrides = {
         logger.warn('EventStoreDB is unreachable at boot; calls answer 503 until it is back');
         return;
       }
-      if (registry instanceof EsdbIdentityRegistry) {
-        await registry.checkIndex((await logStore.readAll({ maxCount: 1 })).length > 0);
-        // follow the registry streams, caught up before the first request is served
-        await registry.start();
-      }
+      if (registry instanceof EsdbIdentityRegistry) await registry.checkIndex((await logStore.readAll({ maxCount: 1 })).length > 0);
       await reportPlaintextPersonalData(logStore, keys);
+    },
+    async readyToIngest() {
+      if (registry instanceof EsdbIdentityRegistry) await registry.start();
     },
     async close() {
       await registry!.close(); // first: it may follow the registry on the store's connection

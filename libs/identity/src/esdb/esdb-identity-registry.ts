@@ -188,8 +188,7 @@ class RegistryIndex {
     } else if (type === MOVED) {
       next.owner = this.intern(data.customerId as string);
       this.unmergeSteps++;
-    }
-    else if (type === RELEASED) next.owner = undefined;
+    } else if (type === RELEASED) next.owner = undefined;
     this.setClaim(key, next);
   }
 
@@ -652,7 +651,6 @@ export class EsdbIdentityRegistry implements IdentityRegistry {
    * subscription.
    */
   async unmerge(moves: UnmergeMove[]): Promise<void> {
-    await this.start();
     for (const m of moves) {
       const events = await this.read(registryCustomerStream(m.splitId), 'forwards', Number.MAX_SAFE_INTEGER);
       if (events.some((e) => e.type === UNMERGED && (e.data as { unmergeId?: string }).unmergeId === m.unmergeId)) continue;
@@ -715,14 +713,12 @@ export class EsdbIdentityRegistry implements IdentityRegistry {
 
   /** Exact: reads the streams it needs (a lookup is one request, not a batch), which also corrects the index. */
   async lookup(identifier: Identifier): Promise<string | undefined> {
-    await this.start();
     const owner = (await this.claim(this.index.keyOf(identifier), true))?.owner;
     const state = owner === undefined ? undefined : await this.follow(owner, true);
     return state?.erased ? undefined : state?.customerId;
   }
 
   async canonicalId(customerId: string): Promise<string | undefined> {
-    await this.start();
     return (await this.follow(customerId, true))?.customerId;
   }
 
@@ -737,7 +733,6 @@ export class EsdbIdentityRegistry implements IdentityRegistry {
    * (docs/privacy.md).
    */
   async forgetCustomers(customerIds: string[], identifiers: Identifier[] = []): Promise<number> {
-    await this.start();
     const ids = new Set(customerIds);
     const erasedOwner = async (owner: string) => ids.has(owner) || ids.has((await this.follow(owner, true))?.customerId ?? '');
     let released = 0;
