@@ -76,6 +76,8 @@ export async function benchEsdbIngest(options: EsdbBenchOptions): Promise<void> 
       });
       const platform = openPlatform(config, { now });
       try {
+        // as the API at boot: the identity registry follows its streams, caught up, before the first batch
+        await platform.readyToIngest();
         esdbRate = await ingestAll('esdb ingest', platform, envelopes, options.batchSize);
       } finally {
         await platform.close();

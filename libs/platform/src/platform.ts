@@ -114,6 +114,7 @@ export function openPlatform(config: AppConfig, overrides: PlatformOverrides = {
     defaultPhoneRegion: config.DEFAULT_PHONE_REGION,
   });
   const apiKeys = new ApiKeyStore(db, config.API_KEYS);
+  let reachableAtBoot = true;
   return {
     config,
     store,
@@ -127,13 +128,17 @@ export function openPlatform(config: AppConfig, overrides: PlatformOverrides = {
     async checkStore() {
       if (logStore instanceof EsdbEventStore && (await logStore.checkServer()) === 'unreachable') {
         logger.warn('EventStoreDB is unreachable at boot; calls answer 503 until it is back');
+        reachableAtBoot = false;
         return;
       }
       if (registry instanceof EsdbIdentityRegistry) await registry.checkIndex((await logStore.readAll({ maxCount: 1 })).length > 0);
       await reportPlaintextPersonalData(logStore, keys);
     },
     async readyToIngest() {
-      if (registry instanceof EsdbIdentityRegistry) await registry.start();
+      if (!(registry instanceof EsdbIdentityRegistry)) return;
+      // a server away at boot: follow in the background (resolutions read, and answer 503, meanwhile)
+      if (reachableAtBoot) await registry.start();
+      else void registry.start();
     },
     async close() {
       await registry!.close(); // first: it may follow the registry on the store's connection

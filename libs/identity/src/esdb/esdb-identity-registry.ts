@@ -296,6 +296,8 @@ export class EsdbIdentityRegistry implements IdentityRegistry {
   private followed = -1;
   private readonly waiters = new Set<() => void>();
   private closed = false;
+  /** the subscription has caught up with the server once (the index holds everything written before it started) */
+  private caughtUpOnce = false;
   /** `$all` position of the last registry event this instance wrote */
   lastWrittenPosition = -1;
 
@@ -332,6 +334,7 @@ export class EsdbIdentityRegistry implements IdentityRegistry {
               this.advance(msg.events[msg.events.length - 1].position);
             } else {
               this.advance(msg.position);
+              this.caughtUpOnce = true;
               caughtUp();
             }
           }
@@ -341,6 +344,7 @@ export class EsdbIdentityRegistry implements IdentityRegistry {
           );
         } finally {
           this.subscription = undefined;
+          this.caughtUpOnce = false;
           caughtUp();
           this.wakeWaiters();
         }
@@ -361,7 +365,7 @@ export class EsdbIdentityRegistry implements IdentityRegistry {
 
   /** whether resolutions may trust the index (the subscription is running and caught up once) */
   private get indexed(): boolean {
-    return this.subscription !== undefined;
+    return this.subscription !== undefined && this.caughtUpOnce;
   }
 
   /**
@@ -420,11 +424,13 @@ export class EsdbIdentityRegistry implements IdentityRegistry {
   }
 
   /**
-   * Resolves the requests one after the other, from the index (no read). A request that loses a race
-   * is resolved again from the registry streams read afresh (which also corrects the index).
+   * Resolves the requests one after the other, from the index (no read) once it has caught up, by
+   * reading the streams before. A request that loses a race is resolved again from the registry
+   * streams read afresh (which also corrects the index).
    */
   async resolveBatch(requests: ResolveRequest[]): Promise<Resolution[]> {
-    await this.start();
+    // follows from the first use on; until caught up (or with the server away) it resolves by reading
+    void this.start();
     const out: Resolution[] = [];
     for (const req of requests) out.push(await this.resolveOne(req));
     return out;
@@ -672,7 +678,7 @@ export class EsdbIdentityRegistry implements IdentityRegistry {
    * resolving and appending; docs/identity.md). From memory: no read.
    */
   async unmergeGeneration(): Promise<number> {
-    await this.start();
+    void this.start();
     return this.known.unmergeSteps;
   }
 
@@ -691,7 +697,7 @@ export class EsdbIdentityRegistry implements IdentityRegistry {
 
   /** Merges decided and not yet confirmed: from the index while it follows the registry, else read from the merge log. */
   async pendingMerges(): Promise<PendingMerge[]> {
-    await this.start();
+    void this.start();
     if (this.indexed) return [...this.known.decided.values()];
     const decided = new Map<string, PendingMerge>();
     const confirmed = new Set<string>();
