@@ -8,6 +8,9 @@ import type { EventStore } from '@cem/event-store';
 import type { IdentityRegistry } from '@cem/identity';
 import { IngestionService } from '@cem/ingestion';
 import { envelope, TEST_NOW } from '../../../test/support/envelopes';
+import { Customer360Queries } from '@cem/read-models/customer-360/customer-360.query';
+import { startProjector } from '@cem/read-models/projector/projector.module';
+import { openSqliteReadStore } from '@cem/read-models/store/read-store';
 import { openPlatform, type Platform } from './platform';
 import { unmergeCustomer, UnmergeRefusedError } from './unmerge';
 
@@ -101,6 +104,44 @@ describe('unmerge (write side, embedded store)', () => {
     for (const id of [BEN, BEN_CRM]) expect(await platform.registry.lookup(id as never)).toBe(splitOff);
     for (const id of [ANA, ANA_PHONE]) expect(await platform.registry.lookup(id as never)).toBe(ana.customerId);
   });
+
+  /** The customer the 360's identifier index answers for each identifier, projected in batches of `batchSize` into `name`.db. */
+  async function lookupsIn360(name: string, batchSize: number, ids: object[]) {
+    const readStore = await openSqliteReadStore(join(dir, `${name}.db`));
+    const running = await startProjector({ store: platform.store, db: readStore.db, readStore, batchSize });
+    try {
+      expect(await running.projector.whenCaughtUpToHead(60_000)).toBe(true);
+      const queries = new Customer360Queries(readStore.db as never, () => TEST_NOW, platform.identifierIndex);
+      return await Promise.all(ids.map((id) => queries.customerIdOf(id as never)));
+    } finally {
+      await running.close();
+      await readStore.close();
+    }
+  }
+  const registryLookups = (ids: object[]) => Promise.all(ids.map((id) => platform.registry.lookup(id as never)));
+
+  it("the 360's identifier lookup answers the customer the registry answers after an unmerge, live and folded from 0 in one batch", async () => {
+    const ids = [ANA, ANA_PHONE, BEN, BEN_CRM];
+    const { survivorId, splitId } = await mergedFamily();
+    // live: the merge projected before the unmerge
+    expect(await lookupsIn360('live', 100, ids)).toEqual([survivorId, survivorId, survivorId, survivorId]);
+    await unmerge(survivorId, [{ customerId: splitId }]);
+    expect(await registryLookups(ids)).toEqual([survivorId, survivorId, splitId, splitId]);
+    expect(await lookupsIn360('live', 100, ids)).toEqual(await registryLookups(ids));
+    // from 0: the merge and the unmerge in one batch, and one event per batch
+    expect(await lookupsIn360('one-batch', 100, ids)).toEqual(await registryLookups(ids));
+    expect(await lookupsIn360('small-batches', 1, ids)).toEqual(await registryLookups(ids));
+  }, 120_000);
+
+  it("the 360's identifier lookup follows a partial unmerge: an identifier not named stays with the survivor, as in the registry", async () => {
+    const ids = [ANA, ANA_PHONE, BEN, BEN_CRM];
+    const { survivorId, splitId } = await mergedFamily();
+    expect(await lookupsIn360('live', 100, ids)).toEqual([survivorId, survivorId, survivorId, survivorId]);
+    await unmerge(survivorId, [{ customerId: splitId, identifiers: ['email:ben.family@example.com'] }]);
+    expect(await registryLookups(ids)).toEqual([survivorId, survivorId, splitId, survivorId]);
+    expect(await lookupsIn360('live', 100, ids)).toEqual(await registryLookups(ids));
+    expect(await lookupsIn360('one-batch', 100, ids)).toEqual(await registryLookups(ids));
+  }, 120_000);
 
   it('moves only the identifiers named; the others stay with the survivor', async () => {
     const { survivorId, splitId } = await mergedFamily();

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import { EventsHandler, type IEventHandler } from '@nestjs/cqrs';
 import type { Transaction } from 'kysely';
-import { identifierKey, PLAIN_IDENTIFIER_INDEX, type Identifier, type IdentifierIndex } from '@cem/domain';
+import { PLAIN_IDENTIFIER_INDEX, type CustomersUnmergedV1, type Identifier, type IdentifierIndex } from '@cem/domain';
 import { CustomerStates, customersTouchedBy } from '../kit/customer-states';
 import { ProjectedEvent } from '../projector/projected-event';
 import { unhandledType, type ProjectedRecord } from '../projector/projected-record';
@@ -110,10 +110,21 @@ export class Customer360Projection implements IEventHandler<ProjectedEvent>, Pro
       }
       case 'unmerge': {
         const { survivor, split, restored } = route;
-        // the index follows the refolded states: each identifier to the customer that holds it now
+        // the index answers what the identity registry answers: the identifiers the unmerge moved (keyed
+        // as the registry keys them, like this index) to the split customer, every other identifier of
+        // the two refolded states to the survivor (the registry keeps those a partial unmerge did not
+        // name). The moved keys read as removed once the survivor is erased (its key sealed them): then
+        // the split customer's refolded identifiers are its own, as they are after an unmerge of all.
+        const moved = movedIndexRows(record.data as Partial<CustomersUnmergedV1>);
         for (const state of [survivor, split])
           for (const [kind, values] of Object.entries(state.identifiers))
-            for (const value of values) this.index(batch, { kind, value } as Identifier, state.customerId);
+            for (const value of values)
+              this.index(
+                batch,
+                { kind, value } as Identifier,
+                state === split && moved.length === 0 ? split.customerId : survivor.customerId,
+              );
+        for (const { kind, value } of moved) this.indexRow(batch, kind, value, split.customerId);
         batch.unmerges.push({
           owners: route.owners,
           customerIds: [survivor.customerId, split.customerId],
@@ -151,11 +162,12 @@ export class Customer360Projection implements IEventHandler<ProjectedEvent>, Pro
   }
 
   private index(batch: Customer360Batch, id: Identifier, customerId: string): void {
-    batch.identifiers.set(identifierKey(id), {
-      kind: id.kind,
-      value: identifierIndexValue(this.identifierIndex, id),
-      customer_id: customerId,
-    });
+    this.indexRow(batch, id.kind, identifierIndexValue(this.identifierIndex, id), customerId);
+  }
+
+  /** One row of the index, by its stored kind and value (a blind key's hash with the blind index). */
+  private indexRow(batch: Customer360Batch, kind: string, value: string, customerId: string): void {
+    batch.identifiers.set(`${kind}:${value}`, { kind, value, customer_id: customerId });
   }
 
   private addToTimeline(batch: Customer360Batch, record: ProjectedRecord, owner: string, streamCustomerId: string): void {
@@ -182,6 +194,9 @@ export class Customer360Projection implements IEventHandler<ProjectedEvent>, Pro
       INSERT_TIMELINE,
       timeline.map((t) => TIMELINE_COLUMNS.map((c) => t[c])),
     );
+    // the index rows of earlier batches follow this batch's merges before its own rows are written: the
+    // batch's entries were repointed as it went, and an unmerge later in the batch must not be undone
+    for (const { from, to } of batch.repoints) await sql.run(REPOINT_IDENTIFIERS, [to, from]);
     await sql.upsert(
       UPSERT_IDENTIFIER,
       [...batch.identifiers.values()].map((i) => [i.kind, i.value, i.customer_id]),
@@ -241,8 +256,8 @@ const UPSERT_IDENTIFIER: BulkUpsert = {
   conflict: ['kind', 'value'],
   update: ['customer_id'],
 };
+const REPOINT_IDENTIFIERS = 'UPDATE c360_identifiers SET customer_id = ? WHERE customer_id = ?';
 const REPOINT = [
-  'UPDATE c360_identifiers SET customer_id = ? WHERE customer_id = ?',
   'UPDATE c360_timeline SET customer_id = ? WHERE customer_id = ?',
   'UPDATE c360_customers SET merged_into = ? WHERE merged_into = ?',
 ];
@@ -268,6 +283,16 @@ async function sealTimelineRows(rows: C360TimelineTable[], stored: StoredValues)
     stored,
   );
   return sealed.map((r) => (r.data === null ? r.row : { ...r.row, data: JSON.stringify(r.data) }));
+}
+
+/** The index rows of the identifiers an unmerge moved: its keys are `kind:` and the index's value. */
+function movedIndexRows(data: Partial<CustomersUnmergedV1>): { kind: string; value: string }[] {
+  const rows: { kind: string; value: string }[] = [];
+  for (const key of Array.isArray(data.identifiers) ? data.identifiers : []) {
+    const at = typeof key === 'string' ? key.indexOf(':') : -1;
+    if (at > 0) rows.push({ kind: key.slice(0, at), value: key.slice(at + 1) });
+  }
+  return rows;
 }
 
 /** Net value over all currencies in major units, summed in a fixed order from exact integers. */
