@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { Kysely, sql, SqliteDialect } from 'kysely';
 import { startBackgroundCheckpointer } from '@cem/event-store/sqlite/background-checkpointer';
@@ -25,7 +26,8 @@ export interface ReadStore {
   /**
    * After the projector committed an erasure: SQLite checkpoints its write-ahead log into the file
    * (whose freed space secure_delete overwrote) and truncates it, so no old page with the erased
-   * values stays in the WAL (docs/privacy.md). Best effort: a reader holding an old snapshot keeps
+   * values stays in the WAL (docs/privacy.md). It tries again while the WAL is busy (the background
+   * checkpointer, a reader's snapshot) for about 10 s; a reader holding an old snapshot longer keeps
    * the WAL, and the next erasure or checkpoint gets it. PostgreSQL: none (old row versions stay
    * until vacuumed).
    */
@@ -81,10 +83,22 @@ export async function openSqliteReadStore(filename: string, options: SqliteReadS
     close,
     lockWriter: async () => ({ release: async () => undefined }),
     // through Kysely: it waits for the one connection, so it never runs inside a lane's open transaction
-    afterErasure: async () => {
-      await sql`PRAGMA wal_checkpoint(TRUNCATE)`.execute(db).catch(() => undefined);
-    },
+    afterErasure: () => truncateWriteAheadLog(db),
   };
+}
+
+/**
+ * Checkpoints the WAL into the file and truncates it, trying again while it is busy: the background
+ * checkpointer's own checkpoint (SQLITE_BUSY) or a reader's snapshot (busy = 1) leaves old pages,
+ * with the erased values, in the WAL. Bounded (about 10 s), so a reader that never lets go cannot
+ * stall the projector: the next erasure or checkpoint then gets those pages.
+ */
+async function truncateWriteAheadLog(db: Kysely<ReadModelsDb>): Promise<void> {
+  for (let attempt = 1; attempt <= 50; attempt++) {
+    const result = await sql<{ busy: number }>`PRAGMA wal_checkpoint(TRUNCATE)`.execute(db).catch(() => undefined);
+    if (result?.rows[0]?.busy === 0) return;
+    await delay(Math.min(10 * attempt, 300));
+  }
 }
 
 // better-sqlite3 runs statements synchronously: the promises below are already settled
