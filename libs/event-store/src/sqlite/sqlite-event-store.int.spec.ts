@@ -36,6 +36,36 @@ describe('embedded SQLite specifics', () => {
   });
 });
 
+describe('embedded SQLite: a subscription catching up', () => {
+  it('gives the event loop a turn between pages, so timers and I/O run during a long catch-up', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cem-es-'));
+    const store = new SqliteEventStore(join(dir, 'events.db'), { synchronous: 'NORMAL' });
+    try {
+      await store.appendToStream(
+        's-1',
+        Array.from({ length: 50 }, (_, i) => ({ eventId: `e-${i}`, type: 't', data: {} })),
+      );
+      let macrotaskRan = false;
+      setImmediate(() => (macrotaskRan = true));
+      const pagesSeenBeforeIt: number[] = [];
+      let pages = 0;
+      const subscription = store.subscribeToAll({ batchSize: 5 });
+      for await (const message of subscription) {
+        if (message.type === 'caught-up') break;
+        pages++;
+        if (!macrotaskRan) pagesSeenBeforeIt.push(pages);
+      }
+      await subscription.close();
+      expect(pages).toBe(10);
+      // the callback queued before the catch-up ran after the first page, not after the tenth
+      expect(pagesSeenBeforeIt).toEqual([1]);
+    } finally {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('embedded SQLite: racing writers', () => {
   it('answers a stale expectation with a revision conflict even when an event id exists with other content', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'cem-es-'));

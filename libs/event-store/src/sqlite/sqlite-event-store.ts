@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
 import { EventEmitter } from 'node:events';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { contentHash } from '../content-hash';
 import { prepareOwnerOnlySqliteFile } from './owner-only';
 import { EventIdConflictError, StreamNotFoundError, WrongExpectedRevisionError } from '../errors';
@@ -357,6 +358,10 @@ export class SqliteEventStore implements EventStore {
           if (batch.length > 0) {
             after = batch[batch.length - 1].position;
             yield { type: 'events', events: batch };
+            // reading is synchronous: without a turn of the event loop between pages, a catch-up of
+            // a long log (a projector after a restart) ran in microtasks only, and the process
+            // answered no HTTP request, timer or socket until it reached the head
+            await yieldToEventLoop();
             continue;
           }
           if (!live) {
