@@ -1,3 +1,4 @@
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { NestFactory } from '@nestjs/core';
 import { EventBus } from '@nestjs/cqrs';
 import type { Kysely } from 'kysely';
@@ -67,6 +68,9 @@ export async function projectRange(options: ProjectRangeOptions): Promise<Map<st
           await lane.handle(batch, { headReached: last });
           events += batch.length;
           options.onProgress?.({ readModel: model.name, position, to: options.to, events });
+          // the embedded store reads synchronously: give timers a turn (the rebuild's heartbeat,
+          // which saves its progress and tells others it is alive; HTTP in the API's worker host)
+          await yieldToEventLoop();
         }
         await lane.flush();
       } catch (e) {
