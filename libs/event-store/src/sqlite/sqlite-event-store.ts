@@ -360,8 +360,9 @@ export class SqliteEventStore implements EventStore {
             yield { type: 'events', events: batch };
             // reading is synchronous: without a turn of the event loop between pages, a catch-up of
             // a long log (a projector after a restart) ran in microtasks only, and the process
-            // answered no HTTP request, timer or socket until it reached the head
-            await yieldToEventLoop();
+            // answered no HTTP request, timer or socket until it reached the head. Only after a full
+            // page: a short one means the head is reached, and the caught-up signal follows at once
+            if (batch.length === batchSize) await yieldToEventLoop();
             continue;
           }
           if (!live) {

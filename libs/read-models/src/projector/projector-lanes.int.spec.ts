@@ -178,6 +178,8 @@ describe('projector lanes: read models assembled from a list, each with its own 
     // the lane finds its version at its next look (every holdRecheckMs) and goes on from the switched copy's checkpoint
     for (let i = 0; i < 3_000 && projector.status === 'held'; i++) await new Promise((r) => setTimeout(r, 10));
     expect(await projector.whenCaughtUpToHead(60_000)).toBe(true);
+    // the lane reaches the head's position a turn of the event loop before its subscription says caught-up
+    for (let i = 0; i < 3_000 && projector.status !== 'live'; i++) await new Promise((r) => setTimeout(r, 10));
     expect(projector.status).toBe('live');
     expect(await countsOf(v2.store)).toEqual(recount(log));
     expect(projector.health.find((h) => h.name === 'type-counts')!.held).toBeUndefined();
