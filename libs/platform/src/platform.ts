@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import { join, resolve } from 'node:path';
-import type { AppConfig } from '@cem/config';
+import { createLogger, type AppConfig, type Logger } from '@cem/config';
 import { EsdbEventStore, SqliteEventStore, type EventStore } from '@cem/event-store';
 import { ensureOwnerOnlyDir, prepareOwnerOnlySqliteFile } from '@cem/event-store/sqlite/owner-only';
 import { blindIdentifierIndex, customerStreamId, PLAIN_IDENTIFIER_INDEX, type IdentifierIndex } from '@cem/domain';
@@ -10,10 +10,6 @@ import { EncryptingEventStore, parseSecretKey, SqliteKeyStore } from '@cem/priva
 import { hkdfSync } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { ApiKeyStore } from './api-keys';
-
-const logger = {
-  warn: (msg: string) => process.stderr.write(`${JSON.stringify({ level: 'warn', context: 'event-store', message: msg })}\n`),
-};
 
 /** The wired write side of one deployment: what every app (api, cli, kafka-ingest) starts from. */
 export interface Platform {
@@ -60,6 +56,8 @@ export interface PlatformOverrides {
  * `events.db` (the event log) and `platform.db` (identity registry, API keys).
  */
 export function openPlatform(config: AppConfig, overrides: PlatformOverrides = {}): Platform {
+  // at the configured LOG_LEVEL, on stderr (the CLI's stdout carries command output)
+  const logger = createLogger({ level: config.LOG_LEVEL, component: 'platform', stream: 'stderr' });
   const dataDir = resolve(config.DATA_DIR);
   // data files hold key hashes, identifiers and personal data: owner-only (0600, a new data dir 0700)
   ensureOwnerOnlyDir(dataDir);
@@ -132,7 +130,7 @@ export function openPlatform(config: AppConfig, overrides: PlatformOverrides = {
         return;
       }
       if (registry instanceof EsdbIdentityRegistry) await registry.checkIndex((await logStore.readAll({ maxCount: 1 })).length > 0);
-      await reportPlaintextPersonalData(logStore, keys);
+      await reportPlaintextPersonalData(logStore, keys, logger);
     },
     async readyToIngest() {
       if (!(registry instanceof EsdbIdentityRegistry)) return;
@@ -182,7 +180,7 @@ const contentDigestKey = (secret: string): Buffer =>
  * The first start with encryption records how far the log reached: personal data of events up to that
  * position was written in plaintext. Every start says so while it is the case.
  */
-async function reportPlaintextPersonalData(logStore: EventStore, keys: SqliteKeyStore | undefined): Promise<void> {
+async function reportPlaintextPersonalData(logStore: EventStore, keys: SqliteKeyStore | undefined, logger: Logger): Promise<void> {
   if (!keys) {
     logger.warn('PRIVACY_MASTER_KEY is not set: personal data is stored in plaintext and cannot be erased (docs/privacy.md)');
     return;

@@ -6,6 +6,7 @@ import { loadConfig } from '@cem/config';
 import { EsdbEventStore, SqliteEventStore, type RecordedEvent } from '@cem/event-store';
 import { eventStoreContract } from '@cem/event-store/contract/event-store.contract';
 import { EsdbIdentityRegistry } from '@cem/identity';
+import type { BlindIdentifierIndex } from '@cem/domain';
 import { openPlatform, type Platform } from '@cem/platform';
 import { EsdbDouble } from '../../../test/support/esdb-double';
 import { envelope, TEST_NOW } from '../../../test/support/envelopes';
@@ -202,9 +203,13 @@ describe.each(deployments)('personal data encrypted per customer: $name', (deplo
     expect((opened2.metadata as { identifiers: { value: string }[] }).identifiers[0].value).toBe(email);
   });
 
-  it('forgets the remembered identifiers as soon as the key is destroyed, also by another process', async () => {
+  it('forgets the remembered identifiers (with the key, and the blind index’s) as soon as the key is destroyed, also by another process', async () => {
     const { envelopes, email } = personalEnvelopes(randomUUID());
     const [{ customerId }] = await opened.platform.ingestion.ingest(envelopes);
+    // the embedded registry keyed the email on ingest; the EventStoreDB double's registry here keys plainly
+    const blind = opened.platform.identifierIndex as BlindIdentifierIndex;
+    blind.keyOf({ kind: 'email', value: email });
+    expect(blind.remembers({ kind: 'email', value: email })).toBe(true);
     const mine = async () =>
       JSON.stringify(
         (await opened.platform.store.readAll()).filter((e) => (e.metadata as { customerId?: string }).customerId === customerId),
@@ -215,6 +220,7 @@ describe.each(deployments)('personal data encrypted per customer: $name', (deplo
     await cli.destroy([customerId], new Date(TEST_NOW).toISOString());
     await cli.close();
     const after = await mine();
+    expect(blind.remembers({ kind: 'email', value: email })).toBe(false);
     expect(after).not.toContain(email);
     expect(after).toContain('personalDataErased');
   });
@@ -223,7 +229,12 @@ describe.each(deployments)('personal data encrypted per customer: $name', (deplo
     const { envelopes, email } = personalEnvelopes(randomUUID());
     const [{ customerId }] = await opened.platform.ingestion.ingest(envelopes);
     const other = await opened.platform.ingestion.ingest([envelope()]);
+    // the embedded registry keyed the email on ingest; the EventStoreDB double's registry here keys plainly
+    const blind = opened.platform.identifierIndex as BlindIdentifierIndex;
+    blind.keyOf({ kind: 'email', value: email });
+    expect(blind.remembers({ kind: 'email', value: email })).toBe(true);
     await opened.platform.keys!.destroy([customerId], new Date(TEST_NOW).toISOString());
+    expect(blind.remembers({ kind: 'email', value: email })).toBe(false);
 
     const read = await opened.platform.store.readAll();
     const mine = read.filter((e) => (e.metadata as { customerId?: string }).customerId === customerId);
@@ -276,6 +287,26 @@ describe('key store boot checks', () => {
       spy.mockRestore();
     }
     expect(lines.join('')).toMatch(/events up to log position 4 were written before encryption was switched on/);
+  });
+
+  it('says that personal data is stored in plaintext at LOG_LEVEL warn and below, not above', async () => {
+    const warningsAt = async (level: string) => {
+      const lines: string[] = [];
+      const spy = jest.spyOn(process.stderr, 'write').mockImplementation((chunk) => (lines.push(String(chunk)), true));
+      try {
+        const p = openPlatform(loadConfig({ DATA_DIR: dataDir, SQLITE_SYNCHRONOUS: 'NORMAL', LOG_LEVEL: level }), { now: () => TEST_NOW });
+        await p.checkStore();
+        await p.close();
+      } finally {
+        spy.mockRestore();
+      }
+      return lines.filter((l) => l.includes('PRIVACY_MASTER_KEY is not set'));
+    };
+    expect(await warningsAt('error')).toEqual([]);
+    expect(await warningsAt('silent')).toEqual([]);
+    const [line] = await warningsAt('warn');
+    expect(JSON.parse(line)).toMatchObject({ level: 'warn', component: 'platform' });
+    expect(await warningsAt('info')).toHaveLength(1);
   });
 
   it('names the bad secrets at boot', () => {

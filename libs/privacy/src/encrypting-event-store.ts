@@ -62,6 +62,8 @@ export class EncryptingEventStore implements EventStore {
   ) {
     this.capabilities = inner.capabilities;
     this.storedValues = new KeyedStoredValues(keys);
+    // the blind index remembers recent plaintext identifiers: none may outlive an erasure in memory
+    keys.onErasure(() => identifierIndex.forget());
   }
 
   async appendToStream(streamId: string, events: EventData[], options?: { expectedRevision?: ExpectedRevision }): Promise<AppendResult> {

@@ -28,6 +28,19 @@ describe('identifier index', () => {
     for (const v of [values[0], values[4097], values[4999]]) expect(index.keyOf({ kind: 'email', value: v })).toBe(recomputed(v));
   });
 
+  it('forgets remembered identifiers (named ones, or all) and keys them the same afterwards', () => {
+    const index = blindIdentifierIndex(zero);
+    const ana = { kind: 'email', value: 'ana@example.com' } as const;
+    const ben = { kind: 'email', value: 'ben@example.com' } as const;
+    const keys = [index.keyOf(ana), index.keyOf(ben)];
+    expect([index.remembers(ana), index.remembers(ben)]).toEqual([true, true]);
+    index.forget([ana]);
+    expect([index.remembers(ana), index.remembers(ben)]).toEqual([false, true]);
+    index.forget();
+    expect(index.remembers(ben)).toBe(false);
+    expect([index.keyOf(ana), index.keyOf(ben)]).toEqual(keys);
+  });
+
   it('depends on the secret and on the kind; the fingerprint names the secret without holding it', () => {
     const other = Buffer.alloc(32, 1);
     const a = blindIdentifierIndex(zero);

@@ -48,5 +48,11 @@ export interface CustomerKeyStore {
   destroy(customerIds: readonly string[], at: string): Promise<string[]>;
   /** true when the customer's key was destroyed */
   isErased(customerId: string): Promise<boolean>;
+  /**
+   * Calls `listener` when this store learns of an erasure (its own `destroy`, or one by another
+   * process, seen on its next call): what a process remembers of personal data beyond the keys (the
+   * blind index's recent identifiers) is dropped then.
+   */
+  onErasure(listener: () => void): void;
   close(): Promise<void>;
 }

@@ -43,6 +43,7 @@ export class SqliteKeyStore implements CustomerKeyStore {
   readonly db: Database.Database;
   private readonly cache = new Map<string, DataKey>();
   private generation = '';
+  private readonly erasureListeners: (() => void)[] = [];
   private readonly stmt;
 
   constructor(
@@ -155,12 +156,22 @@ export class SqliteKeyStore implements CustomerKeyStore {
     // the write-ahead log still holds the pages with the wrapped keys until it is checkpointed and truncated
     this.db.pragma('wal_checkpoint(TRUNCATE)');
     this.dropCache();
+    this.generation = this.stmt.setting.get('erasure-generation')!.value;
+    this.erased();
     return destroyed;
   }
 
   async isErased(customerId: string): Promise<boolean> {
     const row = this.stmt.byCustomer.get(customerId);
     return row !== undefined && row.wrapped === null;
+  }
+
+  onErasure(listener: () => void): void {
+    this.erasureListeners.push(listener);
+  }
+
+  private erased(): void {
+    for (const listener of this.erasureListeners) listener();
   }
 
   async close(): Promise<void> {
@@ -195,6 +206,7 @@ export class SqliteKeyStore implements CustomerKeyStore {
     if (generation !== this.generation) {
       this.dropCache();
       this.generation = generation;
+      this.erased();
     }
   }
 
