@@ -54,13 +54,29 @@ export function registerRebuildCommand(program: Command): void {
             bar?.update({
               events: p.events,
               elapsedMs: Date.now() - started,
-              fraction: p.targetPosition > 0 ? Math.min(p.position, p.targetPosition) / p.targetPosition : 1,
+              fraction: rebuildFraction(p),
               note: p.phase,
             }),
         }).finally(() => bar?.done());
         console.log(formatRebuild(record));
       });
     });
+}
+
+/**
+ * The share of a rebuild's projection done. Not position / target: the position is the slowest read
+ * model's, and the read models are projected one after another, so it stayed at 0% until the last one
+ * started. The record's events (done, summed over the read models) and its ETA at its rate give the
+ * work still owed.
+ */
+export function rebuildFraction(
+  p: Pick<RebuildRecord, 'events' | 'eventsPerSecond' | 'etaSeconds' | 'position' | 'targetPosition'>,
+): number {
+  if (p.etaSeconds !== null && p.eventsPerSecond > 0) {
+    const owed = p.etaSeconds * p.eventsPerSecond;
+    return p.events + owed > 0 ? p.events / (p.events + owed) : 1;
+  }
+  return p.targetPosition > 0 ? Math.min(p.position, p.targetPosition) / p.targetPosition : 1;
 }
 
 async function status(opts: RebuildOptions): Promise<void> {
