@@ -40,9 +40,18 @@ export class RebuildDto {
   @ApiProperty({ description: 'refreshed every 2 s while a process works on it; older than 15 s: interrupted' }) heartbeatAt!: string;
   @ApiProperty() startedAt!: string;
   @ApiProperty(NULLABLE_TEXT) finishedAt!: string | null;
-  @ApiProperty({ type: 'integer', description: "the shadow's log position (its slowest read model)" }) position!: number;
-  @ApiProperty({ type: 'integer', description: 'the head of the log it is catching up to' }) targetPosition!: number;
-  @ApiProperty({ type: 'integer', description: 'events projected by the process working on it (each read model projects the whole log)' })
+  @ApiProperty({ type: 'integer', description: "the shadow's log position (its slowest read model); while verifying, the scratch copy's" })
+  position!: number;
+  @ApiProperty({
+    type: 'integer',
+    description: 'the head of the log it is catching up to; while verifying, the fixed position the shadow is verified at',
+  })
+  targetPosition!: number;
+  @ApiProperty({
+    type: 'integer',
+    description:
+      'events projected by the process working on it, into the shadow and then the scratch copy of its verification (each read model projects the whole log)',
+  })
   events!: number;
   @ApiProperty({ type: 'number' }) eventsPerSecond!: number;
   @ApiProperty({ type: 'number', nullable: true, description: 'seconds left, at the current rate' }) etaSeconds!: number | null;

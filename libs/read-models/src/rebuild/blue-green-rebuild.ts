@@ -1,16 +1,18 @@
 import { randomBytes } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
 import { hostname } from 'node:os';
-import { sql, type Kysely } from 'kysely';
+import { join, resolve } from 'node:path';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import type { EventStore } from '@cem/event-store';
 import type { ReadModel } from '../kit/read-model';
 import { readCheckpoint, readCheckpoints } from '../projector/checkpoints';
 import { READ_MODELS } from '../read-models';
 import { projectRange } from '../projector/project-range';
-import type { ReadStoreLocation } from '../store/open-read-store';
+import { READ_MODELS_FILE, type ReadStoreLocation } from '../store/open-read-store';
 import type { ReadStore } from '../store/read-store';
 import { copyFileOf, dropReadStoreCopy, openReadStoreCopy } from '../store/read-store-copy';
-import { tableShape } from '../verify/read-model-checksum';
-import { verifyReadModels } from '../verify/verify-read-models';
+import { checksumReadModel, type ReadModelChecksum } from '../verify/read-model-checksum';
+import { compare, type ReadModelVerdict } from '../verify/verify-read-models';
 import { insertRebuild, openRebuild, readRebuild, REBUILDS_TABLE, saveRebuild, type RebuildRecord } from './rebuild-registry';
 
 /** A refused rebuild command: `code` says which refusal; nothing was started, switched or dropped. */
@@ -45,6 +47,13 @@ export interface RebuildContext {
    * there (RebuildStopped), with what it committed kept: a later run resumes it
    */
   shouldStop?: () => boolean;
+  /**
+   * called once the shadow's checksums at the verification's position are taken, before the scratch
+   * copy is projected to it (tests append events there: the shadow must follow them meanwhile)
+   */
+  onVerifyingAt?: (position: number) => Promise<void> | void;
+  /** how long the shadow waits for new events while it follows the log during the verification (default 500 ms) */
+  followIntervalMs?: number;
 }
 
 /** The rebuild was stopped (RebuildContext.shouldStop): resumable from what its shadow committed. */
@@ -94,29 +103,21 @@ export async function runRebuild(ctx: RebuildContext, models: readonly ReadModel
     try {
       if (record.state === 'building') {
         record.phase = 'projecting';
-        await catchUp(ctx, shadow, models, record, heartbeat, stopIfAsked);
+        const at = await catchUp(ctx, shadow, models, record, heartbeat, stopIfAsked);
         record.phase = 'verifying';
         await heartbeat.save();
-        const verdicts = await verifyReadModels({
-          store: ctx.store,
-          location: ctx.location,
-          live: shadow,
-          readModels: models,
-          dataDir: ctx.dataDir,
-          batchSize: ctx.batchSize,
-          onProgress: stopIfAsked,
-        });
+        const verdicts = await verifyAtPosition(ctx, shadow, models, record, heartbeat, stopIfAsked, at);
         const wrong = verdicts.filter((v) => v.status !== 'equal');
         if (wrong.length > 0) {
           record.state = 'failed';
           record.phase = 'done';
-          record.message = `the shadow differs from a fresh rebuild in ${wrong.map((v) => v.readModel).join(', ')}: nothing switched (drop it: cem rebuild drop)`;
+          record.message = `the shadow at position ${at} differs from a fresh rebuild to ${at} in ${wrong.map((v) => v.readModel).join(', ')}: nothing switched (drop it: cem rebuild drop)`;
           await heartbeat.save();
           throw new RebuildError('verify-failed', record.message);
         }
         record.state = 'verified';
         record.checksums = Object.fromEntries(verdicts.map((v) => [v.readModel, v.rebuilt!.checksum]));
-        record.message = `verified at position ${verdicts[0]?.position ?? 0}`;
+        record.message = `verified at position ${at}`;
       }
       record.phase = switchWhenVerified ? 'switching' : 'waiting-for-switch';
       await heartbeat.save();
@@ -267,19 +268,146 @@ async function catchUp(
     record.phase = 'catching-up';
     await heartbeat.save();
     const head = await ctx.store.headPosition();
-    if (head - target < batch) return;
+    if (head - target < batch) return target;
     target = head;
   }
 }
 
+/** The scratch copy a rebuild's verification projects (named after its shadow: a resumed verification finds it). */
+export const scratchCopyOf = (shadowCopy: string) => shadowCopy.replace('cem_shadow_', 'cem_verify_');
+
 /**
- * Switches a verified rebuild in one transaction of the live store: the live copy's rows of each
- * read model go to a kept old copy, the shadow's rows (caught up to at least the live checkpoint,
- * inside the transaction) take their place, and the read model's checkpoint becomes the shadow's.
- * Readers see the old rows until the commit and the new ones after it, never an empty table. The
- * live projector's next batch finds its checkpoint moved (the fencing claim of ProjectionLane) and
- * resumes from the shadow's; until then it waits for the transaction (it locks the checkpoint rows
- * first, as every batch of the projector does).
+ * Verifies the shadow at the fixed position `at` (where its catch-up ended): takes its checksums
+ * there, then projects a scratch copy from position 0 to exactly `at` (`cem verify`'s fresh
+ * rebuild, same code, its own copy) and compares, table by table and customer by customer. Meanwhile
+ * the shadow keeps following the log in the same process (the two projections take turns between
+ * batches), so that after a verification of many minutes under ingestion the switch has only the
+ * last few seconds of events to project, not everything ingested during the verification.
+ * The scratch copy is kept when the rebuild is interrupted: a resumed rebuild re-verifies at its new
+ * position, continuing the scratch copy from its checkpoints (a projection resumed from its
+ * checkpoint equals one run in one go, as the live projector relies on).
+ */
+async function verifyAtPosition(
+  ctx: RebuildContext,
+  shadow: ReadStore,
+  models: readonly ReadModel[],
+  record: RebuildRecord,
+  heartbeat: Heartbeat,
+  stopIfAsked: () => void,
+  at: number,
+): Promise<ReadModelVerdict[]> {
+  const expected: { model: ReadModel; version: number; checksum: ReadModelChecksum }[] = [];
+  for (const model of models) {
+    stopIfAsked();
+    const checkpoint = await readCheckpoint(shadow.db, model.name);
+    if (checkpoint?.position !== at)
+      throw new Error(`the shadow's ${model.name} is at ${checkpoint?.position ?? 'no position'}, not ${at}`);
+    expected.push({
+      model,
+      version: checkpoint.version,
+      checksum: await checksumReadModel(shadow.db, shadow.kind, model, { perCustomer: true }),
+    });
+  }
+  await ctx.onVerifyingAt?.(at);
+  const scratchName = scratchCopyOf(record.shadowCopy);
+  const scratch = await openReadStoreCopy(ctx.location, scratchName, models);
+  const following = { active: true, position: at };
+  const describe = () =>
+    `verifying the shadow at position ${at} (a scratch rebuild from 0 to ${at}); meanwhile the shadow follows the log, at ${following.position}`;
+  record.message = describe();
+  const follower = followLog(ctx, shadow, models, following, () => {
+    stopIfAsked();
+    record.message = describe();
+  });
+  let verdicts: ReadModelVerdict[];
+  try {
+    const done = await readCheckpoints(scratch.db, record.readModels);
+    const owed = () => [...done.values()].reduce((n, p) => n + Math.max(0, at - p), 0);
+    const before = record.events;
+    heartbeat.progress(Math.min(...done.values()), at, before);
+    await projectRange({
+      store: ctx.store,
+      db: scratch.db,
+      dataDir: ctx.dataDir,
+      readModels: models,
+      to: at,
+      batchSize: ctx.batchSize,
+      onProgress: (p) => {
+        stopIfAsked();
+        done.set(p.readModel, p.position);
+        heartbeat.progress(Math.min(...done.values()), at, before + p.events);
+        const rate = record.eventsPerSecond;
+        record.etaSeconds = rate > 0 ? Math.round(owed() / rate) : null;
+      },
+    });
+    heartbeat.progress(at, at, record.events);
+    record.etaSeconds = 0;
+    verdicts = [];
+    for (const { model, version, checksum } of expected) {
+      stopIfAsked();
+      // the version this code's lane wrote (a projection may add its configuration to the model's)
+      const codeVersion = (await readCheckpoint(scratch.db, model.name))?.version ?? model.version;
+      const rebuilt = await checksumReadModel(scratch.db, scratch.kind, model, { perCustomer: true });
+      verdicts.push(compare(model.name, at, version, codeVersion, checksum, rebuilt));
+    }
+  } finally {
+    following.active = false;
+    // the follower's round under way ends first (the shadow's connection is closed after this)
+    await follower.catch(() => undefined);
+    await scratch.close();
+  }
+  await dropReadStoreCopy(ctx.location, scratchName);
+  return verdicts;
+}
+
+/**
+ * Keeps the shadow following the head of the log while `state.active`: each round projects what was
+ * appended since the last one (small rounds: the verification's scratch projection takes turns with
+ * it between batches), then waits for more. The round under way when it is told to stop is finished.
+ */
+async function followLog(
+  ctx: RebuildContext,
+  shadow: ReadStore,
+  models: readonly ReadModel[],
+  state: { active: boolean; position: number },
+  onRound: () => void,
+): Promise<void> {
+  while (state.active) {
+    const head = await ctx.store.headPosition();
+    if (head > state.position) {
+      const reached = await projectRange({
+        store: ctx.store,
+        db: shadow.db,
+        dataDir: ctx.dataDir,
+        readModels: models,
+        to: head,
+        batchSize: ctx.batchSize,
+        onProgress: onRound,
+      });
+      state.position = Math.min(...reached.values());
+      onRound();
+    } else await delay(ctx.followIntervalMs ?? 500);
+  }
+}
+
+/**
+ * Switches a verified rebuild in one transaction of the live store, holding the live write lock as
+ * briefly as the store allows. Before it, the shadow is caught up to the head of the log (it kept
+ * following it during the verification, so that is seconds of events). Under the lock, the shadow
+ * first catches up to the live copy's checkpoint (the events of the last moments), then:
+ * - PostgreSQL: each table of the live copy moves to the old copy's schema and the shadow's table of
+ *   the same name moves into the live schema (ALTER TABLE ... SET SCHEMA: no row is copied), and the
+ *   analysts' views over them are re-pointed (a view follows the table it was created on);
+ * - SQLite (the shadow is a file of its own, and a table cannot move between files): the old copy was
+ *   saved before, outside the lock, from a read snapshot of the live file (with the live checkpoint of
+ *   that snapshot); under the lock each live table is emptied and filled from the shadow's by
+ *   `INSERT ... SELECT *`, which SQLite copies record by record without decoding them when both tables
+ *   have the same shape (they are made by the same migrations).
+ * In both, the read model's checkpoint becomes the shadow's in the same transaction: readers see the
+ * old rows until the commit and the new ones after it, never an empty table. The live projector's next
+ * batch waits for the transaction (it locks the checkpoint rows first, as the switch does; on SQLite
+ * its busy timeout is 10 s), finds its checkpoint moved (the fencing claim of ProjectionLane) and
+ * resumes from the shadow's. The time under the lock is said in the record's message.
  */
 export async function switchRebuild(ctx: RebuildContext, id?: string): Promise<RebuildRecord> {
   const now = ctx.now ?? Date.now;
@@ -293,80 +421,179 @@ export async function switchRebuild(ctx: RebuildContext, id?: string): Promise<R
   const models = READ_MODELS.filter((m) => record.readModels.includes(m.name));
   const shadow = await openReadStoreCopy(ctx.location, record.shadowCopy, models);
   const oldCopy = record.shadowCopy.replace('cem_shadow_', 'cem_old_');
-  // the old copy's tables, created (empty) by the read models' own migrations
-  await (await openReadStoreCopy(ctx.location, oldCopy, models)).close();
-  const sqlite = ctx.live.kind === 'sqlite';
+  const location = ctx.location;
   const db = ctx.live.db as Kysely<any>;
+  const names = record.readModels;
+  const projectShadow = async (to: number) =>
+    projectRange({ store: ctx.store, db: shadow.db, dataDir: ctx.dataDir, readModels: models, to, batchSize: ctx.batchSize });
   let switched = false;
   try {
-    await projectRange({ store: ctx.store, db: shadow.db, dataDir: ctx.dataDir, readModels: models, to: await ctx.store.headPosition() });
-    if (sqlite && ctx.location.kind === 'sqlite') {
-      await sql`ATTACH DATABASE ${copyFileOf(ctx.location.dataDir, record.shadowCopy)} AS cem_shadow`.execute(db);
-      await sql`ATTACH DATABASE ${copyFileOf(ctx.location.dataDir, oldCopy)} AS cem_old`.execute(db);
+    await projectShadow(await ctx.store.headPosition());
+    if (location.kind === 'sqlite') {
+      await saveOldCopy(location.dataDir, oldCopy, models);
+      // the head moved while the old copy was saved
+      await projectShadow(await ctx.store.headPosition());
+      await sql`ATTACH DATABASE ${copyFileOf(location.dataDir, record.shadowCopy)} AS cem_shadow`.execute(db);
     }
-    const shadowQ = sqlite ? 'cem_shadow' : record.shadowCopy;
-    const oldQ = sqlite ? 'cem_old' : oldCopy;
-    // the live copy's schema: the connection's own (its search_path), not necessarily `public`
-    const liveQ = sqlite ? 'main' : (await sql<{ schema: string }>`SELECT current_schema() AS schema`.execute(db)).rows[0].schema;
     try {
-      await db.transaction().execute(async (trx) => {
-        const names = record.readModels;
-        // first the checkpoint rows, as a projector batch does: whoever holds them goes first, no deadlock
-        await sql`UPDATE ${sql.table(`${liveQ}.projection_checkpoints`)} SET position = position WHERE projection IN (${sql.join(names)})`.execute(
-          trx,
-        );
-        const live = await readCheckpoints(trx, names);
-        const behind = Math.max(...live.values());
-        // the shadow never goes live behind the live copy: it catches up to it first (its own connection)
-        await projectRange({ store: ctx.store, db: shadow.db, dataDir: ctx.dataDir, readModels: models, to: behind });
-        for (const model of models) {
-          for (const table of model.tables) {
-            const { columns } = await tableShape(trx, ctx.live.kind, table);
-            const cols = sql.join(columns.map((c) => sql.ref(c)));
-            const t = (schema: string) => sql.table(`${schema}.${table}`);
-            await sql`INSERT INTO ${t(oldQ)} (${cols}) SELECT ${cols} FROM ${t(liveQ)}`.execute(trx);
-            await sql`DELETE FROM ${t(liveQ)}`.execute(trx);
-            await sql`INSERT INTO ${t(liveQ)} (${cols}) SELECT ${cols} FROM ${t(shadowQ)}`.execute(trx);
-          }
-          const kept = await readCheckpoint(trx, model.name);
-          if (kept)
-            await sql`INSERT INTO ${sql.table(`${oldQ}.projection_checkpoints`)} (projection, position, version) VALUES (${model.name}, ${kept.position}, ${kept.version})`.execute(
+      // the live copy's schema: the connection's own (its search_path), not necessarily `public`
+      const liveQ =
+        location.kind === 'sqlite' ? 'main' : (await sql<{ schema: string }>`SELECT current_schema() AS schema`.execute(db)).rows[0].schema;
+      const copyAll = location.kind === 'sqlite' ? await copyStatements(db, models, liveQ, 'cem_shadow') : [];
+      let behind = 0;
+      let lockedMs = 0;
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await db.transaction().execute(async (trx) => {
+            // a lock the switch waits for makes every reader after it wait too: give up and try again instead
+            if (location.kind === 'postgres') await sql`SET LOCAL lock_timeout = '5s'`.execute(trx);
+            // first the checkpoint rows, as a projector batch does: whoever holds them goes first, no deadlock
+            await sql`UPDATE ${sql.table(`${liveQ}.projection_checkpoints`)} SET position = position WHERE projection IN (${sql.join(names)})`.execute(
               trx,
             );
-          const fresh = (await readCheckpoint(shadow.db, model.name))!;
-          await sql`UPDATE ${sql.table(`${liveQ}.projection_checkpoints`)} SET position = ${fresh.position}, version = ${fresh.version} WHERE projection = ${model.name}`.execute(
-            trx,
-          );
-          await sql`INSERT INTO ${sql.table(`${liveQ}.projection_checkpoints`)} (projection, position, version) SELECT ${model.name}, ${fresh.position}, ${fresh.version} WHERE NOT EXISTS (SELECT 1 FROM ${sql.table(`${liveQ}.projection_checkpoints`)} WHERE projection = ${model.name})`.execute(
-            trx,
-          );
+            const locked = performance.now();
+            const live = await readCheckpoints(trx, names);
+            behind = Math.max(...live.values());
+            // the shadow never goes live behind the live copy: it catches up to it first (its own connection)
+            await projectShadow(behind);
+            if (location.kind === 'sqlite') for (const statement of copyAll) await statement.execute(trx);
+            else await swapSchemas(trx, models, liveQ, record.shadowCopy, oldCopy);
+            for (const model of models) {
+              const fresh = (await readCheckpoint(shadow.db, model.name))!;
+              await sql`UPDATE ${sql.table(`${liveQ}.projection_checkpoints`)} SET position = ${fresh.position}, version = ${fresh.version} WHERE projection = ${model.name}`.execute(
+                trx,
+              );
+              await sql`INSERT INTO ${sql.table(`${liveQ}.projection_checkpoints`)} (projection, position, version) SELECT ${model.name}, ${fresh.position}, ${fresh.version} WHERE NOT EXISTS (SELECT 1 FROM ${sql.table(`${liveQ}.projection_checkpoints`)} WHERE projection = ${model.name})`.execute(
+                trx,
+              );
+            }
+            record.state = 'switched';
+            record.phase = 'done';
+            record.oldCopy = oldCopy;
+            record.finishedAt = iso(now());
+            record.heartbeatAt = record.finishedAt;
+            record.message = `switched at position ${Math.max(behind, record.position)}; old copy ${oldCopy} kept until cem rebuild drop ${record.id}`;
+            await saveRebuild(trx, record);
+            lockedMs = performance.now() - locked;
+          });
+          break;
+        } catch (e) {
+          // PostgreSQL: lock_timeout (a long reader) or a deadlock with a reader; rolled back whole
+          const code = (e as { code?: string }).code;
+          if (location.kind !== 'postgres' || (code !== '55P03' && code !== '40P01') || attempt >= 5) throw e;
+          record.state = 'verified';
+          record.phase = 'switching';
+          record.oldCopy = null;
+          record.finishedAt = null;
+          await delay(200 * attempt);
         }
-        record.state = 'switched';
-        record.phase = 'done';
-        record.oldCopy = oldCopy;
-        record.finishedAt = iso(now());
-        record.heartbeatAt = record.finishedAt;
-        record.message = `switched at position ${Math.max(behind, record.position)}; old copy ${oldCopy} kept until cem rebuild drop ${record.id}`;
-        await saveRebuild(trx, record);
-      });
-      switched = true;
-    } finally {
-      if (sqlite) {
-        await sql`DETACH DATABASE cem_shadow`.execute(db).catch(() => undefined);
-        await sql`DETACH DATABASE cem_old`.execute(db).catch(() => undefined);
       }
+      switched = true;
+      const how = location.kind === 'sqlite' ? 'rows copied from the shadow file' : 'tables moved between schemas';
+      record.message = `switched at position ${Math.max(behind, record.position)} (${Math.round(lockedMs)} ms under the live write lock, ${how}); old copy ${oldCopy} kept until cem rebuild drop ${record.id}`;
+      await saveRebuild(ctx.live.db, record);
+    } finally {
+      if (location.kind === 'sqlite') await sql`DETACH DATABASE cem_shadow`.execute(db).catch(() => undefined);
     }
   } catch (e) {
-    // nothing switched: the kept-copy tables made for it go again
-    if (!switched) await dropReadStoreCopy(ctx.location, oldCopy);
+    // nothing switched: the old copy made for it goes again
+    if (!switched) await dropReadStoreCopy(location, oldCopy);
     throw e;
   } finally {
     await shadow.close();
   }
   // the shadow's rows are live now: its copy is no longer needed
-  await dropReadStoreCopy(ctx.location, record.shadowCopy);
+  await dropReadStoreCopy(location, record.shadowCopy);
   ctx.onProgress?.(record);
   return record;
+}
+
+/**
+ * SQLite: the old copy (a file of its own) gets the live copy's rows and checkpoints of `models`
+ * from one read snapshot of the live file, outside the live write lock (the projector goes on
+ * writing meanwhile; the old copy is the live copy as it was at the checkpoint it records).
+ */
+async function saveOldCopy(dataDir: string, oldCopy: string, models: readonly ReadModel[]): Promise<void> {
+  const old = await openReadStoreCopy({ kind: 'sqlite', dataDir }, oldCopy, models);
+  const db = old.db as Kysely<any>;
+  try {
+    await sql`ATTACH DATABASE ${join(resolve(dataDir), READ_MODELS_FILE)} AS cem_live`.execute(db);
+    try {
+      const copyAll = await copyStatements(db, models, 'main', 'cem_live');
+      const names = models.map((m) => m.name);
+      await db.transaction().execute(async (trx) => {
+        for (const statement of copyAll) await statement.execute(trx);
+        await sql`INSERT OR REPLACE INTO main.projection_checkpoints (projection, position, version) SELECT projection, position, version FROM cem_live.projection_checkpoints WHERE projection IN (${sql.join(names)})`.execute(
+          trx,
+        );
+      });
+    } finally {
+      await sql`DETACH DATABASE cem_live`.execute(db).catch(() => undefined);
+    }
+  } finally {
+    await old.close();
+  }
+}
+
+/**
+ * SQLite: the statements that replace the rows of every table of `models` in schema `to` by those of
+ * schema `from` (two attached files). `SELECT *` when both tables have the same columns in the same
+ * order (the same migrations made them): SQLite then copies each record and index entry as it is
+ * (its transfer optimization into an empty table), several times faster than naming the columns.
+ */
+async function copyStatements(db: Kysely<any>, models: readonly ReadModel[], to: string, from: string) {
+  const statements = [];
+  for (const model of models) {
+    for (const table of model.tables) {
+      const columnsIn = async (schema: string) =>
+        (await sql<{ name: string }>`SELECT name FROM pragma_table_info(${table}, ${schema})`.execute(db)).rows.map((r) => r.name);
+      const [target, source] = [await columnsIn(to), await columnsIn(from)];
+      const t = (schema: string) => sql.table(`${schema}.${table}`);
+      const cols = sql.join(target.map((c) => sql.ref(c)));
+      statements.push(sql`DELETE FROM ${t(to)}`);
+      statements.push(
+        target.join(',') === source.join(',')
+          ? sql`INSERT INTO ${t(to)} SELECT * FROM ${t(from)}`
+          : sql`INSERT INTO ${t(to)} (${cols}) SELECT ${cols} FROM ${t(from)}`,
+      );
+    }
+  }
+  return statements;
+}
+
+/**
+ * PostgreSQL, inside the switch transaction: the live tables of `models` move to the old copy's
+ * schema (made here, with the checkpoints they were at), the shadow's move into the live schema, and
+ * the views over the live tables are made again on the new ones (a view refers to a table, not to its
+ * name: left alone it would follow the old table into the old copy). No row is copied.
+ */
+async function swapSchemas(trx: Transaction<any>, models: readonly ReadModel[], liveQ: string, shadowQ: string, oldQ: string) {
+  const tables = models.flatMap((m) => m.tables);
+  const { rows: views } = await sql<{ name: string; definition: string }>`
+    SELECT DISTINCT v.relname AS name, pg_get_viewdef(v.oid) AS definition
+    FROM pg_depend d
+    JOIN pg_rewrite r ON r.oid = d.objid
+    JOIN pg_class v ON v.oid = r.ev_class
+    JOIN pg_class t ON t.oid = d.refobjid
+    WHERE d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_class'::regclass AND v.oid <> t.oid
+      AND t.relname = ANY(${tables}) AND t.relnamespace = ${liveQ}::regnamespace AND v.relnamespace = ${liveQ}::regnamespace`.execute(trx);
+  await sql`CREATE SCHEMA ${sql.id(oldQ)}`.execute(trx);
+  await sql`CREATE TABLE ${sql.table(`${oldQ}.projection_checkpoints`)} (LIKE ${sql.table(`${liveQ}.projection_checkpoints`)} INCLUDING ALL)`.execute(
+    trx,
+  );
+  await sql`INSERT INTO ${sql.table(`${oldQ}.projection_checkpoints`)} SELECT * FROM ${sql.table(`${liveQ}.projection_checkpoints`)} WHERE projection IN (${sql.join(models.map((m) => m.name))})`.execute(
+    trx,
+  );
+  for (const table of tables) {
+    await sql`ALTER TABLE ${sql.table(`${liveQ}.${table}`)} SET SCHEMA ${sql.id(oldQ)}`.execute(trx);
+    await sql`ALTER TABLE ${sql.table(`${shadowQ}.${table}`)} SET SCHEMA ${sql.id(liveQ)}`.execute(trx);
+  }
+  // the definitions were read with the live schema first on the search_path: their table names are
+  // unqualified, and now name the shadow's tables
+  for (const view of views)
+    await sql`CREATE OR REPLACE VIEW ${sql.table(`${liveQ}.${view.name}`)} AS ${sql.raw(view.definition.trim().replace(/;$/, ''))}`.execute(
+      trx,
+    );
 }
 
 /**
@@ -382,6 +609,8 @@ export async function dropRebuild(ctx: RebuildContext, id?: string): Promise<Reb
     throw new RebuildError('running', `rebuild ${record.id} is running (${record.owner}, ${record.phase}): stop it first; nothing dropped`);
   const copy = record.state === 'switched' ? record.oldCopy! : record.shadowCopy;
   await dropReadStoreCopy(ctx.location, copy);
+  // and the scratch copy of a verification that was interrupted (nothing when there is none)
+  if (record.state !== 'switched') await dropReadStoreCopy(ctx.location, scratchCopyOf(record.shadowCopy));
   record.state = 'dropped';
   record.phase = 'done';
   record.finishedAt ??= iso(now());

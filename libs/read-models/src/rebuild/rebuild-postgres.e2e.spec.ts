@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import pg from 'pg';
 import { generateHistories } from '../../../../test/support/customer-histories';
 import { describeWithPostgres, freshDatabase, type TestDatabase } from '../../../../test/support/postgres-test-env';
@@ -39,8 +40,16 @@ describeWithPostgres('blue/green rebuild on PostgreSQL', () => {
     try {
       const record = await runRebuild(ctx, READ_MODELS);
       expect(record.state).toBe('switched');
+      expect(record.message).toMatch(/\(\d+ ms under the live write lock, tables moved between schemas\)/);
       expect(await readStoreCopyExists(location, live, record.shadowCopy)).toBe(false);
       expect(await readStoreCopyExists(location, live, record.oldCopy!)).toBe(true);
+      // the old copy: the live tables moved there with their rows, and the checkpoints they were at
+      const old = await sql<{ n: number }>`SELECT count(*)::int AS n FROM ${sql.table(`${record.oldCopy}.c360_timeline`)}`.execute(live.db);
+      expect(old.rows[0].n).toBeGreaterThan(0);
+      const oldCheckpoints = await sql<{
+        projection: string;
+      }>`SELECT projection FROM ${sql.table(`${record.oldCopy}.projection_checkpoints`)} ORDER BY 1`.execute(live.db);
+      expect(oldCheckpoints.rows.map((r) => r.projection)).toEqual(READ_MODELS.map((m) => m.name).sort());
       stop = true;
       await ingesting;
       expect(await running.projector.whenCaughtUpToHead(120_000)).toBe(true);
@@ -54,6 +63,11 @@ describeWithPostgres('blue/green rebuild on PostgreSQL', () => {
       expect(verdicts.map((v) => [v.readModel, v.status])).toEqual(READ_MODELS.map((m) => [m.name, 'equal']));
       await dropRebuild(ctx);
       expect(await readStoreCopyExists(location, live, record.oldCopy!)).toBe(false);
+      // the analysts' views were re-pointed at the switched tables: dropping the old copy left them whole
+      const counts = await sql<{ view: number; table: number }>`
+        SELECT (SELECT count(*)::int FROM cem_timeline) AS view, (SELECT count(*)::int FROM c360_timeline) AS table`.execute(live.db);
+      expect(counts.rows[0].view).toBe(counts.rows[0].table);
+      expect(counts.rows[0].table).toBeGreaterThan(0);
     } finally {
       stop = true;
       await ingesting;

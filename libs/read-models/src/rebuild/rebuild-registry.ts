@@ -26,10 +26,13 @@ export interface RebuildRecord {
   heartbeatAt: string;
   startedAt: string;
   finishedAt: string | null;
-  /** the shadow's position (the slowest of its read models) and the head it is catching up to */
+  /**
+   * the shadow's position (the slowest of its read models) and the head it is catching up to; in the
+   * verifying phase, the scratch copy's position and the fixed position P the shadow is verified at
+   */
   position: number;
   targetPosition: number;
-  /** events projected into the shadow by the process working on it, and its rate */
+  /** events projected by the process working on it (into the shadow, then the verification's scratch copy), and its rate */
   events: number;
   eventsPerSecond: number;
   etaSeconds: number | null;
