@@ -163,7 +163,7 @@ async function whenReady(baseUrl: string): Promise<void> {
   }
 }
 
-const ms = (x: number) => (Number.isNaN(x) ? 'n/a' : x.toFixed(0));
+const ms = (x: number | null) => (x === null || Number.isNaN(x) ? 'n/a' : x.toFixed(0)); // NaN comes through the child's IPC as null
 const failures = (p: PhaseSummary) =>
   Object.keys(p.failures).length === 0
     ? 'no failed requests'

@@ -231,7 +231,8 @@ function startHeartbeat(ctx: RebuildContext, record: RebuildRecord): Heartbeat {
 /**
  * Projects the shadow up to the head of the log, again and again while ingestion keeps appending,
  * until what is left is less than a batch. Progress counts the work of every read model (each
- * projects the whole log: a rebuild of all five does five times the log's events).
+ * projects the whole log: a rebuild of all six does six times the log's events). Returns the position
+ * reached, where every read model of the shadow is: the one its verification is done at.
  */
 async function catchUp(
   ctx: RebuildContext,
@@ -240,37 +241,56 @@ async function catchUp(
   record: RebuildRecord,
   heartbeat: Heartbeat,
   stopIfAsked: () => void,
-) {
+): Promise<number> {
   const batch = ctx.batchSize ?? 5_000;
   let total = 0;
   for (let target = await ctx.store.headPosition(); ;) {
-    const done = await readCheckpoints(shadow.db, record.readModels);
-    const owed = () => [...done.values()].reduce((n, p) => n + Math.max(0, target - p), 0);
-    const work = owed();
-    await projectRange({
-      store: ctx.store,
-      db: shadow.db,
-      dataDir: ctx.dataDir,
-      readModels: models,
-      to: target,
-      batchSize: ctx.batchSize,
-      onProgress: (p) => {
-        stopIfAsked();
-        done.set(p.readModel, p.position);
-        heartbeat.progress(Math.min(...done.values()), target, total + p.events);
-        const rate = record.eventsPerSecond;
-        record.etaSeconds = rate > 0 ? Math.round(owed() / rate) : null;
-      },
-    });
-    total += work;
-    heartbeat.progress(target, target, total);
-    record.etaSeconds = 0;
+    total += await projectWithProgress(ctx, shadow, models, record, heartbeat, stopIfAsked, target, total);
     record.phase = 'catching-up';
     await heartbeat.save();
     const head = await ctx.store.headPosition();
     if (head - target < batch) return target;
     target = head;
   }
+}
+
+/**
+ * Projects `copy` (the shadow, or the verification's scratch copy) up to `to`, saying its progress in
+ * the record: position (the slowest read model), target, events (on top of `before`), rate and ETA.
+ * Returns the events it owed (each read model projects its own way to `to`).
+ */
+async function projectWithProgress(
+  ctx: RebuildContext,
+  copy: ReadStore,
+  models: readonly ReadModel[],
+  record: RebuildRecord,
+  heartbeat: Heartbeat,
+  stopIfAsked: () => void,
+  to: number,
+  before: number,
+): Promise<number> {
+  const done = await readCheckpoints(copy.db, record.readModels);
+  const owed = () => [...done.values()].reduce((n, p) => n + Math.max(0, to - p), 0);
+  const work = owed();
+  heartbeat.progress(Math.min(...done.values()), to, before);
+  await projectRange({
+    store: ctx.store,
+    db: copy.db,
+    dataDir: ctx.dataDir,
+    readModels: models,
+    to,
+    batchSize: ctx.batchSize,
+    onProgress: (p) => {
+      stopIfAsked();
+      done.set(p.readModel, p.position);
+      heartbeat.progress(Math.min(...done.values()), to, before + p.events);
+      const rate = record.eventsPerSecond;
+      record.etaSeconds = rate > 0 ? Math.round(owed() / rate) : null;
+    },
+  });
+  heartbeat.progress(to, to, before + work);
+  record.etaSeconds = 0;
+  return work;
 }
 
 /** The scratch copy a rebuild's verification projects (named after its shadow: a resumed verification finds it). */
@@ -321,27 +341,7 @@ async function verifyAtPosition(
   });
   let verdicts: ReadModelVerdict[];
   try {
-    const done = await readCheckpoints(scratch.db, record.readModels);
-    const owed = () => [...done.values()].reduce((n, p) => n + Math.max(0, at - p), 0);
-    const before = record.events;
-    heartbeat.progress(Math.min(...done.values()), at, before);
-    await projectRange({
-      store: ctx.store,
-      db: scratch.db,
-      dataDir: ctx.dataDir,
-      readModels: models,
-      to: at,
-      batchSize: ctx.batchSize,
-      onProgress: (p) => {
-        stopIfAsked();
-        done.set(p.readModel, p.position);
-        heartbeat.progress(Math.min(...done.values()), at, before + p.events);
-        const rate = record.eventsPerSecond;
-        record.etaSeconds = rate > 0 ? Math.round(owed() / rate) : null;
-      },
-    });
-    heartbeat.progress(at, at, record.events);
-    record.etaSeconds = 0;
+    await projectWithProgress(ctx, scratch, models, record, heartbeat, stopIfAsked, at, record.events);
     verdicts = [];
     for (const { model, version, checksum } of expected) {
       stopIfAsked();
@@ -440,8 +440,8 @@ export async function switchRebuild(ctx: RebuildContext, id?: string): Promise<R
       const liveQ =
         location.kind === 'sqlite' ? 'main' : (await sql<{ schema: string }>`SELECT current_schema() AS schema`.execute(db)).rows[0].schema;
       const copyAll = location.kind === 'sqlite' ? await copyStatements(db, models, liveQ, 'cem_shadow') : [];
-      let behind = 0;
       let lockedMs = 0;
+      let switchedAt = Infinity;
       for (let attempt = 1; ; attempt++) {
         try {
           await db.transaction().execute(async (trx) => {
@@ -453,13 +453,15 @@ export async function switchRebuild(ctx: RebuildContext, id?: string): Promise<R
             );
             const locked = performance.now();
             const live = await readCheckpoints(trx, names);
-            behind = Math.max(...live.values());
+            const behind = Math.max(...live.values());
+            switchedAt = Infinity;
             // the shadow never goes live behind the live copy: it catches up to it first (its own connection)
             await projectShadow(behind);
             if (location.kind === 'sqlite') for (const statement of copyAll) await statement.execute(trx);
             else await swapSchemas(trx, models, liveQ, record.shadowCopy, oldCopy);
             for (const model of models) {
               const fresh = (await readCheckpoint(shadow.db, model.name))!;
+              switchedAt = Math.min(switchedAt, fresh.position);
               await sql`UPDATE ${sql.table(`${liveQ}.projection_checkpoints`)} SET position = ${fresh.position}, version = ${fresh.version} WHERE projection = ${model.name}`.execute(
                 trx,
               );
@@ -472,7 +474,9 @@ export async function switchRebuild(ctx: RebuildContext, id?: string): Promise<R
             record.oldCopy = oldCopy;
             record.finishedAt = iso(now());
             record.heartbeatAt = record.finishedAt;
-            record.message = `switched at position ${Math.max(behind, record.position)}; old copy ${oldCopy} kept until cem rebuild drop ${record.id}`;
+            record.position = switchedAt;
+            record.targetPosition = switchedAt;
+            record.message = `switched at position ${switchedAt}; old copy ${oldCopy} kept until cem rebuild drop ${record.id}`;
             await saveRebuild(trx, record);
             lockedMs = performance.now() - locked;
           });
@@ -490,7 +494,7 @@ export async function switchRebuild(ctx: RebuildContext, id?: string): Promise<R
       }
       switched = true;
       const how = location.kind === 'sqlite' ? 'rows copied from the shadow file' : 'tables moved between schemas';
-      record.message = `switched at position ${Math.max(behind, record.position)} (${Math.round(lockedMs)} ms under the live write lock, ${how}); old copy ${oldCopy} kept until cem rebuild drop ${record.id}`;
+      record.message = `switched at position ${switchedAt} (${Math.round(lockedMs)} ms under the live write lock, ${how}); old copy ${oldCopy} kept until cem rebuild drop ${record.id}`;
       await saveRebuild(ctx.live.db, record);
     } finally {
       if (location.kind === 'sqlite') await sql`DETACH DATABASE cem_shadow`.execute(db).catch(() => undefined);
