@@ -1,17 +1,23 @@
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig } from '@cem/config';
 import { EsdbEventStore } from '@cem/event-store';
 import { EsdbIdentityRegistry } from '@cem/identity';
-import { eraseCustomer, exportSubject, openPlatform, type Platform } from '@cem/platform';
-import { envelope, TEST_NOW } from './support/envelopes';
+import { eraseCustomer, exportSubject, type Platform } from '@cem/platform';
+import { envelope } from './support/envelopes';
 import { EsdbDouble } from './support/esdb-double';
+import { bytesOf, openTestPlatform, personaHistory, privacyKeys } from './support/platform-harness';
 
-const EMAIL = 'marieke.oosterhout@example.com';
-const PHONE = '+31623456789';
-const SECRETS = [EMAIL, PHONE, 'Marieke', 'Oosterhout', 'Lindenlaan 4', 'the technician never came', 'cancel it all'];
+const PERSONA = personaHistory({
+  email: 'marieke.oosterhout@example.com',
+  phone: '+31623456789',
+  firstName: 'Marieke',
+  lastName: 'Oosterhout',
+  street: 'Lindenlaan 4',
+  notes: 'the technician never came',
+  comment: 'cancel it all',
+});
+const { email: EMAIL, phone: PHONE, secrets: SECRETS, found } = PERSONA;
 const requester = { kind: 'named' as const, name: 'privacy-officer' };
 
 /**
@@ -24,23 +30,13 @@ describe('erasure on EventStoreDB (gRPC double)', () => {
   let server: EsdbDouble;
   let dir: string;
   let platform: Platform;
-  const privacy = { PRIVACY_MASTER_KEY: randomBytes(32).toString('base64'), PRIVACY_INDEX_SECRET: randomBytes(32).toString('base64') };
+  const privacy = privacyKeys();
 
   beforeEach(async () => {
     server = new EsdbDouble();
     const connectionString = await server.start();
     dir = mkdtempSync(join(tmpdir(), 'cem-esdb-erase-'));
-    platform = openPlatform(
-      loadConfig({
-        DATA_DIR: dir,
-        SQLITE_SYNCHRONOUS: 'NORMAL',
-        LOG_LEVEL: 'silent',
-        EVENT_STORE: 'esdb',
-        ESDB_CONNECTION_STRING: connectionString,
-        ...privacy,
-      }),
-      { now: () => TEST_NOW },
-    );
+    platform = openTestPlatform(dir, { EVENT_STORE: 'esdb', ESDB_CONNECTION_STRING: connectionString, ...privacy });
   });
   afterEach(async () => {
     await platform.close();
@@ -50,32 +46,7 @@ describe('erasure on EventStoreDB (gRPC double)', () => {
 
   const email = { kind: 'email' as const, value: EMAIL };
   const phone = { kind: 'phone' as const, value: PHONE };
-  async function ingestHistory() {
-    const [a] = await platform.ingestion.ingest([
-      envelope({
-        customer: { identifiers: [email] },
-        data: { direction: 'inbound', handleSeconds: 60, resolved: false, notes: 'the technician never came' },
-      }),
-    ]);
-    const [b] = await platform.ingestion.ingest([
-      envelope({ type: 'purchase.completed', customer: { identifiers: [phone] }, data: { orderId: 'o-9', amount: 75, currency: 'EUR' } }),
-    ]);
-    const [m] = await platform.ingestion.ingest([
-      envelope({
-        type: 'profile.updated',
-        customer: { identifiers: [email, phone] },
-        data: { firstName: 'Marieke', lastName: 'Oosterhout', address: { line1: 'Lindenlaan 4', city: 'Zwolle' } },
-      }),
-      envelope({
-        type: 'survey.answered',
-        schemaVersion: 2,
-        customer: { identifiers: [phone] },
-        data: { nps: 2, comment: 'cancel it all' },
-      }),
-    ]);
-    const [other] = await platform.ingestion.ingest([envelope()]);
-    return { survivor: m.customerId, mergedAway: [a.customerId, b.customerId].find((id) => id !== m.customerId)!, other };
-  }
+  const ingestHistory = () => PERSONA.ingest(platform);
 
   /**
    * The personal values readable in what the double holds: every event's data and metadata and every
@@ -87,10 +58,7 @@ describe('erasure on EventStoreDB (gRPC double)', () => {
     const bytes = server.log.map((e) => `${e.streamName}\n${e.type}\n${text(e.data)}\n${text(e.customMetadata)}`).join('\n');
     return SECRETS.filter((s) => bytes.includes(s));
   };
-  const inDataDir = () => {
-    const bytes = Buffer.concat(readdirSync(dir).map((f) => readFileSync(join(dir, f))));
-    return SECRETS.filter((s) => bytes.includes(Buffer.from(s)));
-  };
+  const inDataDir = () => found(bytesOf(dir));
 
   it('releases the identifiers, leaves no personal value readable, and the same email later makes a new customer', async () => {
     const { survivor, mergedAway, other } = await ingestHistory();
@@ -115,8 +83,8 @@ describe('erasure on EventStoreDB (gRPC double)', () => {
     // what readers get: no personal value, the rest kept
     const read = await platform.store.readAll();
     expect(SECRETS.filter((s) => JSON.stringify(read).includes(s))).toEqual([]);
-    expect(read.find((e) => e.type === 'purchase.completed')!.data).toMatchObject({ amount: 75, currency: 'EUR' });
-    expect(read.find((e) => e.type === 'survey.answered')!.data).toEqual({ nps: 2 });
+    expect(read.find((e) => e.type === 'purchase.completed')!.data).toMatchObject({ amount: PERSONA.kept.amount, currency: 'EUR' });
+    expect(read.find((e) => e.type === 'survey.answered')!.data).toEqual({ nps: PERSONA.kept.nps });
     expect(inDataDir()).toEqual([]);
     expect(inServer()).toEqual([]);
     const afterwards = await exportSubject(platform, { customerId: survivor });

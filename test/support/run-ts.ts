@@ -12,15 +12,29 @@ export function runTs(file: string, env: Record<string, string>, args: readonly 
   });
 }
 
-/** Waits for a process to exit and returns its output; rejects on a non-zero exit. */
-export function finished(child: ChildProcess): Promise<string> {
+export interface Outcome {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  out: string;
+  err: string;
+}
+
+/** Waits for a process to exit, however it exits, and returns its exit code (or signal) and output. */
+export function outcome(child: ChildProcess): Promise<Outcome> {
   let out = '';
   let err = '';
   child.stdout?.on('data', (d) => (out += d));
   child.stderr?.on('data', (d) => (err += d));
-  return new Promise((resolvePromise, reject) => {
-    child.on('exit', (code, signal) =>
-      code === 0 ? resolvePromise(out) : reject(new Error(`exit ${code ?? signal}: ${err.slice(-2000)}`)),
-    );
-  });
+  return new Promise((resolvePromise) => child.on('exit', (code, signal) => resolvePromise({ code, signal, out, err })));
 }
+
+/** Waits for a process to exit and returns its output; rejects on a non-zero exit. */
+export async function finished(child: ChildProcess): Promise<string> {
+  const { code, signal, out, err } = await outcome(child);
+  if (code !== 0) throw new Error(`exit ${code ?? signal}: ${err.slice(-2000)}`);
+  return out;
+}
+
+/** Runs `cem` (apps/cli) with these arguments in its own process; its outcome, whatever the exit code. */
+export const runCli = (env: Record<string, string>, args: readonly string[]): Promise<Outcome> =>
+  outcome(runTs('apps/cli/src/main.ts', env, args));

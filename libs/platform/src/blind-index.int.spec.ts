@@ -1,34 +1,20 @@
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig } from '@cem/config';
-import { envelope, TEST_NOW } from '../../../test/support/envelopes';
-import { openPlatform, type Platform } from './platform';
+import { envelope } from '../../../test/support/envelopes';
+import { bytesOf, openTestPlatform, plaintextIn as plaintextOf, privacyKeys } from '../../../test/support/platform-harness';
+import { type Platform } from './platform';
 
 const EMAIL = 'marieke.oosterhuis@example.com';
 const PHONE = '+31687654321';
 const PLAIN = [EMAIL, PHONE];
-const secrets = () => ({
-  PRIVACY_MASTER_KEY: randomBytes(32).toString('base64'),
-  PRIVACY_INDEX_SECRET: randomBytes(32).toString('base64'),
-});
-
-const bytesOf = (dir: string, prefix: string): Buffer =>
-  Buffer.concat(
-    readdirSync(dir)
-      .filter((f) => f.startsWith(prefix))
-      .map((f) => readFileSync(join(dir, f))),
-  );
-const plaintextIn = (bytes: Buffer) => PLAIN.filter((v) => bytes.includes(Buffer.from(v, 'utf8')));
+const secrets = privacyKeys;
+const plaintextIn = (bytes: Buffer) => plaintextOf(bytes, PLAIN);
 
 describe('identity registry of the embedded platform with privacy on (blind index)', () => {
   let dir: string;
   let platform: Platform | undefined;
-  const open = (env: Record<string, string> = {}) =>
-    (platform = openPlatform(loadConfig({ DATA_DIR: dir, SQLITE_SYNCHRONOUS: 'NORMAL', LOG_LEVEL: 'silent', ...env }), {
-      now: () => TEST_NOW,
-    }));
+  const open = (env: Record<string, string> = {}) => (platform = openTestPlatform(dir, env));
   beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'cem-blind-'))));
   afterEach(async () => {
     await platform?.close();
@@ -90,7 +76,7 @@ describe('identity registry of the embedded platform with privacy on (blind inde
     expect(plaintextIn(bytesOf(dir, 'platform.db'))).toEqual([]);
 
     // another index secret would miss every identifier: refused at start, naming the setting
-    expect(() => open({ ...s, PRIVACY_INDEX_SECRET: randomBytes(32).toString('base64') })).toThrow(/PRIVACY_INDEX_SECRET: differs/);
+    expect(() => open({ ...s, PRIVACY_INDEX_SECRET: privacyKeys().PRIVACY_INDEX_SECRET })).toThrow(/PRIVACY_INDEX_SECRET: differs/);
     platform = undefined;
   });
 });

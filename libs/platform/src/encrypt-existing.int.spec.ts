@@ -1,8 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig } from '@cem/config';
 import { EsdbEventStore, SqliteEventStore, verifyLog } from '@cem/event-store';
 import { EsdbDouble } from '../../../test/support/esdb-double';
 import { startProjector } from '@cem/read-models/projector/projector.module';
@@ -11,30 +9,27 @@ import { dumpCustomer360 } from '../../../test/support/read-side-harness';
 import { Customer360Queries } from '@cem/read-models/customer-360/customer-360.query';
 import { storedValuesOfStore } from '@cem/read-models/projector/projection';
 import { envelope, TEST_NOW } from '../../../test/support/envelopes';
+import { bytesOf, openTestPlatform, personaHistory, privacyKeys } from '../../../test/support/platform-harness';
 import { EncryptExistingRefusedError, encryptExistingAction } from './encrypt-existing';
-import { openPlatform, type Platform } from './platform';
+import { type Platform } from './platform';
 
-const EMAIL = 'wouter.brinkman@example.com';
-const PHONE = '+31611122233';
-const SECRETS = [EMAIL, PHONE, 'Wouter', 'Brinkman', 'Dorpsstraat 5', 'the modem blinks red', 'never again this courier'];
+const PERSONA = personaHistory({
+  email: 'wouter.brinkman@example.com',
+  phone: '+31611122233',
+  firstName: 'Wouter',
+  lastName: 'Brinkman',
+  street: 'Dorpsstraat 5',
+  notes: 'the modem blinks red',
+  comment: 'never again this courier',
+});
+const { email: EMAIL, phone: PHONE, secrets: SECRETS, found } = PERSONA;
 const actor = { kind: 'named' as const, name: 'test' };
-
-const bytesOf = (dir: string, prefix: string): Buffer =>
-  Buffer.concat(
-    readdirSync(dir)
-      .filter((f) => f.startsWith(prefix))
-      .map((f) => readFileSync(join(dir, f))),
-  );
-const found = (bytes: Buffer) => SECRETS.filter((s) => bytes.includes(Buffer.from(s, 'utf8')));
 
 describe('cem encrypt-existing (embedded store)', () => {
   let dir: string;
   let platform: Platform | undefined;
-  const privacy = { PRIVACY_MASTER_KEY: randomBytes(32).toString('base64'), PRIVACY_INDEX_SECRET: randomBytes(32).toString('base64') };
-  const open = (env: Record<string, string> = {}) =>
-    (platform = openPlatform(loadConfig({ DATA_DIR: dir, SQLITE_SYNCHRONOUS: 'NORMAL', LOG_LEVEL: 'silent', ...env }), {
-      now: () => TEST_NOW,
-    }));
+  const privacy = privacyKeys();
+  const open = (env: Record<string, string> = {}) => (platform = openTestPlatform(dir, env));
   beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'cem-encrypt-existing-'))));
   afterEach(async () => {
     await platform?.close();
@@ -42,33 +37,10 @@ describe('cem encrypt-existing (embedded store)', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  /** Wouter by email (notes), by phone (a purchase), one event naming both (merge, profile), a survey comment. */
+  /** Wouter by email (notes), by phone (a purchase), one event naming both (merge, profile), a survey comment; more events. */
   async function history(p: Platform) {
-    const email = { kind: 'email', value: EMAIL };
-    const phone = { kind: 'phone', value: PHONE };
-    await p.ingestion.ingest([
-      envelope({
-        customer: { identifiers: [email] },
-        data: { direction: 'inbound', handleSeconds: 60, resolved: false, notes: 'the modem blinks red' },
-      }),
-    ]);
-    await p.ingestion.ingest([
-      envelope({ type: 'purchase.completed', customer: { identifiers: [phone] }, data: { orderId: 'o-9', amount: 40, currency: 'EUR' } }),
-    ]);
-    await p.ingestion.ingest([
-      envelope({
-        type: 'profile.updated',
-        customer: { identifiers: [email, phone] },
-        data: { firstName: 'Wouter', lastName: 'Brinkman', address: { line1: 'Dorpsstraat 5', city: 'Zwolle' } },
-      }),
-      envelope({
-        type: 'survey.answered',
-        schemaVersion: 2,
-        customer: { identifiers: [phone] },
-        data: { nps: 3, comment: 'never again this courier' },
-      }),
-    ]);
-    for (let i = 0; i < 5; i++) await p.ingestion.ingest([envelope()]);
+    await PERSONA.ingest(p);
+    for (let i = 0; i < 4; i++) await p.ingestion.ingest([envelope()]);
   }
 
   async function project(p: Platform, name: string) {
@@ -173,10 +145,7 @@ describe('cem encrypt-existing (embedded store)', () => {
     const server = new EsdbDouble();
     const esdb = EsdbEventStore.connect(await server.start());
     try {
-      const p = openPlatform(loadConfig({ DATA_DIR: dir, SQLITE_SYNCHRONOUS: 'NORMAL', LOG_LEVEL: 'silent', ...privacy }), {
-        now: () => TEST_NOW,
-        store: esdb,
-      });
+      const p = openTestPlatform(dir, privacy, { store: esdb });
       platform = p;
       await p.ingestion.ingest([envelope()]);
       const customerEvents = () => JSON.stringify(server.log.filter((e) => e.streamName.startsWith('customer-')));

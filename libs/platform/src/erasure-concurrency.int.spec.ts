@@ -1,12 +1,11 @@
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig } from '@cem/config';
 import { customerStreamId } from '@cem/domain';
-import { envelope, TEST_NOW } from '../../../test/support/envelopes';
+import { envelope } from '../../../test/support/envelopes';
+import { openTestPlatform, privacyKeys } from '../../../test/support/platform-harness';
 import { eraseCustomer } from './erasure';
-import { openPlatform, type Platform } from './platform';
+import { type Platform } from './platform';
 
 const EMAIL = 'joost.visser@example.com';
 const requester = { kind: 'named' as const, name: 'privacy-officer' };
@@ -20,13 +19,11 @@ const requester = { kind: 'named' as const, name: 'privacy-officer' };
 describe('erasure with concurrent ingestion', () => {
   let dir: string;
   let platform: Platform;
-  const privacy = { PRIVACY_MASTER_KEY: randomBytes(32).toString('base64'), PRIVACY_INDEX_SECRET: randomBytes(32).toString('base64') };
+  const privacy = privacyKeys();
 
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'cem-erase-race-'));
-    platform = openPlatform(loadConfig({ DATA_DIR: dir, SQLITE_SYNCHRONOUS: 'NORMAL', LOG_LEVEL: 'silent', ...privacy }), {
-      now: () => TEST_NOW,
-    });
+    platform = openTestPlatform(dir, privacy);
   });
   afterEach(async () => {
     await platform.close();

@@ -1,5 +1,4 @@
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '@cem/config';
@@ -8,41 +7,33 @@ import { startProjector } from '@cem/read-models/projector/projector.module';
 import { openSqliteReadStore } from '@cem/read-models/store/read-store';
 import { dumpCustomer360 } from '../../../test/support/read-side-harness';
 import { envelope, TEST_NOW } from '../../../test/support/envelopes';
+import { bytesOf, openTestPlatform, personaHistory, privacyKeys } from '../../../test/support/platform-harness';
 import { Customer360Queries } from '@cem/read-models/customer-360/customer-360.query';
 import { storedValuesOfStore } from '@cem/read-models/projector/projection';
 import { eraseCustomer, ErasureRefusedError } from './erasure';
 import { unmergeCustomer } from './unmerge';
 import { openPlatform, type Platform } from './platform';
 
-const EMAIL = 'anneke.zwartewaal@example.com';
-const PHONE = '+31612345678';
-const SECRETS = [EMAIL, PHONE, 'Anneke', 'Zwartewaal', 'Kerkstraat 17', 'my router keeps dropping', 'Refund please'];
+const PERSONA = personaHistory({
+  email: 'anneke.zwartewaal@example.com',
+  phone: '+31612345678',
+  firstName: 'Anneke',
+  lastName: 'Zwartewaal',
+  street: 'Kerkstraat 17',
+  notes: 'my router keeps dropping',
+  comment: 'Refund please',
+});
+const { email: EMAIL, phone: PHONE, found } = PERSONA;
 const requester = { kind: 'named' as const, name: 'privacy-officer' };
-
-/** Every byte of every file in the data directory whose name starts with one of the prefixes. */
-const bytesOf = (dir: string, ...prefixes: string[]): Buffer =>
-  Buffer.concat(
-    readdirSync(dir)
-      .filter((f) => prefixes.some((p) => f.startsWith(p)))
-      .map((f) => readFileSync(join(dir, f))),
-  );
-const found = (bytes: Buffer) => SECRETS.filter((s) => bytes.includes(Buffer.from(s, 'utf8')));
 
 describe('erasure by crypto-shredding (embedded store)', () => {
   let dir: string;
   let platform: Platform;
-  const env = () => ({
-    DATA_DIR: dir,
-    SQLITE_SYNCHRONOUS: 'NORMAL',
-    LOG_LEVEL: 'silent',
-    PRIVACY_MASTER_KEY: keys.master,
-    PRIVACY_INDEX_SECRET: keys.index,
-  });
-  const keys = { master: randomBytes(32).toString('base64'), index: randomBytes(32).toString('base64') };
+  const keys = privacyKeys();
 
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'cem-erase-'));
-    platform = openPlatform(loadConfig(env()), { now: () => TEST_NOW });
+    platform = openTestPlatform(dir, keys);
   });
   afterEach(async () => {
     await platform.close();
@@ -50,34 +41,7 @@ describe('erasure by crypto-shredding (embedded store)', () => {
   });
 
   /** A customer known by email, another by phone, merged by an event naming both; plus a bystander. */
-  async function ingestHistory() {
-    const email = { kind: 'email', value: EMAIL };
-    const phone = { kind: 'phone', value: PHONE };
-    const [a] = await platform.ingestion.ingest([
-      envelope({
-        customer: { identifiers: [email] },
-        data: { direction: 'inbound', handleSeconds: 100, resolved: true, notes: 'my router keeps dropping' },
-      }),
-    ]);
-    const [b] = await platform.ingestion.ingest([
-      envelope({ type: 'purchase.completed', customer: { identifiers: [phone] }, data: { orderId: 'o-1', amount: 25, currency: 'EUR' } }),
-    ]);
-    const [merged] = await platform.ingestion.ingest([
-      envelope({
-        type: 'profile.updated',
-        customer: { identifiers: [email, phone] },
-        data: { firstName: 'Anneke', lastName: 'Zwartewaal', address: { line1: 'Kerkstraat 17', city: 'Utrecht' } },
-      }),
-      envelope({
-        type: 'survey.answered',
-        schemaVersion: 2,
-        customer: { identifiers: [email] },
-        data: { nps: 9, comment: 'Refund please' },
-      }),
-    ]);
-    const [other] = await platform.ingestion.ingest([envelope()]);
-    return { survivor: merged.customerId, mergedAway: [a.customerId, b.customerId].find((id) => id !== merged.customerId)!, other };
-  }
+  const ingestHistory = () => PERSONA.ingest(platform);
 
   async function project(name: string) {
     const readStore = await openSqliteReadStore(join(dir, `${name}.db`));
@@ -122,8 +86,8 @@ describe('erasure by crypto-shredding (embedded store)', () => {
     // what readers get: the events without their personal values, counts and amounts kept
     const read = await platform.store.readAll();
     expect(found(Buffer.from(JSON.stringify(read)))).toEqual([]);
-    expect(read.find((e) => e.type === 'purchase.completed')!.data).toMatchObject({ amount: 25, currency: 'EUR' });
-    expect(read.find((e) => e.type === 'survey.answered')!.data).toEqual({ nps: 9 });
+    expect(read.find((e) => e.type === 'purchase.completed')!.data).toMatchObject({ amount: PERSONA.kept.amount, currency: 'EUR' });
+    expect(read.find((e) => e.type === 'survey.answered')!.data).toEqual({ nps: PERSONA.kept.nps });
     const erasedEvent = read.find((e) => e.type === 'personal-data.erased')!;
     expect(erasedEvent.streamId).toBe(customerStreamId(survivor));
 

@@ -1,12 +1,11 @@
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig } from '@cem/config';
-import { envelope, TEST_NOW } from '../../../test/support/envelopes';
+import { envelope } from '../../../test/support/envelopes';
+import { openTestPlatform, privacyKeys } from '../../../test/support/platform-harness';
 import { eraseCustomer } from './erasure';
 import { OPS_STREAM } from './ops-actions';
-import { openPlatform, type Platform } from './platform';
+import { type Platform } from './platform';
 import { exportSubject, exportSubjectAction, SubjectExportRefusedError, type SubjectExport } from './subject-export';
 
 const EMAIL = 'Femke.Dijkstra@Example.com';
@@ -22,13 +21,11 @@ const actor = { kind: 'named' as const, name: 'dpo' };
 describe('data-subject export', () => {
   let dir: string;
   let platform: Platform;
-  const privacy = { PRIVACY_MASTER_KEY: randomBytes(32).toString('base64'), PRIVACY_INDEX_SECRET: randomBytes(32).toString('base64') };
+  const privacy = privacyKeys();
 
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'cem-export-'));
-    platform = openPlatform(loadConfig({ DATA_DIR: dir, SQLITE_SYNCHRONOUS: 'NORMAL', LOG_LEVEL: 'silent', ...privacy }), {
-      now: () => TEST_NOW,
-    });
+    platform = openTestPlatform(dir, privacy);
   });
   afterEach(async () => {
     await platform.close();

@@ -4,7 +4,7 @@ import type { OpsActionPerformedV1 } from '@cem/domain';
 import type { RecordedEvent } from '@cem/event-store';
 import { recompute } from '../../../../test/support/customer-360-oracle';
 import { platformWithHistory, type LoadedPlatform } from '../../../../test/support/read-side-harness';
-import { runTs } from '../../../../test/support/run-ts';
+import { runCli } from '../../../../test/support/run-ts';
 
 /** `cem audit customer` and `cem customer as-of`, run as the CLI process on an embedded data dir. */
 describe('cem audit customer / cem customer as-of', () => {
@@ -13,15 +13,7 @@ describe('cem audit customer / cem customer as-of', () => {
   let survivorId: string;
   let streamsOfSurvivor: Set<string>;
 
-  const cli = (args: string[]) =>
-    new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
-      const child = runTs('apps/cli/src/main.ts', { DATA_DIR: loaded.dir }, args);
-      let out = '';
-      let err = '';
-      child.stdout?.on('data', (d) => (out += d));
-      child.stderr?.on('data', (d) => (err += d));
-      child.on('exit', (code) => resolve({ code, out, err }));
-    });
+  const cli = (args: string[]) => runCli({ DATA_DIR: loaded.dir }, args);
 
   beforeAll(async () => {
     loaded = await platformWithHistory({ seed: 5, persons: 40, eventsPerPerson: [3, 12], lateShare: 0.1 });

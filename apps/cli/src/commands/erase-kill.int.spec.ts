@@ -1,12 +1,10 @@
 import Database from 'better-sqlite3';
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig } from '@cem/config';
-import { openPlatform } from '@cem/platform';
-import { envelope, TEST_NOW } from '../../../../test/support/envelopes';
-import { runTs } from '../../../../test/support/run-ts';
+import { envelope } from '../../../../test/support/envelopes';
+import { openTestPlatform, privacyKeys } from '../../../../test/support/platform-harness';
+import { outcome, runCli, runTs } from '../../../../test/support/run-ts';
 
 jest.setTimeout(180_000);
 
@@ -19,22 +17,14 @@ const EMAIL = 'lotte.smit@example.com';
  * again completes the erasure with the certificate already kept, or says it is already erased.
  */
 describe('cem erase interrupted by kill -9', () => {
-  const privacy = { PRIVACY_MASTER_KEY: randomBytes(32).toString('base64'), PRIVACY_INDEX_SECRET: randomBytes(32).toString('base64') };
+  const privacy = privacyKeys();
   let dir: string;
   beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'cem-erase-kill-'))));
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
   const env = () => ({ DATA_DIR: dir, SQLITE_SYNCHRONOUS: 'NORMAL', ...privacy });
-  const open = () => openPlatform(loadConfig({ ...env(), LOG_LEVEL: 'silent' }), { now: () => TEST_NOW });
-
-  function run(args: string[]): Promise<{ code: number | null; signal: string | null; out: string; err: string }> {
-    const child = runTs('apps/cli/src/main.ts', env(), args);
-    let out = '';
-    let err = '';
-    child.stdout?.on('data', (d) => (out += d));
-    child.stderr?.on('data', (d) => (err += d));
-    return new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal, out, err })));
-  }
+  const open = () => openTestPlatform(dir, privacy);
+  const run = (args: string[]) => runCli(env(), args);
 
   it('completes on a re-run, or was complete: never half', async () => {
     const platform = open();
@@ -51,9 +41,7 @@ describe('cem erase interrupted by kill -9', () => {
     await platform.close();
 
     const child = runTs('apps/cli/src/main.ts', env(), ['erase', customerId, '--reason', 'DSR-kill']);
-    const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
-      child.on('exit', (code, signal) => resolve({ code, signal })),
-    );
+    const exited = outcome(child);
     const events = new Database(join(dir, 'events.db'), { readonly: true, fileMustExist: true });
     let killed = false;
     let done = false;

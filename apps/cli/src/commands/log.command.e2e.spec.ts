@@ -7,7 +7,7 @@ import { SqliteEventStore, type RecordedEvent } from '@cem/event-store';
 import type { OpsActionPerformedV1 } from '@cem/domain';
 import { checksumReadModel, openReadStoreCopy, READ_MODELS } from '@cem/read-models';
 import { platformWithHistory, type LoadedPlatform } from '../../../../test/support/read-side-harness';
-import { runTs } from '../../../../test/support/run-ts';
+import { runCli } from '../../../../test/support/run-ts';
 
 /** The log commands as an operator runs them: exit codes, one-line reasons, and their ops records. */
 describe('cem log head / verify-log / export-log / import-log / replay', () => {
@@ -15,14 +15,7 @@ describe('cem log head / verify-log / export-log / import-log / replay', () => {
   let work: string;
 
   const cem = (dataDir: string, args: string[], env: Record<string, string> = {}) =>
-    new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
-      const child = runTs('apps/cli/src/main.ts', { DATA_DIR: dataDir, SQLITE_SYNCHRONOUS: 'NORMAL', ...env }, args);
-      let out = '';
-      let err = '';
-      child.stdout?.on('data', (d) => (out += d));
-      child.stderr?.on('data', (d) => (err += d));
-      child.on('exit', (code) => resolve({ code, out, err }));
-    });
+    runCli({ DATA_DIR: dataDir, SQLITE_SYNCHRONOUS: 'NORMAL', ...env }, args);
 
   const opsRecords = async (dataDir: string): Promise<OpsActionPerformedV1[]> => {
     const store = new SqliteEventStore(join(dataDir, 'events.db'));

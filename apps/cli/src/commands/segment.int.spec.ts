@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { ReadSide } from '@cem/read-models';
 import { envelope } from '../../../../test/support/envelopes';
 import { KEYS, startApi, type ApiHarness } from '../../../../test/support/api-harness';
-import { runTs } from '../../../../test/support/run-ts';
+import { runCli } from '../../../../test/support/run-ts';
 import { READ_SIDE } from '../../../api/src/customers/read-side.token';
 
 /** `cem segment ...` as the CLI process against a listening API: define, dry-run, list, export; a bad rule exits 1 naming the path. */
@@ -13,15 +13,7 @@ describe('cem segment', () => {
   let url: string;
   let dir: string;
   const readSide = () => api.app.get<ReadSide>(READ_SIDE);
-  const cli = (args: string[], key = KEYS.analyst) =>
-    new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
-      const child = runTs('apps/cli/src/main.ts', { DATA_DIR: dir, CEM_API_URL: url, CEM_API_KEY: key }, ['segment', ...args]);
-      let out = '';
-      let err = '';
-      child.stdout?.on('data', (d) => (out += d));
-      child.stderr?.on('data', (d) => (err += d));
-      child.on('exit', (code) => resolve({ code, out, err }));
-    });
+  const cli = (args: string[], key = KEYS.analyst) => runCli({ DATA_DIR: dir, CEM_API_URL: url, CEM_API_KEY: key }, ['segment', ...args]);
 
   beforeAll(async () => {
     api = await startApi();

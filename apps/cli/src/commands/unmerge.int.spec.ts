@@ -1,31 +1,20 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig } from '@cem/config';
-import { openPlatform } from '@cem/platform';
-import { envelope, TEST_NOW } from '../../../../test/support/envelopes';
-import { runTs } from '../../../../test/support/run-ts';
+import { envelope } from '../../../../test/support/envelopes';
+import { openTestPlatform } from '../../../../test/support/platform-harness';
+import { runCli } from '../../../../test/support/run-ts';
 
 /** `cem unmerge` as the CLI process on an embedded data directory: a refusal exits 1 saying why, with nothing changed; then it unmerges and prints JSON. */
 describe('cem unmerge', () => {
   let dir: string;
   let survivorId: string;
   let splitId: string;
-  const cli = (args: string[]) =>
-    new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
-      const child = runTs('apps/cli/src/main.ts', { DATA_DIR: dir }, ['unmerge', ...args]);
-      let out = '';
-      let err = '';
-      child.stdout?.on('data', (d) => (out += d));
-      child.stderr?.on('data', (d) => (err += d));
-      child.on('exit', (code) => resolve({ code, out, err }));
-    });
+  const cli = (args: string[]) => runCli({ DATA_DIR: dir }, ['unmerge', ...args]);
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'cem-unmerge-cli-'));
-    const platform = openPlatform(loadConfig({ DATA_DIR: dir, SQLITE_SYNCHRONOUS: 'NORMAL', LOG_LEVEL: 'silent' }), {
-      now: () => TEST_NOW,
-    });
+    const platform = openTestPlatform(dir);
     const ana = { kind: 'email', value: 'ana.cli@example.com' };
     const ben = { kind: 'email', value: 'ben.cli@example.com' };
     const [a] = await platform.ingestion.ingest([envelope({ customer: { identifiers: [ana] } })]);
@@ -55,7 +44,7 @@ describe('cem unmerge', () => {
     const again = await cli([survivorId, '--split', splitId, '--reason', 'CASE-9']);
     expect([again.code, again.err]).toEqual([1, expect.stringContaining('is already undone')]);
 
-    const platform = openPlatform(loadConfig({ DATA_DIR: dir, SQLITE_SYNCHRONOUS: 'NORMAL', LOG_LEVEL: 'silent' }));
+    const platform = openTestPlatform(dir);
     try {
       expect(await platform.registry.canonicalId(splitId)).toBe(splitId);
       // every run is an ops action: refused, refused, ok, refused
