@@ -1,18 +1,22 @@
 import {
   customerStreamId,
   decideUnmerge,
+  deterministicUuid,
   DomainValidationError,
   identifierKey,
   mergePointerEventId,
   parseIdentifierKey,
   UnmergeRefusedError,
   type CustomersUnmergedV1,
+  type DomainEvent,
   type Identifier,
+  type PersonalDataResealedV1,
   type RecordedMerge,
   type SplitRequest,
 } from '@cem/domain';
 import { StreamNotFoundError, WrongExpectedRevisionError, type RecordedEvent } from '@cem/event-store';
 import type { UnmergeMove } from '@cem/identity';
+import { RESEALED_STREAM } from '@cem/privacy';
 import type { OpsActor } from './ops-actions';
 import type { Platform } from './platform';
 
@@ -139,11 +143,15 @@ export async function unmergeCustomer(platform: Platform, request: UnmergeReques
     });
     await platform.registry.unmerge(moves);
     try {
+      // with encryption, what the unmerge moves is sealed with the split customer's key: the identifiers
+      // it names here, the re-attributed events' values in the copy below
+      const sealedFor = (splitId: string) => (platform.keys ? { sealedFor: splitId } : {});
       const appended = await platform.store.appendToStream(
         customerStreamId(survivorId),
-        events.map((e) => ({ eventId: e.eventId, type: e.type, data: e.data, metadata: { ...e.metadata } })),
+        events.map((e) => ({ eventId: e.eventId, type: e.type, data: e.data, metadata: { ...e.metadata, ...sealedFor(e.data.splitId) } })),
         { expectedRevision: revision },
       );
+      if (platform.keys) await resealReattributed(platform, events, survivorEvents, plainMoved);
       return {
         survivorId,
         unmerged: events.map((e, i) => {
@@ -156,6 +164,57 @@ export async function unmergeCustomer(platform: Platform, request: UnmergeReques
       if (e instanceof WrongExpectedRevisionError && attempt < 10) continue;
       throw e;
     }
+  }
+}
+
+/**
+ * Step 3 with encryption: one `personal-data.resealed` event per customer split off, on RESEALED_STREAM,
+ * holding the personal values (payload and envelope identifiers) of the events re-attributed to it,
+ * sealed with its key. Readers take those values instead of the survivor-sealed ones (EncryptingEventStore),
+ * so the values belong to the split customer: erasing it removes them, erasing the survivor does not.
+ * Its id follows from the unmerge's: appended again after a crash, the store keeps one.
+ */
+async function resealReattributed(
+  platform: Platform,
+  events: DomainEvent<'customers.unmerged'>[],
+  survivorEvents: readonly RecordedEvent[],
+  plainMoved: ReadonlyMap<string, string[]>,
+): Promise<void> {
+  for (const u of events) {
+    const reattributed = new Set(u.data.reattributedEventIds);
+    const movedKeys = new Set(plainMoved.get(u.eventId));
+    const copies: PersonalDataResealedV1['events'] = [];
+    for (const e of survivorEvents) {
+      if ((e.metadata as { personalDataErased?: true }).personalDataErased) continue;
+      const identifiers = ((e.metadata as { identifiers?: Identifier[] }).identifiers ?? []) as Identifier[];
+      if (reattributed.has(e.eventId)) {
+        copies.push({ eventId: e.eventId, values: { data: e.data, identifiers } });
+        continue;
+      }
+      // an event that stays with the survivor but names identifiers moved (the merge's trigger): those are
+      // the split customer's (indices into the stored envelope, as the reader finds them)
+      const indices = identifiers.flatMap((i, index) =>
+        typeof i?.kind === 'string' && typeof i?.value === 'string' && movedKeys.has(identifierKey(i)) ? [index] : [],
+      );
+      if (indices.length > 0)
+        copies.push({ eventId: e.eventId, values: { identifiers: indices.map((i) => identifiers[i]) }, identifierIndices: indices });
+    }
+    if (copies.length === 0) continue;
+    const data: PersonalDataResealedV1 = { unmergeId: u.eventId, survivorId: u.data.survivorId, splitId: u.data.splitId, events: copies };
+    await platform.store.appendToStream(RESEALED_STREAM, [
+      {
+        eventId: deterministicUuid('personal-data.resealed', u.eventId),
+        type: 'personal-data.resealed',
+        data,
+        metadata: {
+          schemaVersion: 1,
+          occurredAt: u.data.unmergedAt,
+          source: 'cem/unmerge',
+          causationId: u.eventId,
+          sealedFor: u.data.splitId,
+        },
+      },
+    ]);
   }
 }
 

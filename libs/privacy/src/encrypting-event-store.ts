@@ -2,6 +2,7 @@ import { createHmac } from 'node:crypto';
 import { customerIdOfStream, PLAIN_IDENTIFIER_INDEX, type IdentifierIndex } from '@cem/domain';
 import {
   canonicalJson,
+  StreamNotFoundError,
   type AppendResult,
   type EventData,
   type EventStore,
@@ -27,6 +28,32 @@ export interface EncryptionMetadata {
   contentDigest?: string;
   /** set on read when the key was destroyed: the personal values are gone from this event */
   personalDataErased?: true;
+  /**
+   * the customer whose data key seals this event's personal values when it is not the event's own
+   * customer: an unmerge's record of what moved to the customer split off (docs/identity.md)
+   */
+  sealedFor?: string;
+}
+
+/**
+ * The stream of `personal-data.resealed` events: an unmerge's copy of the personal values of the
+ * survivor's events it re-attributed to the customer split off, sealed with that customer's key.
+ * Readers get those events with the copy's values (see EncryptingEventStore.open): the survivor's own
+ * sealed values are superseded, so erasing the split customer removes them and erasing the survivor
+ * leaves them to the split customer. Not a customer stream: the read models pass over it.
+ */
+export const RESEALED_STREAM = 'personal-data-resealed';
+
+/** One event in a `personal-data.resealed` event: its id and the personal values that are the split customer's. */
+export interface ResealedEventValues {
+  eventId: string;
+  /**
+   * `{ data, identifiers }`, sealed as one value: a re-attributed event's payload and envelope
+   * identifiers; or, with `identifierIndices`, only the identifiers at those indices of the envelope
+   * of an event that stays with the survivor (the merge's trigger names both customers)
+   */
+  values: unknown;
+  identifierIndices?: number[];
 }
 
 type Meta = Record<string, unknown> & EncryptionMetadata;
@@ -66,12 +93,21 @@ export class EncryptingEventStore implements EventStore {
     keys.onErasure(() => identifierIndex.forget());
   }
 
+  /** re-attributed event id -> the stored `personal-data.resealed` event holding its values, and its index there */
+  private readonly resealed = new Map<string, { copy: RecordedEvent; index: number }>();
+  /** revision of RESEALED_STREAM read so far (-1: nothing), and whether to read it again before the next open */
+  private resealedRevision = -1;
+  private resealedStale = true;
+  private resealedRead: Promise<void> | undefined;
+
   async appendToStream(streamId: string, events: EventData[], options?: { expectedRevision?: ExpectedRevision }): Promise<AppendResult> {
     const [write] = await this.seal([{ streamId, events, expectedRevision: options?.expectedRevision }]);
+    if (streamId === RESEALED_STREAM) this.resealedStale = true;
     return this.inner.appendToStream(streamId, write.events, options);
   }
 
   async appendMany(writes: StreamWrite[]): Promise<AppendResult[]> {
+    if (writes.some((w) => w.streamId === RESEALED_STREAM)) this.resealedStale = true;
     return this.inner.appendMany(await this.seal(writes));
   }
 
@@ -113,7 +149,7 @@ export class EncryptingEventStore implements EventStore {
     const owners = new Map<EventData, string>();
     for (const w of writes) {
       for (const e of w.events) {
-        const customerId = customerOf(e.metadata, w.streamId);
+        const customerId = keyOwnerOf(e.metadata, w.streamId);
         if (customerId !== undefined && holdsPersonalData(e)) owners.set(e, customerId);
       }
     }
@@ -130,17 +166,49 @@ export class EncryptingEventStore implements EventStore {
 
   /** Stored events as readers see them: sealed values opened, or removed when their key was destroyed. */
   async open(events: RecordedEvent[]): Promise<RecordedEvent[]> {
+    // an unmerge among them: its copy (appended right after it, maybe by another process) is read first
+    if (this.resealedStale || events.some((e) => e.type === 'customers.unmerged')) await this.readResealed();
     const keyIds = new Set<string>();
     for (const e of events) {
       const keyId = (e.metadata as Meta | undefined)?.keyId;
       if (typeof keyId === 'string') keyIds.add(keyId);
+      const copyKeyId = this.resealed.size > 0 ? (this.resealed.get(e.eventId)?.copy.metadata as Meta | undefined)?.keyId : undefined;
+      if (typeof copyKeyId === 'string') keyIds.add(copyKeyId);
     }
     if (keyIds.size === 0) return events;
     const keys = await this.keys.keysById([...keyIds]);
     return events.map((e) => {
       const keyId = (e.metadata as Meta | undefined)?.keyId;
-      return typeof keyId === 'string' ? openEvent(e, keys.get(keyId)!) : e;
+      if (typeof keyId !== 'string') return e;
+      const copy = this.resealed.size > 0 ? this.resealed.get(e.eventId) : undefined;
+      return copy ? openResealed(e, copy, keys.get(keyId)!, keys) : openEvent(e, keys.get(keyId)!);
     });
+  }
+
+  /** Reads what RESEALED_STREAM gained since the last read (one read at a time). */
+  private readResealed(): Promise<void> {
+    this.resealedRead ??= (async () => {
+      try {
+        this.resealedStale = false;
+        let copies: RecordedEvent[] = [];
+        try {
+          copies = await this.inner.readStream(RESEALED_STREAM, { fromRevision: this.resealedRevision + 1 });
+        } catch (e) {
+          if (!(e instanceof StreamNotFoundError)) throw e;
+        }
+        for (const copy of copies) {
+          this.resealedRevision = Math.max(this.resealedRevision, copy.revision);
+          const entries = (copy.data as { events?: ResealedEventValues[] }).events ?? [];
+          for (const [index, entry] of entries.entries()) this.resealed.set(entry.eventId, { copy, index });
+        }
+      } catch (e) {
+        this.resealedStale = true;
+        throw e;
+      } finally {
+        this.resealedRead = undefined;
+      }
+    })();
+    return this.resealedRead;
   }
 
   private sealEvent(e: EventData, key: DataKey): EventData {
@@ -161,7 +229,10 @@ export class EncryptingEventStore implements EventStore {
   }
 }
 
-function customerOf(metadata: Record<string, unknown> | undefined, streamId: string): string | undefined {
+/** The customer whose key seals an event: `metadata.sealedFor` when set, else the event's customer. */
+function keyOwnerOf(metadata: Record<string, unknown> | undefined, streamId: string): string | undefined {
+  const sealedFor = metadata?.sealedFor;
+  if (typeof sealedFor === 'string' && sealedFor !== '') return sealedFor;
   const id = metadata?.customerId;
   return typeof id === 'string' && id !== '' ? id : customerIdOfStream(streamId);
 }
@@ -169,6 +240,42 @@ function customerOf(metadata: Record<string, unknown> | undefined, streamId: str
 function holdsPersonalData(e: EventData): boolean {
   const paths = personalPathsOf(e.type);
   return paths.data.some((p) => reaches(e.data, p)) || paths.metadata.some((p) => reaches(e.metadata, p));
+}
+
+/**
+ * A re-attributed event read with the values of its unmerge's copy (sealed with the split customer's
+ * key), not its own (sealed with the survivor's): as erased when the split customer's key is gone.
+ */
+function openResealed(
+  e: RecordedEvent,
+  { copy, index }: { copy: RecordedEvent; index: number },
+  ownKey: KeyLookup,
+  keys: Map<string, KeyLookup>,
+): RecordedEvent {
+  const copyKeyId = (copy.metadata as Meta | undefined)?.keyId;
+  const key = typeof copyKeyId === 'string' ? keys.get(copyKeyId)! : undefined;
+  const entry = (copy.data as { events: ResealedEventValues[] }).events[index] ?? { values: undefined };
+  const values = (
+    key === 'destroyed'
+      ? undefined
+      : key && isSealed(entry.values)
+        ? key.open(entry.values, `${copy.eventId}\0data.events.${index}.values`)
+        : entry.values
+  ) as { data?: unknown; identifiers?: unknown[] } | undefined;
+  const { identifiers: stored, ...metadata } = (e.metadata ?? {}) as Meta & { identifiers?: unknown[] };
+  if (entry.identifierIndices) {
+    // the survivor's event: its own values with its own key, the split customer's identifiers from the copy
+    const moved = new Set(entry.identifierIndices);
+    const own = openEvent({ ...e, metadata: { ...metadata, identifiers: (stored ?? []).filter((_, i) => !moved.has(i)) } }, ownKey);
+    const ownIds = ((own.metadata as { identifiers?: unknown[] }).identifiers ?? []) as unknown[];
+    return { ...own, metadata: { ...own.metadata, identifiers: [...ownIds, ...(values?.identifiers ?? [])] } };
+  }
+  if (values === undefined) return openEvent(e, 'destroyed');
+  return {
+    ...e,
+    data: values.data,
+    metadata: values.identifiers === undefined ? metadata : { ...metadata, identifiers: values.identifiers },
+  };
 }
 
 function openEvent(e: RecordedEvent, key: KeyLookup): RecordedEvent {

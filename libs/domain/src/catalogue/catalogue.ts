@@ -53,6 +53,7 @@ export interface SystemPayloads {
   'churn-model.fitted': P.ChurnModelFittedV1;
   'ops.action-performed': P.OpsActionPerformedV1;
   'personal-data.erased': P.PersonalDataErasedV1;
+  'personal-data.resealed': P.PersonalDataResealedV1;
 }
 export type SystemType = keyof SystemPayloads;
 export type EventType = TouchpointType | SystemType;
@@ -117,6 +118,7 @@ export const SYSTEM_PERSONAL_DATA: Partial<Record<SystemType, string[]>> = {
   'customer.registered': ['identifiers.*.value'],
   'customers.merged': ['evidence.identifiers.*'],
   'customers.unmerged': ['identifiers.*'],
+  'personal-data.resealed': ['events.*.values'],
 };
 
 /** Personal data in the envelope, whatever the type. */

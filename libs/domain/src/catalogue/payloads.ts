@@ -221,6 +221,25 @@ export interface CustomersUnmergedV1 {
 }
 
 /**
+ * An unmerge's copy of the personal values of the events it re-attributed to the customer split off
+ * (`reattributedEventIds` of its `customers.unmerged`), written when encryption is on, on the stream
+ * `personal-data-resealed` and sealed with the split customer's data key (`metadata.sealedFor`).
+ * Readers get those events with these values, not the survivor-sealed ones on the survivor's stream
+ * (docs/identity.md, "Unmerge and erasure").
+ */
+export interface PersonalDataResealedV1 {
+  unmergeId: string;
+  survivorId: string;
+  splitId: string;
+  /**
+   * per re-attributed event: `values` is `{ data, identifiers }` (its payload and envelope
+   * identifiers), sealed; per event that stays with the survivor but names identifiers moved (the
+   * merge's trigger): `values` is `{ identifiers }`, those at `identifierIndices` of its envelope
+   */
+  events: { eventId: string; values: unknown; identifierIndices?: number[] }[];
+}
+
+/**
  * A journey milestone reached by a customer (written by the platform's milestone scheduler; see
  * docs/milestones-and-targets.md). `definition` fingerprints the milestone's definition (with the
  * milestones its deadline counts from): a changed definition is announced anew.

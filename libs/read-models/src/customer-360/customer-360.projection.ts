@@ -347,13 +347,25 @@ async function reattributeTimeline(sql: DirectSql, u: Customer360Batch['unmerges
   }
 }
 
-/** Removes an erased customer's identifier rows and the personal fields of its timeline rows. */
+/**
+ * Removes an erased customer's identifier rows and the personal fields of its timeline rows. A row of
+ * its stream that an unmerge re-attributed to the customer split off is that customer's: with
+ * encryption the unmerge sealed its values with the split customer's key (RESEALED_STREAM), so a
+ * rebuild reads them too.
+ */
 async function scrubErasedRows(sql: DirectSql, customerId: string): Promise<void> {
   await sql.run('DELETE FROM c360_identifiers WHERE customer_id = ?', [customerId]);
   const rows = await sql.all<{ position: number; type: string; data: string }>(
-    'SELECT position, type, data FROM c360_timeline WHERE customer_id = ? OR stream_customer_id = ?',
-    [customerId, customerId],
+    'SELECT position, type, data FROM c360_timeline WHERE customer_id = ?',
+    [customerId],
   );
+  // an unmerge that split this customer off, on the survivor's timeline: the identifiers it moved are
+  // sealed with this customer's key, so a rebuild reads them as removed
+  const unmerges = await sql.all<{ position: number; type: string; data: string }>(
+    "SELECT position, type, data FROM c360_timeline WHERE type = 'customers.unmerged' AND customer_id <> ?",
+    [customerId],
+  );
+  rows.push(...unmerges.filter((row) => (JSON.parse(row.data) as { splitId?: string } | null)?.splitId === customerId));
   for (const row of rows) {
     const data: unknown = JSON.parse(row.data);
     const scrubbed = personalPathsOf(row.type).data.reduce((node, p) => mapPath(node, p, () => REMOVED, 'data'), data);
