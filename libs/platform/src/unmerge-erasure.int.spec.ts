@@ -231,4 +231,25 @@ describe.each(['embedded store', 'EventStoreDB double'] as const)('unmerge, then
       await models.close();
     }
   }, 120_000);
+  // not compared with a rebuild here: the survivor's 360 identifiers after a partial unmerge are folded
+  // from the split customer's (its key destroyed by then), see docs/privacy.md, "Unmerge and erasure"
+  it('a partial unmerge, then erasure of the split customer: what it took is unreadable, what the survivor kept stays', async () => {
+    const models = await liveReadModels();
+    try {
+      const { survivorId, splitId } = await mergedThenBensEvents();
+      await models.caughtUp();
+      await unmerge(survivorId, { customerId: splitId, identifiers: [`email:${BEN.value}`] });
+      await models.caughtUp();
+      await erase(splitId);
+      await models.caughtUp();
+      // the profile update (through his email only) was his: gone; the survey (through his phone, kept by Ana) stays Ana's
+      const whole = await platform.store.readAll();
+      expect(readable(['Bernhard', 'Vossenberg', BEN.value], whole)).toEqual([]);
+      expect(readable(['the parcel was left in the rain'], await readCustomerLog(platform.store, survivorId))).toEqual([
+        'the parcel was left in the rain',
+      ]);
+    } finally {
+      await models.close();
+    }
+  }, 120_000);
 });

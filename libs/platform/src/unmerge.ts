@@ -48,10 +48,11 @@ export interface UnmergeResult {
  * Undoes merges (docs/identity.md, "Unmerge"), in an order that concurrent ingestion and a crash
  * cannot turn into a loss: 1. the identity registry moves the identifiers to the split customers and
  * keeps the pairs apart (idempotent), so every event resolved from then on goes to the right
- * customer's stream; 2. the `customers.unmerged` events are appended to the survivor's stream, at
+ * customer's stream; 2. with encryption, what moves is copied sealed with the split customer's key
+ * (resealReattributed); 3. the `customers.unmerged` events are appended to the survivor's stream, at
  * the revision read (another writer in between: read and decide again). Events that arrived before
- * step 2 are attributed by the identifiers they carried when the read models refold both customers
- * at that event. An unmerge interrupted between 1 and 2 is completed by running it again (the
+ * step 3 are attributed by the identifiers they carried when the read models refold both customers
+ * at that event. An unmerge interrupted before 3 is completed by running it again (the
  * registry step is repeated harmlessly; the refusals are decided from the log, not the registry).
  */
 export async function unmergeCustomer(platform: Platform, request: UnmergeRequest): Promise<UnmergeResult> {
@@ -142,16 +143,17 @@ export async function unmergeCustomer(platform: Platform, request: UnmergeReques
       };
     });
     await platform.registry.unmerge(moves);
+    // with encryption, what the unmerge moves is sealed with the split customer's key: the re-attributed
+    // events' values in a copy written first (a reader that sees the unmerge finds it), and the identifiers
+    // the customers.unmerged event names
+    if (platform.keys) await resealReattributed(platform, events, survivorEvents, plainMoved, revision);
     try {
-      // with encryption, what the unmerge moves is sealed with the split customer's key: the identifiers
-      // it names here, the re-attributed events' values in the copy below
       const sealedFor = (splitId: string) => (platform.keys ? { sealedFor: splitId } : {});
       const appended = await platform.store.appendToStream(
         customerStreamId(survivorId),
         events.map((e) => ({ eventId: e.eventId, type: e.type, data: e.data, metadata: { ...e.metadata, ...sealedFor(e.data.splitId) } })),
         { expectedRevision: revision },
       );
-      if (platform.keys) await resealReattributed(platform, events, survivorEvents, plainMoved);
       return {
         survivorId,
         unmerged: events.map((e, i) => {
@@ -167,18 +169,25 @@ export async function unmergeCustomer(platform: Platform, request: UnmergeReques
   }
 }
 
+/** at most this many characters of plaintext values per `personal-data.resealed` event (EventStoreDB takes 1 MiB per append) */
+const MAX_RESEALED_CHARS = 256_000;
+
 /**
- * Step 3 with encryption: one `personal-data.resealed` event per customer split off, on RESEALED_STREAM,
- * holding the personal values (payload and envelope identifiers) of the events re-attributed to it,
- * sealed with its key. Readers take those values instead of the survivor-sealed ones (EncryptingEventStore),
- * so the values belong to the split customer: erasing it removes them, erasing the survivor does not.
- * Its id follows from the unmerge's: appended again after a crash, the store keeps one.
+ * Step 2 with encryption: `personal-data.resealed` events on RESEALED_STREAM, per customer split
+ * off, holding the personal values (payload and envelope identifiers) of the events re-attributed to
+ * it, and its identifiers in the survivor's events that name both (the merge's trigger), sealed with
+ * its key. Readers take those values instead of the survivor-sealed ones (EncryptingEventStore), so
+ * they belong to the split customer: erasing it removes them, erasing the survivor does not. Written
+ * before the customers.unmerged event, so whoever reads the unmerge finds them. A copy whose unmerge
+ * was never appended (a conflict, then decided again; a crash) changes nothing readable: it holds the
+ * same values, and while the merge stands the split customer's key is destroyed with the survivor's.
  */
 async function resealReattributed(
   platform: Platform,
   events: DomainEvent<'customers.unmerged'>[],
   survivorEvents: readonly RecordedEvent[],
   plainMoved: ReadonlyMap<string, string[]>,
+  revision: number | 'no_stream',
 ): Promise<void> {
   for (const u of events) {
     const reattributed = new Set(u.data.reattributedEventIds);
@@ -199,22 +208,35 @@ async function resealReattributed(
       if (indices.length > 0)
         copies.push({ eventId: e.eventId, values: { identifiers: indices.map((i) => identifiers[i]) }, identifierIndices: indices });
     }
-    if (copies.length === 0) continue;
-    const data: PersonalDataResealedV1 = { unmergeId: u.eventId, survivorId: u.data.survivorId, splitId: u.data.splitId, events: copies };
-    await platform.store.appendToStream(RESEALED_STREAM, [
-      {
-        eventId: deterministicUuid('personal-data.resealed', u.eventId),
-        type: 'personal-data.resealed',
-        data,
-        metadata: {
-          schemaVersion: 1,
-          occurredAt: u.data.unmergedAt,
-          source: 'cem/unmerge',
-          causationId: u.eventId,
-          sealedFor: u.data.splitId,
+    // in chunks that each fit one append
+    const chunks: PersonalDataResealedV1['events'][] = [];
+    let size = Infinity;
+    for (const copy of copies) {
+      const chars = JSON.stringify(copy).length;
+      if (size + chars > MAX_RESEALED_CHARS) {
+        chunks.push([]);
+        size = 0;
+      }
+      chunks[chunks.length - 1].push(copy);
+      size += chars;
+    }
+    for (const [i, chunk] of chunks.entries()) {
+      const data: PersonalDataResealedV1 = { unmergeId: u.eventId, survivorId: u.data.survivorId, splitId: u.data.splitId, events: chunk };
+      await platform.store.appendToStream(RESEALED_STREAM, [
+        {
+          eventId: deterministicUuid('personal-data.resealed', u.eventId, String(revision), u.data.unmergedAt, String(i)),
+          type: 'personal-data.resealed',
+          data,
+          metadata: {
+            schemaVersion: 1,
+            occurredAt: u.data.unmergedAt,
+            source: 'cem/unmerge',
+            causationId: u.eventId,
+            sealedFor: u.data.splitId,
+          },
         },
-      },
-    ]);
+      ]);
+    }
   }
 }
 

@@ -187,7 +187,8 @@ export class EncryptingEventStore implements EventStore {
 
   /** Reads what RESEALED_STREAM gained since the last read (one read at a time). */
   private readResealed(): Promise<void> {
-    this.resealedRead ??= (async () => {
+    if (this.resealedRead) return this.resealedRead;
+    const read = (async () => {
       try {
         this.resealedStale = false;
         let copies: RecordedEvent[] = [];
@@ -204,11 +205,12 @@ export class EncryptingEventStore implements EventStore {
       } catch (e) {
         this.resealedStale = true;
         throw e;
-      } finally {
-        this.resealedRead = undefined;
       }
-    })();
-    return this.resealedRead;
+    })().finally(() => {
+      if (this.resealedRead === read) this.resealedRead = undefined;
+    });
+    this.resealedRead = read;
+    return read;
   }
 
   private sealEvent(e: EventData, key: DataKey): EventData {

@@ -113,8 +113,9 @@ export class Customer360Projection implements IEventHandler<ProjectedEvent>, Pro
         // the index answers what the identity registry answers: the identifiers the unmerge moved (keyed
         // as the registry keys them, like this index) to the split customer, every other identifier of
         // the two refolded states to the survivor (the registry keeps those a partial unmerge did not
-        // name). The moved keys read as removed once the survivor is erased (its key sealed them): then
-        // the split customer's refolded identifiers are its own, as they are after an unmerge of all.
+        // name). The moved keys read as removed once the key sealing them is destroyed (the split customer's;
+        // the survivor's for an unmerge written before they were re-sealed): then the split customer's
+        // refolded identifiers are its own, as they are after an unmerge of all.
         const moved = movedIndexRows(record.data as Partial<CustomersUnmergedV1>);
         for (const state of [survivor, split])
           for (const [kind, values] of Object.entries(state.identifiers))
