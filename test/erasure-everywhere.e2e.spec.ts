@@ -209,4 +209,99 @@ describeWithKafka('erasure: no personal value anywhere afterwards (files, Kafka 
     const bystander = await call('GET', `/v1/customers/${other.customerId}`, KEYS.analyst);
     expect(bystander.body).toContain('bystander@example.com');
   });
+  /**
+   * After an unmerge, what it re-attributed is the split customer's (docs/privacy.md, "Unmerge and
+   * erasure"): erasing the split customer through the API leaves none of its values, including those
+   * that came through the merged identity after the merge (on the survivor's stream), in any answer
+   * about either customer (360, lookup, as-of view before the unmerge, audit trail, export), the
+   * files, the Kafka signals or the logs; the survivor keeps its own.
+   */
+  it('after an unmerge, erasing the split customer removes what the unmerge gave it, from every store, message and answer', async () => {
+    const ana = { kind: 'email', value: 'ana.unmerged@example.com' };
+    const ben = { kind: 'email', value: 'ben.unmerged@example.com' };
+    const benPhone = { kind: 'phone', value: '+31698765432' };
+    const bens = [ben.value, benPhone.value, 'Bartholomeus', 'Vandersteen', 'the box came open', 'the app logs me out'];
+    const anaNote = 'ana wants the invoice by post';
+    const foundOf = (secrets: string[]) => (bytes: Buffer | string) =>
+      secrets.filter((x) => (typeof bytes === 'string' ? bytes.includes(x) : bytes.includes(Buffer.from(x))));
+    const ingest = async (e: Record<string, unknown>) => {
+      const res = await call('POST', '/v1/events', KEYS.ingest, e);
+      expect(res.statusCode).toBe(201);
+      return res.json() as { customerId: string; position: number };
+    };
+    const a = await ingest(
+      envelope({ customer: { identifiers: [ana] }, data: { direction: 'inbound', handleSeconds: 20, resolved: true, notes: anaNote } }),
+    );
+    const b = await ingest(
+      envelope({ type: 'web.visited', customer: { identifiers: [ben, benPhone] }, data: { url: 'https://s.example/' } }),
+    );
+    expect((await ingest(envelope({ customer: { identifiers: [ana, ben] } }))).customerId).toBe(a.customerId);
+    // through Ben's identifiers only, after the merge: on Ana's stream, re-attributed to Ben by the unmerge
+    await ingest(
+      envelope({ type: 'profile.updated', customer: { identifiers: [ben] }, data: { firstName: 'Bartholomeus', lastName: 'Vandersteen' } }),
+    );
+    await ingest(
+      envelope({
+        type: 'survey.answered',
+        schemaVersion: 2,
+        customer: { identifiers: [benPhone] },
+        data: { nps: 4, comment: 'the box came open' },
+      }),
+    );
+    expect(
+      (
+        await ingest(
+          envelope({
+            type: 'complaint.filed',
+            customer: { identifiers: [ben] },
+            data: { category: 'product', description: 'the app logs me out' },
+          }),
+        )
+      ).customerId,
+    ).toBe(a.customerId);
+
+    const unmerged = await call('POST', `/v1/customers/${a.customerId}/unmerge`, KEYS.ops, {
+      split: [{ customerId: b.customerId }],
+      reason: 'CASE-E2E-RESEAL',
+    });
+    expect(unmerged.statusCode).toBe(200);
+    const unmerge = (unmerged.json() as { unmerged: { reattributedEventIds: string[]; unmergedAt: string }[] }).unmerged[0];
+    expect(unmerge.reattributedEventIds).toHaveLength(3);
+    const beforeUnmerge = new Date(Date.parse(unmerge.unmergedAt) - 1).toISOString();
+    // before the erasure, Ben's audit trail holds them
+    expect(foundOf(bens)((await call('GET', `/v1/audit/customers/${b.customerId}`, KEYS.ops)).body)).toEqual(
+      expect.arrayContaining(['Bartholomeus', 'the box came open', 'the app logs me out']),
+    );
+
+    const erased = await call('POST', '/v1/admin/erasures', KEYS.ops, { customerId: b.customerId, reason: 'DSR-E2E-RESEAL' });
+    expect(erased.statusCode).toBe(201);
+    const { position } = erased.json() as { position: number };
+    await publishSignals();
+
+    const answers = [
+      (await call('GET', `/v1/customers/${b.customerId}?minPosition=${position}`, KEYS.analyst)).body,
+      (await call('GET', `/v1/customers/${a.customerId}?minPosition=${position}`, KEYS.analyst)).body,
+      (await call('GET', `/v1/customers/${a.customerId}?asOf=${beforeUnmerge}&by=recorded`, KEYS.analyst)).body,
+      (await call('GET', `/v1/customers/lookup?identifier=email:${ben.value}&minPosition=${position}`, KEYS.analyst)).body,
+      (await call('GET', `/v1/audit/customers/${b.customerId}`, KEYS.ops)).body,
+      (await call('GET', `/v1/audit/customers/${a.customerId}`, KEYS.ops)).body,
+      (await call('POST', '/v1/admin/subject-exports', KEYS.ops, { customerId: b.customerId })).body,
+      (await call('POST', '/v1/admin/subject-exports', KEYS.ops, { customerId: a.customerId })).body,
+    ];
+    expect(answers.map(foundOf(bens))).toEqual(answers.map(() => []));
+    // Ana keeps hers
+    expect(foundOf([anaNote])((await call('GET', `/v1/audit/customers/${a.customerId}`, KEYS.ops)).body)).toEqual([anaNote]);
+    // the files of the data directory (the read store scrubs its WAL just after the lane commits the erasure)
+    const inFiles = () =>
+      readdirSync(api.dataDir)
+        .filter((name) => !statSync(join(api.dataDir, name)).isDirectory())
+        .flatMap((name) => foundOf(bens)(readFileSync(join(api.dataDir, name))).map((x) => `${name}: ${x}`));
+    await eventually('the read store to scrub its WAL', () => inFiles().length === 0, 15_000).catch(() => undefined);
+    expect(inFiles()).toEqual([]);
+    const messages = await readAllMessages(kafka, topic);
+    expect(
+      foundOf(bens)(JSON.stringify(messages.map((m) => ({ key: m.key?.toString(), headers: m.headers, value: m.value?.toString() })))),
+    ).toEqual([]);
+    expect(foundOf(bens)(logs.join(''))).toEqual([]);
+  });
 });
