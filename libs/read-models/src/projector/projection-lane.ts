@@ -73,6 +73,17 @@ export const toProjectedRecord = (e: RecordedEvent): ProjectedRecord => {
 };
 
 /**
+ * The records of a page of the log, upcast once for every lane that projects the same page (the
+ * lanes catching up share the page's array, see SharedLogPages); held only while the page is.
+ */
+const recordsOfPage = new WeakMap<readonly RecordedEvent[], readonly ProjectedRecord[]>();
+const projectedRecordsOf = (events: readonly RecordedEvent[]): readonly ProjectedRecord[] => {
+  let records = recordsOfPage.get(events);
+  if (!records) recordsOfPage.set(events, (records = events.map(toProjectedRecord)));
+  return records;
+};
+
+/**
  * One read model's lane of the projector: a worker of its own checkpointed subscription. Each
  * batch is projected in a read-store transaction with the read model's checkpoint: the projection
  * loads what the batch touches, every event is published on the @nestjs/cqrs EventBus and its
@@ -128,7 +139,7 @@ export class ProjectionLane implements CheckpointedWorker {
   }
 
   async handle(events: readonly RecordedEvent[], hint: { headReached: boolean }): Promise<number | undefined> {
-    const records = events.map(toProjectedRecord);
+    const records = projectedRecordsOf(events);
     const last = records[records.length - 1].position;
     if (!this.transaction) {
       const trx = await this.queued(() => this.db.startTransaction().execute(), !this.reachedHead);

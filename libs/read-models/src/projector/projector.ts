@@ -3,7 +3,8 @@ import type { Kysely } from 'kysely';
 import type { EventStore } from '@cem/event-store';
 import type { ReadModel } from '../kit/read-model';
 import { CheckpointedSubscriber, type SubscriberStatus } from '../subscriber/checkpointed-subscriber';
-import { ProjectionLane, WriteTurns, type VersionChangePolicy } from './projection-lane';
+import { DEFAULT_BATCHES_PER_TRANSACTION, ProjectionLane, WriteTurns, type VersionChangePolicy } from './projection-lane';
+import { SharedLogPages } from './shared-log-pages';
 import type { Projection } from './projection';
 
 export const DEFAULT_BATCH_SIZE = 5_000;
@@ -57,6 +58,8 @@ export class Projector {
   constructor(private readonly options: ProjectorOptions) {
     const turns = new WriteTurns();
     const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
+    // lanes catching up read each page of the log once between them (a turn spans a transaction's batches)
+    const log = new SharedLogPages(options.store, (options.batchesPerTransaction ?? DEFAULT_BATCHES_PER_TRANSACTION) + 1);
     for (const { model, projection } of options.lanes) {
       const worker = new ProjectionLane(model, projection, options.db, options.eventBus, turns, {
         batchSize,
@@ -67,7 +70,7 @@ export class Projector {
       });
       this.lanes.set(
         model.name,
-        new CheckpointedSubscriber(options.store, worker, {
+        new CheckpointedSubscriber(log, worker, {
           batchSize,
           retryDelayMs: options.retryDelayMs,
           logger: options.logger,

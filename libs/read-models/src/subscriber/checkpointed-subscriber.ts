@@ -93,7 +93,7 @@ export class CheckpointedSubscriber {
   readonly batchSize: number;
 
   constructor(
-    private readonly store: EventStore,
+    private readonly store: Pick<EventStore, 'subscribeToAll' | 'headPosition'>,
     readonly worker: CheckpointedWorker,
     private readonly options: CheckpointedSubscriberOptions = {},
   ) {
