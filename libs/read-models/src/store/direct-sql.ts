@@ -42,6 +42,8 @@ export interface DirectSql {
     key: string,
     keys: readonly SqlValue[],
   ): Promise<R[]>;
+  /** `DELETE FROM table WHERE key IN (keys)`, whatever the number of keys (one statement per few thousand keys) */
+  deleteByKeys(table: string, key: string, keys: readonly SqlValue[]): Promise<void>;
   /**
    * Writes `rows` (values in `spec.columns` order). Rows with the same conflict key in one call are
    * one write, as if run one after the other: the last wins with `update`, the first with `'nothing'`.

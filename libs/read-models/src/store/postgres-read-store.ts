@@ -208,6 +208,10 @@ function postgresDirectSql(executor: Kysely<any> | Transaction<any>): DirectSql 
       for (let i = 0; i < keys.length; i += KEYS_PER_SELECT) out.push(...(await query<R>(text, [keys.slice(i, i + KEYS_PER_SELECT)])));
       return out;
     },
+    async deleteByKeys(table, key, keys) {
+      const text = `DELETE FROM ${table} WHERE ${key} = ANY(?)`;
+      for (let i = 0; i < keys.length; i += KEYS_PER_SELECT) await query(text, [keys.slice(i, i + KEYS_PER_SELECT)]);
+    },
     async upsert(spec, rows) {
       const distinct = distinctByConflictKey(spec, rows);
       const perStatement = Math.max(1, Math.min(MAX_ROWS, Math.floor(MAX_PARAMS / spec.columns.length)));

@@ -116,6 +116,10 @@ function sqliteDirectSql(cached: ReturnType<typeof withStatementCache>): DirectS
       const text = `SELECT ${columns.join(', ')} FROM ${table} WHERE ${key} IN (SELECT value FROM json_each(?))`;
       return cached.prepare(text).all(JSON.stringify(keys)) as R[];
     },
+    async deleteByKeys(table, key, keys) {
+      if (keys.length === 0) return;
+      cached.prepare(`DELETE FROM ${table} WHERE ${key} IN (SELECT value FROM json_each(?))`).run(JSON.stringify(keys));
+    },
     async upsert(spec, rows) {
       if (rows.length === 0) return;
       // one prepared single-row statement run per row (SQLite has no round trips to save), over the
