@@ -7,6 +7,10 @@ import type { IEvent, IEventHandler, IEventPublisher } from '@nestjs/cqrs';
  * a checkpoint for work not done yet. Handlers run in registration order: deterministic. The
  * projector registers each projection for the event class it handles (every projection handles
  * ProjectedEvent), so nothing depends on @nestjs/cqrs's private metadata.
+ *
+ * An event addressed to one projection (a ProjectedEvent names the read model whose lane projects
+ * its batch) goes to that projection's handler only: the others would look at it and return (each
+ * lane publishes every event; with six read models, 36 handler calls per event instead of 6).
  */
 export class AwaitingEventPublisher implements IEventPublisher {
   private readonly handlers = new Map<Function, IEventHandler[]>();
@@ -20,7 +24,11 @@ export class AwaitingEventPublisher implements IEventPublisher {
   async publish<T extends IEvent>(event: T): Promise<void> {
     const handlers = this.handlers.get((event as object).constructor);
     if (!handlers) return;
-    for (const handler of handlers) await handler.handle(event);
+    const addressee = (event as { batch?: { projectionName?: unknown } }).batch?.projectionName;
+    for (const handler of handlers) {
+      const name = (handler as { projectionName?: unknown }).projectionName;
+      if (addressee === undefined || name === undefined || name === addressee) await handler.handle(event);
+    }
   }
 
   async publishAll<T extends IEvent>(events: T[]): Promise<void> {

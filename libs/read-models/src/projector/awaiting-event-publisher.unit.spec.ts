@@ -30,4 +30,18 @@ describe('AwaitingEventPublisher', () => {
     await publisher.publish(new Other());
     expect(seen).toEqual([]);
   });
+
+  it('hands an event addressed to one projection (a batch of its lane) to that projection only; unaddressed events and handlers without a name get everything', async () => {
+    const seen: string[] = [];
+    const projection = (projectionName: string): IEventHandler & { projectionName: string } => ({
+      projectionName,
+      handle: (e: { batch?: { projectionName: string } }) => void seen.push(`${projectionName} <- ${e.batch?.projectionName ?? 'anyone'}`),
+    });
+    const publisher = new AwaitingEventPublisher();
+    for (const name of ['a', 'b', 'c']) publisher.register(Happened, projection(name));
+    publisher.register(Happened, { handle: () => void seen.push('unnamed') });
+    await publisher.publish(Object.assign(new Happened(1), { batch: { projectionName: 'b' } }));
+    await publisher.publish(new Happened(2));
+    expect(seen).toEqual(['b <- b', 'unnamed', 'a <- anyone', 'b <- anyone', 'c <- anyone', 'unnamed']);
+  });
 });

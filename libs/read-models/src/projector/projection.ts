@@ -55,7 +55,8 @@ export const PROJECTION_CONTEXT = Symbol('PROJECTION_CONTEXT');
 export class ProjectionBatch {
   constructor(
     readonly trx: Transaction<any>,
-    private readonly projectionName: string,
+    /** the read model whose lane projects the batch: only its projection's handler gets the events */
+    readonly projectionName: string,
     private readonly checkpoint: number,
     private readonly state: unknown,
   ) {}

@@ -55,34 +55,52 @@ export class SharedLogPages implements LogSource {
     return { pagesRead: this.pagesRead, pagesShared: this.pagesShared, pagesHeld: this.pages.size };
   }
 
+  /**
+   * A reader of the pages after `after` for one consumer (a lane): each `next` hands the following
+   * page, shared with the other readers at the same place. Close it when done (a reader left open
+   * keeps the pages it has not passed, up to `maxPages`).
+   */
+  reader(after: number, batchSize: number): { next(): Promise<RecordedEvent[]>; readonly after: number; close(): void } {
+    const cursor: Cursor = { after };
+    this.cursors.add(cursor);
+    return {
+      next: async () => {
+        const events = await this.page(cursor.after, batchSize);
+        if (events.length > 0) cursor.after = events[events.length - 1].position;
+        this.dropPassedPages();
+        return events;
+      },
+      get after() {
+        return cursor.after;
+      },
+      close: () => {
+        if (this.cursors.delete(cursor)) this.dropPassedPages();
+      },
+    };
+  }
+
   subscribeToAll(options: SubscribeOptions = {}): Subscription {
     const batchSize = options.batchSize ?? 1000;
-    const cursor: Cursor = { after: options.after ?? 0 };
+    const reader = this.reader(options.after ?? 0, batchSize);
     let stopped = false;
     let live: Subscription | undefined;
-    this.cursors.add(cursor);
-    const leaveCatchUp = () => {
-      if (this.cursors.delete(cursor)) this.dropPassedPages();
-    };
-    const shared = this;
+    const store = this.store;
     async function* messages(): AsyncGenerator<SubscriptionMessage> {
       try {
         while (!stopped) {
-          const events = await shared.page(cursor.after, batchSize);
+          const events = await reader.next();
           if (events.length === 0) break;
-          cursor.after = events[events.length - 1].position;
-          shared.dropPassedPages();
           yield { type: 'events', events };
           if (events.length < batchSize) break;
           // as the store's own subscription does after a full page: timers, HTTP and sockets get a turn
           await yieldToEventLoop();
         }
-        leaveCatchUp();
+        reader.close();
         if (stopped) return;
-        live = shared.store.subscribeToAll({ after: cursor.after, batchSize });
+        live = store.subscribeToAll({ after: reader.after, batchSize });
         for await (const message of live) yield message;
       } finally {
-        leaveCatchUp();
+        reader.close();
       }
     }
     const iterator = messages();
