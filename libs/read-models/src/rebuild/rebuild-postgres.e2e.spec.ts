@@ -36,10 +36,31 @@ describeWithPostgres('blue/green rebuild on PostgreSQL', () => {
     const ingesting = (async () => {
       for (let i = 0; i < more.envelopes.length && !stop; i += 5) await loaded.platform.ingestion.ingest(more.envelopes.slice(i, i + 5));
     })();
+    // readers throughout, through the tables and the analysts' view: no error, and once rows were seen never none again
+    const reads = { done: 0, failed: [] as string[], emptyAfterRows: 0 };
+    const reading = (async () => {
+      let seenRows = false;
+      while (!stop) {
+        try {
+          const { rows } = await sql<{ table: number; view: number }>`
+            SELECT (SELECT count(*)::int FROM c360_timeline) AS table, (SELECT count(*)::int FROM cem_timeline) AS view`.execute(live.db);
+          if (rows[0].table > 0) seenRows = true;
+          else if (seenRows) reads.emptyAfterRows++;
+          reads.done++;
+        } catch (e) {
+          reads.failed.push((e as Error).message);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    })();
     const ctx = { store: loaded.platform.store, location, live, dataDir: loaded.dir, batchSize: 250, heartbeatMs: 50 };
     try {
       const record = await runRebuild(ctx, READ_MODELS);
       expect(record.state).toBe('switched');
+      stop = true;
+      await reading;
+      expect(reads).toMatchObject({ failed: [], emptyAfterRows: 0 });
+      expect(reads.done).toBeGreaterThan(0);
       expect(record.message).toMatch(/\(\d+ ms under the live write lock, tables moved between schemas\)/);
       expect(await readStoreCopyExists(location, live, record.shadowCopy)).toBe(false);
       expect(await readStoreCopyExists(location, live, record.oldCopy!)).toBe(true);
@@ -50,7 +71,6 @@ describeWithPostgres('blue/green rebuild on PostgreSQL', () => {
         projection: string;
       }>`SELECT projection FROM ${sql.table(`${record.oldCopy}.projection_checkpoints`)} ORDER BY 1`.execute(live.db);
       expect(oldCheckpoints.rows.map((r) => r.projection)).toEqual(READ_MODELS.map((m) => m.name).sort());
-      stop = true;
       await ingesting;
       expect(await running.projector.whenCaughtUpToHead(120_000)).toBe(true);
       const verdicts = await verifyReadModels({
@@ -71,6 +91,7 @@ describeWithPostgres('blue/green rebuild on PostgreSQL', () => {
     } finally {
       stop = true;
       await ingesting;
+      await reading;
       await running.close();
     }
   }, 300_000);
