@@ -91,6 +91,31 @@ export function addTotals(into: BucketTotals, from: BucketTotals, sign: 1 | -1 =
   }
 }
 
+/**
+ * A contribution's counters and bins listed once, to add to the many rows an event adds to (its day,
+ * week and month, unsliced, per slice and per pair of slices: about 21): addListed is addTotals
+ * without listing the contribution's keys again for every row.
+ */
+export interface ListedTotals {
+  counters: readonly (readonly [Counter, number])[];
+  measures: readonly (readonly [Measure, readonly (readonly [string, number])[]])[];
+}
+
+export const listTotals = (t: BucketTotals): ListedTotals => ({
+  counters: (Object.keys(t.c) as Counter[]).map((k) => [k, t.c[k]!] as const),
+  measures: (Object.keys(t.h) as Measure[]).map((m) => [m, Object.entries(t.h[m]!)] as const),
+});
+
+/** addTotals(into, from, sign) for a listed contribution: the same row afterwards. */
+export function addListed(into: BucketTotals, from: ListedTotals, sign: 1 | -1): void {
+  for (const [k, n] of from.counters) addCounter(into, k, sign * n);
+  for (const [m, bins] of from.measures) {
+    const target = (into.h[m] ??= {});
+    for (const [bin, n] of bins) addToBins(target, bin, sign * n);
+    if (Object.keys(target).length === 0) delete into.h[m];
+  }
+}
+
 export const isEmptyTotals = (t: BucketTotals): boolean => Object.keys(t.c).length === 0 && Object.keys(t.h).length === 0;
 
 const sortedObject = <V>(o: Record<string, V>, value: (v: V) => unknown = (v) => v): Record<string, unknown> =>

@@ -18,7 +18,18 @@ import { PROJECTION_CONTEXT, type Projection, type ProjectionContext } from '../
 import type { BulkUpsert, DirectSql, SqlValue } from '../store/direct-sql';
 import { MONEY_SCALE, toMoneyUnits } from '../customer-360/customer-360.state';
 import { valueSegment } from '../customer-360/lifecycle';
-import { addCounter, addToMeasure, addTotals, emptyTotals, isEmptyTotals, totalsJson, type BucketTotals } from './bucket-totals';
+import {
+  addCounter,
+  addListed,
+  addToMeasure,
+  addTotals,
+  emptyTotals,
+  isEmptyTotals,
+  listTotals,
+  totalsJson,
+  type BucketTotals,
+  type ListedTotals,
+} from './bucket-totals';
 import { caseContribution, caseSlices, foldCase, isCaseRecord, type CaseFacts, type Contribution } from './case-facts';
 import type { ExperienceMetricsTables } from './experience-metrics.schema';
 import { binOf } from './quantile-bins';
@@ -144,7 +155,7 @@ const rowKeyParts = (key: string): string[] => {
   return [...parts.slice(0, 3), parts.slice(3).join(ROW_KEY_SEPARATOR)];
 };
 const PROGRESS_ID = 'folded';
-const ONE_CUSTOMER: BucketTotals = { c: { customersFirstSeen: 1 }, h: {} };
+const ONE_CUSTOMER = listTotals({ c: { customersFirstSeen: 1 }, h: {} });
 const ONE_REPEAT: BucketTotals = { c: { repeatContacts: 1 }, h: {} };
 const NO_SEGMENTS: readonly string[] = Object.freeze([]);
 
@@ -415,8 +426,9 @@ export function experienceMetricsProjection(timeZone: string, repeatContactWindo
     private add(batch: Batch, contributions: Contribution[], slices: SliceValues, sign: 1 | -1): void {
       if (contributions.length === 0) return;
       const pairs = pairSlicesOf(slices);
-      for (const { at, totals } of contributions) {
-        const buckets = this.namer.of(at);
+      for (const contribution of contributions) {
+        const totals = listTotals(contribution.totals);
+        const buckets = this.namer.of(contribution.at);
         for (const granularity of GRANULARITIES) {
           const bucket = buckets[granularity];
           this.addRow(batch, granularity, ALL_DIMENSION, bucket, ALL_SLICE, totals, sign);
@@ -476,13 +488,13 @@ export function experienceMetricsProjection(timeZone: string, repeatContactWindo
       dimension: string,
       bucket: string,
       slice: string,
-      totals: BucketTotals,
+      totals: ListedTotals,
       sign: 1 | -1,
     ) {
       const key = rowKey(granularity, dimension, bucket, slice);
       let row = batch.rows.get(key);
       if (!row) batch.rows.set(key, (row = emptyTotals()));
-      addTotals(row, totals, sign);
+      addListed(row, totals, sign);
     }
 
     /** Replaces each changed customer's lifecycle contribution: the old one taken away, the new one added; pending churns kept beside the rows. */
@@ -498,7 +510,7 @@ export function experienceMetricsProjection(timeZone: string, repeatContactWindo
         ] as const)
           for (const [key, totals] of contribution.rows) {
             const [granularity, bucket] = key.split('|');
-            this.addRow(batch, granularity, ALL_DIMENSION, bucket, ALL_SLICE, totals, sign);
+            this.addRow(batch, granularity, ALL_DIMENSION, bucket, ALL_SLICE, listTotals(totals), sign);
           }
         const p = after.pending;
         if (p)
