@@ -252,4 +252,24 @@ describe.each(['embedded store', 'EventStoreDB double'] as const)('unmerge, then
       await models.close();
     }
   }, 120_000);
+  it('re-seals in several events when the values exceed one append, and readers get every value from them', async () => {
+    const { survivorId, splitId } = await mergedThenBensEvents();
+    // 80 notes of 4,900 characters through Ben's email: about 390 KB of values, more than one copy holds
+    const notes = Array.from({ length: 80 }, (_, i) => `note ${i} ${'x'.repeat(4_900)}`);
+    await platform.ingestion.ingest(
+      notes.map((n) =>
+        envelope({ customer: { identifiers: [BEN] }, data: { direction: 'inbound', handleSeconds: 5, resolved: true, notes: n } }),
+      ),
+    );
+    const result = await unmerge(survivorId, { customerId: splitId });
+    expect(result.unmerged[0].reattributedEventIds).toHaveLength(83);
+    const copies = await platform.logStore.readStream(RESEALED_STREAM);
+    expect(copies.length).toBeGreaterThan(1);
+    const copied = copies.flatMap((c) => (c.data as { events: { eventId: string }[] }).events.map((e) => e.eventId));
+    expect(new Set(copied).size).toBe(copied.length);
+    await erase(survivorId);
+    const bensLog = await readCustomerLog(platform.store, splitId);
+    const events = bensLog.kind === 'found' ? bensLog.events : [];
+    expect(events.filter((e) => notes.includes((e.data as { notes?: string }).notes ?? ''))).toHaveLength(80);
+  }, 120_000);
 });
