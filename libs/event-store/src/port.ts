@@ -83,6 +83,12 @@ export interface Subscription extends AsyncIterable<SubscriptionMessage> {
 export interface EventStoreCapabilities {
   /** appendMany writes all streams or none */
   atomicMultiStreamAppend: boolean;
+  /**
+   * Every read (readStream, readAll, a subscription's pages) gives new objects that nothing else holds
+   * (parsed from the stored bytes per call), so a reader may change them in place (the encrypting
+   * decorator opens sealed values in place instead of copying each event). Absent: not promised.
+   */
+  freshReads?: boolean;
 }
 
 export interface EventStore {

@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createCipheriv, randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +10,7 @@ import type { BlindIdentifierIndex } from '@cem/domain';
 import { openPlatform, type Platform } from '@cem/platform';
 import { EsdbDouble } from '../../../test/support/esdb-double';
 import { envelope, TEST_NOW } from '../../../test/support/envelopes';
-import { SealedValueError } from './cipher/data-key';
+import { DataKey, SealedValueError } from './cipher/data-key';
 import { EncryptingEventStore } from './encrypting-event-store';
 import { MasterKeyMismatchError } from './keys/key-store';
 import { SqliteKeyStore } from './keys/sqlite-key-store';
@@ -287,6 +287,38 @@ describe('key store boot checks', () => {
       spy.mockRestore();
     }
     expect(lines.join('')).toMatch(/events up to log position 4 were written before encryption was switched on/);
+  });
+
+  it('keeps reading keys made before the nonce key was stored with the key (32 bytes), next to new ones (64 bytes)', async () => {
+    const master = randomBytes(32);
+    const keys = new SqliteKeyStore(join(dataDir, 'keys.db'), master);
+    // an older key, wrapped as the key store wrapped them: nonce | AES-256-GCM(master, key id as AAD) | tag
+    const oldKey = randomBytes(32);
+    const nonce = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', master, nonce);
+    cipher.setAAD(Buffer.from('k-000000000000000000000001'));
+    const wrapped = Buffer.concat([nonce, cipher.update(oldKey), cipher.final(), cipher.getAuthTag()]);
+    keys.db
+      .prepare('INSERT INTO customer_keys (customer_id, key_id, wrapped, created_at) VALUES (?, ?, ?, ?)')
+      .run('old-customer', 'k-000000000000000000000001', wrapped, new Date(TEST_NOW).toISOString());
+    const fresh = (await keys.keysFor(['new-customer'])).get('new-customer')!;
+    const row = keys.db
+      .prepare<[string], { wrapped: Buffer }>('SELECT wrapped FROM customer_keys WHERE customer_id = ?')
+      .get('new-customer')!;
+    expect(row.wrapped).toHaveLength(12 + 64 + 16);
+    const sealedOld = new DataKey('k-000000000000000000000001', oldKey).seal('Anneke', 'e1\0data.firstName');
+    const sealedNew = fresh.seal('Anneke', 'e1\0data.firstName');
+    await keys.close();
+
+    const again = new SqliteKeyStore(join(dataDir, 'keys.db'), master);
+    const byId = await again.keysById(['k-000000000000000000000001', fresh.keyId]);
+    const old = byId.get('k-000000000000000000000001') as DataKey;
+    expect(old.open(sealedOld, 'e1\0data.firstName')).toBe('Anneke');
+    // sealing with the older key still derives the same nonce key: the same ciphertext as before
+    expect(old.seal('Anneke', 'e1\0data.firstName')).toBe(sealedOld);
+    expect((byId.get(fresh.keyId) as DataKey).open(sealedNew, 'e1\0data.firstName')).toBe('Anneke');
+    expect((byId.get(fresh.keyId) as DataKey).seal('Anneke', 'e1\0data.firstName')).toBe(sealedNew);
+    await again.close();
   });
 
   it('says that personal data is stored in plaintext at LOG_LEVEL warn and below, not above', async () => {

@@ -16,7 +16,16 @@ import {
   type SubscriptionMessage,
 } from '@cem/event-store';
 import { FIELD_SEALED_PREFIX, IDENTIFIER_FIELD, isSealed, type DataKey } from './cipher/data-key';
-import { isIdentifierPath, mapPath, personalPathsOf, reaches, REMOVED, type PathPattern } from './cipher/personal-paths';
+import {
+  isIdentifierPath,
+  mapPath,
+  personalPathsOf,
+  reaches,
+  REMOVED,
+  updatePath,
+  type LeafFn,
+  type PathPattern,
+} from './cipher/personal-paths';
 import type { CustomerKeyStore, KeyLookup } from './keys/key-store';
 import { KeyedStoredValues, type StoredValues } from './stored-values';
 
@@ -112,7 +121,7 @@ export class EncryptingEventStore implements EventStore {
   }
 
   async readStream(streamId: string, options?: ReadStreamOptions): Promise<RecordedEvent[]> {
-    return this.open(await this.inner.readStream(streamId, options));
+    return this.openRead(await this.inner.readStream(streamId, options));
   }
 
   streamRevisions(streamIds: string[]): Promise<Map<string, number>> {
@@ -120,12 +129,12 @@ export class EncryptingEventStore implements EventStore {
   }
 
   async readAll(options?: ReadAllOptions): Promise<RecordedEvent[]> {
-    return this.open(await this.inner.readAll(options));
+    return this.openRead(await this.inner.readAll(options));
   }
 
   subscribeToAll(options?: SubscribeOptions): Subscription {
     const inner = this.inner.subscribeToAll(options);
-    const open = (events: RecordedEvent[]) => this.open(events);
+    const open = (events: RecordedEvent[]) => this.openRead(events);
     return {
       close: () => inner.close(),
       async *[Symbol.asyncIterator](): AsyncGenerator<SubscriptionMessage> {
@@ -164,8 +173,23 @@ export class EncryptingEventStore implements EventStore {
     }));
   }
 
-  /** Stored events as readers see them: sealed values opened, or removed when their key was destroyed. */
-  async open(events: RecordedEvent[]): Promise<RecordedEvent[]> {
+  /**
+   * Stored events as readers see them: sealed values opened, or removed when their key was destroyed.
+   * The events given are left as they are (what is opened is copied).
+   */
+  open(events: RecordedEvent[]): Promise<RecordedEvent[]> {
+    return this.openEvents(events, false);
+  }
+
+  /**
+   * What this store's own reads answer: events the inner store has just parsed for this read alone
+   * (`freshReads`) are opened in place, without a copy of each event (and none to collect).
+   */
+  private openRead(events: RecordedEvent[]): Promise<RecordedEvent[]> {
+    return this.openEvents(events, this.inner.capabilities.freshReads === true);
+  }
+
+  private async openEvents(events: RecordedEvent[], inPlace: boolean): Promise<RecordedEvent[]> {
     // an unmerge among them: its copy (appended right after it, maybe by another process) is read first
     if (this.resealedStale || events.some((e) => e.type === 'customers.unmerged')) await this.readResealed();
     const keyIds = new Set<string>();
@@ -177,12 +201,21 @@ export class EncryptingEventStore implements EventStore {
     }
     if (keyIds.size === 0) return events;
     const keys = await this.keys.keysById([...keyIds]);
-    return events.map((e) => {
+    // in place: updatePath changes the parsed objects; otherwise mapPath copies what it opens and shares the rest
+    const walk = inPlace ? updatePath : mapPath;
+    const out = inPlace ? events : new Array<RecordedEvent>(events.length);
+    for (let i = 0; i < events.length; i++) {
+      const e = events[i];
       const keyId = (e.metadata as Meta | undefined)?.keyId;
-      if (typeof keyId !== 'string') return e;
-      const copy = this.resealed.size > 0 ? this.resealed.get(e.eventId) : undefined;
-      return copy ? openResealed(e, copy, keys.get(keyId)!, keys) : openEvent(e, keys.get(keyId)!);
-    });
+      const copy = typeof keyId === 'string' && this.resealed.size > 0 ? this.resealed.get(e.eventId) : undefined;
+      out[i] =
+        typeof keyId !== 'string'
+          ? e
+          : copy
+            ? openResealed(e, copy, keys.get(keyId)!, keys)
+            : openEvent(e, keys.get(keyId)!, walk, inPlace);
+    }
+    return out;
   }
 
   /** Reads what RESEALED_STREAM gained since the last read (one read at a time). */
@@ -268,11 +301,16 @@ function openResealed(
   if (entry.identifierIndices) {
     // the survivor's event: its own values with its own key, the split customer's identifiers from the copy
     const moved = new Set(entry.identifierIndices);
-    const own = openEvent({ ...e, metadata: { ...metadata, identifiers: (stored ?? []).filter((_, i) => !moved.has(i)) } }, ownKey);
+    const own = openEvent(
+      { ...e, metadata: { ...metadata, identifiers: (stored ?? []).filter((_, i) => !moved.has(i)) } },
+      ownKey,
+      mapPath,
+      false,
+    );
     const ownIds = ((own.metadata as { identifiers?: unknown[] }).identifiers ?? []) as unknown[];
     return { ...own, metadata: { ...own.metadata, identifiers: [...ownIds, ...(values?.identifiers ?? [])] } };
   }
-  if (values === undefined) return openEvent(e, 'destroyed');
+  if (values === undefined) return openEvent(e, 'destroyed', mapPath, false);
   return {
     ...e,
     data: values.data,
@@ -280,19 +318,28 @@ function openResealed(
   };
 }
 
-function openEvent(e: RecordedEvent, key: KeyLookup): RecordedEvent {
+/**
+ * An event with its sealed values opened (removed when the key was destroyed): in place with
+ * `updatePath` (an event parsed for this read alone), otherwise a copy with `mapPath`.
+ */
+function openEvent(e: RecordedEvent, key: KeyLookup, walk: typeof mapPath, inPlace: boolean): RecordedEvent {
   const paths = personalPathsOf(e.type);
-  const open = (value: unknown, path: string) => {
+  const open: LeafFn = (value, path) => {
     if (!isSealed(value)) return value; // written in plaintext before encryption was switched on
     if (key === 'destroyed') return REMOVED;
     return value.startsWith(FIELD_SEALED_PREFIX) ? key.openField(value, IDENTIFIER_FIELD) : key.open(value, `${e.eventId}\0${path}`);
   };
-  const apply = (root: unknown, patterns: readonly PathPattern[], prefix: string) =>
-    patterns.reduce((node, p) => mapPath(node, p, open, prefix), root);
-  const metadata = apply(e.metadata, paths.metadata, 'metadata') as Meta;
-  return {
-    ...e,
-    data: apply(e.data, paths.data, 'data'),
-    metadata: key === 'destroyed' ? { ...metadata, personalDataErased: true } : metadata,
-  };
+  let data: unknown = e.data;
+  for (const p of paths.data) data = walk(data, p, open, 'data');
+  let metadata = e.metadata as unknown;
+  for (const p of paths.metadata) metadata = walk(metadata, p, open, 'metadata');
+  const erased = key === 'destroyed';
+  if (inPlace) {
+    const target = e as { data: unknown; metadata: Meta };
+    target.data = data;
+    target.metadata = metadata as Meta;
+    if (erased) target.metadata.personalDataErased = true;
+    return e;
+  }
+  return { ...e, data, metadata: erased ? { ...(metadata as Meta), personalDataErased: true } : (metadata as Meta) };
 }

@@ -107,7 +107,7 @@ const toJsonEvent = (event: EventData) =>
  * - `appendMany` is not atomic: EventStoreDB appends to one stream per call.
  */
 export class EsdbEventStore implements EventStore {
-  readonly capabilities = { atomicMultiStreamAppend: false };
+  readonly capabilities = { atomicMultiStreamAppend: false, freshReads: true };
   private readonly leaseMs: number;
   private readonly pageSize: number;
   private appendLimit: number;

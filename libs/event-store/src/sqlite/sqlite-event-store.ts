@@ -81,7 +81,7 @@ const FROM = 'event_log e JOIN streams s ON s.stream_no = e.stream_no';
  * process never interleaves two of them; `BEGIN IMMEDIATE` serialises writers of other processes.
  */
 export class SqliteEventStore implements EventStore {
-  readonly capabilities = { atomicMultiStreamAppend: true };
+  readonly capabilities = { atomicMultiStreamAppend: true, freshReads: true };
   readonly db: Database.Database;
   private readonly appended = new EventEmitter();
   private readonly livePollMs: number;

@@ -19,6 +19,8 @@ export const FIELD_SEALED_PREFIX = 'cem:enc:2:';
  * all are the customer's identifiers, so one value is sealed once for all of them.
  */
 export const IDENTIFIER_FIELD = 'identifiers';
+/** Bytes of a data key as the key store makes it: the AES-256 key, then the key of the synthetic nonces. */
+export const DATA_KEY_BYTES = 64;
 const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
 const ZERO = Buffer.from([0]);
@@ -54,17 +56,28 @@ export class DataKey {
   /** derived on the first seal: a process that only reads (a rebuild) never needs it */
   private nonceKeyBytes: Buffer | undefined;
   private rawKey: Buffer | undefined;
-  /** sealField's results by plaintext JSON, and openField's by ciphertext (primitives only); cleared by forget() */
-  private readonly sealedFields = new Map<string, string>();
-  private readonly openedFields = new Map<string, unknown>();
+  /**
+   * sealField's results by field, then plaintext JSON; openField's by field, then ciphertext (primitives
+   * only); cleared by forget(). Two levels, so a lookup hashes the stored string as it is instead of
+   * a new string joining field and value.
+   */
+  private readonly sealedFields = new Map<string, Map<string, string>>();
+  private readonly openedFields = new Map<string, Map<string, unknown>>();
 
+  /**
+   * `key`: 64 bytes, the AES key then the nonce key (keys made since the nonce key is stored with the
+   * key: making one costs no HKDF), or 32 bytes, the AES key alone (older keys: the nonce key is derived
+   * from it by HKDF on the first seal).
+   */
   constructor(
     readonly keyId: string,
     key: Buffer,
   ) {
-    if (key.length !== 32) throw new Error('a data key is 32 bytes');
-    this.key = createSecretKey(key);
-    this.rawKey = Buffer.from(key); // a copy: the caller may wipe its buffer
+    if (key.length !== 32 && key.length !== DATA_KEY_BYTES) throw new Error(`a data key is ${DATA_KEY_BYTES} bytes (32 for older keys)`);
+    this.key = createSecretKey(key.subarray(0, 32));
+    // copies: the caller may wipe its buffer
+    if (key.length === DATA_KEY_BYTES) this.nonceKeyBytes = Buffer.from(key.subarray(32));
+    else this.rawKey = Buffer.from(key);
   }
 
   private get nonceKey(): Buffer {
@@ -88,21 +101,22 @@ export class DataKey {
   /** Seals a value for a field (`field`: its name) of any of this customer's events; remembered per key. */
   sealField(value: unknown, field: string): string {
     const json = JSON.stringify(value);
-    const memo = `${field}\0${json}`;
-    let sealed = this.sealedFields.get(memo);
+    const memo = memoOf(this.sealedFields, field);
+    let sealed = memo.get(json);
     if (sealed === undefined) {
       sealed = FIELD_SEALED_PREFIX + this.encrypt(Buffer.from(json, 'utf8'), Buffer.from(`${FIELD_SEALED_PREFIX}${field}`, 'utf8'));
-      remember(this.sealedFields, memo, sealed);
+      remember(memo, json, sealed);
     }
     return sealed;
   }
 
   openField(sealed: string, field: string): unknown {
-    const memo = `${field}\0${sealed}`;
-    if (this.openedFields.has(memo)) return this.openedFields.get(memo);
+    const memo = memoOf(this.openedFields, field);
+    const known = memo.get(sealed);
+    if (known !== undefined || memo.has(sealed)) return known;
     const value = this.decrypt(sealed.slice(FIELD_SEALED_PREFIX.length), `${FIELD_SEALED_PREFIX}${field}`);
     // objects are not shared between the events that hold them (a reader may change its copy)
-    if (value === null || typeof value !== 'object') remember(this.openedFields, memo, value);
+    if (value === null || typeof value !== 'object') remember(memo, sealed, value);
     return value;
   }
 
@@ -148,6 +162,12 @@ export class DataKey {
   [Symbol.for('nodejs.util.inspect.custom')](): string {
     return `DataKey(${this.keyId})`;
   }
+}
+
+function memoOf<V>(memos: Map<string, Map<string, V>>, field: string): Map<string, V> {
+  let memo = memos.get(field);
+  if (!memo) memos.set(field, (memo = new Map()));
+  return memo;
 }
 
 /** A small bounded memo: full, it starts over (a customer with more values than the limit is rare). */

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHmac, hkdfSync, randomBytes } from 'node:crypto';
 import { inspect } from 'node:util';
 import { DataKey, isSealed, SealedValueError } from './data-key';
 import { mapPath, reaches, REMOVED } from './personal-paths';
@@ -63,6 +63,25 @@ describe('DataKey (AES-256-GCM, synthetic nonce)', () => {
     const first = k1.openField(obj, 'data.address') as { line1: string };
     first.line1 = 'changed';
     expect(k1.openField(obj, 'data.address')).toEqual({ line1: 'Main St 1' });
+  });
+
+  it('takes 64 bytes (AES key, then the nonce key) or 32 (older keys: the nonce key derived by HKDF); the AES key alone opens', () => {
+    const bytes = randomBytes(64);
+    const nonceOf = (sealed: string) => Buffer.from(sealed.slice('cem:enc:2:'.length), 'base64url').subarray(0, 12);
+    const synthetic = (nonceKey: Buffer, plaintext: unknown) =>
+      createHmac('sha256', nonceKey)
+        .update(Buffer.from('cem:enc:2:identifiers'))
+        .update(Buffer.from([0]))
+        .update(JSON.stringify(plaintext))
+        .digest()
+        .subarray(0, 12);
+    const sealed = new DataKey('k-4', bytes).sealField('ana@example.com', 'identifiers');
+    expect(nonceOf(sealed)).toEqual(synthetic(bytes.subarray(32), 'ana@example.com'));
+    expect(new DataKey('k-4', bytes.subarray(0, 32)).openField(sealed, 'identifiers')).toBe('ana@example.com');
+    const older = new DataKey('k-5', bytes.subarray(0, 32)).sealField('ana@example.com', 'identifiers');
+    const derived = Buffer.from(hkdfSync('sha256', bytes.subarray(0, 32), Buffer.alloc(0), 'cem data-key nonce', 32));
+    expect(nonceOf(older)).toEqual(synthetic(derived, 'ana@example.com'));
+    expect(() => new DataKey('k-6', randomBytes(48))).toThrow(/64 bytes/);
   });
 
   it('never prints its key bytes', () => {

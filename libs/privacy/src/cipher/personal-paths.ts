@@ -56,6 +56,54 @@ export function mapPath(root: unknown, pattern: PathPattern, fn: LeafFn, prefix:
   return out === DROPPED ? undefined : out;
 }
 
+/**
+ * mapPath's twin that changes `root` in place instead of copying (the same results: removed leaves
+ * lose their key, an array element in which something was removed is dropped, the same dotted paths);
+ * for objects nobody else holds, like the events a store has just parsed (`freshReads`). Answers the
+ * updated root (undefined when the root itself was removed).
+ */
+export function updatePath(root: unknown, pattern: PathPattern, fn: LeafFn, prefix: string): unknown {
+  const out = stepInPlace(root, pattern, 0, fn, prefix, []);
+  return out === DROPPED ? undefined : out;
+}
+
+function stepInPlace(node: unknown, pattern: PathPattern, depth: number, fn: LeafFn, prefix: string, keys: (string | number)[]): unknown {
+  if (depth === pattern.length) {
+    if (node === undefined || node === null) return node;
+    const out = fn(node, keys.length === 0 ? prefix : `${prefix}.${keys.join('.')}`);
+    return out === REMOVED ? DROPPED : out;
+  }
+  if (node === null || typeof node !== 'object') return node;
+  const segment = pattern[depth];
+  if (Array.isArray(node)) {
+    if (segment !== '*') return node;
+    let kept = 0;
+    const length = node.length;
+    for (let i = 0; i < length; i++) {
+      keys.push(i);
+      const r = stepInPlace(node[i], pattern, depth + 1, fn, prefix, keys);
+      keys.pop();
+      if (r !== DROPPED) node[kept++] = r;
+    }
+    node.length = kept;
+    return node;
+  }
+  const target = node as Record<string, unknown>;
+  let removedAny = false;
+  const visit = (k: string) => {
+    keys.push(k);
+    const r = stepInPlace(target[k], pattern, depth + 1, fn, prefix, keys);
+    keys.pop();
+    if (r === DROPPED) {
+      delete target[k];
+      removedAny = true;
+    } else if (r !== target[k]) target[k] = r;
+  };
+  if (segment === '*') for (const k of Object.keys(target)) visit(k);
+  else if (Object.prototype.hasOwnProperty.call(target, segment)) visit(segment);
+  return removedAny && depth > 0 && pattern[depth - 1] === '*' ? DROPPED : node;
+}
+
 /** What step answers for a node that is gone: a removed leaf, or an array element in which something was removed. */
 const DROPPED = Symbol('dropped');
 

@@ -1,4 +1,4 @@
-import { mapPath, REMOVED } from './personal-paths';
+import { mapPath, REMOVED, updatePath, type LeafFn, type PathPattern } from './personal-paths';
 
 describe('mapPath (where the personal values of an event are sealed, opened or removed)', () => {
   const upper = (value: unknown, path: string) => `${String(value).toUpperCase()}@${path}`;
@@ -31,5 +31,42 @@ describe('mapPath (where the personal values of an event are sealed, opened or r
       evidence: { identifiers: [], rule: 'r' },
     });
     expect(mapPath({ profile: { a: 1, b: 2 } }, ['profile', '*'], (v) => (v === 1 ? REMOVED : v), 'data')).toEqual({ profile: { b: 2 } });
+  });
+
+  it('updatePath gives what mapPath gives (same values, paths and removals), changing the input in place', () => {
+    const remove: LeafFn = () => REMOVED;
+    const tag: LeafFn = (v, p) => `${String(v)}@${p}`;
+    const removeOne: LeafFn = (v) => (v === 'b' || v === 1 ? REMOVED : v);
+    const cases: [() => unknown, PathPattern, LeafFn][] = [
+      [
+        () => ({ source: 'crm', identifiers: [{ kind: 'email', value: 'a' }, { kind: 'phone', value: null }, 'odd'] }),
+        ['identifiers', '*', 'value'],
+        tag,
+      ],
+      [
+        () => ({
+          identifiers: [
+            { kind: 'email', value: 'a' },
+            { kind: 'crm', value: 'b' },
+            { kind: 'x', value: 'c' },
+          ],
+        }),
+        ['identifiers', '*', 'value'],
+        removeOne,
+      ],
+      [() => ({ identifiers: [{ kind: 'email', value: 'a' }, { kind: 'crm' }] }), ['identifiers', '*', 'value'], remove],
+      [() => ({ evidence: { identifiers: ['a', 'b', 'c'], rule: 'r' } }), ['evidence', 'identifiers', '*'], removeOne],
+      [() => ({ profile: { a: 1, b: 2 }, n: 3 }), ['profile', '*'], removeOne],
+      [() => ({ notes: 'n', nps: 1 }), ['notes'], remove],
+      [() => ({ nps: 1 }), ['comment'], tag],
+      [() => ({ a: 'x', b: { c: 'y' } }), ['*'], tag],
+      [() => undefined, ['identifiers', '*', 'value'], tag],
+    ];
+    for (const [make, pattern, fn] of cases) {
+      const input = make();
+      const updated = updatePath(input, pattern, fn, 'data');
+      expect(updated).toEqual(mapPath(make(), pattern, fn, 'data'));
+      if (input !== undefined) expect(updated).toBe(input);
+    }
   });
 });

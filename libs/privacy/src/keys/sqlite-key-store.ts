@@ -2,7 +2,7 @@ import Database from 'better-sqlite3';
 import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
 import { prepareOwnerOnlySqliteFile } from '@cem/event-store/sqlite/owner-only';
 import { runMigrations } from '@cem/event-store/sqlite/migrations';
-import { DataKey } from '../cipher/data-key';
+import { DATA_KEY_BYTES, DataKey } from '../cipher/data-key';
 import { CustomerErasedError, MasterKeyMismatchError, UnknownKeyError, type CustomerKeyStore, type KeyLookup } from './key-store';
 
 /** Append-only: a landed step is never edited; a change is a new step. */
@@ -23,8 +23,8 @@ interface KeyRow {
   wrapped: Buffer | null;
 }
 
-/** Random bytes a new key takes: its id (12), the key (32), the nonce that wraps it (12). */
-const NEW_KEY_RANDOM_BYTES = 56;
+/** Random bytes a new key takes: its id (12), the key (DATA_KEY_BYTES: AES key and nonce key), the nonce that wraps it (12). */
+const NEW_KEY_RANDOM_BYTES = 12 + DATA_KEY_BYTES + 12;
 
 /** Unwrapped keys kept in memory, at most this many (LRU by insertion). */
 const CACHE_LIMIT = 20_000;
@@ -97,7 +97,7 @@ export class SqliteKeyStore implements CustomerKeyStore {
     const { out, missing } = this.fromCache<DataKey>(customerIds, 'c:');
     if (missing.length === 0) return out;
     const now = new Date().toISOString();
-    // one call to the random source for the whole batch: per new key 12 bytes of key id, 32 of key, 12 of wrapping nonce
+    // one call to the random source for the whole batch: per new key 12 bytes of key id, 64 of key, 12 of wrapping nonce
     const random = randomBytes(missing.length * NEW_KEY_RANDOM_BYTES);
     // INSERT OR IGNORE then read back: two processes creating one customer's key agree on the first one
     const created = this.db
@@ -105,8 +105,8 @@ export class SqliteKeyStore implements CustomerKeyStore {
         missing.map((id, i) => {
           const r = random.subarray(i * NEW_KEY_RANDOM_BYTES, (i + 1) * NEW_KEY_RANDOM_BYTES);
           const keyId = `k-${r.subarray(0, 12).toString('hex')}`;
-          const key = r.subarray(12, 44);
-          const inserted = this.stmt.insert.run(id, keyId, this.wrap(keyId, key, r.subarray(44, 56)), now).changes === 1;
+          const key = r.subarray(12, 12 + DATA_KEY_BYTES);
+          const inserted = this.stmt.insert.run(id, keyId, this.wrap(keyId, key, r.subarray(12 + DATA_KEY_BYTES)), now).changes === 1;
           // ours went in: use it as it is, without unwrapping what was just wrapped; otherwise read the one that won
           return inserted ? { row: { customer_id: id, key_id: keyId, wrapped: null }, key } : { row: this.stmt.byCustomer.get(id)! };
         }),
