@@ -7,8 +7,6 @@ import { createServer, type AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { contentHash, SqliteEventStore, type EventData, type StreamWrite } from '@cem/event-store';
 import { encodeEventId } from '@cem/event-store/sqlite/sqlite-event-store';
-import { loadConfig } from '@cem/config';
-import { openPlatform } from '@cem/platform';
 import { READ_MODELS } from '@cem/read-models';
 import { loadAverage, measurePaired, median, processCpuMicros, record, spread } from './report';
 
@@ -224,44 +222,6 @@ async function emmettStore(
   return { rate: items.length / ((performance.now() - t0) / 1000), busyRetries };
 }
 
-/**
- * Many clients sending one event per request (a contact centre's agents, webhooks), in process:
- * each client awaits its answer before sending the next. Batches waiting for the same turn are
- * appended together (group commit), so the number of transactions, not only the rate, is the figure.
- */
-async function concurrentSingles(
-  dir: string,
-  clients: number,
-  each: number,
-): Promise<{ rate: number; cpuUs: number; batches: number; appends: number }> {
-  const now = Date.parse('2026-12-01T00:00:00Z');
-  const platform = openPlatform(loadConfig({ DATA_DIR: join(dir, 'singles'), SQLITE_SYNCHRONOUS: 'FULL', LOG_LEVEL: 'silent' }), {
-    now: () => now,
-  });
-  try {
-    const envelopes = makeEnvelopes(clients * each, each);
-    await platform.ingestion.ingest([makeEnvelopes(1, 1)[0]]); // warm-up: schema, statements
-    const before = { ...platform.ingestion.stats };
-    const cpu = process.cpuUsage();
-    const t0 = performance.now();
-    await Promise.all(
-      Array.from({ length: clients }, async (_, c) => {
-        for (let i = 0; i < each; i++) await platform.ingestion.ingest([envelopes[c * each + i]]);
-      }),
-    );
-    const seconds = (performance.now() - t0) / 1000;
-    const used = process.cpuUsage(cpu);
-    return {
-      rate: (clients * each) / seconds,
-      cpuUs: (used.user + used.system) / (clients * each),
-      batches: platform.ingestion.stats.batches - before.batches,
-      appends: platform.ingestion.stats.appends - before.appends,
-    };
-  } finally {
-    await platform.close();
-  }
-}
-
 /** a TCP port nobody listens on right now (the OS picks it) */
 function freePort(): Promise<number> {
   return new Promise((resolvePort, reject) => {
@@ -442,16 +402,6 @@ export async function benchIngest(options: IngestBenchOptions): Promise<void> {
       value: modes.b,
       unit: 'events/s',
       note: `target >= 20,000; median of 3, ${spread(modes.bRuns)}${cpu(embedded)}; ${(raw / modes.b).toFixed(2)}x slower than raw; acknowledged appends (the projector may still be behind)`,
-    });
-    const singlesLoad = loadAverage();
-    const clients = 50;
-    const singles = await concurrentSingles(dir, clients, Math.max(4, Math.round(options.events / 10 / clients)));
-    record({
-      group: 'ingest',
-      name: `single-event batches from ${clients} concurrent clients, in process (group commit)`,
-      value: singles.rate,
-      unit: 'events/s',
-      note: `${singles.batches.toLocaleString('en-US')} batches in ${singles.appends.toLocaleString('en-US')} appends (one transaction and fsync each); ${singles.cpuUs.toFixed(0)} us CPU/event; load ${singlesLoad} -> ${loadAverage()}`,
     });
   } finally {
     rmSync(dir, { recursive: true, force: true });
