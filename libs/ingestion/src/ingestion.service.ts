@@ -34,21 +34,6 @@ export interface IngestResult {
 export interface IngestionOptions extends ValidationOptions {
   /** attempts when another writer moved a stream between our read and our append */
   maxConflictRetries?: number;
-  /** group commit: at most this many events of queued batches in one append (default 10,000) */
-  maxGroupEvents?: number;
-}
-
-/** A batch waiting for its turn to be appended, and who waits for its results. */
-interface QueuedBatch {
-  commands: TouchpointCommand[];
-  resolve: (results: IngestResult[]) => void;
-  reject: (error: unknown) => void;
-}
-
-/** How batches were appended: `appends` below `batches` means group commits happened. */
-export interface AppendStats {
-  batches: number;
-  appends: number;
 }
 
 /** Stored form of a domain event. */
@@ -60,12 +45,7 @@ const toEventData = (e: DomainEvent): EventData => ({ eventId: e.eventId, type: 
  */
 export class IngestionService {
   private readonly maxRetries: number;
-  private readonly maxGroupEvents: number;
-  /** batches waiting for the next append, in arrival order */
-  private waiting: QueuedBatch[] = [];
-  /** a drain is scheduled or running: new batches join its queue */
-  private draining = false;
-  readonly stats: AppendStats = { batches: 0, appends: 0 };
+  private queue: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly store: EventStore,
@@ -73,7 +53,6 @@ export class IngestionService {
     private readonly options: IngestionOptions,
   ) {
     this.maxRetries = options.maxConflictRetries ?? 20;
-    this.maxGroupEvents = options.maxGroupEvents ?? 10_000;
   }
 
   /** Validates one raw envelope (for callers that reject per message, like Kafka and imports). */
@@ -101,60 +80,14 @@ export class IngestionService {
    */
   async appendCommands(commands: TouchpointCommand[]): Promise<IngestResult[]> {
     if (commands.length === 0) return [];
-    // One append at a time per process: batches never race each other for a stream here, so
+    // One batch at a time per process: batches never race each other for a stream here, so
     // expected-revision conflicts only come from other processes (and are retried below).
-    return new Promise<IngestResult[]>((resolve, reject) => {
-      this.waiting.push({ commands, resolve, reject });
-      if (this.draining) return;
-      this.draining = true;
-      // Group commit. The embedded store's commit blocks the event loop on its fsync (about 7 ms
-      // here, twice per batch with the identity registry's): requests whose bytes arrived meanwhile
-      // are parsed and validated in the I/O phase before this callback, and join this append.
-      setImmediate(() => void this.drain());
-    });
-  }
-
-  /** Appends the waiting batches, as many together as fit in one group, until none waits. */
-  private async drain(): Promise<void> {
-    try {
-      while (this.waiting.length > 0) {
-        let events = this.waiting[0].commands.length;
-        let n = 1;
-        while (n < this.waiting.length && events + this.waiting[n].commands.length <= this.maxGroupEvents)
-          events += this.waiting[n++].commands.length;
-        await this.appendGroup(this.waiting.splice(0, n));
-      }
-    } finally {
-      this.draining = false;
-    }
-  }
-
-  /**
-   * Several batches in one append: one identity transaction, one event-store transaction, one fsync,
-   * and each batch answered only after it. Atomic per batch: when the group is refused (one batch's
-   * event conflicts or is too large, or the store fails), nothing of it was written, and each batch
-   * is appended on its own, so one batch's failure is its own and never its neighbours'.
-   */
-  private async appendGroup(group: QueuedBatch[]): Promise<void> {
-    this.stats.batches += group.length;
-    if (group.length > 1) {
-      this.stats.appends++;
-      let results: IngestResult[] | undefined;
-      try {
-        results = await this.appendResolvingAgainAfterErasure(group.flatMap((b) => b.commands));
-      } catch {
-        // each batch alone below, with its own outcome
-      }
-      if (results) {
-        let at = 0;
-        for (const b of group) b.resolve(results.slice(at, (at += b.commands.length)));
-        return;
-      }
-    }
-    for (const b of group) {
-      this.stats.appends++;
-      await this.appendResolvingAgainAfterErasure(b.commands).then(b.resolve, b.reject);
-    }
+    const run = this.queue.then(() => this.appendResolvingAgainAfterErasure(commands));
+    this.queue = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
   }
 
   /**
