@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { SqliteEventStore, type RecordedEvent } from '@cem/event-store';
 import type { OpsActionPerformedV1 } from '@cem/domain';
@@ -36,7 +37,10 @@ describe('cem rebuild', () => {
     }
   };
   const shadowCheckpoint = (id: string) => {
-    const db = new Database(join(loaded.dir, 'read-model-copies', `${id.replace('rb_', 'cem_shadow_')}.db`), { readonly: true });
+    const file = join(loaded.dir, 'read-model-copies', `${id.replace('rb_', 'cem_shadow_')}.db`);
+    // the registry's row is written before the shadow's file: until it exists, nothing is committed
+    if (!existsSync(file)) return 0;
+    const db = new Database(file, { readonly: true });
     try {
       const row = db.prepare("SELECT position FROM projection_checkpoints WHERE projection = 'customer-360'").get() as
         { position: number } | undefined;
