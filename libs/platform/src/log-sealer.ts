@@ -8,6 +8,8 @@ export interface LogSealerOptions {
   log: (level: 'info' | 'warn', message: string, fields: Record<string, unknown>) => void;
   /** the timer (tests drive it by hand) */
   schedule?: (run: () => void, ms: number) => { cancel(): void };
+  /** links per chain page (sealLog's default when absent); tests seal several pages from a few events */
+  pageSize?: number;
 }
 
 const realTimer = (run: () => void, ms: number) => {
@@ -57,7 +59,7 @@ export class LogSealer {
 
   private async seal(): Promise<SealOutcome> {
     try {
-      const r = await sealLog(this.logStore);
+      const r = await sealLog(this.logStore, { pageSize: this.opts.pageSize });
       if (r.sealed > 0) this.opts.log('info', 'log sealed', { sealed: r.sealed, headSeq: r.head.seq, headHash: r.head.hash });
       return { kind: 'sealed', sealed: r.sealed, headSeq: r.head.seq };
     } catch (e) {
