@@ -26,7 +26,8 @@ import { TARGET_METRICS } from './targets/target-metrics.token';
 import { SegmentsController } from './segments/segments.controller';
 import { TargetsController } from './targets/targets.controller';
 import { METRICS_REGISTRY } from './metrics/metrics.token';
-import { PLATFORM } from './tokens';
+import { PLATFORM, READ_MODEL_WORKERS } from './tokens';
+import type { ReadModelWorkersOptions } from './admin/read-model-worker';
 import { RebuildsController } from './admin/rebuilds.controller';
 import { WebhooksController } from './webhooks/webhooks.controller';
 import { UnmergeController } from './identity/unmerge.controller';
@@ -78,6 +79,7 @@ export class AppModule implements OnApplicationShutdown {
     webhooks: WebhooksRuntime,
     ownsReadSide = false,
     targetMetrics?: TargetMetricSource,
+    readModelWorkers: ReadModelWorkersOptions = {},
   ): DynamicModule {
     const metrics = targetMetrics ?? targetMetricSourceOf(readSide);
     return {
@@ -86,6 +88,7 @@ export class AppModule implements OnApplicationShutdown {
       controllers: metrics ? [...controllers, TargetsController] : controllers,
       providers: [
         { provide: PLATFORM, useValue: platform },
+        { provide: READ_MODEL_WORKERS, useValue: readModelWorkers },
         { provide: READ_SIDE, useValue: readSide },
         { provide: OWNS_READ_SIDE, useValue: ownsReadSide },
         { provide: WEBHOOKS, useValue: webhooks },

@@ -7,6 +7,7 @@ import { LogSealer, type Platform } from '@cem/platform';
 import { openReadSide, readStoreLocationOf, type ReadSide } from '@cem/read-models';
 import type { TargetMetricSource } from '@cem/read-models/targets';
 import { WebhooksRuntime } from '@cem/signals';
+import type { ReadModelWorkersOptions } from './admin/read-model-worker';
 import { AppModule } from './app.module';
 import { installApiKeyCheck } from './auth/api-key.hook';
 import { defaultDashboardDir, installDashboard } from './dashboard/dashboard';
@@ -32,6 +33,8 @@ export interface ApiAppOptions {
   dispatchWebhooks?: boolean;
   /** the built dashboard page served at /app; default: dist/dashboard of the repository (`npm run build`) */
   dashboardDir?: string;
+  /** for tests: hooks of the admin API's rebuild and verification worker threads (holding a job while it runs) */
+  readModelWorkers?: ReadModelWorkersOptions;
 }
 
 /** Builds the HTTP app around an opened platform (used by main.ts and the e2e tests). */
@@ -63,7 +66,7 @@ export async function createApiApp(platform: Platform, options: ApiAppOptions = 
   });
   // bodyParser off: Nest's own JSON and form parsers are not installed; installJsonBodyParser is the only one
   const app = await NestFactory.create<NestFastifyApplication>(
-    AppModule.forPlatform(platform, readSide, webhooks, !options.readSide, options.targetMetrics),
+    AppModule.forPlatform(platform, readSide, webhooks, !options.readSide, options.targetMetrics, options.readModelWorkers),
     adapter,
     {
       logger,

@@ -123,6 +123,7 @@ export class ReadModelVerifications {
   constructor(
     private readonly platform: Pick<Platform, 'store' | 'config'>,
     now: () => number = Date.now,
+    private readonly worker: WorkerRunnerOptions = {},
   ) {
     this.jobs = new BackgroundJobs({
       kind: 'read-model verification',
@@ -168,7 +169,7 @@ export class ReadModelVerifications {
       parameters: { jobId: job.jobId },
       batchSize: API_JOB_BATCH_SIZE,
       // the work runs in a worker thread: it asks whether to stop at each batch (the progress below comes by message)
-      runner: verifyInWorker(this.platform.config, () => stopRequested(checkStop)),
+      runner: verifyInWorker(this.platform.config, () => stopRequested(checkStop), this.worker),
       onProgress: (p) => {
         const done = Math.max(0, names.indexOf(p.readModel));
         const within = p.phase === 'rebuild' && p.to > 0 ? Math.min(1, p.position / p.to) : p.phase === 'rebuilt-checksum' ? 1 : 0;

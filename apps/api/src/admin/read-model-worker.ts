@@ -22,7 +22,9 @@ interface JobBase {
   /** set to 1 by the API thread: stop at the next batch (a rebuild stays resumable) */
   stop: Int32Array;
 }
-type WorkerJob = (JobBase & { kind: 'rebuild'; switchWhenVerified: boolean; holdAfterClaim?: Int32Array }) | (JobBase & { kind: 'verify' });
+type WorkerJob =
+  | (JobBase & { kind: 'rebuild'; switchWhenVerified: boolean; holdAfterClaim?: Int32Array })
+  | (JobBase & { kind: 'verify'; holdAfterClaim?: Int32Array });
 
 type FromWorker =
   | { type: 'claimed'; record: RebuildRecord }
@@ -36,9 +38,16 @@ const STOP_POLL_MS = 200;
 export interface WorkerRunnerOptions {
   /**
    * For tests: a rebuild's worker waits on this after claiming (Atomics.wait) until it is set to 1 and
-   * notified, so that a test can act while a rebuild certainly runs
+   * notified, so that a test can act while a rebuild certainly runs; a verification's (which claims
+   * nothing) once it has opened its platform, before its first batch. A held worker does not see a stop.
    */
   holdAfterClaim?: Int32Array;
+}
+
+/** For tests: the options of the admin API's rebuild and verification workers (ApiAppOptions). */
+export interface ReadModelWorkersOptions {
+  rebuild?: WorkerRunnerOptions;
+  verify?: WorkerRunnerOptions;
 }
 
 /** A rebuild in a worker thread, on the API's configuration. */
@@ -58,10 +67,10 @@ export function rebuildInWorker(config: AppConfig, options: WorkerRunnerOptions 
 }
 
 /** A verification in a worker thread; `shouldStop` ends it at its next batch. */
-export function verifyInWorker(config: AppConfig, shouldStop: () => boolean): VerifyRunner {
+export function verifyInWorker(config: AppConfig, shouldStop: () => boolean, options: WorkerRunnerOptions = {}): VerifyRunner {
   return (models, run) =>
     inWorker<ReadModelVerdict[]>(
-      { kind: 'verify', config, readModels: models.map((m) => m.name), batchSize: run.batchSize },
+      { kind: 'verify', config, readModels: models.map((m) => m.name), batchSize: run.batchSize, holdAfterClaim: options.holdAfterClaim },
       { onProgress: run.onProgress, shouldStop },
     );
 }
@@ -126,6 +135,7 @@ async function work(job: WorkerJob): Promise<void> {
       });
       outcome = { type: 'done', result: record };
     } else {
+      if (job.holdAfterClaim) Atomics.wait(job.holdAfterClaim, 0, 0);
       const verdicts = await verifyHere(platform)(models, {
         batchSize: job.batchSize,
         onProgress: (p) => {

@@ -15,6 +15,12 @@ describe('admin API: rebuilds and read-model verification', () => {
   const history = generateHistories({ seed: 51, persons: 50, eventsPerPerson: [3, 12], lateShare: 0.1 });
   const later = generateHistories({ seed: 52, persons: 10, eventsPerPerson: [2, 5], lateShare: 0 });
   const names = READ_MODELS.map((m) => m.name);
+  // a verification started over HTTP waits in its worker until the test lets it go (the 409 is asserted while it certainly runs)
+  const verifyHold = new Int32Array(new SharedArrayBuffer(4));
+  const releaseVerification = () => {
+    Atomics.store(verifyHold, 0, 1);
+    Atomics.notify(verifyHold, 0);
+  };
 
   const call = (method: 'GET' | 'POST', url: string, body?: unknown, key: string | null = KEYS.ops) =>
     api.app.inject({
@@ -43,7 +49,7 @@ describe('admin API: rebuilds and read-model verification', () => {
   }
 
   beforeAll(async () => {
-    api = await startApi();
+    api = await startApi({}, { readModelWorkers: { verify: { holdAfterClaim: verifyHold } } });
     for (let i = 0; i < history.envelopes.length; i += 200) {
       const res = await call('POST', '/v1/events:batch', { events: history.envelopes.slice(i, i + 200) }, KEYS.ingest);
       if (res.statusCode !== 200) throw new Error(`ingest answered ${res.statusCode}`);
@@ -54,7 +60,10 @@ describe('admin API: rebuilds and read-model verification', () => {
       (b) => b.projections.lagEvents === 0 && b.status === 'ready',
     );
   }, 120_000);
-  afterAll(async () => api?.close());
+  afterAll(async () => {
+    releaseVerification(); // a failed test must not leave a worker held: closing waits for it
+    await api?.close();
+  });
 
   it('refuses bad bodies (400 naming the field), unknown rebuilds (404) and other roles, before anything is started', async () => {
     const bad: [unknown, string][] = [
@@ -158,10 +167,12 @@ describe('admin API: rebuilds and read-model verification', () => {
     expect(started.statusCode).toBe(202);
     const job = started.json();
     expect(job).toMatchObject({ status: 'running', readModels: names, verdicts: null, finishedAt: null });
-    // the job counts as running until its worker thread has exited, which takes far longer than this request
+    // its worker holds before its first batch until released: the second request certainly meets it running
     const second = await call('POST', '/v1/admin/read-models/verifications', { readModels: ['customer-360'] });
     expect(second.statusCode).toBe(409);
     expect(second.json().message).toContain(job.jobId);
+    expect((await call('GET', `/v1/admin/read-models/verifications/${job.jobId}`)).json().status).toBe('running');
+    releaseVerification();
 
     const done = await until(
       async () => (await call('GET', `/v1/admin/read-models/verifications/${job.jobId}`)).json(),

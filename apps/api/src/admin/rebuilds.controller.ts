@@ -24,7 +24,8 @@ import { Roles } from '../auth/roles.decorator';
 import { READ_SIDE } from '../customers/read-side.token';
 import { bodyValidation } from '../http/body-validation';
 import { queryValidation } from '../http/query-answers';
-import { PLATFORM } from '../tokens';
+import { PLATFORM, READ_MODEL_WORKERS } from '../tokens';
+import type { ReadModelWorkersOptions } from './read-model-worker';
 import {
   JOB_COOLDOWN_S,
   JobCoolingDownError,
@@ -86,9 +87,10 @@ export class RebuildsController implements OnModuleDestroy {
   constructor(
     @Inject(READ_SIDE) private readonly readSide: ReadSide,
     @Inject(PLATFORM) private readonly platform: Platform,
+    @Inject(READ_MODEL_WORKERS) workers: ReadModelWorkersOptions,
   ) {
-    this.rebuilds = new RebuildJobs(platform, new Logger('rebuilds'));
-    this.verifications = new ReadModelVerifications(platform);
+    this.rebuilds = new RebuildJobs(platform, new Logger('rebuilds'), Date.now, workers.rebuild);
+    this.verifications = new ReadModelVerifications(platform, Date.now, workers.verify);
   }
 
   async onModuleDestroy() {
