@@ -94,11 +94,26 @@ function stamp(ms: number): string {
 const day = (ms: number) => `${new Date(ms).toISOString().slice(0, 10)} 00:00:00`;
 const csvCell = (s: string) => (/[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
 
+/**
+ * A 32-hex id unique to `index` (below 2^32) among the ids made with the same `salt`: 24 random hex
+ * characters, then the index through a bijection (mix32 is one). Each order's random stream has 32
+ * bits of state, so fully random ids repeated: 41 order ids and 41 customer ids twice in 1,000,000
+ * orders, and the importer rightly rejected the orders whose customer_id lookup found two rows.
+ */
+function uniqueHex(rng: Rng, index: number, salt: number): string {
+  return rng.hex(24) + (mix32((index ^ salt) >>> 0) >>> 0).toString(16).padStart(8, '0');
+}
+
 /** A person: the unique id and the place, from the person's own stream. */
 function person(seed: number, index: number) {
   const rng = new Rng(mix32(seed ^ mix32(index + 0x5bd1e995)));
   const place = rng.weighted(PLACES, PLACE_WEIGHTS);
-  return { uniqueId: rng.hex(32), zip: String(rng.int(1000, 99990)).padStart(5, '0'), city: place[0], state: place[1] };
+  return {
+    uniqueId: uniqueHex(rng, index, 0x1b873593),
+    zip: String(rng.int(1000, 99990)).padStart(5, '0'),
+    city: place[0],
+    state: place[1],
+  };
 }
 
 /** The rows one order contributes to each file. */
@@ -118,8 +133,8 @@ export function ecommerceOrder(seed: number, i: number, repeatRate = 0.25): Ecom
   // persons are numbered by the order that introduced them: order i introduces person i unless repeating
   const who = i > 0 && rng.chance(repeatRate) ? rng.int(0, i - 1) : i;
   const p = person(seed, firstOrderOf(seed, who, repeatRate));
-  const orderId = rng.hex(32);
-  const customerId = rng.hex(32);
+  const orderId = uniqueHex(rng, i, 0x68e31da4);
+  const customerId = uniqueHex(rng, i, 0x27d4eb2f);
   const status = rng.weighted(STATUSES, STATUS_WEIGHTS);
   const purchase = START + Math.floor(rng.next() * SPAN_MS);
   const approved =
@@ -163,9 +178,15 @@ export function ecommerceOrder(seed: number, i: number, repeatRate = 0.25): Ecom
     const created = Math.floor((delivered || estimated) / DAY) * DAY + rng.int(0, 2) * DAY;
     const answered = created + rng.int(3600, 5 * 86_400) * 1000;
     reviews.push(
-      [rng.hex(32), orderId, String(score), csvCell(rng.pick(TITLES)), csvCell(rng.pick(MESSAGES)), day(created), stamp(answered)].join(
-        ',',
-      ),
+      [
+        uniqueHex(rng, i * 2 + r, 0x165667b1),
+        orderId,
+        String(score),
+        csvCell(rng.pick(TITLES)),
+        csvCell(rng.pick(MESSAGES)),
+        day(created),
+        stamp(answered),
+      ].join(','),
     );
   }
   return { customer, order, payments, reviews };

@@ -57,4 +57,25 @@ describe('multi-file e-commerce export generator', () => {
     const statuses = new Set(orders.slice(1).map((l) => l.split(',')[2]));
     expect([...statuses]).toEqual(expect.arrayContaining(['delivered', 'shipped', 'canceled', 'unavailable']));
   });
+
+  it('order, customer, person and review ids never repeat (the importer rejects an order whose customer_id is ambiguous)', () => {
+    // 300,000 orders: with ids drawn from each order's 32-bit random stream alone, a few repeated here
+    const seed = hashString('bench');
+    const seen = { order: new Set<string>(), customer: new Set<string>(), review: new Set<string>() };
+    const persons = new Map<string, string>(); // unique id -> the zip of the first order naming it
+    for (let i = 0; i < 300_000; i++) {
+      const rows = ecommerceOrder(seed, i);
+      const [orderId, customerId] = rows.order.split(',');
+      const [, uniqueId] = rows.customer.split(',');
+      seen.order.add(orderId);
+      seen.customer.add(customerId);
+      for (const r of rows.reviews) seen.review.add(r.split(',')[0]);
+      if (!persons.has(uniqueId)) persons.set(uniqueId, rows.customer);
+    }
+    expect(seen.order.size).toBe(300_000);
+    expect(seen.customer.size).toBe(300_000);
+    expect(seen.review.size).toBeGreaterThan(290_000);
+    // a returning person keeps its unique id; new persons are about 75% of orders
+    expect(persons.size).toBeGreaterThan(200_000);
+  });
 });
