@@ -115,7 +115,12 @@ describe('SystemEventScheduler: scheduled system events with deterministic ids',
     expect(r1).toBe(r2);
     levels.set('b', 'medium');
     scheduler.start();
-    for (let i = 0; i < 100 && (await countOfType()) < 2; i++) await new Promise((r) => setTimeout(r, 20));
+    // the first timer run is due after 20 ms, but on a loaded machine it may come seconds later: the
+    // wait is for the event, and its bound (not 2 s as it was) only catches a timer that never runs
+    for (const deadline = Date.now() + 30_000; (await countOfType()) < 2;) {
+      if (Date.now() > deadline) throw new Error('the timer ran no job within 30 s');
+      await new Promise((r) => setTimeout(r, 20));
+    }
     await scheduler.stop();
     expect(await countOfType()).toBe(2);
   });
