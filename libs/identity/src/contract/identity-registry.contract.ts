@@ -109,6 +109,27 @@ export function identityRegistryContract(name: string, create: () => Promise<Ide
         expect((await registry.pendingMerges()).filter((m) => m.mergeId === merge.mergeId)).toEqual([]);
       });
 
+      it('resolves a batch in order across a merge inside it: later requests go to the survivor', async () => {
+        const [a, b, bPhone] = [email('a'), email('b'), phone(3)];
+        // one batch: two customers, each named again, then merged, then each named again
+        const [first, second, firstAgain, secondAgain, merging, viaA, viaB, viaPhone] = await registry.resolveBatch([
+          request(a),
+          request(b, bPhone),
+          request(a),
+          request(bPhone),
+          request(a, b),
+          request(a),
+          request(b),
+          request(bPhone, email('new')),
+        ]);
+        expect(first.registered && second.registered).toBe(true);
+        expect([firstAgain.customerId, secondAgain.customerId]).toEqual([first.customerId, second.customerId]);
+        expect(merging.merges.map((m) => [m.survivorId, m.mergedIds])).toEqual([[first.customerId, [second.customerId]]]);
+        for (const r of [viaA, viaB, viaPhone]) expect(r).toEqual({ customerId: first.customerId, registered: false, merges: [] });
+        expect(await registry.lookup(email('new'))).toBe(first.customerId);
+        expect(await registry.lookup(bPhone)).toBe(first.customerId);
+      });
+
       it('follows merges in lookup and canonicalId, for every identifier of the merged customer', async () => {
         const [a, b, bPhone] = [email('a'), email('b'), phone(3)];
         const survivor = await resolve(request(a));

@@ -154,22 +154,32 @@ export class SqliteIdentityRegistry implements IdentityRegistry {
   }
 
   resolveBatchSync(requests: ResolveRequest[]): Resolution[] {
-    return this.db.transaction((reqs: ResolveRequest[]) => reqs.map((r) => this.resolveOne(r))).immediate(requests);
+    return this.db
+      .transaction((reqs: ResolveRequest[]) => {
+        // the owners looked up or claimed in this transaction: a batch names each customer's identifiers
+        // again and again (one event after another), and nobody else writes while we hold the write lock
+        const owners = new Map<string, string>();
+        return reqs.map((r) => this.resolveOne(r, owners));
+      })
+      .immediate(requests);
   }
 
-  private resolveOne(req: ResolveRequest): Resolution {
+  private resolveOne(req: ResolveRequest, known: Map<string, string>): Resolution {
     const keys = [...new Set(req.identifiers.map(this.index.keyOf))];
     const owners = new Map<string, string[]>(); // customer -> keys that led to it
     const unclaimed: string[] = [];
     for (const key of keys) {
-      const row = this.stmt.owner.get(key);
-      if (!row) {
-        unclaimed.push(key);
-        continue;
+      let owner = known.get(key);
+      if (owner === undefined) {
+        owner = this.stmt.owner.get(key)?.customer_id;
+        if (owner === undefined) {
+          unclaimed.push(key);
+          continue;
+        }
+        known.set(key, owner);
       }
       // identifiers are repointed to the survivor inside the merge's transaction, so an owner is
       // always a live customer: no need to follow merge chains here
-      const owner = row.customer_id;
       const keysOfOwner = owners.get(owner);
       if (keysOfOwner) keysOfOwner.push(key);
       else owners.set(owner, [key]);
@@ -178,13 +188,13 @@ export class SqliteIdentityRegistry implements IdentityRegistry {
     if (owners.size === 0) {
       const customerId = this.newCustomerId();
       this.stmt.insertCustomer.run(customerId);
-      for (const key of unclaimed) this.stmt.claim.run(key, customerId);
+      for (const key of unclaimed) this.claim(key, customerId, known);
       return { customerId, registered: true, merges: [] };
     }
 
     if (owners.size === 1) {
       const [customerId] = owners.keys();
-      for (const key of unclaimed) this.stmt.claim.run(key, customerId);
+      for (const key of unclaimed) this.claim(key, customerId, known);
       return { customerId, registered: false, merges: [] };
     }
 
@@ -214,7 +224,9 @@ export class SqliteIdentityRegistry implements IdentityRegistry {
       this.stmt.repointMergedInto.run(survivorId, mergedId);
       this.stmt.repoint.run(survivorId, mergedId);
     }
-    for (const key of unclaimed) this.stmt.claim.run(key, survivorId);
+    // the merged customers' identifiers now belong to the survivor, known ones included: look them up again
+    known.clear();
+    for (const key of unclaimed) this.claim(key, survivorId, known);
     this.stmt.insertMerge.run(
       merge.mergeId,
       survivorId,
@@ -224,6 +236,12 @@ export class SqliteIdentityRegistry implements IdentityRegistry {
       merge.source,
     );
     return { customerId: survivorId, registered: false, merges: [merge] };
+  }
+
+  /** Claims an identifier nobody owns (we hold the write lock: nobody else can claim it meanwhile). */
+  private claim(key: string, customerId: string, known: Map<string, string>): void {
+    this.stmt.claim.run(key, customerId);
+    known.set(key, customerId);
   }
 
   private keptApart(customerIds: string[]): boolean {
