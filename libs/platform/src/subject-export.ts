@@ -99,7 +99,14 @@ export async function exportSubject(
       'no events of this customer in the log',
     );
   const at = exportedAt.getTime();
-  const folded = customerAsOf(customerId, log.events, at, 'recorded', await churnModelAsOf(platform.store, at, 'recorded'));
+  const folded = customerAsOf(
+    customerId,
+    log.events,
+    at,
+    'recorded',
+    await churnModelAsOf(platform.store, at, 'recorded'),
+    platform.identifierIndex,
+  );
 
   const events = log.events.map(subjectEvent);
   const erasedEvent = log.events.find((e) => e.type === 'personal-data.erased' && e.streamId.endsWith(customerId));

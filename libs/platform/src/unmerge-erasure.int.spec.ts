@@ -8,6 +8,8 @@ import { customerStreamId } from '@cem/domain';
 import { RESEALED_STREAM } from '@cem/privacy';
 import { READ_MODELS } from '@cem/read-models';
 import { readCustomerLog } from '@cem/read-models/audit/customer-log';
+import { Customer360Queries } from '@cem/read-models/customer-360/customer-360.query';
+import { storedValuesOfStore } from '@cem/read-models/projector/projection';
 import { startProjector } from '@cem/read-models/projector/projector.module';
 import { openReadStore, READ_MODELS_FILE } from '@cem/read-models/store/open-read-store';
 import { verifyReadModels } from '@cem/read-models/verify/verify-read-models';
@@ -104,6 +106,8 @@ describe.each(['embedded store', 'EventStoreDB double'] as const)('unmerge, then
     await caughtUp();
     return {
       caughtUp,
+      /** the 360 as the API answers it (identifiers opened) */
+      queries: new Customer360Queries(live.db as never, () => TEST_NOW, platform.identifierIndex, storedValuesOfStore(platform.store)),
       /** the 360 document and the timeline rows of a customer, as stored (identifiers in them sealed) */
       stored(customerId: string) {
         const db = new Database(join(dir, READ_MODELS_FILE), { readonly: true });
@@ -231,15 +235,21 @@ describe.each(['embedded store', 'EventStoreDB double'] as const)('unmerge, then
       await models.close();
     }
   }, 120_000);
-  // not compared with a rebuild here: the survivor's 360 identifiers after a partial unmerge are folded
-  // from the split customer's (its key destroyed by then), see docs/privacy.md, "Unmerge and erasure"
-  it('a partial unmerge, then erasure of the split customer: what it took is unreadable, what the survivor kept stays', async () => {
+  it('a partial unmerge, then erasure of the split customer: what it took is unreadable, what the survivor kept stays, live = rebuilt', async () => {
     const models = await liveReadModels();
     try {
       const { survivorId, splitId } = await mergedThenBensEvents();
       await models.caughtUp();
       await unmerge(survivorId, { customerId: splitId, identifiers: [`email:${BEN.value}`] });
       await models.caughtUp();
+      // the 360 follows the registry: the phone the unmerge did not name stays the survivor's
+      const identifiersOf = async (id: string) => {
+        const found = await models.queries.byId(id);
+        return found.kind === 'found' ? found.view.identifiers : found.kind;
+      };
+      expect(await identifiersOf(survivorId)).toEqual({ email: [ANA.value], phone: [BEN_PHONE.value] });
+      expect(await platform.registry.lookup(BEN_PHONE as never)).toBe(survivorId);
+      expect(await platform.registry.lookup(BEN as never)).toBe(splitId);
       await erase(splitId);
       await models.caughtUp();
       // the profile update (through his email only) was his: gone; the survey (through his phone, kept by Ana) stays Ana's
@@ -248,6 +258,21 @@ describe.each(['embedded store', 'EventStoreDB double'] as const)('unmerge, then
       expect(readable(['the parcel was left in the rain'], await readCustomerLog(platform.store, survivorId))).toEqual([
         'the parcel was left in the rain',
       ]);
+      expect(await identifiersOf(survivorId)).toEqual({ email: [ANA.value], phone: [BEN_PHONE.value] });
+      await models.equalToRebuild();
+      // the registry: the email the unmerge moved to Ben no longer resolves, the phone Ana kept still resolves to her
+      expect(await platform.registry.lookup(BEN as never)).toBeUndefined();
+      expect(await platform.registry.lookup(BEN_PHONE as never)).toBe(survivorId);
+      // a later event with the erased email is a new customer; one with the kept phone is Ana's
+      const [again] = await platform.ingestion.ingest([
+        envelope({ type: 'web.visited', customer: { identifiers: [BEN] }, data: { url: 'https://shop.example.com/again' } }),
+      ]);
+      expect([survivorId, splitId]).not.toContain(again.customerId);
+      const [phone] = await platform.ingestion.ingest([
+        envelope({ type: 'web.visited', customer: { identifiers: [BEN_PHONE] }, data: { url: 'https://shop.example.com/phone' } }),
+      ]);
+      expect(phone.customerId).toBe(survivorId);
+      await models.equalToRebuild();
     } finally {
       await models.close();
     }

@@ -1,4 +1,11 @@
-import { segmentStreamId, type ChurnModelFittedV1, type SegmentDefinition, type SegmentSetV1 } from '@cem/domain';
+import {
+  PLAIN_IDENTIFIER_INDEX,
+  segmentStreamId,
+  type ChurnModelFittedV1,
+  type IdentifierIndex,
+  type SegmentDefinition,
+  type SegmentSetV1,
+} from '@cem/domain';
 import { StreamNotFoundError, type EventStore, type RecordedEvent } from '@cem/event-store';
 import { readCustomerLog } from '../audit/customer-log';
 import { churnFactsModel, foldChurnFacts } from '../churn-risk/churn-facts';
@@ -7,11 +14,12 @@ import { scoreChurnFacts, type ChurnScoreView } from '../churn-risk/churn-risk.q
 import { riskModelOf } from '../churn-risk/model/fit-churn-model';
 import { PRIOR_MODEL } from '../churn-risk/model/prior-model';
 import type { RiskModel } from '../churn-risk/model/risk-model';
-import { customer360Model } from '../customer-360/customer-360.model';
+import { customer360ModelFor } from '../customer-360/customer-360.model';
 import { toRow } from '../customer-360/customer-360.projection';
 import { toView, type Customer360View } from '../customer-360/customer-360.query';
 import { evolveCustomer360 } from '../customer-360/evolve';
 import { CustomerStates, mergeFactsOf } from '../kit/customer-states';
+import { identifierIndexOfStore } from '../projector/projection';
 import { toProjectedRecord } from '../projector/projection-lane';
 import { evolveSegmentCustomer, segmentCustomerModel } from '../segments/segments.model';
 
@@ -58,8 +66,10 @@ export function customerAsOf(
   at: number,
   by: AsOfBasis,
   model: RiskModel,
+  /** keys identifiers like the registry (the blind index with privacy on), as the live customer 360 does */
+  identifierIndex: IdentifierIndex = PLAIN_IDENTIFIER_INDEX,
 ): CustomerAsOf | undefined {
-  const views = new CustomerStates(customer360Model);
+  const views = new CustomerStates(customer360ModelFor(identifierIndex));
   const facts = new CustomerStates(churnFactsModel);
   const segments = new CustomerStates(segmentCustomerModel);
   let counted = 0;
@@ -109,7 +119,7 @@ export async function churnModelAsOf(store: EventStore, at: number, by: AsOfBasi
 export async function customerAsOfFromLog(store: EventStore, customerId: string, at: number, by: AsOfBasis): Promise<CustomerAsOfLookup> {
   const log = await readCustomerLog(store, customerId, by === 'recorded' ? { recordedBy: at } : {});
   if (log.kind !== 'found') return log;
-  const found = customerAsOf(customerId, log.events, at, by, await churnModelAsOf(store, at, by));
+  const found = customerAsOf(customerId, log.events, at, by, await churnModelAsOf(store, at, by), identifierIndexOfStore(store));
   return found ? { kind: 'found', ...found } : { kind: 'not-found' };
 }
 

@@ -3,12 +3,12 @@ import { Inject, Injectable, Optional } from '@nestjs/common';
 import { EventsHandler, type IEventHandler } from '@nestjs/cqrs';
 import type { Transaction } from 'kysely';
 import { PLAIN_IDENTIFIER_INDEX, type CustomersUnmergedV1, type Identifier, type IdentifierIndex } from '@cem/domain';
-import { CustomerStates, customersTouchedBy } from '../kit/customer-states';
+import { CustomerStates, customersTouchedBy, type CustomerModel } from '../kit/customer-states';
 import { ProjectedEvent } from '../projector/projected-event';
 import { unhandledType, type ProjectedRecord } from '../projector/projected-record';
 import { PROJECTION_CONTEXT, type Projection, type ProjectionContext } from '../projector/projection';
 import type { BulkUpsert, DirectSql } from '../store/direct-sql';
-import { customer360Model } from './customer-360.model';
+import { customer360ModelFor } from './customer-360.model';
 import {
   CUSTOMER_360,
   CUSTOMER_360_VERSION,
@@ -53,6 +53,8 @@ interface Customer360Batch {
 export class Customer360Projection implements IEventHandler<ProjectedEvent>, Projection<Customer360Batch, Customer360Tables> {
   readonly projectionName = CUSTOMER_360;
   private readonly identifierIndex: IdentifierIndex;
+  /** the fold, keying identifiers like the registry (an unmerge names the identifiers it moved that way) */
+  private readonly model: CustomerModel<Customer360State>;
   /** identifiers in the documents and timeline are sealed with the customer's key when privacy is on */
   private readonly storedValues: StoredValues;
   /**
@@ -67,6 +69,7 @@ export class Customer360Projection implements IEventHandler<ProjectedEvent>, Pro
   constructor(@Optional() @Inject(PROJECTION_CONTEXT) private readonly context?: ProjectionContext) {
     this.identifierIndex = context?.identifierIndex ?? PLAIN_IDENTIFIER_INDEX;
     this.storedValues = context?.storedValues ?? PLAIN_STORED_VALUES;
+    this.model = customer360ModelFor(this.identifierIndex);
     if (this.identifierIndex.mode === 'blind')
       this.configuredVersion =
         parseInt(
@@ -79,7 +82,7 @@ export class Customer360Projection implements IEventHandler<ProjectedEvent>, Pro
   }
 
   async beginBatch(_trx: Transaction<Customer360Tables>, records: readonly ProjectedRecord[], sql: DirectSql): Promise<Customer360Batch> {
-    const customers = new CustomerStates(customer360Model);
+    const customers = new CustomerStates(this.model);
     customers.preload(await loadStates(sql, customersTouchedBy(records), this.storedValues));
     // merged-away customers point at their live survivor: load those too
     const survivors = new Set<string>();

@@ -56,6 +56,11 @@ export interface UnmergeFacts {
   mergePosition: number;
   /** events of the survivor's stream that are the split customer's (they carried only identifiers moved to it) */
   reattributedEventIds: ReadonlySet<string>;
+  /**
+   * the identifiers moved to the split customer, keyed as the identity registry keys them (blind keys
+   * with the blind index); empty when they read as removed (the key sealing them was destroyed)
+   */
+  identifiers: readonly string[];
   at: string;
   position: number;
 }
@@ -71,6 +76,7 @@ export function unmergeFactsOf(record: ProjectedRecord): UnmergeFacts | undefine
     mergeId: d.mergeId,
     mergePosition: d.mergePosition,
     reattributedEventIds: new Set(d.reattributedEventIds ?? []),
+    identifiers: Array.isArray(d.identifiers) ? d.identifiers.filter((k): k is string => typeof k === 'string') : [],
     at: record.metadata.occurredAt,
     position: record.position,
   };
@@ -444,7 +450,7 @@ function unmergeRecordOf(u: UnmergeFacts): ProjectedRecord {
       restoredIds: [...u.restoredIds],
       mergeId: u.mergeId,
       mergePosition: u.mergePosition,
-      identifiers: [],
+      identifiers: [...u.identifiers],
       reattributedEventIds: [...u.reattributedEventIds],
       requestedBy: { kind: 'named', name: '' },
       reason: '',
