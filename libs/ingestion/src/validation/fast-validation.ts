@@ -130,13 +130,16 @@ export function passesFast(dto: Ctor, object: Record<string, unknown>): boolean 
   const plan = planOf(dto);
   if (plan.properties.length === 0) return false;
   for (const key in object) if (!plan.allowed.has(key)) return false;
+  // one arguments object per call (constraints read it synchronously), not one per property
+  const args = { targetName: plan.name, property: '', object, value: undefined as unknown, constraints: undefined as unknown };
   for (const p of plan.properties) {
     const value = object[p.name];
     let applies = true;
     for (const condition of p.conditions) if (!condition(object, value)) applies = false;
     if (!applies) continue;
     if (p.nested === null) return false;
-    const args = { targetName: plan.name, property: p.name, object, value, constraints: undefined as unknown };
+    args.property = p.name;
+    args.value = value;
     for (const check of p.checks) {
       args.constraints = check.constraints;
       if (check.each && (Array.isArray(value) || value instanceof Set || value instanceof Map)) {

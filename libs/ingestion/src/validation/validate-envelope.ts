@@ -92,7 +92,7 @@ export function validateEnvelope(raw: unknown, options: ValidationOptions): Vali
     else if (t > options.now() + options.maxFutureSkewMs)
       errors.push({ field: 'occurredAt', reason: `is more than ${Math.round(options.maxFutureSkewMs / 1000)} s in the future` });
     else if (t < EARLIEST) errors.push({ field: 'occurredAt', reason: 'is before 1900' });
-    else occurredAt = new Date(t).toISOString();
+    else occurredAt = isCanonicalInstant(raw.occurredAt) ? raw.occurredAt : new Date(t).toISOString();
   }
 
   const identifiers = normaliseAll(
@@ -124,6 +124,16 @@ export function validateEnvelope(raw: unknown, options: ValidationOptions): Vali
       data: lifted.data as TouchpointCommand['data'],
     },
   };
+}
+
+/**
+ * Whether an instant parseIsoInstant accepted (from 1900 on) is already written as toISOString writes
+ * it, so the canonical text is the text itself (a Date and a new string per event saved). The only
+ * 24-character form ending in Z that it accepts is `YYYY-MM-DDTHH:MM:SS.sssZ` with real calendar and
+ * clock values, and toISOString writes exactly those digits back for years 1900-9999.
+ */
+function isCanonicalInstant(text: string): boolean {
+  return text.length === 24 && text.charCodeAt(23) === 90; // Z
 }
 
 function normaliseAll(list: unknown, field: string, options: ValidationOptions, errors: FieldError[]): Identifier[] {

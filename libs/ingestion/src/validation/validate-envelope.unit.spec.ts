@@ -1,4 +1,5 @@
 import { envelope, TEST_NOW } from '../../../../test/support/envelopes';
+import { parseIsoInstant } from '@cem/domain';
 import { validateEnvelope } from './validate-envelope';
 
 const options = { now: () => TEST_NOW, maxFutureSkewMs: 5 * 60_000 };
@@ -124,6 +125,31 @@ describe('envelope validation', () => {
         const out = validateEnvelope(envelope({ occurredAt }), options);
         expect(out.ok && out.command.occurredAt).toBe(stored);
       }
+    });
+
+    it('stores every accepted 24-character Z instant as toISOString writes its instant (it is kept as sent)', () => {
+      // generated near the toISOString shape: digits out of range, other characters, years from 0000
+      let seed = 7;
+      const random = () => (seed = (seed * 1664525 + 1013904223) >>> 0) / 2 ** 32;
+      const digit = () => String(Math.floor(random() * 10));
+      const two = (max: number) => String(Math.floor(random() * max)).padStart(2, '0');
+      const wrong: string[] = [];
+      let accepted = 0;
+      for (let n = 0; n < 5_000; n++) {
+        const year = random() < 0.1 ? `${digit()}${digit()}${digit()}${digit()}` : String(1900 + Math.floor(random() * 127));
+        let text = `${year}-${two(14)}-${two(33)}T${two(26)}:${two(62)}:${two(62)}.${digit()}${digit()}${digit()}Z`;
+        if (random() < 0.05) {
+          const at = Math.floor(random() * 23);
+          text = text.slice(0, at) + '/x 9:-.T+\u0661'[Math.floor(random() * 10)] + text.slice(at + 1);
+        }
+        const out = validateEnvelope(envelope({ occurredAt: text }), options);
+        if (!out.ok) continue;
+        accepted++;
+        const expected = new Date(parseIsoInstant(text)!).toISOString();
+        if (out.command.occurredAt !== expected) wrong.push(`${text} -> ${out.command.occurredAt}, not ${expected}`);
+      }
+      expect(wrong).toEqual([]);
+      expect(accepted).toBeGreaterThan(1_000);
     });
 
     it.each([
