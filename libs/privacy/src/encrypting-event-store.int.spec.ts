@@ -1,4 +1,4 @@
-import { createCipheriv, randomBytes, randomUUID } from 'node:crypto';
+import { createCipheriv, createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -346,5 +346,32 @@ describe('key store boot checks', () => {
     expect(() => loadConfig({ PRIVACY_MASTER_KEY: secret() })).toThrow(/set both or neither/);
     const same = secret();
     expect(() => loadConfig({ PRIVACY_MASTER_KEY: same, PRIVACY_INDEX_SECRET: same })).toThrow(/must differ/);
+  });
+});
+
+describe('content digest', () => {
+  it('is HMAC-SHA-256 of type, canonical payload and occurredAt, byte for byte as stores written before compute it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cem-enc-digest-'));
+    const digestKey = randomBytes(32);
+    const inner = new SqliteEventStore(join(dir, 'events.db'));
+    const store = new EncryptingEventStore(inner, new SqliteKeyStore(join(dir, 'keys.db'), randomBytes(32)), digestKey);
+    try {
+      const customerId = randomUUID();
+      const data = { nps: 4, comment: 'ünïcødé ✓ too slow', csat: 2 };
+      const occurredAt = '2026-01-02T03:04:05.000Z';
+      await store.appendToStream(`customer-${customerId}`, [
+        { eventId: randomUUID(), type: 'survey.answered', data, metadata: { customerId, occurredAt } },
+      ]);
+      const [stored] = await inner.readStream(`customer-${customerId}`);
+      // the text as the encrypting store has always keyed it (sorted keys), with node's Hmac
+      const text = `survey.answered\n{"comment":"ünïcødé ✓ too slow","csat":2,"nps":4}\n${occurredAt}`;
+      expect((stored.metadata as { contentDigest: string }).contentDigest).toBe(
+        `hmac-sha256:${createHmac('sha256', digestKey).update(text).digest('base64')}`,
+      );
+      expect(JSON.stringify(stored.data)).not.toContain('too slow');
+    } finally {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

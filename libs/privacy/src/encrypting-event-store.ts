@@ -1,4 +1,3 @@
-import { createHmac } from 'node:crypto';
 import { customerIdOfStream, PLAIN_IDENTIFIER_INDEX, type IdentifierIndex } from '@cem/domain';
 import {
   canonicalJson,
@@ -16,16 +15,8 @@ import {
   type SubscriptionMessage,
 } from '@cem/event-store';
 import { FIELD_SEALED_PREFIX, IDENTIFIER_FIELD, isSealed, type DataKey } from './cipher/data-key';
-import {
-  isIdentifierPath,
-  mapPath,
-  personalPathsOf,
-  reaches,
-  REMOVED,
-  updatePath,
-  type LeafFn,
-  type PathPattern,
-} from './cipher/personal-paths';
+import { HmacSha256 } from './cipher/hmac-sha256';
+import { isIdentifierPath, mapPath, personalPathsOf, reaches, REMOVED, updatePath, type LeafFn } from './cipher/personal-paths';
 import type { CustomerKeyStore, KeyLookup } from './keys/key-store';
 import { KeyedStoredValues, type StoredValues } from './stored-values';
 
@@ -84,11 +75,13 @@ export class EncryptingEventStore implements EventStore {
   readonly capabilities;
   /** how the read models keep this log's identifiers (sealed with the customer's key, see StoredValues) */
   readonly storedValues: StoredValues;
+  /** the content digests' HMAC (see sealEvent) */
+  private readonly digest: HmacSha256;
 
   constructor(
     readonly inner: EventStore,
     private readonly keys: CustomerKeyStore,
-    private readonly digestKey: Buffer,
+    digestKey: Buffer,
     /**
      * How identifiers are keyed wherever they are stored to find a customer (the blind index keyed by
      * PRIVACY_INDEX_SECRET): readers of this log that index identifiers (the read models) take it from
@@ -98,6 +91,7 @@ export class EncryptingEventStore implements EventStore {
   ) {
     this.capabilities = inner.capabilities;
     this.storedValues = new KeyedStoredValues(keys);
+    this.digest = new HmacSha256(digestKey);
     // the blind index remembers recent plaintext identifiers: none may outlive an erasure in memory
     keys.onErasure(() => identifierIndex.forget());
   }
@@ -248,21 +242,28 @@ export class EncryptingEventStore implements EventStore {
 
   private sealEvent(e: EventData, key: DataKey): EventData {
     const paths = personalPathsOf(e.type);
-    const seal = (value: unknown, path: string) => key.seal(value, `${e.eventId}\0${path}`);
     const metadata = (e.metadata ?? {}) as Meta;
-    const contentDigest = `hmac-sha256:${createHmac('sha256', this.digestKey)
-      .update(`${e.type}\n${canonicalJson(e.data)}\n${String(metadata.occurredAt ?? '')}`)
-      .digest('base64')}`;
+    const contentDigest = `hmac-sha256:${this.digest.mac(`${e.type}\n${canonicalJson(e.data)}\n${String(metadata.occurredAt ?? '')}`, 'base64')}`;
+    let data = e.data;
+    for (const pattern of paths.data)
+      data = mapPath(data, pattern, isIdentifierPath(pattern) ? key.sealIdentifier : sealerOf(key, e.eventId), 'data');
     // identifiers repeat on every event of a customer: sealed per field, not per event (see FIELD_SEALED_PREFIX)
-    const sealIdentifier = (value: unknown) => key.sealField(value, IDENTIFIER_FIELD);
-    const sealAll = (root: unknown, patterns: readonly PathPattern[], prefix: string) =>
-      patterns.reduce((node, pattern) => mapPath(node, pattern, isIdentifierPath(pattern) ? sealIdentifier : seal, prefix), root);
-    const data = sealAll(e.data, paths.data, 'data');
-    // one copy of the metadata (mapPath copies only what it changes); the digest and key id go last, as before
-    const sealedMeta = sealAll(metadata, paths.metadata, 'metadata') as Meta;
-    return { ...e, data, metadata: { ...sealedMeta, contentDigest, keyId: key.keyId } };
+    let sealedMeta: unknown = metadata;
+    for (const pattern of paths.metadata) sealedMeta = mapPath(sealedMeta, pattern, key.sealIdentifier, 'metadata');
+    // mapPath copied the metadata when it sealed something in it: that copy takes the digest and key id
+    // (last, as the spread did before); otherwise one copy is made here
+    const out = (sealedMeta === metadata ? { ...metadata } : sealedMeta) as Meta;
+    out.contentDigest = contentDigest;
+    out.keyId = key.keyId;
+    return { ...e, data, metadata: out };
   }
 }
+
+/** The leaf function sealing one event's values per place (event id, NUL, field path). */
+const sealerOf =
+  (key: DataKey, eventId: string): LeafFn =>
+  (value, path) =>
+    key.seal(value, `${eventId}\0${path}`);
 
 /** The customer whose key seals an event: `metadata.sealedFor` when set, else the event's customer. */
 function keyOwnerOf(metadata: Record<string, unknown> | undefined, streamId: string): string | undefined {

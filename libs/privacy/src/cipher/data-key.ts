@@ -1,4 +1,5 @@
-import { createCipheriv, createDecipheriv, createHmac, createSecretKey, hkdfSync, type KeyObject } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createSecretKey, hkdfSync, type KeyObject } from 'node:crypto';
+import { HmacSha256 } from './hmac-sha256';
 
 /**
  * Prefix of a value encrypted for one place of one event: `cem:enc:1:<base64url(nonce | ciphertext | tag)>`,
@@ -23,7 +24,6 @@ export const IDENTIFIER_FIELD = 'identifiers';
 export const DATA_KEY_BYTES = 64;
 const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
-const ZERO = Buffer.from([0]);
 /** Values remembered per key and direction (see DataKey.sealField); a customer has a handful of identifiers. */
 const FIELD_MEMO_LIMIT = 8;
 
@@ -50,11 +50,10 @@ export class SealedValueError extends Error {
 export class DataKey {
   /**
    * The AES key as a KeyObject: each cipher made from it skips copying and checking raw key bytes.
-   * The nonce key stays a Buffer: HMACs are cheaper from raw bytes.
    */
   private readonly key: KeyObject;
-  /** derived on the first seal: a process that only reads (a rebuild) never needs it */
-  private nonceKeyBytes: Buffer | undefined;
+  /** the HMAC of the synthetic nonces; for older keys derived on the first seal (a process that only reads never needs it) */
+  private nonceHmac: HmacSha256 | undefined;
   private rawKey: Buffer | undefined;
   /**
    * sealField's results by field, then plaintext JSON; openField's by field, then ciphertext (primitives
@@ -76,22 +75,24 @@ export class DataKey {
     if (key.length !== 32 && key.length !== DATA_KEY_BYTES) throw new Error(`a data key is ${DATA_KEY_BYTES} bytes (32 for older keys)`);
     this.key = createSecretKey(key.subarray(0, 32));
     // copies: the caller may wipe its buffer
-    if (key.length === DATA_KEY_BYTES) this.nonceKeyBytes = Buffer.from(key.subarray(32));
+    if (key.length === DATA_KEY_BYTES) this.nonceHmac = new HmacSha256(key.subarray(32));
     else this.rawKey = Buffer.from(key);
   }
 
-  private get nonceKey(): Buffer {
-    if (!this.nonceKeyBytes) {
-      this.nonceKeyBytes = Buffer.from(hkdfSync('sha256', this.rawKey!, Buffer.alloc(0), 'cem data-key nonce', 32));
+  private get nonceKey(): HmacSha256 {
+    if (!this.nonceHmac) {
+      const derived = Buffer.from(hkdfSync('sha256', this.rawKey!, Buffer.alloc(0), 'cem data-key nonce', 32));
+      this.nonceHmac = new HmacSha256(derived);
+      derived.fill(0);
       this.rawKey!.fill(0);
       this.rawKey = undefined;
     }
-    return this.nonceKeyBytes;
+    return this.nonceHmac;
   }
 
   /** Seals a value for one place of one event (`aad`: event id, NUL, field path). */
   seal(value: unknown, aad: string): string {
-    return SEALED_PREFIX + this.encrypt(Buffer.from(JSON.stringify(value), 'utf8'), Buffer.from(aad, 'utf8'));
+    return SEALED_PREFIX + this.encrypt(JSON.stringify(value), aad);
   }
 
   open(sealed: string, aad: string): unknown {
@@ -104,11 +105,14 @@ export class DataKey {
     const memo = memoOf(this.sealedFields, field);
     let sealed = memo.get(json);
     if (sealed === undefined) {
-      sealed = FIELD_SEALED_PREFIX + this.encrypt(Buffer.from(json, 'utf8'), Buffer.from(`${FIELD_SEALED_PREFIX}${field}`, 'utf8'));
+      sealed = FIELD_SEALED_PREFIX + this.encrypt(json, `${FIELD_SEALED_PREFIX}${field}`);
       remember(memo, json, sealed);
     }
     return sealed;
   }
+
+  /** sealField for the customer's identifiers (IDENTIFIER_FIELD), as a leaf function made once per key */
+  readonly sealIdentifier = (value: unknown): string => this.sealField(value, IDENTIFIER_FIELD);
 
   openField(sealed: string, field: string): unknown {
     const memo = memoOf(this.openedFields, field);
@@ -126,17 +130,27 @@ export class DataKey {
     this.openedFields.clear();
   }
 
-  private encrypt(plaintext: Buffer, associated: Buffer): string {
-    const nonce = createHmac('sha256', this.nonceKey).update(associated).update(ZERO).update(plaintext).digest().subarray(0, NONCE_BYTES);
-    const cipher = createCipheriv('aes-256-gcm', this.key, nonce);
-    cipher.setAAD(associated);
+  /**
+   * nonce = the first 12 bytes of HMAC(nonce key, associated | 0 | plaintext); out = nonce | ciphertext | tag.
+   * Associated data and plaintext are written once, into the bytes the MAC reads, and the cipher reads
+   * its parts of them; the nonce is written straight into the output.
+   */
+  private encrypt(plaintext: string, associated: string): string {
+    const aadLength = Buffer.byteLength(associated, 'utf8');
+    const textLength = Buffer.byteLength(plaintext, 'utf8');
+    const message = Buffer.allocUnsafe(aadLength + 1 + textLength);
+    message.write(associated, 0, 'utf8');
+    message[aadLength] = 0;
+    message.write(plaintext, aadLength + 1, 'utf8');
+    const out = Buffer.allocUnsafe(NONCE_BYTES + textLength + TAG_BYTES);
+    out.write(this.nonceKey.mac(message, 'hex'), 0, NONCE_BYTES, 'hex');
+    const cipher = createCipheriv('aes-256-gcm', this.key, out.subarray(0, NONCE_BYTES));
+    cipher.setAAD(message.subarray(0, aadLength));
     // GCM is a stream mode: update gives the whole ciphertext, final only computes the tag
-    const body = cipher.update(plaintext);
+    cipher.update(message.subarray(aadLength + 1)).copy(out, NONCE_BYTES);
     cipher.final();
-    const out = Buffer.allocUnsafe(NONCE_BYTES + body.length + TAG_BYTES);
-    nonce.copy(out, 0);
-    body.copy(out, NONCE_BYTES);
-    cipher.getAuthTag().copy(out, NONCE_BYTES + body.length);
+    cipher.getAuthTag().copy(out, NONCE_BYTES + textLength);
+    message.fill(0);
     return out.toString('base64url');
   }
 
