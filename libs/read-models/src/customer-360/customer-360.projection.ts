@@ -37,8 +37,11 @@ interface Customer360Batch {
   identifiers: Map<string, { kind: string; value: string; customer_id: string }>;
   /** merges in log order: rows of `from` move to `to` after this batch's inserts */
   repoints: { from: string; to: string }[];
-  /** customers whose personal data was erased in this batch: their stored rows are scrubbed at commit */
-  erasures: string[];
+  /**
+   * customers whose personal data was erased in this batch: their stored rows are scrubbed at commit;
+   * `splitFrom` are the customers an unmerge split each off (their index is checked too)
+   */
+  erasures: { customerId: string; splitFrom: string[] }[];
   /** unmerges in log order: timeline rows and index entries change owner at commit (after this batch's inserts) */
   unmerges: { owners: ReadonlyMap<number, string>; customerIds: string[]; splitId: string; streams: string[] }[];
 }
@@ -158,10 +161,12 @@ export class Customer360Projection implements IEventHandler<ProjectedEvent>, Pro
    */
   private erase(batch: Customer360Batch, customerIds: string[]): void {
     for (const id of customerIds) {
-      eraseCustomer360(batch.customers.get(id));
+      const state = batch.customers.get(id);
+      const splitFrom = state.merges.flatMap((m) => (m.kind === 'unmerged' && m.splitId === id ? [m.survivorId] : []));
+      eraseCustomer360(state);
       batch.customers.markChanged(id);
       for (const [key, entry] of batch.identifiers) if (entry.customer_id === id) batch.identifiers.delete(key);
-      batch.erasures.push(id);
+      batch.erasures.push({ customerId: id, splitFrom });
     }
   }
 
@@ -207,7 +212,11 @@ export class Customer360Projection implements IEventHandler<ProjectedEvent>, Pro
     );
     for (const { from, to } of batch.repoints) for (const text of REPOINT) await sql.run(text, [to, from]);
     for (const u of batch.unmerges) await reattributeTimeline(sql, u);
-    for (const id of batch.erasures) await scrubErasedRows(sql, id);
+    for (const { customerId, splitFrom } of batch.erasures) {
+      await scrubErasedRows(sql, customerId);
+      for (const survivorId of splitFrom)
+        await dropUnheldIndexRows(sql, survivorId, customerId, batch.customers, this.identifierIndex, this.storedValues);
+    }
     const changed = batch.customers.changedStates();
     const docs = await storedDocuments(changed, this.storedValues);
     await sql.upsert(
@@ -349,6 +358,50 @@ async function reattributeTimeline(sql: DirectSql, u: Customer360Batch['unmerges
     if (owner !== undefined && owner !== row.customer_id && u.customerIds.includes(owner))
       await sql.run('UPDATE c360_timeline SET customer_id = ? WHERE position = ?', [owner, row.position]);
   }
+}
+
+/**
+ * After the erasure of a customer split off `survivorId` by an unmerge: the survivor's index rows that
+ * neither its own state nor another customer split off it holds. A partial unmerge leaves the
+ * identifiers it did not name with the survivor, also one that only the split customer's events
+ * named; once the split customer is erased those events read without it, so a rebuild gives it to
+ * nobody, and the live index drops it too (live = rebuilt). Decided without the erased customer's
+ * identifiers (its key may be destroyed before the projector reads the erasure). The identity
+ * registry still resolves it to the survivor (docs/privacy.md, "Unmerge and erasure").
+ */
+async function dropUnheldIndexRows(
+  sql: DirectSql,
+  survivorId: string,
+  erasedId: string,
+  states: CustomerStates<Customer360State>,
+  index: IdentifierIndex,
+  stored: StoredValues,
+): Promise<void> {
+  const stateOf = async (id: string): Promise<Customer360State | undefined> =>
+    states.has(id) ? states.get(id) : (await loadStates(sql, [id], stored))[0];
+  let survivor = await stateOf(survivorId);
+  // merged away since: its rows are its survivor's now
+  if (survivor?.mergedInto) survivor = await stateOf(survivor.mergedInto);
+  if (!survivor) return;
+  const holders = [survivor];
+  for (const m of survivor.merges)
+    if (m.kind === 'unmerged' && m.survivorId === survivor.customerId && m.splitId !== erasedId) {
+      const split = await stateOf(m.splitId);
+      if (split) holders.push(split);
+    }
+  const held = new Set(
+    holders.flatMap((h) =>
+      Object.entries(h.identifiers).flatMap(([kind, values]) =>
+        values.map((value) => `${kind}:${identifierIndexValue(index, { kind, value } as Identifier)}`),
+      ),
+    ),
+  );
+  const rows = await sql.all<{ kind: string; value: string }>('SELECT kind, value FROM c360_identifiers WHERE customer_id = ?', [
+    survivor.customerId,
+  ]);
+  for (const row of rows)
+    if (!held.has(`${row.kind}:${row.value}`))
+      await sql.run('DELETE FROM c360_identifiers WHERE kind = ? AND value = ?', [row.kind, row.value]);
 }
 
 /**
