@@ -60,6 +60,51 @@ export function lifecycleFactsAt(facts: ChurnFacts, asOf: number): LifecycleFact
   };
 }
 
+const DAY_MS = 86_400_000;
+
+// toISOString writes the years 0000 to 9999 with four digits: in that range its text compares as the instant does
+const ISO_FIRST = -62_167_219_200_000; // 0000-01-01T00:00:00.000Z
+const ISO_LAST = 253_402_300_799_999; // 9999-12-31T23:59:59.999Z
+const isoComparable = (at: number | undefined): boolean => at === undefined || (at >= ISO_FIRST && at <= ISO_LAST);
+
+/**
+ * Whether the customer is live at `asOf` (a stage other than prospect and churned): lifecycleStageAt's
+ * answer to that question on the instants themselves, without the ISO strings, NPS and complaints that
+ * only choose between live stages. lifecycleLiveChanges asks it at every candidate instant of every
+ * changed customer (most of the experience metrics' lifecycle time); an instant outside the years
+ * 0000-9999, where the strings would compare otherwise, asks lifecycleStageAt itself.
+ */
+export function isLiveAt(facts: ChurnFacts, asOf: number): boolean {
+  let lastSeen: number | undefined;
+  for (const at of facts.touches) if (at < asOf) lastSeen = at;
+  const firstPurchase = facts.purchases[0]?.[0];
+  let firstCommercial = firstPurchase !== undefined && firstPurchase < asOf ? firstPurchase : undefined;
+  let lastWin: number | undefined;
+  for (const [at] of facts.purchases) if (at < asOf) lastWin = at;
+  let lastCancel: number | undefined;
+  const status = new Map<string, boolean>();
+  for (const [at, mark, subscriptionId] of facts.subscriptions) {
+    if (at >= asOf) break;
+    status.set(subscriptionId, mark !== 'cancel');
+    if (mark === 'start') {
+      firstCommercial = firstCommercial === undefined ? at : Math.min(firstCommercial, at);
+      lastWin = lastWin === undefined ? at : Math.max(lastWin, at);
+    } else if (mark === 'cancel') {
+      lastCancel = at;
+    }
+  }
+  const churnCut = asOf - CHURN_AFTER_DAYS * DAY_MS;
+  if (![asOf, churnCut, lastSeen, lastWin, lastCancel].every(isoComparable)) {
+    const stage = lifecycleStageAt(facts, asOf);
+    return stage !== 'prospect' && stage !== 'churned';
+  }
+  if (firstCommercial === undefined) return false; // prospect
+  let active = 0;
+  for (const on of status.values()) if (on) active++;
+  const allCancelled = active === 0 && lastCancel !== undefined && (lastWin === undefined || lastCancel >= lastWin);
+  return !((lastSeen !== undefined && lastSeen <= churnCut) || allCancelled);
+}
+
 /** An instant (epoch ms) at which the customer became a live customer (`live`) or stopped being one (churned). */
 export interface LiveChange {
   at: number;
@@ -67,8 +112,6 @@ export interface LiveChange {
   /** true for a churn by inactivity (CHURN_AFTER_DAYS after the last touch), not caused by an event */
   byTime: boolean;
 }
-
-const DAY_MS = 86_400_000;
 
 /**
  * When the customer's lifecycle stage entered or left the live stages (anything but prospect and
@@ -99,8 +142,7 @@ export function lifecycleLiveChanges(facts: ChurnFacts): LiveChange[] {
   let next = 0;
   for (const at of [...candidates].sort((a, b) => a - b)) {
     while (next < facts.touches.length && facts.touches[next] < at) lastTouch = facts.touches[next++];
-    const stage = lifecycleStageAt(facts, at);
-    const now = stage !== 'prospect' && stage !== 'churned';
+    const now = isLiveAt(facts, at);
     if (now === live) continue;
     live = now;
     changes.push({ at, live, byTime: !live && at === lastTouch + CHURN_AFTER_DAYS * DAY_MS });

@@ -44,7 +44,6 @@ import {
   type LifecycleChange,
   lifecycleOf,
   noLifecycleContribution,
-  type LifecycleContribution,
   type LifecycleFacts,
 } from './customer-lifecycle';
 import {
@@ -121,8 +120,8 @@ interface Batch {
   /** contacts with a reason per live customer id (loaded for the batch's customers; merged-away ones emptied) */
   contactHistories: Map<string, ReasonedContact[]>;
   changedHistories: Set<string>;
-  /** each loaded live customer's lifecycle contribution before the batch (taken away at commit, the new one added) */
-  lifecycleBefore: Map<string, LifecycleContribution>;
+  /** each loaded customer's lifecycle changes before the batch (their contribution is taken away at commit, the new one added) */
+  lifecycleBefore: Map<string, readonly LifecycleChange[]>;
   /** em_contact_customers rows an unmerge took back (row keys), deleted at commit before this batch's rows are added */
   contactDeletes: Set<string>;
 }
@@ -206,9 +205,8 @@ export function experienceMetricsProjection(timeZone: string, repeatContactWindo
       const survivors = new Set<string>();
       for (const s of customers.all()) if (s.mergedInto !== null && !customers.has(s.mergedInto)) survivors.add(s.mergedInto);
       customers.preload(await loadCustomers(sql, [...survivors]));
-      const lifecycleBefore = new Map<string, LifecycleContribution>();
-      for (const s of customers.all())
-        if (s.lifecycleChanges.length > 0) lifecycleBefore.set(s.customerId, lifecycleContribution(s.lifecycleChanges, this.namer));
+      const lifecycleBefore = new Map<string, readonly LifecycleChange[]>();
+      for (const s of customers.all()) if (s.lifecycleChanges.length > 0) lifecycleBefore.set(s.customerId, s.lifecycleChanges);
       const contactHistories = new Map<string, ReasonedContact[]>();
       const historyIds = [...customers.all()].map((s) => s.customerId);
       for (const row of await sql.selectByKeys<{ customer_id: string; contacts: string }>(
@@ -501,8 +499,12 @@ export function experienceMetricsProjection(timeZone: string, repeatContactWindo
     private async replaceLifecycles(batch: Batch, sql: DirectSql): Promise<void> {
       const pendingWrites: SqlValue[][] = [];
       for (const s of batch.customers.changedStates()) {
-        const before = batch.lifecycleBefore.get(s.customerId) ?? noLifecycleContribution();
+        const changesBefore = batch.lifecycleBefore.get(s.customerId) ?? [];
         s.lifecycleChanges = s.mergedInto === null ? lifecycleChangesOf(s.lifecycle) : [];
+        // the same changes make the same contribution and the same pending churn: nothing to take away,
+        // add or write (most events of a live customer change no live start or end)
+        if (sameChanges(changesBefore, s.lifecycleChanges)) continue;
+        const before = changesBefore.length > 0 ? lifecycleContribution(changesBefore, this.namer) : noLifecycleContribution();
         const after = lifecycleContribution(s.lifecycleChanges, this.namer);
         for (const [contribution, sign] of [
           [before, -1],
@@ -637,6 +639,9 @@ const CONTACT_CUSTOMERS: BulkUpsert = {
   update: 'nothing',
 };
 const PROGRESS: BulkUpsert = { table: 'em_progress', columns: ['id', 'last_position'], conflict: ['id'], update: ['last_position'] };
+
+const sameChanges = (a: readonly LifecycleChange[], b: readonly LifecycleChange[]): boolean =>
+  a.length === b.length && a.every((c, i) => c.at === b[i].at && c.live === b[i].live && c.pending === b[i].pending);
 
 async function loadCustomers(sql: DirectSql, ids: string[]): Promise<SegmentState[]> {
   const rows = await sql.selectByKeys<{
