@@ -43,6 +43,8 @@ const PROGRESS: BulkUpsert = {
 
 interface MilestonesBatch {
   customers: CustomerStates<MilestonesState>;
+  /** the progress rows stored for each customer loaded (what its state gave when written): unchanged ones are not rewritten */
+  storedRows: Map<string, SqlValue[][]>;
 }
 
 /**
@@ -73,7 +75,15 @@ export class MilestonesProjection implements IEventHandler<ProjectedEvent>, Proj
     const customers = new CustomerStates(this.model);
     await customers.preloadWithSurvivors(customersTouchedBy(records), (ids) => loadStates(sql, ids));
     await customers.preloadHistories(records, this.context?.history);
-    return { customers };
+    const storedRows = new Map<string, SqlValue[][]>();
+    for (const state of customers.all()) storedRows.set(state.customerId, this.rowsOf(state));
+    return { customers, storedRows };
+  }
+
+  /** a customer's ms_progress rows, values in column order; none for a customer merged away */
+  private rowsOf(state: MilestonesState): SqlValue[][] {
+    if (state.mergedInto !== null) return [];
+    return progressRows(state, this.definitions).map((row) => PROGRESS_COLUMNS.map((c) => row[c] as SqlValue));
   }
 
   async handle(event: ProjectedEvent): Promise<void> {
@@ -102,16 +112,18 @@ export class MilestonesProjection implements IEventHandler<ProjectedEvent>, Proj
       CUSTOMERS,
       changed.map((s) => [s.customerId, s.mergedInto, s.lastPosition, JSON.stringify(s)]),
     );
-    // progress is rewritten whole for each changed customer; merged-away customers have none
-    await sql.deleteByKeys(
-      'ms_progress',
-      'customer_id',
-      changed.map((s) => s.customerId),
-    );
+    // progress is rewritten whole for each changed customer whose rows changed (merged-away customers
+    // have none): most events change a customer's document, not its progress, and the delete and
+    // insert of its rows (two indexes each) were most of this read model's time in a rebuild
+    const rewritten: string[] = [];
     const rows: SqlValue[][] = [];
-    for (const s of changed)
-      if (s.mergedInto === null)
-        for (const row of progressRows(s, this.definitions)) rows.push(PROGRESS_COLUMNS.map((c) => row[c] as SqlValue));
+    for (const s of changed) {
+      const now = this.rowsOf(s);
+      if (sameRows(batch.storedRows.get(s.customerId) ?? [], now)) continue;
+      rewritten.push(s.customerId);
+      rows.push(...now);
+    }
+    await sql.deleteByKeys('ms_progress', 'customer_id', rewritten);
     await sql.upsert(PROGRESS, rows);
   }
 
@@ -170,6 +182,9 @@ export function progressRows(state: MilestonesState, definitions: MilestoneDefin
     };
   });
 }
+
+const sameRows = (a: readonly SqlValue[][], b: readonly SqlValue[][]): boolean =>
+  a.length === b.length && a.every((row, i) => row.length === b[i].length && row.every((v, j) => v === b[i][j]));
 
 async function loadStates(sql: DirectSql, ids: string[]): Promise<MilestonesState[]> {
   const rows = await sql.selectByKeys<{ doc: string }>('ms_customers', ['doc'], 'customer_id', ids);
