@@ -5,6 +5,7 @@ import { CustomerStates, customersTouchedBy } from '../kit/customer-states';
 import { ProjectedEvent } from '../projector/projected-event';
 import type { ProjectedRecord } from '../projector/projected-record';
 import { PROJECTION_CONTEXT, type Projection, type ProjectionContext } from '../projector/projection';
+import type { BulkUpsert, DirectSql } from '../store/direct-sql';
 import { churnFactsModel, foldChurnFacts, type ChurnFacts } from './churn-facts';
 import { CHURN_RISK, type ChurnModelsTable, type ChurnRiskTables } from './churn-risk.schema';
 
@@ -13,14 +14,19 @@ interface ChurnRiskBatch {
   models: ChurnModelsTable[];
 }
 
-/** Loads in chunks: one statement per chunk of ids, whatever the batch size. */
-const CHUNK = 500;
+const CUSTOMERS: BulkUpsert = {
+  table: 'churn_customers',
+  columns: ['customer_id', 'merged_into', 'last_position', 'facts'],
+  conflict: ['customer_id'],
+  update: ['merged_into', 'last_position', 'facts'],
+};
 
 /**
  * The churn-risk projection: each customer's facts with their instants (churn-facts.ts), on the
  * customer-keyed kit (merges, redelivery), and the fitted models. Scores are not projected: they
- * depend on the as-of instant and are evaluated by the queries (churn-risk.query.ts). Written
- * with the query builder only (portable to the PostgreSQL read store).
+ * depend on the as-of instant and are evaluated by the queries (churn-risk.query.ts). Portable to
+ * the PostgreSQL read store: customers through the read store's direct statements, models through
+ * the query builder.
  */
 @Injectable()
 @EventsHandler(ProjectedEvent)
@@ -29,12 +35,12 @@ export class ChurnRiskProjection implements IEventHandler<ProjectedEvent>, Proje
 
   constructor(@Optional() @Inject(PROJECTION_CONTEXT) private readonly context?: ProjectionContext) {}
 
-  async beginBatch(trx: Transaction<ChurnRiskTables>, records: readonly ProjectedRecord[]): Promise<ChurnRiskBatch> {
+  async beginBatch(_trx: Transaction<ChurnRiskTables>, records: readonly ProjectedRecord[], sql: DirectSql): Promise<ChurnRiskBatch> {
     const customers = new CustomerStates(churnFactsModel);
-    customers.preload(await load(trx, customersTouchedBy(records)));
+    customers.preload(await load(sql, customersTouchedBy(records)));
     const survivors = new Set<string>();
     for (const s of customers.all()) if (s.mergedInto !== null && !customers.has(s.mergedInto)) survivors.add(s.mergedInto);
-    customers.preload(await load(trx, [...survivors]));
+    customers.preload(await load(sql, [...survivors]));
     await customers.preloadHistories(records, this.context?.history);
     return { customers, models: [] };
   }
@@ -57,26 +63,13 @@ export class ChurnRiskProjection implements IEventHandler<ProjectedEvent>, Proje
     if (route.kind === 'event') foldChurnFacts(route.owner, record);
   }
 
-  async commitBatch(trx: Transaction<ChurnRiskTables>, batch: ChurnRiskBatch): Promise<void> {
-    const rows = batch.customers.changedStates().map((s) => ({
-      customer_id: s.customerId,
-      merged_into: s.mergedInto,
-      last_position: s.lastPosition,
-      facts: JSON.stringify(s),
-    }));
-    for (let i = 0; i < rows.length; i += CHUNK) {
-      await trx
-        .insertInto('churn_customers')
-        .values(rows.slice(i, i + CHUNK))
-        .onConflict((oc) =>
-          oc.column('customer_id').doUpdateSet((eb) => ({
-            merged_into: eb.ref('excluded.merged_into'),
-            last_position: eb.ref('excluded.last_position'),
-            facts: eb.ref('excluded.facts'),
-          })),
-        )
-        .execute();
-    }
+  async commitBatch(trx: Transaction<ChurnRiskTables>, batch: ChurnRiskBatch, sql: DirectSql): Promise<void> {
+    // prepared statements (DirectSql), not a Kysely insert built and compiled per chunk of 500 rows,
+    // which cost more than SQLite took to run it (the same change as milestones')
+    await sql.upsert(
+      CUSTOMERS,
+      batch.customers.changedStates().map((s) => [s.customerId, s.mergedInto, s.lastPosition, JSON.stringify(s)]),
+    );
     for (const m of batch.models) {
       await trx
         .insertInto('churn_models')
@@ -87,15 +80,7 @@ export class ChurnRiskProjection implements IEventHandler<ProjectedEvent>, Proje
   }
 }
 
-async function load(trx: Transaction<ChurnRiskTables>, ids: string[]): Promise<ChurnFacts[]> {
-  const out: ChurnFacts[] = [];
-  for (let i = 0; i < ids.length; i += CHUNK) {
-    const rows = await trx
-      .selectFrom('churn_customers')
-      .select('facts')
-      .where('customer_id', 'in', ids.slice(i, i + CHUNK))
-      .execute();
-    for (const r of rows) out.push(JSON.parse(r.facts) as ChurnFacts);
-  }
-  return out;
+async function load(sql: DirectSql, ids: string[]): Promise<ChurnFacts[]> {
+  const rows = await sql.selectByKeys<{ facts: string }>('churn_customers', ['facts'], 'customer_id', ids);
+  return rows.map((r) => JSON.parse(r.facts) as ChurnFacts);
 }
