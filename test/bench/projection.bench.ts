@@ -372,6 +372,7 @@ export async function benchIngestToVisible(dir: string, target: BenchStore, prob
   const started = performance.now();
   const loaders = [loader(), loader()];
   const times: number[] = [];
+  let notVisible = 0;
   try {
     for (let i = 0; i < probes; i++) {
       const res = await httpPost(probeAgent, port, '/v1/events', INGEST_KEY, envelope(`probe${i}@example.com`, 'survey.answered'));
@@ -380,7 +381,11 @@ export async function benchIngestToVisible(dir: string, target: BenchStore, prob
       // the API waits server-side until the projector has committed `position`, then answers
       const view = await httpGet(probeAgent, port, `/v1/customers/${id}?minPosition=${position}`, ANALYST_KEY);
       times.push(performance.now() - acked);
-      if (view.status !== 200 || JSON.parse(view.body).scores.nps?.score !== 8) throw new Error(`probe ${i} not visible: ${view.status}`);
+      // 503: the read model was not there within the API's read-your-writes wait (5 s), i.e. the
+      // projector fell behind the load; a figure (its time is a lower bound), not a broken bench
+      if (view.status === 503) notVisible++;
+      else if (view.status !== 200 || JSON.parse(view.body).scores.nps?.score !== 8)
+        throw new Error(`probe ${i} not visible: ${view.status}`);
       await new Promise((r) => setTimeout(r, 5));
     }
   } catch (e) {
@@ -404,7 +409,11 @@ export async function benchIngestToVisible(dir: string, target: BenchStore, prob
     name: `p99${target.label === 'SQLite' ? '' : ` (projector writing to ${target.label})`}`,
     value: percentile(times, 99),
     unit: 'ms',
-    note: `target < 100; ${times.length} probes, each waited for in the customer 360 (read-your-writes); load ${loadBefore} -> ${loadAverage()}`,
+    note: `target < 100; ${times.length} probes, each waited for in the customer 360 (read-your-writes)${
+      notVisible > 0
+        ? `; ${notVisible} not visible within the API's 5 s wait (503: the projector fell behind), their times a lower bound`
+        : ''
+    }; load ${loadBefore} -> ${loadAverage()}`,
   });
   loadAgent.destroy();
   probeAgent.destroy();
