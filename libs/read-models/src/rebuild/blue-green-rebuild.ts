@@ -133,28 +133,36 @@ export async function runRebuild(ctx: RebuildContext, models: readonly ReadModel
   return switchWhenVerified ? switchRebuild(ctx, record.id) : record;
 }
 
+/** A rebuild some process is working on now (its owner alive, its heartbeat fresh), not one waiting or interrupted. */
+function isRunning(ctx: RebuildContext, r: RebuildRecord): boolean {
+  return (
+    (r.state === 'building' || r.state === 'verified') && !ownerGone(ctx, r) && r.finishedAt === null && r.phase !== 'waiting-for-switch'
+  );
+}
+
+function runningError(r: RebuildRecord): RebuildError {
+  return new RebuildError(
+    'running',
+    `rebuild ${r.id} of ${r.readModels.join(', ')} is running (${r.owner}, ${r.phase}, position ${r.position} of ${r.targetPosition}): wait for it, or see cem rebuild status`,
+  );
+}
+
 /** Finds the rebuild to work on: a new one, or the interrupted one of the same read models. */
 async function claim(ctx: RebuildContext, models: readonly ReadModel[]): Promise<RebuildRecord> {
   const now = ctx.now ?? Date.now;
   const names = models.map((m) => m.name);
+  // a rebuild running now is refused from a plain read, before waiting for the write lock below: a
+  // projector's long batch can hold that lock for seconds, and the refusal needs none of it
+  const seen = await openRebuild(ctx.live.db);
+  if (seen && isRunning(ctx, seen)) throw runningError(seen);
   return ctx.live.db.transaction().execute(async (trx) => {
     // write first: on SQLite a transaction that reads and then writes fails at once (SQLITE_BUSY) when
     // the projector committed in between; a first write waits for the lock instead
     await sql`UPDATE ${sql.table(REBUILDS_TABLE)} SET id = id WHERE id = ''`.execute(trx);
     const open = await openRebuild(trx);
     if (open) {
-      const fresh = !ownerGone(ctx, open);
       const same = open.readModels.join(',') === names.join(',');
-      if (
-        (open.state === 'building' || open.state === 'verified') &&
-        fresh &&
-        open.finishedAt === null &&
-        open.phase !== 'waiting-for-switch'
-      )
-        throw new RebuildError(
-          'running',
-          `rebuild ${open.id} of ${open.readModels.join(', ')} is running (${open.owner}, ${open.phase}, position ${open.position} of ${open.targetPosition}): wait for it, or see cem rebuild status`,
-        );
+      if (isRunning(ctx, open)) throw runningError(open);
       if ((open.state === 'building' || open.state === 'verified') && same) {
         open.owner = owner();
         open.heartbeatAt = iso(now());
