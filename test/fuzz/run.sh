@@ -11,7 +11,10 @@
 #   bash test/fuzz/run.sh            (after npm run build; .ci/run calls it after npm test)
 #
 # Environment (all optional): FUZZ_EXAMPLES (per operation, default 25), FUZZ_MAX_TIME_S (per pass,
-# default 120), FUZZ_MAX_RESPONSE_S (default 5), FUZZ_SEED (default 1), FUZZ_CUSTOMERS (seeded, 150).
+# default 120), FUZZ_MAX_RESPONSE_S (default 15), FUZZ_SEED (default 1), FUZZ_CUSTOMERS (seeded, 150).
+# The response limit catches a stalled endpoint, not speed (that is npm run bench's job, on a quiet
+# machine): POST /v1/admin/rebuilds claims the registry under its write lock, behind a projector
+# batch, and answered in 5.5 and 6.5 s while a full-size bench shared the two cores (2026-12-01).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -19,7 +22,7 @@ SCHEMATHESIS_VERSION=4.32.5
 VENV=.infra-cache/fuzz-venv
 EXAMPLES="${FUZZ_EXAMPLES:-25}"
 MAX_TIME="${FUZZ_MAX_TIME_S:-120}"
-MAX_RESPONSE="${FUZZ_MAX_RESPONSE_S:-5}"
+MAX_RESPONSE="${FUZZ_MAX_RESPONSE_S:-15}"
 SEED="${FUZZ_SEED:-1}"
 CUSTOMERS="${FUZZ_CUSTOMERS:-150}"
 
