@@ -27,19 +27,10 @@ export function lifecycleFactsAt(facts: ChurnFacts, asOf: number): LifecycleFact
   if (firstPurchase !== undefined && firstPurchase < asOf) firstCommercial = firstPurchase;
   lastWin = lastPurchase;
 
-  let lastCancel: number | undefined;
-  // a subscription's status is set by its latest event: started / changed -> active, cancelled -> cancelled
-  const status = new Map<string, boolean>();
-  for (const [at, mark, subscriptionId] of facts.subscriptions) {
-    if (at >= asOf) break;
-    status.set(subscriptionId, mark !== 'cancel');
-    if (mark === 'start') {
-      firstCommercial = firstCommercial === undefined ? at : Math.min(firstCommercial, at);
-      lastWin = lastWin === undefined ? at : Math.max(lastWin, at);
-    } else if (mark === 'cancel') {
-      lastCancel = at;
-    }
-  }
+  const subs = subscriptionsAt(facts, asOf, firstCommercial, lastWin);
+  firstCommercial = subs.firstCommercial;
+  lastWin = subs.lastWin;
+  const { lastCancel, status } = subs;
 
   let nps: number | undefined;
   for (const [at, score] of facts.surveys) {
@@ -58,6 +49,27 @@ export function lifecycleFactsAt(facts: ChurnFacts, asOf: number): LifecycleFact
     npsCategory: nps === undefined ? null : npsCategory(nps),
     lastComplaintAt: iso(lastComplaint),
   };
+}
+
+/**
+ * The subscriptions before `asOf`, on top of what the purchases gave (first commercial instant, last
+ * win): a subscription's status is set by its latest event (started / changed -> active, cancelled ->
+ * cancelled). One fold for lifecycleFactsAt and isLiveAt, so the two cannot drift apart.
+ */
+function subscriptionsAt(facts: ChurnFacts, asOf: number, firstCommercial: number | undefined, lastWin: number | undefined) {
+  let lastCancel: number | undefined;
+  const status = new Map<string, boolean>();
+  for (const [at, mark, subscriptionId] of facts.subscriptions) {
+    if (at >= asOf) break;
+    status.set(subscriptionId, mark !== 'cancel');
+    if (mark === 'start') {
+      firstCommercial = firstCommercial === undefined ? at : Math.min(firstCommercial, at);
+      lastWin = lastWin === undefined ? at : Math.max(lastWin, at);
+    } else if (mark === 'cancel') {
+      lastCancel = at;
+    }
+  }
+  return { firstCommercial, lastWin, lastCancel, status };
 }
 
 const DAY_MS = 86_400_000;
@@ -81,18 +93,10 @@ export function isLiveAt(facts: ChurnFacts, asOf: number): boolean {
   let firstCommercial = firstPurchase !== undefined && firstPurchase < asOf ? firstPurchase : undefined;
   let lastWin: number | undefined;
   for (const [at] of facts.purchases) if (at < asOf) lastWin = at;
-  let lastCancel: number | undefined;
-  const status = new Map<string, boolean>();
-  for (const [at, mark, subscriptionId] of facts.subscriptions) {
-    if (at >= asOf) break;
-    status.set(subscriptionId, mark !== 'cancel');
-    if (mark === 'start') {
-      firstCommercial = firstCommercial === undefined ? at : Math.min(firstCommercial, at);
-      lastWin = lastWin === undefined ? at : Math.max(lastWin, at);
-    } else if (mark === 'cancel') {
-      lastCancel = at;
-    }
-  }
+  const subs = subscriptionsAt(facts, asOf, firstCommercial, lastWin);
+  firstCommercial = subs.firstCommercial;
+  lastWin = subs.lastWin;
+  const { lastCancel, status } = subs;
   const churnCut = asOf - CHURN_AFTER_DAYS * DAY_MS;
   if (![asOf, churnCut, lastSeen, lastWin, lastCancel].every(isoComparable)) {
     const stage = lifecycleStageAt(facts, asOf);
