@@ -234,11 +234,24 @@ function freePort(): Promise<number> {
   });
 }
 
-interface HttpRound {
-  /** events acknowledged per second of the load client's wall clock */
+export interface HttpRound {
+  /** events acknowledged (with `untilProjected`: acknowledged and projected) per second of wall clock */
   rate: number;
   /** the API process's CPU time (user + system) per event over the load, when /proc tells it */
   serverCpuUs?: number;
+}
+
+/** What a caller other than the ingest section changes in a round of httpIngest. */
+export interface HttpRoundOptions {
+  /** more settings of the API process (e.g. the privacy secrets) */
+  env?: Record<string, string>;
+  /** the load client's progress label */
+  label?: string;
+  /**
+   * the round ends when the embedded projector has caught up with the log (GET /health/ready), not
+   * at the last acknowledgement: the rate and the API's CPU then include projecting every event
+   */
+  untilProjected?: boolean;
 }
 
 /**
@@ -247,7 +260,13 @@ interface HttpRound {
  * share an event loop, and on a busy machine the server is the one that gets the CPU. Measured: the
  * client's wall-clock rate, and the server process's own CPU time per event.
  */
-async function httpIngest(dir: string, options: IngestBenchOptions, projector: 'embedded' | 'external', round: number): Promise<HttpRound> {
+export async function httpIngest(
+  dir: string,
+  options: IngestBenchOptions,
+  projector: 'embedded' | 'external',
+  round: number,
+  more: HttpRoundOptions = {},
+): Promise<HttpRound> {
   const port = await freePort();
   const key = `bench-ingest-key-${randomUUID()}`;
   const api = spawn(process.execPath, [resolve(__dirname, '../../apps/api/src/main.js')], {
@@ -261,6 +280,7 @@ async function httpIngest(dir: string, options: IngestBenchOptions, projector: '
       LOG_LEVEL: 'error',
       INGEST_MAX_BODY_BYTES: String(4 * 1024 * 1024),
       SQLITE_SYNCHRONOUS: 'FULL',
+      ...more.env,
     },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
@@ -292,7 +312,7 @@ async function httpIngest(dir: string, options: IngestBenchOptions, projector: '
         String(options.eventsPerCustomer),
       ],
       {
-        env: { ...process.env, BENCH_CLIENT_LABEL: `http ingest (projector ${projector}, round ${round + 1})` },
+        env: { ...process.env, BENCH_CLIENT_LABEL: more.label ?? `http ingest (projector ${projector}, round ${round + 1})` },
         stdio: ['ignore', 'pipe', 'inherit'],
       },
     );
@@ -311,14 +331,29 @@ async function httpIngest(dir: string, options: IngestBenchOptions, projector: '
         code === 0 ? resolveResult(JSON.parse(out.trim().split('\n').pop()!)) : reject(new Error(`HTTP load client exited with ${code}`)),
       );
     });
+    const caughtUpAfter = more.untilProjected ? await waitUntilProjected(url) : 0;
     const cpuAfter = processCpuMicros(api.pid);
     return {
-      rate: result.events / result.seconds,
+      rate: result.events / (result.seconds + caughtUpAfter),
       serverCpuUs: cpuBefore !== undefined && cpuAfter !== undefined ? (cpuAfter - cpuBefore) / result.events : undefined,
     };
   } finally {
     api.kill('SIGTERM');
     await new Promise((r) => (api.exitCode !== null ? r(null) : api.once('exit', r)));
+  }
+}
+
+/** Polls GET /health/ready until the projections' checkpoint reaches the log's head; answers the seconds waited. */
+async function waitUntilProjected(url: string): Promise<number> {
+  const t0 = performance.now();
+  for (;;) {
+    const ready = (await fetch(`${url}/health/ready`).then((r) => r.json())) as {
+      eventStore: { headPosition: number };
+      projections: { checkpoint: number };
+    };
+    if (ready.projections.checkpoint >= ready.eventStore.headPosition) return (performance.now() - t0) / 1000;
+    if (performance.now() - t0 > 30 * 60_000) throw new Error('the projector did not catch up within 30 minutes');
+    await new Promise((r) => setTimeout(r, 50));
   }
 }
 

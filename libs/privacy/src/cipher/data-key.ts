@@ -26,6 +26,12 @@ const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
 /** Values remembered per key and direction (see DataKey.sealField); a customer has a handful of identifiers. */
 const FIELD_MEMO_LIMIT = 8;
+/**
+ * Per-event values remembered per key once opened (see DataKey.open): the projector's read models
+ * each read the log in a lane of their own, so a live event is opened once per lane, a few events
+ * apart; this many of a customer's values cover the lanes' distance for the customers of a batch.
+ */
+const EVENT_MEMO_LIMIT = 16;
 
 export const isSealed = (value: unknown): value is string =>
   typeof value === 'string' && (value.startsWith(SEALED_PREFIX) || value.startsWith(FIELD_SEALED_PREFIX));
@@ -62,6 +68,11 @@ export class DataKey {
    */
   private readonly sealedFields = new Map<string, Map<string, string>>();
   private readonly openedFields = new Map<string, Map<string, unknown>>();
+  /**
+   * open's results (primitives only) by ciphertext, with the associated data they opened under: a
+   * ciphertext moved to another event or path still has to open there (and fails), not come from here
+   */
+  private readonly openedValues = new Map<string, { aad: string; value: unknown }>();
 
   /**
    * `key`: 64 bytes, the AES key then the nonce key (keys made since the nonce key is stored with the
@@ -96,7 +107,12 @@ export class DataKey {
   }
 
   open(sealed: string, aad: string): unknown {
-    return this.decrypt(sealed.slice(SEALED_PREFIX.length), aad);
+    const known = this.openedValues.get(sealed);
+    if (known !== undefined && known.aad === aad) return known.value;
+    const value = this.decrypt(sealed.slice(SEALED_PREFIX.length), aad);
+    // objects are not shared between the reads that hold them (a reader may change its copy)
+    if (value === null || typeof value !== 'object') remember(this.openedValues, sealed, { aad, value }, EVENT_MEMO_LIMIT);
+    return value;
   }
 
   /** Seals a value for a field (`field`: its name) of any of this customer's events; remembered per key. */
@@ -128,6 +144,7 @@ export class DataKey {
   forget(): void {
     this.sealedFields.clear();
     this.openedFields.clear();
+    this.openedValues.clear();
   }
 
   /**
@@ -185,7 +202,7 @@ function memoOf<V>(memos: Map<string, Map<string, V>>, field: string): Map<strin
 }
 
 /** A small bounded memo: full, it starts over (a customer with more values than the limit is rare). */
-function remember<V>(memo: Map<string, V>, key: string, value: V): void {
-  if (memo.size >= FIELD_MEMO_LIMIT) memo.clear();
+function remember<V>(memo: Map<string, V>, key: string, value: V, limit = FIELD_MEMO_LIMIT): void {
+  if (memo.size >= limit) memo.clear();
   memo.set(key, value);
 }

@@ -34,6 +34,26 @@ describe('DataKey (AES-256-GCM, synthetic nonce)', () => {
     expect(() => new DataKey('k-2', randomBytes(32)).open(sealed, 'e1\0data.a')).toThrow(SealedValueError);
   });
 
+  it('remembers what open() opened only for the place it opened at: a ciphertext opened once still fails elsewhere', () => {
+    const k1 = new DataKey('k-4', randomBytes(32));
+    const sealed = k1.seal('a comment with a name in it', 'e1\0data.comment');
+    expect(k1.open(sealed, 'e1\0data.comment')).toBe('a comment with a name in it');
+    // a second lane reading the same event: the remembered value
+    expect(k1.open(sealed, 'e1\0data.comment')).toBe('a comment with a name in it');
+    expect(() => k1.open(sealed, 'e2\0data.comment')).toThrow(SealedValueError);
+    expect(() => k1.open(sealed, 'e1\0data.other')).toThrow(SealedValueError);
+    expect(k1.open(sealed, 'e1\0data.comment')).toBe('a comment with a name in it');
+    // objects come back as fresh copies
+    const obj = k1.seal({ line1: 'Main St 1' }, 'e1\0data.address');
+    (k1.open(obj, 'e1\0data.address') as { line1: string }).line1 = 'changed';
+    expect(k1.open(obj, 'e1\0data.address')).toEqual({ line1: 'Main St 1' });
+    // more values than the memo holds, then forget(): every value still opens, recomputed
+    const many = Array.from({ length: 40 }, (_, i) => [k1.seal(`value ${i}`, `e${i}\0data.comment`), `e${i}\0data.comment`] as const);
+    for (const [s, aad] of many) expect(k1.open(s, aad)).toMatch(/^value \d+$/);
+    k1.forget();
+    for (const [i, [s, aad]] of many.entries()) expect(k1.open(s, aad)).toBe(`value ${i}`);
+  });
+
   it('seals per field: equal values of one field are stored equally in any event, and open only in that field and key', () => {
     const field = 'metadata.identifiers.*.value';
     const a = key.sealField('ana@example.com', field);
