@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { loadConfig } from '@cem/config';
 import { eraseCustomer, openPlatform } from '@cem/platform';
 import { openReadStore, READ_MODELS, startProjector } from '@cem/read-models';
-import { httpIngest, makeEnvelopes, type HttpRound } from './ingest.bench';
+import { httpIngest, makeEnvelopes } from './ingest.bench';
 import { measurePaired, median, progress, record, spread, type PairedRates } from './report';
 
 const SECRETS = { PRIVACY_MASTER_KEY: randomBytes(32).toString('base64'), PRIVACY_INDEX_SECRET: randomBytes(32).toString('base64') };
@@ -61,14 +61,12 @@ export async function benchPrivacy(options: { events: number; batchSize: number;
     // API also projects every event into the read models, opening what is sealed); the embedded
     // rounds end when the projector has caught up, so both sides of the pair include projecting
     for (const projector of ['external', 'embedded'] as const) {
-      const rounds: { off: HttpRound[]; on: HttpRound[] } = { off: [], on: [] };
       const http = await pairedOffOn(HTTP_ROUNDS, async (encrypted, round) => {
         const result = await httpIngest(join(root, `http-${encrypted ? 'encrypted' : 'plain'}`), options, projector, round, {
           env: encrypted ? SECRETS : {},
           label: `http ingest, projector ${projector} (${encrypted ? 'encrypted' : 'plain'}, round ${round + 1})`,
           untilProjected: projector === 'embedded',
         });
-        rounds[encrypted ? 'on' : 'off'].push(result);
         // the API process's CPU per event is the figure compared; the wall rate is kept beside it
         return { rate: result.rate, cpuUs: result.serverCpuUs ?? Number.NaN };
       });

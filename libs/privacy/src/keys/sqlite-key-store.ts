@@ -23,9 +23,10 @@ interface KeyRow {
   wrapped: Buffer | null;
 }
 
-/** Random bytes a new key takes: its id's random part (6), the key (DATA_KEY_BYTES: AES key and nonce key), the nonce that wraps it (12). */
-const NEW_KEY_RANDOM_BYTES = 6 + DATA_KEY_BYTES + 12;
-const KEY_RANDOM_AT = 6;
+/** Random bytes of a new key's id (after its time). */
+const KEY_ID_RANDOM_BYTES = 6;
+/** Random bytes a new key takes: its id's random part, the key (DATA_KEY_BYTES: AES key and nonce key), the nonce that wraps it (12). */
+const NEW_KEY_RANDOM_BYTES = KEY_ID_RANDOM_BYTES + DATA_KEY_BYTES + 12;
 
 /**
  * `k-` and 24 hex digits: the creation time in milliseconds (12), then 48 random bits. Time first, so
@@ -113,10 +114,10 @@ export class SqliteKeyStore implements CustomerKeyStore {
       .transaction(() =>
         missing.map((id, i) => {
           const r = random.subarray(i * NEW_KEY_RANDOM_BYTES, (i + 1) * NEW_KEY_RANDOM_BYTES);
-          const keyId = newKeyId(nowMs, r.subarray(0, KEY_RANDOM_AT));
-          const key = r.subarray(KEY_RANDOM_AT, KEY_RANDOM_AT + DATA_KEY_BYTES);
+          const keyId = newKeyId(nowMs, r.subarray(0, KEY_ID_RANDOM_BYTES));
+          const key = r.subarray(KEY_ID_RANDOM_BYTES, KEY_ID_RANDOM_BYTES + DATA_KEY_BYTES);
           const inserted =
-            this.stmt.insert.run(id, keyId, this.wrap(keyId, key, r.subarray(KEY_RANDOM_AT + DATA_KEY_BYTES)), now).changes === 1;
+            this.stmt.insert.run(id, keyId, this.wrap(keyId, key, r.subarray(KEY_ID_RANDOM_BYTES + DATA_KEY_BYTES)), now).changes === 1;
           // ours went in: use it as it is, without unwrapping what was just wrapped; otherwise read the one that won
           return inserted ? { row: { customer_id: id, key_id: keyId, wrapped: null }, key } : { row: this.stmt.byCustomer.get(id)! };
         }),
